@@ -1,0 +1,252 @@
+"""WHAT a chip is: matrix compute, vector units, memory hierarchy, links, power, area.
+
+Three kinds of matrix compute share one interface (`peak_flop_per_s(dtype)`):
+- tensor cores (GPU): SMs x tensor cores with the vendor's per-dtype dense peaks;
+- systolic arrays (TPU/NPU): cores x arrays of R x C PEs at a clock; peaks follow from
+  2 * R * C * arrays * cores * clock * MACs per PE per cycle for the dtype;
+- SIMD/matrix extensions (CPU): cores x flop per cycle per core x clock.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from tigris.errors import UnsupportedError
+from tigris.hardware.quantities import (
+    Area,
+    Bandwidth,
+    Capacity,
+    DType,
+    Duration,
+    FlopRate,
+    Frequency,
+    Length,
+    Power,
+    Spec,
+)
+
+
+class TensorCoreMatrix(Spec):
+    """GPU matrix compute: streaming multiprocessors (or CUs) holding tensor cores."""
+
+    type: Literal["tensor_core"] = "tensor_core"
+    num_sms: int = Field(gt=0, description="SMs (NVIDIA) or compute units (AMD)")
+    tensor_cores_per_sm: int = Field(gt=0)
+    clock: Frequency = Field(description="tensor-core clock that the dense peaks assume")
+    peak: dict[DType, FlopRate] = Field(description="dense peak per dtype (never sparse)")
+    block_tile_m: int = Field(128, gt=0, description="output rows of one thread-block tile")
+    block_tile_n: int = Field(128, gt=0, description="output columns of one thread-block tile")
+
+    def peak_flop_per_s(self, dtype: str) -> float | None:
+        return self.peak.get(dtype)  # type: ignore[call-overload]
+
+    @property
+    def num_parallel_units(self) -> int:
+        return self.num_sms
+
+
+class SystolicMatrix(Spec):
+    """TPU/NPU matrix compute: cores, each with systolic arrays of rows x cols PEs."""
+
+    type: Literal["systolic"] = "systolic"
+    num_cores: int = Field(gt=0)
+    arrays_per_core: int = Field(gt=0)
+    rows: int = Field(gt=0, description="PE rows of one array")
+    cols: int = Field(gt=0, description="PE columns of one array")
+    clock: Frequency
+    dataflow: Literal["os", "ws", "is"] = "ws"
+    macs_per_pe_per_cycle: dict[DType, float] = Field(
+        description="MACs one PE completes per cycle in each dtype (e.g. bf16: 1, int8: 2)"
+    )
+
+    def peak_flop_per_s(self, dtype: str) -> float | None:
+        rate = self.macs_per_pe_per_cycle.get(dtype)  # type: ignore[call-overload]
+        if rate is None:
+            return None
+        pes = self.num_cores * self.arrays_per_core * self.rows * self.cols
+        return 2.0 * pes * rate * self.clock
+
+    @property
+    def num_parallel_units(self) -> int:
+        return self.num_cores * self.arrays_per_core
+
+
+class SimdMatrix(Spec):
+    """CPU compute: cores with SIMD or matrix extensions (SVE, AMX, SME)."""
+
+    type: Literal["simd"] = "simd"
+    num_cores: int = Field(gt=0)
+    clock: Frequency
+    flop_per_cycle_per_core: dict[DType, float] = Field(
+        description="flop (2 per FMA) per core per cycle in each dtype"
+    )
+
+    def peak_flop_per_s(self, dtype: str) -> float | None:
+        rate = self.flop_per_cycle_per_core.get(dtype)  # type: ignore[call-overload]
+        return None if rate is None else self.num_cores * rate * self.clock
+
+    @property
+    def num_parallel_units(self) -> int:
+        return self.num_cores
+
+
+MatrixCompute = Annotated[
+    TensorCoreMatrix | SystolicMatrix | SimdMatrix, Field(discriminator="type")
+]
+
+
+class VectorUnit(Spec):
+    """Vector/SIMT units that run elementwise work, norms, softmax."""
+
+    peak_fp32: FlopRate
+    peak_bf16: FlopRate | None = None
+
+
+class SramLevel(Spec):
+    """One on-chip memory level (shared memory, L2, VMEM, CMEM)."""
+
+    name: str
+    capacity: Capacity = Field(description="capacity of one instance")
+    instances: int = Field(1, gt=0, description="how many (e.g. one per SM)")
+    bandwidth: Bandwidth | None = Field(None, description="aggregate for the chip")
+    latency: Duration | None = None
+
+    @property
+    def total_capacity_bytes(self) -> float:
+        return self.capacity * self.instances
+
+
+class Dram(Spec):
+    """Off-chip memory: HBM, LPDDR or DDR."""
+
+    kind: str = Field(description="HBM3, HBM3e, LPDDR5X, DDR5 ...")
+    capacity: Capacity
+    bandwidth: Bandwidth
+    latency: Duration | None = None
+    num_stacks: int | None = Field(None, gt=0)
+
+
+class Memory(Spec):
+    sram: list[SramLevel] = Field(default_factory=list, description="innermost first")
+    dram: Dram
+
+
+class Link(Spec):
+    """Chip-to-chip links of one kind (NVLink, ICI, Infinity Fabric)."""
+
+    name: str
+    num_links: int = Field(gt=0)
+    bandwidth_unidir: Bandwidth | None = Field(None, description="per chip, one direction")
+    bandwidth_bidir: Bandwidth | None = Field(None, description="per chip, both directions")
+    latency: Duration | None = None
+
+    @model_validator(mode="after")
+    def _direction_given(self) -> Link:
+        if self.bandwidth_unidir is None and self.bandwidth_bidir is None:
+            raise ValueError("give bandwidth_unidir or bandwidth_bidir")
+        if self.bandwidth_unidir and self.bandwidth_bidir:
+            if abs(self.bandwidth_bidir - 2 * self.bandwidth_unidir) > 1e-6 * self.bandwidth_bidir:
+                raise ValueError("bandwidth_bidir must be twice bandwidth_unidir")
+        return self
+
+    @property
+    def unidir_bytes_per_s(self) -> float:
+        if self.bandwidth_unidir is not None:
+            return self.bandwidth_unidir
+        return self.bandwidth_bidir / 2  # type: ignore[operator]
+
+
+class Process(Spec):
+    name: str = Field(description="foundry process, e.g. 'TSMC 4N'")
+    node: Length = Field(description="nominal node, e.g. '4 nm'")
+
+
+class Calibration(Spec):
+    """Efficiency terms, each standing for a mechanism, fitted on measured.csv alone.
+
+    matrix_fraction: sustained / peak matrix throughput for large GEMMs (clock held below
+      the spec clock by power, instruction issue and epilogue overhead); MAMF rows.
+    dram_fraction: achievable / peak DRAM bandwidth (refresh, bank conflicts).
+    launch_overhead: host launch + kernel start per op, seen in tiny ops.
+    """
+
+    matrix_fraction: float = Field(0.8, gt=0, le=1)
+    dram_fraction: float = Field(0.85, gt=0, le=1)
+    launch_overhead: Duration = 5e-6
+    fitted_on: str | None = Field(None, description="measured.csv rows used")
+
+
+class Chip(Spec):
+    """One accelerator or CPU package."""
+
+    id: str
+    name: str
+    vendor: str
+    kind: Literal["gpu", "tpu", "npu", "cpu"]
+    year: int | None = None
+    reference_design: bool = Field(False, description="our own design, not a product")
+    process: Process
+    die_area: Area | None = Field(None, description="silicon area of all compute dies")
+    num_dies: int = Field(1, gt=0)
+    tdp: Power | None = None
+    matrix: MatrixCompute
+    vector: VectorUnit | None = None
+    memory: Memory
+    links: list[Link] = Field(default_factory=list, description="scale-up links")
+    host_interface: str | None = None
+    default_system: str | None = Field(None, description="catalog id of its usual system")
+    calibration: Calibration = Field(default_factory=Calibration)
+    sources: dict[str, str] = Field(default_factory=dict, description="key path -> URL")
+    notes: str | None = None
+
+    @model_validator(mode="after")
+    def _matrix_fits_kind(self) -> Chip:
+        expected = {"gpu": "tensor_core", "tpu": "systolic", "npu": "systolic", "cpu": "simd"}
+        allowed = {expected[self.kind]}
+        if self.kind == "npu":
+            allowed.add("tensor_core")  # Gaudi/Trainium describe per-engine peaks
+        if self.matrix.type not in allowed:
+            raise ValueError(f"a {self.kind} describes its matrix compute as {expected[self.kind]}")
+        return self
+
+    # ---- derived figures -------------------------------------------------------------
+
+    def peak_flop_per_s(self, dtype: str) -> float:
+        """Dense matrix peak in `dtype`; UnsupportedError if the chip has no path for it."""
+        peak = self.matrix.peak_flop_per_s(dtype)
+        if peak is None:
+            raise UnsupportedError(f"{self.id} has no {dtype} matrix path")
+        return peak
+
+    def supported_dtypes(self) -> list[str]:
+        order = ["fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4", "fp4"]
+        return [d for d in order if self.matrix.peak_flop_per_s(d) is not None]
+
+    @property
+    def dram_bandwidth_bytes_per_s(self) -> float:
+        return self.memory.dram.bandwidth
+
+    @property
+    def dram_capacity_bytes(self) -> float:
+        return self.memory.dram.capacity
+
+    @property
+    def onchip_capacity_bytes(self) -> float:
+        return sum(level.total_capacity_bytes for level in self.memory.sram)
+
+    @property
+    def scale_up_unidir_bytes_per_s(self) -> float:
+        return sum(link.unidir_bytes_per_s for link in self.links)
+
+    def ridge_point(self, dtype: str) -> float:
+        """Arithmetic intensity (flop/byte) where compute and DRAM bandwidth balance."""
+        return self.peak_flop_per_s(dtype) / self.dram_bandwidth_bytes_per_s
+
+    def vector_flop_per_s(self) -> float:
+        """Vector throughput; chips without a described vector unit use 1/16 of bf16 peak."""
+        if self.vector is not None:
+            return self.vector.peak_fp32
+        dtype = "bf16" if "bf16" in self.supported_dtypes() else self.supported_dtypes()[0]
+        return self.peak_flop_per_s(dtype) / 16

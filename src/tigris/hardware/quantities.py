@@ -1,0 +1,86 @@
+"""Pydantic field types for dimensioned quantities written with their unit in YAML.
+
+From a file (validation context `strict_units`) the unit is required: '80 GB'. Python code
+may pass plain floats, taken to be SI already (a sweep setting `memory.dram.capacity`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationInfo
+
+from tigris.units import UnitError, parse_quantity
+
+DType = Literal["fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4", "fp4"]
+
+# Bytes per element of each dtype (int4/fp4 pack two per byte).
+DTYPE_BYTES: dict[str, float] = {
+    "fp64": 8,
+    "fp32": 4,
+    "tf32": 4,
+    "bf16": 2,
+    "fp16": 2,
+    "fp8": 1,
+    "int8": 1,
+    "int4": 0.5,
+    "fp4": 0.5,
+}
+
+
+class Spec(BaseModel):
+    """Base of every spec: frozen, unknown fields rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _reader(dimension: str):
+    def read(value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str):
+            return parse_quantity(value, dimension)
+        strict = bool(info.context and info.context.get("strict_units"))
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not strict:
+            return float(value)
+        # Raises with the message that says what to write.
+        return parse_quantity(value, dimension)
+
+    return read
+
+
+def _positive(value: float) -> float:
+    if value <= 0:
+        raise UnitError(f"must be positive, got {value:g} (SI)")
+    return value
+
+
+def _non_negative(value: float) -> float:
+    if value < 0:
+        raise UnitError(f"must not be negative, got {value:g} (SI)")
+    return value
+
+
+def _quantity(dimension: str, check=_positive):
+    return Annotated[float, BeforeValidator(_reader(dimension)), AfterValidator(check)]
+
+
+Capacity = _quantity("capacity")
+Bandwidth = _quantity("bandwidth")
+FlopRate = _quantity("flop_rate")
+Frequency = _quantity("frequency")
+Power = _quantity("power")
+Area = _quantity("area")
+Length = _quantity("length")
+Duration = _quantity("time", _non_negative)
+Energy = _quantity("energy", _non_negative)
+
+
+def dtype_bytes(dtype: str) -> float:
+    """Bytes per element of `dtype`."""
+    try:
+        return DTYPE_BYTES[dtype]
+    except KeyError:
+        from tigris.errors import SpecError
+
+        raise SpecError(
+            f"unknown dtype {dtype!r}", hint=f"one of {', '.join(DTYPE_BYTES)}"
+        ) from None

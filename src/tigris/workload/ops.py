@@ -1,0 +1,125 @@
+"""Operators: the units of work an engine times. Each knows its flop and its minimum bytes.
+
+Minimum bytes are what must cross the DRAM boundary at least once (each input read once,
+each output written once), for the dtypes in use. Engines add the re-reads their tiling
+implies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tigris.hardware.quantities import dtype_bytes
+
+
+@dataclass(frozen=True)
+class Gemm:
+    """C[batch, m, n] = A[batch, m, k] @ B[batch, k, n] (batch = independent GEMMs)."""
+
+    name: str
+    m: int
+    n: int
+    k: int
+    batch: int = 1
+    dtype: str = "bf16"  # inputs (A activations; B too unless weight_dtype is set)
+    out_dtype: str | None = None  # defaults to dtype
+    weight_dtype: str | None = None  # B's storage dtype (e.g. int4 weights), defaults to dtype
+
+    def __post_init__(self) -> None:
+        for field in ("m", "n", "k", "batch"):
+            if getattr(self, field) <= 0:
+                raise ValueError(f"{self.name}: {field} must be positive")
+
+    @property
+    def flop(self) -> float:
+        return 2.0 * self.batch * self.m * self.n * self.k
+
+    @property
+    def a_bytes(self) -> float:
+        return self.batch * self.m * self.k * dtype_bytes(self.dtype)
+
+    @property
+    def b_bytes(self) -> float:
+        return self.batch * self.k * self.n * dtype_bytes(self.weight_dtype or self.dtype)
+
+    @property
+    def c_bytes(self) -> float:
+        return self.batch * self.m * self.n * dtype_bytes(self.out_dtype or self.dtype)
+
+    @property
+    def min_bytes(self) -> float:
+        return self.a_bytes + self.b_bytes + self.c_bytes
+
+
+@dataclass(frozen=True)
+class Attention:
+    """Scaled dot-product attention, FlashAttention style (no S x S matrix in memory).
+
+    Forward flop: 4 * batch * heads * head_dim * (number of query-key pairs), the pairs
+    being q_len * kv_len, or for causal masking those with key position <= query position
+    (queries are the last q_len positions of kv_len). Backward is 2.5x forward (five
+    matmuls instead of two; FlashAttention-2, Dao 2023); `recompute` adds the forward's
+    QK^T once more as FlashAttention's backward does.
+    """
+
+    name: str
+    batch: int
+    num_heads: int
+    num_kv_heads: int
+    head_dim: int
+    q_len: int
+    kv_len: int
+    causal: bool = True
+    dtype: str = "bf16"
+    kv_dtype: str | None = None
+    phase: str = "fwd"  # fwd | bwd
+
+    @property
+    def num_pairs(self) -> float:
+        """Query-key pairs per head (after causal masking)."""
+        if not self.causal:
+            return float(self.q_len) * self.kv_len
+        offset = self.kv_len - self.q_len  # queries sit at the end of the sequence
+        # sum over i in [0, q_len) of (offset + i + 1) keys
+        return float(self.q_len) * offset + self.q_len * (self.q_len + 1) / 2
+
+    @property
+    def flop(self) -> float:
+        forward = 4.0 * self.batch * self.num_heads * self.head_dim * self.num_pairs
+        return forward if self.phase == "fwd" else 2.5 * forward
+
+    @property
+    def min_bytes(self) -> float:
+        element = dtype_bytes(self.dtype)
+        kv_element = dtype_bytes(self.kv_dtype or self.dtype)
+        q_o = 2 * self.batch * self.num_heads * self.q_len * self.head_dim * element
+        kv = 2 * self.batch * self.num_kv_heads * self.kv_len * self.head_dim * kv_element
+        if self.phase == "fwd":
+            return q_o + kv
+        # backward reads Q, K, V, O, dO and writes dQ, dK, dV
+        return 2 * q_o + 2 * kv + q_o / 2
+
+
+@dataclass(frozen=True)
+class Stream:
+    """Memory-bound elementwise or reduction work (norms, softmax, activations, optimizer).
+
+    `flop` counts the vector-unit arithmetic; `bytes_read`/`bytes_written` the DRAM traffic.
+    """
+
+    name: str
+    num_elements: int
+    bytes_read: float
+    bytes_written: float
+    flop_per_element: float = 1.0
+
+    @property
+    def flop(self) -> float:
+        return self.num_elements * self.flop_per_element
+
+    @property
+    def min_bytes(self) -> float:
+        return self.bytes_read + self.bytes_written
+
+
+Op = Gemm | Attention | Stream
