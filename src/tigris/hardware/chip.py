@@ -146,9 +146,12 @@ class Link(Spec):
     def _direction_given(self) -> Link:
         if self.bandwidth_unidir is None and self.bandwidth_bidir is None:
             raise ValueError("give bandwidth_unidir or bandwidth_bidir")
-        if self.bandwidth_unidir and self.bandwidth_bidir:
-            if abs(self.bandwidth_bidir - 2 * self.bandwidth_unidir) > 1e-6 * self.bandwidth_bidir:
-                raise ValueError("bandwidth_bidir must be twice bandwidth_unidir")
+        if (
+            self.bandwidth_unidir
+            and self.bandwidth_bidir
+            and abs(self.bandwidth_bidir - 2 * self.bandwidth_unidir) > 1e-6 * self.bandwidth_bidir
+        ):
+            raise ValueError("bandwidth_bidir must be twice bandwidth_unidir")
         return self
 
     @property
@@ -166,15 +169,19 @@ class Process(Spec):
 class Calibration(Spec):
     """Efficiency terms, each standing for a mechanism, fitted on measured.csv alone.
 
-    matrix_fraction: sustained / peak matrix throughput for large GEMMs (clock held below
-      the spec clock by power, instruction issue and epilogue overhead); MAMF rows.
-    dram_fraction: achievable / peak DRAM bandwidth (refresh, bank conflicts).
-    launch_overhead: host launch + kernel start per op, seen in tiny ops.
+    matrix_fraction: sustained / peak matrix throughput for large GEMMs (the clock held
+      below the spec clock by the power limit, instruction issue, epilogues); MAMF rows.
+    dram_fraction: achievable / peak DRAM bandwidth (refresh, bank and page conflicts);
+      memory-bound GEMM rows (one-token decode projections).
+    kernel_overhead: on-device start and tail of one kernel, paid by every op.
+    host_overhead: host-side launch of one op in an eager framework; only seen when a
+      measurement times a lone op from the host (not in a pipelined or graph-captured step).
     """
 
     matrix_fraction: float = Field(0.8, gt=0, le=1)
     dram_fraction: float = Field(0.85, gt=0, le=1)
-    launch_overhead: Duration = 5e-6
+    kernel_overhead: Duration = 3e-6
+    host_overhead: Duration = 10e-6
     fitted_on: str | None = Field(None, description="measured.csv rows used")
 
 

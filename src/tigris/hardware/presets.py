@@ -79,3 +79,24 @@ def load_cluster(name: str | Path) -> Cluster:
 def default_cluster(chip: Chip) -> Cluster | None:
     """The chip's published system, if it names one."""
     return load_cluster(chip.default_system) if chip.default_system else None
+
+
+def chip_path(name: str) -> Path:
+    """The YAML file behind a chip id or path (for applying overrides before validation)."""
+    if _looks_like_path(name):
+        return Path(name)
+    path = _catalog_dir("chips") / f"{name}.yaml"
+    if not path.is_file():
+        raise _unknown("chip", name, list_chip_ids())
+    return path
+
+
+def load_chip_with_overrides(name: str, assignments: list[str]) -> Chip:
+    """A chip with `key.path=value` overrides applied, validated as a whole."""
+    if not assignments:
+        return load_chip(name)
+    from tigris.io.overrides import apply_overrides
+
+    path = chip_path(name)
+    data = apply_overrides(load_mapping(path), assignments)
+    return validate_spec(Chip, data, file=f"{path} (with --set)")

@@ -1,0 +1,303 @@
+"""The tile engine: an op tiled on the chip's memory hierarchy and parallel units.
+
+Mechanisms, each a term you can point to:
+- GPU GEMM: thread-block tiles (bm x bn) spread over SMs in waves (wave quantization),
+  a K loop with a fixed pipeline prologue/epilogue per tile, split-K when there are too
+  few tiles to fill the SMs, DRAM traffic with re-reads when operands overflow L2.
+  The kernel library picks the fastest candidate tiling, as cuBLAS heuristics aim to.
+- Systolic GEMM: folds of the array with fill and drain (the SCALE-Sim closed form in
+  DESIGN.md section 7, exact for one array), spread over all arrays; SRAM blocking
+  decides the DRAM re-reads; double buffering overlaps DMA with compute.
+- CPU GEMM: SIMD peak with cache blocking on the last on-chip level.
+- Attention: FlashAttention (no S x S matrix in DRAM): query blocks per (batch, head) in
+  waves; softmax exponentials on the vector unit, serialised with the matmuls within a
+  block (FlashAttention-2 style).
+- Streams (norms, activations, optimizer): DRAM bandwidth bound.
+Every op pays the chip's kernel overhead (start and tail on the device). Calibration terms (chip.calibration) are few and
+fitted on measured.csv only (tigris.validate.calibrate).
+"""
+
+from __future__ import annotations
+
+from math import ceil, isqrt
+
+from tigris.engines.base import OpTime
+from tigris.hardware.chip import Chip, SimdMatrix, SystolicMatrix, TensorCoreMatrix
+from tigris.hardware.quantities import dtype_bytes
+from tigris.workload.ops import Attention, Gemm, Op, Stream
+
+# K elements consumed per main-loop step of a GPU GEMM kernel (CUTLASS "bk").
+GPU_K_STEP = 64
+# Main-loop steps lost per tile to the pipeline prologue (loads in flight before the first
+# MMA) and epilogue (writing C): a multistage pipeline of 3-4 stages loses about 3.
+GPU_TILE_OVERHEAD_STEPS = 3
+# Largest split-K factor considered.
+MAX_SPLIT_K = 16
+# Vector-unit flop per attention score: max, subtract, exp, sum, scale (FlashAttention).
+SOFTMAX_FLOP_PER_SCORE = 5
+# Query rows per FlashAttention block.
+ATTENTION_BLOCK_Q = 128
+
+
+class TileEngine:
+    name = "tile"
+
+    def time(self, op: Op, chip: Chip) -> OpTime:
+        if isinstance(op, Gemm):
+            return time_gemm(op, chip)
+        if isinstance(op, Attention):
+            return time_attention(op, chip)
+        if isinstance(op, Stream):
+            return time_stream(op, chip)
+        raise TypeError(f"tile engine cannot time {type(op).__name__}")
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _dram_rate(chip: Chip) -> float:
+    return chip.dram_bandwidth_bytes_per_s * chip.calibration.dram_fraction
+
+
+def _matrix_rate(chip: Chip, dtype: str) -> float:
+    return chip.peak_flop_per_s(dtype) * chip.calibration.matrix_fraction
+
+
+def _last_level_bytes(chip: Chip) -> float:
+    """Capacity of the largest shared on-chip level (L2, CMEM), or all SRAM if none shared."""
+    shared = [level.total_capacity_bytes for level in chip.memory.sram if level.instances == 1]
+    if shared:
+        return max(shared)
+    return chip.onchip_capacity_bytes
+
+
+def _result(
+    op: Op,
+    chip: Chip,
+    compute_s: float,
+    memory_s: float,
+    dram_bytes: float,
+    details: dict[str, float],
+) -> OpTime:
+    overhead_s = chip.calibration.kernel_overhead
+    return OpTime(
+        name=op.name,
+        engine="tile",
+        time_s=max(compute_s, memory_s) + overhead_s,
+        flop=op.flop,
+        dram_bytes=dram_bytes,
+        compute_s=compute_s,
+        memory_s=memory_s,
+        overhead_s=overhead_s,
+        details=details,
+    )
+
+
+def blocked_traffic_bytes(op: Gemm, block_m: int, block_n: int, cache_bytes: float) -> float:
+    """DRAM bytes of a GEMM computed in output blocks of block_m x block_n.
+
+    If A and B fit in the cache together, each is read once. Otherwise A is re-read once per
+    column of blocks and B once per row of blocks (the classic blocked-GEMM traffic), and C
+    is written once.
+    """
+    if op.a_bytes + op.b_bytes <= cache_bytes:
+        return op.min_bytes
+    a_reads = ceil(op.n / block_n)
+    b_reads = ceil(op.m / block_m)
+    traffic = op.a_bytes * a_reads + op.b_bytes * b_reads + op.c_bytes
+    return max(traffic, op.min_bytes)
+
+
+# ---------------------------------------------------------------------------- GPU GEMM
+
+
+def _gpu_tile_candidates(matrix: TensorCoreMatrix) -> list[tuple[int, int]]:
+    """The preset's CTA tile and its half-width variant (both keep operand reuse high).
+
+    Smaller tiles are left out on purpose: they re-read operands from L2 so often that L2
+    bandwidth, not modelled here, would bound them; small problems use split-K instead.
+    """
+    bm, bn = matrix.block_tile_m, matrix.block_tile_n
+    return sorted({(bm, bn), (bm, max(bn // 2, 16))})
+
+
+def _gpu_gemm_one(
+    op: Gemm, chip: Chip, bm: int, bn: int, split_k: int
+) -> tuple[float, float, float, dict]:
+    matrix = chip.matrix
+    assert isinstance(matrix, TensorCoreMatrix)
+    num_sms = matrix.num_sms
+    tiles_m, tiles_n = ceil(op.m / bm), ceil(op.n / bn)
+    num_tiles = op.batch * tiles_m * tiles_n * split_k
+    waves = ceil(num_tiles / num_sms)
+    k_per_split = ceil(op.k / split_k)
+    k_steps = ceil(k_per_split / GPU_K_STEP) + GPU_TILE_OVERHEAD_STEPS
+    tile_flop = 2.0 * bm * bn * k_steps * GPU_K_STEP  # tensor cores compute whole tiles
+    per_sm_rate = _matrix_rate(chip, op.dtype) / num_sms
+    compute_s = waves * tile_flop / per_sm_rate
+
+    # One wave covers about sqrt(SMs) x sqrt(SMs) tiles; L2 serves re-reads inside it.
+    wave_side = max(1, isqrt(num_sms))
+    traffic = blocked_traffic_bytes(
+        op,
+        bm * min(wave_side, tiles_m),
+        bn * min(wave_side, tiles_n),
+        0.5 * _last_level_bytes(chip),
+    )
+    if split_k > 1:  # fp32 partial sums written and read back by the reduction
+        traffic += 2 * split_k * op.batch * op.m * op.n * 4
+    memory_s = traffic / _dram_rate(chip)
+    details = {
+        "tile_m": bm,
+        "tile_n": bn,
+        "split_k": split_k,
+        "waves": waves,
+        "num_tiles": num_tiles,
+    }
+    return compute_s, memory_s, traffic, details
+
+
+def time_gpu_gemm(op: Gemm, chip: Chip) -> OpTime:
+    matrix = chip.matrix
+    assert isinstance(matrix, TensorCoreMatrix)
+    best: tuple[float, float, float, float, dict] | None = None
+    for bm, bn in _gpu_tile_candidates(matrix):
+        base_tiles = op.batch * ceil(op.m / bm) * ceil(op.n / bn)
+        split_k = 1
+        while split_k <= MAX_SPLIT_K:
+            if split_k > 1 and (base_tiles * split_k > 2 * matrix.num_sms or op.k // split_k < 256):
+                break
+            compute_s, memory_s, traffic, details = _gpu_gemm_one(op, chip, bm, bn, split_k)
+            total = max(compute_s, memory_s)
+            if best is None or total < best[0]:
+                best = (total, compute_s, memory_s, traffic, details)
+            split_k *= 2
+    assert best is not None
+    _, compute_s, memory_s, traffic, details = best
+    return _result(op, chip, compute_s, memory_s, traffic, details)
+
+
+# ---------------------------------------------------------------------------- systolic GEMM
+
+
+def systolic_fold_cycles(
+    m: int, n: int, k: int, rows: int, cols: int, dataflow: str
+) -> tuple[int, int]:
+    """(number of folds, cycles per fold) of one GEMM on one R x C array.
+
+    The SCALE-Sim closed form (DESIGN.md section 7), stall-free:
+      OS: ceil(M/R) * ceil(N/C) folds of K + R + C - 2 cycles
+      WS: ceil(K/R) * ceil(N/C) folds of M + 2R + C - 2
+      IS: ceil(K/R) * ceil(M/C) folds of N + 2R + C - 2
+    """
+    if dataflow == "os":
+        return ceil(m / rows) * ceil(n / cols), k + rows + cols - 2
+    if dataflow == "ws":
+        return ceil(k / rows) * ceil(n / cols), m + 2 * rows + cols - 2
+    if dataflow == "is":
+        return ceil(k / rows) * ceil(m / cols), n + 2 * rows + cols - 2
+    raise ValueError(f"unknown dataflow {dataflow!r}")
+
+
+def systolic_compute_cycles(m: int, n: int, k: int, rows: int, cols: int, dataflow: str) -> int:
+    """Stall-free compute cycles of one GEMM on one array, as SCALE-Sim reports them."""
+    folds, per_fold = systolic_fold_cycles(m, n, k, rows, cols, dataflow)
+    return folds * per_fold - 1
+
+
+def systolic_parallel_cycles(m: int, n: int, k: int, matrix: SystolicMatrix) -> tuple[int, str]:
+    """Cycles of one GEMM over all arrays of a chip, and how it was split.
+
+    Two splits are considered and the faster kept: the folds dealt round-robin to the
+    arrays, or the streamed rows (M for WS/OS) divided among the arrays, each array then
+    running all folds on its share.
+    """
+    arrays = matrix.num_cores * matrix.arrays_per_core
+    rows, cols, dataflow = matrix.rows, matrix.cols, matrix.dataflow
+    folds, per_fold = systolic_fold_cycles(m, n, k, rows, cols, dataflow)
+    by_folds = ceil(folds / arrays) * per_fold - 1
+    share = ceil(m / arrays) if dataflow != "is" else m
+    if dataflow == "is":
+        share_n = ceil(n / arrays)
+        by_rows = systolic_compute_cycles(m, share_n, k, rows, cols, dataflow)
+    else:
+        by_rows = systolic_compute_cycles(share, n, k, rows, cols, dataflow)
+    return (by_folds, "folds") if by_folds <= by_rows else (by_rows, "rows")
+
+
+def time_systolic_gemm(op: Gemm, chip: Chip) -> OpTime:
+    matrix = chip.matrix
+    assert isinstance(matrix, SystolicMatrix)
+    cycles, split = systolic_parallel_cycles(op.m, op.n, op.k, matrix)
+    macs_per_pe = matrix.macs_per_pe_per_cycle.get(op.dtype)  # type: ignore[call-overload]
+    if macs_per_pe is None:
+        chip.peak_flop_per_s(op.dtype)  # raises UnsupportedError with the reason
+    # A PE doing r MACs per cycle in this dtype finishes the same folds r times faster.
+    compute_s = op.batch * cycles / (matrix.clock * macs_per_pe * chip.calibration.matrix_fraction)
+    # SRAM blocking: square output blocks whose fp32 accumulators take half the SRAM.
+    sram_bytes = chip.onchip_capacity_bytes
+    block = max(matrix.rows, isqrt(int(sram_bytes / 2 / 4)))
+    traffic = blocked_traffic_bytes(op, block, block, 0.5 * sram_bytes)
+    memory_s = traffic / _dram_rate(chip)
+    details = {"cycles": float(cycles), "block": float(block), "split_rows": float(split == "rows")}
+    return _result(op, chip, compute_s, memory_s, traffic, details)
+
+
+# ---------------------------------------------------------------------------- CPU GEMM
+
+
+def time_cpu_gemm(op: Gemm, chip: Chip) -> OpTime:
+    matrix = chip.matrix
+    assert isinstance(matrix, SimdMatrix)
+    compute_s = op.flop / _matrix_rate(chip, op.dtype)
+    cache = _last_level_bytes(chip)
+    element = dtype_bytes(op.dtype)
+    block = max(16, isqrt(int(cache / 3 / element)))
+    traffic = blocked_traffic_bytes(op, block, block, 0.5 * cache)
+    memory_s = traffic / _dram_rate(chip)
+    return _result(op, chip, compute_s, memory_s, traffic, {"block": float(block)})
+
+
+def time_gemm(op: Gemm, chip: Chip) -> OpTime:
+    if isinstance(chip.matrix, TensorCoreMatrix):
+        return time_gpu_gemm(op, chip)
+    if isinstance(chip.matrix, SystolicMatrix):
+        return time_systolic_gemm(op, chip)
+    return time_cpu_gemm(op, chip)
+
+
+# ---------------------------------------------------------------------------- attention
+
+
+def time_attention(op: Attention, chip: Chip) -> OpTime:
+    """FlashAttention: blocks of queries per (batch, head), spread over the parallel units."""
+    units = chip.matrix.num_parallel_units
+    blocks = op.batch * op.num_heads * ceil(op.q_len / ATTENTION_BLOCK_Q)
+    if op.q_len == 1:
+        # Decode: split the KV sequence (FlashDecoding) so every unit has work.
+        blocks = max(blocks, units)
+    waves = ceil(blocks / units)
+    ideal_waves = blocks / units
+    quantization = waves / ideal_waves
+    scores = op.batch * op.num_heads * op.num_pairs * (2.5 if op.phase == "bwd" else 1.0)
+    matrix_s = op.flop / _matrix_rate(chip, op.dtype)
+    vector_s = SOFTMAX_FLOP_PER_SCORE * scores / chip.vector_flop_per_s()
+    compute_s = (matrix_s + vector_s) * quantization
+    memory_s = op.min_bytes / _dram_rate(chip)
+    return _result(
+        op,
+        chip,
+        compute_s,
+        memory_s,
+        op.min_bytes,
+        {"blocks": float(blocks), "waves": float(waves), "vector_s": vector_s},
+    )
+
+
+# ---------------------------------------------------------------------------- streams
+
+
+def time_stream(op: Stream, chip: Chip) -> OpTime:
+    compute_s = op.flop / chip.vector_flop_per_s()
+    memory_s = op.min_bytes / _dram_rate(chip)
+    return _result(op, chip, compute_s, memory_s, op.min_bytes, {})

@@ -1,0 +1,71 @@
+"""Fit a chip's few calibration terms on its measured GEMM rows (measured.csv only).
+
+The terms (hardware.chip.Calibration) each stand for a mechanism; the fit is coordinate
+descent on a grid, minimising the mean absolute % error over the chip's gemm rows. The
+memory_bw rows are not used in the fit, so they are a held-out check of the DRAM and host
+terms. Run `python -m tigris.validate.calibrate CHIP...` to print fitted values to copy
+into the chip's preset YAML (with `fitted_on`).
+"""
+
+from __future__ import annotations
+
+import sys
+from statistics import mean
+
+import numpy as np
+
+from tigris.hardware.chip import Calibration, Chip
+from tigris.hardware.presets import load_chip
+from tigris.validate.measured import Case, load_cases
+from tigris.validate.single_chip import evaluate
+
+GRIDS = {
+    "matrix_fraction": np.round(np.arange(0.40, 1.001, 0.01), 3),
+    "dram_fraction": np.round(np.arange(0.60, 1.001, 0.01), 3),
+    "kernel_overhead": np.round(np.arange(0.0, 12.01, 0.25) * 1e-6, 9),
+    "host_overhead": np.round(np.arange(0.0, 60.01, 1.0) * 1e-6, 9),
+}
+
+
+def _error(chip: Chip, cases: list[Case]) -> float:
+    errors = [evaluate(case, chip).error_pct for case in cases]
+    return mean(abs(error) for error in errors if error is not None)
+
+
+def fit_chip(chip: Chip, cases: list[Case], rounds: int = 3) -> tuple[Calibration, float]:
+    """Coordinate descent over the calibration grid; returns the fit and its mean |error| %."""
+    current = chip.calibration
+    uses_host = any(case.host_timed for case in cases)
+    best_error = _error(chip, cases)
+    for _ in range(rounds):
+        for name, grid in GRIDS.items():
+            if name == "host_overhead" and not uses_host:
+                continue
+            for value in grid:
+                trial = current.model_copy(update={name: float(value)})
+                error = _error(chip.model_copy(update={"calibration": trial}), cases)
+                if error < best_error - 1e-9:
+                    best_error, current = error, trial
+    ids = sorted({case.row_id.rsplit("_", 1)[0] for case in cases})
+    fitted = current.model_copy(update={"fitted_on": f"measured.csv gemm rows {', '.join(ids)}"})
+    return fitted, best_error
+
+
+def gemm_cases_for(chip_id: str) -> list[Case]:
+    return [case for case in load_cases() if case.chip_id == chip_id and case.category == "gemm"]
+
+
+def main(argv: list[str]) -> int:
+    for chip_id in argv:
+        cases = gemm_cases_for(chip_id)
+        if not cases:
+            print(f"{chip_id}: no gemm rows")
+            continue
+        fitted, error = fit_chip(load_chip(chip_id), cases)
+        print(f"{chip_id}: {len(cases)} rows, mean |error| {error:.2f}%")
+        print(f"  calibration: {fitted.model_dump()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
