@@ -12,6 +12,21 @@ from dataclasses import dataclass
 from tigris.hardware.quantities import dtype_bytes
 
 
+def causal_pairs(q_len: int, kv_len: int, window: int | None = None) -> float:
+    """Query-key pairs of causal attention, queries being the last q_len of kv_len positions.
+
+    The query at position p (0-based) sees keys 0..p, or only the last `window` of them
+    (sliding-window attention, Mistral 7B: Jiang et al. 2023): min(p + 1, window) keys.
+    """
+    offset = kv_len - q_len
+    if window is None or window >= kv_len:
+        # sum over i in [0, q_len) of (offset + i + 1) keys
+        return float(q_len) * offset + q_len * (q_len + 1) / 2
+    growing_end = min(max(window, offset), kv_len)  # positions below see p + 1 < window keys
+    growing = (growing_end * (growing_end + 1) - offset * (offset + 1)) / 2
+    return growing + float(kv_len - growing_end) * window
+
+
 @dataclass(frozen=True)
 class Gemm:
     """C[batch, m, n] = A[batch, m, k] @ B[batch, k, n] (batch = independent GEMMs)."""
@@ -73,15 +88,21 @@ class Attention:
     dtype: str = "bf16"
     kv_dtype: str | None = None
     phase: str = "fwd"  # fwd | bwd
+    window: int | None = None  # sliding window: each query sees at most this many keys
 
     @property
     def num_pairs(self) -> float:
-        """Query-key pairs per head (after causal masking)."""
+        """Query-key pairs per head (after causal masking and the sliding window)."""
         if not self.causal:
             return float(self.q_len) * self.kv_len
-        offset = self.kv_len - self.q_len  # queries sit at the end of the sequence
-        # sum over i in [0, q_len) of (offset + i + 1) keys
-        return float(self.q_len) * offset + self.q_len * (self.q_len + 1) / 2
+        return causal_pairs(self.q_len, self.kv_len, self.window)
+
+    @property
+    def kv_span(self) -> int:
+        """Keys some query sees: all kv_len, or under a window the last q_len + window - 1."""
+        if self.window is None:
+            return self.kv_len
+        return min(self.kv_len, self.q_len + self.window - 1)
 
     @property
     def flop(self) -> float:
@@ -93,7 +114,7 @@ class Attention:
         element = dtype_bytes(self.dtype)
         kv_element = dtype_bytes(self.kv_dtype or self.dtype)
         q_o = 2 * self.batch * self.num_heads * self.q_len * self.head_dim * element
-        kv = 2 * self.batch * self.num_kv_heads * self.kv_len * self.head_dim * kv_element
+        kv = 2 * self.batch * self.num_kv_heads * self.kv_span * self.head_dim * kv_element
         if self.phase == "fwd":
             return q_o + kv
         # backward reads Q, K, V, O, dO and writes dQ, dK, dV

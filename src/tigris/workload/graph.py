@@ -1,0 +1,84 @@
+"""The op graph: groups of operators, each group repeated `count` times (identical layers).
+
+A graph is a tuple of `OpGroup`s in execution order. A decoder layer's ops appear once, in a
+group with count = num_layers, rather than 126 copies. Every total is the sum over groups of
+count * (sum of its ops), so any number can be traced back to the ops that make it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+from tigris.workload.ops import Attention, Gemm, Op, Stream
+
+Phase = Literal["fwd", "bwd", "recompute", "optimizer"]
+Task = Literal["train", "prefill", "decode"]
+
+
+@dataclass(frozen=True)
+class OpGroup:
+    """Ops that run `count` times in a row-identical way (e.g. one decoder layer, forward)."""
+
+    name: str  # "embedding" | "layer" | "head" | "model" (optimizer of non-layer params)
+    phase: Phase
+    count: int
+    ops: tuple[Op, ...]
+
+    @property
+    def flop(self) -> float:
+        return self.count * sum(op.flop for op in self.ops)
+
+    @property
+    def min_bytes(self) -> float:
+        return self.count * sum(op.min_bytes for op in self.ops)
+
+
+@dataclass(frozen=True)
+class OpGraph:
+    """The operators of one task on one model.
+
+    `seq_len` is the training sequence, the prompt length (prefill) or the KV length of the
+    decode step; `num_tokens` the tokens the task processes (decode: one per sequence).
+    """
+
+    model: str
+    task: Task
+    batch: int
+    seq_len: int
+    num_tokens: int
+    groups: tuple[OpGroup, ...]
+
+    def iter_ops(self) -> Iterator[tuple[Op, int]]:
+        """Each op once, with how many times it runs (its group's count)."""
+        for group in self.groups:
+            for op in group.ops:
+                yield op, group.count
+
+    def iter_grouped(self) -> Iterator[tuple[OpGroup, Op]]:
+        for group in self.groups:
+            for op in group.ops:
+                yield group, op
+
+    @property
+    def flop(self) -> float:
+        return sum(group.flop for group in self.groups)
+
+    @property
+    def min_bytes(self) -> float:
+        return sum(group.min_bytes for group in self.groups)
+
+    def flop_of(self, kind: type, *, phase: Phase | None = None) -> float:
+        """Flop of ops of one class (Gemm, Attention, Stream), optionally of one phase."""
+        return sum(
+            group.count * op.flop
+            for group, op in self.iter_grouped()
+            if isinstance(op, kind) and (phase is None or group.phase == phase)
+        )
+
+    def flop_by_kind(self) -> dict[str, float]:
+        return {kind.__name__: self.flop_of(kind) for kind in (Gemm, Attention, Stream)}
+
+    def groups_of(self, phase: Phase) -> tuple[OpGroup, ...]:
+        return tuple(group for group in self.groups if group.phase == phase)

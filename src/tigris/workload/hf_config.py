@@ -1,0 +1,207 @@
+"""Read a Hugging Face `config.json` mapping into a `TransformerSpec`.
+
+One reader per `model_type`, each naming the keys its architecture uses in transformers:
+- llama, mistral, mixtral, qwen2: `hidden_size`, `num_hidden_layers`, `num_attention_heads`,
+  `num_key_value_heads`, `intermediate_size`, ...; SwiGLU, RoPE, RMSNorm. Mixtral adds
+  `num_local_experts` and `num_experts_per_tok`; Qwen2 has bias on Q, K and V.
+- gpt2: `n_embd`, `n_layer`, `n_head`, `n_positions`, `n_inner` (null = 4 * n_embd), GELU,
+  learned positions, LayerNorm, biases everywhere, tied embeddings. GPT-3 (Brown et al. 2020)
+  is this architecture at another size (its alternating sparse attention is not modeled).
+- gpt_neox: `hidden_size`, `intermediate_size`, `rotary_pct`, `use_parallel_residual`.
+
+Keys starting with '_' (such as `_source`) are comments and ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from tigris.errors import SpecError
+from tigris.io.loader import validate_spec
+from tigris.workload.spec import TransformerSpec
+
+Reader = Callable[["_Config"], dict[str, Any]]
+
+
+class _Config:
+    """A config mapping whose missing keys raise SpecError naming the file and key."""
+
+    def __init__(self, data: Mapping[str, Any], file: str | None) -> None:
+        self.data = {key: value for key, value in data.items() if not str(key).startswith("_")}
+        self.file = file
+
+    def require(self, key: str) -> Any:
+        if self.data.get(key) is None:
+            raise SpecError("required key is missing", file=self.file, key_path=key)
+        return self.data[key]
+
+    def get(self, key: str, default: Any) -> Any:
+        value = self.data.get(key)
+        return default if value is None else value
+
+
+def _head_dim(config: _Config, hidden: int, heads: int) -> int:
+    if "head_dim" in config.data and config.data["head_dim"] is not None:
+        return int(config.data["head_dim"])
+    if hidden % heads:
+        raise SpecError(
+            f"hidden size {hidden} is not a multiple of {heads} heads; give head_dim",
+            file=config.file,
+            key_path="num_attention_heads",
+        )
+    return hidden // heads
+
+
+def _activation(config: _Config, key: str, gated: bool) -> str:
+    act = str(config.get(key, "silu" if gated else "gelu"))
+    if gated:
+        if act in ("silu", "swish"):
+            return "swiglu"
+        if act.startswith("gelu"):
+            return "geglu"
+    else:
+        if act.startswith("gelu"):
+            return "gelu"
+        if act in ("relu", "silu"):
+            return act
+    raise SpecError(f"unsupported activation {act!r}", file=config.file, key_path=key)
+
+
+def _read_llama_like(config: _Config) -> dict[str, Any]:
+    """Llama, Mistral, Mixtral and Qwen2 share these keys (transformers LlamaConfig)."""
+    hidden = int(config.require("hidden_size"))
+    heads = int(config.require("num_attention_heads"))
+    return {
+        "hidden_size": hidden,
+        "num_layers": config.require("num_hidden_layers"),
+        "num_heads": heads,
+        "num_kv_heads": config.get("num_key_value_heads", heads),
+        "head_dim": _head_dim(config, hidden, heads),
+        "ffn_hidden_size": config.require("intermediate_size"),
+        "vocab_size": config.require("vocab_size"),
+        "max_position_embeddings": config.require("max_position_embeddings"),
+        "activation": _activation(config, "hidden_act", gated=True),
+        "gated_mlp": True,
+        "norm": "rmsnorm",
+        "position": "rope",
+        "tie_word_embeddings": bool(config.get("tie_word_embeddings", False)),
+        "qkv_bias": bool(config.get("attention_bias", False)),
+        "attention_out_bias": bool(config.get("attention_bias", False)),
+        "mlp_bias": bool(config.get("mlp_bias", False)),
+    }
+
+
+def _read_llama(config: _Config) -> dict[str, Any]:
+    return _read_llama_like(config)
+
+
+def _read_mistral(config: _Config) -> dict[str, Any]:
+    fields = _read_llama_like(config)
+    fields["sliding_window"] = config.get("sliding_window", None)
+    return fields
+
+
+def _read_mixtral(config: _Config) -> dict[str, Any]:
+    fields = _read_mistral(config)
+    fields["num_experts"] = config.require("num_local_experts")
+    fields["num_experts_per_token"] = config.require("num_experts_per_tok")
+    return fields
+
+
+def _read_qwen2(config: _Config) -> dict[str, Any]:
+    """Qwen2: bias on Q, K, V only; the sliding window applies only if use_sliding_window."""
+    fields = _read_llama_like(config)
+    fields["qkv_bias"] = True
+    fields["attention_out_bias"] = False
+    if config.get("use_sliding_window", False):
+        fields["sliding_window"] = config.get("sliding_window", None)
+    return fields
+
+
+def _read_gpt2(config: _Config) -> dict[str, Any]:
+    """GPT-2 (Radford et al. 2019) and GPT-3 (Brown et al. 2020): d_ff = 4 * d_model."""
+    hidden = int(config.require("n_embd"))
+    heads = int(config.require("n_head"))
+    positions = config.get("n_positions", None) or config.require("n_ctx")
+    return {
+        "hidden_size": hidden,
+        "num_layers": config.require("n_layer"),
+        "num_heads": heads,
+        "num_kv_heads": heads,
+        "head_dim": _head_dim(config, hidden, heads),
+        "ffn_hidden_size": config.get("n_inner", 4 * hidden),
+        "vocab_size": config.require("vocab_size"),
+        "max_position_embeddings": positions,
+        "activation": _activation(config, "activation_function", gated=False),
+        "gated_mlp": False,
+        "norm": "layernorm",
+        "position": "learned",
+        "tie_word_embeddings": bool(config.get("tie_word_embeddings", True)),
+        "qkv_bias": True,
+        "attention_out_bias": True,
+        "mlp_bias": True,
+    }
+
+
+def _read_gpt_neox(config: _Config) -> dict[str, Any]:
+    """GPT-NeoX (Black et al. 2022) and Pythia: partial RoPE, parallel residual, biases."""
+    hidden = int(config.require("hidden_size"))
+    heads = int(config.require("num_attention_heads"))
+    bias = bool(config.get("attention_bias", True))
+    return {
+        "hidden_size": hidden,
+        "num_layers": config.require("num_hidden_layers"),
+        "num_heads": heads,
+        "num_kv_heads": heads,
+        "head_dim": _head_dim(config, hidden, heads),
+        "ffn_hidden_size": config.require("intermediate_size"),
+        "vocab_size": config.require("vocab_size"),
+        "max_position_embeddings": config.require("max_position_embeddings"),
+        "activation": _activation(config, "hidden_act", gated=False),
+        "gated_mlp": False,
+        "norm": "layernorm",
+        "position": "rope",
+        "rotary_fraction": config.get("rotary_pct", 0.25),
+        "tie_word_embeddings": bool(config.get("tie_word_embeddings", False)),
+        "qkv_bias": bias,
+        "attention_out_bias": bias,
+        "mlp_bias": True,
+        "parallel_residual": bool(config.get("use_parallel_residual", True)),
+    }
+
+
+READERS: dict[str, Reader] = {
+    "llama": _read_llama,
+    "mistral": _read_mistral,
+    "mixtral": _read_mixtral,
+    "qwen2": _read_qwen2,
+    "gpt2": _read_gpt2,
+    "gpt_neox": _read_gpt_neox,
+}
+
+
+def supported_model_types() -> list[str]:
+    return sorted(READERS)
+
+
+def from_hf_config(
+    config: Mapping[str, Any], name: str, *, file: str | None = None
+) -> TransformerSpec:
+    """A TransformerSpec from a Hugging Face config.json mapping (keys '_*' ignored).
+
+    Raises SpecError naming `file` and the key for an unknown model_type, a missing
+    required key or a value out of range.
+    """
+    wrapped = _Config(config, file)
+    model_type = wrapped.require("model_type")
+    reader = READERS.get(str(model_type))
+    if reader is None:
+        raise SpecError(
+            f"unsupported model_type {model_type!r}",
+            file=file,
+            key_path="model_type",
+            hint=f"supported: {', '.join(supported_model_types())}",
+        )
+    fields = reader(wrapped)
+    return validate_spec(TransformerSpec, {"name": name, **fields}, file=file)

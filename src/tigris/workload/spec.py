@@ -1,0 +1,238 @@
+"""WHAT the model is: `TransformerSpec`, a decoder-only transformer, and its parameter count.
+
+One spec covers the Llama family (GQA, SwiGLU, RoPE, RMSNorm), Mistral, Mixtral (top-k
+mixture of experts), Qwen2 (QKV bias), GPT-2/GPT-3 (learned positions, LayerNorm, GELU MLP
+of 4x width, biases everywhere) and GPT-NeoX (partial RoPE, parallel residual).
+
+Assumptions, stated once:
+- Pre-norm decoder layers: norm, attention, residual add, norm, MLP, residual add (GPT-NeoX's
+  parallel residual has the same operators, only their wiring differs).
+- Every layer is identical (the same MLP kind in every layer; MoE in every layer).
+- Parameters are counted as stored in the checkpoint: RMSNorm has a scale (h), LayerNorm a
+  scale and a bias (2h); RoPE and the router softmax have none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from tigris.workload.ops import causal_pairs
+
+Activation = Literal["swiglu", "geglu", "gelu", "relu", "silu"]
+GATED_ACTIVATIONS = ("swiglu", "geglu")
+
+
+@dataclass(frozen=True)
+class ParamCount:
+    """Parameters by where they live. Per-layer figures are for one layer."""
+
+    embedding: int
+    position_embedding: int
+    layer_attention: int
+    layer_mlp: int
+    layer_norm: int
+    final_norm: int
+    lm_head: int  # 0 when tied to the embedding
+    num_layers: int
+
+    @property
+    def layer(self) -> int:
+        return self.layer_attention + self.layer_mlp + self.layer_norm
+
+    @property
+    def total(self) -> int:
+        return (
+            self.embedding
+            + self.position_embedding
+            + self.num_layers * self.layer
+            + self.final_norm
+            + self.lm_head
+        )
+
+
+class TransformerSpec(BaseModel):
+    """A decoder-only transformer LLM, as a Hugging Face config.json describes it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(description="model id, e.g. 'llama3-70b'")
+    hidden_size: int = Field(gt=0, description="model width h (d_model)")
+    num_layers: int = Field(gt=0, description="decoder layers l")
+    num_heads: int = Field(gt=0, description="query heads")
+    num_kv_heads: int = Field(gt=0, description="key/value heads (GQA); = num_heads for MHA")
+    head_dim: int = Field(gt=0, description="width of one head")
+    ffn_hidden_size: int = Field(gt=0, description="MLP inner width (per expert for MoE)")
+    vocab_size: int = Field(gt=0, description="tokens in the vocabulary V")
+    max_position_embeddings: int = Field(gt=0, description="longest supported context, tokens")
+    activation: Activation = Field(description="MLP activation; swiglu/geglu are gated")
+    gated_mlp: bool = Field(description="gated MLP: up and gate projections, then down")
+    norm: Literal["rmsnorm", "layernorm"] = Field(description="normalization kind")
+    position: Literal["rope", "learned"] = Field(description="position encoding")
+    rotary_fraction: float = Field(
+        1.0, gt=0, le=1, description="share of each head's width rotated by RoPE (NeoX rotary_pct)"
+    )
+    tie_word_embeddings: bool = Field(description="LM head shares the embedding matrix")
+    qkv_bias: bool = Field(False, description="bias on the Q, K, V projections (Qwen2, GPT)")
+    attention_out_bias: bool = Field(False, description="bias on the attention output projection")
+    mlp_bias: bool = Field(False, description="biases on the MLP projections (GPT)")
+    parallel_residual: bool = Field(
+        False, description="attention and MLP read the same input (GPT-NeoX, GPT-J)"
+    )
+    sliding_window: int | None = Field(
+        None, gt=0, description="each query attends to at most this many keys (Mistral v0.1)"
+    )
+    num_experts: int = Field(0, ge=0, description="routed experts per layer; 0 = dense MLP")
+    num_experts_per_token: int = Field(0, ge=0, description="top-k experts each token goes to")
+    moe_ffn_hidden_size: int | None = Field(
+        None, gt=0, description="inner width of one expert; defaults to ffn_hidden_size"
+    )
+    num_shared_experts: int = Field(
+        0, ge=0, description="experts every token goes to (DeepSeek style), each of expert width"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> TransformerSpec:
+        if self.num_heads % self.num_kv_heads:
+            raise ValueError(
+                f"num_heads ({self.num_heads}) must be a multiple of "
+                f"num_kv_heads ({self.num_kv_heads})"
+            )
+        if self.gated_mlp != (self.activation in GATED_ACTIVATIONS):
+            raise ValueError(f"gated_mlp={self.gated_mlp} contradicts activation={self.activation}")
+        if (self.num_experts > 0) != (self.num_experts_per_token > 0):
+            raise ValueError("num_experts and num_experts_per_token are set together")
+        if self.num_experts_per_token > self.num_experts:
+            raise ValueError("num_experts_per_token exceeds num_experts")
+        return self
+
+    # ---- shape helpers -------------------------------------------------------------------
+
+    @property
+    def is_moe(self) -> bool:
+        return self.num_experts > 0
+
+    @property
+    def q_size(self) -> int:
+        """Width of the query projection output: heads * head_dim."""
+        return self.num_heads * self.head_dim
+
+    @property
+    def kv_size(self) -> int:
+        """Width of the key (or value) projection output: kv_heads * head_dim."""
+        return self.num_kv_heads * self.head_dim
+
+    @property
+    def expert_ffn_hidden_size(self) -> int:
+        return self.moe_ffn_hidden_size or self.ffn_hidden_size
+
+    @property
+    def mlp_matrices(self) -> int:
+        """Weight matrices in one MLP (or expert): 3 when gated (gate, up, down), else 2."""
+        return 3 if self.gated_mlp else 2
+
+    @property
+    def norm_params(self) -> int:
+        """Parameters of one norm: scale (RMSNorm) or scale and bias (LayerNorm)."""
+        return self.hidden_size * (2 if self.norm == "layernorm" else 1)
+
+    def kv_cache_bytes_per_token(self, kv_dtype_bytes: float) -> float:
+        """KV-cache bytes one token holds over all layers (K and V)."""
+        return 2.0 * self.num_layers * self.kv_size * kv_dtype_bytes
+
+    # ---- parameters ----------------------------------------------------------------------
+
+    def _attention_params(self) -> int:
+        h = self.hidden_size
+        weights = h * (self.q_size + 2 * self.kv_size) + self.q_size * h
+        biases = (self.q_size + 2 * self.kv_size) * self.qkv_bias
+        return weights + biases + h * self.attention_out_bias
+
+    def _mlp_params(self, width: int) -> int:
+        """One dense MLP (or expert) of inner width `width`."""
+        h = self.hidden_size
+        up_width = 2 * width if self.gated_mlp else width
+        weights = h * up_width + width * h
+        return weights + (up_width + h) * self.mlp_bias
+
+    def _layer_mlp_params(self, *, active: bool) -> int:
+        if not self.is_moe:
+            return self._mlp_params(self.ffn_hidden_size)
+        experts = self.num_experts_per_token if active else self.num_experts
+        router = self.hidden_size * self.num_experts
+        expert = self._mlp_params(self.expert_ffn_hidden_size)
+        return router + (experts + self.num_shared_experts) * expert
+
+    def param_count(self, *, active: bool = False) -> ParamCount:
+        """Parameters by place; `active` counts only the top-k (and shared) experts of MoE."""
+        embedding = self.vocab_size * self.hidden_size
+        return ParamCount(
+            embedding=embedding,
+            position_embedding=(
+                self.max_position_embeddings * self.hidden_size if self.position == "learned" else 0
+            ),
+            layer_attention=self._attention_params(),
+            layer_mlp=self._layer_mlp_params(active=active),
+            layer_norm=2 * self.norm_params,
+            final_norm=self.norm_params,
+            lm_head=0 if self.tie_word_embeddings else embedding,
+            num_layers=self.num_layers,
+        )
+
+    @property
+    def num_params(self) -> int:
+        """Every stored parameter (all experts)."""
+        return self.param_count().total
+
+    @property
+    def num_active_params(self) -> int:
+        """Parameters one token uses: MoE counts the top-k routed and the shared experts."""
+        return self.param_count(active=True).total
+
+    def num_matmul_params(self, *, active: bool = True) -> int:
+        """Weights that multiply activations in a forward pass: every layer's projection
+        matrices (and MoE router), plus the LM head (counted even when tied to the
+        embedding: the tied matrix is still multiplied). Excludes embeddings (a gather),
+        norms and biases. `active` keeps only the experts one token goes to."""
+        h = self.hidden_size
+        attention = h * (self.q_size + 2 * self.kv_size) + self.q_size * h
+        width = self.expert_ffn_hidden_size if self.is_moe else self.ffn_hidden_size
+        one_mlp = (3 if self.gated_mlp else 2) * h * width
+        if self.is_moe:
+            experts = self.num_experts_per_token if active else self.num_experts
+            mlp = h * self.num_experts + (experts + self.num_shared_experts) * one_mlp
+        else:
+            mlp = one_mlp
+        return self.num_layers * (attention + mlp) + self.vocab_size * h
+
+    # ---- flop per token (closed forms; the op graph must agree) ---------------------------
+
+    def attention_pairs(self, q_len: int, kv_len: int) -> float:
+        """Causal query-key pairs per head for q_len queries at the end of kv_len keys,
+        each query seeing at most `sliding_window` keys when the model has one."""
+        return causal_pairs(q_len, kv_len, self.sliding_window)
+
+    def attention_flop_per_token(self, seq_len: int) -> float:
+        """Forward attention flop (QK^T and AV) per token of a causal sequence of seq_len:
+        4 * layers * heads * head_dim * pairs / seq_len."""
+        pairs = self.attention_pairs(seq_len, seq_len)
+        return 4.0 * self.num_layers * self.q_size * pairs / seq_len
+
+    def forward_matmul_flop_per_token(self) -> float:
+        """2 flop per multiply-add per active matmul weight (Kaplan et al. 2020, C_fwd ~ 2N)."""
+        return 2.0 * self.num_matmul_params(active=True)
+
+    def train_flop_per_token(self, seq_len: int) -> float:
+        """Matmuls 6N (forward 2N, backward 4N: data and weight gradients) plus attention:
+        forward 1x and backward 2.5x (FlashAttention-2, Dao 2023, recomputes QK^T)."""
+        return 3.0 * self.forward_matmul_flop_per_token() + 3.5 * self.attention_flop_per_token(
+            seq_len
+        )
+
+    def decode_flop_per_token(self, kv_len: int) -> float:
+        """One generated token attending to kv_len keys (its own included):
+        2 * N_matmul + 4 * layers * heads * head_dim * min(kv_len, window)."""
+        keys = min(kv_len, self.sliding_window or kv_len)
+        return self.forward_matmul_flop_per_token() + 4.0 * self.num_layers * self.q_size * keys

@@ -1,0 +1,142 @@
+"""Op graphs of the three tasks: a training step, a prefill, and one decode step.
+
+Closed forms the graphs satisfy exactly (tests/workload/test_graph.py), with N the active
+matmul weights (`TransformerSpec.num_matmul_params`, LM head included), T tokens:
+- training, GEMMs: 6 N T (forward 2NT; backward dgrad 2NT + wgrad 2NT), plus one more
+  forward of the layers (2 (N - V h) T) under full recomputation;
+- training, attention: forward 4 l a d pairs per sequence, backward 2.5x that
+  (FlashAttention-2 recomputes QK^T; Dao 2023);
+- prefill, GEMMs: 2 (N - V h) T + 2 V h b (logits of each prompt's last token only);
+- decode step: 2 N b + 4 l a d b kv_len (l layers, a heads of width d).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from tigris.errors import SpecError
+from tigris.hardware.quantities import dtype_bytes
+from tigris.workload.graph import OpGraph, OpGroup
+from tigris.workload.layers import (
+    Shape,
+    backward_ops,
+    embedding_steps,
+    forward_ops,
+    head_steps,
+    layer_steps,
+)
+from tigris.workload.ops import Stream
+from tigris.workload.precision import Precision
+from tigris.workload.spec import TransformerSpec
+
+ADAMW_FLOP_PER_PARAM = 16.0
+"""AdamW as in Loshchilov & Hutter 2019 (Alg. 2): moments 3 + 4, bias corrections 2,
+sqrt, eps, divide, learning rate 1 each, decoupled weight decay 2, update 1."""
+
+Recompute = Literal["none", "full"]
+
+
+def _check_positive(**values: int) -> None:
+    for key, value in values.items():
+        if value <= 0:
+            raise SpecError(f"must be a positive integer, got {value!r}", key_path=key)
+
+
+def _optimizer_op(name: str, num_params: int, precision: Precision) -> Stream:
+    """AdamW step on fp32 master weights: reads grad, master, m, v; writes master, m, v and
+    the compute-dtype weight copy the next step's GEMMs read."""
+    master = dtype_bytes(precision.master_dtype)
+    state = dtype_bytes(precision.optimizer_state_dtype)
+    read = dtype_bytes(precision.grad_dtype) + master + 2 * state
+    written = master + 2 * state + dtype_bytes(precision.weights)
+    return Stream(
+        name,
+        num_params,
+        bytes_read=num_params * read,
+        bytes_written=num_params * written,
+        flop_per_element=ADAMW_FLOP_PER_PARAM,
+    )
+
+
+def _optimizer_groups(spec: TransformerSpec, precision: Precision) -> list[OpGroup]:
+    params = spec.param_count()
+    outside_layers = params.total - spec.num_layers * params.layer
+    return [
+        OpGroup(
+            "layer",
+            "optimizer",
+            spec.num_layers,
+            (_optimizer_op("adamw", params.layer, precision),),
+        ),
+        OpGroup("model", "optimizer", 1, (_optimizer_op("adamw", outside_layers, precision),)),
+    ]
+
+
+def train_step_graph(
+    spec: TransformerSpec,
+    batch: int,
+    seq_len: int,
+    precision: Precision | None = None,
+    *,
+    recompute: Recompute = "none",
+) -> OpGraph:
+    """One training step on `batch` sequences of `seq_len` tokens: forward, loss, backward
+    (reverse order), AdamW update. `recompute='full'` re-runs every layer's forward during
+    backward (Megatron-LM full activation recomputation; Narayanan et al. 2021)."""
+    _check_positive(batch=batch, seq_len=seq_len)
+    precision = precision or Precision()
+    shape = Shape(spec, precision, batch, seq_len, seq_len, kv_cache=False)
+    embedding, layer = embedding_steps(shape), layer_steps(shape)
+    head = head_steps(shape, shape.tokens, loss=True)
+    groups = [
+        OpGroup("embedding", "fwd", 1, forward_ops(embedding)),
+        OpGroup("layer", "fwd", spec.num_layers, forward_ops(layer)),
+        OpGroup("head", "fwd", 1, forward_ops(head)),
+        OpGroup("head", "bwd", 1, backward_ops(head)),
+    ]
+    if recompute == "full":
+        groups.append(OpGroup("layer", "recompute", spec.num_layers, forward_ops(layer)))
+    groups += [
+        OpGroup("layer", "bwd", spec.num_layers, backward_ops(layer)),
+        OpGroup("embedding", "bwd", 1, backward_ops(embedding)),
+        *_optimizer_groups(spec, precision),
+    ]
+    return OpGraph(spec.name, "train", batch, seq_len, shape.tokens, tuple(groups))
+
+
+def _inference_graph(
+    spec: TransformerSpec, shape: Shape, task: Literal["prefill", "decode"], logit_rows: int
+) -> OpGraph:
+    groups = (
+        OpGroup("embedding", "fwd", 1, forward_ops(embedding_steps(shape))),
+        OpGroup("layer", "fwd", spec.num_layers, forward_ops(layer_steps(shape))),
+        OpGroup("head", "fwd", 1, forward_ops(head_steps(shape, logit_rows, loss=False))),
+    )
+    seq_len = shape.kv_len
+    return OpGraph(spec.name, task, shape.batch, seq_len, shape.tokens, groups)
+
+
+def prefill_graph(
+    spec: TransformerSpec,
+    batch: int,
+    prompt_len: int,
+    precision: Precision | None = None,
+    *,
+    all_logits: bool = False,
+) -> OpGraph:
+    """Prefill of `batch` prompts of `prompt_len` tokens: the layers over every token, K and V
+    written to the cache, logits for each prompt's last token (all tokens if `all_logits`)."""
+    _check_positive(batch=batch, prompt_len=prompt_len)
+    shape = Shape(spec, precision or Precision(), batch, prompt_len, prompt_len, kv_cache=True)
+    logit_rows = shape.tokens if all_logits else batch
+    return _inference_graph(spec, shape, "prefill", logit_rows)
+
+
+def decode_graph(
+    spec: TransformerSpec, batch: int, kv_len: int, precision: Precision | None = None
+) -> OpGraph:
+    """One decode step of `batch` sequences: one new token each (q_len = 1), attending to
+    `kv_len` keys, its own included (so kv_len - 1 were cached before this step)."""
+    _check_positive(batch=batch, kv_len=kv_len)
+    shape = Shape(spec, precision or Precision(), batch, 1, kv_len, kv_cache=True)
+    return _inference_graph(spec, shape, "decode", batch)
