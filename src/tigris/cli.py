@@ -305,7 +305,9 @@ def _register_plugins() -> None:
 def _print_error(label: str, error: Exception) -> None:
     from rich.markup import escape
 
-    Console(stderr=True, highlight=False).print(f"[bold red]{label}:[/] {escape(str(error))}")
+    Console(stderr=True, highlight=False, soft_wrap=True).print(
+        f"[bold red]{label}:[/] {escape(str(error))}"
+    )
 
 
 def main() -> None:

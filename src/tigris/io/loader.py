@@ -113,6 +113,26 @@ def _clean_message(error: dict[str, Any]) -> tuple[str, list[Any]]:
     return message, loc
 
 
+def _path_in_data(data: Any, loc: list[Any]) -> list[Any]:
+    """Drop the parts of a pydantic location that are not in the user's data.
+
+    Discriminated unions add their tag ('tensor_core') to the location; the user wrote
+    `matrix.clock`, not `matrix.tensor_core.clock`.
+    """
+    path: list[Any] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part not in node and isinstance(part, str):
+            if part in {str(v) for v in node.values() if isinstance(v, str)}:
+                continue  # a union tag
+        path.append(part)
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            node = None
+    return path
+
+
 def validate_spec(model: type[SpecT], data: Any, *, file: str | None = None) -> SpecT:
     """Validate `data` into `model`, turning the first pydantic error into a SpecError."""
     try:
@@ -120,4 +140,5 @@ def validate_spec(model: type[SpecT], data: Any, *, file: str | None = None) -> 
     except ValidationError as error:
         first = error.errors()[0]
         message, loc = _clean_message(first)
+        loc = _path_in_data(data, loc)
         raise SpecError(message, file=file, key_path=format_location(tuple(loc)) or None) from None

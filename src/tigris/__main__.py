@@ -1,0 +1,5 @@
+"""`python -m tigris` runs the command line."""
+
+from tigris.cli import main
+
+main()
