@@ -111,14 +111,20 @@ def blocked_traffic_bytes(op: Gemm, block_m: int, block_n: int, cache_bytes: flo
 # ---------------------------------------------------------------------------- GPU GEMM
 
 
-def _gpu_tile_candidates(matrix: TensorCoreMatrix) -> list[tuple[int, int]]:
-    """The preset's CTA tile and its half-width variant (both keep operand reuse high).
+def _gpu_tile_candidates(matrix: TensorCoreMatrix, m: int) -> list[tuple[int, int]]:
+    """The preset's CTA tile, its half-width variant, and skinny tiles when M is small.
 
-    Smaller tiles are left out on purpose: they re-read operands from L2 so often that L2
-    bandwidth, not modelled here, would bound them; small problems use split-K instead.
+    Small square tiles are left out on purpose: they re-read operands from L2 so often
+    that L2 bandwidth (not modelled) would bound them. Kernel libraries do ship skinny
+    tiles (16-64 rows) for small-M GEMMs such as decode projections, where padding M up to
+    the full tile would waste most of the tensor cores.
     """
     bm, bn = matrix.block_tile_m, matrix.block_tile_n
-    return sorted({(bm, bn), (bm, max(bn // 2, 16))})
+    candidates = {(bm, bn), (bm, max(bn // 2, 16))}
+    if m < bm:
+        skinny = max(16, 1 << (m - 1).bit_length())
+        candidates |= {(skinny, bn), (skinny, max(bn // 2, 16))}
+    return sorted(candidates)
 
 
 def _gpu_gemm_one(
@@ -161,7 +167,7 @@ def time_gpu_gemm(op: Gemm, chip: Chip) -> OpTime:
     matrix = chip.matrix
     assert isinstance(matrix, TensorCoreMatrix)
     best: tuple[float, float, float, float, dict] | None = None
-    for bm, bn in _gpu_tile_candidates(matrix):
+    for bm, bn in _gpu_tile_candidates(matrix, op.m):
         base_tiles = op.batch * ceil(op.m / bm) * ceil(op.n / bn)
         split_k = 1
         while split_k <= MAX_SPLIT_K:

@@ -122,9 +122,14 @@ def _path_in_data(data: Any, loc: list[Any]) -> list[Any]:
     path: list[Any] = []
     node = data
     for part in loc:
-        if isinstance(node, dict) and part not in node and isinstance(part, str):
-            if part in {str(v) for v in node.values() if isinstance(v, str)}:
-                continue  # a union tag
+        is_tag = (
+            isinstance(node, dict)
+            and isinstance(part, str)
+            and part not in node
+            and part in {v for v in node.values() if isinstance(v, str)}
+        )
+        if is_tag:
+            continue  # a union tag
         path.append(part)
         try:
             node = node[part]
