@@ -82,3 +82,10 @@ class OpGraph:
 
     def groups_of(self, phase: Phase) -> tuple[OpGroup, ...]:
         return tuple(group for group in self.groups if group.phase == phase)
+
+    def layer_ops(self, phase: Phase = "fwd") -> tuple[Op, ...]:
+        """The ops of one decoder layer in `phase` (they run num_layers times)."""
+        for group in self.groups:
+            if group.name == "layer" and group.phase == phase:
+                return group.ops
+        return ()
