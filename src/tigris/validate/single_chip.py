@@ -31,10 +31,13 @@ class ChipSummary:
 
 
 def predict_time_s(case: Case, chip: Chip, engine_name: str = "tile") -> float:
-    """Device time of the case's ops, plus the host launch where the row was host-timed."""
+    """Device time of the case's ops, plus the host launch where the row was host-timed.
+
+    The roofline stays a pure bound: no overhead of any kind is added to it.
+    """
     engine = get_engine(engine_name)
     time_s = sum(engine.time(op, chip).time_s for op in case.ops)
-    if case.host_timed:
+    if case.host_timed and engine_name != "roofline":
         time_s += chip.calibration.host_overhead
     return time_s
 
