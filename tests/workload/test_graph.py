@@ -67,6 +67,15 @@ def test_forward_gemm_flop_is_twice_non_embedding_params() -> None:
     assert graph.flop_of(Gemm, phase="fwd") == 2 * (non_embedding - norms) * 512
 
 
+def test_sliding_window_limits_training_attention() -> None:
+    spec = load_model("mistral-7b")  # window 4096
+    seq = 8192
+    graph = train_step_graph(spec, 1, seq)
+    pairs = (4096 * 4097) / 2 + (seq - 4096) * 4096
+    assert causal_pairs(seq, seq, 4096) == pairs
+    assert attention_flop(graph) == 3.5 * 4 * spec.num_layers * spec.q_size * pairs
+
+
 def test_megatron_eq3_with_full_recomputation() -> None:
     """Narayanan et al. 2021 (Efficient Large-Scale Language Model Training on GPU Clusters
     Using Megatron-LM), Eq. 3: F = 96 B s l h^2 (1 + s/(6h) + V/(16 l h)) for a GPT with a

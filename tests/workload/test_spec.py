@@ -128,6 +128,21 @@ def test_reader_errors_name_file_and_key(config: dict, key: str) -> None:
     assert error.value.key_path == key
 
 
+@pytest.mark.parametrize(
+    ("config", "key"),
+    [
+        ({**LLAMA_TINY, "num_hidden_layers": 0}, "num_hidden_layers"),
+        ({**LLAMA_TINY, "intermediate_size": -4}, "intermediate_size"),
+        ({**GPT2_SMALL, "n_layer": "many"}, "n_layer"),
+        ({**PYTHIA_70M, "rotary_pct": 1.5}, "rotary_pct"),
+    ],
+)
+def test_bad_values_name_the_config_key(config: dict, key: str) -> None:
+    with pytest.raises(SpecError) as error:
+        from_hf_config(config, "bad", file="config.json")
+    assert (error.value.file, error.value.key_path) == ("config.json", key)
+
+
 def test_spec_rejects_inconsistent_heads() -> None:
     with pytest.raises(SpecError, match="multiple of"):
         from_hf_config({**LLAMA_TINY, "num_key_value_heads": 3}, "bad", file="f.json")

@@ -171,6 +171,33 @@ def _read_gpt_neox(config: _Config) -> dict[str, Any]:
     }
 
 
+_LLAMA_KEYS = {
+    "num_layers": "num_hidden_layers",
+    "num_heads": "num_attention_heads",
+    "num_kv_heads": "num_key_value_heads",
+    "ffn_hidden_size": "intermediate_size",
+    "num_experts": "num_local_experts",
+    "num_experts_per_token": "num_experts_per_tok",
+}
+_GPT2_KEYS = {
+    "hidden_size": "n_embd",
+    "num_layers": "n_layer",
+    "num_heads": "n_head",
+    "num_kv_heads": "n_head",
+    "ffn_hidden_size": "n_inner",
+    "max_position_embeddings": "n_positions",
+}
+_NEOX_KEYS = {**_LLAMA_KEYS, "rotary_fraction": "rotary_pct"}
+KEY_OF_FIELD: dict[str, dict[str, str]] = {
+    "llama": _LLAMA_KEYS,
+    "mistral": _LLAMA_KEYS,
+    "mixtral": _LLAMA_KEYS,
+    "qwen2": _LLAMA_KEYS,
+    "gpt2": _GPT2_KEYS,
+    "gpt_neox": _NEOX_KEYS,
+}
+"""TransformerSpec field -> the config.json key it is read from, where the names differ."""
+
 READERS: dict[str, Reader] = {
     "llama": _read_llama,
     "mistral": _read_mistral,
@@ -204,4 +231,9 @@ def from_hf_config(
             hint=f"supported: {', '.join(supported_model_types())}",
         )
     fields = reader(wrapped)
-    return validate_spec(TransformerSpec, {"name": name, **fields}, file=file)
+    try:
+        return validate_spec(TransformerSpec, {"name": name, **fields}, file=file)
+    except SpecError as error:
+        keys = KEY_OF_FIELD[str(model_type)]
+        key = keys.get(error.key_path or "", error.key_path)
+        raise SpecError(error.message, file=file, key_path=key, hint=error.hint) from None
