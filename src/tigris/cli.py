@@ -105,8 +105,8 @@ def models(as_json: JsonOption = False) -> None:
     rows = [
         {
             "id": model_id,
-            "num_params": spec.num_params(),
-            "num_active_params": spec.num_active_params(),
+            "num_params": spec.num_params,
+            "num_active_params": spec.num_active_params,
             "num_layers": spec.num_layers,
             "hidden_size": spec.hidden_size,
             "num_heads": spec.num_heads,
@@ -314,7 +314,7 @@ def main() -> None:
     """Console entry point: run the app, turning Tigris errors into short messages."""
     _register_plugins()
     try:
-        app(standalone_mode=False)
+        app()
     except (SpecError, UnsupportedError) as error:
         _print_error("error", error)
         raise SystemExit(2) from None
@@ -324,14 +324,3 @@ def main() -> None:
     except TigrisError as error:
         _print_error("error", error)
         raise SystemExit(1) from None
-    except typer.Exit as done:
-        raise SystemExit(done.exit_code) from None
-    except typer.Abort:
-        raise SystemExit(130) from None
-    except Exception as error:  # click usage errors
-        import click
-
-        if isinstance(error, click.exceptions.ClickException):
-            error.show()
-            raise SystemExit(error.exit_code) from None
-        raise
