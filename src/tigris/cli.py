@@ -80,7 +80,7 @@ def chips(as_json: JsonOption = False) -> None:
 
     table = Table(title="Chip presets")
     for column in ("id", "name", "kind", "year", "peak bf16", "DRAM", "DRAM bandwidth", "system"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column == "id")
     for chip in loaded:
         peak = chip.matrix.peak_flop_per_s("bf16")
         table.add_row(
@@ -121,7 +121,7 @@ def models(as_json: JsonOption = False) -> None:
         return
     table = Table(title="Model presets")
     for column in ("id", "params", "active", "layers", "hidden", "heads", "kv heads", "experts"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column == "id")
     for row in rows:
         table.add_row(
             row["id"],
@@ -277,7 +277,7 @@ def validate_gemm(
         console.print(detail)
     table = Table(title=f"Predicted ({engine} engine) vs measured: absolute % error")
     for column in ("category", "chip", "rows", "mean |error| %", "max |error| %"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column == "id")
     for s in summary:
         style = "bold" if s.chip_id == "all" else None
         table.add_row(
