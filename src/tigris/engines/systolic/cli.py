@@ -1,0 +1,90 @@
+"""The `tigris systolic` command. The lead's cli.py calls register(app) to add it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from tigris.engines.systolic.config import SystolicConfig
+from tigris.engines.systolic.dataflow import parse_dataflow
+from tigris.engines.systolic.simulate import simulate
+from tigris.engines.systolic.trace import chrome_trace, line_trace
+from tigris.errors import SpecError
+from tigris.units import UnitError, parse_quantity
+
+
+def parse_sram(text: str) -> int:
+    """'512 KiB' -> 524288 bytes; SpecError for anything that is not a capacity."""
+    try:
+        size = parse_quantity(text, "capacity")
+    except UnitError as error:
+        raise SpecError(str(error), key_path="--sram") from None
+    if size < 2:
+        raise SpecError(f"--sram must be at least 2 bytes, got {text!r}", key_path="--sram")
+    return int(size)
+
+
+def systolic(
+    m: int = typer.Argument(..., help="rows of A and C"),
+    n: int = typer.Argument(..., help="columns of B and C"),
+    k: int = typer.Argument(..., help="columns of A, rows of B (the reduction)"),
+    rows: int = typer.Option(..., "--rows", help="PE rows of the array"),
+    cols: int = typer.Option(..., "--cols", help="PE columns of the array"),
+    dataflow: str = typer.Option("os", "--dataflow", help="os, ws or is"),
+    dtype: str = typer.Option("int8", "--dtype", help="int8, bf16, fp16, fp8_e4m3, fp8_e5m2"),
+    sram: str = typer.Option("512 KiB", "--sram", help="capacity of EACH of the 3 SRAMs"),
+    dram_bandwidth: float | None = typer.Option(
+        None, "--dram-bandwidth", help="bytes per cycle; omit for unlimited (SCALE-Sim CALC)"
+    ),
+    verify: bool = typer.Option(False, "--verify", help="compute C and check it"),
+    show_line_trace: bool = typer.Option(False, "--line-trace", help="per-cycle PE contents"),
+    trace: Path | None = typer.Option(
+        None, "--trace", help="write the fold timeline (Chrome JSON)"
+    ),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """Simulate C[M,N] = A[M,K] x B[K,N] on a ROWS x COLS systolic array, cycle by cycle."""
+    sram_bytes = parse_sram(sram)
+    config = SystolicConfig(
+        rows=rows,
+        cols=cols,
+        dataflow=parse_dataflow(dataflow),
+        dtype=dtype,
+        ifmap_sram_bytes=sram_bytes,
+        filter_sram_bytes=sram_bytes,
+        ofmap_sram_bytes=sram_bytes,
+        dram_bandwidth_bytes_per_cycle=dram_bandwidth,
+    )
+    result = simulate(m, n, k, config, verify=verify)
+    if trace is not None:
+        trace.write_text(json.dumps(chrome_trace(result)))
+    if show_line_trace:
+        typer.echo("\n".join(line_trace(m, n, k, config)))
+    if as_json:
+        typer.echo(json.dumps(result.to_json_dict()))
+        return
+    typer.echo(_summary_text(result))
+
+
+def _summary_text(result) -> str:
+    data = result.to_json_dict()
+    keys = [
+        "total_cycles", "stall_cycles", "utilization", "mapping_efficiency",
+        "sram_reads_ifmap", "sram_reads_filter", "sram_writes_ofmap",
+        "dram_reads_ifmap", "dram_reads_filter", "dram_writes_ofmap",
+    ]  # fmt: skip
+    if "verified" in data:
+        keys += ["verified", "max_abs_error", "error_bound"]
+    head = (
+        f"{result.m}x{result.n}x{result.k} on {result.config.rows}x{result.config.cols} "
+        f"{result.config.dataflow.value.upper()} ({data['dtype']}), {result.num_folds} folds "
+        f"of {result.fold_cycles} cycles"
+    )
+    return "\n".join([head] + [f"  {key:<20} {data[key]}" for key in keys])
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `systolic` command to the `tigris` app."""
+    app.command("systolic")(systolic)

@@ -1,0 +1,39 @@
+"""SCALE-Sim's closed form for stall-free compute cycles (DESIGN.md section 7).
+
+This is the formula the simulator is tested against, and what the tile engine must equal;
+the simulator itself reaches its cycle counts by scheduling every PE (see folds.py and
+trace.py), not by calling this.
+"""
+
+from __future__ import annotations
+
+from math import ceil
+
+from tigris.engines.systolic.config import check_gemm_shape
+from tigris.engines.systolic.dataflow import Dataflow, parse_dataflow
+
+# Per dataflow: (rows dim, cols dim, time dim, extra rows of preload per fold).
+_FORM = {
+    Dataflow.OS: ("M", "N", "K", 0),
+    Dataflow.WS: ("K", "N", "M", 1),
+    Dataflow.IS: ("K", "M", "N", 1),
+}
+
+
+def compute_cycles(m: int, n: int, k: int, rows: int, cols: int, dataflow: str | Dataflow) -> int:
+    """Stall-free cycles of C[M,N] = A[M,K] x B[K,N] on a rows x cols array, as SCALE-Sim reports.
+
+    OS: ceil(M/R) * ceil(N/C) folds of K + R + C - 2 cycles;
+    WS: ceil(K/R) * ceil(N/C) folds of M + 2R + C - 2;
+    IS: ceil(K/R) * ceil(M/C) folds of N + 2R + C - 2;
+    reported total = folds * cycles_per_fold - 1 (SCALE-Sim reports the index of the last
+    cycle, counting from 0).
+    """
+    check_gemm_shape(m, n, k)
+    if rows < 1 or cols < 1:
+        raise ValueError("array dimensions must be positive")
+    row_dim, col_dim, time_dim, preload = _FORM[parse_dataflow(dataflow)]
+    size = {"M": m, "N": n, "K": k}
+    folds = ceil(size[row_dim] / rows) * ceil(size[col_dim] / cols)
+    cycles_per_fold = size[time_dim] + rows + cols - 2 + preload * rows
+    return folds * cycles_per_fold - 1

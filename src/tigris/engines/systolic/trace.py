@@ -1,0 +1,143 @@
+"""Traces: every MAC of a small GEMM with its cycle and PE, a per-cycle line trace, and a
+fold timeline in Chrome trace format (chrome://tracing, https://ui.perfetto.dev).
+
+mac_events steps the skewed wavefront for real: PE (i, j) of fold f does the MAC for time
+step t at cycle fold_start[f] + preload + t + i + j, and the indices it multiplies follow
+from the rule table. Tests use it to check, independently of any formula, that every
+(m, n, k) product happens exactly once, that no PE does two things in one cycle, and that
+the last MAC falls on the cycle the fold schedule says.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tigris.engines.systolic.config import SystolicConfig, check_gemm_shape
+from tigris.engines.systolic.dataflow import RULES
+from tigris.engines.systolic.folds import fold_cycles, make_fold_grid
+from tigris.engines.systolic.result import SystolicResult
+from tigris.errors import SpecError
+
+MAX_EVENTS = 4_000_000
+MAX_LINE_TRACE_PES = 16 * 16
+
+
+def mac_events(m: int, n: int, k: int, config: SystolicConfig) -> dict[str, np.ndarray]:
+    """All M*N*K MACs of a stall-free run: arrays 'cycle', 'fold', 'pe_row', 'pe_col', 'm', 'n', 'k'."""
+    check_gemm_shape(m, n, k)
+    if m * n * k > MAX_EVENTS:
+        raise SpecError(f"a MAC trace of {m}x{n}x{k} is too big (limit {MAX_EVENTS} MACs)")
+    rule = RULES[config.dataflow]
+    grid = make_fold_grid(rule, m, n, k, config.rows, config.cols)
+    length = fold_cycles(rule, config.rows, config.cols, grid.time_steps)
+    preload = rule.preload_cycles(config.rows)
+    parts: dict[str, list[np.ndarray]] = {
+        key: [] for key in ("cycle", "fold", "pe_row", "pe_col", "m", "n", "k")
+    }
+    for fold in range(grid.num_folds):
+        i, j, t = np.meshgrid(
+            np.arange(grid.rows_used[fold]),
+            np.arange(grid.cols_used[fold]),
+            np.arange(grid.time_steps),
+            indexing="ij",
+        )
+        i, j, t = i.ravel(), j.ravel(), t.ravel()
+        index = {
+            rule.rows: grid.row_fold[fold] * config.rows + i,
+            rule.cols: grid.col_fold[fold] * config.cols + j,
+            rule.time: t,
+        }
+        parts["cycle"].append(fold * length + preload + t + i + j)
+        parts["fold"].append(np.full(i.size, fold))
+        parts["pe_row"].append(i)
+        parts["pe_col"].append(j)
+        for dim in ("M", "N", "K"):
+            parts[dim.lower()].append(index[dim])
+    return {key: np.concatenate(value).astype(np.int64) for key, value in parts.items()}
+
+
+def line_trace(
+    m: int, n: int, k: int, config: SystolicConfig, max_cycles: int | None = None
+) -> list[str]:
+    """One block of text per cycle showing what each PE does: 'm,n,k' of its MAC, 'ld' while
+    the stationary operand is shifted in (WS/IS), '.' when idle."""
+    if config.num_pes > MAX_LINE_TRACE_PES:
+        raise SpecError(
+            f"line trace is for arrays up to {MAX_LINE_TRACE_PES} PEs, got {config.rows}x{config.cols}",
+            hint="use --trace FILE for a fold timeline of a big array",
+        )
+    rule = RULES[config.dataflow]
+    events = mac_events(m, n, k, config)
+    length = fold_cycles(rule, config.rows, config.cols, {"M": m, "N": n, "K": k}[rule.time])
+    num_cycles = int(events["cycle"].max()) + 1
+    if max_cycles is not None:
+        num_cycles = min(num_cycles, max_cycles)
+    cells = np.full((num_cycles, config.rows, config.cols), ".", dtype=object)
+    preload = rule.preload_cycles(config.rows)
+    for cycle in range(num_cycles):
+        local = cycle % length
+        if local < preload:  # rows 0..local hold stationary data moving down
+            cells[cycle, : local + 1, :] = "ld"
+    keep = events["cycle"] < num_cycles
+    for c, i, j, mm, nn, kk in zip(
+        *(events[key][keep] for key in ("cycle", "pe_row", "pe_col", "m", "n", "k")), strict=True
+    ):
+        cells[c, i, j] = f"{mm},{nn},{kk}"
+    width = max(len(str(cell)) for cell in cells.ravel()) if cells.size else 1
+    lines = [
+        f"# {config.dataflow.value.upper()} {config.rows}x{config.cols} array, "
+        f"GEMM {m}x{n}x{k}; cell = m,n,k of the MAC done that cycle"
+    ]
+    for cycle in range(num_cycles):
+        lines.append(f"cycle {cycle} (fold {cycle // length})")
+        for i in range(config.rows):
+            lines.append("  " + " ".join(str(cell).rjust(width) for cell in cells[cycle, i]))
+    return lines
+
+
+def chrome_trace(result: SystolicResult) -> dict:
+    """The fold timeline as Chrome trace events; 1 cycle is written as 1 us."""
+    timeline = result.timeline
+    events: list[dict] = [
+        {"name": "thread_name", "ph": "M", "pid": 1, "tid": tid, "args": {"name": name}}
+        for tid, name in ((1, "array"), (2, "DRAM reads"), (3, "DRAM writes"))
+    ]
+    previous_end = 0
+    for fold in range(result.num_folds):
+        start = int(timeline.fold_start[fold])
+        if start > previous_end:
+            events.append(_span("stall", previous_end, start - previous_end, 1, fold))
+        events.append(_span(f"fold {fold}", start, int(timeline.fold_end[fold]) - start, 1, fold))
+        previous_end = int(timeline.fold_end[fold])
+        for tid, name, begin, end in (
+            (2, "fetch", timeline.fetch_start[fold], timeline.fetch_end[fold]),
+            (3, "write-back", timeline.writeback_start[fold], timeline.writeback_end[fold]),
+        ):
+            if end > begin:
+                events.append(_span(f"{name} {fold}", int(begin), int(end - begin), tid, fold))
+    return {
+        "traceEvents": events,
+        "displayTimeUnit": "ns",
+        "otherData": {"note": "1 us on the time axis = 1 array cycle", **_summary(result)},
+    }
+
+
+def _span(name: str, start: int, duration: int, tid: int, fold: int) -> dict:
+    return {
+        "name": name,
+        "ph": "X",
+        "ts": start,
+        "dur": duration,
+        "pid": 1,
+        "tid": tid,
+        "args": {"fold": fold},
+    }
+
+
+def _summary(result: SystolicResult) -> dict:
+    return {
+        "gemm": f"{result.m}x{result.n}x{result.k}",
+        "array": f"{result.config.rows}x{result.config.cols}",
+        "dataflow": result.config.dataflow.value,
+        "total_cycles": result.total_cycles,
+    }
