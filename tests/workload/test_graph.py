@@ -152,6 +152,20 @@ def test_prefill_logits_only_for_last_token() -> None:
     assert attention_flop(graph) == 4 * spec.num_layers * spec.q_size * pairs * b
 
 
+def test_chunked_prefill_attends_to_the_past() -> None:
+    spec = load_model("llama3-8b")
+    whole = prefill_graph(spec, 1, 2048)
+    first = prefill_graph(spec, 1, 1024)
+    second = prefill_graph(spec, 1, 1024, past_len=1024)
+    # the two chunks' attention adds up to the whole prompt's causal pairs
+    assert attention_flop(first) + attention_flop(second) == attention_flop(whole)
+    # and a decode step is a prefill of one token after kv_len - 1 cached ones
+    one = prefill_graph(spec, 3, 1, past_len=499)
+    assert one.flop_of(Gemm) + attention_flop(one) == pytest.approx(
+        3 * spec.decode_flop_per_token(500), rel=1e-12
+    )
+
+
 def test_decode_bytes_are_weights_plus_kv_cache() -> None:
     """Decode at batch 1 reads each active weight once and the whole KV cache once."""
     spec = load_model("llama2-7b")

@@ -39,8 +39,9 @@ class OpGroup:
 class OpGraph:
     """The operators of one task on one model.
 
-    `seq_len` is the training sequence, the prompt length (prefill) or the KV length of the
-    decode step; `num_tokens` the tokens the task processes (decode: one per sequence).
+    `seq_len` is the training sequence, the context after prefill (cached past + prompt) or
+    the KV length of the decode step; `num_tokens` the tokens the task processes (prefill:
+    batch * prompt_len; decode: one per sequence).
     """
 
     model: str

@@ -122,12 +122,18 @@ def prefill_graph(
     prompt_len: int,
     precision: Precision | None = None,
     *,
+    past_len: int = 0,
     all_logits: bool = False,
 ) -> OpGraph:
-    """Prefill of `batch` prompts of `prompt_len` tokens: the layers over every token, K and V
-    written to the cache, logits for each prompt's last token (all tokens if `all_logits`)."""
+    """Prefill of `batch` prompts of `prompt_len` new tokens: the layers over every token,
+    K and V written to the cache, logits for each prompt's last token (all tokens if
+    `all_logits`). `past_len` tokens already in the cache (a prefix cache hit, or an
+    earlier chunk of chunked prefill) are attended to but not recomputed."""
     _check_positive(batch=batch, prompt_len=prompt_len)
-    shape = Shape(spec, precision or Precision(), batch, prompt_len, prompt_len, kv_cache=True)
+    if past_len < 0:
+        raise SpecError(f"must not be negative, got {past_len!r}", key_path="past_len")
+    kv_len = past_len + prompt_len
+    shape = Shape(spec, precision or Precision(), batch, prompt_len, kv_len, kv_cache=True)
     logit_rows = shape.tokens if all_logits else batch
     return _inference_graph(spec, shape, "prefill", logit_rows)
 
