@@ -296,3 +296,11 @@ def test_streams_present_for_each_layer_part() -> None:
         "adamw",
     ):
         assert expected in names
+
+
+def test_shared_experts_count_in_6n() -> None:
+    shared = TINY.model_copy(update={"num_shared_experts": 2, "moe_ffn_hidden_size": 32})
+    graph = train_step_graph(shared, 2, 64)
+    assert gemm_flop(graph) == 6 * shared.num_matmul_params() * 128
+    expert = 3 * 64 * 32
+    assert shared.num_params - shared.num_active_params == 3 * (4 - 2) * expert
