@@ -32,14 +32,20 @@ def _error(chip: Chip, cases: list[Case]) -> float:
     return mean(abs(error) for error in errors if error is not None)
 
 
+# Below this many rows a chip's fit moves only matrix_fraction: one or two peak-throughput
+# rows say nothing about DRAM efficiency or overheads.
+MIN_ROWS_FOR_ALL_TERMS = 10
+
+
 def fit_chip(chip: Chip, cases: list[Case], rounds: int = 3) -> tuple[Calibration, float]:
     """Coordinate descent over the calibration grid; returns the fit and its mean |error| %."""
     current = chip.calibration
     uses_host = any(case.host_timed for case in cases)
+    terms = set(GRIDS) if len(cases) >= MIN_ROWS_FOR_ALL_TERMS else {"matrix_fraction"}
     best_error = _error(chip, cases)
     for _ in range(rounds):
         for name, grid in GRIDS.items():
-            if name == "host_overhead" and not uses_host:
+            if name not in terms or (name == "host_overhead" and not uses_host):
                 continue
             for value in grid:
                 trial = current.model_copy(update={name: float(value)})
