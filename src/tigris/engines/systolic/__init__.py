@@ -12,7 +12,7 @@ from tigris.engines.systolic.config import SystolicConfig
 from tigris.engines.systolic.dataflow import RULES, Dataflow
 from tigris.engines.systolic.numerics import FORMATS, number_format
 from tigris.engines.systolic.result import SystolicResult
-from tigris.engines.systolic.simulate import random_operands, simulate
+from tigris.engines.systolic.simulator import random_operands, simulate
 from tigris.engines.systolic.trace import chrome_trace, line_trace, mac_events
 
 __all__ = [

@@ -9,7 +9,7 @@ import typer
 
 from tigris.engines.systolic.config import SystolicConfig
 from tigris.engines.systolic.dataflow import parse_dataflow
-from tigris.engines.systolic.simulate import simulate
+from tigris.engines.systolic.simulator import simulate
 from tigris.engines.systolic.trace import chrome_trace, line_trace
 from tigris.errors import SpecError
 from tigris.units import UnitError, parse_quantity
