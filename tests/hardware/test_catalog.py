@@ -4,7 +4,7 @@ Rules checked here (DESIGN.md section 4, issue 2 item 4):
 - each listed chip id loads, and its default system loads and names it back;
 - every number-valued leaf of a chip/system YAML is covered by a `sources` key equal to its
   dotted path or a prefix of it (`links[0].num_links` is covered by `links[0]` or `links`),
-  except the few schema-required placeholders listed in PLACEHOLDERS (flagged in notes);
+  except the few unpublished figures listed in ASSUMPTIONS (flagged in notes);
 - every source is an http(s) URL;
 - systolic chips' derived dense bf16 peak matches the published figure within 1%;
 - GPU peaks are dense (bf16 within 1% of the published dense figure, never the sparse one).
@@ -79,24 +79,10 @@ SHARED_IDS = {
     "mi325x": "amd_mi325x",
 }
 
-# Fields the schema requires but whose value is not public: each is a placeholder, named as
-# such in the file's notes, and deliberately has no source.
-PLACEHOLDERS = {
-    ("chips", "tpu-v5e", "process.node"),
-    ("chips", "tpu-v5p", "process.node"),
-    ("chips", "tpu-v6e", "process.node"),
-    ("chips", "trainium-2", "process.node"),
-    ("chips", "maia-100", "matrix.clock"),
-    ("chips", "maia-100", "matrix.block_tile_m"),
-    ("chips", "maia-100", "matrix.block_tile_n"),
-    ("chips", "maia-200", "matrix.num_sms"),
-    ("chips", "maia-200", "matrix.tensor_cores_per_sm"),
-    ("chips", "maia-200", "matrix.clock"),
-    ("chips", "maia-200", "matrix.block_tile_m"),
-    ("chips", "maia-200", "matrix.block_tile_n"),
-    ("chips", "maia-200", "links[0].num_links"),
+# Figures needed to time anything but not published: each is an assumption, named as such
+# (ASSUMPTION) in the file's notes with its derivation, and deliberately has no source.
+ASSUMPTIONS = {
     ("chips", "cobalt-100", "memory.dram.bandwidth"),
-    ("systems", "cobalt-100-server", "node.scale_up.bandwidth_unidir"),
 }
 
 SKIPPED_KEYS = {"sources", "notes", "calibration", "id", "name", "vendor", "kind"}
@@ -167,7 +153,7 @@ def test_every_number_has_a_source(kind, path):
     missing = [
         leaf
         for leaf in _numeric_leaves(data)
-        if not _covered(leaf, sources) and (kind, path.stem, leaf) not in PLACEHOLDERS
+        if not _covered(leaf, sources) and (kind, path.stem, leaf) not in ASSUMPTIONS
     ]
     assert not missing, f"{path.name}: numbers without a source: {missing}"
 
@@ -180,10 +166,10 @@ def test_sources_are_urls(kind, path):
         assert isinstance(url, str) and re.match(r"^https?://\S+$", url), f"{key}: {url!r}"
 
 
-def test_placeholders_are_flagged_and_still_unsourced():
-    for kind, stem, leaf in PLACEHOLDERS:
+def test_assumptions_are_flagged_and_still_unsourced():
+    for kind, stem, leaf in ASSUMPTIONS:
         data = load_mapping(CATALOG / kind / f"{stem}.yaml")
-        assert "PLACEHOLDER" in data.get("notes", ""), f"{stem}: placeholder not flagged"
+        assert "ASSUMPTION" in data.get("notes", ""), f"{stem}: assumption not flagged"
         assert leaf in set(_numeric_leaves(data)), f"{stem}: {leaf} is gone"
         assert not _covered(leaf, data.get("sources", {})), f"{stem}: {leaf} has a source now"
 

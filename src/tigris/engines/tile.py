@@ -132,7 +132,7 @@ def _gpu_gemm_one(
 ) -> tuple[float, float, float, dict]:
     matrix = chip.matrix
     assert isinstance(matrix, TensorCoreMatrix)
-    num_sms = matrix.num_sms
+    num_sms = matrix.num_parallel_units
     tiles_m, tiles_n = ceil(op.m / bm), ceil(op.n / bn)
     num_tiles = op.batch * tiles_m * tiles_n * split_k
     waves = ceil(num_tiles / num_sms)
@@ -171,7 +171,9 @@ def time_gpu_gemm(op: Gemm, chip: Chip) -> OpTime:
         base_tiles = op.batch * ceil(op.m / bm) * ceil(op.n / bn)
         split_k = 1
         while split_k <= MAX_SPLIT_K:
-            if split_k > 1 and (base_tiles * split_k > 2 * matrix.num_sms or op.k // split_k < 256):
+            if split_k > 1 and (
+                base_tiles * split_k > 2 * matrix.num_parallel_units or op.k // split_k < 256
+            ):
                 break
             compute_s, memory_s, traffic, details = _gpu_gemm_one(op, chip, bm, bn, split_k)
             total = max(compute_s, memory_s)

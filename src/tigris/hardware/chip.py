@@ -32,10 +32,19 @@ class TensorCoreMatrix(Spec):
     """GPU matrix compute: streaming multiprocessors (or CUs) holding tensor cores."""
 
     type: Literal["tensor_core"] = "tensor_core"
-    num_sms: int = Field(gt=0, description="SMs (NVIDIA) or compute units (AMD)")
-    tensor_cores_per_sm: int = Field(gt=0)
-    clock: Frequency = Field(description="tensor-core clock that the dense peaks assume")
+    num_sms: int | None = Field(
+        None,
+        gt=0,
+        description="SMs (NVIDIA), compute units (AMD) or engines; None when not published "
+        "(the engine then spreads tiles evenly, with no wave quantization)",
+    )
+    tensor_cores_per_sm: int | None = Field(None, gt=0)
+    clock: Frequency | None = Field(
+        None, description="tensor-core clock that the dense peaks assume"
+    )
     peak: dict[DType, FlopRate] = Field(description="dense peak per dtype (never sparse)")
+    # Defaults are the common CUTLASS 128 x 128 CTA tile, a modelling choice where the
+    # chip's kernel library tile is not known.
     block_tile_m: int = Field(128, gt=0, description="output rows of one thread-block tile")
     block_tile_n: int = Field(128, gt=0, description="output columns of one thread-block tile")
 
@@ -44,7 +53,7 @@ class TensorCoreMatrix(Spec):
 
     @property
     def num_parallel_units(self) -> int:
-        return self.num_sms
+        return self.num_sms or 1
 
 
 class SystolicMatrix(Spec):
@@ -100,8 +109,19 @@ MatrixCompute = Annotated[
 class VectorUnit(Spec):
     """Vector/SIMT units that run elementwise work, norms, softmax."""
 
-    peak_fp32: FlopRate
+    peak_fp32: FlopRate | None = None
     peak_bf16: FlopRate | None = None
+
+    @model_validator(mode="after")
+    def _one_peak(self) -> VectorUnit:
+        if self.peak_fp32 is None and self.peak_bf16 is None:
+            raise ValueError("give peak_fp32 or peak_bf16")
+        return self
+
+    @property
+    def flop_per_s(self) -> float:
+        """fp32 throughput where published, else bf16 (the elementwise work runs in either)."""
+        return self.peak_fp32 if self.peak_fp32 is not None else self.peak_bf16  # type: ignore[return-value]
 
 
 class SramLevel(Spec):
@@ -137,7 +157,7 @@ class Link(Spec):
     """Chip-to-chip links of one kind (NVLink, ICI, Infinity Fabric)."""
 
     name: str
-    num_links: int = Field(gt=0)
+    num_links: int | None = Field(None, gt=0, description="None when only the total is published")
     bandwidth_unidir: Bandwidth | None = Field(None, description="per chip, one direction")
     bandwidth_bidir: Bandwidth | None = Field(None, description="per chip, both directions")
     latency: Duration | None = None
@@ -163,7 +183,7 @@ class Link(Spec):
 
 class Process(Spec):
     name: str = Field(description="foundry process, e.g. 'TSMC 4N'")
-    node: Length = Field(description="nominal node, e.g. '4 nm'")
+    node: Length | None = Field(None, description="nominal node, e.g. '4 nm'; None if unpublished")
 
 
 class Calibration(Spec):
@@ -254,6 +274,6 @@ class Chip(Spec):
     def vector_flop_per_s(self) -> float:
         """Vector throughput; chips without a described vector unit use 1/16 of bf16 peak."""
         if self.vector is not None:
-            return self.vector.peak_fp32
+            return self.vector.flop_per_s
         dtype = "bf16" if "bf16" in self.supported_dtypes() else self.supported_dtypes()[0]
         return self.peak_flop_per_s(dtype) / 16

@@ -21,13 +21,20 @@ class ScaleUpDomain(Spec):
     topology: Literal["switch", "torus", "fully_connected", "ring", "none"]
     name: str = Field(description="e.g. 'NVLink 4 + NVSwitch', 'ICI 3D torus'")
     num_chips: int = Field(gt=0, description="chips in one scale-up domain")
-    bandwidth_unidir: Bandwidth = Field(description="per chip, one direction")
+    bandwidth_unidir: Bandwidth | None = Field(
+        None, description="per chip, one direction (all links); required unless topology is none"
+    )
+    bandwidth_per_peer_unidir: Bandwidth | None = Field(
+        None, description="fully connected: to any one peer, one direction"
+    )
     latency: Duration = Field(2e-6, description="one hop, end to end")
     torus_dims: list[int] | None = Field(None, description="torus extent per dimension")
     wraparound: bool = True
 
     @model_validator(mode="after")
     def _torus_consistent(self) -> ScaleUpDomain:
+        if self.topology != "none" and self.bandwidth_unidir is None:
+            raise ValueError(f"a {self.topology} scale-up domain needs bandwidth_unidir")
         if self.topology == "torus":
             if not self.torus_dims:
                 raise ValueError("a torus needs torus_dims, e.g. [16, 16, 16]")

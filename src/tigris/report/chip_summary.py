@@ -68,6 +68,14 @@ def chip_figures(chip: Chip) -> dict[str, Any]:
     }
 
 
+def _binary_capacity(capacity_bytes: float) -> str:
+    """SRAM sizes are binary by nature: 228 KiB reads better than 233.5 kB."""
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if capacity_bytes >= size and (capacity_bytes / size) == int(capacity_bytes / size):
+            return f"{int(capacity_bytes / size)} {unit}"
+    return format_quantity(capacity_bytes, "capacity")
+
+
 def chip_table(chip: Chip) -> Table:
     figures = chip_figures(chip)
     table = Table(title=f"{chip.name} ({chip.id})", show_header=False, title_justify="left")
@@ -77,9 +85,8 @@ def chip_table(chip: Chip) -> Table:
         "kind",
         f"{chip.kind} ({chip.matrix.type})" + ("  [our design]" if chip.reference_design else ""),
     )
-    table.add_row(
-        "process", f"{chip.process.name} ({format_quantity(chip.process.node, 'length')})"
-    )
+    node = f" ({format_quantity(chip.process.node, 'length')})" if chip.process.node else ""
+    table.add_row("process", chip.process.name + node)
     if chip.die_area:
         table.add_row(
             "die area", format_quantity(chip.die_area, "area") + f" in {chip.num_dies} die(s)"
@@ -100,11 +107,11 @@ def chip_table(chip: Chip) -> Table:
     )
     for level in chip.memory.sram:
         count = f" x {level.instances}" if level.instances > 1 else ""
-        table.add_row(f"SRAM {level.name}", format_quantity(level.capacity, "capacity") + count)
+        table.add_row(f"SRAM {level.name}", _binary_capacity(level.capacity) + count)
     for link in chip.links:
         table.add_row(
             "links",
-            f"{link.name}: {link.num_links} links, "
+            f"{link.name}: {f'{link.num_links} links, ' if link.num_links else ''}"
             f"{format_quantity(link.unidir_bytes_per_s, 'bandwidth')} per direction",
         )
     system = figures["system"]
