@@ -33,8 +33,10 @@ def main() -> None:
             fitted, train_error = fit_chip(chip, train)
             chip = chip.model_copy(update={"calibration": fitted})
             test_error = mean(abs(evaluate(case, chip).error_pct) for case in test)
-            print(f"{chip_id:>14}: fit without {held_out:<15} ({len(train):3d} rows) "
-                  f"in-sample {train_error:5.1f}%  held-out {held_out} ({len(test):3d} rows) {test_error:5.1f}%")
+            print(
+                f"{chip_id:>14}: fit without {held_out:<15} ({len(train):3d} rows) "
+                f"in-sample {train_error:5.1f}%  held-out {held_out} ({len(test):3d} rows) {test_error:5.1f}%"
+            )
 
 
 if __name__ == "__main__":

@@ -22,7 +22,12 @@ def test_cases_are_read_from_the_rows() -> None:
     assert up.metric == "time_s" and up.measured == pytest.approx(5.6685e-3)
     # MAMF best shape and dtype.
     mamf = cases["mamf_179"]
-    assert (mamf.ops[0].m, mamf.ops[0].n, mamf.ops[0].k, mamf.ops[0].dtype) == (1024, 9216, 14336, "fp8")
+    assert (mamf.ops[0].m, mamf.ops[0].n, mamf.ops[0].k, mamf.ops[0].dtype) == (
+        1024,
+        9216,
+        14336,
+        "fp8",
+    )
     assert sum(case.category == "gemm" for case in cases.values()) >= 250
 
 
