@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import config_from_golden, load_make_golden
+from systolic_helpers import config_from_golden, load_make_golden
 
 from tigris.engines.systolic import simulate
 
