@@ -8,6 +8,8 @@ the DRAM interface (timeline.py), and, when asked, compute C the way the dataflo
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from tigris.engines.systolic.arithmetic import multiply
@@ -67,13 +69,7 @@ def simulate(
     if verify:
         check = verify_output(a, b, output, fmt)
         extra.update(verified=check.ok, max_abs_error=check.max_abs_error, error_bound=check.bound)
-    return _replace(result, **extra)
-
-
-def _replace(result: SystolicResult, **changes) -> SystolicResult:
-    from dataclasses import replace
-
-    return replace(result, **changes)
+    return replace(result, **extra)
 
 
 def random_operands(
