@@ -38,42 +38,41 @@ def _looks_like_path(name: str) -> bool:
     return name.endswith((".yaml", ".yml", ".json")) or "/" in name
 
 
+def _resolve(kind: str, name: str) -> Path:
+    """The file behind a catalog id of `kind` ('chip' or 'system'), or the path given."""
+    if _looks_like_path(name):
+        return Path(name)
+    path = _catalog_dir(f"{kind}s") / f"{name}.yaml"
+    if not path.is_file():
+        known = list_chip_ids() if kind == "chip" else list_system_ids()
+        raise _unknown(kind, name, known)
+    return path
+
+
 @lru_cache(maxsize=256)
-def _load_chip_file(path: str) -> Chip:
-    chip = validate_spec(Chip, load_mapping(path), file=path)
-    return chip
+def _load_file(spec: type[Chip] | type[Cluster], path: str) -> Chip | Cluster:
+    return validate_spec(spec, load_mapping(path), file=path)
+
+
+def _load(kind: str, spec: type[Chip] | type[Cluster], name: str | Path):
+    text = str(name)
+    path = _resolve(kind, text)
+    loaded = _load_file(spec, str(path))
+    if not _looks_like_path(text) and loaded.id != text:
+        raise SpecError(
+            f"id {loaded.id!r} does not match the file name", file=str(path), key_path="id"
+        )
+    return loaded
 
 
 def load_chip(name: str | Path) -> Chip:
     """A Chip from a catalog id (`h100-sxm`) or a YAML file path."""
-    text = str(name)
-    if _looks_like_path(text):
-        return _load_chip_file(text)
-    path = _catalog_dir("chips") / f"{text}.yaml"
-    if not path.is_file():
-        raise _unknown("chip", text, list_chip_ids())
-    chip = _load_chip_file(str(path))
-    if chip.id != text:
-        raise SpecError(
-            f"id {chip.id!r} does not match the file name", file=str(path), key_path="id"
-        )
-    return chip
-
-
-@lru_cache(maxsize=64)
-def _load_cluster_file(path: str) -> Cluster:
-    return validate_spec(Cluster, load_mapping(path), file=path)
+    return _load("chip", Chip, name)
 
 
 def load_cluster(name: str | Path) -> Cluster:
     """A Cluster (system) from a catalog id (`dgx-h100`) or a YAML file path."""
-    text = str(name)
-    if _looks_like_path(text):
-        return _load_cluster_file(text)
-    path = _catalog_dir("systems") / f"{text}.yaml"
-    if not path.is_file():
-        raise _unknown("system", text, list_system_ids())
-    return _load_cluster_file(str(path))
+    return _load("system", Cluster, name)
 
 
 def default_cluster(chip: Chip) -> Cluster | None:
@@ -83,12 +82,7 @@ def default_cluster(chip: Chip) -> Cluster | None:
 
 def chip_path(name: str) -> Path:
     """The YAML file behind a chip id or path (for applying overrides before validation)."""
-    if _looks_like_path(name):
-        return Path(name)
-    path = _catalog_dir("chips") / f"{name}.yaml"
-    if not path.is_file():
-        raise _unknown("chip", name, list_chip_ids())
-    return path
+    return _resolve("chip", name)
 
 
 def load_chip_with_overrides(name: str, assignments: list[str]) -> Chip:
