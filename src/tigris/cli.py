@@ -299,7 +299,9 @@ def validate_gemm(
 
 def _register_plugins() -> None:
     """Commands that live beside their engines."""
-    return None
+    from tigris.engines.systolic.cli import register as register_systolic
+
+    register_systolic(app)
 
 
 def _print_error(label: str, error: Exception) -> None:
