@@ -1,0 +1,174 @@
+"""Published collective measurements (collective rows of measured.csv) vs the collective model.
+
+Rows are nccl-tests / all_reduce_bench sweeps (stas00/ml-engineering: A100, H200, B200) and
+Vidur's torch.distributed profiles (A100, H100). Each becomes a `CollectiveCase`: the
+group it ran on (system, ranks, ranks per node), the message size, and the metric (time or
+nccl-tests bus bandwidth). Rows whose algorithm the model does not cover (NVLink SHARP,
+NVLS) are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from statistics import mean
+
+from tigris.hardware.presets import load_chip, load_cluster
+from tigris.hardware.system import Cluster
+from tigris.parallel.collectives import CommGroup, bus_bandwidth_bytes_per_s, collective_time_s
+from tigris.validate.measured import _read_rows
+
+# Hardware names in the CSV (by prefix) -> catalog system ids.
+HARDWARE_TO_SYSTEM = (
+    ("NVIDIA A100", "dgx-a100"),
+    ("NVIDIA H100", "dgx-h100"),
+    ("NVIDIA H200", "hgx-h200"),
+    ("NVIDIA B200", "dgx-b200"),
+)
+_SIZE_UNITS = {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30}
+_KIND = {"all-reduce": "all_reduce", "all-gather": "all_gather", "reduce-scatter": "reduce_scatter"}
+
+
+@dataclass(frozen=True)
+class CollectiveCase:
+    row_id: str
+    system_id: str
+    kind: str
+    num_ranks: int
+    ranks_per_node: int
+    message_bytes: float
+    metric: str  # "time_s" or "busbw_bytes_per_s"
+    measured: float
+    source: str
+    skipped: str | None = None
+
+
+@dataclass(frozen=True)
+class CollectiveResult:
+    case: CollectiveCase
+    predicted: float | None
+    error_pct: float | None
+
+
+def _system_of(hardware: str) -> str | None:
+    for prefix, system_id in HARDWARE_TO_SYSTEM:
+        if hardware.startswith(prefix):
+            return system_id
+    return None
+
+
+def _payload_bytes(notes: str) -> float | None:
+    found = re.search(r"\((\d+) bytes\)", notes) or re.search(r"payload (\d+) bytes", notes)
+    if found:
+        return float(found.group(1))
+    found = re.search(r"(\d+)\s*(KiB|MiB|GiB)", notes)
+    if found:
+        return float(found.group(1)) * _SIZE_UNITS[found.group(2)]
+    return None
+
+
+def _case_from_row(row: dict[str, str]) -> CollectiveCase | None:
+    system_id = _system_of(row["hardware"])
+    if system_id is None:
+        return None
+    notes, metric, locator = row["notes"], row["metric_name"], row["source_locator"]
+    ranks = int(row["num_chips"])
+    per_node = ranks
+    found = re.search(r"devices_per_node=(\d+)", notes)
+    if found:
+        per_node = int(found.group(1))
+    elif "x8/node" in row["hardware"]:
+        per_node = 8
+    value = float(row["metric_value"])
+    kind, skipped = "all_reduce", None
+    prefix = metric.split("_busbw")[0]
+    if prefix in _KIND:
+        kind = _KIND[prefix]
+    size = _payload_bytes(notes)
+    if size is None:
+        size = _payload_bytes(locator)
+    if "NVLS" in notes or "algo=NVLS" in notes:
+        ring = re.search(r"NCCL_NVLS_ENABLE=0: ([\d.]+) GBps", notes)
+        if ring:  # compare with the ring figure measured with NVLS off
+            value = float(ring.group(1))
+        else:
+            skipped = "NVLink SHARP (NVLS) in-switch reduction is not modelled"
+    if size is None:
+        return None
+    if "NVLS engaged at >=2MiB" in locator and size >= 2 * 2**20:
+        skipped = "default algorithm is NVLS (in-switch reduction) here; not modelled"
+    if metric.endswith("busbw"):
+        metric_kind, measured = "busbw_bytes_per_s", value * 1e9
+    elif row["metric_unit"] == "us":
+        metric_kind, measured = "time_s", value * 1e-6
+    elif row["metric_unit"] == "ms":
+        metric_kind, measured = "time_s", value * 1e-3
+    else:
+        return None
+    return CollectiveCase(
+        row_id=row["id"],
+        system_id=system_id,
+        kind=kind,
+        num_ranks=ranks,
+        ranks_per_node=per_node,
+        message_bytes=size,
+        metric=metric_kind,
+        measured=measured,
+        source=f"{row['source']} [{locator}]",
+        skipped=skipped,
+    )
+
+
+@lru_cache(maxsize=1)
+def load_collective_cases() -> tuple[CollectiveCase, ...]:
+    cases = (_case_from_row(row) for row in _read_rows() if row["category"] == "collective")
+    return tuple(case for case in cases if case is not None)
+
+
+def cluster_with_node(cluster: Cluster, ranks_per_node: int) -> Cluster:
+    """The cluster with `ranks_per_node` chips per node and scale-up domain (a run that
+    placed fewer ranks on each node than it holds)."""
+    if ranks_per_node == cluster.node.chips_per_node:
+        return cluster
+    scale_up = cluster.node.scale_up.model_copy(update={"num_chips": ranks_per_node})
+    node = cluster.node.model_copy(update={"chips_per_node": ranks_per_node, "scale_up": scale_up})
+    return cluster.model_copy(update={"node": node})
+
+
+def predict(case: CollectiveCase) -> float:
+    cluster = cluster_with_node(load_cluster(case.system_id), case.ranks_per_node)
+    group = CommGroup(cluster, load_chip(cluster.chip), case.num_ranks)
+    if case.metric == "time_s":
+        return collective_time_s(case.kind, case.message_bytes, group)
+    return bus_bandwidth_bytes_per_s(case.kind, case.message_bytes, group)
+
+
+def validate_collectives() -> list[CollectiveResult]:
+    results = []
+    for case in load_collective_cases():
+        if case.skipped:
+            results.append(CollectiveResult(case, None, None))
+            continue
+        predicted = predict(case)
+        error = (predicted - case.measured) / case.measured * 100.0
+        results.append(CollectiveResult(case, predicted, error))
+    return results
+
+
+def group_key(case: CollectiveCase) -> str:
+    """Source, system and whether the group crossed nodes: 'ml-engineering dgx-b200 multi-node'."""
+    source = "vidur" if case.row_id.startswith("vidur") else "ml-engineering"
+    span = "multi-node" if case.num_ranks > case.ranks_per_node else "one node"
+    return f"{source} {case.system_id} {span}"
+
+
+def summarize_collectives(results: list[CollectiveResult]) -> dict[str, tuple[int, float, float]]:
+    """Per source, system and span (and 'all'): rows, mean |error| %, max |error| %."""
+    groups: dict[str, list[float]] = {}
+    for result in results:
+        if result.error_pct is None:
+            continue
+        for key in (group_key(result.case), "all"):
+            groups.setdefault(key, []).append(abs(result.error_pct))
+    return {key: (len(errs), mean(errs), max(errs)) for key, errs in groups.items()}
