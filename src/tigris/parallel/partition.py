@@ -1,0 +1,275 @@
+"""Partitioning an op graph over tensor (tp), expert (ep) and context (cp) parallel ranks.
+
+`shard_graph` returns the ops ONE chip runs (Megatron-LM conventions, Shoeybi et al. 2019;
+Korthikanti et al. 2022; Megatron-Core CP and EP):
+- Column-parallel GEMMs (QKV, MLP up/gate, LM head over the vocabulary) split their
+  output width N by tp; row-parallel GEMMs (attention output, MLP down) split their
+  reduction K by tp. Data- and weight-gradient GEMMs follow their forward GEMM.
+- Attention heads split by tp; KV heads split while tp <= KV heads, then each rank keeps
+  one KV head (replicated), as Megatron does for GQA.
+- Experts split by ep: each rank holds experts / ep of them and, after the all-to-all,
+  runs all tokens routed to them from the ep group (same rows per rank, fewer weights).
+  Expert widths also split by tp (expert tensor parallelism = tp).
+- Context parallelism splits every token dimension by cp. Causal attention uses the
+  load-balanced split of Megatron-CP: the sequence is cut into 2 cp chunks and rank i holds
+  chunks i and 2 cp - 1 - i, so each rank gets exactly 1 / cp of the query-key pairs;
+  it is written as the two attention ops of rank 0 (chunk 0 sees 1 chunk of keys, chunk
+  2 cp - 1 sees all 2 cp), whose pairs sum to that share.
+- Elementwise work on the hidden state (norms, residual adds, embedding, biases of width h)
+  is replicated over tp unless sequence parallelism splits it by tp; work on head- or
+  FFN-sized tensors splits by tp. The vocabulary-parallel loss splits by tp.
+- Optimizer streams shrink with the share of the layer's (or model's) weights a rank holds.
+
+`layer_collectives` lists the collectives one layer needs per micro-batch, forward or
+backward, that partitioning adds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from math import ceil
+from typing import NamedTuple
+
+from tigris.errors import InfeasibleError
+from tigris.workload.graph import OpGraph, OpGroup
+from tigris.workload.ops import Attention, Gemm, Op, Stream
+from tigris.workload.spec import TransformerSpec
+
+# Streams over hidden-size tensors of every token: replicated over tp unless sequence parallel.
+_HIDDEN_STREAMS = (
+    "attn.norm",
+    "mlp.norm",
+    "attn.residual",
+    "mlp.residual",
+    "attn.out.bias",
+    "mlp.down.bias",
+    "moe.shared.down.bias",
+    "moe.expert.down.bias",
+    "embed.tokens",
+    "embed.positions",
+    "head.norm",
+    "moe.router",
+    "moe.topk",
+    "moe.dispatch",
+    "moe.combine",
+)
+
+
+class Shards(NamedTuple):
+    tp: int
+    ep: int
+    cp: int
+    sequence_parallel: bool
+
+
+class LayerCollective(NamedTuple):
+    """One collective a layer issues per micro-batch: kind, NCCL buffer bytes, group role."""
+
+    kind: str
+    message_bytes: float
+    group_role: str  # "tp" | "cp" | "ep"
+
+
+def _div(value: int, by: int) -> int:
+    """value / by, rounded up (uneven splits: the busiest rank sets the pace)."""
+    return max(1, ceil(value / by))
+
+
+def _base_name(name: str) -> str:
+    for suffix in (".dgrad", ".wgrad", ".bwd"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _gemm_role(base: str) -> str:
+    if base.endswith(".qkv"):
+        return "qkv"
+    if base.endswith((".gate_up", ".up")) or base == "head.logits":
+        return "column"
+    if base.endswith(".down") or base == "attn.out":
+        return "row"
+    return "replicated"
+
+
+def _forward_dims(op: Gemm) -> tuple[int, int, int]:
+    if op.name.endswith(".dgrad"):
+        return op.m, op.k, op.n
+    if op.name.endswith(".wgrad"):
+        return op.k, op.n, op.m
+    return op.m, op.n, op.k
+
+
+def _with_forward_dims(op: Gemm, m: int, n: int, k: int, batch: int) -> Gemm:
+    if op.name.endswith(".dgrad"):
+        return replace(op, m=m, n=k, k=n, batch=batch)
+    if op.name.endswith(".wgrad"):
+        return replace(op, m=k, n=n, k=m, batch=batch)
+    return replace(op, m=m, n=n, k=k, batch=batch)
+
+
+def _qkv_width(attention: Attention, tp: int) -> int:
+    """QKV output columns one tp rank holds: its query heads and its (or a copy of one)
+    KV head pair."""
+    kv_heads = attention.num_kv_heads // tp if tp <= attention.num_kv_heads else 1
+    return (attention.num_heads // tp + 2 * kv_heads) * attention.head_dim
+
+
+def _shard_gemm(op: Gemm, shards: Shards, attention: Attention | None) -> Gemm:
+    tp, ep, cp, sp = shards
+    m, n, k = _forward_dims(op)
+    base = _base_name(op.name)
+    role = _gemm_role(base)
+    batch = op.batch
+    m = _div(m, cp)
+    if base.startswith("moe.expert") and ep > 1:
+        batch, m = _div(batch, ep), m * ep
+    if role == "qkv" and attention is not None:
+        n = _qkv_width(attention, tp)
+    elif role == "column":
+        n = _div(n, tp)
+    elif role == "row":
+        k = _div(k, tp)
+    elif sp:  # replicated weights (router) see only the rank's sequence shard
+        m = _div(m, tp)
+    return _with_forward_dims(op, m, n, k, batch)
+
+
+def _shard_attention(op: Attention, shards: Shards) -> tuple[Attention, ...]:
+    tp, cp = shards.tp, shards.cp
+    kv_heads = op.num_kv_heads // tp if tp <= op.num_kv_heads else 1
+    sharded = replace(op, num_heads=op.num_heads // tp, num_kv_heads=kv_heads)
+    if cp == 1:
+        return (sharded,)
+    full_causal = op.causal and op.q_len == op.kv_len and op.window is None
+    if full_causal and op.q_len % (2 * cp) == 0:
+        chunk = op.q_len // (2 * cp)
+        first = replace(sharded, q_len=chunk, kv_len=chunk)
+        last = replace(sharded, q_len=chunk, kv_len=op.kv_len)
+        return (first, last)
+    return (replace(sharded, q_len=_div(op.q_len, cp)),)
+
+
+def _scale_stream(op: Stream, factor: float) -> Stream:
+    if factor == 1.0:
+        return op
+    return replace(
+        op,
+        num_elements=max(1, round(op.num_elements * factor)),
+        bytes_read=op.bytes_read * factor,
+        bytes_written=op.bytes_written * factor,
+    )
+
+
+def _stream_factor(op: Stream, shards: Shards) -> float:
+    base = _base_name(op.name)
+    tp, cp = shards.tp, shards.cp
+    if base in _HIDDEN_STREAMS:
+        return 1 / (cp * (tp if shards.sequence_parallel else 1))
+    return 1 / (cp * tp)  # head- or FFN-sized tensors, the vocabulary-parallel loss
+
+
+def _weight_elements(ops: tuple[Op, ...]) -> float:
+    return sum(op.batch * op.k * op.n for op in ops if isinstance(op, Gemm))
+
+
+def _shard_ops(ops: tuple[Op, ...], shards: Shards) -> tuple[Op, ...]:
+    attention = next((op for op in ops if isinstance(op, Attention)), None)
+    out: list[Op] = []
+    for op in ops:
+        if isinstance(op, Gemm):
+            out.append(_shard_gemm(op, shards, attention))
+        elif isinstance(op, Attention):
+            out.extend(_shard_attention(op, shards))
+        else:
+            out.append(_scale_stream(op, _stream_factor(op, shards)))
+    return tuple(out)
+
+
+def check_shards(graph: OpGraph, tp: int, ep: int, cp: int) -> None:
+    """InfeasibleError with the reason when the model cannot be split this way."""
+    for value, name in ((tp, "tp"), (ep, "ep"), (cp, "cp")):
+        if value < 1:
+            raise InfeasibleError(f"{name} must be at least 1, got {value}")
+    for op, _ in graph.iter_ops():
+        if isinstance(op, Attention):
+            if op.num_heads % tp:
+                raise InfeasibleError(f"tp={tp} does not divide the {op.num_heads} attention heads")
+            kv = op.num_kv_heads
+            if (tp <= kv and kv % tp) or (tp > kv and tp % kv):
+                raise InfeasibleError(f"tp={tp} and the {kv} KV heads do not divide one another")
+            if cp > 1 and op.q_len % cp:
+                raise InfeasibleError(f"cp={cp} does not divide the sequence of {op.q_len}")
+        if isinstance(op, Gemm) and op.name == "moe.router" and op.n % ep:
+            raise InfeasibleError(f"ep={ep} does not divide the {op.n} experts")
+    if ep > 1 and not any(op.name == "moe.router" for op, _ in graph.iter_ops()):
+        raise InfeasibleError(f"ep={ep} needs a mixture-of-experts model")
+
+
+def shard_graph(
+    graph: OpGraph, *, tp: int = 1, ep: int = 1, cp: int = 1, sequence_parallel: bool = False
+) -> OpGraph:
+    """The op graph one chip runs when the model is split tp x ep x cp ways."""
+    check_shards(graph, tp, ep, cp)
+    if tp == ep == cp == 1:
+        return graph
+    shards = Shards(tp, ep, cp, sequence_parallel and tp > 1)
+    groups: list[OpGroup] = []
+    forward = {group.name: group.ops for group in graph.groups if group.phase == "fwd"}
+    for group in graph.groups:
+        if group.phase == "optimizer":
+            # layer weights for the layers' optimizer; the vocabulary-parallel LM head
+            # (and embedding) for the rest of the model
+            source = forward.get("layer" if group.name == "layer" else "head", ())
+            whole = _weight_elements(source)
+            share = _weight_elements(_shard_ops(source, Shards(tp, ep, 1, False)))
+            factor = share / whole if whole else 1.0
+            ops = tuple(_scale_stream(op, factor) for op in group.ops if isinstance(op, Stream))
+            groups.append(replace(group, ops=ops))
+        else:
+            groups.append(replace(group, ops=_shard_ops(group.ops, shards)))
+    return replace(graph, num_tokens=_div(graph.num_tokens, cp), groups=tuple(groups))
+
+
+def layer_collectives(
+    spec: TransformerSpec,
+    tokens: int,
+    tp: int = 1,
+    ep: int = 1,
+    cp: int = 1,
+    sequence_parallel: bool = False,
+    dtype_bytes: float = 2.0,
+    *,
+    phase: str = "fwd",
+) -> list[LayerCollective]:
+    """Collectives of one decoder layer for `tokens` tokens of a micro-batch (the whole
+    sequence(s) the tp x cp group works on), in the forward or backward pass.
+
+    - tp: an all-reduce of the hidden state after the attention and MLP blocks
+      (forward; their mirror before QKV and MLP-up in backward), or with sequence
+      parallelism an all-gather before and a reduce-scatter after each block.
+    - cp: the ring exchange of K and V (cp - 1 steps of one chunk; backward also returns
+      dK and dV), overlapped with attention by Megatron-CP.
+    - ep: all-to-all dispatch and combine of the routed tokens (top-k copies per token).
+    """
+    h = spec.hidden_size
+    local_tokens = tokens / cp
+    hidden_bytes = local_tokens * h * dtype_bytes
+    out: list[LayerCollective] = []
+    if tp > 1:
+        if sequence_parallel:
+            for _ in range(2):
+                out.append(LayerCollective("all_gather", hidden_bytes, "tp"))
+                out.append(LayerCollective("reduce_scatter", hidden_bytes, "tp"))
+        else:
+            out += [LayerCollective("all_reduce", hidden_bytes, "tp")] * 2
+    if cp > 1:
+        kv_heads = spec.num_kv_heads // tp if tp <= spec.num_kv_heads else 1
+        kv_chunk = local_tokens * 2 * kv_heads * spec.head_dim * dtype_bytes
+        per_step = kv_chunk * (2 if phase == "bwd" else 1)
+        out += [LayerCollective("p2p", per_step, "cp")] * (cp - 1)
+    if spec.is_moe and ep > 1:
+        shard = tp if sequence_parallel and tp > 1 else 1
+        routed = local_tokens / shard * spec.num_experts_per_token * h * dtype_bytes
+        out += [LayerCollective("all_to_all", routed, "ep")] * 2
+    return out
