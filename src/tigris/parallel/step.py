@@ -1,0 +1,390 @@
+"""One training step under a ParallelPlan: where every second goes.
+
+Per micro-batch, the slowest pipeline stage runs its layers forward and backward (and the
+forward again under full recomputation); the per-chip ops come from `shard_graph` and are
+timed by a single-chip engine (tile by default). Communication is added by mechanism:
+- tp all-reduce (or all-gather + reduce-scatter with sequence parallelism) sits between
+  dependent GEMMs: exposed.
+- ep all-to-all dispatch and combine: exposed (the experts wait for their tokens).
+- cp ring exchange of K/V: overlapped with the attention it feeds; only the excess shows.
+- pp: the bubble, (p - 1) / v micro-batch times, and the point-to-point sends the schedule
+  waits for.
+- dp: gradients reduced in buckets while the last micro-batch's backward runs (ZeRO 0-2),
+  the last bucket exposed; ZeRO 1/2 all-gather the updated weights while the next step's
+  first forward runs; ZeRO-3 gathers weights each micro-batch forward and backward and
+  reduce-scatters gradients, overlapped with that pass's compute.
+- optimizer: AdamW streams of the chip's shard of the weights (1 / dp of them under ZeRO).
+
+MFU follows PaLM (Chowdhery et al. 2022, appendix B): model flop per token
+6 N + 12 L H Q T (N matmul weights, L layers, H heads of width Q, T sequence; attention
+counted without causal savings, recomputation excluded). HFU adds the recomputed forward.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tigris.engines.base import get_engine
+from tigris.hardware.chip import Chip
+from tigris.hardware.system import Cluster
+from tigris.parallel.collectives import CommGroup, collective_time_s
+from tigris.parallel.memory import MemoryBreakdown, memory_per_chip, params_per_chip
+from tigris.parallel.partition import _scale_stream, layer_collectives, shard_graph
+from tigris.parallel.pipeline import bubble_time_s, p2p_messages_on_critical_path
+from tigris.parallel.plan import ParallelPlan, check_plan
+from tigris.workload.ops import Attention, Op, Stream
+from tigris.workload.precision import Precision
+from tigris.workload.spec import TransformerSpec
+from tigris.workload.tasks import train_step_graph
+
+# Megatron-LM's data-parallel gradient bucket (--ddp-bucket-size default: 40M elements).
+DP_BUCKET_ELEMENTS = 40e6
+ACTIVATION_BYTES = 2.0  # activations and their gradients travel in bf16
+
+
+@dataclass(frozen=True)
+class TimeNode:
+    """A share of the step: its time and the shares it is made of (they sum to it)."""
+
+    name: str
+    time_s: float
+    children: tuple[TimeNode, ...] = ()
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"name": self.name, "time_s": self.time_s}
+        if self.children:
+            out["children"] = [child.to_dict() for child in self.children]
+        return out
+
+
+@dataclass(frozen=True)
+class StepResult:
+    plan: ParallelPlan
+    step_time_s: float
+    num_microbatches: int
+    tokens_per_step: int
+    num_chips: int
+    model_flop_per_step: float
+    hardware_flop_per_step: float
+    peak_flop_per_s: float
+    memory: MemoryBreakdown
+    breakdown: TimeNode = field(compare=False)
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens_per_step / self.step_time_s
+
+    @property
+    def model_flop_per_s_per_chip(self) -> float:
+        return self.model_flop_per_step / self.step_time_s / self.num_chips
+
+    @property
+    def hardware_flop_per_s_per_chip(self) -> float:
+        return self.hardware_flop_per_step / self.step_time_s / self.num_chips
+
+    @property
+    def mfu(self) -> float:
+        return self.model_flop_per_s_per_chip / self.peak_flop_per_s
+
+    @property
+    def hfu(self) -> float:
+        return self.hardware_flop_per_s_per_chip / self.peak_flop_per_s
+
+    @property
+    def fits(self) -> bool:
+        return self.memory.fits
+
+    def time_to_train_s(self, tokens: float) -> float:
+        return tokens / self.tokens_per_s
+
+    def to_dict(self, tokens: float | None = None) -> dict[str, object]:
+        out: dict[str, object] = {
+            "step_time_s": self.step_time_s,
+            "mfu": self.mfu,
+            "hfu": self.hfu,
+            "tokens_per_s": self.tokens_per_s,
+            "model_flop_per_s_per_chip": self.model_flop_per_s_per_chip,
+            "hardware_flop_per_s_per_chip": self.hardware_flop_per_s_per_chip,
+            "memory_per_chip_bytes": self.memory.total_bytes,
+            "fits": self.fits,
+            "plan": self.plan.as_dict(),
+            "num_chips": self.num_chips,
+            "num_microbatches": self.num_microbatches,
+            "tokens_per_step": self.tokens_per_step,
+            "memory": self.memory.as_dict(),
+            "breakdown": self.breakdown.to_dict(),
+        }
+        if tokens is not None:
+            out["tokens"] = tokens
+            out["time_to_train_s"] = self.time_to_train_s(tokens)
+        return out
+
+
+def model_flop_per_token(spec: TransformerSpec, seq_len: int) -> float:
+    """PaLM appendix B: 6 N + 12 L H Q T."""
+    return (
+        6.0 * spec.num_matmul_params(active=True) + 12.0 * spec.num_layers * spec.q_size * seq_len
+    )
+
+
+def recompute_flop_per_token(spec: TransformerSpec, seq_len: int, recompute: str) -> float:
+    """Flop recomputed per token: the layers' forward (full) or attention's (selective)."""
+    attention = 4.0 * spec.num_layers * spec.q_size * seq_len
+    if recompute == "full":
+        layer_weights = spec.num_matmul_params(active=True) - spec.vocab_size * spec.hidden_size
+        return 2.0 * layer_weights + attention
+    return attention if recompute == "selective" else 0.0
+
+
+@dataclass(frozen=True)
+class MicrobatchTimes:
+    """Seconds of one micro-batch's compute on one chip, per part (layer: one layer)."""
+
+    layer_fwd_s: float
+    layer_bwd_s: float
+    layer_recompute_s: float
+    layer_attention_s: float
+    embedding_s: float
+    head_s: float
+    optimizer_layer_ops: tuple[Op, ...]
+    optimizer_model_ops: tuple[Op, ...]
+
+
+@dataclass(frozen=True)
+class TrainSetup:
+    """What stays fixed while plans vary: model, hardware, chips, batch, sequence."""
+
+    spec: TransformerSpec
+    chip: Chip
+    cluster: Cluster
+    num_chips: int
+    global_batch: int
+    seq_len: int
+    engine: str = "tile"
+    precision: Precision = field(default_factory=Precision)
+
+
+class StepModel:
+    """Evaluates plans for one TrainSetup, remembering op times and sharded graphs."""
+
+    def __init__(self, setup: TrainSetup) -> None:
+        self.setup = setup
+        self._engine = get_engine(setup.engine)
+        self._op_s: dict[Op, float] = {}
+        self._microbatch: dict[tuple, MicrobatchTimes] = {}
+        self._comm: dict[tuple, float] = {}
+
+    # ---- compute -------------------------------------------------------------------
+
+    def op_time_s(self, op: Op) -> float:
+        time_s = self._op_s.get(op)
+        if time_s is None:
+            time_s = self._engine.time(op, self.setup.chip).time_s
+            self._op_s[op] = time_s
+        return time_s
+
+    def _ops_s(self, ops: tuple[Op, ...]) -> float:
+        return sum(self.op_time_s(op) for op in ops)
+
+    def microbatch_times(self, plan: ParallelPlan) -> MicrobatchTimes:
+        full = plan.recompute == "full"
+        key = (
+            plan.tp,
+            plan.cp,
+            plan.ep,
+            plan.sequence_parallel,
+            plan.micro_batch,
+            full,
+            plan.dtype,
+        )
+        cached = self._microbatch.get(key)
+        if cached is not None:
+            return cached
+        setup = self.setup
+        precision = setup.precision.model_copy(update={"compute_dtype": plan.dtype})
+        graph = train_step_graph(
+            setup.spec,
+            plan.micro_batch,
+            setup.seq_len,
+            precision,
+            recompute="full" if full else "none",
+        )
+        shard = shard_graph(
+            graph, tp=plan.tp, ep=plan.ep, cp=plan.cp, sequence_parallel=plan.sequence_parallel
+        )
+        parts: dict[tuple[str, str], tuple[Op, ...]] = {
+            (group.name, group.phase): group.ops for group in shard.groups
+        }
+        layer_fwd = parts[("layer", "fwd")]
+        times = MicrobatchTimes(
+            layer_fwd_s=self._ops_s(layer_fwd),
+            layer_bwd_s=self._ops_s(parts[("layer", "bwd")]),
+            layer_recompute_s=self._ops_s(parts.get(("layer", "recompute"), ())),
+            layer_attention_s=sum(
+                self.op_time_s(op) for op in layer_fwd if isinstance(op, Attention)
+            ),
+            embedding_s=self._ops_s(parts[("embedding", "fwd")] + parts[("embedding", "bwd")]),
+            head_s=self._ops_s(parts[("head", "fwd")] + parts[("head", "bwd")]),
+            optimizer_layer_ops=parts[("layer", "optimizer")],
+            optimizer_model_ops=parts[("model", "optimizer")],
+        )
+        self._microbatch[key] = times
+        return times
+
+    # ---- communication -------------------------------------------------------------
+
+    def comm_s(self, kind: str, message_bytes: float, size: int, stride: int) -> float:
+        key = (kind, message_bytes, size, stride)
+        time_s = self._comm.get(key)
+        if time_s is None:
+            group = CommGroup(self.setup.cluster, self.setup.chip, size, stride)
+            time_s = collective_time_s(kind, message_bytes, group)
+            self._comm[key] = time_s
+        return time_s
+
+    def _layer_comm_s(self, plan: ParallelPlan, phase: str) -> dict[str, float]:
+        """Seconds of one layer's tp / cp / ep collectives for one micro-batch."""
+        spec = self.setup.spec
+        tokens = plan.micro_batch * self.setup.seq_len
+        strides = {"tp": 1, "cp": plan.tp, "ep": plan.tp * plan.cp}
+        sizes = {"tp": plan.tp, "cp": plan.cp, "ep": plan.ep}
+        out = {"tp": 0.0, "cp": 0.0, "ep": 0.0}
+        for kind, size_bytes, role in layer_collectives(
+            spec,
+            tokens,
+            plan.tp,
+            plan.ep,
+            plan.cp,
+            plan.sequence_parallel,
+            ACTIVATION_BYTES,
+            phase=phase,
+        ):
+            out[role] += self.comm_s(kind, size_bytes, sizes[role], strides[role])
+        return out
+
+    # ---- the step --------------------------------------------------------------------
+
+    def evaluate(self, plan: ParallelPlan, *, checked: bool = False) -> StepResult:
+        setup, spec = self.setup, self.setup.spec
+        if not checked:
+            check_plan(plan, spec, setup.num_chips, setup.global_batch, setup.seq_len)
+        m = plan.num_microbatches(setup.global_batch)
+        memory = memory_per_chip(
+            spec, plan, setup.seq_len, m, setup.chip.dram_capacity_bytes, setup.precision
+        )
+        times = self.microbatch_times(plan)
+        layers = spec.num_layers / plan.pp
+        fwd_s = layers * times.layer_fwd_s
+        bwd_s = layers * times.layer_bwd_s
+        recompute_s = layers * times.layer_recompute_s
+        ends_s = times.embedding_s + times.head_s
+        if plan.pp > 1:  # embedding on the first stage, head on the last: the larger counts
+            ends_s = max(times.embedding_s, times.head_s)
+        fwd_comm = self._layer_comm_s(plan, "fwd")
+        bwd_comm = self._layer_comm_s(plan, "bwd")
+        repeats = 2 if plan.recompute == "full" else 1  # recompute repeats forward collectives
+        tp_s = layers * (repeats * fwd_comm["tp"] + bwd_comm["tp"])
+        ep_s = layers * (repeats * fwd_comm["ep"] + bwd_comm["ep"])
+        cp_s = layers * (
+            max(0.0, fwd_comm["cp"] - times.layer_attention_s) * repeats
+            + max(0.0, bwd_comm["cp"] - 2.5 * times.layer_attention_s)
+        )
+        compute_mb_s = fwd_s + bwd_s + recompute_s + ends_s
+        microbatch_s = compute_mb_s + tp_s + ep_s + cp_s
+
+        # pipeline
+        bubble_s = bubble_time_s(plan.pp, plan.virtual_stages, microbatch_s)
+        p2p_bytes = plan.micro_batch * setup.seq_len / plan.cp * spec.hidden_size * ACTIVATION_BYTES
+        if plan.sequence_parallel:
+            p2p_bytes /= plan.tp  # Megatron's scatter-gather: each tp rank sends a slice
+        p2p_s = (
+            p2p_messages_on_critical_path(plan.pp, m, plan.virtual_stages)
+            * self.comm_s("p2p", p2p_bytes, 2, plan.tp * plan.cp * plan.dp)
+            if plan.pp > 1
+            else 0.0
+        )
+
+        # data parallel
+        dp_s = self._dp_exposed_s(plan, m, fwd_s, bwd_s + recompute_s)
+
+        # optimizer on this chip's shard
+        shard = 1.0 / plan.dp if plan.zero >= 1 else 1.0
+        optimizer_s = layers * sum(
+            self.op_time_s(_scale_stream(op, shard))
+            for op in times.optimizer_layer_ops
+            if isinstance(op, Stream)
+        ) + sum(
+            self.op_time_s(_scale_stream(op, shard))
+            for op in times.optimizer_model_ops
+            if isinstance(op, Stream)
+        )
+
+        compute_total = m * compute_mb_s
+        comm_nodes = (
+            TimeNode("tp", m * tp_s),
+            TimeNode("cp", m * cp_s),
+            TimeNode("ep", m * ep_s),
+            TimeNode("pp p2p", p2p_s),
+            TimeNode("dp", dp_s),
+        )
+        comm_total = sum(node.time_s for node in comm_nodes)
+        step_s = compute_total + comm_total + bubble_s + optimizer_s
+        breakdown = TimeNode(
+            "step",
+            step_s,
+            (
+                TimeNode(
+                    "compute",
+                    compute_total,
+                    (
+                        TimeNode("forward", m * fwd_s),
+                        TimeNode("backward", m * bwd_s),
+                        TimeNode("recompute", m * recompute_s),
+                        TimeNode("embedding and head", m * ends_s),
+                    ),
+                ),
+                TimeNode("communication (exposed)", comm_total, comm_nodes),
+                TimeNode("pipeline bubble", bubble_s),
+                TimeNode("optimizer", optimizer_s),
+            ),
+        )
+        tokens = setup.global_batch * setup.seq_len
+        model_flop = model_flop_per_token(spec, setup.seq_len) * tokens
+        hardware_flop = (
+            model_flop + recompute_flop_per_token(spec, setup.seq_len, plan.recompute) * tokens
+        )
+        return StepResult(
+            plan=plan,
+            step_time_s=step_s,
+            num_microbatches=m,
+            tokens_per_step=tokens,
+            num_chips=setup.num_chips,
+            model_flop_per_step=model_flop,
+            hardware_flop_per_step=hardware_flop,
+            peak_flop_per_s=setup.chip.peak_flop_per_s(plan.dtype),
+            memory=memory,
+            breakdown=breakdown,
+        )
+
+    def _dp_exposed_s(self, plan: ParallelPlan, m: int, fwd_s: float, bwd_s: float) -> float:
+        """Exposed data-parallel communication of one step (see the module docstring)."""
+        if plan.dp == 1:
+            return 0.0
+        params, _ = params_per_chip(self.setup.spec, plan)
+        grad_b = 4.0 if self.setup.precision.grad_dtype == "fp32" else 2.0
+        grads, weights = params * grad_b, params * 2.0
+        stride = plan.tp * plan.cp
+        if plan.zero >= 3:
+            gather = self.comm_s("all_gather", weights, plan.dp, stride)
+            scatter = self.comm_s("reduce_scatter", grads, plan.dp, stride)
+            per_mb = max(0.0, gather - fwd_s) + max(0.0, gather + scatter - bwd_s)
+            return m * per_mb
+        kind = "all_reduce" if plan.zero == 0 else "reduce_scatter"
+        reduce_s = self.comm_s(kind, grads, plan.dp, stride)
+        bucket = min(grads, DP_BUCKET_ELEMENTS * grad_b)
+        last_bucket_s = self.comm_s(kind, bucket, plan.dp, stride)
+        exposed = max(reduce_s - bwd_s, last_bucket_s)
+        if plan.zero >= 1:
+            gather = self.comm_s("all_gather", weights, plan.dp, stride)
+            exposed += max(0.0, gather - fwd_s)
+        return exposed
