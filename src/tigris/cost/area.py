@@ -1,0 +1,301 @@
+"""Die area from a chip's parts, per process node.
+
+Model (each block's coefficient and source is in data/assumptions.yaml):
+- logic blocks are counted in transistor-equivalents and divided by the node's logic
+  density: matrix MACs (MACs per cycle of the costliest dtype x transistors per MAC, from
+  the TPU v1 and TPUv4i floor plans), vector lanes (LLMCompass FPU counts), SIMT control
+  per lane and a register file per SM sub-partition for GPUs (LLMCompass / EMPIRE), a NoC
+  port per core;
+- blocks measured bare (MAC arrays, SRAM arrays, PHYs) get the chip-level integration
+  overhead of the TPU v1 floor plan (datapath ~2/3 of the die); GPU SM logic does not,
+  since its coefficients come from whole-SM areas;
+- for GPUs, whose tensor-core internals are not public, the MACs per cycle come from the
+  published dense peak / (2 x clock); the product counts only enabled SMs, so the compute
+  area is divided by the fraction of units a large GPU ships enabled;
+- SRAM: bits x HD bitcell of the node / array efficiency (0.40 for large arrays, from
+  AMD's V-Cache die; smaller macros derated by CACTI's efficiency ratio);
+- PHYs do not shrink with the node (fixed mm2 per HBM stack, DDR channel, link, PCIe
+  lane); their controllers are logic and do.
+
+Per die: SRAM levels with one chip-wide instance, memory interfaces, links and the host
+interface form the uncore; everything else is compute. A chip of several dies reports
+the mean silicon per die and the compute per compute die (chiplets such as MI300X put
+the uncore on separate I/O dies).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass
+
+from tigris.cost.coefficients import Assumptions, keyed_value, load_assumptions, node_value
+from tigris.hardware.chip import Chip, SimdMatrix, SramLevel, SystolicMatrix, TensorCoreMatrix
+
+
+@dataclass(frozen=True)
+class AreaBreakdown:
+    """Silicon area of a chip by block (mm2), with the node and assumptions used."""
+
+    chip_id: str
+    node_nm: float
+    num_dies: int
+    matrix_mm2: float
+    vector_mm2: float
+    control_mm2: float
+    register_file_mm2: float
+    core_sram_mm2: float
+    noc_mm2: float
+    disabled_units_mm2: float
+    shared_sram_mm2: float
+    memory_phy_mm2: float
+    memory_controller_mm2: float
+    link_mm2: float
+    host_interface_mm2: float
+    reticle_limit_mm2: float
+    assumed: tuple[str, ...] = ()
+
+    @property
+    def compute_mm2(self) -> float:
+        return (
+            self.matrix_mm2
+            + self.vector_mm2
+            + self.control_mm2
+            + self.register_file_mm2
+            + self.core_sram_mm2
+            + self.noc_mm2
+            + self.disabled_units_mm2
+        )
+
+    @property
+    def uncore_mm2(self) -> float:
+        return (
+            self.shared_sram_mm2
+            + self.memory_phy_mm2
+            + self.memory_controller_mm2
+            + self.link_mm2
+            + self.host_interface_mm2
+        )
+
+    @property
+    def total_mm2(self) -> float:
+        return self.compute_mm2 + self.uncore_mm2
+
+    @property
+    def die_area_mm2(self) -> float:
+        """Mean silicon per die."""
+        return self.total_mm2 / self.num_dies
+
+    @property
+    def compute_die_area_mm2(self) -> float:
+        """Compute per die, for chiplet designs whose uncore sits on separate I/O dies."""
+        return self.compute_mm2 / self.num_dies
+
+    @property
+    def exceeds_reticle(self) -> bool:
+        return self.die_area_mm2 > self.reticle_limit_mm2
+
+    def to_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        data["assumed"] = list(self.assumed)
+        data.update(
+            compute_mm2=self.compute_mm2,
+            uncore_mm2=self.uncore_mm2,
+            total_mm2=self.total_mm2,
+            die_area_mm2=self.die_area_mm2,
+            compute_die_area_mm2=self.compute_die_area_mm2,
+            exceeds_reticle=self.exceeds_reticle,
+        )
+        return data
+
+
+def chip_node_nm(chip: Chip, assumptions: Assumptions) -> tuple[float, bool]:
+    """The chip's node in nm, and whether it was assumed (not published)."""
+    if chip.process.node is None:
+        return assumptions.area.default_node_nm, True
+    return chip.process.node * 1e9, False
+
+
+def matrix_clock_hz(chip: Chip, assumptions: Assumptions) -> tuple[float, bool]:
+    clock = getattr(chip.matrix, "clock", None)
+    if clock is None:
+        return assumptions.area.default_clock_hz, True
+    return clock, False
+
+
+def macs_per_cycle(chip: Chip, assumptions: Assumptions) -> dict[str, float]:
+    """Matrix MACs completed per cycle in each supported dtype."""
+    matrix = chip.matrix
+    if isinstance(matrix, SystolicMatrix):
+        pes = matrix.num_cores * matrix.arrays_per_core * matrix.rows * matrix.cols
+        return {d: pes * rate for d, rate in matrix.macs_per_pe_per_cycle.items()}
+    if isinstance(matrix, SimdMatrix):
+        return {d: matrix.num_cores * f / 2 for d, f in matrix.flop_per_cycle_per_core.items()}
+    clock, _ = matrix_clock_hz(chip, assumptions)
+    return {d: peak / (2 * clock) for d, peak in matrix.peak.items()}
+
+
+def matrix_transistors(chip: Chip, assumptions: Assumptions) -> float:
+    """The dtypes share one datapath, sized by its costliest dtype (MACs x transistors)."""
+    table = assumptions.area.mac_transistors
+    return max(
+        (macs * table[d] for d, macs in macs_per_cycle(chip, assumptions).items() if d in table),
+        default=0.0,
+    )
+
+
+def vector_lanes(chip: Chip, assumptions: Assumptions) -> float:
+    """fp32 vector lanes: published vector rate / (2 flop x clock)."""
+    if isinstance(chip.matrix, SimdMatrix):
+        return 0.0  # a CPU's SIMD lanes are its matrix path, counted there
+    clock, _ = matrix_clock_hz(chip, assumptions)
+    return chip.vector_flop_per_s() / (2 * clock)
+
+
+def simt_subpartitions(chip: Chip) -> int:
+    """SM sub-partitions (NVIDIA) or SIMDs (AMD): one per tensor/matrix core."""
+    matrix = chip.matrix
+    if not isinstance(matrix, TensorCoreMatrix):
+        return 0
+    return (matrix.num_sms or 1) * (matrix.tensor_cores_per_sm or 4)
+
+
+def num_cores(chip: Chip) -> int:
+    matrix = chip.matrix
+    if isinstance(matrix, TensorCoreMatrix):
+        return matrix.num_sms or 1
+    return matrix.num_cores
+
+
+def sram_area_mm2(capacity_bytes: float, node_nm: float, assumptions: Assumptions) -> float:
+    """Bits x bitcell / efficiency; macros above the largest size are split into several."""
+    area = assumptions.area
+    macro_bytes = min(capacity_bytes, area.sram_macro_max_bytes)
+    sizes = sorted(area.sram_macro_efficiency_by_kib)
+    macro_kib = max(macro_bytes / 1024, sizes[0])
+    key = min((s for s in sizes if s >= macro_kib), default=sizes[-1])
+    relative = area.sram_macro_efficiency_by_kib[key] / area.sram_macro_efficiency_by_kib[sizes[-1]]
+    efficiency = area.sram_large_array_efficiency * min(relative, 1.0)
+    bitcell_mm2 = node_value(area.sram_bitcell_um2, node_nm) * 1e-6
+    return capacity_bytes * 8 * bitcell_mm2 / efficiency
+
+
+def is_shared_level(level: SramLevel, levels: list[SramLevel]) -> bool:
+    """The outermost level with a single chip-wide instance (L2, CMEM, Infinity Cache)."""
+    return level is levels[-1] and level.instances == 1
+
+
+def memory_interface(chip: Chip, density: float, assumptions: Assumptions) -> tuple[float, float]:
+    """(PHY mm2, controller mm2) for the chip's DRAM."""
+    area = assumptions.area
+    dram = chip.memory.dram
+    kind = dram.kind.upper()
+    if kind.startswith("HBM"):
+        stack_bw = keyed_value(area.hbm_stack_bandwidth_bytes_per_s, kind, "HBM3")
+        stacks = dram.num_stacks or math.ceil(dram.bandwidth / stack_bw)
+        return (
+            stacks * area.hbm_phy_mm2_per_stack,
+            stacks * area.hbm_controller_transistors_per_stack / (density * 1e6),
+        )
+    channel_bw = keyed_value(area.ddr_channel_bandwidth_bytes_per_s, kind, "DDR5")
+    channels = math.ceil(dram.bandwidth / channel_bw)
+    return (
+        channels * area.ddr_phy_mm2_per_channel,
+        channels * area.ddr_controller_transistors_per_channel / (density * 1e6),
+    )
+
+
+def link_area_mm2(chip: Chip, density: float, assumptions: Assumptions) -> float:
+    """Named links with a published per-link area; any other link by its bandwidth."""
+    area = assumptions.area
+    total = 0.0
+    for link in chip.links:
+        name = " ".join(link.name.lower().split())
+        known = next((key for key in area.link_phy_mm2 if key in name), None)
+        if known is not None and link.num_links is not None:
+            per_link = area.link_phy_mm2[known] + area.link_controller_transistors.get(
+                known, 0.0
+            ) / (density * 1e6)
+            total += link.num_links * per_link
+            continue
+        gbit_per_s = link.unidir_bytes_per_s * 8 / 1e9
+        total += gbit_per_s * area.serdes_phy_mm2_per_gbit_per_s
+        total += gbit_per_s * area.serdes_controller_transistors_per_gbit_per_s / (density * 1e6)
+    return total
+
+
+def host_interface_mm2(chip: Chip, density: float, assumptions: Assumptions) -> float:
+    """PCIe lanes parsed from e.g. 'PCIe Gen5 x16'; no interface, no area."""
+    match = re.search(r"gen\s*(\d+)\s*x\s*(\d+)", (chip.host_interface or "").lower())
+    if match is None:
+        return 0.0
+    generation, lanes = int(match.group(1)), int(match.group(2))
+    area = assumptions.area
+    phy = node_value(area.pcie_phy_mm2_per_lane, generation)
+    controller = node_value(area.pcie_controller_transistors_per_lane, generation)
+    return lanes * (phy + controller / (density * 1e6))
+
+
+def estimate_area(chip: Chip, assumptions: Assumptions | None = None) -> AreaBreakdown:
+    """Area of every block of `chip` from its spec alone (its die_area is never read)."""
+    assumptions = assumptions or load_assumptions()
+    area = assumptions.area
+    node_nm, node_assumed = chip_node_nm(chip, assumptions)
+    _, clock_assumed = matrix_clock_hz(chip, assumptions)
+    density = node_value(area.logic_density_mtr_per_mm2, node_nm)
+    to_mm2 = 1.0 / (density * 1e6)
+    is_gpu = chip.kind == "gpu"
+
+    # Blocks measured as bare arrays get the chip-level integration overhead; GPU SM
+    # logic comes from whole-SM areas that already hold it.
+    integrate = 1 / (1 - area.integration_overhead_fraction)
+    sm_integrate = 1.0 if is_gpu else integrate
+    matrix = matrix_transistors(chip, assumptions) * to_mm2 * sm_integrate
+    vector = vector_lanes(chip, assumptions) * area.vector_lane_transistors * to_mm2 * sm_integrate
+    subpartitions = simt_subpartitions(chip) if is_gpu else 0
+    lanes = subpartitions * keyed_value(area.simt_lanes_per_subpartition, chip.vendor, "default")
+    control = lanes * area.simt_control_transistors_per_lane * to_mm2
+    register_bits = subpartitions * area.register_file_bytes_per_subpartition * 8
+    register_file = register_bits * area.register_file_transistors_per_bit * to_mm2
+    noc = num_cores(chip) * area.noc_transistors_per_core * to_mm2 * sm_integrate
+
+    levels = chip.memory.sram
+    core_sram = shared_sram = 0.0
+    for level in levels:
+        level_mm2 = level.instances * sram_area_mm2(level.capacity, node_nm, assumptions)
+        level_mm2 *= integrate if (not is_gpu or is_shared_level(level, levels)) else 1.0
+        if is_shared_level(level, levels):
+            shared_sram += level_mm2
+        else:
+            core_sram += level_mm2
+
+    enabled = matrix + vector + control + register_file + core_sram + noc
+    disabled = enabled * (1 / area.enabled_unit_fraction_gpu - 1) if is_gpu else 0.0
+    phy, controller = memory_interface(chip, density, assumptions)
+    assumed = tuple(
+        text
+        for flag, text in (
+            (node_assumed, f"process node assumed {area.default_node_nm:g} nm"),
+            (clock_assumed, f"matrix clock assumed {area.default_clock_hz / 1e9:g} GHz"),
+        )
+        if flag
+    )
+    return AreaBreakdown(
+        chip_id=chip.id,
+        node_nm=node_nm,
+        num_dies=chip.num_dies,
+        matrix_mm2=matrix,
+        vector_mm2=vector,
+        control_mm2=control,
+        register_file_mm2=register_file,
+        core_sram_mm2=core_sram,
+        noc_mm2=noc,
+        disabled_units_mm2=disabled,
+        shared_sram_mm2=shared_sram,
+        memory_phy_mm2=phy * integrate,
+        memory_controller_mm2=controller * integrate,
+        link_mm2=link_area_mm2(chip, density, assumptions) * integrate,
+        host_interface_mm2=host_interface_mm2(chip, density, assumptions) * integrate,
+        reticle_limit_mm2=area.reticle_limit_mm2,
+        assumed=assumed,
+    )

@@ -1,0 +1,266 @@
+"""Chip power and energy from activity: flop, on-chip and DRAM bytes, link bytes, time.
+
+Energy per event at the chip's node, from Horowitz's 45 nm table (ISSCC 2014) scaled by
+the logic density ratio: arithmetic by density^-0.5 (switched capacitance follows the
+linear feature size at a fixed voltage), SRAM and register files by density^-0.25 (wires
+shrink less). On-chip traffic per MAC follows the matrix unit's dataflow: tensor cores
+read and write fp32 accumulators in the register file, systolic arrays keep them in the
+array. DRAM and links cost a fixed energy per bit. Static power is proportional to the
+modelled silicon area.
+
+A workload whose power would exceed TDP runs at TDP: the same dynamic energy is spread
+over a longer time (time x demand / cap on the dynamic part), with no credit for the
+lower voltage a real DVFS cap would bring, so the slowdown errs on the long side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+from tigris.cost.area import AreaBreakdown, estimate_area
+from tigris.cost.coefficients import Assumptions, keyed_value, load_assumptions, node_value
+from tigris.engines.base import OpTime
+from tigris.hardware.chip import Chip
+
+
+@dataclass(frozen=True)
+class Activity:
+    """What one chip does in `time_s`: counts, not rates.
+
+    sram_bytes is traffic to large on-chip buffers beyond the operand traffic every MAC
+    already carries (leave 0 when unknown).
+    """
+
+    time_s: float
+    flop: float = 0.0
+    dram_bytes: float = 0.0
+    link_bytes: float = 0.0
+    sram_bytes: float = 0.0
+    dtype: str = "bf16"
+
+    def __post_init__(self) -> None:
+        if self.time_s <= 0:
+            raise ValueError("activity time must be positive")
+        if min(self.flop, self.dram_bytes, self.link_bytes, self.sram_bytes) < 0:
+            raise ValueError("activity counts must not be negative")
+
+
+def activity_from_op_times(
+    op_times: Iterable[OpTime], link_bytes: float = 0.0, dtype: str = "bf16"
+) -> Activity:
+    """Sum the flop, DRAM bytes and time of engine results into one activity."""
+    times = list(op_times)
+    return Activity(
+        time_s=sum(t.time_s for t in times),
+        flop=sum(t.flop for t in times),
+        dram_bytes=sum(t.dram_bytes for t in times),
+        link_bytes=link_bytes,
+        dtype=dtype,
+    )
+
+
+@dataclass(frozen=True)
+class PowerResult:
+    """Power of one chip running an activity, before and after the TDP cap."""
+
+    chip_id: str
+    time_s: float
+    capped_time_s: float
+    tdp_w: float | None
+    static_w: float
+    compute_energy_j: float
+    onchip_energy_j: float
+    dram_energy_j: float
+    link_energy_j: float
+
+    @property
+    def dynamic_energy_j(self) -> float:
+        return (
+            self.compute_energy_j + self.onchip_energy_j + self.dram_energy_j + self.link_energy_j
+        )
+
+    @property
+    def demand_power_w(self) -> float:
+        """Power the activity asks for at its uncapped time."""
+        return self.static_w + self.dynamic_energy_j / self.time_s
+
+    @property
+    def power_w(self) -> float:
+        """Power actually drawn (at most TDP)."""
+        return self.static_w + self.dynamic_energy_j / self.capped_time_s
+
+    @property
+    def slowdown(self) -> float:
+        return self.capped_time_s / self.time_s
+
+    @property
+    def energy_j(self) -> float:
+        return self.dynamic_energy_j + self.static_w * self.capped_time_s
+
+    def to_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        data.update(
+            dynamic_energy_j=self.dynamic_energy_j,
+            demand_power_w=self.demand_power_w,
+            power_w=self.power_w,
+            slowdown=self.slowdown,
+            energy_j=self.energy_j,
+        )
+        return data
+
+
+def _density_ratio(node_nm: float, assumptions: Assumptions) -> float:
+    density = node_value(assumptions.area.logic_density_mtr_per_mm2, node_nm)
+    return density / assumptions.energy.reference_logic_density_mtr_per_mm2
+
+
+def arithmetic_pj_per_mac(dtype: str, node_nm: float, assumptions: Assumptions) -> float:
+    """One MAC of `dtype` at the node (an unknown dtype costs as bf16)."""
+    table = assumptions.energy.mac_pj_at_reference
+    return table.get(dtype, table["bf16"]) * _density_ratio(node_nm, assumptions) ** -0.5
+
+
+def onchip_pj_per_mac(chip: Chip, node_nm: float, assumptions: Assumptions) -> float:
+    """On-chip operand and accumulator traffic of one MAC, by the matrix unit's dataflow."""
+    energy = assumptions.energy
+    bytes_per_mac = energy.onchip_bytes_per_mac.get(chip.matrix.type, 0.0)
+    scale = _density_ratio(node_nm, assumptions) ** -0.25
+    return bytes_per_mac * 8 * energy.register_file_pj_per_bit_at_reference * scale
+
+
+def sram_pj_per_bit(node_nm: float, assumptions: Assumptions) -> float:
+    """Access to a large on-chip buffer or cache (MB-scale SRAM)."""
+    scale = _density_ratio(node_nm, assumptions) ** -0.25
+    return assumptions.energy.sram_pj_per_bit_at_reference * scale
+
+
+def dram_energy_per_byte_j(chip: Chip, assumptions: Assumptions) -> float:
+    table = assumptions.energy.dram_pj_per_bit
+    return keyed_value(table, chip.memory.dram.kind, "default") * 8e-12
+
+
+def estimate_power(
+    chip: Chip,
+    activity: Activity,
+    assumptions: Assumptions | None = None,
+    area: AreaBreakdown | None = None,
+) -> PowerResult:
+    """Power and energy of `chip` doing `activity`, capped at the chip's TDP if it has one."""
+    assumptions = assumptions or load_assumptions()
+    area = area or estimate_area(chip, assumptions)
+    macs = activity.flop / 2
+    compute_j = macs * arithmetic_pj_per_mac(activity.dtype, area.node_nm, assumptions) * 1e-12
+    onchip_j = macs * onchip_pj_per_mac(chip, area.node_nm, assumptions) * 1e-12
+    onchip_j += activity.sram_bytes * 8 * sram_pj_per_bit(area.node_nm, assumptions) * 1e-12
+    dram_j = activity.dram_bytes * dram_energy_per_byte_j(chip, assumptions)
+    link_j = activity.link_bytes * 8 * assumptions.energy.link_pj_per_bit * 1e-12
+    static_w = assumptions.energy.static_w_per_mm2 * area.total_mm2
+    dynamic_j = compute_j + onchip_j + dram_j + link_j
+    capped = activity.time_s
+    if chip.tdp is not None and static_w + dynamic_j / activity.time_s > chip.tdp:
+        headroom = chip.tdp - static_w
+        capped = dynamic_j / headroom if headroom > 0 else float("inf")
+    return PowerResult(
+        chip_id=chip.id,
+        time_s=activity.time_s,
+        capped_time_s=capped,
+        tdp_w=chip.tdp,
+        static_w=static_w,
+        compute_energy_j=compute_j,
+        onchip_energy_j=onchip_j,
+        dram_energy_j=dram_j,
+        link_energy_j=link_j,
+    )
+
+
+def peak_dtype(chip: Chip) -> str:
+    """bf16 where the chip has it (the TDP-defining training dtype), else its widest float."""
+    supported = chip.supported_dtypes()
+    return "bf16" if "bf16" in supported else supported[0]
+
+
+def full_load_activity(chip: Chip, time_s: float = 1.0) -> Activity:
+    """Matrix at dense peak, DRAM at full bandwidth, every link busy both ways."""
+    dtype = peak_dtype(chip)
+    return Activity(
+        time_s=time_s,
+        flop=chip.peak_flop_per_s(dtype) * time_s,
+        dram_bytes=chip.dram_bandwidth_bytes_per_s * time_s,
+        link_bytes=2 * chip.scale_up_unidir_bytes_per_s * time_s,
+        dtype=dtype,
+    )
+
+
+def estimate_tdp(chip: Chip, assumptions: Assumptions | None = None) -> float:
+    """The model's TDP: the uncapped power of `full_load_activity` (W)."""
+    return estimate_power(chip, full_load_activity(chip), assumptions).demand_power_w
+
+
+@dataclass(frozen=True)
+class EnergyPerToken:
+    """Energy of a training step or a serving interval, per token."""
+
+    chip_id: str
+    num_chips: int
+    tokens: float
+    energy_j: float
+    power_w_per_chip: float
+    slowdown: float
+
+    @property
+    def energy_per_token_j(self) -> float:
+        return self.energy_j / self.tokens
+
+    def to_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        data["energy_per_token_j"] = self.energy_per_token_j
+        return data
+
+
+def energy_per_token(
+    chip: Chip,
+    *,
+    flop: float,
+    dram_bytes: float,
+    link_bytes: float,
+    time_s: float,
+    tokens: float,
+    num_chips: int = 1,
+    dtype: str = "bf16",
+    assumptions: Assumptions | None = None,
+) -> EnergyPerToken:
+    """Chip energy per token for totals over `num_chips` chips working for `time_s`.
+
+    flop, dram_bytes and link_bytes are totals across all chips (link bytes counted once
+    per byte sent); the work is taken to be spread evenly. Facility overheads (server,
+    PUE) are applied in tco, not here.
+    """
+    if tokens <= 0 or num_chips <= 0:
+        raise ValueError("tokens and num_chips must be positive")
+    activity = Activity(
+        time_s=time_s,
+        flop=flop / num_chips,
+        dram_bytes=dram_bytes / num_chips,
+        link_bytes=link_bytes / num_chips,
+        dtype=dtype,
+    )
+    result = estimate_power(chip, activity, assumptions)
+    return EnergyPerToken(
+        chip_id=chip.id,
+        num_chips=num_chips,
+        tokens=tokens,
+        energy_j=result.energy_j * num_chips,
+        power_w_per_chip=result.power_w,
+        slowdown=result.slowdown,
+    )
+
+
+def training_step_energy(chip: Chip, *, tokens_per_step: float, **totals: float) -> EnergyPerToken:
+    """energy_per_token for one training step (tokens = global batch tokens)."""
+    return energy_per_token(chip, tokens=tokens_per_step, **totals)  # type: ignore[arg-type]
+
+
+def serving_energy(chip: Chip, *, tokens_generated: float, **totals: float) -> EnergyPerToken:
+    """energy_per_token for a serving interval (tokens = output tokens generated)."""
+    return energy_per_token(chip, tokens=tokens_generated, **totals)  # type: ignore[arg-type]
