@@ -1,0 +1,142 @@
+"""WHERE a model is served: the chip, its system, the parallel layout and the engine settings.
+
+A replica is one tp x ep x pp group of chips holding a whole copy of the model;
+`num_chips` chips hold `num_chips / (tp * ep * pp)` replicas, each serving its own share of
+the requests (data parallel). Expert parallelism (`ep`) follows tigris.parallel.partition:
+each of ep ranks holds experts / ep of every MoE layer (each expert split tp ways) and runs
+attention data-parallel on its 1/ep of the replica's sequences (DeepSeek-V3 style serving);
+tokens reach their experts by an all-to-all.
+
+Engine settings follow vLLM's defaults where vLLM has one: 16-token KV blocks, 90% of
+device memory for weights + activations + KV cache, a token budget per step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from tigris.errors import InfeasibleError, SpecError
+from tigris.hardware.chip import Chip
+from tigris.hardware.presets import default_cluster, load_chip
+from tigris.hardware.quantities import DTYPE_BYTES
+from tigris.hardware.system import Cluster
+from tigris.workload.precision import Precision
+from tigris.workload.presets import load_model
+from tigris.workload.spec import TransformerSpec
+
+DEFAULT_BLOCK_SIZE = 16  # tokens per KV-cache block (vLLM default)
+DEFAULT_MEMORY_UTILIZATION = 0.9  # share of device memory the engine may use (vLLM default)
+DEFAULT_MAX_NUM_SEQS = 256  # sequences in one step (vLLM default)
+DEFAULT_TOKEN_BUDGET = 8192  # tokens in one step (max_num_batched_tokens)
+
+
+def _positive(name: str, value: int) -> None:
+    if value < 1:
+        raise SpecError(f"must be a positive integer, got {value!r}", key_path=name)
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A model on chips: layout, dtypes and the serving engine's limits."""
+
+    model: TransformerSpec
+    chip: Chip
+    num_chips: int = 1
+    tp: int = 1
+    pp: int = 1
+    ep: int = 1
+    precision: Precision = field(default_factory=Precision)
+    cluster: Cluster | None = None
+    block_size: int = DEFAULT_BLOCK_SIZE
+    memory_utilization: float = DEFAULT_MEMORY_UTILIZATION
+    max_num_seqs: int = DEFAULT_MAX_NUM_SEQS
+    token_budget: int = DEFAULT_TOKEN_BUDGET
+    engine: str = "tile"
+
+    def __post_init__(self) -> None:
+        for name in ("num_chips", "tp", "pp", "ep", "block_size", "max_num_seqs", "token_budget"):
+            _positive(f"--{name.replace('_', '-')}", getattr(self, name))
+        if not 0 < self.memory_utilization <= 1:
+            raise SpecError(
+                f"must be in (0, 1], got {self.memory_utilization}", key_path="memory_utilization"
+            )
+        if self.num_chips % self.chips_per_replica:
+            raise SpecError(
+                f"--num-chips {self.num_chips} is not a multiple of tp x ep x pp = "
+                f"{self.chips_per_replica}",
+                key_path="--num-chips",
+                hint="each replica is one tp x ep x pp group",
+            )
+        spec = self.model
+        if spec.num_heads % self.tp:
+            raise InfeasibleError(
+                f"tp={self.tp} does not divide the {spec.num_heads} attention heads of {spec.name}"
+            )
+        if self.pp > spec.num_layers:
+            raise InfeasibleError(f"pp={self.pp} exceeds the {spec.num_layers} layers")
+        if self.ep > 1:
+            if not spec.is_moe:
+                raise InfeasibleError(f"ep={self.ep} needs a mixture-of-experts model")
+            if spec.num_experts % self.ep:
+                raise InfeasibleError(f"ep={self.ep} does not divide the {spec.num_experts} experts")
+        kv = spec.num_kv_heads
+        if (self.tp <= kv and kv % self.tp) or (self.tp > kv and self.tp % kv):
+            raise InfeasibleError(f"tp={self.tp} and the {kv} KV heads do not divide one another")
+
+    @property
+    def chips_per_replica(self) -> int:
+        return self.tp * self.ep * self.pp
+
+    @property
+    def num_replicas(self) -> int:
+        return self.num_chips // self.chips_per_replica
+
+    @cached_property
+    def system(self) -> Cluster | None:
+        """The cluster whose links the collectives use (the chip's default system)."""
+        return self.cluster or default_cluster(self.chip)
+
+
+def build_deployment(
+    model: str,
+    chip: str,
+    *,
+    num_chips: int = 1,
+    tp: int | None = None,
+    pp: int = 1,
+    ep: int = 1,
+    weight_dtype: str | None = None,
+    kv_dtype: str | None = None,
+    compute_dtype: str = "bf16",
+    **settings: object,
+) -> Deployment:
+    """A Deployment from catalog ids (or file paths); tp defaults to num_chips / (pp ep)."""
+    spec = load_model(model)
+    chip_spec = load_chip(chip)
+    if tp is None:
+        _positive("--pp", pp)
+        _positive("--ep", ep)
+        tp = max(1, num_chips // (pp * ep))
+    for key, dtype in (
+        ("--compute-dtype", compute_dtype),
+        ("--weight-dtype", weight_dtype),
+        ("--kv-dtype", kv_dtype),
+    ):
+        if dtype is not None and dtype not in DTYPE_BYTES:
+            raise SpecError(
+                f"unknown dtype {dtype!r}", key_path=key, hint=f"one of {', '.join(DTYPE_BYTES)}"
+            )
+    precision = Precision(
+        compute_dtype=compute_dtype, weight_dtype=weight_dtype, kv_cache_dtype=kv_dtype
+    )
+    return Deployment(
+        model=spec,
+        chip=chip_spec,
+        num_chips=num_chips,
+        tp=tp,
+        pp=pp,
+        ep=ep,
+        precision=precision,
+        **settings,  # type: ignore[arg-type]
+    )

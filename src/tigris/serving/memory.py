@@ -1,0 +1,139 @@
+"""Memory of one chip of a replica: weights, activations, and the paged KV cache.
+
+Assumptions (vLLM's memory plan, Kwon et al. 2023):
+- The engine may use `memory_utilization` of device memory. Weights and the activation
+  workspace of the largest step come first; what remains holds the KV cache, cut into
+  blocks of `block_size` tokens. A sequence holds ceil(tokens / block_size) blocks.
+- Weights: every layer's matmul weights in the weight dtype (plus one fp16 scale per 128
+  weights when the weights are narrower than 8 bits: group-wise int4, as AWQ/GPTQ
+  store them); embedding, LM head and norms in the compute dtype. tp splits every matrix
+  (the vocabulary too), pp splits the layers; the first stage holds the embedding and the
+  last the LM head. ep spreads the routed experts over ep chips (each expert split tp
+  ways); attention, router and shared experts are replicated over ep.
+- KV cache: K and V of the stage's layers for the chip's KV heads; when tp exceeds the KV
+  heads (MQA/GQA) each chip keeps a replica of one head (Megatron/vLLM behaviour).
+- Activation workspace: the largest step's tokens times the widest live tensors of a
+  layer (input, residual and the widest projection output on this chip), plus fp32
+  logits of every sequence of the step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import ceil, floor
+
+from tigris.hardware.quantities import dtype_bytes
+from tigris.serving.deployment import Deployment
+
+QUANT_GROUP_SIZE = 128  # weights per scale in group-wise quantization (AWQ, GPTQ)
+QUANT_SCALE_BYTES = 2.0  # one fp16 scale per group
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """Bytes on one chip (the fullest pipeline stage) and what the KV cache gets."""
+
+    capacity_bytes: float
+    usable_bytes: float
+    weights_bytes: float
+    activations_bytes: float
+    kv_cache_bytes: float  # given to the KV cache (0 when weights do not fit)
+    kv_bytes_per_token: float  # on this chip
+    block_size: int
+    num_blocks: int
+
+    @property
+    def fits(self) -> bool:
+        """Weights and workspace fit, with room for at least one KV block."""
+        return self.num_blocks > 0
+
+    @property
+    def kv_capacity_tokens(self) -> int:
+        return self.num_blocks * self.block_size
+
+    def blocks_for(self, num_tokens: int) -> int:
+        return ceil(num_tokens / self.block_size)
+
+    def max_batch(self, seq_len: int) -> int:
+        """Most sequences of seq_len tokens whose KV cache fits at once on this chip (0 if
+        none); a replica holds ep times as many (each ep rank keeps its own sequences)."""
+        if not self.fits:
+            return 0
+        return self.num_blocks // self.blocks_for(max(seq_len, 1))
+
+    def used_bytes(self, num_tokens_cached: int) -> float:
+        """Weights + workspace + the blocks that num_tokens_cached tokens occupy."""
+        blocks = self.blocks_for(num_tokens_cached)
+        return (
+            self.weights_bytes
+            + self.activations_bytes
+            + blocks * self.block_size * self.kv_bytes_per_token
+        )
+
+
+def weights_bytes_per_chip(deployment: Deployment) -> float:
+    spec, precision = deployment.model, deployment.precision
+    tp, pp = deployment.tp, deployment.pp
+    weight_bytes = dtype_bytes(precision.weights)
+    if weight_bytes < 1.0:
+        weight_bytes += QUANT_SCALE_BYTES / QUANT_GROUP_SIZE
+    act_bytes = dtype_bytes(precision.compute_dtype)
+    params = spec.param_count()
+    layer_matmul = (spec.num_matmul_params(active=False) - spec.vocab_size * spec.hidden_size) / (
+        spec.num_layers
+    )
+    layer_other = params.layer - layer_matmul  # norms, biases
+    layers_per_stage = ceil(spec.num_layers / pp)
+    expert_matmul = 0.0
+    if spec.is_moe:
+        expert_matmul = spec.num_experts * spec.mlp_matrices * spec.hidden_size
+        expert_matmul *= spec.expert_ffn_hidden_size
+    dense_matmul = layer_matmul - expert_matmul
+    layer_bytes = (dense_matmul + expert_matmul / deployment.ep) * weight_bytes
+    layer_bytes += layer_other * act_bytes
+    embedding = (params.embedding + params.position_embedding) * act_bytes
+    head = (params.lm_head + params.final_norm) * act_bytes
+    ends = embedding + head if pp == 1 else max(embedding, head)
+    return (layers_per_stage * layer_bytes + ends) / tp
+
+
+def kv_bytes_per_token_per_chip(deployment: Deployment) -> float:
+    spec = deployment.model
+    kv_heads = ceil(spec.num_kv_heads / deployment.tp)
+    layers = ceil(spec.num_layers / deployment.pp)
+    return 2.0 * layers * kv_heads * spec.head_dim * dtype_bytes(deployment.precision.kv_cache)
+
+
+def activation_bytes_per_chip(deployment: Deployment, max_step_tokens: int) -> float:
+    spec, tp = deployment.model, deployment.tp
+    act = dtype_bytes(deployment.precision.compute_dtype)
+    width = spec.expert_ffn_hidden_size if spec.is_moe else spec.ffn_hidden_size
+    up = (2 if spec.gated_mlp else 1) * width
+    if spec.is_moe:
+        up *= spec.num_experts_per_token
+    widest = max(spec.q_size + 2 * spec.kv_size, up) / tp
+    per_token = (2 * spec.hidden_size + widest) * act
+    logits = min(max_step_tokens, deployment.max_num_seqs) * spec.vocab_size / tp * 4.0
+    return max_step_tokens * per_token + logits
+
+
+def plan_memory(deployment: Deployment, max_step_tokens: int | None = None) -> MemoryPlan:
+    """The memory plan of one chip for steps of at most max_step_tokens tokens."""
+    tokens = max_step_tokens or deployment.token_budget
+    capacity = deployment.chip.dram_capacity_bytes
+    usable = capacity * deployment.memory_utilization
+    weights = weights_bytes_per_chip(deployment)
+    activations = activation_bytes_per_chip(deployment, tokens)
+    per_token = kv_bytes_per_token_per_chip(deployment)
+    kv_bytes = max(0.0, usable - weights - activations)
+    num_blocks = floor(kv_bytes / (per_token * deployment.block_size))
+    return MemoryPlan(
+        capacity_bytes=capacity,
+        usable_bytes=usable,
+        weights_bytes=weights,
+        activations_bytes=activations,
+        kv_cache_bytes=kv_bytes,
+        kv_bytes_per_token=per_token,
+        block_size=deployment.block_size,
+        num_blocks=num_blocks,
+    )

@@ -1,0 +1,385 @@
+"""The discrete-event serving simulator: a vLLM-style scheduler over engine steps.
+
+Each replica runs its own engine loop (requests are dealt to replicas round-robin, as a
+load balancer without state would). One loop iteration is one engine step:
+- New arrivals join the waiting queue (first come, first served).
+- Chunked prefill off (vLLM's default scheduler of 2023-24): if waiting requests can be
+  admitted, the step prefills as many as fit the token budget, the sequence limit and the
+  free KV blocks (keeping a 1% watermark free); otherwise every running sequence decodes
+  one token.
+- Chunked prefill on (Sarathi-Serve, Agrawal et al. 2024): every running sequence decodes
+  one token and the rest of the token budget goes to prefill chunks, continuing partial
+  prefills first, then admitting waiting requests.
+- Paged KV cache (Kwon et al. 2023): a sequence holds ceil(tokens / block_size) blocks;
+  admission reserves the prompt's blocks; decoding takes a new block every block_size
+  tokens. When a step needs more blocks than are free, the most recently admitted
+  running sequences are preempted: their blocks are freed and they go back to the head
+  of the queue, to be recomputed (prefill of prompt + tokens generated so far) when
+  re-admitted; their output so far is kept.
+- A prefill that completes emits the request's next token at the end of its step (the
+  first token: TTFT). Step times come from StepTimer.
+The running batch lives in numpy arrays so that one step costs a few vector operations,
+whatever the batch size.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from tigris.errors import InfeasibleError
+from tigris.serving.deployment import Deployment
+from tigris.serving.memory import MemoryPlan, plan_memory
+from tigris.serving.requests import Workload
+from tigris.serving.step_time import StepTimer
+
+WATERMARK_FRACTION = 0.01  # KV blocks kept free at admission (vLLM)
+PROGRESS_EVERY = 200  # finished requests between progress callbacks
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """Per-request times (seconds, indexed like the workload) and engine traces."""
+
+    workload: Workload
+    first_token_s: np.ndarray
+    finish_s: np.ndarray
+    num_preemptions: int
+    num_steps: int
+    kv_time_s: np.ndarray  # step end times of replica 0
+    kv_occupancy: np.ndarray  # used / total KV blocks after each step of replica 0
+    kv_mean_occupancy: float  # time-weighted, averaged over replicas
+    kv_max_occupancy: float
+
+
+@dataclass
+class _ReplicaOutcome:
+    first_token_s: np.ndarray
+    finish_s: np.ndarray
+    preemptions: int
+    steps: int
+    times: np.ndarray
+    occupancy: np.ndarray
+    mean_occupancy: float
+
+
+class _Replica:
+    """One replica's engine loop over its requests."""
+
+    def __init__(
+        self,
+        workload: Workload,
+        timer: StepTimer,
+        plan: MemoryPlan,
+        *,
+        chunked_prefill: bool,
+        record_kv: bool,
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        d = timer.deployment
+        self.w = workload
+        self.timer = timer
+        self.block_size = plan.block_size
+        # With ep, each of ep ranks holds its own sequences in its own blocks.
+        self.total_blocks = plan.num_blocks * d.ep
+        self.free = self.total_blocks
+        self.watermark = int(WATERMARK_FRACTION * self.total_blocks)
+        self.budget = d.token_budget
+        self.max_seqs = d.max_num_seqs * d.ep
+        self.chunked = chunked_prefill
+        self.record_kv = record_kv
+        self.progress = progress
+        n = workload.num_requests
+        self.generated = np.zeros(n, dtype=np.int64)
+        self.first = np.full(n, np.nan)
+        self.finish = np.full(n, np.nan)
+        cap = self.max_seqs
+        self.r_id = np.zeros(cap, dtype=np.int64)
+        self.r_kv = np.zeros(cap, dtype=np.int64)
+        self.r_blocks = np.zeros(cap, dtype=np.int64)
+        self.r_order = np.zeros(cap, dtype=np.int64)
+        self.n_run = 0
+        self.order = 0
+        self.preemptions = 0
+        self.steps = 0
+        self.done = 0
+        longest = int(np.max(workload.input_len + workload.output_len))
+        if -(-longest // self.block_size) > plan.num_blocks:
+            raise InfeasibleError(
+                f"a request of {longest} tokens needs more KV cache than a chip holds "
+                f"({plan.kv_capacity_tokens} tokens)"
+            )
+
+    # ---- KV blocks -------------------------------------------------------------------
+
+    def _blocks(self, tokens: int) -> int:
+        return -(-tokens // self.block_size)
+
+    def _add_running(self, rid: int, kv: int, blocks: int) -> None:
+        i = self.n_run
+        self.r_id[i], self.r_kv[i], self.r_blocks[i] = rid, kv, blocks
+        self.r_order[i] = self.order
+        self.order += 1
+        self.n_run += 1
+
+    def _remove(self, keep: np.ndarray) -> None:
+        n = self.n_run
+        kept = int(keep.sum())
+        for array in (self.r_id, self.r_kv, self.r_blocks, self.r_order):
+            array[:kept] = array[:n][keep]
+        self.n_run = kept
+
+    def _preempt_for(self, needed: int, waiting: deque) -> int:
+        """Preempt the latest admitted sequences until `needed` new blocks are free."""
+        n = self.n_run
+        while needed > self.free and n > 0:
+            last = int(np.argmax(self.r_order[:n]))
+            rid = int(self.r_id[last])
+            self.free += int(self.r_blocks[last])
+            needed -= self._blocks(int(self.r_kv[last]) + 1) - int(self.r_blocks[last])
+            waiting.appendleft(rid)
+            self.preemptions += 1
+            keep = np.ones(n, dtype=bool)
+            keep[last] = False
+            self._remove(keep)
+            n = self.n_run
+        return needed
+
+    # ---- one request's prefill completing ----------------------------------------------
+
+    def _emit_after_prefill(self, rid: int, kv: int, blocks: int, now: float) -> None:
+        self.generated[rid] += 1
+        if np.isnan(self.first[rid]):
+            self.first[rid] = now
+        if self.generated[rid] >= self.w.output_len[rid]:
+            self.finish[rid] = now
+            self.free += blocks
+            self._finished_one()
+        else:
+            self._add_running(rid, kv, blocks)
+
+    def _finished_one(self) -> None:
+        self.done += 1
+        if self.progress is not None and self.done % PROGRESS_EVERY == 0:
+            self.progress(PROGRESS_EVERY)
+
+    # ---- the loop ----------------------------------------------------------------------
+
+    def run(self) -> _ReplicaOutcome:
+        w, timer = self.w, self.timer
+        n_req = w.num_requests
+        arrival, inputs, outputs = w.arrival_s, w.input_len, w.output_len
+        waiting: deque[int] = deque()
+        prefilling: list[list[int]] = []  # [rid, tokens prefilled, tokens to prefill, blocks]
+        next_arrival = 0
+        now = 0.0
+        times: list[float] = []
+        used: list[int] = []
+        occupancy_area = 0.0
+        start = float(arrival[0])
+        while self.done < n_req:
+            while next_arrival < n_req and arrival[next_arrival] <= now:
+                waiting.append(next_arrival)
+                next_arrival += 1
+            if not waiting and not prefilling and self.n_run == 0:
+                now = max(now, float(arrival[next_arrival]))
+                continue
+            chunks: list[tuple[int, int]] = []  # (q_len, kv_len) of prefill work this step
+            completing: list[tuple[int, int, int]] = []  # (rid, kv, blocks)
+            decode = True
+            if self.chunked:
+                budget = self.budget - self.n_run
+                for item in prefilling:
+                    if budget <= 0:
+                        break
+                    q = min(item[2] - item[1], budget)
+                    item[1] += q
+                    budget -= q
+                    chunks.append((q, item[1]))
+                budget = self._admit(waiting, prefilling, budget, chunks)
+                still = []
+                for item in prefilling:
+                    if item[1] >= item[2]:
+                        completing.append((item[0], item[2], item[3]))
+                    else:
+                        still.append(item)
+                prefilling[:] = still
+            else:
+                admitted = self._admit_whole(waiting)
+                if admitted:
+                    decode = False
+                    for rid, tokens, blocks in admitted:
+                        chunks.append((tokens, tokens))
+                        completing.append((rid, tokens, blocks))
+            n_dec = 0
+            mean_kv = 0.0
+            if decode and self.n_run:
+                n = self.n_run
+                new_kv = self.r_kv[:n] + 1
+                need = int(((new_kv + self.block_size - 1) // self.block_size - self.r_blocks[:n]).sum())
+                if need > self.free:
+                    self._preempt_for(need, waiting)
+                    n = self.n_run
+                    new_kv = self.r_kv[:n] + 1
+                    need = int(
+                        ((new_kv + self.block_size - 1) // self.block_size - self.r_blocks[:n]).sum()
+                    )
+                n_dec = n
+                if n:
+                    mean_kv = float(new_kv.mean())
+                    self.free -= need
+                    self.r_kv[:n] = new_kv
+                    self.r_blocks[:n] = (new_kv + self.block_size - 1) // self.block_size
+            if n_dec == 0 and not chunks:
+                # Nothing could run (the queue waits for blocks that only arrivals free).
+                if next_arrival < n_req:
+                    now = max(now, float(arrival[next_arrival]))
+                    continue
+                raise InfeasibleError("the scheduler is stuck: no request fits the KV cache")
+            step_s = self._step_time(chunks, n_dec, mean_kv, len(completing))
+            previous = now
+            now += step_s
+            self.steps += 1
+            if n_dec:
+                ids = self.r_id[:n_dec]
+                self.generated[ids] += 1
+                finished = self.generated[ids] >= outputs[ids]
+                if finished.any():
+                    done_ids = ids[finished]
+                    self.finish[done_ids] = now
+                    self.free += int(self.r_blocks[:n_dec][finished].sum())
+                    for _ in range(len(done_ids)):
+                        self._finished_one()
+                    self._remove(~finished)
+            for rid, kv, blocks in completing:
+                self._emit_after_prefill(rid, kv, blocks, now)
+            in_use = self.total_blocks - self.free
+            occupancy_area += in_use * (now - previous)
+            if self.record_kv:
+                times.append(now)
+                used.append(in_use)
+        span = max(now - start, 1e-30)
+        total = max(self.total_blocks, 1)
+        return _ReplicaOutcome(
+            self.first,
+            self.finish,
+            self.preemptions,
+            self.steps,
+            np.array(times),
+            np.array(used, dtype=float) / total,
+            occupancy_area / span / total,
+        )
+
+    def _step_time(
+        self, chunks: list[tuple[int, int]], n_dec: int, mean_kv: float, n_emit_prefill: int
+    ) -> float:
+        timer = self.timer
+        tokens = n_dec + sum(q for q, _ in chunks)
+        time_s = timer.tokenwise_s(tokens) + timer.head_s(n_dec + n_emit_prefill)
+        time_s += timer.decode_attention_s(n_dec, mean_kv)
+        for (q, kv), count in Counter(chunks).items():
+            time_s += timer.prefill_attention_s(q, kv, count)
+        return time_s
+
+    def _prompt(self, rid: int) -> int:
+        return int(self.w.input_len[rid] + self.generated[rid])
+
+    def _admit_whole(self, waiting: deque) -> list[tuple[int, int, int]]:
+        """Requests whose whole (re)prefill fits this step: FCFS within every limit."""
+        admitted: list[tuple[int, int, int]] = []
+        tokens = 0
+        while waiting and self.n_run + len(admitted) < self.max_seqs:
+            rid = waiting[0]
+            prompt = self._prompt(rid)
+            blocks = self._blocks(prompt)
+            if admitted and tokens + prompt > self.budget:
+                break
+            if blocks > self.free - (self.watermark if self.n_run or admitted else 0):
+                break
+            waiting.popleft()
+            self.free -= blocks
+            tokens += prompt
+            admitted.append((rid, prompt, blocks))
+        return admitted
+
+    def _admit(
+        self, waiting: deque, prefilling: list[list[int]], budget: int, chunks: list
+    ) -> int:
+        """Chunked mode: admit waiting requests into the rest of the budget."""
+        while waiting and budget > 0 and self.n_run + len(prefilling) < self.max_seqs:
+            rid = waiting[0]
+            prompt = self._prompt(rid)
+            blocks = self._blocks(prompt)
+            busy = self.n_run or prefilling
+            if blocks > self.free - (self.watermark if busy else 0):
+                break
+            waiting.popleft()
+            self.free -= blocks
+            q = min(prompt, budget)
+            budget -= q
+            prefilling.append([rid, q, prompt, blocks])
+            chunks.append((q, q))
+        return budget
+
+
+def simulate(
+    deployment: Deployment,
+    workload: Workload,
+    *,
+    chunked_prefill: bool = False,
+    timer: StepTimer | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> SimulationResult:
+    """Serve `workload` on every replica of `deployment`; requests dealt round-robin."""
+    timer = timer or StepTimer(deployment)
+    longest_prompt = int(np.max(workload.input_len + workload.output_len))
+    step_tokens = deployment.token_budget if chunked_prefill else max(
+        deployment.token_budget, longest_prompt
+    )
+    plan = plan_memory(deployment, step_tokens)
+    if not plan.fits:
+        raise InfeasibleError(
+            f"{deployment.model.name} does not fit: {plan.weights_bytes / 1e9:.1f} GB of weights "
+            f"per chip, {plan.usable_bytes / 1e9:.1f} GB usable"
+        )
+    n = workload.num_requests
+    replicas = deployment.num_replicas
+    first = np.full(n, np.nan)
+    finish = np.full(n, np.nan)
+    preemptions = steps = 0
+    means: list[float] = []
+    max_occ = 0.0
+    times = occupancy = np.zeros(0)
+    for replica in range(min(replicas, n)):
+        index = np.arange(replica, n, replicas)
+        outcome = _Replica(
+            workload.subset(index),
+            timer,
+            plan,
+            chunked_prefill=chunked_prefill,
+            record_kv=replica == 0,
+            progress=progress,
+        ).run()
+        first[index] = outcome.first_token_s
+        finish[index] = outcome.finish_s
+        preemptions += outcome.preemptions
+        steps += outcome.steps
+        means.append(outcome.mean_occupancy)
+        if replica == 0:
+            times, occupancy = outcome.times, outcome.occupancy
+        if len(outcome.occupancy):
+            max_occ = max(max_occ, float(outcome.occupancy.max()))
+    return SimulationResult(
+        workload=workload,
+        first_token_s=first,
+        finish_s=finish,
+        num_preemptions=preemptions,
+        num_steps=steps,
+        kv_time_s=times,
+        kv_occupancy=occupancy,
+        kv_mean_occupancy=float(np.mean(means)),
+        kv_max_occupancy=max_occ,
+    )

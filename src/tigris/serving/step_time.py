@@ -1,0 +1,263 @@
+"""HOW LONG one engine step of a replica takes: the tile engine over the per-chip op graph.
+
+A step runs some sequences' prefill chunks and other sequences' next decode token together
+(continuous batching). Its time, on one chip of the replica, is the sum of:
+- the token-wise work (every GEMM, norm, activation, embedding, KV append) for all T
+  tokens of the step: the ops of `prefill_graph(spec, 1, T)` outside attention, sharded
+  by `tigris.parallel.partition.shard_graph` for tp and ep;
+- the LM head and sampling for the sequences that emit a token this step;
+- attention: FlashAttention per prefill chunk (q new tokens over kv keys), and one
+  FlashDecoding op (split-K over the KV sequence, as the tile engine models it) for the
+  decoding sequences at their mean KV length (decode attention is linear in KV length);
+- collectives (tigris.parallel.collectives): two all-reduces of the hidden state per layer
+  over the tp group, two all-to-alls of the routed tokens per MoE layer over the ep group,
+  and pp - 1 point-to-point sends of the hidden state between pipeline stages.
+Pipeline stages run one after another within a step (no overlap of consecutive steps), so
+pp adds memory, not speed. With ep, each of ep ranks takes 1/ep of the step's sequences.
+
+Weights narrower than the compute dtype (int4 or int8 weights with bf16 activations, as
+AWQ/GPTQ/Marlin kernels run them) are dequantised inside the GEMM: DEQUANT_FLOP_PER_WEIGHT
+vector operations per weight for each block of BLOCK_M rows, issued by the same cores as
+the matrix work (added to the GEMM's compute time, not overlapped).
+
+Speed: token-wise times are exact for T below EXACT_TOKENS and linearly interpolated
+between exact evaluations on a grid of GRID_PER_OCTAVE points per octave above it (GEMM
+time is near-linear in M there); decode attention likewise in KV length. Exact values are
+cached per StepTimer, so a simulation evaluates the engine only a few hundred times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from math import ceil, floor, log2
+
+from tigris.engines.base import get_engine
+from tigris.hardware.quantities import dtype_bytes
+from tigris.serving.deployment import Deployment
+from tigris.workload.graph import OpGraph
+from tigris.workload.ops import Attention, Gemm, Op
+from tigris.workload.tasks import prefill_graph
+
+EXACT_TOKENS = 512
+GRID_PER_OCTAVE = 32
+EXACT_KV = 64
+KV_GRID_PER_OCTAVE = 16
+DEQUANT_FLOP_PER_WEIGHT = 4.0  # unpack (shift, mask), convert, scale
+BLOCK_M = 128  # rows of activations per dequantised weight tile
+
+
+def grid_floor(x: float, exact_below: int, per_octave: int) -> tuple[int, int]:
+    """The grid point at or below x and the spacing to the next one."""
+    if x < exact_below:
+        return floor(x), 1
+    step = max(1, (1 << floor(log2(x))) // per_octave)
+    return floor(x / step) * step, step
+
+
+def interpolate(f, x: float, exact_below: int, per_octave: int) -> float:
+    lo, step = grid_floor(x, exact_below, per_octave)
+    low = f(lo)
+    if x == lo:
+        return low
+    return low + (f(lo + step) - low) * (x - lo) / step
+
+
+class StepTimer:
+    """Step times of one replica of a deployment, with the engine results it has cached."""
+
+    def __init__(self, deployment: Deployment) -> None:
+        self.deployment = deployment
+        self.engine = get_engine(deployment.engine)
+        spec, precision = deployment.model, deployment.precision
+        self._act_bytes = dtype_bytes(precision.compute_dtype)
+        self._dequant = dtype_bytes(precision.weights) < self._act_bytes and (
+            precision.weights in ("int4", "int8", "fp4")
+        )
+        self._tokenwise: dict[int, float] = {}
+        self._head: dict[int, float] = {}
+        self._decode: dict[tuple[int, int], float] = {}
+        self._prefill: dict[tuple[int, int, int], float] = {}
+        self._op_cache: dict[Op, float] = {}
+        graph = self._chip_graph(prefill_graph(spec, 1, 1, precision))
+        self._attention = next(op for op, _ in graph.iter_ops() if isinstance(op, Attention))
+        self._num_layers = spec.num_layers
+        self._groups = self._comm_groups()
+
+    # ---- per-chip graph and op times -----------------------------------------------
+
+    def _chip_graph(self, graph: OpGraph) -> OpGraph:
+        d = self.deployment
+        if d.tp == 1 and d.ep == 1:
+            return graph
+        from tigris.parallel.partition import shard_graph
+
+        return shard_graph(graph, tp=d.tp, ep=d.ep)
+
+    def op_time_s(self, op: Op) -> float:
+        """The engine's time for one op, plus in-GEMM dequantisation of narrow weights."""
+        cached = self._op_cache.get(op)
+        if cached is not None:
+            return cached
+        chip = self.deployment.chip
+        result = self.engine.time(op, chip)
+        time_s = result.time_s
+        if self._dequant and isinstance(op, Gemm) and op.weight_dtype:
+            passes = ceil(op.m / BLOCK_M)
+            flop = DEQUANT_FLOP_PER_WEIGHT * op.batch * op.k * op.n * passes
+            dequant_s = flop / chip.vector_flop_per_s()
+            time_s = max(result.compute_s + dequant_s, result.memory_s) + result.overhead_s
+        self._op_cache[op] = time_s
+        return time_s
+
+    def _comm_groups(self) -> dict[str, object]:
+        d = self.deployment
+        if d.chips_per_replica == 1:
+            return {}
+        from tigris.parallel.collectives import CommGroup
+
+        cluster = d.system
+        if cluster is None:
+            from tigris.errors import InfeasibleError
+
+            raise InfeasibleError(f"{d.chip.id} names no system to connect {d.num_chips} chips")
+        return {
+            "tp": CommGroup(cluster, d.chip, d.tp, 1),
+            "ep": CommGroup(cluster, d.chip, d.ep, d.tp),
+            "pp": CommGroup(cluster, d.chip, 2, d.tp * d.ep),
+        }
+
+    def _comm_s(self, rank_tokens: int) -> float:
+        d = self.deployment
+        if not self._groups:
+            return 0.0
+        from tigris.parallel.collectives import collective_time_s
+        from tigris.parallel.partition import layer_collectives
+
+        per_layer = 0.0
+        for item in layer_collectives(
+            d.model, rank_tokens, tp=d.tp, ep=d.ep, dtype_bytes=self._act_bytes
+        ):
+            per_layer += collective_time_s(
+                item.kind, item.message_bytes, self._groups[item.group_role]
+            )
+        hidden = rank_tokens * d.model.hidden_size * self._act_bytes
+        p2p = (d.pp - 1) * collective_time_s("p2p", hidden, self._groups["pp"]) if d.pp > 1 else 0
+        return self._num_layers * per_layer + p2p
+
+    def _rank(self, count: int) -> int:
+        """Sequences or tokens one ep rank takes of the replica's count."""
+        return ceil(count / self.deployment.ep)
+
+    # ---- exact component times --------------------------------------------------------
+
+    def _tokenwise_exact(self, tokens: int) -> float:
+        cached = self._tokenwise.get(tokens)
+        if cached is not None:
+            return cached
+        if tokens <= 0:
+            return 0.0
+        d = self.deployment
+        rank_tokens = self._rank(tokens)
+        graph = self._chip_graph(prefill_graph(d.model, 1, rank_tokens, d.precision))
+        time_s = sum(
+            count * self.op_time_s(op)
+            for group, op in graph.iter_grouped()
+            for count in (group.count,)
+            if group.name != "head" and not isinstance(op, Attention)
+        )
+        time_s += self._comm_s(rank_tokens)
+        self._tokenwise[tokens] = time_s
+        return time_s
+
+    def _head_exact(self, num_seqs: int) -> float:
+        cached = self._head.get(num_seqs)
+        if cached is not None:
+            return cached
+        d = self.deployment
+        graph = self._chip_graph(prefill_graph(d.model, self._rank(num_seqs), 1, d.precision))
+        time_s = sum(
+            group.count * self.op_time_s(op)
+            for group, op in graph.iter_grouped()
+            if group.name == "head"
+        )
+        self._head[num_seqs] = time_s
+        return time_s
+
+    def _decode_exact(self, batch: int, kv_len: int) -> float:
+        key = (batch, kv_len)
+        cached = self._decode.get(key)
+        if cached is None:
+            op = replace(
+                self._attention,
+                batch=self._rank(batch),
+                q_len=1,
+                kv_len=max(kv_len, 1),
+                kv_dtype=self.deployment.precision.kv_cache,
+            )
+            cached = self._num_layers * self.op_time_s(op)
+            self._decode[key] = cached
+        return cached
+
+    # ---- public step terms ------------------------------------------------------------
+
+    def tokenwise_s(self, num_tokens: float) -> float:
+        """Token-wise work (GEMMs, streams, collectives) of a step of num_tokens tokens."""
+        if num_tokens <= 0:
+            return 0.0
+        return interpolate(self._tokenwise_exact, num_tokens, EXACT_TOKENS, GRID_PER_OCTAVE)
+
+    def head_s(self, num_seqs: int) -> float:
+        """LM head and sampling for num_seqs sequences emitting a token."""
+        return self._head_exact(num_seqs) if num_seqs > 0 else 0.0
+
+    def decode_attention_s(self, batch: int, kv_len: float) -> float:
+        """Attention of batch decoding sequences of mean KV length kv_len, all layers."""
+        if batch <= 0:
+            return 0.0
+        return interpolate(
+            lambda kv: self._decode_exact(batch, kv), kv_len, EXACT_KV, KV_GRID_PER_OCTAVE
+        )
+
+    def sum_decode_attention_s(self, batch: int, first_kv: int, last_kv: int) -> float:
+        """Sum of decode_attention_s(batch, kv) over the integers first_kv..last_kv, in
+        closed form over the interpolation grid's segments."""
+        total = 0.0
+        kv = first_kv
+        while kv <= last_kv:
+            lo, step = grid_floor(kv, EXACT_KV, KV_GRID_PER_OCTAVE)
+            end = min(last_kv, lo + step - 1)
+            count = end - kv + 1
+            low = self._decode_exact(batch, lo)
+            slope = 0.0 if step == 1 else (self._decode_exact(batch, lo + step) - low) / step
+            total += count * low + slope * (kv - lo + end - lo) * count / 2
+            kv = end + 1
+        return total
+
+    def prefill_attention_s(self, q_len: int, kv_len: int, count: int = 1) -> float:
+        """FlashAttention of count sequences, each q_len new tokens over kv_len keys."""
+        key = (q_len, kv_len, count)
+        cached = self._prefill.get(key)
+        if cached is None:
+            kv_dtype = self.deployment.precision.kv_cache if kv_len > q_len else None
+            op = replace(
+                self._attention,
+                batch=self._rank(count),
+                q_len=q_len,
+                kv_len=kv_len,
+                kv_dtype=kv_dtype,
+            )
+            cached = self._num_layers * self.op_time_s(op)
+            self._prefill[key] = cached
+        return cached
+
+    def prefill_step_s(self, batch: int, prompt_len: int) -> float:
+        """A step that prefills batch prompts of prompt_len tokens (nothing cached)."""
+        return (
+            self.tokenwise_s(batch * prompt_len)
+            + self.head_s(batch)
+            + self.prefill_attention_s(prompt_len, prompt_len, batch)
+        )
+
+    def decode_step_s(self, batch: int, kv_len: float) -> float:
+        """A step in which batch sequences each decode one token over kv_len keys."""
+        return self.tokenwise_s(batch) + self.head_s(batch) + self.decode_attention_s(batch, kv_len)
