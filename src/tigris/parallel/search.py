@@ -1,0 +1,130 @@
+"""Plan search: every valid plan for a model, system, chip count, batch and sequence.
+
+Enumerated: tp (dividing the heads, inside one scale-up domain), pp (dividing the layers),
+cp (powers of two up to 8, for sequences of 8k tokens and more or when asked), ep (MoE:
+dividing experts and dp), dp the rest; micro-batch (divisors of the per-replica batch, up
+to 16), virtual stages (divisors of the layers per stage, up to 8), recomputation,
+ZeRO stage and sequence parallelism. Options the caller fixes are not searched. Plans that
+do not fit in memory are dropped (counted); the rest are ranked by step time.
+The cheap memory check runs before the step is timed; per-micro-batch compute is shared by
+every plan with the same (tp, cp, ep, sequence parallel, micro-batch, recompute).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import product
+
+from tigris.errors import InfeasibleError, SpecError
+from tigris.parallel.memory import memory_per_chip
+from tigris.parallel.plan import ParallelPlan, check_plan
+from tigris.parallel.step import StepModel, StepResult, TrainSetup
+
+MAX_MICRO_BATCH = 16
+MAX_VIRTUAL_STAGES = 8
+LONG_SEQUENCE = 8192
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    best: StepResult
+    top: tuple[StepResult, ...]
+    num_searched: int  # plans enumerated
+    num_valid: int  # plans the model can be split for
+    num_fit: int  # valid plans that fit in memory
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def _choices(fixed: dict[str, object], key: str, default: list) -> list:
+    value = fixed.get(key)
+    return [value] if value is not None else default
+
+
+def enumerate_plans(
+    setup: TrainSetup, fixed: dict[str, object] | None = None
+) -> Iterator[ParallelPlan]:
+    """Every combination of plan options (fixed ones held), before validity checks."""
+    fixed = {k: v for k, v in (fixed or {}).items() if v is not None}
+    spec, n = setup.spec, setup.num_chips
+    domain = setup.cluster.node.scale_up.num_chips
+    tps = _choices(
+        fixed, "tp", [t for t in _divisors(n) if t <= domain and spec.num_heads % t == 0]
+    )
+    pps = _choices(fixed, "pp", [p for p in _divisors(n) if spec.num_layers % p == 0])
+    cp_default = [c for c in (1, 2, 4, 8) if setup.seq_len >= LONG_SEQUENCE or c == 1]
+    cps = _choices(fixed, "cp", cp_default)
+    eps = _choices(fixed, "ep", _divisors(spec.num_experts) if spec.is_moe else [1])
+    recomputes = _choices(fixed, "recompute", ["none", "selective", "full"])
+    zeros = _choices(fixed, "zero", [0, 1, 2, 3])
+    dtype = fixed.get("dtype", "bf16")
+    for tp, pp, cp in product(tps, pps, cps):
+        if n % (tp * pp * cp):
+            continue
+        dp = n // (tp * pp * cp)
+        if "dp" in fixed and fixed["dp"] != dp:
+            continue
+        if setup.global_batch % dp:
+            continue
+        per_replica = setup.global_batch // dp
+        mbs = _choices(
+            fixed, "micro_batch", [b for b in _divisors(per_replica) if b <= MAX_MICRO_BATCH]
+        )
+        chunks = [v for v in _divisors(spec.num_layers // pp) if v <= MAX_VIRTUAL_STAGES]
+        vs = _choices(fixed, "virtual_stages", chunks if pp > 1 else [1])
+        sps = _choices(fixed, "sequence_parallel", [True, False] if tp > 1 else [False])
+        for ep, mb, v, recompute, zero, sp in product(eps, mbs, vs, recomputes, zeros, sps):
+            yield ParallelPlan(
+                tp=tp,
+                pp=pp,
+                dp=dp,
+                cp=cp,
+                ep=ep,
+                micro_batch=mb,
+                virtual_stages=v,
+                recompute=recompute,
+                zero=zero,
+                sequence_parallel=sp,
+                dtype=dtype,
+            )
+
+
+def search_plans(
+    setup: TrainSetup, fixed: dict[str, object] | None = None, top_k: int = 5
+) -> SearchResult:
+    """The fastest plans that fit, best first. InfeasibleError when none does."""
+    model = StepModel(setup)
+    spec = setup.spec
+    searched = valid = 0
+    fitting: list[StepResult] = []
+    smallest_over: float | None = None
+    capacity = setup.chip.dram_capacity_bytes
+    for plan in enumerate_plans(setup, fixed):
+        searched += 1
+        try:
+            check_plan(plan, spec, setup.num_chips, setup.global_batch, setup.seq_len)
+        except (InfeasibleError, SpecError):
+            continue
+        valid += 1
+        m = plan.num_microbatches(setup.global_batch)
+        memory = memory_per_chip(spec, plan, setup.seq_len, m, capacity, setup.precision)
+        if not memory.fits:
+            over = memory.over_bytes
+            smallest_over = over if smallest_over is None else min(smallest_over, over)
+            continue
+        fitting.append(model.evaluate(plan, checked=True))
+    if not fitting:
+        if valid == 0:
+            raise InfeasibleError(
+                f"none of the {searched} plans searched can split {spec.name} this way"
+            )
+        raise InfeasibleError(
+            f"none of the {valid} valid plans fits in {capacity / 1e9:.0f} GB per chip "
+            f"(the closest is {smallest_over / 1e9:.1f} GB over)",
+            over_bytes=smallest_over,
+        )
+    fitting.sort(key=lambda result: result.step_time_s)
+    return SearchResult(fitting[0], tuple(fitting[:top_k]), searched, valid, len(fitting))

@@ -1,0 +1,371 @@
+"""Published training throughput (train_cluster rows of measured.csv) vs the step model.
+
+Sources and how each row becomes a run:
+- Narayanan et al. 2021 (Megatron-LM, SC21), Tables 1 and 2: GPT models on A100 (Selene,
+  DGX A100, one 200 Gb/s HDR NIC per GPU). tp, pp, dp (and ZeRO-3 / micro-batch where the
+  table gives them) are fixed; full recomputation (their Eq. 3 counts it); micro-batch and
+  interleaving left out of the table are chosen by the plan search, as the authors tuned
+  them. The metric is their Eq. 3 flop per GPU per second.
+- MosaicML llm-foundry benchmarks: MPT models on A100 40/80 GB and H100 with FSDP
+  (FULL_SHARD = ZeRO-3, SHARD_GRAD_OP = ZeRO-2), the row's micro-batch and activation
+  checkpointing (full recomputation); bf16 or fp8. Metric: tokens/s per GPU.
+- MaxText on TPU v5e (v5e README): the synthetic `global_parameter_scale` models (MaxText
+  pyconfig: base 2048 wide, 16 heads of 128, MLP 7168, 16 layers, vocabulary 32000,
+  SwiGLU; each doubling of the scale doubles heads+MLP, then width, then layers), FSDP over
+  the 256-chip slice (16 x 16 tensor x FSDP for 128B), data parallel across slices over the
+  data-centre network, per-device batch pdbs. Metric: MaxText's TFLOP/s per chip, which is
+  the PaLM model flop (attention without causal savings).
+
+Assumptions stated once: the A100 40 GB is the 80 GB preset with 40 GB and 1.555 TB/s;
+TPU v5e slices join over a data-centre network of 50 Gb/s per chip (the figure of the
+v5p preset; v5e's is not in our sourced data). MaxText keeps weights replicated across
+slices while this model shards them over every data-parallel rank (ZeRO-3): the traffic
+over the data-centre network is of the same order (three shards vs two per step).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from statistics import mean
+
+from tigris.errors import InfeasibleError, TigrisError
+from tigris.hardware.presets import load_chip, load_cluster
+from tigris.hardware.system import ScaleOutTier
+from tigris.parallel.plan import check_plan
+from tigris.parallel.search import enumerate_plans, search_plans
+from tigris.parallel.step import StepModel, StepResult, TrainSetup
+from tigris.validate.measured import _read_rows
+from tigris.workload.spec import TransformerSpec
+
+A100_40GB = {"capacity": 40e9, "bandwidth": 1.555e12}
+V5E_DCN_UNIDIR_PER_CHIP = 50e9 / 8  # 50 Gb/s, as the tpu-v5p-pod preset's DCN
+
+
+@dataclass(frozen=True)
+class TrainCase:
+    row_id: str
+    source: str  # "megatron" | "mosaicml" | "maxtext"
+    chip_id: str
+    system_id: str
+    spec: TransformerSpec
+    num_chips: int
+    global_batch: int
+    seq_len: int
+    fixed: dict[str, object] = field(hash=False)
+    metric: str  # "megatron_flop_per_s_per_chip" | "tokens_per_s_per_chip" | "model_flop_per_s_per_chip"
+    measured: float
+    a100_40gb: bool = False
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    case: TrainCase
+    predicted: float | None
+    error_pct: float | None
+    plan: dict[str, object] | None = None
+    note: str | None = None
+
+
+def gpt_spec(
+    name: str, layers: int, hidden: int, heads: int, vocab: int, seq_len: int
+) -> TransformerSpec:
+    """GPT-3-style model (Brown et al. 2020) as Megatron-LM trains it."""
+    return TransformerSpec(
+        name=name,
+        hidden_size=hidden,
+        num_layers=layers,
+        num_heads=heads,
+        num_kv_heads=heads,
+        head_dim=hidden // heads,
+        ffn_hidden_size=4 * hidden,
+        vocab_size=vocab,
+        max_position_embeddings=seq_len,
+        activation="gelu",
+        gated_mlp=False,
+        norm="layernorm",
+        position="learned",
+        tie_word_embeddings=True,
+        qkv_bias=True,
+        attention_out_bias=True,
+        mlp_bias=True,
+    )
+
+
+def mpt_spec(
+    name: str, layers: int, hidden: int, heads: int, ffn: int, vocab: int, seq_len: int
+) -> TransformerSpec:
+    """MPT (MosaicML): no biases, tied embeddings, ALiBi (written as RoPE: one small
+    elementwise op either way), LayerNorm, GELU MLP."""
+    return TransformerSpec(
+        name=name,
+        hidden_size=hidden,
+        num_layers=layers,
+        num_heads=heads,
+        num_kv_heads=heads,
+        head_dim=hidden // heads,
+        ffn_hidden_size=ffn,
+        vocab_size=vocab,
+        max_position_embeddings=seq_len,
+        activation="gelu",
+        gated_mlp=False,
+        norm="layernorm",
+        position="rope",
+        tie_word_embeddings=True,
+    )
+
+
+def maxtext_spec(scale: int) -> TransformerSpec:
+    """MaxText's model for global_parameter_scale = scale (pyconfig.get_individual_scales)."""
+    log2 = scale.bit_length() - 1
+    base, rem = divmod(log2, 3)
+    heads_scale = 2 ** (base + int(rem > 0))
+    emb_scale = 2 ** (base + int(rem > 1))
+    layer_scale = 2**base
+    return TransformerSpec(
+        name=f"maxtext-{scale}b",
+        hidden_size=2048 * emb_scale,
+        num_layers=16 * layer_scale,
+        num_heads=16 * heads_scale,
+        num_kv_heads=16 * heads_scale,
+        head_dim=128,
+        ffn_hidden_size=7168 * heads_scale,
+        vocab_size=32000,
+        max_position_embeddings=2048,
+        activation="swiglu",
+        gated_mlp=True,
+        norm="rmsnorm",
+        position="rope",
+        tie_word_embeddings=False,
+    )
+
+
+def megatron_eq3_flop(spec: TransformerSpec, batch: int, seq_len: int) -> float:
+    """Narayanan et al. 2021 Eq. 3: 96 B s l h^2 (1 + s / (6 h) + V / (16 l h))."""
+    b, s, layers = batch, seq_len, spec.num_layers
+    h, v = spec.hidden_size, spec.vocab_size
+    return 96.0 * b * s * layers * h * h * (1 + s / (6 * h) + v / (16 * layers * h))
+
+
+def _int(text: str) -> int | None:
+    return int(text) if text.strip() else None
+
+
+def _megatron_case(row: dict[str, str]) -> TrainCase | None:
+    if row["metric_name"] != "achieved_tflops_per_gpu":
+        return None
+    notes = row["notes"]
+    seq, layers, hidden, heads = (
+        int(row["seq_len"]),
+        int(row["layers"]),
+        int(row["hidden"]),
+        int(row["heads"]),
+    )
+    spec = gpt_spec(row["model"], layers, hidden, heads, int(row["vocab"]), seq)
+    n = int(row["num_chips"])
+    fixed: dict[str, object] = {"recompute": "full", "sequence_parallel": False, "cp": 1}
+    scheme = re.search(r"scheme=([\w-]+)", notes)
+    mp = re.search(r"model-parallel size=(\d+)", notes)
+    micro = re.search(r"microbatch=(\d+)", notes)
+    if scheme and scheme.group(1) == "ZeRO-3":
+        tp = int(mp.group(1)) if mp else 1
+        fixed |= {"tp": tp, "pp": 1, "dp": n // tp, "zero": 3}
+    elif scheme:  # PTD-P: model-parallel size t x p, t = 8 (one node)
+        size = int(mp.group(1)) if mp else 8
+        fixed |= {"tp": 8, "pp": size // 8, "dp": n // size, "zero": 0}
+    else:
+        fixed |= {"tp": _int(row["tp"]), "pp": _int(row["pp"]), "dp": _int(row["dp"]), "zero": 0}
+    if micro:
+        fixed["micro_batch"] = int(micro.group(1))
+    return TrainCase(
+        row_id=row["id"],
+        source="megatron",
+        chip_id="a100-sxm-80gb",
+        system_id="dgx-a100",
+        spec=spec,
+        num_chips=n,
+        global_batch=int(row["global_batch_tokens_or_seqs"].split()[0]),
+        seq_len=seq,
+        fixed=fixed,
+        metric="megatron_flop_per_s_per_chip",
+        measured=float(row["metric_value"]) * 1e12,
+    )
+
+
+def _mosaic_case(row: dict[str, str]) -> TrainCase:
+    notes, hardware = row["notes"], row["hardware"]
+    seq = int(row["seq_len"])
+    spec = mpt_spec(
+        row["model"],
+        int(row["layers"]),
+        int(row["hidden"]),
+        int(row["heads"]),
+        int(row["ffn_hidden"]),
+        int(row["vocab"]),
+        seq,
+    )
+    n = int(row["num_chips"])
+    sharding = re.search(r"FSDP (\w+)", notes).group(1)
+    checkpointing = re.search(r"activation ckpt=(\w+)", notes).group(1) == "True"
+    fixed = {
+        "tp": 1,
+        "pp": 1,
+        "cp": 1,
+        "dp": n,
+        "sequence_parallel": False,
+        "micro_batch": int(re.search(r"microbatch=(\d+)", notes).group(1)),
+        "zero": 3 if sharding == "FULL_SHARD" else 2,
+        "recompute": "full" if checkpointing else "none",
+        "dtype": "fp8" if "fp8" in row["precision"] else "bf16",
+    }
+    h100 = "H100" in hardware
+    return TrainCase(
+        row_id=row["id"],
+        source="mosaicml",
+        chip_id="h100-sxm" if h100 else "a100-sxm-80gb",
+        system_id="dgx-h100" if h100 else "dgx-a100",
+        spec=spec,
+        num_chips=n,
+        global_batch=int(row["global_batch_tokens_or_seqs"].split()[0]),
+        seq_len=seq,
+        fixed=fixed,
+        metric="tokens_per_s_per_chip",
+        measured=float(row["metric_value"]),
+        a100_40gb="40GB" in hardware,
+    )
+
+
+def _maxtext_case(row: dict[str, str]) -> TrainCase:
+    notes = row["notes"]
+    scale = int(re.search(r"synthetic (\d+)B", row["model"]).group(1))
+    spec = maxtext_spec(scale)
+    n = int(row["num_chips"])
+    pdbs = int(re.search(r"pdbs=(\d+)", notes).group(1))
+    remat = re.search(r"remat=(\w+)", notes).group(1)
+    tensor = re.search(r"ici_tensor=(\d+)", notes)
+    tp = int(tensor.group(1)) if tensor else 1
+    fixed = {
+        "tp": tp,
+        "pp": 1,
+        "cp": 1,
+        "dp": n // tp,
+        "zero": 3,
+        "micro_batch": pdbs * tp,
+        "virtual_stages": 1,
+        "recompute": "full" if remat == "full" else "selective",
+        "sequence_parallel": tp > 1,
+    }
+    return TrainCase(
+        row_id=row["id"],
+        source="maxtext",
+        chip_id="tpu-v5e",
+        system_id="tpu-v5e-pod",
+        spec=spec,
+        num_chips=n,
+        global_batch=pdbs * n,
+        seq_len=int(row["seq_len"]),
+        fixed=fixed,
+        metric="model_flop_per_s_per_chip",
+        measured=float(row["metric_value"]) * 1e12,
+    )
+
+
+@lru_cache(maxsize=1)
+def load_train_cases() -> tuple[TrainCase, ...]:
+    cases = []
+    for row in _read_rows():
+        if row["category"] != "train_cluster":
+            continue
+        if row["source"].startswith("Narayanan"):
+            case = _megatron_case(row)
+        elif row["source"].startswith("mosaicml"):
+            case = _mosaic_case(row)
+        elif row["source"].startswith("AI-Hypercomputer/maxtext"):
+            case = _maxtext_case(row)
+        else:
+            case = None
+        if case is not None:
+            cases.append(case)
+    return tuple(cases)
+
+
+def setup_for(case: TrainCase) -> TrainSetup:
+    chip = load_chip(case.chip_id)
+    if case.a100_40gb:
+        dram = chip.memory.dram.model_copy(update=A100_40GB)
+        chip = chip.model_copy(update={"memory": chip.memory.model_copy(update={"dram": dram})})
+    cluster = load_cluster(case.system_id)
+    if not cluster.scale_out and case.num_chips > cluster.node.scale_up.num_chips:
+        dcn = ScaleOutTier(
+            name="data-centre network between slices (assumed 50 Gb/s per chip)",
+            topology="ethernet_clos",
+            bandwidth_unidir_per_chip=V5E_DCN_UNIDIR_PER_CHIP,
+            latency=10e-6,
+        )
+        cluster = cluster.model_copy(update={"scale_out": [dcn]})
+    return TrainSetup(case.spec, chip, cluster, case.num_chips, case.global_batch, case.seq_len)
+
+
+def _fastest_ignoring_memory(setup: TrainSetup, fixed: dict[str, object]) -> StepResult:
+    model = StepModel(setup)
+    best = None
+    for plan in enumerate_plans(setup, fixed):
+        try:
+            check_plan(plan, setup.spec, setup.num_chips, setup.global_batch, setup.seq_len)
+        except TigrisError:
+            continue
+        result = model.evaluate(plan, checked=True)
+        if best is None or result.step_time_s < best.step_time_s:
+            best = result
+    if best is None:
+        raise InfeasibleError("no valid plan")
+    return best
+
+
+def metric_of(case: TrainCase, result: StepResult) -> float:
+    if case.metric == "tokens_per_s_per_chip":
+        return result.tokens_per_s / case.num_chips
+    if case.metric == "megatron_flop_per_s_per_chip":
+        flop = megatron_eq3_flop(case.spec, case.global_batch, case.seq_len)
+        return flop / result.step_time_s / case.num_chips
+    return result.model_flop_per_s_per_chip
+
+
+def evaluate_case(case: TrainCase) -> TrainResult:
+    setup = setup_for(case)
+    note = None
+    try:
+        result = search_plans(setup, case.fixed, top_k=1).best
+    except InfeasibleError as error:
+        note = f"memory model: {error}"
+        try:
+            result = _fastest_ignoring_memory(setup, case.fixed)
+        except TigrisError as inner:
+            return TrainResult(case, None, None, note=str(inner))
+    predicted = metric_of(case, result)
+    error_pct = (predicted - case.measured) / case.measured * 100.0
+    return TrainResult(case, predicted, error_pct, result.plan.as_dict(), note)
+
+
+def validate_train(sources: tuple[str, ...] | None = None) -> list[TrainResult]:
+    return [
+        evaluate_case(case)
+        for case in load_train_cases()
+        if sources is None or case.source in sources
+    ]
+
+
+def summarize_train(results: list[TrainResult]) -> dict[str, tuple[int, float, float, float]]:
+    """Per source (and per source and chip): rows, mean |error| %, max |error| %, mean
+    signed error %."""
+    groups: dict[str, list[float]] = {}
+    for result in results:
+        if result.error_pct is None:
+            continue
+        for key in (result.case.source, f"{result.case.source} {result.case.chip_id}"):
+            groups.setdefault(key, []).append(result.error_pct)
+    return {
+        key: (len(errors), mean(abs(e) for e in errors), max(abs(e) for e in errors), mean(errors))
+        for key, errors in sorted(groups.items())
+    }
