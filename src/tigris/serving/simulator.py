@@ -187,6 +187,16 @@ class _Replica:
             if not waiting and not prefilling and self.n_run == 0:
                 now = max(now, float(arrival[next_arrival]))
                 continue
+            if not prefilling and self.n_run and not self._can_admit(waiting):
+                next_time = float(arrival[next_arrival]) if next_arrival < n_req else float("inf")
+                skipped_s = self._fast_forward(now, next_time)
+                if skipped_s:
+                    occupancy_area += (self.total_blocks - self.free) * skipped_s
+                    now += skipped_s
+                    if self.record_kv:
+                        times.append(now)
+                        used.append(self.total_blocks - self.free)
+                    continue
             chunks: list[tuple[int, int]] = []  # (q_len, kv_len) of prefill work this step
             completing: list[tuple[int, int, int]] = []  # (rid, kv, blocks)
             decode = True
@@ -272,6 +282,67 @@ class _Replica:
             np.array(used, dtype=float) / total,
             occupancy_area / span / total,
         )
+
+    def _can_admit(self, waiting: deque) -> bool:
+        """Whether the head of the queue could start its prefill now."""
+        if not waiting or self.n_run >= self.max_seqs:
+            return False
+        blocks = self._blocks(self._prompt(waiting[0]))
+        return blocks <= self.free - self.watermark
+
+    def _fast_forward(self, now: float, next_arrival_s: float) -> float:
+        """Run, in one go, the decode-only steps before anything changes: before the next
+        arrival is due, before the first sequence finishes (that step runs normally) and
+        while the free blocks cover the growth. Returns the time they take (0: none)."""
+        n = self.n_run
+        ids = self.r_id[:n]
+        steps_left = int((self.w.output_len[ids] - self.generated[ids]).min()) - 1
+        if steps_left < 2:
+            return 0.0
+        kv = self.r_kv[:n]
+        blocks = self.r_blocks[:n]
+        bs = self.block_size
+
+        def growth(k: int) -> int:
+            return int(((kv + k + bs - 1) // bs - blocks).sum())
+
+        k = steps_left
+        if growth(k) > self.free:
+            low, high = 0, k  # growth(low) fits, growth(high) does not
+            while high - low > 1:
+                middle = (low + high) // 2
+                if growth(middle) <= self.free:
+                    low = middle
+                else:
+                    high = middle
+            k = low
+        timer = self.timer
+        fixed = timer.tokenwise_s(n) + timer.head_s(n)
+        mean_kv = float(kv.mean()) + 1.0
+
+        def elapsed(j: int) -> float:
+            return j * fixed + timer.sum_decode_attention_s(n, mean_kv, j)
+
+        if elapsed(k) > next_arrival_s - now and k > 0:
+            # steps that start before the arrival: the largest j with elapsed(j) < gap
+            gap = next_arrival_s - now
+            low, high = 0, k
+            while high - low > 1:
+                middle = (low + high) // 2
+                if elapsed(middle) < gap:
+                    low = middle
+                else:
+                    high = middle
+            k = high if elapsed(high) < gap else low + 1 if elapsed(low) < gap else low
+            k = min(k, steps_left)
+        if k < 2:
+            return 0.0
+        self.free -= growth(k)
+        self.r_kv[:n] = kv + k
+        self.r_blocks[:n] = (self.r_kv[:n] + bs - 1) // bs
+        self.generated[ids] += k
+        self.steps += k
+        return elapsed(k)
 
     def _step_time(
         self, chunks: list[tuple[int, int]], n_dec: int, mean_kv: float, n_emit_prefill: int

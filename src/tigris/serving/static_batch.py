@@ -76,7 +76,7 @@ def infer(
     if output_len > 1:
         per_step = timer.tokenwise_s(batch) + timer.head_s(batch)
         decode_s = (output_len - 1) * per_step + timer.sum_decode_attention_s(
-            batch, input_len + 1, input_len + output_len - 1
+            batch, input_len + 1, output_len - 1
         )
     e2e = prefill_s + decode_s
     return InferResult(

@@ -20,7 +20,7 @@ AWQ/GPTQ/Marlin kernels run them) are dequantised inside the GEMM: DEQUANT_FLOP_
 vector operations per weight for each block of BLOCK_M rows, issued by the same cores as
 the matrix work (added to the GEMM's compute time, not overlapped).
 
-Speed: token-wise times are exact for T below EXACT_TOKENS and linearly interpolated
+Speed: token-wise and LM-head times are exact below EXACT_TOKENS and linearly interpolated
 between exact evaluations on a grid of GRID_PER_OCTAVE points per octave above it (GEMM
 time is near-linear in M there); decode attention likewise in KV length. Exact values are
 cached per StepTimer, so a simulation evaluates the engine only a few hundred times.
@@ -38,8 +38,8 @@ from tigris.workload.graph import OpGraph
 from tigris.workload.ops import Attention, Gemm, Op
 from tigris.workload.tasks import prefill_graph
 
-EXACT_TOKENS = 512
-GRID_PER_OCTAVE = 32
+EXACT_TOKENS = 128
+GRID_PER_OCTAVE = 16
 EXACT_KV = 64
 KV_GRID_PER_OCTAVE = 16
 DEQUANT_FLOP_PER_WEIGHT = 4.0  # unpack (shift, mask), convert, scale
@@ -208,7 +208,9 @@ class StepTimer:
 
     def head_s(self, num_seqs: int) -> float:
         """LM head and sampling for num_seqs sequences emitting a token."""
-        return self._head_exact(num_seqs) if num_seqs > 0 else 0.0
+        if num_seqs <= 0:
+            return 0.0
+        return interpolate(self._head_exact, num_seqs, EXACT_TOKENS, GRID_PER_OCTAVE)
 
     def decode_attention_s(self, batch: int, kv_len: float) -> float:
         """Attention of batch decoding sequences of mean KV length kv_len, all layers."""
@@ -218,19 +220,24 @@ class StepTimer:
             lambda kv: self._decode_exact(batch, kv), kv_len, EXACT_KV, KV_GRID_PER_OCTAVE
         )
 
-    def sum_decode_attention_s(self, batch: int, first_kv: int, last_kv: int) -> float:
-        """Sum of decode_attention_s(batch, kv) over the integers first_kv..last_kv, in
-        closed form over the interpolation grid's segments."""
+    def sum_decode_attention_s(self, batch: int, first_kv: float, count: int) -> float:
+        """Sum of decode_attention_s(batch, first_kv + j) for j = 0 .. count - 1 (count
+        steps, the KV cache one token longer each), in closed form over the segments of
+        the interpolation grid."""
+        if batch <= 0 or count <= 0:
+            return 0.0
         total = 0.0
-        kv = first_kv
-        while kv <= last_kv:
+        kv = float(first_kv)
+        left = count
+        while left > 0:
             lo, step = grid_floor(kv, EXACT_KV, KV_GRID_PER_OCTAVE)
-            end = min(last_kv, lo + step - 1)
-            count = end - kv + 1
+            points = min(left, max(1, ceil(lo + step - kv)))
             low = self._decode_exact(batch, lo)
-            slope = 0.0 if step == 1 else (self._decode_exact(batch, lo + step) - low) / step
-            total += count * low + slope * (kv - lo + end - lo) * count / 2
-            kv = end + 1
+            slope = (self._decode_exact(batch, lo + step) - low) / step
+            at_kv = low + slope * (kv - lo)
+            total += points * at_kv + slope * points * (points - 1) / 2
+            kv += points
+            left -= points
         return total
 
     def prefill_attention_s(self, q_len: int, kv_len: int, count: int = 1) -> float:
