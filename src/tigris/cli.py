@@ -302,6 +302,9 @@ def _register_plugins() -> None:
     from tigris.engines.systolic.cli import register as register_systolic
 
     register_systolic(app)
+    from tigris.parallel.cli import register as register_parallel
+
+    register_parallel(app, validate_app)
 
 
 def _print_error(label: str, error: Exception) -> None:

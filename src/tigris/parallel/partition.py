@@ -102,10 +102,11 @@ def _forward_dims(op: Gemm) -> tuple[int, int, int]:
 
 def _with_forward_dims(op: Gemm, m: int, n: int, k: int, batch: int) -> Gemm:
     if op.name.endswith(".dgrad"):
-        return replace(op, m=m, n=k, k=n, batch=batch)
-    if op.name.endswith(".wgrad"):
-        return replace(op, m=k, n=n, k=m, batch=batch)
-    return replace(op, m=m, n=n, k=k, batch=batch)
+        m, n, k = m, k, n
+    elif op.name.endswith(".wgrad"):
+        m, n, k = k, n, m
+    # direct construction: dataclasses.replace is the slow part of a plan evaluation
+    return Gemm(op.name, m, n, k, batch, op.dtype, op.out_dtype, op.weight_dtype)
 
 
 def _qkv_width(attention: Attention, tp: int) -> int:
@@ -153,11 +154,12 @@ def _shard_attention(op: Attention, shards: Shards) -> tuple[Attention, ...]:
 def _scale_stream(op: Stream, factor: float) -> Stream:
     if factor == 1.0:
         return op
-    return replace(
-        op,
-        num_elements=max(1, round(op.num_elements * factor)),
-        bytes_read=op.bytes_read * factor,
-        bytes_written=op.bytes_written * factor,
+    return Stream(
+        op.name,
+        max(1, round(op.num_elements * factor)),
+        op.bytes_read * factor,
+        op.bytes_written * factor,
+        op.flop_per_element,
     )
 
 
@@ -173,16 +175,25 @@ def _weight_elements(ops: tuple[Op, ...]) -> float:
     return sum(op.batch * op.k * op.n for op in ops if isinstance(op, Gemm))
 
 
-def _shard_ops(ops: tuple[Op, ...], shards: Shards) -> tuple[Op, ...]:
+def _shard_ops(
+    ops: tuple[Op, ...], shards: Shards, done: dict[Op, tuple[Op, ...]] | None = None
+) -> tuple[Op, ...]:
+    """The ops one rank runs; `done` remembers ops already split (recompute repeats the
+    forward)."""
+    done = {} if done is None else done
     attention = next((op for op in ops if isinstance(op, Attention)), None)
     out: list[Op] = []
     for op in ops:
-        if isinstance(op, Gemm):
-            out.append(_shard_gemm(op, shards, attention))
-        elif isinstance(op, Attention):
-            out.extend(_shard_attention(op, shards))
-        else:
-            out.append(_scale_stream(op, _stream_factor(op, shards)))
+        split = done.get(op)
+        if split is None:
+            if isinstance(op, Gemm):
+                split = (_shard_gemm(op, shards, attention),)
+            elif isinstance(op, Attention):
+                split = _shard_attention(op, shards)
+            else:
+                split = (_scale_stream(op, _stream_factor(op, shards)),)
+            done[op] = split
+        out.extend(split)
     return tuple(out)
 
 
@@ -215,6 +226,7 @@ def shard_graph(
         return graph
     shards = Shards(tp, ep, cp, sequence_parallel and tp > 1)
     groups: list[OpGroup] = []
+    done: dict[Op, tuple[Op, ...]] = {}
     forward = {group.name: group.ops for group in graph.groups if group.phase == "fwd"}
     for group in graph.groups:
         if group.phase == "optimizer":
@@ -227,7 +239,7 @@ def shard_graph(
             ops = tuple(_scale_stream(op, factor) for op in group.ops if isinstance(op, Stream))
             groups.append(replace(group, ops=ops))
         else:
-            groups.append(replace(group, ops=_shard_ops(group.ops, shards)))
+            groups.append(replace(group, ops=_shard_ops(group.ops, shards, done)))
     return replace(graph, num_tokens=_div(graph.num_tokens, cp), groups=tuple(groups))
 
 

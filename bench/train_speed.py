@@ -1,0 +1,57 @@
+"""Speed of the training model: one plan (median, warm caches as a search sees them, and
+cold from scratch) and the full plan search for GPT-3 175B on 1024 H100, global batch
+1536 x 2048. Peer figure (DESIGN.md section 8): llm-analysis about 0.4 ms per estimate.
+
+    .venv/bin/python bench/train_speed.py
+"""
+
+from __future__ import annotations
+
+import time
+from statistics import median
+
+from tigris.hardware.presets import load_chip, load_cluster
+from tigris.parallel.plan import ParallelPlan
+from tigris.parallel.search import search_plans
+from tigris.parallel.step import StepModel, TrainSetup
+from tigris.workload import load_model
+
+LLM_ANALYSIS_S = 0.4e-3
+
+
+def main() -> None:
+    setup = TrainSetup(
+        load_model("gpt3-175b"), load_chip("h100-sxm"), load_cluster("dgx-h100"), 1024, 1536, 2048
+    )
+    plan = ParallelPlan(
+        tp=8, pp=8, dp=16, micro_batch=1, recompute="selective", sequence_parallel=True
+    )
+    cold = []
+    for _ in range(20):
+        start = time.perf_counter()
+        StepModel(setup).evaluate(plan)
+        cold.append(time.perf_counter() - start)
+    model = StepModel(setup)
+    model.evaluate(plan)
+    warm = []
+    for _ in range(200):
+        start = time.perf_counter()
+        model.evaluate(plan)
+        warm.append(time.perf_counter() - start)
+    start = time.perf_counter()
+    found = search_plans(setup)
+    search_s = time.perf_counter() - start
+    print(f"one plan, cold (graph built, ops timed): median {median(cold) * 1e3:.3f} ms")
+    print(f"one plan, warm (op times cached):       median {median(warm) * 1e3:.3f} ms")
+    print(f"  vs llm-analysis ~0.4 ms per estimate: {LLM_ANALYSIS_S / median(cold):.2f}x (cold)")
+    print(
+        f"full search GPT-3 175B, 1024 x H100, 1536 x 2048: {search_s:.2f} s, "
+        f"plans searched {found.num_searched} (valid {found.num_valid}, fit {found.num_fit})"
+    )
+    print(
+        f"best: {found.best.plan.as_dict()} step {found.best.step_time_s:.3f} s MFU {found.best.mfu:.3f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
