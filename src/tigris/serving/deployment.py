@@ -53,6 +53,11 @@ class Deployment:
     max_num_seqs: int = DEFAULT_MAX_NUM_SEQS
     token_budget: int = DEFAULT_TOKEN_BUDGET
     engine: str = "tile"
+    # Decode attention kernels that read each KV head once for its whole query group
+    # (FlashDecoding, TensorRT-LLM's XQA from v0.7, vLLM's paged attention v2). False: the
+    # older masked multi-head kernel that reads K and V once per query head (TensorRT-LLM
+    # up to v0.6), so GQA/MQA saves KV memory but not KV bandwidth.
+    grouped_kv_reads: bool = True
 
     def __post_init__(self) -> None:
         for name in ("num_chips", "tp", "pp", "ep", "block_size", "max_num_seqs", "token_budget"):
@@ -79,7 +84,9 @@ class Deployment:
             if not spec.is_moe:
                 raise InfeasibleError(f"ep={self.ep} needs a mixture-of-experts model")
             if spec.num_experts % self.ep:
-                raise InfeasibleError(f"ep={self.ep} does not divide the {spec.num_experts} experts")
+                raise InfeasibleError(
+                    f"ep={self.ep} does not divide the {spec.num_experts} experts"
+                )
         kv = spec.num_kv_heads
         if (self.tp <= kv and kv % self.tp) or (self.tp > kv and self.tp % kv):
             raise InfeasibleError(f"tp={self.tp} and the {kv} KV heads do not divide one another")

@@ -50,9 +50,7 @@ def summarize(
     stride = max(1, len(result.kv_time_s) // KV_SERIES_POINTS)
     series = [
         [float(t), float(o)]
-        for t, o in zip(
-            result.kv_time_s[::stride], result.kv_occupancy[::stride], strict=True
-        )
+        for t, o in zip(result.kv_time_s[::stride], result.kv_occupancy[::stride], strict=True)
     ]
     return {
         "num_requests": w.num_requests,

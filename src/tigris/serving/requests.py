@@ -75,7 +75,9 @@ def synthetic_workload(
 ) -> Workload:
     """Poisson arrivals at rate_per_s (None: all at time 0) with drawn lengths."""
     if num_requests < 1:
-        raise SpecError(f"must be a positive integer, got {num_requests}", key_path="--num-requests")
+        raise SpecError(
+            f"must be a positive integer, got {num_requests}", key_path="--num-requests"
+        )
     rng = np.random.default_rng(seed)
     if rate_per_s is None:
         arrival = np.zeros(num_requests)

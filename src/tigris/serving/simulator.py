@@ -169,9 +169,9 @@ class _Replica:
     # ---- the loop ----------------------------------------------------------------------
 
     def run(self) -> _ReplicaOutcome:
-        w, timer = self.w, self.timer
+        w = self.w
         n_req = w.num_requests
-        arrival, inputs, outputs = w.arrival_s, w.input_len, w.output_len
+        arrival, outputs = w.arrival_s, w.output_len
         waiting: deque[int] = deque()
         prefilling: list[list[int]] = []  # [rid, tokens prefilled, tokens to prefill, blocks]
         next_arrival = 0
@@ -229,13 +229,17 @@ class _Replica:
             if decode and self.n_run:
                 n = self.n_run
                 new_kv = self.r_kv[:n] + 1
-                need = int(((new_kv + self.block_size - 1) // self.block_size - self.r_blocks[:n]).sum())
+                need = int(
+                    ((new_kv + self.block_size - 1) // self.block_size - self.r_blocks[:n]).sum()
+                )
                 if need > self.free:
                     self._preempt_for(need, waiting)
                     n = self.n_run
                     new_kv = self.r_kv[:n] + 1
                     need = int(
-                        ((new_kv + self.block_size - 1) // self.block_size - self.r_blocks[:n]).sum()
+                        (
+                            (new_kv + self.block_size - 1) // self.block_size - self.r_blocks[:n]
+                        ).sum()
                     )
                 n_dec = n
                 if n:
@@ -376,9 +380,7 @@ class _Replica:
             admitted.append((rid, prompt, blocks))
         return admitted
 
-    def _admit(
-        self, waiting: deque, prefilling: list[list[int]], budget: int, chunks: list
-    ) -> int:
+    def _admit(self, waiting: deque, prefilling: list[list[int]], budget: int, chunks: list) -> int:
         """Chunked mode: admit waiting requests into the rest of the budget."""
         while waiting and budget > 0 and self.n_run + len(prefilling) < self.max_seqs:
             rid = waiting[0]
@@ -407,8 +409,8 @@ def simulate(
     """Serve `workload` on every replica of `deployment`; requests dealt round-robin."""
     timer = timer or StepTimer(deployment)
     longest_prompt = int(np.max(workload.input_len + workload.output_len))
-    step_tokens = deployment.token_budget if chunked_prefill else max(
-        deployment.token_budget, longest_prompt
+    step_tokens = (
+        deployment.token_budget if chunked_prefill else max(deployment.token_budget, longest_prompt)
     )
     plan = plan_memory(deployment, step_tokens)
     if not plan.fits:

@@ -50,7 +50,11 @@ class InferResult:
 
 
 def _check_lengths(batch: int, input_len: int, output_len: int) -> None:
-    for key, value in (("--batch", batch), ("--input-len", input_len), ("--output-len", output_len)):
+    for key, value in (
+        ("--batch", batch),
+        ("--input-len", input_len),
+        ("--output-len", output_len),
+    ):
         if value < 1:
             raise SpecError(f"must be a positive integer, got {value}", key_path=key)
 

@@ -187,8 +187,12 @@ class StepTimer:
         key = (batch, kv_len)
         cached = self._decode.get(key)
         if cached is None:
+            kv_heads = self._attention.num_kv_heads
+            if not self.deployment.grouped_kv_reads:
+                kv_heads = self._attention.num_heads
             op = replace(
                 self._attention,
+                num_kv_heads=kv_heads,
                 batch=self._rank(batch),
                 q_len=1,
                 kv_len=max(kv_len, 1),

@@ -1,0 +1,35 @@
+"""Speed of one `infer` evaluation (Llama-3-70B, 8 H100): cold (a fresh StepTimer, every
+tile-engine evaluation included) and warm (a sweep reusing one StepTimer, as a design
+sweep over batch and lengths does). GenZ takes 80-135 ms per estimate here (DESIGN.md)."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+from tigris.serving import StepTimer, build_deployment, infer
+
+GENZ_MS = 80.0  # the fast end of GenZ's 80-135 ms per prefill/decode estimate (DESIGN.md)
+
+
+def main() -> None:
+    deployment = build_deployment("llama3-70b", "h100-sxm", num_chips=8)
+    cold = []
+    for batch in (1, 8, 64):
+        start = time.perf_counter()
+        infer(deployment, batch, 1024, 256)
+        cold.append(time.perf_counter() - start)
+    timer = StepTimer(deployment)
+    infer(deployment, 16, 1024, 256, timer)
+    warm = []
+    for output_len in range(100, 600, 5):
+        start = time.perf_counter()
+        infer(deployment, 16, 1024, output_len, timer)
+        warm.append(time.perf_counter() - start)
+    cold_ms, warm_ms = statistics.median(cold) * 1e3, statistics.median(warm) * 1e3
+    print(f"infer cold: median {cold_ms:.1f} ms ({GENZ_MS / cold_ms:.1f}x faster than GenZ)")
+    print(f"infer warm: median {warm_ms:.3f} ms ({GENZ_MS / warm_ms:.0f}x faster than GenZ)")
+
+
+if __name__ == "__main__":
+    main()
