@@ -305,6 +305,7 @@ def _register_plugins() -> None:
     from tigris.parallel.cli import register as register_parallel
 
     register_parallel(app, validate_app)
+    from tigris.serving.cli import register as register_serving; register_serving(app, validate_app)  # noqa: E702, I001
 
 
 def _print_error(label: str, error: Exception) -> None:
