@@ -102,3 +102,41 @@ def scatter_figure(
         title=title, xaxis={"title": x_title}, yaxis={"title": y_title}, template="plotly_white"
     )
     return figure
+
+
+def pareto_figure(
+    title: str,
+    points: Sequence[tuple[float, float]],
+    on_front: Sequence[bool],
+    labels: Sequence[str],
+    ids: Sequence[str],
+    x_title: str,
+    y_title: str,
+) -> go.Figure:
+    """Designs as points, the Pareto front highlighted and joined; each point carries its
+    design id as customdata (the page links a click to that design)."""
+    figure = go.Figure()
+    for name, keep, style in (
+        ("designs", False, {"color": "#bbbbbb", "size": 6}),
+        ("Pareto front", True, {"color": _PALETTE[1], "size": 10}),
+    ):
+        chosen = [i for i, front in enumerate(on_front) if front == keep]
+        if keep:
+            chosen.sort(key=lambda i: points[i])
+        figure.add_trace(
+            go.Scatter(
+                x=[points[i][0] for i in chosen],
+                y=[points[i][1] for i in chosen],
+                mode="lines+markers" if keep else "markers",
+                name=name,
+                marker=style,
+                line={"shape": "hv", "color": _PALETTE[1]} if keep else None,
+                text=[labels[i] for i in chosen],
+                customdata=[ids[i] for i in chosen],
+                hovertemplate="%{text}<br>%{x:.4g}, %{y:.4g}<extra>%{customdata}</extra>",
+            )
+        )
+    figure.update_layout(
+        title=title, xaxis={"title": x_title}, yaxis={"title": y_title}, template="plotly_white"
+    )
+    return figure

@@ -1,0 +1,248 @@
+"""`tigris explore run SWEEP.yaml` and `tigris explore show DB`. The lead's cli.py calls
+register(app) to add them."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperCommand
+
+from tigris.explore.evaluate import Evaluation
+from tigris.explore.sweep import Objective
+
+LOCAL_RAY = "local"
+
+
+class _OptionalRayValue(TyperCommand):
+    """`--ray` alone starts a local Ray instance; `--ray ADDRESS` joins a cluster (click
+    has no optional option values through typer, so a bare --ray is rewritten here)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        args = list(args)
+        for index, arg in enumerate(args):
+            if arg == "--ray" and (index + 1 == len(args) or args[index + 1].startswith("-")):
+                args[index] = f"--ray={LOCAL_RAY}"
+        return super().parse_args(ctx, args)
+
+
+explore_app = typer.Typer(
+    help="Design-space exploration: sweep chip designs, keep every result, find the front.",
+    no_args_is_help=True,
+)
+
+
+def _objectives(stored: list[dict[str, Any]]) -> list[Objective]:
+    return [Objective(o["name"], o["metric"], o["goal"], o.get("workload")) for o in stored]
+
+
+def _row_dict(row: Evaluation) -> dict[str, Any]:
+    return {
+        "design_id": row.design_id,
+        "status": row.status,
+        "reason": row.reason,
+        "params": row.params,
+        "derived": row.derived,
+        "objectives": row.objectives,
+        "metrics": row.metrics,
+    }
+
+
+def _print_front(front: list[Evaluation], objectives: list[Objective], axes: list[str]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from tigris.explore.report import front_table
+
+    headers, rows = front_table(front, objectives, axes)
+    table = Table(title=f"Pareto front ({len(front)} designs)")
+    for header in headers:
+        table.add_column(header.split(".")[-1] if "." in header else header, no_wrap=True)
+    for row in rows[:40]:
+        table.add_row(*row)
+    Console().print(table)
+    if len(rows) > 40:
+        Console().print(f"... and {len(rows) - 40} more (see the HTML page)")
+
+
+def _write_page(
+    db: Path, name: str, rows: list[Evaluation], front, objectives, axes, summary
+) -> Path:
+    from tigris.explore.report import pareto_page, write_pareto_page
+
+    page = pareto_page(name, rows, front, objectives, axes, summary)
+    return write_pareto_page(db.with_suffix(".pareto.html"), page)
+
+
+@explore_app.command("run", cls=_OptionalRayValue)
+def run_command(
+    sweep_file: Annotated[Path, typer.Argument(help="the sweep YAML")],
+    db: Annotated[
+        Path | None, typer.Option("--db", help="DuckDB results file (default: SWEEP.duckdb)")
+    ] = None,
+    samples: Annotated[
+        int | None, typer.Option("--samples", min=1, help="designs in total (grid: all)")
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="local processes")] = 1,
+    ray: Annotated[
+        str | None,
+        typer.Option("--ray", help="run on Ray: alone for a local instance, or ADDRESS"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+) -> None:
+    """Evaluate a sweep into a DuckDB file (resumes where an earlier run stopped)."""
+    from tigris.explore.pareto import pareto_front
+    from tigris.explore.run import run_sweep
+    from tigris.explore.store import Store
+    from tigris.explore.sweep import load_sweep
+
+    sweep = load_sweep(sweep_file)
+    db = db or sweep_file.with_suffix(".duckdb")
+    with Store(db) as store:
+        if as_json:
+            progress = _run(run_sweep, sweep, store, samples, workers, ray, None)
+        else:
+            progress = _run_with_bar(run_sweep, sweep, store, samples, workers, ray)
+        rows = store.evaluations(sweep.sweep_hash)
+    front = pareto_front(rows, sweep.objectives)
+    axes = [axis.path for axis in sweep.axes]
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.status] = counts.get(row.status, 0) + 1
+    summary = (
+        f"sweep {sweep.name} ({sweep.sweep_hash}) on {sweep.base_id}: {len(rows)} designs "
+        f"({', '.join(f'{n} {s}' for s, n in sorted(counts.items()))}); this run "
+        f"{progress.new} at {progress.evals_per_s:.0f} designs/s"
+    )
+    page = _write_page(db, sweep.name, rows, front, list(sweep.objectives), axes, summary)
+    if as_json:
+        sys.stdout.write(
+            json.dumps(
+                {
+                    "sweep": sweep.name,
+                    "sweep_hash": sweep.sweep_hash,
+                    "db": str(db),
+                    "html": str(page),
+                    "designs": len(rows),
+                    "statuses": counts,
+                    "new": progress.new,
+                    "evals_per_s": progress.evals_per_s,
+                    "workloads": len(sweep.workloads),
+                    "pareto_front": [_row_dict(row) for row in front],
+                },
+                indent=2,
+                default=repr,
+            )
+            + "\n"
+        )
+        return
+    from rich.console import Console
+
+    Console().print(summary)
+    _print_front(front, list(sweep.objectives), axes)
+    Console().print(f"results: {db}   Pareto page: {page}")
+
+
+def _run(run_sweep, sweep, store, samples, workers, ray, on_progress):
+    return run_sweep(
+        sweep,
+        store,
+        samples=samples,
+        workers=workers,
+        use_ray=ray is not None,
+        ray_address=None if ray in (None, LOCAL_RAY) else ray,
+        on_progress=on_progress,
+    )
+
+
+def _run_with_bar(run_sweep, sweep, store, samples, workers, ray):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    first = sweep.objectives[0]
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]:>8.0f} evals/s"),
+        TextColumn("feasible {task.fields[feasible]}"),
+        TextColumn("best {task.fields[best]}"),
+        TimeElapsedColumn(),
+        transient=False,
+    ) as bar:
+        task = bar.add_task(sweep.name, total=None, rate=0.0, feasible=0, best="-")
+
+        def update(progress) -> None:
+            best = progress.best.get(first.name)
+            bar.update(
+                task,
+                total=progress.target,
+                completed=progress.done,
+                rate=progress.evals_per_s,
+                feasible=progress.feasible,
+                best=f"{first.name}={best:.4g}" if best is not None else "-",
+            )
+
+        return _run(run_sweep, sweep, store, samples, workers, ray, update)
+
+
+@explore_app.command("show")
+def show_command(
+    db: Annotated[Path, typer.Argument(help="a DuckDB results file")],
+    sweep_hash: Annotated[
+        str | None, typer.Option("--sweep", help="sweep hash (prefix); default: the latest")
+    ] = None,
+    top: Annotated[int, typer.Option("--top", min=1, help="front designs listed")] = 40,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+) -> None:
+    """Summarise a sweep in a results file: statuses, best designs, the Pareto front."""
+    from tigris.explore.pareto import pareto_front
+    from tigris.explore.store import Store
+
+    with Store(db, read_only=True) as store:
+        stored = store.sweep(sweep_hash)
+        rows = store.evaluations(stored.sweep_hash)
+        counts = store.status_counts(stored.sweep_hash)
+    objectives = _objectives(stored.objectives)
+    front = pareto_front(rows, objectives)
+    reasons: dict[str, int] = {}
+    for row in rows:
+        if row.reason:
+            key = row.reason.split(" = ")[0] if " = " in row.reason else row.reason
+            reasons[key] = reasons.get(key, 0) + 1
+    if as_json:
+        sys.stdout.write(
+            json.dumps(
+                {
+                    "sweep": stored.name,
+                    "sweep_hash": stored.sweep_hash,
+                    "tigris_version": stored.tigris_version,
+                    "designs": len(rows),
+                    "statuses": counts,
+                    "reasons": reasons,
+                    "objectives": stored.objectives,
+                    "pareto_front": [_row_dict(row) for row in front[:top]],
+                },
+                indent=2,
+                default=repr,
+            )
+            + "\n"
+        )
+        return
+    from rich.console import Console
+
+    console = Console()
+    console.print(
+        f"sweep {stored.name} ({stored.sweep_hash}), tigris {stored.tigris_version}: "
+        f"{len(rows)} designs: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    )
+    for reason, count in sorted(reasons.items(), key=lambda item: -item[1])[:8]:
+        console.print(f"  {count:>7} {reason}")
+    _print_front(front[:top], objectives, stored.axes)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `tigris explore` to the main app."""
+    app.add_typer(explore_app, name="explore")

@@ -1,0 +1,336 @@
+"""The pure evaluation of one design on every workload: parameters in, a row out.
+
+The same `evaluate_batch` runs in the calling process, in a process-pool worker or as a
+Ray task; an `Evaluator` holds only what is derived from the sweep (models, op graphs,
+clusters, plans), built once per worker and never shared between processes.
+
+A row's status is one of
+    ok           every constraint met and every objective computed
+    invalid      the parameters make no valid chip (a field out of range)
+    infeasible   a valid chip that breaks a constraint or cannot run a workload
+    unavailable  an objective or constraint whose model (training, serving, cost) is missing
+Objectives over several workloads are their weighted geometric mean (scale-free across
+workloads of different sizes), or the weighted arithmetic mean when a value is not positive.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from tigris.errors import InfeasibleError, SpecError, UnsupportedError
+from tigris.explore.axes import Value
+from tigris.explore.design import validation_reason
+from tigris.explore.metrics import (
+    ChipFigures,
+    CostModels,
+    Unavailable,
+    Work,
+    derived_metrics,
+    graph_work,
+    infer_work,
+    optional_module,
+    serve_work,
+    synthetic_metrics,
+    train_work,
+)
+from tigris.explore.sweep import Sweep
+
+Status = str  # "ok" | "invalid" | "infeasible" | "unavailable"
+
+
+def design_id(params: Mapping[str, Value]) -> str:
+    """A stable id of a point in the space (the same parameters give the same id)."""
+    text = json.dumps(dict(sorted(params.items())), separators=(",", ":"), default=repr)
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One design evaluated on the sweep's workloads: a row of the store."""
+
+    design_id: str
+    params: dict[str, Value]
+    derived: dict[str, float]
+    status: Status
+    reason: str | None
+    objectives: dict[str, float | None]
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+
+    @property
+    def feasible(self) -> bool:
+        return self.status == "ok"
+
+
+class _Rejected(Exception):
+    def __init__(self, status: Status, reason: str) -> None:
+        self.status = status
+        self.reason = reason
+
+
+class Evaluator:
+    """Evaluates designs of one sweep; caches only chip-independent work."""
+
+    def __init__(self, sweep: Sweep) -> None:
+        self.sweep = sweep
+        self._cost: CostModels | Unavailable | None = None
+        self._prepared: dict[str, Any] = {}
+        self._bounds = sweep.numeric_bounds()
+        self._wanted = self._wanted_metrics()
+
+    def _wanted_metrics(self) -> dict[str, set[str]]:
+        wanted: dict[str, set[str]] = {w.label: set() for w in self.sweep.workloads}
+        needs = [(o.metric, o.workload) for o in self.sweep.objectives]
+        needs += [(c.metric, c.workload) for c in self.sweep.constraints if c.kind == "result"]
+        for metric, workload in needs:
+            for label in [workload] if workload else list(wanted):
+                wanted[label].add(metric)  # type: ignore[arg-type]
+        return wanted
+
+    def cost_models(self) -> CostModels:
+        if self._cost is None:
+            try:
+                self._cost = CostModels.load()
+            except Unavailable as missing:
+                self._cost = missing
+        if isinstance(self._cost, Unavailable):
+            raise self._cost
+        return self._cost
+
+    # ---- per workload --------------------------------------------------------------
+
+    def _prepare(self, workload: Any) -> Any:
+        """Chip-independent pieces of a workload (model, graph, cluster, plan), once."""
+        label = workload.label
+        if label in self._prepared:
+            prepared = self._prepared[label]
+            if isinstance(prepared, Unavailable):
+                raise prepared
+            return prepared
+        try:
+            prepared = self._build(workload)
+        except Unavailable as missing:
+            self._prepared[label] = missing
+            raise
+        self._prepared[label] = prepared
+        return prepared
+
+    def _build(self, workload: Any) -> Any:
+        from tigris.engines.base import get_engine
+        from tigris.workload import decode_graph, load_model, prefill_graph, train_step_graph
+
+        task = workload.task
+        if task == "synthetic":
+            return None
+        spec = load_model(workload.model)
+        if task == "train_step":
+            graph = train_step_graph(
+                spec, workload.batch, workload.seq_len, recompute=workload.recompute
+            )
+            return graph, get_engine(workload.engine)
+        if task == "prefill":
+            return prefill_graph(spec, workload.batch, workload.prompt_len), get_engine(
+                workload.engine
+            )
+        if task == "decode":
+            return decode_graph(spec, workload.batch, workload.kv_len), get_engine(workload.engine)
+        if task == "train":
+            parallel = optional_module("tigris.parallel.step", "the training objectives")
+            plan_module = optional_module("tigris.parallel.plan", "the training objectives")
+            from tigris.hardware.presets import load_cluster
+
+            system = workload.system or self.sweep.space.base.get("default_system")
+            if system is None:
+                raise Unavailable("the training step needs a system (cluster); give `system`")
+            plan = plan_module.ParallelPlan.model_validate(workload.plan)
+            return spec, load_cluster(system), plan, parallel
+        serving = optional_module("tigris.serving", "the serving objectives")
+        if task == "infer":
+            return spec, serving, None
+        simulator = optional_module("tigris.serving.simulator", "the serving objectives")
+        requests = optional_module("tigris.serving.requests", "the serving objectives")
+        arrivals = requests.synthetic_workload(
+            workload.num_requests,
+            workload.input_len,
+            workload.output_len,
+            rate_per_s=workload.rate,
+            seed=workload.seed,
+        )
+        return spec, serving, (simulator, arrivals)
+
+    def _work(self, workload: Any, chip: Any) -> Work:
+        prepared = self._prepare(workload)
+        task = workload.task
+        if task in ("train_step", "prefill", "decode"):
+            graph, engine = prepared
+            return graph_work(graph, chip, engine)
+        if task == "train":
+            spec, cluster, plan, parallel = prepared
+            setup = parallel.TrainSetup(
+                spec=spec,
+                chip=chip,
+                cluster=cluster,
+                num_chips=workload.num_chips,
+                global_batch=workload.global_batch,
+                seq_len=workload.seq_len,
+                engine=workload.engine,
+            )
+            work = train_work(workload, setup, plan, parallel)
+            return work
+        spec, serving, serve_parts = prepared
+        deployment = serving.Deployment(
+            model=spec,
+            chip=chip,
+            num_chips=workload.num_chips,
+            tp=workload.tp or workload.num_chips,
+        )
+        if task == "infer":
+            return infer_work(workload, deployment, serving)
+        simulator, arrivals = serve_parts
+        return serve_work(workload, deployment, arrivals, simulator)
+
+    def _workload_metrics(self, workload: Any, chip: Any, env: dict, figures: ChipFigures) -> dict:
+        wanted = self._wanted[workload.label]
+        if workload.task == "synthetic":
+            return synthetic_metrics(workload, env, self._bounds)
+        work = self._work(workload, chip)
+        metrics = derived_metrics(work, figures, wanted)
+        metrics["step_time_s"] = work.time_s
+        metrics.setdefault("latency_s", work.time_s)
+        tokens = getattr(workload, "train_tokens", None)
+        if tokens is not None:
+            metrics["time_to_train_s"] = tokens / work.tokens_per_s
+        return metrics
+
+    # ---- one design ----------------------------------------------------------------
+
+    def evaluate(self, params: Mapping[str, Value]) -> Evaluation:
+        start = time.perf_counter()
+        ident = design_id(params)
+        derived: dict[str, float] = {}
+        metrics: dict[str, dict[str, Any]] = {}
+        objectives: dict[str, float | None] = {o.name: None for o in self.sweep.objectives}
+        try:
+            chip, env = self._build_chip(params, ident)
+            derived = {d.target: env[d.target] for d in self.sweep.space.derived}
+            figures = ChipFigures(chip, self.cost_models)
+            self._check_static(env, figures)
+            metrics = self._run_workloads(chip, env, figures)
+            objectives = self._objectives(metrics)
+            self._check_results(metrics)
+            status, reason = "ok", None
+        except _Rejected as rejected:
+            status, reason = rejected.status, rejected.reason
+        return Evaluation(
+            design_id=ident,
+            params=dict(params),
+            derived=derived,
+            status=status,
+            reason=reason,
+            objectives=objectives,
+            metrics=_plain(metrics),
+            elapsed_s=time.perf_counter() - start,
+        )
+
+    def evaluate_batch(self, batch: Sequence[Mapping[str, Value]]) -> list[Evaluation]:
+        return [self.evaluate(params) for params in batch]
+
+    def _build_chip(self, params: Mapping[str, Value], ident: str) -> tuple[Any, dict]:
+        try:
+            return self.sweep.space.build(params, chip_id=f"{self.sweep.base_id}~{ident[:8]}")
+        except ValidationError as error:
+            raise _Rejected("invalid", validation_reason(error)) from None
+        except (ArithmeticError, ValueError, TypeError) as error:
+            raise _Rejected("invalid", f"derived value undefined: {error}") from None
+
+    def _check_static(self, env: dict, figures: ChipFigures) -> None:
+        for constraint in self.sweep.constraints:
+            if constraint.kind == "result":
+                continue
+            try:
+                if constraint.kind == "chip":
+                    value = figures.get(constraint.metric)  # type: ignore[arg-type]
+                else:
+                    value = constraint.expression.evaluate(env)  # type: ignore[union-attr]
+            except Unavailable as missing:
+                raise _Rejected("unavailable", f"{constraint.label}: {missing.reason}") from None
+            except (ArithmeticError, ValueError, TypeError) as error:
+                raise _Rejected("invalid", f"{constraint.label}: {error}") from None
+            except (InfeasibleError, UnsupportedError, SpecError) as error:
+                raise _Rejected("infeasible", f"{constraint.label}: {error}") from None
+            violation = constraint.violation(value)
+            if violation:
+                raise _Rejected("infeasible", violation)
+
+    def _run_workloads(self, chip: Any, env: dict, figures: ChipFigures) -> dict:
+        metrics: dict[str, dict[str, Any]] = {}
+        for workload in self.sweep.workloads:
+            try:
+                metrics[workload.label] = self._workload_metrics(workload, chip, env, figures)
+            except Unavailable as missing:
+                metrics[workload.label] = {"unavailable": missing.reason}
+            except InfeasibleError as error:
+                raise _Rejected("infeasible", f"{workload.label}: {error.reason}") from None
+            except (UnsupportedError, SpecError) as error:
+                raise _Rejected("infeasible", f"{workload.label}: {error}") from None
+        return metrics
+
+    def _value(self, metrics: dict, label: str, metric: str) -> float:
+        values = metrics[label]
+        if "unavailable" in values:
+            raise _Rejected("unavailable", f"{metric}@{label}: {values['unavailable']}")
+        value = values.get(metric)
+        if isinstance(value, Unavailable):
+            raise _Rejected("unavailable", f"{metric}@{label}: {value.reason}")
+        if value is None:
+            raise _Rejected("unavailable", f"{label} gives no {metric}")
+        return float(value)
+
+    def _aggregate(self, metrics: dict, metric: str, workload: str | None) -> float:
+        if workload is not None:
+            return self._value(metrics, workload, metric)
+        pairs = [(w.weight, self._value(metrics, w.label, metric)) for w in self.sweep.workloads]
+        if len(pairs) == 1:
+            return pairs[0][1]
+        total = sum(weight for weight, _ in pairs)
+        if all(value > 0 for _, value in pairs):
+            return math.exp(sum(weight * math.log(value) for weight, value in pairs) / total)
+        return sum(weight * value for weight, value in pairs) / total
+
+    def _objectives(self, metrics: dict) -> dict[str, float | None]:
+        return {
+            o.name: self._aggregate(metrics, o.metric, o.workload) for o in self.sweep.objectives
+        }
+
+    def _check_results(self, metrics: dict) -> None:
+        for constraint in self.sweep.constraints:
+            if constraint.kind != "result":
+                continue
+            value = self._aggregate(metrics, constraint.metric, constraint.workload)  # type: ignore[arg-type]
+            violation = constraint.violation(value)
+            if violation:
+                raise _Rejected("infeasible", violation)
+
+
+def _plain(metrics: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Metrics as JSON-ready values (an Unavailable becomes its reason)."""
+    return {
+        label: {
+            key: (value.reason if isinstance(value, Unavailable) else value)
+            for key, value in values.items()
+        }
+        for label, values in metrics.items()
+    }
+
+
+def evaluate_batch(sweep: Sweep, batch: Sequence[Mapping[str, Value]]) -> list[Evaluation]:
+    """Evaluate a batch with a fresh Evaluator (the form a one-off remote task takes)."""
+    return Evaluator(sweep).evaluate_batch(batch)

@@ -1,0 +1,322 @@
+"""What a design scores on a workload, computed by the models that own each figure.
+
+Nothing here models hardware: times come from the engines (tigris.engines), the training
+step model (tigris.parallel), the serving simulator (tigris.serving); area, cost, power
+and energy from tigris.cost. Where a model is missing (not installed, or an API this code
+does not know), the metric raises `Unavailable` with a one-line reason and the sweep
+records it in the row instead of failing.
+
+Energy per token: tigris.cost.energy_per_token over the op graph's flop and DRAM bytes
+where the task has one (train_step, prefill, decode); otherwise the modelled typical power
+(tigris.cost.typical_power_w) times chips times seconds per token.
+$ per million tokens: the design's owned cost per chip-hour (capex over lifetime plus
+energy, tigris.cost.tco; never a published cloud price, which belongs to the base chip).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tigris.errors import InfeasibleError
+from tigris.explore.workloads import (
+    DecodeWorkload,
+    InferWorkload,
+    PrefillWorkload,
+    ServeWorkload,
+    SyntheticWorkload,
+    TrainStepWorkload,
+    TrainWorkload,
+)
+from tigris.hardware.chip import Chip
+
+
+class Unavailable(Exception):
+    """A metric whose model is missing; `reason` says which."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+def optional_module(name: str, purpose: str) -> Any:
+    """Import a sibling model package, or Unavailable naming what is missing."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as error:
+        raise Unavailable(f"{purpose} needs {name}, which is not available ({error})") from None
+
+
+def call_model(purpose: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call another package's model; an API this code does not match becomes Unavailable."""
+    try:
+        return function(*args, **kwargs)
+    except (AttributeError, TypeError) as error:
+        raise Unavailable(f"{purpose}: the model's API differs ({error})") from None
+
+
+# ---------------------------------------------------------------------------- chip metrics
+
+CHIP_METRICS: dict[str, str] = {
+    "die_area": "area",
+    "tdp": "power",
+    "dram_capacity": "capacity",
+    "dram_bandwidth": "bandwidth",
+    "onchip_capacity": "capacity",
+    "peak_bf16": "flop_rate",
+    "modelled_die_area": "area",
+    "modelled_tdp": "power",
+    "cost": "usd",
+}
+"""Figures of the chip alone (for constraints), with their dimension. `die_area`/`tdp` are
+the spec's fields (set them with `derived`); `modelled_*` and `cost` come from tigris.cost."""
+
+
+@dataclass
+class CostModels:
+    """tigris.cost and its assumptions, loaded once per worker."""
+
+    module: Any
+    assumptions: Any
+
+    @classmethod
+    def load(cls) -> CostModels:
+        module = optional_module("tigris.cost", "area, power and cost")
+        assumptions = call_model("tigris.cost", module.load_assumptions)
+        return cls(module, assumptions)
+
+
+class ChipFigures:
+    """Chip metrics of one design, each computed once."""
+
+    def __init__(self, chip: Chip, cost: Callable[[], CostModels]) -> None:
+        self.chip = chip
+        self._cost = cost
+        self._cache: dict[str, float] = {}
+
+    def get(self, name: str) -> float:
+        if name not in self._cache:
+            self._cache[name] = self._compute(name)
+        return self._cache[name]
+
+    def _compute(self, name: str) -> float:
+        chip = self.chip
+        if name == "die_area":
+            if chip.die_area is None:
+                raise Unavailable("the chip spec gives no die_area")
+            return chip.die_area
+        if name == "tdp":
+            if chip.tdp is None:
+                raise Unavailable("the chip spec gives no tdp")
+            return chip.tdp
+        if name == "dram_capacity":
+            return chip.dram_capacity_bytes
+        if name == "dram_bandwidth":
+            return chip.dram_bandwidth_bytes_per_s
+        if name == "onchip_capacity":
+            return chip.onchip_capacity_bytes
+        if name == "peak_bf16":
+            return chip.peak_flop_per_s("bf16")
+        cost = self._cost()
+        if name == "modelled_die_area":
+            area = call_model(
+                "modelled die area", cost.module.estimate_area, chip, cost.assumptions
+            )
+            return float(area.die_area_mm2)
+        if name == "modelled_tdp":
+            return float(
+                call_model("modelled TDP", cost.module.estimate_tdp, chip, cost.assumptions)
+            )
+        if name == "cost":
+            breakdown = call_model("chip cost", cost.module.estimate_cost, chip, cost.assumptions)
+            return float(breakdown.manufacturing_cost_usd)
+        raise KeyError(name)
+
+    def typical_power_w(self) -> float:
+        if "_typical_power" not in self._cache:
+            cost = self._cost()
+            self._cache["_typical_power"] = float(
+                call_model(
+                    "typical power", cost.module.typical_power_w, self.chip, cost.assumptions
+                )
+            )
+        return self._cache["_typical_power"]
+
+    def usd_per_chip_hour(self, power_w: float) -> float:
+        cost = self._cost()
+        result = call_model("TCO", cost.module.tco, self.chip, cost.assumptions, power_w=power_w)
+        return float(result.owned_usd_per_chip_hour)
+
+
+# ---------------------------------------------------------------------------- workloads
+
+
+@dataclass(frozen=True)
+class Work:
+    """What a workload did on a design: the figures every derived metric starts from."""
+
+    tokens_per_s: float
+    num_chips: int
+    time_s: float  # the step, the batch or the simulated interval
+    tokens: float  # tokens in time_s
+    flop: float | None = None  # totals over all chips, where the task knows them
+    dram_bytes: float | None = None
+    extra: tuple[tuple[str, float], ...] = ()
+
+
+def graph_work(graph: Any, chip: Chip, engine: Any) -> Work:
+    """An op graph timed op by op on one chip (the ops run one after another)."""
+    time_s = flop = dram_bytes = 0.0
+    for op, count in graph.iter_ops():
+        timed = engine.time(op, chip)
+        time_s += count * timed.time_s
+        flop += count * timed.flop
+        dram_bytes += count * timed.dram_bytes
+    tokens = float(graph.num_tokens) if graph.task != "decode" else float(graph.batch)
+    return Work(tokens / time_s, 1, time_s, tokens, flop, dram_bytes)
+
+
+def train_work(workload: TrainWorkload, setup: Any, plan: Any, parallel: Any) -> Work:
+    model = call_model("the training step", parallel.StepModel, setup)
+    result = call_model("the training step", model.evaluate, plan, checked=True)
+    if not result.fits:
+        memory = result.memory
+        raise InfeasibleError(
+            f"{workload.label}: {memory.total_bytes / 1e9:.1f} GB per chip does not fit in "
+            f"{setup.chip.dram_capacity_bytes / 1e9:.1f} GB"
+        )
+    return Work(
+        result.tokens_per_s,
+        workload.num_chips,
+        result.step_time_s,
+        float(result.tokens_per_step),
+        flop=float(result.hardware_flop_per_step),
+        extra=(("mfu", float(result.mfu)),),
+    )
+
+
+def infer_work(workload: InferWorkload, deployment: Any, serving: Any) -> Work:
+    result = call_model(
+        "inference",
+        serving.infer,
+        deployment,
+        workload.batch,
+        workload.input_len,
+        workload.output_len,
+    )
+    if not result.fits:
+        raise InfeasibleError(
+            f"{workload.label}: {result.memory_per_chip_bytes / 1e9:.1f} GB per chip does not fit"
+        )
+    tokens = float(workload.batch * workload.output_len * result.num_replicas)
+    return Work(
+        float(result.throughput_tokens_per_s),
+        workload.num_chips,
+        float(result.e2e_latency_s),
+        tokens,
+        extra=(
+            ("latency_s", float(result.e2e_latency_s)),
+            ("ttft_s", float(result.ttft_s)),
+            ("tpot_s", float(result.tpot_s)),
+        ),
+    )
+
+
+def serve_work(workload: ServeWorkload, deployment: Any, requests: Any, simulator: Any) -> Work:
+    import numpy as np
+
+    result = call_model("serving", simulator.simulate, deployment, requests)
+    arrival = np.asarray(requests.arrival_s, dtype=float)
+    finish = np.asarray(result.finish_s, dtype=float)
+    e2e = finish - arrival
+    duration = float(finish.max() - arrival.min())
+    tokens = float(np.sum(requests.output_len))
+    return Work(
+        tokens / duration,
+        workload.num_chips,
+        duration,
+        tokens,
+        extra=(
+            ("p99_latency_s", float(np.percentile(e2e, 99))),
+            ("p50_latency_s", float(np.percentile(e2e, 50))),
+        ),
+    )
+
+
+def synthetic_metrics(workload: SyntheticWorkload, env: dict[str, Any], bounds: dict) -> dict:
+    """ZDT1 (Zitzler, Deb and Thiele 2000) or a sphere over the inputs scaled to [0, 1].
+
+    ZDT1: f1 = x1, g = 1 + 9 mean(x2..xn), f2 = g (1 - sqrt(f1 / g)); both minimised, the
+    Pareto front is x2..xn = 0, f2 = 1 - sqrt(f1). Sphere: f1 = sum (x - 0.5)^2, f2 = f1."""
+    xs = []
+    for name in workload.inputs:
+        low, high = bounds[name]
+        xs.append((float(env[name]) - low) / (high - low) if high > low else 0.0)
+    if workload.function == "zdt1":
+        f1 = xs[0]
+        g = 1.0 + 9.0 * (sum(xs[1:]) / (len(xs) - 1) if len(xs) > 1 else 0.0)
+        return {"f1": f1, "f2": g * (1.0 - (f1 / g) ** 0.5)}
+    value = sum((x - 0.5) ** 2 for x in xs)
+    return {"f1": value, "f2": value}
+
+
+def derived_metrics(work: Work, figures: ChipFigures, wanted: set[str]) -> dict[str, Any]:
+    """Metrics of a Work: throughput, time, energy and cost per token (those `wanted` that
+    need tigris.cost are computed only when asked; Unavailable is recorded per metric)."""
+    metrics: dict[str, Any] = {"tokens_per_s": work.tokens_per_s}
+    metrics.update(dict(work.extra))
+    if "j_per_token" in wanted or "usd_per_mtoken" in wanted:
+        try:
+            power_w = _average_power_w(work, figures)
+            metrics["j_per_token"] = power_w * work.num_chips * work.time_s / work.tokens
+            usd_h = figures.usd_per_chip_hour(power_w)
+            cost = figures._cost().module
+            metrics["usd_per_mtoken"] = call_model(
+                "$ per token",
+                cost.usd_per_million_tokens,
+                usd_h,
+                work.tokens_per_s / work.num_chips,
+            )
+        except Unavailable as missing:
+            metrics.setdefault("j_per_token", missing)
+            metrics.setdefault("usd_per_mtoken", missing)
+    return metrics
+
+
+def _average_power_w(work: Work, figures: ChipFigures) -> float:
+    if work.flop is not None and work.dram_bytes is not None:
+        cost = figures._cost()
+        energy = call_model(
+            "energy per token",
+            cost.module.energy_per_token,
+            figures.chip,
+            flop=work.flop,
+            dram_bytes=work.dram_bytes,
+            link_bytes=0.0,
+            time_s=work.time_s,
+            tokens=work.tokens,
+            num_chips=work.num_chips,
+            assumptions=cost.assumptions,
+        )
+        return float(energy.energy_j) / work.num_chips / work.time_s
+    return figures.typical_power_w()
+
+
+__all__ = [
+    "CHIP_METRICS",
+    "ChipFigures",
+    "CostModels",
+    "DecodeWorkload",
+    "PrefillWorkload",
+    "TrainStepWorkload",
+    "Unavailable",
+    "Work",
+    "derived_metrics",
+    "graph_work",
+    "infer_work",
+    "serve_work",
+    "synthetic_metrics",
+    "train_work",
+]

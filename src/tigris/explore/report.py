@@ -1,0 +1,141 @@
+"""Outputs of a sweep: the Pareto front as table rows and as an interactive HTML page.
+
+The page plots the first two objectives (one objective: against the first axis), the front
+highlighted; clicking any point shows that design (parameters, derived values, objectives,
+per-workload metrics) and puts `#design-<id>` in the address, so a design can be linked.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tigris.explore.evaluate import Evaluation
+from tigris.explore.sweep import Objective
+
+MAX_PLOTTED = 5000
+
+
+def format_value(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def front_table(
+    front: Sequence[Evaluation], objectives: Sequence[Objective], axes: Sequence[str]
+) -> tuple[list[str], list[list[str]]]:
+    """Headers and rows: design id, objectives (goal marked), then parameters."""
+    headers = ["design"]
+    headers += [f"{o.name} ({o.goal})" for o in objectives]
+    headers += list(axes)
+    rows = [
+        [row.design_id]
+        + [format_value(row.objectives.get(o.name)) for o in objectives]
+        + [format_value(row.params.get(path)) for path in axes]
+        for row in front
+    ]
+    return headers, rows
+
+
+def _label(row: Evaluation, axes: Sequence[str]) -> str:
+    return ", ".join(f"{path.split('.')[-1]}={format_value(row.params.get(path))}" for path in axes)
+
+
+_SCRIPT = """
+<pre id="design-detail" class="note">Click a point to see its design.</pre>
+<script>
+(function () {
+  const designs = %s;
+  const detail = document.getElementById('design-detail');
+  function show(id) {
+    if (!designs[id]) return;
+    detail.textContent = 'design ' + id + '\\n' + JSON.stringify(designs[id], null, 2);
+  }
+  const plot = document.querySelector('.plotly-graph-div');
+  if (plot && plot.on) {
+    plot.on('plotly_click', function (event) {
+      const id = event.points[0].customdata;
+      history.replaceState(null, '', '#design-' + id);
+      show(id);
+    });
+  }
+  if (location.hash.startsWith('#design-')) show(location.hash.slice(8));
+})();
+</script>
+"""
+
+
+def pareto_page(
+    title: str,
+    evaluations: Sequence[Evaluation],
+    front: Sequence[Evaluation],
+    objectives: Sequence[Objective],
+    axes: Sequence[str],
+    summary: str,
+) -> str:
+    """A self-contained HTML page with the front plot, the front table and design details."""
+    from tigris.report.html import render_report, table_html
+    from tigris.report.plots import pareto_figure
+
+    feasible = [row for row in evaluations if row.feasible]
+    front_ids = {row.design_id for row in front}
+    others = [row for row in feasible if row.design_id not in front_ids]
+    if len(others) > MAX_PLOTTED:
+        others = random.Random(0).sample(others, MAX_PLOTTED)
+    plotted = list(front) + others
+    if len(objectives) >= 2:
+        x_name, y_name = objectives[0].name, objectives[1].name
+        points = [(row.objectives[x_name], row.objectives[y_name]) for row in plotted]
+    else:
+        x_name, y_name = axes[0], objectives[0].name
+        points = [(float(row.params[x_name]), row.objectives[y_name]) for row in plotted]
+    figure = pareto_figure(
+        f"{title}: {len(feasible)} feasible designs, {len(front)} on the Pareto front",
+        points,
+        [row.design_id in front_ids for row in plotted],
+        [_label(row, axes) for row in plotted],
+        [row.design_id for row in plotted],
+        x_name,
+        y_name,
+    )
+    headers, rows = front_table(front, objectives, axes)
+    anchored = "".join(
+        f"<tr id='design-{html.escape(r[0])}'>"
+        + "".join(f"<td>{html.escape(cell)}</td>" for cell in r)
+        + "</tr>"
+        for r in rows
+    )
+    table = table_html(headers, []).replace("<tbody></tbody>", f"<tbody>{anchored}</tbody>")
+    details = {
+        row.design_id: {
+            "status": row.status,
+            "params": row.params,
+            "derived": row.derived,
+            "objectives": row.objectives,
+            "metrics": row.metrics,
+        }
+        for row in plotted
+    }
+    script = _SCRIPT % json.dumps(details, default=repr).replace("</", "<\\/")
+    return render_report(
+        title,
+        [
+            ("Summary", f"<p class='note'>{html.escape(summary)}</p>"),
+            ("Pareto front", figure),
+            ("Design", script),
+            ("Designs on the front", table),
+        ],
+    )
+
+
+def write_pareto_page(path: str | Path, text: str) -> Path:
+    from tigris.report.html import write_atomically
+
+    return write_atomically(path, text)

@@ -1,0 +1,121 @@
+"""Running a sweep: the sampler proposes, a runner evaluates, the store commits.
+
+Batches are kept in flight (two per worker, one for the model-based samplers so they learn
+from recent results); each finished batch is written in its own transaction before the
+sampler hears of it. A re-run of the same sweep into the same file continues: designs in
+the store are not evaluated again, and `samples` counts what is already there.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from tigris.explore.evaluate import Evaluation
+from tigris.explore.runners import Runner, make_runner
+from tigris.explore.samplers import make_sampler
+from tigris.explore.store import Store
+from tigris.explore.sweep import Sweep
+
+DEFAULT_MODEL_SAMPLES = 200
+
+
+@dataclass
+class Progress:
+    """Where a run stands; handed to the progress callback after every batch."""
+
+    target: int
+    done: int = 0
+    new: int = 0
+    feasible: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+    best: dict[str, float] = field(default_factory=dict)
+    best_design: dict[str, str] = field(default_factory=dict)
+    started_s: float = field(default_factory=time.perf_counter)
+    elapsed_s: float = 0.0
+
+    @property
+    def evals_per_s(self) -> float:
+        return self.new / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+def target_samples(sweep: Sweep, samples: int | None) -> int:
+    """How many designs the run should hold in the end."""
+    size = sweep.space.size
+    wanted = samples or sweep.search.samples
+    if sweep.search.sampler in ("grid", "random"):
+        return min(wanted or size, size)
+    return min(wanted or DEFAULT_MODEL_SAMPLES, size)
+
+
+def _record(progress: Progress, sweep: Sweep, rows: list[Evaluation]) -> None:
+    for row in rows:
+        progress.done += 1
+        progress.new += 1
+        progress.statuses[row.status] = progress.statuses.get(row.status, 0) + 1
+        if not row.feasible:
+            continue
+        progress.feasible += 1
+        for objective in sweep.objectives:
+            value = row.objectives[objective.name]
+            best = progress.best.get(objective.name)
+            if value is not None and (best is None or objective.better(value, best)):
+                progress.best[objective.name] = value
+                progress.best_design[objective.name] = row.design_id
+    progress.elapsed_s = time.perf_counter() - progress.started_s
+
+
+def run_sweep(
+    sweep: Sweep,
+    store: Store,
+    *,
+    samples: int | None = None,
+    workers: int = 1,
+    use_ray: bool = False,
+    ray_address: str | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    runner: Runner | None = None,
+) -> Progress:
+    """Evaluate the sweep into `store` until it holds `samples` designs (or the space is
+    exhausted); returns the final Progress (counts of this run; `done` includes earlier)."""
+    store.register_sweep(sweep)
+    done_ids = store.design_ids(sweep.sweep_hash)
+    adaptive = sweep.search.sampler in ("tpe", "nsga2")
+    previous = store.evaluations(sweep.sweep_hash) if adaptive else []
+    sampler = make_sampler(sweep, done_ids, previous)
+    target = target_samples(sweep, samples)
+    progress = Progress(target=target, done=len(done_ids))
+    to_submit = max(0, target - len(done_ids))
+    seq = store.next_seq(sweep.sweep_hash)
+    if on_progress:
+        on_progress(progress)
+    if to_submit == 0:
+        return progress
+    own_runner = runner is None
+    runner = runner or make_runner(sweep, workers, ray_address, use_ray)
+    depth = runner.workers * (1 if adaptive else 2)
+    batch_size = sweep.search.batch
+    exhausted = False
+    try:
+        while True:
+            while not exhausted and to_submit > 0 and runner.in_flight() < depth:
+                batch = sampler.ask(min(batch_size, to_submit))
+                if not batch:
+                    exhausted = True
+                    break
+                runner.submit(batch)
+                to_submit -= len(batch)
+            if runner.in_flight() == 0:
+                break
+            for rows in runner.finished():
+                store.add(sweep.sweep_hash, rows, seq)
+                seq += len(rows)
+                sampler.tell(rows)
+                _record(progress, sweep, rows)
+                if on_progress:
+                    on_progress(progress)
+    finally:
+        if own_runner:
+            runner.close()
+    return progress
