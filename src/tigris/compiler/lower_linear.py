@@ -1,0 +1,140 @@
+"""Lowering of `Linear`: a matmul on the arrays with its epilogue fused (dequantisation,
+bias, activation, residual add and the cast to bf16 done on the output tile in SRAM before
+it is stored, instead of as separate operators that would each re-read it from HBM).
+
+Order of arithmetic for one output tile (what the numpy reference repeats):
+  acc  = X_q @ W_q, fold by fold (K in chunks of R rows, fold order), fp32 or int32
+  y    = fp32(acc) [* (s_x * s_w)]   [+ bias]   [activation]   [+ residual]   -> bf16
+"""
+
+from __future__ import annotations
+
+from math import ceil
+
+import numpy as np
+
+from tigris.compiler.context import ACT, Context
+from tigris.compiler.emitter import Kernel, Ring
+from tigris.compiler.graph import Linear
+from tigris.compiler.numerics import quantize_weight, scale_for
+from tigris.compiler.partition import plan_matmul
+from tigris.compiler.vector import activation
+from tigris.isa.dtypes import itemsize
+from tigris.isa.operands import Tile
+
+
+def lower_linear(node: Linear, ctx: Context) -> None:
+    machine, mode, e = ctx.machine, ctx.mode, ctx.emitter
+    weight = ctx.graph.constants[node.weight]
+    k, n = weight.shape
+    x_sym = ctx.activation(node.x)
+    m = x_sym.shape[0]
+    if x_sym.shape[1] != k:
+        raise ValueError(f"{node.name}: x has {x_sym.shape[1]} columns, weight {k} rows")
+    stored, w_scales = quantize_weight(weight, mode)
+    w_sym = ctx.layout.constant(f"{node.weight}:{mode.name}", stored, mode.weight_dtype)
+    x_scale = np.float32(1.0)
+    scale_sym = None
+    if mode.quantized:
+        assert mode.qmax is not None
+        x_scale = scale_for(ctx.activation_absmax[node.x], mode.qmax)[()]
+        combined = (x_scale * w_scales).astype(np.float32)
+        scale_sym = ctx.layout.constant(f"{node.name}.scale:{mode.name}", combined, "f32")
+    bias_sym = ctx.constant(node.bias) if node.bias else None
+    res_sym = ctx.activation(node.residual) if node.residual else None
+    out_sym = ctx.activation(node.out, cols=n, rows=m)
+
+    wbytes = itemsize(mode.weight_dtype)
+    macs = machine.macs_per_pe(mode.name)
+    plan = plan_matmul(m, n, k, machine, macs, wbytes, mode.quantized)
+    R, C, A = machine.rows, machine.cols, machine.arrays_per_core
+    n_tiles, folds = ceil(n / C), ceil(k / R)
+    chunk = plan.rows_per_chunk
+    n_chunks = ceil(m / chunk)
+    kernel = Kernel(e, node.name)
+    for core in range(machine.num_cores):
+        a, b = divmod(core, plan.core_cols)
+        my_tiles = list(range(b, n_tiles, plan.core_cols))
+        my_chunks = list(range(a, n_chunks, plan.core_rows))
+        if not my_tiles or not my_chunks:
+            continue
+        # Resident weights (and per-column rows) of this core's column tiles.
+        w_tiles, w_tags, rows_of = {}, [], {}
+        for j in my_tiles:
+            width = min(C, n - j * C)
+            w_tiles[j] = kernel.alloc(core, k, width, mode.weight_dtype)
+            w_tags.append(e.load(core, w_tiles[j], w_sym.addr + j * C * wbytes, n))
+            for key, sym in (("bias", bias_sym), ("scale", scale_sym)):
+                if sym is not None:
+                    row = kernel.alloc(core, 1, width, "f32")
+                    w_tags.append(e.load(core, row, sym.addr + j * C * 4, sym.shape[1]))
+                    rows_of[key, j] = row
+        x_ring = Ring(kernel, core, 2, chunk, k, ACT)
+        xq_ring = Ring(kernel, core, 2, chunk, k, mode.weight_dtype) if mode.quantized else None
+        p_ring = Ring(kernel, core, 2 * A, chunk, C, mode.accumulator)
+        a_ring = Ring(kernel, core, 2, chunk, C, mode.accumulator)
+        f_ring = Ring(kernel, core, 2, chunk, C, "f32")
+        t_ring = Ring(kernel, core, 2, chunk, C, "f32")
+        r_ring = Ring(kernel, core, 2, chunk, C, ACT) if res_sym else None
+        o_ring = Ring(kernel, core, 2, chunk, C, ACT)
+        turn = 0
+
+        def issue_x(i: int, core: int = core, x_ring: Ring = x_ring) -> tuple[Tile, int]:
+            rows = min(chunk, m - i * chunk)
+            x = x_ring.next().row_block(0, rows)
+            return x, e.load(core, x, x_sym.addr + i * chunk * k * 2, k)
+
+        pending = issue_x(my_chunks[0])
+        for w_tag in w_tags:
+            e.wait(core, w_tag)
+        for index, i in enumerate(my_chunks):
+            x, x_tag = pending
+            if index + 1 < len(my_chunks):
+                pending = issue_x(my_chunks[index + 1])
+            e.wait(core, x_tag)
+            rows = x.rows
+            row0 = i * chunk
+            if xq_ring is not None:
+                xq = xq_ring.next().row_block(0, rows)
+                e.vi("quant", core, xq, x, float(x_scale))
+                x = xq
+            for j in my_tiles:
+                width = min(C, n - j * C)
+                res_tag = None
+                if r_ring is not None and res_sym is not None:
+                    res = r_ring.next().row_block(0, rows).columns(0, width)
+                    res_tag = e.load(core, res, res_sym.addr + (row0 * n + j * C) * 2, n)
+                acc = None
+                for f in range(folds):
+                    depth = min(R, k - f * R)
+                    if plan.split_k or f == 0:
+                        ring = a_ring if plan.split_k and f == 0 else p_ring
+                        target = ring.next().row_block(0, rows).columns(0, width)
+                        array = turn % A
+                        turn += 1
+                    w_fold = w_tiles[j].row_block(f * R, depth)
+                    x_fold = x.columns(f * R, depth)
+                    accumulate = not plan.split_k and f > 0
+                    e.matmul_fold(core, array, target, x_fold, w_fold, accumulate=accumulate)
+                    if acc is None:
+                        acc = target
+                    elif plan.split_k:
+                        # fold order: acc = (...(f0 + f1) + ...) + f
+                        e.v("add", core, acc, acc, target)
+                assert acc is not None
+                y = f_ring.next().row_block(0, rows).columns(0, width)
+                e.v("copy", core, y, acc)
+                if ("scale", j) in rows_of:
+                    e.v("mul", core, y, y, rows_of["scale", j])
+                if ("bias", j) in rows_of:
+                    e.v("add", core, y, y, rows_of["bias", j])
+                if node.activation:
+                    t = t_ring.next().row_block(0, rows).columns(0, width)
+                    activation(e, core, node.activation, y, t)
+                if res_tag is not None:
+                    e.wait(core, res_tag)
+                    e.v("add", core, y, y, res)
+                out = o_ring.next().row_block(0, rows).columns(0, width)
+                e.v("copy", core, out, y)
+                e.store(core, out_sym.addr + (row0 * n + j * C) * 2, n, out)
+    kernel.close()

@@ -1,0 +1,166 @@
+"""When each instruction runs: per-core units, a scoreboard on SRAM regions, DMA tags.
+
+Model (cycles of the chip clock):
+- Each core has a DMA engine, `arrays_per_core` arrays and one vector unit. A unit runs its
+  instructions in program order, one at a time; different units overlap.
+- An instruction starts when its unit is free, after the core's last `dma.wait` was
+  satisfied (a wait holds back everything the core issues after it), and when the
+  scoreboard allows: it reads a region only after the region's last write finished, and
+  writes one only after its last reads and writes finished (RAW, WAR, WAW on the SRAM
+  allocation a tile lies in). DMA loads are not scoreboarded for RAW: readers rely on
+  `dma.wait`, which the checker enforces.
+- DMA: the engine is busy for bytes / (HBM bandwidth / cores); the data lands the DMA
+  latency later (transfers pipeline behind one another).
+- `mxu.ldw`: R cycles (weights shift in row by row); `mxu.mm` with m rows: m + R + C - 2
+  cycles (the skew of the wavefront), so a fold takes m + 2R + C - 2 cycles, SCALE-Sim's
+  weight-stationary fold; both divided by the MACs a PE does per cycle in the mode's
+  dtype (2 for int8/fp8 on tigris-1), rounded up.
+- Vector unit: ceil(elements * cost / lanes) cycles, cost in lane-cycles per element from
+  VECTOR_COST (1 for add/mul/max/copy/reductions; transcendentals several, a typical
+  special-function-unit ratio).
+- A barrier ends when every unit of every core is done (DMA data landed), plus
+  `barrier_cycles`; then every core restarts from that time with an empty scoreboard.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from math import ceil
+
+from tigris.isa.machine import Machine
+from tigris.isa.operands import Tile
+from tigris.isa.program import Instruction
+
+VECTOR_COST = {
+    "v.div": 4,
+    "v.exp": 4,
+    "v.rsqrt": 4,
+    "v.sigmoid": 5,
+    "v.tanh": 8,
+    "v.erf": 8,
+}
+
+
+@dataclass
+class Span:
+    """One instruction's stay on its unit."""
+
+    index: int
+    op: str
+    core: int
+    unit: str
+    start: int
+    end: int
+
+
+@dataclass
+class CoreState:
+    unit_free: dict[str, int] = field(default_factory=dict)
+    fence: int = 0
+    bases: list[int] = field(default_factory=list)
+    regions: dict[int, list[int]] = field(
+        default_factory=dict
+    )  # base -> [size, write_done, read_done]
+    tags: dict[int, int] = field(default_factory=dict)
+    dma_done: int = 0
+
+    def region(self, t: Tile) -> list[int] | None:
+        i = bisect.bisect_right(self.bases, t.addr) - 1
+        if i < 0:
+            return None
+        state = self.regions[self.bases[i]]
+        return state if t.addr < self.bases[i] + state[0] else None
+
+
+class Timeline:
+    def __init__(self, machine: Machine, macs_per_pe: float):
+        self.machine = machine
+        self.macs = macs_per_pe
+        self.cores = [CoreState() for _ in range(machine.num_cores)]
+        self.spans: list[Span] = []
+        self.now_floor = 0
+
+    def _duration(self, inst: Instruction) -> int:
+        m = self.machine
+        if inst.op == "mxu.ldw":
+            return ceil(m.rows / self.macs)
+        if inst.op == "mxu.mm":
+            rows = inst["x"].rows  # type: ignore[union-attr]
+            return ceil((rows + m.rows + m.cols - 2) / self.macs)
+        if inst.unit == "vpu":
+            src = inst["a"]
+            elements = max(src.num_elements, inst["dst"].num_elements)  # type: ignore[union-attr]
+            return max(1, ceil(elements * VECTOR_COST.get(inst.op, 1) / m.vector_lanes))
+        if inst.op in ("dma.load", "dma.gather"):
+            return max(1, ceil(inst["dst"].nbytes / m.dma_bytes_per_cycle))  # type: ignore[union-attr]
+        if inst.op == "dma.store":
+            return max(1, ceil(inst["src"].nbytes / m.dma_bytes_per_cycle))  # type: ignore[union-attr]
+        return 0
+
+    def issue(self, index: int, inst: Instruction) -> None:
+        if inst.op == "barrier":
+            self._barrier(index)
+            return
+        core = self.cores[inst.core]
+        if inst.op == "sram.alloc":
+            base = int(inst["base"])  # type: ignore[arg-type]
+            bisect.insort(core.bases, base)
+            core.regions[base] = [int(inst["size"]), self.now_floor, self.now_floor]  # type: ignore[arg-type]
+            return
+        if inst.op == "sram.free":
+            base = int(inst["base"])  # type: ignore[arg-type]
+            core.bases.remove(base)
+            del core.regions[base]
+            return
+        if inst.op == "dma.wait":
+            core.fence = max(core.fence, core.tags.pop(int(inst["tag"]), 0))  # type: ignore[arg-type]
+            return
+        unit = f"mxu{inst['arr']}" if inst.unit == "mxu" else inst.unit
+        start = max(core.unit_free.get(unit, self.now_floor), core.fence)
+        reads = [core.region(t) for t in inst.read_tiles()]
+        writes = [core.region(t) for t in inst.written_tiles()]
+        is_load = inst.op in ("dma.load", "dma.gather")
+        for state in reads:
+            if state is not None:
+                start = max(start, state[1])
+        for state in writes:
+            if state is not None:
+                start = max(start, state[2] if is_load else max(state[1], state[2]))
+                if is_load:
+                    start = max(start, state[1])
+        busy = self._duration(inst)
+        end = start + busy
+        core.unit_free[unit] = end
+        done = end + (self.machine.dma_latency_cycles if inst.unit == "dma" else 0)
+        for state in reads:
+            if state is not None:
+                state[2] = max(state[2], done)
+        for state in writes:
+            if state is not None:
+                state[1] = max(state[1], done)
+        if is_load:
+            core.tags[int(inst["tag"])] = done  # type: ignore[arg-type]
+        if inst.unit == "dma":
+            core.dma_done = max(core.dma_done, done)
+        self.spans.append(Span(index, inst.op, inst.core, unit, start, end))
+
+    def _barrier(self, index: int) -> None:
+        last = self.now_floor
+        for core in self.cores:
+            last = max(last, core.dma_done, core.fence, *core.unit_free.values())
+        t = last + self.machine.barrier_cycles
+        for core in self.cores:
+            core.unit_free = {}
+            core.fence = t
+            core.tags.clear()
+            for state in core.regions.values():
+                state[1] = state[2] = t
+        self.now_floor = t
+
+    @property
+    def total_cycles(self) -> int:
+        end = self.now_floor
+        for core in self.cores:
+            end = max(end, core.dma_done, *core.unit_free.values())
+        return end
