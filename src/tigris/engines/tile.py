@@ -130,59 +130,86 @@ def _gpu_tile_candidates(matrix: TensorCoreMatrix, m: int) -> list[tuple[int, in
 def _gpu_gemm_one(
     op: Gemm, chip: Chip, bm: int, bn: int, split_k: int
 ) -> tuple[float, float, float, dict]:
-    matrix = chip.matrix
-    assert isinstance(matrix, TensorCoreMatrix)
-    num_sms = matrix.num_parallel_units
-    tiles_m, tiles_n = ceil(op.m / bm), ceil(op.n / bn)
-    num_tiles = op.batch * tiles_m * tiles_n * split_k
-    waves = ceil(num_tiles / num_sms)
-    k_per_split = ceil(op.k / split_k)
-    k_steps = ceil(k_per_split / GPU_K_STEP) + GPU_TILE_OVERHEAD_STEPS
-    tile_flop = 2.0 * bm * bn * k_steps * GPU_K_STEP  # tensor cores compute whole tiles
-    per_sm_rate = _matrix_rate(chip, op.dtype) / num_sms
-    compute_s = waves * tile_flop / per_sm_rate
+    """(compute_s, memory_s, DRAM bytes, details) of one tiling; see _GpuGemm.evaluate."""
+    gemm = _GpuGemm(op, chip)
+    compute_s, memory_s, traffic = gemm.evaluate(bm, bn, split_k)
+    return compute_s, memory_s, traffic, gemm.details(bm, bn, split_k)
 
-    # One wave covers about sqrt(SMs) x sqrt(SMs) tiles; L2 serves re-reads inside it.
-    wave_side = max(1, isqrt(num_sms))
-    traffic = blocked_traffic_bytes(
-        op,
-        bm * min(wave_side, tiles_m),
-        bn * min(wave_side, tiles_n),
-        0.5 * _last_level_bytes(chip),
-    )
-    if split_k > 1:  # fp32 partial sums written and read back by the reduction
-        traffic += 2 * split_k * op.batch * op.m * op.n * 4
-    memory_s = traffic / _dram_rate(chip)
-    details = {
-        "tile_m": bm,
-        "tile_n": bn,
-        "split_k": split_k,
-        "waves": waves,
-        "num_tiles": num_tiles,
-    }
-    return compute_s, memory_s, traffic, details
+
+class _GpuGemm:
+    """One GEMM on one GPU, with the per-call constants computed once (the search over
+    tilings evaluates many candidates, and sweeps call this millions of times)."""
+
+    def __init__(self, op: Gemm, chip: Chip) -> None:
+        matrix = chip.matrix
+        assert isinstance(matrix, TensorCoreMatrix)
+        self.op = op
+        self.num_sms = matrix.num_parallel_units
+        self.per_sm_rate = _matrix_rate(chip, op.dtype) / self.num_sms
+        self.dram_rate = _dram_rate(chip)
+        self.wave_side = max(1, isqrt(self.num_sms))
+        self.a_bytes, self.b_bytes, self.c_bytes = op.a_bytes, op.b_bytes, op.c_bytes
+        self.min_bytes = self.a_bytes + self.b_bytes + self.c_bytes
+        # If A and B fit in half the L2 together, each is read from DRAM once.
+        self.fits_in_cache = self.a_bytes + self.b_bytes <= 0.5 * _last_level_bytes(chip)
+
+    def tiles(self, bm: int, bn: int) -> tuple[int, int]:
+        return ceil(self.op.m / bm), ceil(self.op.n / bn)
+
+    def evaluate(self, bm: int, bn: int, split_k: int) -> tuple[float, float, float]:
+        """Waves of whole tiles over the SMs; blocked DRAM traffic with L2 reuse in a wave."""
+        op = self.op
+        tiles_m, tiles_n = self.tiles(bm, bn)
+        num_tiles = op.batch * tiles_m * tiles_n * split_k
+        waves = ceil(num_tiles / self.num_sms)
+        k_steps = ceil(ceil(op.k / split_k) / GPU_K_STEP) + GPU_TILE_OVERHEAD_STEPS
+        tile_flop = 2.0 * bm * bn * k_steps * GPU_K_STEP  # tensor cores compute whole tiles
+        compute_s = waves * tile_flop / self.per_sm_rate
+        if self.fits_in_cache:
+            traffic = self.min_bytes
+        else:
+            # One wave covers about sqrt(SMs) x sqrt(SMs) tiles; L2 serves re-reads in it.
+            block_m = bm * min(self.wave_side, tiles_m)
+            block_n = bn * min(self.wave_side, tiles_n)
+            traffic = (
+                self.a_bytes * ceil(op.n / block_n)
+                + self.b_bytes * ceil(op.m / block_m)
+                + self.c_bytes
+            )
+        if split_k > 1:  # fp32 partial sums written and read back by the reduction
+            traffic += 2 * split_k * op.batch * op.m * op.n * 4
+        return compute_s, traffic / self.dram_rate, traffic
+
+    def details(self, bm: int, bn: int, split_k: int) -> dict[str, float]:
+        tiles_m, tiles_n = self.tiles(bm, bn)
+        num_tiles = self.op.batch * tiles_m * tiles_n * split_k
+        return {
+            "tile_m": bm,
+            "tile_n": bn,
+            "split_k": split_k,
+            "waves": ceil(num_tiles / self.num_sms),
+            "num_tiles": num_tiles,
+        }
 
 
 def time_gpu_gemm(op: Gemm, chip: Chip) -> OpTime:
-    matrix = chip.matrix
-    assert isinstance(matrix, TensorCoreMatrix)
-    best: tuple[float, float, float, float, dict] | None = None
-    for bm, bn in _gpu_tile_candidates(matrix, op.m):
+    """The fastest candidate tiling (and split-K) of the GEMM, as a kernel library picks."""
+    gemm = _GpuGemm(op, chip)
+    best: tuple[float, float, float, float, tuple[int, int, int]] | None = None
+    for bm, bn in _gpu_tile_candidates(chip.matrix, op.m):  # type: ignore[arg-type]
         base_tiles = op.batch * ceil(op.m / bm) * ceil(op.n / bn)
         split_k = 1
         while split_k <= MAX_SPLIT_K:
-            if split_k > 1 and (
-                base_tiles * split_k > 2 * matrix.num_parallel_units or op.k // split_k < 256
-            ):
+            if split_k > 1 and (base_tiles * split_k > 2 * gemm.num_sms or op.k // split_k < 256):
                 break
-            compute_s, memory_s, traffic, details = _gpu_gemm_one(op, chip, bm, bn, split_k)
+            compute_s, memory_s, traffic = gemm.evaluate(bm, bn, split_k)
             total = max(compute_s, memory_s)
             if best is None or total < best[0]:
-                best = (total, compute_s, memory_s, traffic, details)
+                best = (total, compute_s, memory_s, traffic, (bm, bn, split_k))
             split_k *= 2
     assert best is not None
-    _, compute_s, memory_s, traffic, details = best
-    return _result(op, chip, compute_s, memory_s, traffic, details)
+    _, compute_s, memory_s, traffic, tiling = best
+    return _result(op, chip, compute_s, memory_s, traffic, gemm.details(*tiling))
 
 
 # ---------------------------------------------------------------------------- systolic GEMM
