@@ -14,7 +14,7 @@ import numpy as np
 
 from tigris.compiler.context import Context
 from tigris.compiler.emitter import Emitter
-from tigris.compiler.float_model import activation_absmax
+from tigris.compiler.float_model import calibrate
 from tigris.compiler.graph import (
     Attention,
     Embedding,
@@ -51,7 +51,8 @@ LOWERINGS: dict[type, Callable] = {
 class Compiled:
     program: Program
     image: dict[str, bytes]
-    activation_absmax: dict[str, float]
+    activation_absmax: dict[str, float]  # per Linear: clipping range of its input scale
+    smoothing: dict[str, np.ndarray]  # per Linear: SmoothQuant factors (quantized modes)
 
 
 def compile_graph(
@@ -60,11 +61,13 @@ def compile_graph(
     mode: str = "bf16",
     *,
     calibration: list[np.ndarray] | None = None,
+    smooth_alpha: float | None = 0.75,
 ) -> Compiled:
     """Lower every operator of `graph` for `machine` in numerics `mode`.
 
     int8/fp8 need activation scales: they come from `calibration` (token-id arrays of the
-    graph's sequence lengths) run through the float model; UnsupportedError names the
+    graph's sequence lengths) run through the float model, with SmoothQuant factors of
+    migration strength `smooth_alpha` (None: no smoothing); UnsupportedError names the
     first operator with no lowering rule.
     """
     numerics = numerics_mode(mode)
@@ -75,13 +78,17 @@ def compile_graph(
                 f"operator {node.name!r} ({kind}) cannot be lowered to the Tigris ISA"
             )
     absmax: dict[str, float] = {}
+    smoothing: dict[str, np.ndarray] = {}
     if numerics.quantized:
         if not calibration:
             raise UnsupportedError(f"{mode} needs calibration inputs for its activation scales")
-        absmax = activation_absmax(graph, calibration)
+        assert numerics.qmax is not None
+        absmax, smoothing = calibrate(
+            graph, calibration, numerics.qmax, numerics.name == "int8", smooth_alpha
+        )
     layout = HbmLayout()
     ids = layout.tensor(graph.ids, graph.num_tokens, 1, "i32")
-    ctx = Context(machine, numerics, graph, Emitter(machine), layout, absmax)
+    ctx = Context(machine, numerics, graph, Emitter(machine), layout, absmax, smoothing)
     for node in graph.nodes:
         LOWERINGS[type(node)](node, ctx)
     out = layout.tensors[graph.output]
@@ -95,4 +102,4 @@ def compile_graph(
         segments=tuple(layout.segments),
         instructions=tuple(ctx.emitter.instructions),
     )
-    return Compiled(program, dict(layout.image), absmax)
+    return Compiled(program, dict(layout.image), absmax, smoothing)

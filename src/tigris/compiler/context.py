@@ -25,6 +25,7 @@ class Context:
     emitter: Emitter
     layout: HbmLayout
     activation_absmax: dict[str, float]
+    smoothing: dict[str, np.ndarray]
 
     def activation(self, name: str, cols: int | None = None, rows: int | None = None) -> Symbol:
         if name in self.layout.tensors:

@@ -31,15 +31,22 @@ def lower_linear(node: Linear, ctx: Context) -> None:
     m = x_sym.shape[0]
     if x_sym.shape[1] != k:
         raise ValueError(f"{node.name}: x has {x_sym.shape[1]} columns, weight {k} rows")
+    smooth = ctx.smoothing.get(node.name)
+    if smooth is not None:
+        weight = (weight * smooth[:, None]).astype(np.float32)
     stored, w_scales = quantize_weight(weight, mode)
     w_sym = ctx.layout.constant(f"{node.weight}:{mode.name}", stored, mode.weight_dtype)
     x_scale = np.float32(1.0)
     scale_sym = None
     if mode.quantized:
         assert mode.qmax is not None
-        x_scale = scale_for(ctx.activation_absmax[node.x], mode.qmax)[()]
+        x_scale = scale_for(ctx.activation_absmax[node.name], mode.qmax)[()]
         combined = (x_scale * w_scales).astype(np.float32)
         scale_sym = ctx.layout.constant(f"{node.name}.scale:{mode.name}", combined, "f32")
+    inv_smooth_sym = None
+    if smooth is not None:
+        inv = (np.float32(1) / smooth).astype(np.float32)
+        inv_smooth_sym = ctx.layout.constant(f"{node.name}.inv_smooth:{mode.name}", inv, "f32")
     bias_sym = ctx.constant(node.bias) if node.bias else None
     res_sym = ctx.activation(node.residual) if node.residual else None
     out_sym = ctx.activation(node.out, cols=n, rows=m)
@@ -69,7 +76,12 @@ def lower_linear(node: Linear, ctx: Context) -> None:
                     row = kernel.alloc(core, 1, width, "f32")
                     w_tags.append(e.load(core, row, sym.addr + j * C * 4, sym.shape[1]))
                     rows_of[key, j] = row
+        inv_smooth = None
+        if inv_smooth_sym is not None:
+            inv_smooth = kernel.alloc(core, 1, k, "f32")
+            w_tags.append(e.load(core, inv_smooth, inv_smooth_sym.addr, k))
         x_ring = Ring(kernel, core, 2, chunk, k, ACT)
+        xs_ring = Ring(kernel, core, 2, chunk, k, "f32") if inv_smooth is not None else None
         xq_ring = Ring(kernel, core, 2, chunk, k, mode.weight_dtype) if mode.quantized else None
         p_ring = Ring(kernel, core, 2 * A, chunk, C, mode.accumulator)
         a_ring = Ring(kernel, core, 2, chunk, C, mode.accumulator)
@@ -96,6 +108,10 @@ def lower_linear(node: Linear, ctx: Context) -> None:
             row0 = i * chunk
             if xq_ring is not None:
                 xq = xq_ring.next().row_block(0, rows)
+                if xs_ring is not None and inv_smooth is not None:
+                    xs = xs_ring.next().row_block(0, rows)
+                    e.v("mul", core, xs, x, inv_smooth)
+                    x = xs
                 e.vi("quant", core, xq, x, float(x_scale))
                 x = xq
             for j in my_tiles:

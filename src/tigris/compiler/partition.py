@@ -45,7 +45,7 @@ def sram_bytes(
     partial-sum ring (two per array), and the epilogue's rings."""
     c = machine.cols
     weights = k * n_cols * weight_bytes + 2 * n_cols * 4
-    x = 2 * plan_rows * k * 2 + (2 * plan_rows * k * weight_bytes if quantized else 0)
+    x = 2 * plan_rows * k * 2 + (2 * plan_rows * k * (weight_bytes + 4) + k * 4 if quantized else 0)
     partials = 2 * machine.arrays_per_core * plan_rows * c * 4
     epilogue = 2 * plan_rows * c * (4 + 4 + 4 + 2 + 2)
     return weights + x + partials + epilogue + 64 * 64
