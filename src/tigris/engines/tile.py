@@ -33,10 +33,17 @@ GPU_K_STEP = 64
 GPU_TILE_OVERHEAD_STEPS = 3
 # Largest split-K factor considered.
 MAX_SPLIT_K = 16
-# Vector-unit flop per attention score: max, subtract, exp, sum, scale (FlashAttention).
+# Vector-unit flop per softmax element of an unfused softmax: max, subtract, exp, sum, scale.
 SOFTMAX_FLOP_PER_SCORE = 5
-# Query rows per FlashAttention block.
+# fp32 operations per computed score in FlashAttention besides the exponential: scale,
+# running max, subtract, row sum (forward); subtract D, multiply by P, scale (backward).
+SOFTMAX_VECTOR_FLOP_PER_SCORE = 4
+# Query (and key) rows per FlashAttention block.
 ATTENTION_BLOCK_Q = 128
+# Key/value-loop iterations each query block loses to its prologue (loading Q and the first
+# K/V tile before the first MMA) and epilogue (normalising and writing O): fitted on the
+# attention rows' sequence-length trend (tigris.validate.attention), shared by all chips.
+ATTENTION_BLOCK_OVERHEAD = 1.5
 
 
 class TileEngine:
@@ -304,20 +311,68 @@ def time_gemm(op: Gemm, chip: Chip) -> OpTime:
 # ---------------------------------------------------------------------------- attention
 
 
-def time_attention(op: Attention, chip: Chip) -> OpTime:
-    """FlashAttention: blocks of queries per (batch, head), spread over the parallel units."""
+def _flash_blocks(op: Attention) -> tuple[int, float]:
+    """(query blocks per (batch, head), key-query pairs computed per (batch, head)).
+
+    FlashAttention computes whole Bq x Bk tiles: under causal masking the tiles on the
+    diagonal are computed in full (and masked), and a sliding window starts on a tile
+    boundary. Queries shorter than a block (decode) are not padded: the kernels pack them
+    (FlashDecoding splits the keys instead).
+    """
+    if op.q_len < ATTENTION_BLOCK_Q:
+        return 1, op.num_pairs
+    num_q_blocks = ceil(op.q_len / ATTENTION_BLOCK_Q)
+    block, offset = ATTENTION_BLOCK_Q, op.kv_len - op.q_len
+    if not op.causal:
+        kv_blocks = ceil(op.kv_span / block) * num_q_blocks
+        return num_q_blocks, float(kv_blocks * block * block)
+    kv_blocks = 0
+    for i in range(num_q_blocks):
+        first_query = offset + i * block
+        last_key = min(op.kv_len, offset + (i + 1) * block)  # exclusive
+        first_key = 0 if op.window is None else max(0, first_query - op.window + 1)
+        kv_blocks += ceil(last_key / block) - first_key // block
+    return num_q_blocks, float(kv_blocks * block * block)
+
+
+def time_flash_attention(op: Attention, chip: Chip) -> OpTime:
+    """FlashAttention (1 or 2): query blocks per (batch, head) spread over the parallel units
+    in waves; per block a loop over key/value blocks of two matmuls (QK^T, PV; backward five)
+    and the online softmax between them.
+
+    Mechanisms: whole tiles computed (the causal diagonal, `_flash_blocks`); each query
+    block's loop loses ATTENTION_BLOCK_OVERHEAD iterations to its prologue and epilogue;
+    the matmuls run at the chip's attention_fraction for the implementation; one
+    exponential per computed score (the backward recomputes P) on the special-function
+    units, and SOFTMAX_VECTOR_FLOP_PER_SCORE fp32 operations on the vector unit, serialised
+    with the matmuls within a block (FlashAttention-2 does not overlap them; Shah et al.
+    2024, FlashAttention-3, section 3.1).
+    """
     units = chip.matrix.num_parallel_units
-    blocks = op.batch * op.num_heads * ceil(op.q_len / ATTENTION_BLOCK_Q)
+    num_q_blocks, pairs = _flash_blocks(op)
+    heads = op.batch * op.num_heads
+    blocks = heads * num_q_blocks
     if op.q_len == 1:
         # Decode: split the KV sequence (FlashDecoding) so every unit has work.
         blocks = max(blocks, units)
+    if op.q_len >= ATTENTION_BLOCK_Q:
+        pairs += num_q_blocks * ATTENTION_BLOCK_OVERHEAD * ATTENTION_BLOCK_Q * ATTENTION_BLOCK_Q
     waves = ceil(blocks / units)
-    ideal_waves = blocks / units
-    quantization = waves / ideal_waves
-    scores = op.batch * op.num_heads * op.num_pairs * (2.5 if op.phase == "bwd" else 1.0)
-    matrix_s = op.flop / _matrix_rate(chip, op.dtype)
-    vector_s = SOFTMAX_FLOP_PER_SCORE * scores / chip.vector_flop_per_s()
-    compute_s = (matrix_s + vector_s) * quantization
+    quantization = waves / (blocks / units)
+    bwd = op.phase == "bwd"
+    matmul_flop = 4.0 * op.head_dim * pairs * heads * (2.5 if bwd else 1.0)
+    fraction = chip.calibration.attention_matrix_fraction(op.implementation)
+    matrix_s = matmul_flop / (chip.peak_flop_per_s(op.dtype) * fraction)
+    scores = pairs * heads
+    special = chip.special_per_s()
+    vector_flop = SOFTMAX_VECTOR_FLOP_PER_SCORE * scores
+    if special is None:
+        special_s = 0.0
+        vector_flop += scores  # the exponential on the vector unit
+    else:
+        special_s = scores / special
+    vector_s = vector_flop / chip.vector_flop_per_s()
+    compute_s = (matrix_s + special_s + vector_s) * quantization
     memory_s = op.min_bytes / _dram_rate(chip)
     return _result(
         op,
@@ -325,8 +380,76 @@ def time_attention(op: Attention, chip: Chip) -> OpTime:
         compute_s,
         memory_s,
         op.min_bytes,
-        {"blocks": float(blocks), "waves": float(waves), "vector_s": vector_s},
+        {
+            "blocks": float(blocks),
+            "waves": float(waves),
+            "matrix_s": matrix_s,
+            "special_s": special_s,
+            "vector_s": vector_s,
+        },
     )
+
+
+def unfused_attention_ops(op: Attention, chip: Chip) -> tuple[Gemm | Stream, ...]:
+    """The kernels of unfused attention, forward or backward, for one (batch x heads) batch.
+
+    Forward: S = Q K^T (a batched GEMM writing the S x S scores), [the causal mask added by
+    its own kernel ('standard')], softmax (read S, write P; 'fused_softmax' does scale, mask
+    and softmax in this one kernel), [dropout: read P, write P' and a one-byte mask],
+    O = P V. Backward: dV = P^T dO, dP = dO V^T, [dropout backward], softmax backward (read
+    P and dP, write dS), dQ = dS K, dK = dS^T Q. Every key is computed, causal or not. The
+    mask tensor is read from DRAM only where it does not fit in half the last-level cache.
+    """
+    bh, q, kv, d = op.batch * op.num_heads, op.q_len, op.kv_span, op.head_dim
+    e = float(bh * q * kv)
+    a = dtype_bytes(op.dtype)
+    mask = op.causal and op.implementation == "standard"
+    mask_bytes = q * kv * a if q * kv * a > 0.5 * _last_level_bytes(chip) else 0.0
+
+    def gemm(name: str, m: int, n: int, k: int) -> Gemm:
+        return Gemm(f"{op.name}.{name}", m=m, n=n, k=k, batch=bh, dtype=op.dtype)
+
+    if op.phase == "fwd":
+        ops: list[Gemm | Stream] = [gemm("qk", q, kv, d)]
+        if mask:
+            ops.append(Stream(f"{op.name}.mask", int(e), 2 * e * a + bh * mask_bytes, e * a))
+        ops.append(Stream(f"{op.name}.softmax", int(e), e * a, e * a, SOFTMAX_FLOP_PER_SCORE))
+        if op.dropout:
+            ops.append(Stream(f"{op.name}.dropout", int(e), e * a, e * (a + 1), 2.0))
+        ops.append(gemm("pv", q, d, kv))
+        return tuple(ops)
+    ops = [gemm("dv", kv, d, q), gemm("dp", q, kv, d)]
+    if op.dropout:
+        ops.append(Stream(f"{op.name}.dropout.bwd", int(e), e * (a + 1), e * a, 1.0))
+    ops.append(Stream(f"{op.name}.softmax.bwd", int(e), 2 * e * a, e * a, 3.0))
+    ops += [gemm("dq", q, d, kv), gemm("dk", kv, d, q)]
+    return tuple(ops)
+
+
+def time_unfused_attention(op: Attention, chip: Chip) -> OpTime:
+    """Unfused attention ('standard', 'fused_softmax'): the sum of its kernels' times, each
+    timed by the GEMM and stream models (no attention-specific term)."""
+    parts = [
+        time_gemm(k, chip) if isinstance(k, Gemm) else time_stream(k, chip)
+        for k in unfused_attention_ops(op, chip)
+    ]
+    return OpTime(
+        name=op.name,
+        engine="tile",
+        time_s=sum(p.time_s for p in parts),
+        flop=op.flop,
+        dram_bytes=sum(p.dram_bytes for p in parts),
+        compute_s=sum(p.compute_s for p in parts),
+        memory_s=sum(p.memory_s for p in parts),
+        overhead_s=sum(p.overhead_s for p in parts),
+        details={"kernels": float(len(parts))},
+    )
+
+
+def time_attention(op: Attention, chip: Chip) -> OpTime:
+    if op.implementation in ("standard", "fused_softmax"):
+        return time_unfused_attention(op, chip)
+    return time_flash_attention(op, chip)
 
 
 # ---------------------------------------------------------------------------- streams

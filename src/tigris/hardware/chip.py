@@ -111,6 +111,12 @@ class VectorUnit(Spec):
 
     peak_fp32: FlopRate | None = None
     peak_bf16: FlopRate | None = None
+    special: FlopRate | None = Field(
+        None,
+        description="special-function results per second (exp2, reciprocal, rsqrt on the "
+        "GPU's SFUs: 16 per SM per clock on Ampere and Hopper); None when not published, "
+        "the exponentials then running on the vector unit",
+    )
 
     @model_validator(mode="after")
     def _one_peak(self) -> VectorUnit:
@@ -196,6 +202,14 @@ class Calibration(Spec):
     kernel_overhead: on-device start and tail of one kernel, paid by every op.
     host_overhead: host-side launch of one op in an eager framework; only seen when a
       measurement times a lone op from the host (not in a pipelined or graph-captured step).
+    attention_fraction: sustained / peak matrix throughput inside a fused attention kernel,
+      per implementation ('flash2', 'flash1'); an implementation left out runs at
+      matrix_fraction. It stands for the kernel's instruction path and tiling: FlashAttention-2
+      on Hopper issues Ampere's synchronous mma.sync, not the asynchronous wgmma that
+      cuBLAS's GEMMs use, with small tiles held in registers; on Ampere it is close to a
+      GEMM's. The exponentials (special-function units) and the fp32 softmax arithmetic are
+      timed separately, serialised with the matmuls (FlashAttention-2 does not overlap them).
+      Fitted on the `attention` rows (Dao 2023 figures) only: `attention_fitted_on`.
     """
 
     matrix_fraction: float = Field(0.8, gt=0, le=1)
@@ -203,6 +217,24 @@ class Calibration(Spec):
     kernel_overhead: Duration = 3e-6
     host_overhead: Duration = 10e-6
     fitted_on: str | None = Field(None, description="measured.csv rows used")
+    attention_fraction: dict[str, float] = Field(
+        default_factory=dict,
+        description="sustained / peak matrix throughput inside a fused attention kernel, "
+        "per implementation (flash2, flash1); missing ones use matrix_fraction",
+    )
+    attention_fitted_on: str | None = Field(
+        None, description="measured.csv rows attention_fraction was fitted on"
+    )
+
+    @model_validator(mode="after")
+    def _fractions_in_range(self) -> Calibration:
+        for name, value in self.attention_fraction.items():
+            if not 0 < value <= 1:
+                raise ValueError(f"attention_fraction.{name} must be in (0, 1], got {value}")
+        return self
+
+    def attention_matrix_fraction(self, implementation: str) -> float:
+        return self.attention_fraction.get(implementation, self.matrix_fraction)
 
 
 class Chip(Spec):
@@ -270,6 +302,10 @@ class Chip(Spec):
     def ridge_point(self, dtype: str) -> float:
         """Arithmetic intensity (flop/byte) where compute and DRAM bandwidth balance."""
         return self.peak_flop_per_s(dtype) / self.dram_bandwidth_bytes_per_s
+
+    def special_per_s(self) -> float | None:
+        """Special-function (exp) results per second, None where not described."""
+        return self.vector.special if self.vector is not None else None
 
     def vector_flop_per_s(self) -> float:
         """Vector throughput; chips without a described vector unit use 1/16 of bf16 peak."""

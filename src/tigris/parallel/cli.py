@@ -254,8 +254,59 @@ def validate_collectives_command(
         )
 
 
+def validate_attention_command(
+    rows: Annotated[bool, typer.Option("--rows", help="Also print every row.")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Predicted vs measured attention throughput (FlashAttention-2/1, standard; fwd + bwd)."""
+    from tigris.validate.attention import summarize_attention, validate_attention
+
+    results = validate_attention()
+    summary = summarize_attention(results)
+    fields = ("rows", "mean_abs_error_pct", "max_abs_error_pct", "mean_error_pct")
+    if as_json:
+        _print_json(
+            {
+                "summary": {
+                    f"{c} {i}": dict(zip(fields, v, strict=True)) for (c, i), v in summary.items()
+                },
+                "rows": [
+                    {
+                        "id": r.case.row_id,
+                        "chip": r.case.chip_id,
+                        "implementation": r.case.implementation,
+                        "seq_len": r.case.seq_len,
+                        "head_dim": r.case.head_dim,
+                        "causal": r.case.causal,
+                        "measured_flop_per_s": r.case.measured_flop_per_s,
+                        "predicted_flop_per_s": r.predicted_flop_per_s,
+                        "error_pct": r.error_pct,
+                    }
+                    for r in results
+                ],
+            }
+        )
+        return
+    if rows:
+        for r in results:
+            c = r.case
+            typer.echo(
+                f"{c.row_id:<12} {c.chip_id:<14} {c.implementation:<8} s={c.seq_len:<6} "
+                f"d={c.head_dim:<4} {'causal' if c.causal else 'full  '} measured "
+                f"{c.measured_flop_per_s / 1e12:6.1f} predicted {r.predicted_flop_per_s / 1e12:6.1f}"
+                f" TFLOP/s {r.error_pct:+7.1f}%"
+            )
+    typer.echo(
+        f"{'chip / implementation':<28} {'rows':>5} {'mean |err| %':>13} {'max |err| %':>12} {'mean err %':>11}"
+    )
+    for (chip, implementation), (count, mean_abs, max_abs, signed) in summary.items():
+        key = f"{chip} {implementation}"
+        typer.echo(f"{key:<28} {count:>5} {mean_abs:>13.1f} {max_abs:>12.1f} {signed:>+11.1f}")
+
+
 def register(app: typer.Typer, validate_app: typer.Typer) -> None:
-    """Add `tigris train`, `tigris validate train` and `tigris validate collectives`."""
+    """Add `tigris train`, `tigris validate train|collectives|attention`."""
     app.command("train")(train)
     validate_app.command("train")(validate_train_command)
     validate_app.command("collectives")(validate_collectives_command)
+    validate_app.command("attention")(validate_attention_command)

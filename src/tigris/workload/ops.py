@@ -66,6 +66,9 @@ class Gemm:
         return self.a_bytes + self.b_bytes + self.c_bytes
 
 
+ATTENTION_IMPLEMENTATIONS = ("flash2", "flash1", "standard", "fused_softmax")
+
+
 @dataclass(frozen=True)
 class Attention:
     """Scaled dot-product attention, FlashAttention style (no S x S matrix in memory).
@@ -75,6 +78,15 @@ class Attention:
     (queries are the last q_len positions of kv_len). Backward is 2.5x forward (five
     matmuls instead of two; FlashAttention-2, Dao 2023); `recompute` adds the forward's
     QK^T once more as FlashAttention's backward does.
+
+    `implementation` says which kernel runs it (the engine times each by its mechanism):
+    'flash2' (FlashAttention-2, Dao 2023; the default), 'flash1' (FlashAttention, Dao et al.
+    2022), 'standard' (unfused PyTorch: QK^T batched GEMM, S x S scores written to DRAM, a
+    separate causal-mask add, softmax, PV GEMM) or 'fused_softmax' (Megatron-LM 2021: the
+    same GEMMs with scale, mask and softmax fused in one kernel). `dropout` adds dropout on
+    the attention probabilities (for the unfused kinds one more pass over S x S and its
+    mask; FlashAttention draws it in-kernel at no modelled cost). The flop count is the same
+    for every implementation: the useful work, as papers count it.
     """
 
     name: str
@@ -89,6 +101,15 @@ class Attention:
     kv_dtype: str | None = None
     phase: str = "fwd"  # fwd | bwd
     window: int | None = None  # sliding window: each query sees at most this many keys
+    implementation: str = "flash2"  # flash2 | flash1 | standard | fused_softmax
+    dropout: bool = False  # dropout on the attention probabilities
+
+    def __post_init__(self) -> None:
+        if self.implementation not in ATTENTION_IMPLEMENTATIONS:
+            raise ValueError(
+                f"{self.name}: unknown attention implementation {self.implementation!r} "
+                f"(one of {', '.join(ATTENTION_IMPLEMENTATIONS)})"
+            )
 
     @property
     def num_pairs(self) -> float:

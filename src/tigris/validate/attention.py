@@ -1,0 +1,196 @@
+"""Attention kernels vs published throughput (the `attention` rows of measured.csv).
+
+Rows: Dao 2023, the FlashAttention-2 README's benchmark figures (forward + backward
+TFLOP/s of FlashAttention-2, FlashAttention (v1) and PyTorch's standard attention on H100
+and A100; causal and not; head dim 64 and 128; sequence 512 to 16k; hidden 2048 so heads =
+2048 / head dim; batch = 16k / sequence). The benchmark counts flop as
+4 * batch * seq^2 * heads * head_dim * 3.5 (forward + backward = 1 + 2.5), halved when
+causal: the useful work, which is what `Attention.flop` counts too.
+
+Each row is timed as one forward and one backward `Attention` op of its implementation.
+The FlashAttention rows are the only data `attention_fraction` (per chip and
+implementation) and the shared ATTENTION_BLOCK_OVERHEAD are fitted on; the 'standard' rows
+are timed by a pure mechanism (batched GEMMs and S x S passes through DRAM) with no term
+fitted on them, so they are a check of the GEMM and stream models.
+
+`python -m tigris.validate.attention` prints the fit (per chip and implementation) and a
+held-out check: the fraction fitted on the non-causal rows, scored on the causal ones.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass
+from functools import lru_cache
+from statistics import mean
+
+from tigris.engines.tile import time_attention
+from tigris.hardware.chip import Chip
+from tigris.hardware.presets import load_chip
+from tigris.validate.measured import HARDWARE_TO_CHIP, _read_rows
+from tigris.workload.ops import Attention
+
+IMPLEMENTATIONS = {
+    "FlashAttention-2": "flash2",
+    "FlashAttention (v1)": "flash1",
+    "PyTorch standard": "standard",
+}
+BENCHMARK_TOKENS = 16384
+BENCHMARK_HIDDEN = 2048
+
+
+@dataclass(frozen=True)
+class AttentionCase:
+    row_id: str
+    chip_id: str
+    implementation: str
+    seq_len: int
+    head_dim: int
+    causal: bool
+    measured_flop_per_s: float
+
+    @property
+    def batch(self) -> int:
+        return BENCHMARK_TOKENS // self.seq_len
+
+    @property
+    def heads(self) -> int:
+        return BENCHMARK_HIDDEN // self.head_dim
+
+    def ops(self) -> tuple[Attention, Attention]:
+        forward = Attention(
+            "attn",
+            batch=self.batch,
+            num_heads=self.heads,
+            num_kv_heads=self.heads,
+            head_dim=self.head_dim,
+            q_len=self.seq_len,
+            kv_len=self.seq_len,
+            causal=self.causal,
+            dtype="fp16",
+            implementation=self.implementation,
+        )
+        return forward, Attention(**{**forward.__dict__, "name": "attn.bwd", "phase": "bwd"})
+
+    @property
+    def flop(self) -> float:
+        """The benchmark's count: 4 b s^2 h d x 3.5, halved when causal."""
+        full = 4.0 * self.batch * self.seq_len**2 * self.heads * self.head_dim * 3.5
+        return full / 2 if self.causal else full
+
+
+@dataclass(frozen=True)
+class AttentionResult:
+    case: AttentionCase
+    predicted_flop_per_s: float
+    error_pct: float
+
+
+def _hardware_chip(hardware: str) -> str | None:
+    """'NVIDIA H100 80GB SXM5' -> h100-sxm (the catalog's names drop memory and SXM gen)."""
+    name = re.sub(r" (\d+GB|SXM\d?)", "", hardware)
+    return HARDWARE_TO_CHIP.get(name)
+
+
+@lru_cache(maxsize=1)
+def load_attention_cases() -> tuple[AttentionCase, ...]:
+    cases = []
+    for row in _read_rows():
+        if row["category"] != "attention":
+            continue
+        found = re.search(r"\[(.*)\]", row["metric_name"])
+        chip_id = _hardware_chip(row["hardware"])
+        if found is None or found.group(1) not in IMPLEMENTATIONS or chip_id is None:
+            continue
+        head_dim = int(re.search(r"head dim (\d+)", row["notes"]).group(1))
+        cases.append(
+            AttentionCase(
+                row_id=row["id"],
+                chip_id=chip_id,
+                implementation=IMPLEMENTATIONS[found.group(1)],
+                seq_len=int(row["seq_len"]),
+                head_dim=head_dim,
+                causal="non-causal" not in row["notes"],
+                measured_flop_per_s=float(row["metric_value"]) * 1e12,
+            )
+        )
+    return tuple(cases)
+
+
+def evaluate_attention(case: AttentionCase, chip: Chip | None = None) -> AttentionResult:
+    chip = chip or load_chip(case.chip_id)
+    time_s = sum(time_attention(op, chip).time_s for op in case.ops())
+    predicted = case.flop / time_s
+    error = (predicted - case.measured_flop_per_s) / case.measured_flop_per_s * 100.0
+    return AttentionResult(case, predicted, error)
+
+
+def validate_attention() -> list[AttentionResult]:
+    return [evaluate_attention(case) for case in load_attention_cases()]
+
+
+def summarize_attention(
+    results: list[AttentionResult],
+) -> dict[tuple[str, str], tuple[int, float, float, float]]:
+    """Per (chip, implementation): rows, mean |error| %, max |error| %, mean signed error %."""
+    groups: dict[tuple[str, str], list[float]] = {}
+    for result in results:
+        key = (result.case.chip_id, result.case.implementation)
+        groups.setdefault(key, []).append(result.error_pct)
+    return {
+        key: (len(errors), mean(abs(e) for e in errors), max(abs(e) for e in errors), mean(errors))
+        for key, errors in sorted(groups.items())
+    }
+
+
+# ---- fitting (prints values to copy into the chip presets) ---------------------------
+
+
+def _with_fraction(chip: Chip, implementation: str, fraction: float) -> Chip:
+    calibration = chip.calibration
+    fractions = {**calibration.attention_fraction, implementation: fraction}
+    return chip.model_copy(
+        update={"calibration": calibration.model_copy(update={"attention_fraction": fractions})}
+    )
+
+
+def fit_fraction(chip: Chip, implementation: str, cases: list[AttentionCase]) -> float:
+    """The attention_fraction (grid of 0.005) minimising the mean |error| over `cases`."""
+    best, best_error = 1.0, float("inf")
+    for step in range(20, 201):
+        fraction = step * 0.005
+        trial = _with_fraction(chip, implementation, fraction)
+        error = mean(abs(evaluate_attention(case, trial).error_pct) for case in cases)
+        if error < best_error:
+            best, best_error = fraction, error
+    return best
+
+
+def main(argv: list[str]) -> int:
+    cases = load_attention_cases()
+    groups: dict[tuple[str, str], list[AttentionCase]] = {}
+    for case in cases:
+        if case.implementation != "standard":
+            groups.setdefault((case.chip_id, case.implementation), []).append(case)
+    print("fit on all rows of the group, and held out: fit on non-causal, score causal")
+    for (chip_id, implementation), group in sorted(groups.items()):
+        chip = load_chip(chip_id)
+        fraction = fit_fraction(chip, implementation, group)
+        fitted = _with_fraction(chip, implementation, fraction)
+        error = mean(abs(evaluate_attention(case, fitted).error_pct) for case in group)
+        train = [case for case in group if not case.causal]
+        test = [case for case in group if case.causal]
+        held = fit_fraction(chip, implementation, train)
+        held_chip = _with_fraction(chip, implementation, held)
+        held_error = mean(abs(evaluate_attention(case, held_chip).error_pct) for case in test)
+        print(
+            f"{chip_id:14s} {implementation:7s} rows {len(group):2d}  fraction {fraction:.3f} "
+            f"mean |err| {error:5.1f}%   held-out: fraction {held:.3f} on {len(train)} "
+            f"non-causal rows, causal rows mean |err| {held_error:5.1f}%"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
