@@ -25,10 +25,12 @@ MAX_AXIS_VALUES = 100_000
 
 @dataclass(frozen=True)
 class Axis:
-    """One swept parameter: `path` into the chip spec, the `values` it takes (SI)."""
+    """One swept parameter: `path` into the chip spec, the `values` it takes (SI), and the
+    quantities as `written` (so the chip can check their dimension against the field)."""
 
     path: str
     values: tuple[Value, ...]
+    written: tuple[str, ...] = ()
 
 
 def _scalar(value: Any, where: str) -> Value:
@@ -152,4 +154,11 @@ def parse_axis(path: str, spec: Any, *, where: str) -> Axis:
         )
     if len(set(map(repr, values))) != len(values):
         raise SpecError("axis values repeat", key_path=where)
-    return Axis(path, tuple(values))
+    return Axis(path, tuple(values), _quantities_written(spec))
+
+
+def _quantities_written(spec: Any) -> tuple[str, ...]:
+    items = spec if isinstance(spec, list) else [*spec.get("range", spec.get("log_range", []))]
+    if isinstance(spec, dict) and "step" in spec:
+        items.append(spec["step"])
+    return tuple(item for item in items if isinstance(item, str) and item[:1].isdigit())

@@ -32,6 +32,7 @@ class _OptionalRayValue(TyperCommand):
 explore_app = typer.Typer(
     help="Design-space exploration: sweep chip designs, keep every result, find the front.",
     no_args_is_help=True,
+    pretty_exceptions_enable=False,
 )
 
 
@@ -55,17 +56,22 @@ def _print_front(front: list[Evaluation], objectives: list[Objective], axes: lis
     from rich.console import Console
     from rich.table import Table
 
-    from tigris.explore.report import front_table
+    from tigris.explore.report import format_value
 
-    headers, rows = front_table(front, objectives, axes)
     table = Table(title=f"Pareto front ({len(front)} designs)")
-    for header in headers:
-        table.add_column(header.split(".")[-1] if "." in header else header, no_wrap=True)
-    for row in rows[:40]:
-        table.add_row(*row)
+    table.add_column("design", no_wrap=True)
+    for objective in objectives:
+        table.add_column(f"{objective.name} ({objective.goal})", justify="right")
+    table.add_column("parameters")
+    for row in front[:40]:
+        params = " ".join(
+            f"{path.split('.')[-1]}={format_value(row.params.get(path))}" for path in axes
+        )
+        values = [format_value(row.objectives.get(o.name)) for o in objectives]
+        table.add_row(row.design_id[:8], *values, params)
     Console().print(table)
-    if len(rows) > 40:
-        Console().print(f"... and {len(rows) - 40} more (see the HTML page)")
+    if len(front) > 40:
+        Console().print(f"... and {len(front) - 40} more (see the HTML page)")
 
 
 def _write_page(
@@ -106,6 +112,7 @@ def run_command(
             progress = _run(run_sweep, sweep, store, samples, workers, ray, None)
         else:
             progress = _run_with_bar(run_sweep, sweep, store, samples, workers, ray)
+        base_row = _base_row(sweep, store)
         rows = store.evaluations(sweep.sweep_hash)
     front = pareto_front(rows, sweep.objectives)
     axes = [axis.path for axis in sweep.axes]
@@ -118,10 +125,13 @@ def run_command(
         f"{progress.new} at {progress.evals_per_s:.0f} designs/s"
     )
     page = _write_page(db, sweep.name, rows, front, list(sweep.objectives), axes, summary)
+    if base_row is not None:
+        summary += "; base " + _compare(base_row, front, list(sweep.objectives))
     if as_json:
         sys.stdout.write(
             json.dumps(
                 {
+                    "base_design": _row_dict(base_row) if base_row else None,
                     "sweep": sweep.name,
                     "sweep_hash": sweep.sweep_hash,
                     "db": str(db),
@@ -144,6 +154,37 @@ def run_command(
     Console().print(summary)
     _print_front(front, list(sweep.objectives), axes)
     Console().print(f"results: {db}   Pareto page: {page}")
+
+
+def _base_row(sweep, store) -> Evaluation | None:
+    """The base chip's own design (evaluated and stored if the sampler skipped it)."""
+    from tigris.explore.evaluate import Evaluator, design_id
+
+    params = sweep.base_params()
+    if params is None:
+        return None
+    ident = design_id(params)
+    found = [row for row in store.evaluations(sweep.sweep_hash) if row.design_id == ident]
+    if found:
+        return found[0]
+    row = Evaluator(sweep).evaluate(params)
+    store.add(sweep.sweep_hash, [row], store.next_seq(sweep.sweep_hash))
+    return row
+
+
+def _compare(base: Evaluation, front: list[Evaluation], objectives: list[Objective]) -> str:
+    """'tigris-1 design abc: tokens_per_s 4.9e5 (best 5.1e5), ...'."""
+    if not base.feasible:
+        return f"design {base.design_id[:8]} is {base.status}: {base.reason}"
+    parts = []
+    for objective in objectives:
+        values = [row.objectives[objective.name] for row in front]
+        best = (min if objective.goal == "min" else max)(values) if values else None
+        text = f"{objective.name} {base.objectives[objective.name]:.4g}"
+        if best is not None:
+            text += f" (best on the front {best:.4g})"
+        parts.append(text)
+    return f"design {base.design_id[:8]}: " + ", ".join(parts)
 
 
 def _run(run_sweep, sweep, store, samples, workers, ray, on_progress):
@@ -246,3 +287,29 @@ def show_command(
 def register(app: typer.Typer) -> None:
     """Add `tigris explore` to the main app."""
     app.add_typer(explore_app, name="explore")
+
+
+def main() -> None:
+    """`python -m tigris.explore.cli ...`: the explore commands alone, with the main CLI's
+    handling of user mistakes (one or two lines, exit 2)."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    from tigris.errors import InfeasibleError, SpecError, TigrisError, UnsupportedError
+
+    try:
+        explore_app()
+    except (SpecError, UnsupportedError) as error:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            f"[bold red]error:[/] {escape(str(error))}"
+        )
+        raise SystemExit(2) from None
+    except (InfeasibleError, TigrisError) as error:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            f"[bold red]error:[/] {escape(str(error))}"
+        )
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

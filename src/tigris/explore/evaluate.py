@@ -46,9 +46,17 @@ from tigris.explore.sweep import Sweep
 Status = str  # "ok" | "invalid" | "infeasible" | "unavailable"
 
 
+def _canonical(value: Value) -> Value:
+    """Numbers as floats, so that 128 and 128.0 (or '128 MiB' read to SI) name one design."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
 def design_id(params: Mapping[str, Value]) -> str:
     """A stable id of a point in the space (the same parameters give the same id)."""
-    text = json.dumps(dict(sorted(params.items())), separators=(",", ":"), default=repr)
+    canonical = {key: _canonical(value) for key, value in sorted(params.items())}
+    text = json.dumps(canonical, separators=(",", ":"), default=repr)
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 

@@ -70,14 +70,21 @@ def _ready() -> int:
     return os.getpid()
 
 
+def _start_method() -> str:
+    """fork where there is one: workers start in milliseconds and a script calling
+    run_sweep needs no `if __name__ == '__main__'` guard. The children only evaluate (they
+    never touch the parent's DuckDB connection) and leave through os._exit."""
+    return "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+
+
 class PoolRunner:
-    """A process pool (spawned: the parent's DuckDB threads are never forked)."""
+    """A local process pool; each task evaluates one batch."""
 
     def __init__(self, sweep: Sweep, workers: int) -> None:
         self.workers = workers
         self._sweep = sweep
         self._pool = ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+            max_workers=workers, mp_context=multiprocessing.get_context(_start_method())
         )
         self._futures: set[Future[list[Evaluation]]] = set()
 

@@ -151,6 +151,20 @@ class Sweep:
     def axes(self) -> tuple[Axis, ...]:
         return self.space.axes
 
+    def base_params(self) -> dict[str, Value] | None:
+        """The base chip's own point, when every axis includes the base's value."""
+        params: dict[str, Value] = {}
+        for axis in self.axes:
+            try:
+                value = get_path(self.space.base, split_path(axis.path))
+            except KeyError:
+                return None
+            matches = [v for v in axis.values if v == value]
+            if not matches:
+                return None
+            params[axis.path] = matches[0]
+        return params
+
     def numeric_bounds(self) -> dict[str, tuple[float, float]]:
         """Lowest and highest value of each numeric axis."""
         bounds = {}
@@ -272,7 +286,7 @@ def _objective(spec: ObjectiveSpec, index: int, labels: dict[str, Any], file: st
 def _check_axis_paths(space: DesignSpace, file: str) -> None:
     """Each axis value, set alone on the base, must make a valid chip at that path."""
     for axis in space.axes:
-        for value in axis.values:
+        for value in (*axis.values, *axis.written):
             try:
                 data = set_path(space.base, split_path(axis.path), value)
             except KeyError:

@@ -1,0 +1,72 @@
+"""Kill a running sweep with SIGKILL, run the same command again: it resumes, keeps every
+row written before the kill unchanged, evaluates only what is missing, duplicates none."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from explore_sweeps import PREFILL, write_sweep
+
+from tigris.explore import Store, load_sweep
+
+WAL_BYTES_BEFORE_KILL = 30_000  # a few batches committed
+
+
+def command(sweep: Path, db: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "tigris.explore.cli",
+        "run",
+        str(sweep),
+        "--db",
+        str(db),
+        "--json",
+    ]
+
+
+def rows_by_id(db: Path, sweep_hash: str) -> dict[str, tuple]:
+    with Store(db, read_only=True) as store:
+        rows = store.evaluations(sweep_hash)
+        assert store.count(sweep_hash) == len(rows)
+    by_id = {row.design_id: (row.params, row.status, row.reason, row.objectives) for row in rows}
+    assert len(by_id) == len(rows), "duplicated design"
+    return by_id
+
+
+def test_sigkill_then_rerun_resumes(tmp_path: Path) -> None:
+    sweep_path = write_sweep(tmp_path, PREFILL, num_bw=12, batch=16)
+    sweep = load_sweep(sweep_path)
+    total = sweep.space.size
+    db = tmp_path / "results.duckdb"
+    wal = Path(f"{db}.wal")
+
+    process = subprocess.Popen(
+        command(sweep_path, db), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 60
+    while process.poll() is None and time.monotonic() < deadline:
+        if wal.exists() and wal.stat().st_size > WAL_BYTES_BEFORE_KILL:
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.01)
+    process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL, "the sweep ended before it could be killed"
+
+    before = rows_by_id(db, sweep.sweep_hash)
+    assert 0 < len(before) < total
+
+    rerun = subprocess.run(command(sweep_path, db), capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    report = json.loads(rerun.stdout)
+    after = rows_by_id(db, sweep.sweep_hash)
+
+    assert len(after) == total == report["designs"]
+    assert report["new"] == total - len(before)
+    for design, row in before.items():
+        assert after[design] == row
