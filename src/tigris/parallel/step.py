@@ -22,7 +22,7 @@ counted without causal savings, recomputation excluded). HFU adds the recomputed
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from tigris.engines.base import get_engine
 from tigris.hardware.chip import Chip
@@ -152,7 +152,25 @@ class MicrobatchTimes:
 
 @dataclass(frozen=True)
 class TrainSetup:
-    """What stays fixed while plans vary: model, hardware, chips, batch, sequence."""
+    """What stays fixed while plans vary: model, hardware, chips, batch, sequence, and how
+    the framework runs the step.
+
+    Framework mechanisms (defaults: a current framework; `tigris.validate.train` sets them
+    per published source):
+    - attention: the attention kernel, 'flash2' (FlashAttention-2), 'flash1', 'standard'
+      (unfused PyTorch) or 'fused_softmax' (Megatron-LM 2021: batched GEMMs around a fused
+      scale-mask-softmax kernel, the S x S scores through DRAM); see `Attention`.
+    - attention_dropout: dropout on the attention probabilities (Megatron's GPT-3 runs used
+      0.1); one more S x S pass forward and backward for the unfused kinds.
+    - dp_overlap: the data-parallel gradient reduction (ZeRO 0-2) runs in buckets while
+      backward computes (PyTorch DDP, Megatron-LM's --overlap-grad-reduce since 2023);
+      False: it starts after the backward and is fully exposed (Megatron-LM as of
+      Narayanan et al. 2021).
+    - eager: ops launched one by one from Python (PyTorch eager mode, no CUDA graphs); a
+      kernel then takes at least the host's launch time (chip.calibration.host_overhead),
+      since the GPU runs ahead of the host only as long as kernels are longer than their
+      launches. False for compiled or graph-captured steps (XLA, CUDA graphs).
+    """
 
     spec: TransformerSpec
     chip: Chip
@@ -162,6 +180,10 @@ class TrainSetup:
     seq_len: int
     engine: str = "tile"
     precision: Precision = field(default_factory=Precision)
+    attention: str = "flash2"
+    attention_dropout: bool = False
+    dp_overlap: bool = True
+    eager: bool = False
 
 
 class StepModel:
@@ -179,9 +201,25 @@ class StepModel:
     def op_time_s(self, op: Op) -> float:
         time_s = self._op_s.get(op)
         if time_s is None:
-            time_s = self._engine.time(op, self.setup.chip).time_s
+            result = self._engine.time(op, self.setup.chip)
+            time_s = result.time_s
+            if self.setup.eager:
+                kernels = result.details.get("kernels", 1.0)
+                time_s = max(time_s, kernels * self.setup.chip.calibration.host_overhead)
             self._op_s[op] = time_s
         return time_s
+
+    def _as_run(self, ops: tuple[Op, ...]) -> tuple[Op, ...]:
+        """The ops as the framework runs them (its attention kernel and dropout)."""
+        setup = self.setup
+        if setup.attention == "flash2" and not setup.attention_dropout:
+            return ops
+        return tuple(
+            replace(op, implementation=setup.attention, dropout=setup.attention_dropout)
+            if isinstance(op, Attention)
+            else op
+            for op in ops
+        )
 
     def _ops_s(self, ops: tuple[Op, ...]) -> float:
         return sum(self.op_time_s(op) for op in ops)
@@ -213,7 +251,7 @@ class StepModel:
             graph, tp=plan.tp, ep=plan.ep, cp=plan.cp, sequence_parallel=plan.sequence_parallel
         )
         parts: dict[tuple[str, str], tuple[Op, ...]] = {
-            (group.name, group.phase): group.ops for group in shard.groups
+            (group.name, group.phase): self._as_run(group.ops) for group in shard.groups
         }
         layer_fwd = parts[("layer", "fwd")]
         times = MicrobatchTimes(
@@ -383,7 +421,7 @@ class StepModel:
         reduce_s = self.comm_s(kind, grads, plan.dp, stride)
         bucket = min(grads, DP_BUCKET_ELEMENTS * grad_b)
         last_bucket_s = self.comm_s(kind, bucket, plan.dp, stride)
-        exposed = max(reduce_s - bwd_s, last_bucket_s)
+        exposed = max(reduce_s - bwd_s, last_bucket_s) if self.setup.dp_overlap else reduce_s
         if plan.zero >= 1:
             gather = self.comm_s("all_gather", weights, plan.dp, stride)
             exposed += max(0.0, gather - fwd_s)

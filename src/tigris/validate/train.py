@@ -40,6 +40,22 @@ from tigris.validate.measured import _read_rows
 from tigris.workload.spec import TransformerSpec
 
 A100_40GB = {"capacity": 40e9, "bandwidth": 1.555e12}
+
+# How each framework ran its step (TrainSetup options; mechanisms documented there).
+# Megatron-LM as in Narayanan et al. 2021: attention as two batched GEMMs around the fused
+# scale-mask-softmax kernel (FlashAttention came in 2022), attention dropout 0.1 (the GPT-3
+# scripts' default), the data-parallel all-reduce issued after the backward (no overlap
+# then), PyTorch eager.
+MEGATRON_2021: dict[str, object] = {
+    "attention": "fused_softmax",
+    "attention_dropout": True,
+    "dp_overlap": False,
+    "eager": True,
+}
+# llm-foundry (Composer, PyTorch FSDP) in eager mode with FlashAttention kernels.
+LLM_FOUNDRY: dict[str, object] = {"attention": "flash2", "eager": True}
+# MaxText: one XLA-compiled step (no per-op host launches), flash attention in Pallas.
+MAXTEXT: dict[str, object] = {}
 V5E_DCN_UNIDIR_PER_CHIP = 50e9 / 8  # 50 Gb/s, as the tpu-v5p-pod preset's DCN
 
 
@@ -57,6 +73,7 @@ class TrainCase:
     metric: str  # "megatron_flop_per_s_per_chip" | "tokens_per_s_per_chip" | "model_flop_per_s_per_chip"
     measured: float
     a100_40gb: bool = False
+    framework: dict[str, object] = field(default_factory=dict, hash=False)  # TrainSetup options
 
 
 @dataclass(frozen=True)
@@ -190,6 +207,7 @@ def _megatron_case(row: dict[str, str]) -> TrainCase | None:
         fixed=fixed,
         metric="megatron_flop_per_s_per_chip",
         measured=float(row["metric_value"]) * 1e12,
+        framework=MEGATRON_2021,
     )
 
 
@@ -233,6 +251,7 @@ def _mosaic_case(row: dict[str, str]) -> TrainCase:
         metric="tokens_per_s_per_chip",
         measured=float(row["metric_value"]),
         a100_40gb="40GB" in hardware,
+        framework=LLM_FOUNDRY,
     )
 
 
@@ -268,6 +287,7 @@ def _maxtext_case(row: dict[str, str]) -> TrainCase:
         fixed=fixed,
         metric="model_flop_per_s_per_chip",
         measured=float(row["metric_value"]) * 1e12,
+        framework=MAXTEXT,
     )
 
 
@@ -304,7 +324,15 @@ def setup_for(case: TrainCase) -> TrainSetup:
             latency=10e-6,
         )
         cluster = cluster.model_copy(update={"scale_out": [dcn]})
-    return TrainSetup(case.spec, chip, cluster, case.num_chips, case.global_batch, case.seq_len)
+    return TrainSetup(
+        case.spec,
+        chip,
+        cluster,
+        case.num_chips,
+        case.global_batch,
+        case.seq_len,
+        **case.framework,  # type: ignore[arg-type]
+    )
 
 
 def _fastest_ignoring_memory(setup: TrainSetup, fixed: dict[str, object]) -> StepResult:
