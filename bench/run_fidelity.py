@@ -1,0 +1,41 @@
+"""Executor cycles vs the tile engine (neutral calibration) per operator, GPT-2-small-width
+2-layer decoder, bf16 prefill of 4 x 512 tokens on tigris-1, timing only. Prints a table."""
+
+import time, numpy as np
+from collections import defaultdict
+from tigris.hardware import load_chip
+from tigris.isa.machine import machine_of
+from tigris.models.decoder import decoder_graph, tiny_spec
+from tigris.compiler import compile_graph
+from tigris.executor.run import execute
+from tigris.executor.fidelity import compare
+
+chip = load_chip("tigris-1")
+m = machine_of(chip)
+spec = tiny_spec(
+    "gpt2",
+    name="gpt2-small-2l",
+    hidden_size=768,
+    num_heads=12,
+    num_kv_heads=12,
+    head_dim=64,
+    ffn_hidden_size=3072,
+    vocab_size=1024,
+    max_position_embeddings=1024,
+    num_layers=2,
+)
+g = decoder_graph(spec, (512,) * 4, lm_head=False)
+t = time.time()
+c = compile_graph(g, m, "bf16")
+print("compile", time.time() - t, c.program.num_instructions)
+t = time.time()
+r = execute(c.program, c.image, m, {"ids": np.zeros(g.num_tokens)}, compute=False)
+print("time-only", time.time() - t)
+rows = compare(g, r.kernel_end_cycles, m.clock_hz, chip, "bf16")
+tot_e = sum(x.executed_s for x in rows)
+tot_p = sum(x.predicted_s for x in rows)
+for x in rows:
+    print(
+        f"{x.name:16s} {x.kind:10s} {x.executed_s * 1e6:8.2f} {x.predicted_s * 1e6:8.2f} {x.ratio:.2f}"
+    )
+print("total", tot_e * 1e6, tot_p * 1e6, tot_e / tot_p, r.utilization)

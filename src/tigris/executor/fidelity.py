@@ -1,0 +1,105 @@
+"""The executor's cycles per operator against the tile engine's prediction for the same
+operators on the same chip.
+
+Each compiled operator is one kernel ending in a barrier, so its executed time is the time
+between barriers. The tile engine times the matching workload op: Linear -> Gemm, Attention
+-> Attention, the row-wise operators -> Stream (bytes in and out of HBM, vector flop). The
+engine's calibration terms (matrix and DRAM efficiency fitted to measurements of other
+chips, a per-kernel launch overhead) stand for effects the executor does not model, so by
+default they are neutralised (1, 1, 0 s) and the two models differ only in mechanism.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tigris.compiler.graph import Attention as AttentionNode
+from tigris.compiler.graph import Graph, Linear
+from tigris.engines.base import get_engine
+from tigris.hardware.chip import Calibration, Chip
+from tigris.workload.ops import Attention, Gemm, Op, Stream
+
+MODE_DTYPE = {"bf16": "bf16", "int8": "int8", "fp8": "fp8"}
+
+
+@dataclass(frozen=True)
+class OperatorTime:
+    name: str
+    kind: str
+    executed_s: float
+    predicted_s: float
+
+    @property
+    def ratio(self) -> float:
+        return self.executed_s / self.predicted_s if self.predicted_s else float("inf")
+
+
+def workload_op(node: object, graph: Graph, mode: str) -> Op:
+    """The workload op the tile engine times for one graph operator."""
+    tokens = graph.num_tokens
+    if isinstance(node, Linear):
+        k, n = graph.constants[node.weight].shape
+        return Gemm(node.name, m=tokens, n=n, k=k, dtype=MODE_DTYPE[mode], out_dtype="bf16")
+    if isinstance(node, AttentionNode):
+        lengths = set(graph.seq_lengths)
+        length = max(lengths)
+        return Attention(
+            node.name,
+            batch=len(graph.seq_lengths),
+            num_heads=node.num_heads,
+            num_kv_heads=node.num_kv_heads,
+            head_dim=node.head_dim,
+            q_len=length,
+            kv_len=length,
+            causal=node.causal,
+            dtype="bf16",
+        )
+    width_in = _width(node, graph)
+    width_out = width_in if not hasattr(node, "activation") else width_in // 2
+    return Stream(
+        node.name,
+        tokens * width_in,
+        bytes_read=2.0 * tokens * width_in,
+        bytes_written=2.0 * tokens * width_out,
+        flop_per_element=8.0,
+    )  # type: ignore[attr-defined]
+
+
+def _width(node: object, graph: Graph) -> int:
+    for key in ("table", "gamma", "cos"):
+        name = getattr(node, key, None)
+        if name is not None:
+            return (
+                int(graph.constants[name].shape[-1])
+                if key != "cos"
+                else int(graph.constants[name].shape[1]) * node.num_heads
+            )  # type: ignore[attr-defined]
+    return 0
+
+
+def compare(
+    graph: Graph,
+    kernel_end_cycles: tuple[int, ...],
+    clock_hz: float,
+    chip: Chip,
+    mode: str,
+    *,
+    neutral_calibration: bool = True,
+) -> list[OperatorTime]:
+    """Per operator: executed seconds (between barriers) and the tile engine's seconds."""
+    if neutral_calibration:
+        chip = chip.model_copy(
+            update={
+                "calibration": Calibration(
+                    matrix_fraction=1.0, dram_fraction=1.0, kernel_overhead=0.0
+                )
+            }
+        )
+    engine = get_engine("tile")
+    rows, previous = [], 0
+    for node, end in zip(graph.nodes, kernel_end_cycles, strict=True):
+        executed = (end - previous) / clock_hz
+        previous = end
+        predicted = engine.time(workload_op(node, graph, mode), chip).time_s
+        rows.append(OperatorTime(node.name, type(node).__name__, executed, predicted))
+    return rows
