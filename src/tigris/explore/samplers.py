@@ -58,7 +58,8 @@ class GridSampler:
 
 
 class RandomSampler:
-    """Uniform over the combinations; stops when 50 draws in a row were all seen."""
+    """Uniform over the combinations, without repeats. Once draws keep hitting designs seen
+    before (the space is nearly used up), the unseen rest is listed and shuffled."""
 
     MAX_MISSES = 50
 
@@ -67,18 +68,30 @@ class RandomSampler:
         self._rng = random.Random(seed)
         self._seen = set(done)
         self._size = sweep.space.size
+        self._rest: list[Params] | None = None
+
+    def _draw(self) -> Params | None:
+        if self._rest is None:
+            for _ in range(self.MAX_MISSES):
+                params = {axis.path: self._rng.choice(axis.values) for axis in self._axes}
+                if design_id(params) not in self._seen:
+                    return params
+            paths = [axis.path for axis in self._axes]
+            self._rest = [
+                params
+                for combo in itertools.product(*(axis.values for axis in self._axes))
+                if design_id(params := dict(zip(paths, combo, strict=True))) not in self._seen
+            ]
+            self._rng.shuffle(self._rest)
+        return self._rest.pop() if self._rest else None
 
     def ask(self, count: int) -> list[Params]:
         batch: list[Params] = []
-        misses = 0
-        while len(batch) < count and len(self._seen) < self._size and misses < self.MAX_MISSES:
-            params = {axis.path: self._rng.choice(axis.values) for axis in self._axes}
-            ident = design_id(params)
-            if ident in self._seen:
-                misses += 1
-                continue
-            misses = 0
-            self._seen.add(ident)
+        while len(batch) < count and len(self._seen) < self._size:
+            params = self._draw()
+            if params is None:
+                break
+            self._seen.add(design_id(params))
             batch.append(params)
         return batch
 
