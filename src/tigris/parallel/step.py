@@ -32,7 +32,7 @@ from tigris.parallel.memory import MemoryBreakdown, memory_per_chip, params_per_
 from tigris.parallel.partition import _scale_stream, layer_collectives, shard_graph
 from tigris.parallel.pipeline import bubble_time_s, p2p_messages_on_critical_path
 from tigris.parallel.plan import ParallelPlan, check_plan
-from tigris.workload.ops import Attention, Op, Stream
+from tigris.workload.ops import Attention, Gemm, Op, Stream
 from tigris.workload.precision import Precision
 from tigris.workload.spec import TransformerSpec
 from tigris.workload.tasks import train_step_graph
@@ -209,17 +209,20 @@ class StepModel:
             self._op_s[op] = time_s
         return time_s
 
-    def _as_run(self, ops: tuple[Op, ...]) -> tuple[Op, ...]:
-        """The ops as the framework runs them (its attention kernel and dropout)."""
+    def _as_run(self, ops: tuple[Op, ...], dtype: str) -> tuple[Op, ...]:
+        """The ops as the framework runs them: its attention kernel and dropout, and fp8
+        GEMMs (bf16 out) when the plan computes in fp8."""
         setup = self.setup
-        if setup.attention == "flash2" and not setup.attention_dropout:
-            return ops
-        return tuple(
-            replace(op, implementation=setup.attention, dropout=setup.attention_dropout)
-            if isinstance(op, Attention)
-            else op
-            for op in ops
-        )
+        out: list[Op] = []
+        for op in ops:
+            if isinstance(op, Attention) and (
+                setup.attention != "flash2" or setup.attention_dropout
+            ):
+                op = replace(op, implementation=setup.attention, dropout=setup.attention_dropout)
+            elif isinstance(op, Gemm) and dtype == "fp8":
+                op = replace(op, dtype="fp8", out_dtype=op.out_dtype or op.dtype)
+            out.append(op)
+        return tuple(out)
 
     def _ops_s(self, ops: tuple[Op, ...]) -> float:
         return sum(self.op_time_s(op) for op in ops)
@@ -239,7 +242,11 @@ class StepModel:
         if cached is not None:
             return cached
         setup = self.setup
-        precision = setup.precision.model_copy(update={"compute_dtype": plan.dtype})
+        # FP8 training (Transformer Engine) casts only the linear layers' inputs to fp8 inside
+        # their GEMMs: activations between ops, attention and the elementwise work stay bf16.
+        precision = setup.precision
+        if plan.dtype != "fp8":
+            precision = precision.model_copy(update={"compute_dtype": plan.dtype})
         graph = train_step_graph(
             setup.spec,
             plan.micro_batch,
@@ -251,7 +258,7 @@ class StepModel:
             graph, tp=plan.tp, ep=plan.ep, cp=plan.cp, sequence_parallel=plan.sequence_parallel
         )
         parts: dict[tuple[str, str], tuple[Op, ...]] = {
-            (group.name, group.phase): self._as_run(group.ops) for group in shard.groups
+            (group.name, group.phase): self._as_run(group.ops, plan.dtype) for group in shard.groups
         }
         layer_fwd = parts[("layer", "fwd")]
         times = MicrobatchTimes(

@@ -52,8 +52,10 @@ MEGATRON_2021: dict[str, object] = {
     "dp_overlap": False,
     "eager": True,
 }
-# llm-foundry (Composer, PyTorch FSDP) in eager mode with FlashAttention kernels.
-LLM_FOUNDRY: dict[str, object] = {"attention": "flash2", "eager": True}
+# llm-foundry (Composer, PyTorch FSDP) in eager mode. Its benchmark script
+# (scripts/train/benchmarking/submit_benchmarks.py) defaults to attn_impl=triton: Tri Dao's
+# Triton kernel of the FlashAttention (v1) algorithm with ALiBi bias, timed as 'flash1'.
+LLM_FOUNDRY: dict[str, object] = {"attention": "flash1", "eager": True}
 # MaxText: one XLA-compiled step (no per-op host launches), flash attention in Pallas.
 MAXTEXT: dict[str, object] = {}
 V5E_DCN_UNIDIR_PER_CHIP = 50e9 / 8  # 50 Gb/s, as the tpu-v5p-pod preset's DCN
