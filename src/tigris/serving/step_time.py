@@ -3,7 +3,7 @@
 A step runs some sequences' prefill chunks and other sequences' next decode token together
 (continuous batching). Its time, on one chip of the replica, is the sum of:
 - the token-wise work (every GEMM, norm, activation, embedding, KV append) for all T
-  tokens of the step: the ops of `prefill_graph(spec, 1, T)` outside attention, sharded
+  tokens of the step: the ops of `prefill_graph(spec, T, 1)` outside attention, sharded
   by `tigris.parallel.partition.shard_graph` for tp and ep;
 - the LM head and sampling for the sequences that emit a token this step;
 - attention: FlashAttention per prefill chunk (q new tokens over kv keys), and one
@@ -20,7 +20,12 @@ AWQ/GPTQ/Marlin kernels run them) are dequantised inside the GEMM: DEQUANT_FLOP_
 vector operations per weight for each block of BLOCK_M rows, issued by the same cores as
 the matrix work (added to the GEMM's compute time, not overlapped).
 
-Speed: token-wise and LM-head times are exact below EXACT_TOKENS and linearly interpolated
+Speed: the op lists of a dense model are linear in the token (or sequence) count, field
+by field (every GEMM's m, every stream's elements and bytes): they are built from the
+graph at counts 1 and 2 once per StepTimer and extrapolated, instead of building and
+sharding the graph again for each count (a mixture-of-experts graph, whose routed ops
+are not linear, is built each time). Identical ops are timed once per StepTimer.
+Token-wise and LM-head times are exact below EXACT_TOKENS and linearly interpolated
 between exact evaluations on a grid of GRID_PER_OCTAVE points per octave above it (GEMM
 time is near-linear in M there); decode attention likewise in KV length. Exact values are
 cached per StepTimer, so a simulation evaluates the engine only a few hundred times.
@@ -28,11 +33,14 @@ cached per StepTimer, so a simulation evaluates the engine only a few hundred ti
 
 from __future__ import annotations
 
-from dataclasses import replace
+from copy import copy
+from dataclasses import fields, replace
 from math import ceil, floor, log2
 
 from tigris.engines.base import get_engine
 from tigris.hardware.quantities import dtype_bytes
+from tigris.parallel.collectives import CommGroup, collective_time_s
+from tigris.parallel.partition import layer_collectives, shard_graph
 from tigris.serving.deployment import Deployment
 from tigris.workload.graph import OpGraph
 from tigris.workload.ops import Attention, Gemm, Op
@@ -80,6 +88,9 @@ class StepTimer:
         self._op_cache: dict[Op, float] = {}
         graph = self._chip_graph(prefill_graph(spec, 1, 1, precision))
         self._attention = next(op for op, _ in graph.iter_ops() if isinstance(op, Attention))
+        self._linear = not spec.is_moe
+        self._graphs = {1: graph}  # count -> per-chip graph of count one-token sequences
+        self._templates: dict[str, list[tuple[int, Op, dict[str, float]]]] = {}
         self._num_layers = spec.num_layers
         self._groups = self._comm_groups()
 
@@ -89,8 +100,6 @@ class StepTimer:
         d = self.deployment
         if d.tp == 1 and d.ep == 1:
             return graph
-        from tigris.parallel.partition import shard_graph
-
         return shard_graph(graph, tp=d.tp, ep=d.ep)
 
     def op_time_s(self, op: Op) -> float:
@@ -109,12 +118,61 @@ class StepTimer:
         self._op_cache[op] = time_s
         return time_s
 
+    # ---- op lists for a count of tokens or sequences -----------------------------------
+
+    def _graph_ops(self, kind: str, count: int) -> list[tuple[int, Op]]:
+        """(repeats, op) of the token-wise ops (kind 'tokens': count tokens, attention and
+        head left out) or of the head ('head': count sequences emitting a token)."""
+        d = self.deployment
+        graph = self._graphs.get(count)
+        if graph is None:
+            # count sequences of one token: the token-wise ops are those of any
+            # count tokens (they see only tokens), the head has one row per sequence.
+            graph = self._chip_graph(prefill_graph(d.model, count, 1, d.precision))
+            if self._linear and count <= 2:
+                self._graphs[count] = graph
+        if kind == "tokens":
+            return [
+                (group.count, op)
+                for group, op in graph.iter_grouped()
+                if group.name != "head" and not isinstance(op, Attention)
+            ]
+        return [(group.count, op) for group, op in graph.iter_grouped() if group.name == "head"]
+
+    def _template(self, kind: str) -> list[tuple[int, Op, dict[str, float]]]:
+        """Ops at count 1 with the per-count step of each numeric field that changes."""
+        template = self._templates.get(kind)
+        if template is None:
+            template = []
+            for (repeats, one), (_, two) in zip(
+                self._graph_ops(kind, 1), self._graph_ops(kind, 2), strict=True
+            ):
+                steps = {}
+                for f in fields(one):
+                    a, b = getattr(one, f.name), getattr(two, f.name)
+                    if a != b:
+                        steps[f.name] = b - a
+                template.append((repeats, one, steps))
+            self._templates[kind] = template
+        return template
+
+    def _ops(self, kind: str, count: int) -> list[tuple[int, Op]]:
+        if not self._linear or count <= 2:
+            return self._graph_ops(kind, count)
+        out = []
+        for repeats, one, steps in self._template(kind):
+            op = one
+            if steps:
+                op = copy(one)
+                for name, step in steps.items():
+                    object.__setattr__(op, name, getattr(one, name) + step * (count - 1))
+            out.append((repeats, op))
+        return out
+
     def _comm_groups(self) -> dict[str, object]:
         d = self.deployment
         if d.chips_per_replica == 1:
             return {}
-        from tigris.parallel.collectives import CommGroup
-
         cluster = d.system
         if cluster is None:
             from tigris.errors import InfeasibleError
@@ -130,9 +188,6 @@ class StepTimer:
         d = self.deployment
         if not self._groups:
             return 0.0
-        from tigris.parallel.collectives import collective_time_s
-        from tigris.parallel.partition import layer_collectives
-
         per_layer = 0.0
         for item in layer_collectives(
             d.model, rank_tokens, tp=d.tp, ep=d.ep, dtype_bytes=self._act_bytes
@@ -156,14 +211,9 @@ class StepTimer:
             return cached
         if tokens <= 0:
             return 0.0
-        d = self.deployment
         rank_tokens = self._rank(tokens)
-        graph = self._chip_graph(prefill_graph(d.model, 1, rank_tokens, d.precision))
         time_s = sum(
-            count * self.op_time_s(op)
-            for group, op in graph.iter_grouped()
-            for count in (group.count,)
-            if group.name != "head" and not isinstance(op, Attention)
+            repeats * self.op_time_s(op) for repeats, op in self._ops("tokens", rank_tokens)
         )
         time_s += self._comm_s(rank_tokens)
         self._tokenwise[tokens] = time_s
@@ -173,12 +223,8 @@ class StepTimer:
         cached = self._head.get(num_seqs)
         if cached is not None:
             return cached
-        d = self.deployment
-        graph = self._chip_graph(prefill_graph(d.model, self._rank(num_seqs), 1, d.precision))
         time_s = sum(
-            group.count * self.op_time_s(op)
-            for group, op in graph.iter_grouped()
-            if group.name == "head"
+            repeats * self.op_time_s(op) for repeats, op in self._ops("head", self._rank(num_seqs))
         )
         self._head[num_seqs] = time_s
         return time_s
