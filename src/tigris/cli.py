@@ -302,6 +302,7 @@ def _register_plugins() -> None:
     from tigris.engines.systolic.cli import register as register_systolic
 
     register_systolic(app)
+    from tigris.executor.cli import register as register_executor; register_executor(app)  # noqa: E702, I001
     from tigris.parallel.cli import register as register_parallel
 
     register_parallel(app, validate_app)
