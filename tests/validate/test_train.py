@@ -39,3 +39,41 @@ def test_maxtext_within_ten_percent():
     rows, mean_abs, _, _ = summary["maxtext"]
     assert rows == 24
     assert mean_abs <= 10.0
+
+
+@pytest.fixture(scope="module")
+def all_results():
+    return validate_train()
+
+
+def test_megatron_ptdp_and_weak_scaling_rows(all_results):
+    """PTD-P and Table 1 rows (fused-softmax attention with dropout, dp all-reduce after the
+    backward): reached 2.8% mean |error|."""
+    errors = [
+        abs(r.error_pct)
+        for r in all_results
+        if r.case.source == "megatron" and r.case.fixed["zero"] == 0
+    ]
+    assert len(errors) == 16
+    assert sum(errors) / len(errors) <= 3.5
+    assert max(errors) <= 7.0
+
+
+@pytest.mark.parametrize(
+    ("key", "tolerance"),
+    [
+        ("mosaicml a100-sxm-80gb", 11.5),  # reached 11.3% (was 37.5%)
+        ("mosaicml h100-sxm", 22.0),  # reached 21.8% (was 86.2%)
+        ("megatron a100-sxm-80gb", 56.0),  # reached 55.6% (was 71.7%); ZeRO-3 rows dominate
+    ],
+)
+def test_source_errors(all_results, key, tolerance):
+    assert summarize_train(all_results)[key][1] <= tolerance
+
+
+def test_framework_options_per_source():
+    by_source = {case.source: case.framework for case in load_train_cases()}
+    assert by_source["megatron"]["attention"] == "fused_softmax"
+    assert by_source["megatron"]["dp_overlap"] is False
+    assert by_source["mosaicml"]["eager"] is True
+    assert by_source["maxtext"] == {}
