@@ -1,0 +1,103 @@
+"""One cell of the comparison: a workload on a chip, or the reason it cannot run there.
+
+Everything is SI (seconds, bytes, joules, watts, dollars); formatting is the report's job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tigris.cost import Assumptions, EnergyPerToken, tco, usd_per_million_tokens
+from tigris.engines.base import OpTime
+from tigris.errors import TigrisError
+from tigris.hardware.chip import Chip
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A workload's best result on one chip. `reason` is set (and the figures are None)
+    when the chip cannot run the workload."""
+
+    workload: str
+    kind: str  # "train" | "serve"
+    chip_id: str
+    reason: str | None = None
+    plan: dict[str, object] = field(default_factory=dict)
+    time_s: float | None = None  # train: step time; serve: TPOT
+    ttft_s: float | None = None
+    tokens_per_s: float | None = None  # the whole run (train) or one deployment (serve)
+    tokens_per_s_per_chip: float | None = None
+    mfu: float | None = None
+    memory_per_chip_bytes: float | None = None
+    memory_capacity_bytes: float | None = None
+    fits: bool | None = None
+    energy_per_token_j: float | None = None
+    power_w_per_chip: float | None = None
+    power_cap_slowdown: float | None = None
+    usd_per_chip_hour: float | None = None
+    usd_per_million_tokens: float | None = None
+    cost_note: str | None = None
+    breakdown: dict[str, float] = field(default_factory=dict)  # where the time goes, s
+    extra: dict[str, object] = field(default_factory=dict)
+    ops: tuple[OpTime, ...] = ()
+    num_plans_searched: int = 0
+
+    @property
+    def ran(self) -> bool:
+        return self.reason is None
+
+    def to_dict(self) -> dict[str, object]:
+        out = {
+            key: getattr(self, key)
+            for key in (
+                "workload",
+                "kind",
+                "chip_id",
+                "reason",
+                "plan",
+                "time_s",
+                "ttft_s",
+                "tokens_per_s",
+                "tokens_per_s_per_chip",
+                "mfu",
+                "memory_per_chip_bytes",
+                "memory_capacity_bytes",
+                "fits",
+                "energy_per_token_j",
+                "power_w_per_chip",
+                "power_cap_slowdown",
+                "usd_per_chip_hour",
+                "usd_per_million_tokens",
+                "cost_note",
+                "breakdown",
+                "extra",
+                "num_plans_searched",
+            )
+        }
+        out["num_ops"] = len(self.ops)
+        return out
+
+
+def failed(workload: str, kind: str, chip_id: str, error: Exception) -> Cell:
+    """The cell of a chip that cannot run the workload, with the error's one-line reason."""
+    reason = getattr(error, "reason", None) or str(error).splitlines()[0]
+    return Cell(workload=workload, kind=kind, chip_id=chip_id, reason=reason)
+
+
+def price(
+    chip: Chip,
+    assumptions: Assumptions,
+    energy: EnergyPerToken,
+    tokens_per_s_per_chip: float,
+) -> dict[str, object]:
+    """$ per chip-hour at the workload's power and $ per million tokens, or a note why not
+    (a cloud price basis for a chip without a public price)."""
+    try:
+        hourly = tco(chip, assumptions, power_w=energy.power_w_per_chip)
+        usd_per_hour = hourly.usd_per_chip_hour
+    except TigrisError as error:
+        return {"cost_note": str(error).splitlines()[0]}
+    return {
+        "usd_per_chip_hour": usd_per_hour,
+        "usd_per_million_tokens": usd_per_million_tokens(usd_per_hour, tokens_per_s_per_chip),
+    }

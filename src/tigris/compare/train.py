@@ -1,0 +1,201 @@
+"""A training workload on one chip: the best plan found, and its energy and cost.
+
+The plan comes from `tigris.parallel.search.search_plans` (options in the workload's
+`plan` held fixed). Energy per token: the tile engine's flop and DRAM bytes of the best
+plan's per-chip ops over one step, plus the bytes each chip sends in its tp / cp / ep
+collectives, pipeline sends and data-parallel gradient reduction, through
+`tigris.cost.energy_per_token` (capped at TDP). Cost: `tigris.cost.tco` at that power.
+"""
+
+from __future__ import annotations
+
+from tigris.compare.activity import OpTimer, Traffic, sent_fraction
+from tigris.compare.cell import Cell, failed, price
+from tigris.compare.workloads import TrainWorkload
+from tigris.cost import Assumptions, energy_per_token, training_run_cost
+from tigris.engines.base import get_engine
+from tigris.errors import InfeasibleError, TigrisError
+from tigris.hardware.chip import Chip
+from tigris.hardware.presets import default_cluster
+from tigris.parallel.memory import params_per_chip
+from tigris.parallel.partition import layer_collectives, shard_graph
+from tigris.parallel.plan import ParallelPlan
+from tigris.parallel.search import SearchResult, search_plans
+from tigris.parallel.step import ACTIVATION_BYTES, StepResult, TimeNode, TrainSetup
+from tigris.workload.precision import Precision
+from tigris.workload.presets import load_model
+from tigris.workload.spec import TransformerSpec
+from tigris.workload.tasks import train_step_graph
+
+GRADIENT_BYTES = 2.0  # gradients reduced in bf16 (Megatron-LM's default grad reduce dtype)
+
+
+def where_time_goes(breakdown: TimeNode) -> dict[str, float]:
+    """The step's parts: compute by pass, then exposed communication, bubble, optimizer."""
+    parts: dict[str, float] = {}
+    for child in breakdown.children:
+        if child.name == "compute" and child.children:
+            parts |= {node.name: node.time_s for node in child.children}
+        else:
+            parts[child.name] = child.time_s
+    return parts
+
+
+def step_traffic(
+    spec: TransformerSpec, setup: TrainSetup, plan: ParallelPlan, timer: OpTimer
+) -> tuple[Traffic, float]:
+    """(flop and DRAM bytes, link bytes sent) of one chip over one step, averaged over the
+    pipeline stages."""
+    precision = setup.precision.model_copy(update={"compute_dtype": plan.dtype})
+    full = plan.recompute == "full"
+    graph = train_step_graph(
+        spec, plan.micro_batch, setup.seq_len, precision, recompute="full" if full else "none"
+    )
+    shard = shard_graph(
+        graph, tp=plan.tp, ep=plan.ep, cp=plan.cp, sequence_parallel=plan.sequence_parallel
+    )
+    m = plan.num_microbatches(setup.global_batch)
+    zero_share = 1.0 / plan.dp if plan.zero >= 1 else 1.0
+    traffic = Traffic()
+    for group in shard.groups:
+        per_step = zero_share if group.phase == "optimizer" else m
+        traffic = traffic.plus(timer.traffic(group.ops), group.count / plan.pp * per_step)
+    # links: per-layer collectives, pipeline sends, gradient reduction
+    sizes = {"tp": plan.tp, "cp": plan.cp, "ep": plan.ep}
+    link = 0.0
+    tokens = plan.micro_batch * setup.seq_len
+    for phase, repeats in (("fwd", 2 if full else 1), ("bwd", 1)):
+        for item in layer_collectives(
+            spec,
+            tokens,
+            plan.tp,
+            plan.ep,
+            plan.cp,
+            plan.sequence_parallel,
+            ACTIVATION_BYTES,
+            phase=phase,
+        ):
+            sent = item.message_bytes * sent_fraction(item.kind, sizes[item.group_role])
+            link += repeats * sent * spec.num_layers / plan.pp * m
+    if plan.pp > 1:
+        hidden = tokens / plan.cp * spec.hidden_size * ACTIVATION_BYTES / plan.tp
+        link += 2 * hidden * m  # activation forward, its gradient back
+    params, _ = params_per_chip(spec, plan)
+    passes = 3 if plan.zero == 3 else 2  # ZeRO-3 also gathers weights for the backward
+    link += params * GRADIENT_BYTES * passes / 2 * sent_fraction("all_reduce", plan.dp)
+    return traffic, link
+
+
+def best_plan(setup: TrainSetup, fixed: dict[str, object]) -> SearchResult:
+    """search_plans with Megatron-LM's rule that sequence parallelism is on whenever
+    tp > 1 (it cuts activation memory at no extra communication), unless the caller fixes
+    tp or sequence parallelism: tp = 1 plans, then tp > 1 plans with it on. This halves
+    the plans searched. When neither search finds a plan, the reason of the closer miss
+    (smallest memory overshoot) is raised."""
+    if fixed.get("tp") is not None or fixed.get("sequence_parallel") is not None:
+        return search_plans(setup, fixed, top_k=1)
+    found: list[SearchResult] = []
+    errors: list[InfeasibleError] = []
+    searched = 0
+    for part in ({"tp": 1, "sequence_parallel": False}, {"sequence_parallel": True}):
+        try:
+            result = search_plans(setup, {**fixed, **part}, top_k=1)
+        except InfeasibleError as error:
+            errors.append(error)
+            continue
+        found.append(result)
+        searched += result.num_searched
+    if not found:
+        overs = [e for e in errors if e.over_bytes is not None]
+        raise min(overs, key=lambda e: e.over_bytes or 0.0) if overs else errors[0]
+    best = min(found, key=lambda r: r.best.step_time_s)
+    return SearchResult(
+        best.best,
+        best.top,
+        num_searched=sum(r.num_searched for r in found),
+        num_valid=sum(r.num_valid for r in found),
+        num_fit=sum(r.num_fit for r in found),
+    )
+
+
+def evaluate_train(chip: Chip, workload: TrainWorkload, assumptions: Assumptions) -> Cell:
+    """The workload's best plan on `chip`, or the reason none runs."""
+    try:
+        return _evaluate(chip, workload, assumptions)
+    except TigrisError as error:
+        return failed(workload.name, "train", chip.id, error)
+
+
+def _evaluate(chip: Chip, workload: TrainWorkload, assumptions: Assumptions) -> Cell:
+    spec = load_model(workload.model)
+    chip.peak_flop_per_s(workload.dtype)  # UnsupportedError without that matrix path
+    cluster = default_cluster(chip)
+    if cluster is None:
+        raise InfeasibleError(f"{chip.id} names no system to connect {workload.num_chips} chips")
+    setup = TrainSetup(
+        spec,
+        chip,
+        cluster,
+        workload.num_chips,
+        workload.global_batch,
+        workload.seq_len,
+        precision=Precision(compute_dtype=workload.dtype),
+    )
+    found = best_plan(setup, {**workload.plan, "dtype": workload.dtype})
+    best: StepResult = found.best
+    timer = OpTimer(get_engine(setup.engine), chip)
+    traffic, link_bytes = step_traffic(spec, setup, best.plan, timer)
+    n = workload.num_chips
+    energy = energy_per_token(
+        chip,
+        flop=traffic.flop * n,
+        dram_bytes=traffic.dram_bytes * n,
+        link_bytes=link_bytes * n,
+        time_s=best.step_time_s,
+        tokens=best.tokens_per_step,
+        num_chips=n,
+        dtype=workload.dtype,
+        assumptions=assumptions,
+    )
+    per_chip = best.tokens_per_s / n
+    extra: dict[str, object] = {
+        "hfu": best.hfu,
+        "num_microbatches": best.num_microbatches,
+        "plans_valid": found.num_valid,
+        "plans_fit": found.num_fit,
+    }
+    if workload.tokens:
+        run_s = best.time_to_train_s(workload.tokens)
+        extra |= {"tokens": workload.tokens, "time_to_train_s": run_s}
+        try:
+            run = training_run_cost(
+                chip,
+                num_chips=n,
+                time_s=run_s,
+                power_w_per_chip=energy.power_w_per_chip,
+                assumptions=assumptions,
+            )
+            extra |= {"run_cost_usd": run.cost_usd, "run_energy_mwh": run.energy_mwh}
+        except TigrisError:
+            pass  # no price on this basis: the cell's cost_note says why
+    return Cell(
+        workload=workload.name,
+        kind="train",
+        chip_id=chip.id,
+        plan=best.plan.as_dict(),
+        time_s=best.step_time_s,
+        tokens_per_s=best.tokens_per_s,
+        tokens_per_s_per_chip=per_chip,
+        mfu=best.mfu,
+        memory_per_chip_bytes=best.memory.total_bytes,
+        memory_capacity_bytes=best.memory.usable_bytes,
+        fits=best.fits,
+        energy_per_token_j=energy.energy_per_token_j,
+        power_w_per_chip=energy.power_w_per_chip,
+        power_cap_slowdown=energy.slowdown,
+        breakdown=where_time_goes(best.breakdown),
+        extra=extra,
+        ops=timer.results(),
+        num_plans_searched=found.num_searched,
+        **price(chip, assumptions, energy, per_chip),  # type: ignore[arg-type]
+    )
