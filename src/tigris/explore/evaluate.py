@@ -87,9 +87,9 @@ class _Rejected(Exception):
 class Evaluator:
     """Evaluates designs of one sweep; caches only chip-independent work."""
 
-    def __init__(self, sweep: Sweep) -> None:
+    def __init__(self, sweep: Sweep, cost: CostModels | None = None) -> None:
         self.sweep = sweep
-        self._cost: CostModels | Unavailable | None = None
+        self._cost: CostModels | Unavailable | None = cost
         self._prepared: dict[str, Any] = {}
         self._bounds = sweep.numeric_bounds()
         self._wanted = self._wanted_metrics()
@@ -339,6 +339,18 @@ def _plain(metrics: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     }
 
 
-def evaluate_batch(sweep: Sweep, batch: Sequence[Mapping[str, Value]]) -> list[Evaluation]:
-    """Evaluate a batch with a fresh Evaluator (the form a one-off remote task takes)."""
-    return Evaluator(sweep).evaluate_batch(batch)
+def load_cost_models() -> CostModels | None:
+    """tigris.cost's assumptions, or None where the cost model is missing (then each
+    worker finds that out and the rows say so)."""
+    try:
+        return CostModels.load()
+    except Unavailable:
+        return None
+
+
+def evaluate_batch(
+    sweep: Sweep, batch: Sequence[Mapping[str, Value]], cost: CostModels | None = None
+) -> list[Evaluation]:
+    """Evaluate a batch with a fresh Evaluator (the form a one-off remote task takes);
+    `cost` saves each task from reading the cost assumptions again."""
+    return Evaluator(sweep, cost).evaluate_batch(batch)

@@ -74,34 +74,38 @@ CHIP_METRICS: dict[str, str] = {
 the spec's fields (set them with `derived`); `modelled_*` and `cost` come from tigris.cost."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class CostModels:
-    """tigris.cost and its assumptions, loaded once per worker."""
+    """tigris.cost's assumptions, loaded once (in the parent; picklable, so workers and
+    Ray tasks receive them instead of reading the file again)."""
 
-    module: Any
     assumptions: Any
+
+    @property
+    def module(self) -> Any:
+        return optional_module("tigris.cost", "area, power and cost")
 
     @classmethod
     def load(cls) -> CostModels:
         module = optional_module("tigris.cost", "area, power and cost")
-        assumptions = call_model("tigris.cost", module.load_assumptions)
-        return cls(module, assumptions)
+        return cls(call_model("tigris.cost", module.load_assumptions))
 
 
 class ChipFigures:
-    """Chip metrics of one design, each computed once."""
+    """Chip metrics of one design, each computed once (the modelled area is handed to the
+    cost and TCO models where their API takes it)."""
 
     def __init__(self, chip: Chip, cost: Callable[[], CostModels]) -> None:
         self.chip = chip
-        self._cost = cost
-        self._cache: dict[str, float] = {}
+        self.cost = cost
+        self._cache: dict[str, Any] = {}
 
     def get(self, name: str) -> float:
         if name not in self._cache:
             self._cache[name] = self._compute(name)
         return self._cache[name]
 
-    def _compute(self, name: str) -> float:
+    def _compute(self, name: str) -> Any:
         chip = self.chip
         if name == "die_area":
             if chip.die_area is None:
@@ -119,34 +123,36 @@ class ChipFigures:
             return chip.onchip_capacity_bytes
         if name == "peak_bf16":
             return chip.peak_flop_per_s("bf16")
-        cost = self._cost()
+        cost = self.cost()
+        module, assumptions = cost.module, cost.assumptions
+        if name == "_area":
+            return call_model("modelled die area", module.estimate_area, chip, assumptions)
+        if name == "_cost":
+            area = self.get("_area")
+            return call_model("chip cost", module.estimate_cost, chip, assumptions, area)
         if name == "modelled_die_area":
-            area = call_model(
-                "modelled die area", cost.module.estimate_area, chip, cost.assumptions
-            )
-            return float(area.die_area_mm2)
+            return float(self.get("_area").die_area_mm2)
         if name == "modelled_tdp":
-            return float(
-                call_model("modelled TDP", cost.module.estimate_tdp, chip, cost.assumptions)
-            )
+            return float(call_model("modelled TDP", module.estimate_tdp, chip, assumptions))
         if name == "cost":
-            breakdown = call_model("chip cost", cost.module.estimate_cost, chip, cost.assumptions)
-            return float(breakdown.manufacturing_cost_usd)
+            return float(self.get("_cost").manufacturing_cost_usd)
+        if name == "_typical_power":
+            return float(call_model("typical power", module.typical_power_w, chip, assumptions))
         raise KeyError(name)
 
     def typical_power_w(self) -> float:
-        if "_typical_power" not in self._cache:
-            cost = self._cost()
-            self._cache["_typical_power"] = float(
-                call_model(
-                    "typical power", cost.module.typical_power_w, self.chip, cost.assumptions
-                )
-            )
-        return self._cache["_typical_power"]
+        return self.get("_typical_power")
 
     def usd_per_chip_hour(self, power_w: float) -> float:
-        cost = self._cost()
-        result = call_model("TCO", cost.module.tco, self.chip, cost.assumptions, power_w=power_w)
+        cost = self.cost()
+        result = call_model(
+            "TCO",
+            cost.module.tco,
+            self.chip,
+            cost.assumptions,
+            power_w=power_w,
+            cost=self.get("_cost"),
+        )
         return float(result.owned_usd_per_chip_hour)
 
 
@@ -272,7 +278,7 @@ def derived_metrics(work: Work, figures: ChipFigures, wanted: set[str]) -> dict[
             power_w = _average_power_w(work, figures)
             metrics["j_per_token"] = power_w * work.num_chips * work.time_s / work.tokens
             usd_h = figures.usd_per_chip_hour(power_w)
-            cost = figures._cost().module
+            cost = figures.cost().module
             metrics["usd_per_mtoken"] = call_model(
                 "$ per token",
                 cost.usd_per_million_tokens,
@@ -287,7 +293,7 @@ def derived_metrics(work: Work, figures: ChipFigures, wanted: set[str]) -> dict[
 
 def _average_power_w(work: Work, figures: ChipFigures) -> float:
     if work.flop is not None and work.dram_bytes is not None:
-        cost = figures._cost()
+        cost = figures.cost()
         energy = call_model(
             "energy per token",
             cost.module.energy_per_token,

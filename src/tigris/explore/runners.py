@@ -2,7 +2,8 @@
 `evaluate_batch(sweep, batch)`; they differ only in where.
 
     InlineRunner  in this process (one worker)
-    PoolRunner    a local process pool (the default for several workers)
+    PoolRunner    local worker processes (the default for several workers), each keeping
+                  one Evaluator for its life
     RayRunner     Ray tasks on a local instance or a cluster (`--ray [ADDRESS]`); the sweep
                   is put in the object store once and each task evaluates a whole batch, so
                   that microsecond-to-millisecond evaluations are not dominated by
@@ -14,15 +15,15 @@ Each runner keeps batches in flight and hands back finished ones as they complet
 from __future__ import annotations
 
 import multiprocessing
-import os
+import queue
+import traceback
 from collections import deque
-from collections.abc import Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Protocol
 
 from tigris.errors import SpecError
 from tigris.explore.axes import Value
-from tigris.explore.evaluate import Evaluation, Evaluator, evaluate_batch
+from tigris.explore.evaluate import Evaluation, Evaluator, evaluate_batch, load_cost_models
+from tigris.explore.metrics import CostModels
 from tigris.explore.sweep import Sweep
 
 Batch = list[dict[str, Value]]
@@ -47,8 +48,8 @@ class InlineRunner:
 
     workers = 1
 
-    def __init__(self, sweep: Sweep) -> None:
-        self._evaluator = Evaluator(sweep)
+    def __init__(self, sweep: Sweep, cost: CostModels | None = None) -> None:
+        self._evaluator = Evaluator(sweep, cost)
         self._done: deque[list[Evaluation]] = deque()
 
     def submit(self, batch: Batch) -> None:
@@ -66,10 +67,6 @@ class InlineRunner:
         return None
 
 
-def _ready() -> int:
-    return os.getpid()
-
-
 def _start_method() -> str:
     """fork where there is one: workers start in milliseconds and a script calling
     run_sweep needs no `if __name__ == '__main__'` guard. The children only evaluate (they
@@ -77,45 +74,90 @@ def _start_method() -> str:
     return "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
 
 
+def worker_loop(sweep: Sweep, cost: CostModels | None, tasks: Any, results: Any) -> None:
+    """A pool worker: one Evaluator for the life of the process (its models, graphs and
+    clusters built once), batches in, rows out, until a None task."""
+    evaluator = Evaluator(sweep, cost)
+    while True:
+        task = tasks.get()
+        if task is None:
+            return
+        ident, batch = task
+        try:
+            results.put((ident, evaluator.evaluate_batch(batch), None))
+        except Exception:  # a bug, not a design's outcome: the parent raises it
+            results.put((ident, None, traceback.format_exc()))
+
+
 class PoolRunner:
-    """A local process pool; each task evaluates one batch."""
+    """Local worker processes fed through a queue; each task is one batch."""
 
-    def __init__(self, sweep: Sweep, workers: int) -> None:
+    def __init__(self, sweep: Sweep, workers: int, cost: CostModels | None = None) -> None:
         self.workers = workers
-        self._sweep = sweep
-        self._pool = ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context(_start_method())
-        )
-        self._futures: set[Future[list[Evaluation]]] = set()
-
-    def warm_up(self) -> None:
-        """Start every worker and import Tigris there before timing anything."""
-        futures = [
-            self._pool.submit(evaluate_batch, self._sweep, []) for _ in range(self.workers * 2)
+        context = multiprocessing.get_context(_start_method())
+        self._tasks = context.Queue()
+        self._results = context.Queue()
+        self._processes = [
+            context.Process(
+                target=worker_loop, args=(sweep, cost, self._tasks, self._results), daemon=True
+            )
+            for _ in range(workers)
         ]
-        for future in futures:
-            future.result()
+        for process in self._processes:
+            process.start()
+        self._next = 0
+        self._pending: set[int] = set()
 
     def submit(self, batch: Batch) -> None:
-        self._futures.add(self._pool.submit(evaluate_batch, self._sweep, batch))
+        self._pending.add(self._next)
+        self._tasks.put((self._next, batch))
+        self._next += 1
 
     def in_flight(self) -> int:
-        return len(self._futures)
+        return len(self._pending)
+
+    def _receive(self, block: bool) -> list[Evaluation] | None:
+        while True:
+            try:
+                ident, rows, error = self._results.get(block=block, timeout=1.0 if block else None)
+            except queue.Empty:
+                if not block:
+                    return None
+                if not all(process.is_alive() for process in self._processes):
+                    raise RuntimeError("an explore worker process died") from None
+                continue
+            if error is not None:
+                raise RuntimeError(f"an explore worker failed:\n{error}")
+            self._pending.discard(ident)
+            return rows
 
     def finished(self) -> list[list[Evaluation]]:
-        done, self._futures = wait(self._futures, return_when=FIRST_COMPLETED)
-        return [future.result() for future in done]
+        done = [self._receive(block=True)]
+        while (more := self._receive(block=False)) is not None:
+            done.append(more)
+        return [rows for rows in done if rows is not None]
 
     def close(self) -> None:
-        for future in self._futures:
-            future.cancel()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        for _ in self._processes:
+            self._tasks.put(None)
+        for process in self._processes:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.terminate()
+        self._tasks.close()
+        self._results.close()
 
 
 class RayRunner:
     """Ray tasks, one per batch, reading the sweep from the object store."""
 
-    def __init__(self, sweep: Sweep, workers: int | None, address: str | None) -> None:
+    def __init__(
+        self,
+        sweep: Sweep,
+        workers: int | None,
+        address: str | None,
+        cost: CostModels | None = None,
+    ) -> None:
         try:
             import ray
         except ImportError:
@@ -137,14 +179,12 @@ class RayRunner:
             ray.init(**options)
         self.workers = int(ray.available_resources().get("CPU", workers or 1)) or 1
         self._sweep_ref = ray.put(sweep)
+        self._cost_ref = ray.put(cost)
         self._task = ray.remote(evaluate_batch)
         self._pending: list[Any] = []
 
-    def warm_up(self) -> None:
-        self._ray.get([self._task.remote(self._sweep_ref, []) for _ in range(self.workers)])
-
     def submit(self, batch: Batch) -> None:
-        self._pending.append(self._task.remote(self._sweep_ref, batch))
+        self._pending.append(self._task.remote(self._sweep_ref, batch, self._cost_ref))
 
     def in_flight(self) -> int:
         return len(self._pending)
@@ -165,12 +205,9 @@ class RayRunner:
 
 
 def make_runner(sweep: Sweep, workers: int, ray_address: str | None, use_ray: bool) -> Runner:
+    cost = load_cost_models()
     if use_ray:
-        return RayRunner(sweep, workers if not ray_address else None, ray_address or None)
+        return RayRunner(sweep, workers if not ray_address else None, ray_address or None, cost)
     if workers <= 1:
-        return InlineRunner(sweep)
-    return PoolRunner(sweep, workers)
-
-
-def flatten(batches: Sequence[list[Evaluation]]) -> list[Evaluation]:
-    return [row for batch in batches for row in batch]
+        return InlineRunner(sweep, cost)
+    return PoolRunner(sweep, workers, cost)

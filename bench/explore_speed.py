@@ -1,0 +1,157 @@
+"""Speed of design-space exploration on the example sweep (examples/better-tigris-1.yaml).
+
+Target (issue 7): at least 2,000 design x workload evaluations per second per core for the
+analytical training model, and near-linear gain from 1 to 2 workers.
+
+Prints, each a median over REPEATS runs on the same designs:
+- per core, in one process: designs/s (infeasible ones included: they stop at the area and
+  power constraints), training-step evaluations/s (design x workload pairs that ran the
+  training model), and where the time of one feasible design goes (tigris.parallel's step
+  model, tigris.cost's area/power/cost, and the rest: building and validating the chip);
+- the machinery alone: the same designs through a closed-form synthetic workload (so the
+  sweep's own cost, without any model, is seen);
+- the 1 -> 2 worker speed-up of `run_sweep` over the whole grid, store writes included.
+Run: .venv/bin/python bench/explore_speed.py
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from tigris.explore import Evaluator, Store, load_sweep, run_sweep
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "better-tigris-1.yaml"
+REPEATS = 5
+DESIGNS = 600
+
+
+def designs(sweep, count: int, seed: int = 0) -> list[dict]:
+    rng = random.Random(seed)
+    return [{axis.path: rng.choice(axis.values) for axis in sweep.axes} for _ in range(count)]
+
+
+def per_core(sweep, batch: list[dict]) -> tuple[float, float, int]:
+    """Median designs/s and training evaluations/s of one in-process Evaluator."""
+    evaluator = Evaluator(sweep)
+    evaluator.evaluate(batch[0])  # models, graphs and clusters loaded once per worker
+    design_rates, train_rates = [], []
+    ran = 0
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        rows = [evaluator.evaluate(params) for params in batch]
+        seconds = time.perf_counter() - start
+        ran = sum(1 for row in rows if row.metrics)  # the workload ran (not cut by a constraint)
+        design_rates.append(len(batch) / seconds)
+        train_rates.append(ran * len(sweep.workloads) / seconds)
+    return statistics.median(design_rates), statistics.median(train_rates), ran
+
+
+def time_split(sweep, batch: list[dict]) -> dict[str, float]:
+    """Seconds per feasible design in the step model, the cost model and the rest."""
+    import tigris.cost as cost
+    import tigris.parallel.step as step
+
+    spent = {"step": 0.0, "cost": 0.0}
+
+    def timed(module, name, key):
+        original = getattr(module, name)
+
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                spent[key] += time.perf_counter() - start
+
+        setattr(module, name, wrapper)
+        return original
+
+    originals = [
+        (step.StepModel, "evaluate", timed(step.StepModel, "evaluate", "step")),
+        *[
+            (cost, name, timed(cost, name, "cost"))
+            for name in ("estimate_area", "estimate_tdp", "estimate_cost", "typical_power_w", "tco")
+        ],
+    ]
+    try:
+        evaluator = Evaluator(sweep)
+        start = time.perf_counter()
+        rows = [evaluator.evaluate(params) for params in batch]
+        total = time.perf_counter() - start
+    finally:
+        for owner, name, original in originals:
+            setattr(owner, name, original)
+    count = sum(1 for row in rows if row.metrics) or 1
+    return {
+        "step model": spent["step"] / count,
+        "cost model": spent["cost"] / count,
+        "rest": (total - spent["step"] - spent["cost"]) / count,
+    }
+
+
+def machinery_only(sweep_path: Path, batch: list[dict]) -> float:
+    """Designs/s with the example's axes and derived values but a closed-form workload."""
+    text = sweep_path.read_text()
+    head = text[: text.index("constraints:")]
+    synthetic = (
+        head
+        + "workloads:\n  - {task: synthetic, function: zdt1, "
+        + "inputs: [matrix.rows, matrix.cols, matrix.clock]}\n"
+        + "objectives:\n  - {metric: f1, goal: min}\n  - {metric: f2, goal: min}\n"
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "synthetic.yaml"
+        path.write_text(synthetic)
+        sweep = load_sweep(path)
+    evaluator = Evaluator(sweep)
+    rates = []
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        for params in batch:
+            evaluator.evaluate(params)
+        rates.append(len(batch) / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
+def sweep_seconds(sweep, workers: int) -> float:
+    with tempfile.TemporaryDirectory() as folder, Store(Path(folder) / "bench.duckdb") as store:
+        start = time.perf_counter()
+        progress = run_sweep(sweep, store, workers=workers)
+        seconds = time.perf_counter() - start
+        assert progress.new == sweep.space.size
+    return seconds
+
+
+def main() -> None:
+    sweep = load_sweep(EXAMPLE)
+    batch = designs(sweep, DESIGNS)
+    design_rate, train_rate, ran = per_core(sweep, batch)
+    split = time_split(sweep, batch)
+    machinery = machinery_only(EXAMPLE, batch)
+    print(
+        f"example sweep: {sweep.name}, {sweep.space.size} designs, {len(sweep.workloads)} workload"
+    )
+    print(
+        f"per core ({DESIGNS} random designs, {ran} ran the training model, median of {REPEATS}):"
+    )
+    print(f"  designs/s                          {design_rate:10.0f}")
+    print(f"  design x workload training evals/s {train_rate:10.0f}   (target 2000)")
+    print("  per feasible design: " + ", ".join(f"{k} {v * 1e6:.0f} us" for k, v in split.items()))
+    print(f"  machinery alone (synthetic workload) {machinery:8.0f} designs/s")
+
+    cores = os.cpu_count() or 1
+    one = statistics.median(sweep_seconds(sweep, 1) for _ in range(3))
+    two = statistics.median(sweep_seconds(sweep, 2) for _ in range(3))
+    print(f"whole grid through run_sweep (store writes included), {cores} cores here:")
+    print(f"  1 worker  {one:6.2f} s  {sweep.space.size / one:8.0f} designs/s")
+    print(f"  2 workers {two:6.2f} s  {sweep.space.size / two:8.0f} designs/s")
+    print(f"  1 -> 2 worker speed-up: {one / two:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
