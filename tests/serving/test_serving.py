@@ -213,3 +213,15 @@ def test_cli_errors_are_spec_errors(tmp_path):
     bad.write_text("arrival_s,input_len,output_len\n0,-1,3\n")
     out = runner.invoke(app, ["serve", "llama3-8b", "--trace", str(bad), "--json"])
     assert isinstance(out.exception, SpecError) and "line 2" in str(out.exception)
+
+
+def test_custom_all_reduce_speeds_up_tp8_decode():
+    from tigris.serving import build_deployment, infer
+
+    nccl = infer(build_deployment("llama3-70b", "h100-sxm", num_chips=8), 8, 512, 64)
+    custom = infer(
+        build_deployment("llama3-70b", "h100-sxm", num_chips=8, all_reduce="custom"), 8, 512, 64
+    )
+    # 160 all-reduces per decode step at ~47 us (NCCL) against ~6 us (one-shot)
+    assert nccl.tpot_s - custom.tpot_s > 5e-3
+    assert custom.ttft_s <= nccl.ttft_s

@@ -249,3 +249,45 @@ def bus_bandwidth_bytes_per_s(kind: str, message_bytes: float, group: CommGroup)
     n = group.size
     factor = {"all_reduce": 2 * (n - 1) / n, "p2p": 1.0}.get(kind, (n - 1) / n)
     return message_bytes / time_s * factor if time_s > 0 else float("inf")
+
+
+# ---------------------------------------------------------------------------- inference all-reduce
+
+# Start of a CUDA-graph-captured custom all-reduce kernel and its flag barrier between peers,
+# before the first hop (launch inside a graph: no host cost).
+CUSTOM_ALL_REDUCE_START_S = 3e-6
+# Share of the scale-up link rate the custom kernels reach (a few thread blocks per GPU
+# copying through peer pointers, not NCCL's tuned channels).
+CUSTOM_ALL_REDUCE_LINK_EFFICIENCY = 0.55
+
+
+def custom_all_reduce_time_s(message_bytes: float, group: CommGroup) -> float:
+    """Seconds for one all-reduce by an inference engine's custom kernel (TensorRT-LLM's
+    customAllReduce, vLLM's custom_all_reduce), inside one NVLink/NVSwitch domain.
+
+    One-shot: each rank reads the (n - 1) peers' buffers through peer memory and reduces
+    locally: one hop and a barrier, (n - 1) M read per rank. Two-shot: reduce-scatter then
+    all-gather through peer memory: two hops and barriers, 2 (n - 1) / n M per rank. The
+    faster is taken (engines switch to two-shot as the message grows). Both move data at
+    CUSTOM_ALL_REDUCE_LINK_EFFICIENCY of the link rate, read off sglang PR #2904's H100 tp 8
+    table (github.com/sgl-project/sglang/pull/2904: 5.9 us at 512 B, 16.7 us at 256 KiB,
+    33.8 us at 1 MiB). A group that leaves the scale-up domain, or a system without
+    one, falls back to NCCL (collective_time_s).
+    """
+    if message_bytes < 0:
+        raise SpecError(f"message_bytes must not be negative, got {message_bytes}")
+    if group.size == 1 or message_bytes == 0:
+        return 0.0
+    scale_up = group.cluster.node.scale_up
+    if group.num_domains > 1 or scale_up.topology not in ("switch", "fully_connected"):
+        return collective_time_s("all_reduce", message_bytes, group)
+    n = group.size
+    if scale_up.topology == "fully_connected" and scale_up.bandwidth_per_peer_unidir:
+        rate = min(scale_up.bandwidth_unidir or 0.0, (n - 1) * scale_up.bandwidth_per_peer_unidir)
+    else:
+        rate = scale_up.bandwidth_unidir or 0.0
+    rate *= CUSTOM_ALL_REDUCE_LINK_EFFICIENCY
+    hop = CUSTOM_ALL_REDUCE_START_S + scale_up.latency
+    one_shot = hop + (n - 1) * message_bytes / rate
+    two_shot = 2 * hop + 2 * (n - 1) / n * message_bytes / rate
+    return min(one_shot, two_shot)

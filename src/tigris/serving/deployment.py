@@ -58,10 +58,20 @@ class Deployment:
     # older masked multi-head kernel that reads K and V once per query head (TensorRT-LLM
     # up to v0.6), so GQA/MQA saves KV memory but not KV bandwidth.
     grouped_kv_reads: bool = True
+    # Tensor-parallel all-reduce: "nccl" (ring/tree, tigris.parallel.collectives) or
+    # "custom" (the engines' CUDA-graph-captured one-shot/two-shot kernels inside an
+    # NVLink/NVSwitch domain: custom_all_reduce_time_s).
+    all_reduce: str = "nccl"
 
     def __post_init__(self) -> None:
         for name in ("num_chips", "tp", "pp", "ep", "block_size", "max_num_seqs", "token_budget"):
             _positive(f"--{name.replace('_', '-')}", getattr(self, name))
+        if self.all_reduce not in ("nccl", "custom"):
+            raise SpecError(
+                f"unknown all-reduce {self.all_reduce!r}",
+                key_path="all_reduce",
+                hint="nccl or custom",
+            )
         if not 0 < self.memory_utilization <= 1:
             raise SpecError(
                 f"must be in (0, 1], got {self.memory_utilization}", key_path="memory_utilization"

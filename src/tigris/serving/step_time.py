@@ -33,13 +33,14 @@ cached per StepTimer, so a simulation evaluates the engine only a few hundred ti
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from copy import copy
 from dataclasses import fields, replace
 from math import ceil, floor, log2
 
-from tigris.engines.base import get_engine
+from tigris.engines.base import OpTime, get_engine
 from tigris.hardware.quantities import dtype_bytes
-from tigris.parallel.collectives import CommGroup, collective_time_s
+from tigris.parallel.collectives import CommGroup, collective_time_s, custom_all_reduce_time_s
 from tigris.parallel.partition import layer_collectives, shard_graph
 from tigris.serving.deployment import Deployment
 from tigris.workload.graph import OpGraph
@@ -73,8 +74,13 @@ def interpolate(f, x: float, exact_below: int, per_octave: int) -> float:
 class StepTimer:
     """Step times of one replica of a deployment, with the engine results it has cached."""
 
-    def __init__(self, deployment: Deployment) -> None:
+    def __init__(
+        self, deployment: Deployment, adjust: Callable[[Op, OpTime], float] | None = None
+    ) -> None:
+        """`adjust`, when given, maps each op and the engine's result to the time used
+        (e.g. a power cap's slowdown, which lives in tigris.cost, below this package)."""
         self.deployment = deployment
+        self._adjust = adjust
         self.engine = get_engine(deployment.engine)
         spec, precision = deployment.model, deployment.precision
         self._act_bytes = dtype_bytes(precision.compute_dtype)
@@ -115,6 +121,8 @@ class StepTimer:
             flop = DEQUANT_FLOP_PER_WEIGHT * op.batch * op.k * op.n * passes
             dequant_s = flop / chip.vector_flop_per_s()
             time_s = max(result.compute_s + dequant_s, result.memory_s) + result.overhead_s
+        if self._adjust is not None:
+            time_s = self._adjust(op, replace(result, time_s=time_s))
         self._op_cache[op] = time_s
         return time_s
 
@@ -192,9 +200,11 @@ class StepTimer:
         for item in layer_collectives(
             d.model, rank_tokens, tp=d.tp, ep=d.ep, dtype_bytes=self._act_bytes
         ):
-            per_layer += collective_time_s(
-                item.kind, item.message_bytes, self._groups[item.group_role]
-            )
+            group = self._groups[item.group_role]
+            if item.kind == "all_reduce" and d.all_reduce == "custom":
+                per_layer += custom_all_reduce_time_s(item.message_bytes, group)
+            else:
+                per_layer += collective_time_s(item.kind, item.message_bytes, group)
         hidden = rank_tokens * d.model.hidden_size * self._act_bytes
         p2p = (d.pp - 1) * collective_time_s("p2p", hidden, self._groups["pp"]) if d.pp > 1 else 0
         return self._num_layers * per_layer + p2p
