@@ -10,7 +10,9 @@ Prints, each a median over REPEATS runs on the same designs:
   model, tigris.cost's area/power/cost, and the rest: building and validating the chip);
 - the machinery alone: the same designs through a closed-form synthetic workload (so the
   sweep's own cost, without any model, is seen);
-- the 1 -> 2 worker speed-up of `run_sweep` over the whole grid, store writes included.
+- the 1 -> 2 worker speed-up of `run_sweep` over the whole grid, store writes included
+  (wall clock, median of 3; the per-core rates above are CPU time, so other load on the
+  machine does not change them, but it does lower the speed-up).
 Run: .venv/bin/python bench/explore_speed.py
 """
 
@@ -42,9 +44,9 @@ def per_core(sweep, batch: list[dict]) -> tuple[float, float, int]:
     design_rates, train_rates = [], []
     ran = 0
     for _ in range(REPEATS):
-        start = time.perf_counter()
+        start = time.process_time()  # CPU seconds of this process: per core, whatever the load
         rows = [evaluator.evaluate(params) for params in batch]
-        seconds = time.perf_counter() - start
+        seconds = time.process_time() - start
         ran = sum(1 for row in rows if row.metrics)  # the workload ran (not cut by a constraint)
         design_rates.append(len(batch) / seconds)
         train_rates.append(ran * len(sweep.workloads) / seconds)
@@ -80,6 +82,7 @@ def time_split(sweep, batch: list[dict]) -> dict[str, float]:
     ]
     try:
         evaluator = Evaluator(sweep)
+        evaluator.evaluate(batch[0])
         start = time.perf_counter()
         rows = [evaluator.evaluate(params) for params in batch]
         total = time.perf_counter() - start
@@ -111,10 +114,10 @@ def machinery_only(sweep_path: Path, batch: list[dict]) -> float:
     evaluator = Evaluator(sweep)
     rates = []
     for _ in range(REPEATS):
-        start = time.perf_counter()
+        start = time.process_time()
         for params in batch:
             evaluator.evaluate(params)
-        rates.append(len(batch) / (time.perf_counter() - start))
+        rates.append(len(batch) / (time.process_time() - start))
     return statistics.median(rates)
 
 
@@ -145,9 +148,14 @@ def main() -> None:
     print(f"  machinery alone (synthetic workload) {machinery:8.0f} designs/s")
 
     cores = os.cpu_count() or 1
+    load = os.getloadavg()[0]
     one = statistics.median(sweep_seconds(sweep, 1) for _ in range(3))
     two = statistics.median(sweep_seconds(sweep, 2) for _ in range(3))
-    print(f"whole grid through run_sweep (store writes included), {cores} cores here:")
+    print(
+        f"whole grid through run_sweep (store writes included), {cores} cores here, "
+        f"load average {load:.1f} before, {os.getloadavg()[0]:.1f} after (wall clock: "
+        "other processes on the machine lower the speed-up)"
+    )
     print(f"  1 worker  {one:6.2f} s  {sweep.space.size / one:8.0f} designs/s")
     print(f"  2 workers {two:6.2f} s  {sweep.space.size / two:8.0f} designs/s")
     print(f"  1 -> 2 worker speed-up: {one / two:.2f}x")

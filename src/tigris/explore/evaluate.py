@@ -211,8 +211,10 @@ class Evaluator:
             return synthetic_metrics(workload, env, self._bounds)
         work = self._work(workload, chip)
         metrics = derived_metrics(work, figures, wanted)
-        metrics["step_time_s"] = work.time_s
-        metrics.setdefault("latency_s", work.time_s)
+        if workload.task in ("train", "train_step"):
+            metrics["step_time_s"] = work.time_s
+        elif workload.task in ("prefill", "decode"):
+            metrics["latency_s"] = work.time_s
         tokens = getattr(workload, "train_tokens", None)
         if tokens is not None:
             metrics["time_to_train_s"] = tokens / work.tokens_per_s
