@@ -1,14 +1,16 @@
 """Executor cycles vs the tile engine (neutral calibration) per operator, GPT-2-small-width
 2-layer decoder, bf16 prefill of 4 x 512 tokens on tigris-1, timing only. Prints a table."""
 
-import time, numpy as np
-from collections import defaultdict
+import time
+
+import numpy as np
+
+from tigris.compiler import compile_graph
+from tigris.executor.fidelity import compare
+from tigris.executor.run import execute
 from tigris.hardware import load_chip
 from tigris.isa.machine import machine_of
 from tigris.models.decoder import decoder_graph, tiny_spec
-from tigris.compiler import compile_graph
-from tigris.executor.run import execute
-from tigris.executor.fidelity import compare
 
 chip = load_chip("tigris-1")
 m = machine_of(chip)

@@ -53,7 +53,10 @@ def test_float_front_end_matches_pytorch(model) -> None:
 
 
 @needs_weights
-@pytest.mark.parametrize(("mode", "threshold"), [("bf16", 0.999), ("int8", 0.99)])
+@pytest.mark.parametrize(
+    ("mode", "threshold"),
+    [("bf16", 0.999), pytest.param("int8", 0.99, marks=pytest.mark.slow)],
+)
 def test_embeddings_on_tigris1_match_pytorch(model, mode: str, threshold: float) -> None:
     graph, ids, golden = model
     machine = machine_of(load_chip("tigris-1"))
