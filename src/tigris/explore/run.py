@@ -1,8 +1,8 @@
 """Running a sweep: the sampler proposes, a runner evaluates, the store commits.
 
 Batches are kept in flight (two per worker, one for the model-based samplers so they learn
-from recent results); each finished batch is written in its own transaction before the
-sampler hears of it. A re-run of the same sweep into the same file continues: designs in
+from recent results); finished rows are committed in groups (_Writer: every few hundred
+rows or half second, and at the end). A re-run of the same sweep into the same file continues: designs in
 the store are not evaluated again, and `samples` counts what is already there.
 """
 
@@ -92,6 +92,7 @@ def run_sweep(
         on_progress(progress)
     if to_submit == 0:
         return progress
+    writer = _Writer(store, sweep.sweep_hash, seq)
     own_runner = runner is None
     runner = runner or make_runner(sweep, workers, ray_address, use_ray)
     depth = runner.workers * (1 if adaptive else 2)
@@ -109,13 +110,42 @@ def run_sweep(
             if runner.in_flight() == 0:
                 break
             for rows in runner.finished():
-                store.add(sweep.sweep_hash, rows, seq)
-                seq += len(rows)
+                writer.add(rows)
                 sampler.tell(rows)
                 _record(progress, sweep, rows)
                 if on_progress:
                     on_progress(progress)
     finally:
+        writer.flush()
         if own_runner:
             runner.close()
     return progress
+
+
+class _Writer:
+    """Commits finished rows in groups: every FLUSH_ROWS rows or FLUSH_S seconds, and at
+    the end (also when the run is interrupted by an exception). A transaction costs
+    milliseconds whatever its size; grouping keeps the store from limiting a run, and a
+    SIGKILL loses at most the last FLUSH_S seconds of work, evaluated again on resume."""
+
+    FLUSH_ROWS = 512
+    FLUSH_S = 0.5
+
+    def __init__(self, store: Store, sweep_hash: str, seq: int) -> None:
+        self.store = store
+        self.sweep_hash = sweep_hash
+        self.seq = seq
+        self.pending: list[Evaluation] = []
+        self.last = time.perf_counter()
+
+    def add(self, rows: list[Evaluation]) -> None:
+        self.pending += rows
+        if len(self.pending) >= self.FLUSH_ROWS or time.perf_counter() - self.last >= self.FLUSH_S:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.store.add(self.sweep_hash, self.pending, self.seq)
+            self.seq += len(self.pending)
+            self.pending = []
+        self.last = time.perf_counter()
