@@ -1,0 +1,78 @@
+"""The design builder agrees with the --set route (apply_override + validate_spec) and never
+changes the base it shares."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+from explore_sweeps import write_sweep
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tigris.explore import load_sweep
+from tigris.hardware.chip import Chip
+from tigris.hardware.presets import chip_path
+from tigris.io.loader import load_mapping, validate_spec
+from tigris.io.overrides import apply_override
+
+SPACE = """
+name: space
+base: tigris-1
+axes:
+  matrix.rows: [32, 64, 128, 256]
+  matrix.clock: ['1.2 GHz', '1.75 GHz', '2.2 GHz']
+  memory.sram[1].capacity: ['64 MiB', '256 MiB']
+  memory.dram.num_stacks: [4, 6, 8]
+derived:
+  memory.dram.capacity: "memory.dram.num_stacks * '36 GB'"
+  tdp: "'700 W' * matrix.clock / '1.75 GHz'"
+workloads:
+  - {task: synthetic, function: sphere, inputs: [matrix.rows]}
+objectives:
+  - {metric: f1, goal: min}
+"""
+WRITTEN = {
+    "matrix.clock": {1.2e9: "1.2 GHz", 1.75e9: "1.75 GHz", 2.2e9: "2.2 GHz"},
+    "memory.sram.1.capacity": {64 * 2**20: "64 MiB", 256 * 2**20: "256 MiB"},
+}
+
+
+def test_builder_equals_the_override_route(tmp_path_factory) -> None:
+    sweep = load_sweep(write_sweep(tmp_path_factory.mktemp("space"), SPACE))
+    base_before = copy.deepcopy(sweep.space.base)
+    raw = load_mapping(chip_path("tigris-1"))
+
+    @settings(max_examples=40, deadline=None)
+    @given(st.tuples(*(st.sampled_from(axis.values) for axis in sweep.axes)))
+    def check(values: tuple) -> None:
+        params = dict(zip([axis.path for axis in sweep.axes], values, strict=True))
+        chip, env = sweep.space.build(params)
+        data = raw
+        for path, value in params.items():
+            data = apply_override(data, path, WRITTEN.get(path, {}).get(value, value))
+        stacks = params["memory.dram.num_stacks"]
+        data = apply_override(data, "memory.dram.capacity", f"{36 * stacks} GB")
+        clock_ghz = params["matrix.clock"] / 1e9
+        data = apply_override(data, "tdp", f"{700 * clock_ghz / 1.75} W")
+        expected = validate_spec(Chip, data).model_dump()
+        built = chip.model_dump()
+        assert built.pop("tdp") == pytest.approx(expected.pop("tdp"), rel=1e-12)
+        assert built == expected
+
+    check()
+    assert sweep.space.base == base_before
+
+
+def test_base_point_is_found_in_the_space(tmp_path: Path) -> None:
+    sweep = load_sweep(write_sweep(tmp_path, SPACE))
+    assert sweep.base_params() is None  # the base's 128 MiB CMEM is not an axis value
+    with_base = SPACE.replace("['64 MiB', '256 MiB']", "['64 MiB', '128 MiB']")
+    sweep = load_sweep(write_sweep(tmp_path, with_base))
+    assert sweep.base_params() == {
+        "matrix.rows": 128,
+        "matrix.clock": 1.75e9,
+        "memory.sram.1.capacity": 128 * 2**20,
+        "memory.dram.num_stacks": 6,
+    }
