@@ -308,6 +308,7 @@ def _register_plugins() -> None:
     register_parallel(app, validate_app)
     from tigris.serving.cli import register as register_serving; register_serving(app, validate_app)  # noqa: E702, I001
     from tigris.compare.cli import register as register_compare; register_compare(app)  # noqa: E702, I001
+    from tigris.explore.cli import register as register_explore; register_explore(app)  # noqa: E702, I001
 
 
 def _print_error(label: str, error: Exception) -> None:

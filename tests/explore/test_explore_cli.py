@@ -52,3 +52,14 @@ def test_show_missing_file_is_a_user_error(tmp_path: Path) -> None:
     result = explore("show", str(tmp_path / "nothing.duckdb"))
     assert result.returncode == 2
     assert "no such results file" in result.stderr
+
+
+def test_wired_into_the_tigris_command(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "tigris", "explore", "show", str(tmp_path / "none.duckdb")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "no such results file" in result.stderr
