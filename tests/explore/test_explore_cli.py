@@ -42,8 +42,9 @@ def test_run_then_show(tmp_path: Path) -> None:
     assert summary["sweep_hash"] == report["sweep_hash"]
     assert [row["design_id"] for row in summary["pareto_front"]] == front_ids
 
-    table = explore("show", str(db))
+    table = explore("show", str(db), "--html", str(tmp_path / "again.html"))
     assert table.returncode == 0
+    assert (tmp_path / "again.html").read_text().count(f"id='design-{front_ids[0]}'") == 1
     assert "Pareto front (11 designs)" in table.stdout
     assert "132 ok" in table.stdout
 

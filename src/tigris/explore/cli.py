@@ -236,6 +236,9 @@ def show_command(
         str | None, typer.Option("--sweep", help="sweep hash (prefix); default: the latest")
     ] = None,
     top: Annotated[int, typer.Option("--top", min=1, help="front designs listed")] = 40,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="also write the interactive Pareto page here")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
 ) -> None:
     """Summarise a sweep in a results file: statuses, best designs, the Pareto front."""
@@ -248,6 +251,12 @@ def show_command(
         counts = store.status_counts(stored.sweep_hash)
     objectives = _objectives(stored.objectives)
     front = pareto_front(rows, objectives)
+    if html is not None:
+        from tigris.explore.report import pareto_page, write_pareto_page
+
+        summary = f"sweep {stored.name} ({stored.sweep_hash}): {len(rows)} designs"
+        page = pareto_page(stored.name, rows, front, objectives, stored.axes, summary)
+        write_pareto_page(html, page)
     reasons: dict[str, int] = {}
     for row in rows:
         if row.reason:
