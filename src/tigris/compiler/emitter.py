@@ -90,6 +90,7 @@ class Kernel:
     name: str
     used: list[int] = field(default_factory=list)
     regions: list[list[tuple[int, int]]] = field(default_factory=list)
+    deferred: dict[int, list[int]] = field(default_factory=dict)  # core -> DMA tags to wait
 
     def __post_init__(self) -> None:
         cores = self.emitter.machine.num_cores

@@ -65,45 +65,85 @@ def lower_linear(node: Linear, ctx: Context) -> None:
         my_chunks = list(range(a, n_chunks, plan.core_rows))
         if not my_tiles or not my_chunks:
             continue
-        # Resident weights (and per-column rows) of this core's column tiles.
-        w_tiles, w_tags, rows_of = {}, [], {}
+        x_ring = Ring(kernel, core, 2, chunk, k, ACT)
+        # Residual tiles of a chunk are loaded with its X chunk, one chunk ahead.
+        r_ring = (
+            Ring(kernel, core, 2 * len(my_tiles), chunk, C, ACT) if res_sym is not None else None
+        )
+
+        def issue_x(
+            i: int,
+            core: int = core,
+            x_ring: Ring = x_ring,
+            r_ring: Ring | None = r_ring,
+            my_tiles: list[int] = my_tiles,
+            after_fold=None,
+        ) -> tuple[Tile, list[int], dict[int, tuple[Tile, int]]]:
+            """Load chunk i of X one fold (R columns) per transfer, so the first fold can
+            start when its columns land, then its residual tiles."""
+            rows = min(chunk, m - i * chunk)
+            x = x_ring.next().row_block(0, rows)
+            tags = []
+            for f in range(folds):
+                piece = x.columns(f * R, min(R, k - f * R))
+                tags.append(e.load(core, piece, x_sym.addr + (i * chunk * k + f * R) * 2, k))
+                if after_fold is not None:
+                    after_fold(f)
+            residuals = {}
+            if r_ring is not None and res_sym is not None:
+                for j in my_tiles:
+                    width = min(C, n - j * C)
+                    res = r_ring.next().row_block(0, rows).columns(0, width)
+                    tag = e.load(core, res, res_sym.addr + (i * chunk * n + j * C) * 2, n)
+                    residuals[j] = (res, tag)
+            return x, tags, residuals
+
+        # The first X chunk, then the resident weights (and per-column rows) of this core's
+        # column tiles in the order the first chunk uses them, one fold per transfer; each
+        # piece is waited for just before its first use, so loading overlaps the first chunk.
+        w_tiles, w_tags, rows_of = {}, {}, {}
+        for j in my_tiles:
+            w_tiles[j] = kernel.alloc(core, k, min(C, n - j * C), mode.weight_dtype)
+
+        def load_w(j: int, f: int, core: int = core, w_tiles=w_tiles, w_tags=w_tags) -> None:
+            piece = w_tiles[j].row_block(f * R, min(R, k - f * R))
+            w_tags[j, f] = [e.load(core, piece, w_sym.addr + (f * R * n + j * C) * wbytes, n)]
+
+        # The first tile's weight folds interleaved with the first X chunk's folds.
+        pending = issue_x(my_chunks[0], after_fold=lambda f, j=my_tiles[0]: load_w(j, f))
         for j in my_tiles:
             width = min(C, n - j * C)
-            w_tiles[j] = kernel.alloc(core, k, width, mode.weight_dtype)
-            w_tags.append(e.load(core, w_tiles[j], w_sym.addr + j * C * wbytes, n))
+            for f in range(folds):
+                if (j, f) not in w_tags:
+                    load_w(j, f)
             for key, sym in (("bias", bias_sym), ("scale", scale_sym)):
                 if sym is not None:
                     row = kernel.alloc(core, 1, width, "f32")
-                    w_tags.append(e.load(core, row, sym.addr + j * C * 4, sym.shape[1]))
+                    tag = e.load(core, row, sym.addr + j * C * 4, sym.shape[1])
+                    w_tags.setdefault((j, "rows"), []).append(tag)
                     rows_of[key, j] = row
         inv_smooth = None
         if inv_smooth_sym is not None:
             inv_smooth = kernel.alloc(core, 1, k, "f32")
-            w_tags.append(e.load(core, inv_smooth, inv_smooth_sym.addr, k))
-        x_ring = Ring(kernel, core, 2, chunk, k, ACT)
+            e.wait(core, e.load(core, inv_smooth, inv_smooth_sym.addr, k))
         xs_ring = Ring(kernel, core, 2, chunk, k, "f32") if inv_smooth is not None else None
         xq_ring = Ring(kernel, core, 2, chunk, k, mode.weight_dtype) if mode.quantized else None
         p_ring = Ring(kernel, core, 2 * A, chunk, C, mode.accumulator)
         a_ring = Ring(kernel, core, 2, chunk, C, mode.accumulator)
         f_ring = Ring(kernel, core, 2, chunk, C, "f32")
         t_ring = Ring(kernel, core, 2, chunk, C, "f32")
-        r_ring = Ring(kernel, core, 2, chunk, C, ACT) if res_sym else None
         o_ring = Ring(kernel, core, 2, chunk, C, ACT)
         turn = 0
 
-        def issue_x(i: int, core: int = core, x_ring: Ring = x_ring) -> tuple[Tile, int]:
-            rows = min(chunk, m - i * chunk)
-            x = x_ring.next().row_block(0, rows)
-            return x, e.load(core, x, x_sym.addr + i * chunk * k * 2, k)
-
-        pending = issue_x(my_chunks[0])
-        for w_tag in w_tags:
-            e.wait(core, w_tag)
         for index, i in enumerate(my_chunks):
-            x, x_tag = pending
+            x, x_tags, residuals = pending
             if index + 1 < len(my_chunks):
                 pending = issue_x(my_chunks[index + 1])
-            e.wait(core, x_tag)
+            if xq_ring is not None:  # the quantisation pass reads the whole chunk
+                for tag in x_tags:
+                    e.wait(core, tag)
+                x_tags = []
+            x_tags = list(x_tags)
             rows = x.rows
             row0 = i * chunk
             if xq_ring is not None:
@@ -116,13 +156,14 @@ def lower_linear(node: Linear, ctx: Context) -> None:
                 x = xq
             for j in my_tiles:
                 width = min(C, n - j * C)
-                res_tag = None
-                if r_ring is not None and res_sym is not None:
-                    res = r_ring.next().row_block(0, rows).columns(0, width)
-                    res_tag = e.load(core, res, res_sym.addr + (row0 * n + j * C) * 2, n)
                 acc = None
                 for f in range(folds):
                     depth = min(R, k - f * R)
+                    if f < len(x_tags) and x_tags[f] is not None:
+                        e.wait(core, x_tags[f])
+                        x_tags[f] = None
+                    for tag in w_tags.pop((j, f), ()):
+                        e.wait(core, tag)
                     if plan.split_k or f == 0:
                         ring = a_ring if plan.split_k and f == 0 else p_ring
                         target = ring.next().row_block(0, rows).columns(0, width)
@@ -138,6 +179,8 @@ def lower_linear(node: Linear, ctx: Context) -> None:
                         # fold order: acc = (...(f0 + f1) + ...) + f
                         e.v("add", core, acc, acc, target)
                 assert acc is not None
+                for tag in w_tags.pop((j, "rows"), ()):
+                    e.wait(core, tag)
                 y = f_ring.next().row_block(0, rows).columns(0, width)
                 e.v("copy", core, y, acc)
                 if ("scale", j) in rows_of:
@@ -147,7 +190,8 @@ def lower_linear(node: Linear, ctx: Context) -> None:
                 if node.activation:
                     t = t_ring.next().row_block(0, rows).columns(0, width)
                     activation(e, core, node.activation, y, t)
-                if res_tag is not None:
+                if j in residuals:
+                    res, res_tag = residuals[j]
                     e.wait(core, res_tag)
                     e.v("add", core, y, y, res)
                 out = o_ring.next().row_block(0, rows).columns(0, width)

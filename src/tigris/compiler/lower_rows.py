@@ -73,16 +73,24 @@ def row_kernel(
             if index + 1 < len(mine):
                 pending = issue(*mine[index + 1])
             e.wait(core, tag)
+            _wait_deferred(ctx, kernel, core)
             out = body(core, x, r0, n)
             e.store(core, out_sym.addr + r0 * out_cols * 2, out_cols, out)
     kernel.close()
 
 
 def _load_rows(ctx: Context, kernel: Kernel, core: int, name: str, dtype: str = "f32") -> Tile:
+    """Load a constant row; its wait is deferred to the kernel's first use (kernel.deferred),
+    so its latency overlaps the first chunk's."""
     sym = ctx.constant(name, dtype)
     row = kernel.alloc(core, 1, sym.shape[1], dtype)
-    ctx.emitter.wait(core, ctx.emitter.load(core, row, sym.addr, sym.shape[1]))
+    kernel.deferred.setdefault(core, []).append(ctx.emitter.load(core, row, sym.addr, sym.shape[1]))
     return row
+
+
+def _wait_deferred(ctx: Context, kernel: Kernel, core: int) -> None:
+    for tag in kernel.deferred.pop(core, ()):
+        ctx.emitter.wait(core, tag)
 
 
 def lower_norm(node: LayerNorm | RMSNorm, ctx: Context) -> None:
@@ -204,16 +212,25 @@ def lower_embedding(node: Embedding, ctx: Context) -> None:
         if not mine:
             continue
         type_row = _load_rows(ctx, kernel, core, node.type_row) if node.type_row else None
-        id_ring = Ring(kernel, core, 2, size, 1, "i32")
+        # All of this core's token ids first (small), then each chunk's gather and position
+        # rows issued one chunk ahead of its arithmetic.
+        idx_tiles = []
+        for r0, n in mine:
+            idx = kernel.alloc(core, n, 1, "i32")
+            idx_tiles.append((idx, e.load(core, idx, ids.addr + r0 * 4, 1)))
         emb_ring = Ring(kernel, core, 2, size, width, "f32")
         pos_ring = Ring(kernel, core, 2, size, width, "f32")
         out_ring = Ring(kernel, core, 2, size, width, ACT)
-        for r0, n in mine:
-            idx = id_ring.next().row_block(0, n)
-            e.wait(core, e.load(core, idx, ids.addr + r0 * 4, 1))
-            emb = emb_ring.next().row_block(0, n)
+
+        def issue(
+            index: int, core: int = core, mine=mine, idx_tiles=idx_tiles, rings=(emb_ring, pos_ring)
+        ):
+            r0, n = mine[index]
+            idx, idx_tag = idx_tiles[index]
+            e.wait(core, idx_tag)
+            emb = rings[0].next().row_block(0, n)
             tags = [e.gather(core, emb, table.addr, width, idx)]
-            p = pos_ring.next().row_block(0, n)
+            p = rings[1].next().row_block(0, n)
             if pos is not None:
                 row = r0
                 while row < r0 + n:  # one transfer per sequence piece in the chunk
@@ -224,8 +241,16 @@ def lower_embedding(node: Embedding, ctx: Context) -> None:
                         e.load(core, piece, pos.addr + (row - starts[s]) * width * 4, width)
                     )
                     row = end
+            return emb, p, tags
+
+        pending = issue(0)
+        for index, (r0, n) in enumerate(mine):
+            emb, p, tags = pending
+            if index + 1 < len(mine):
+                pending = issue(index + 1)
             for tag in tags:
                 e.wait(core, tag)
+            _wait_deferred(ctx, kernel, core)
             if pos is not None:
                 e.v("add", core, emb, emb, p)
             if type_row is not None:

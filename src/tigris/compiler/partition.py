@@ -10,7 +10,8 @@ the work goes to the arrays round-robin, in one of two ways:
   vector unit adds the partials in fold order, which gives the same bits as `chain`
   (x + 0 = x, and fold f is added after folds 0..f-1 either way).
 The estimate is the closed form (fold = R preload + rows + R + C - 2 cycles, waves over the
-arrays) against the DMA time; the executor measures the real schedule.
+arrays) against the DMA time, plus the pipeline's fill (the first chunk's load and its
+latency) and drain (the last tile's store); the executor measures the real schedule.
 """
 
 from __future__ import annotations
@@ -76,11 +77,17 @@ def plan_matmul(
                 k * tiles_per_core * machine.cols * weight_bytes
                 + chunks_per_core * chunk * (k + 2 * tiles_per_core * machine.cols) * 2
             ) / machine.dma_bytes_per_cycle
+            # Pipeline fill and drain: the first X chunk and weight tile must land before the
+            # first fold (one DMA latency after they stream), and the last output tile is
+            # stored (and lands) after the last fold.
+            first = (chunk * k * 2 + k * machine.cols * weight_bytes) / machine.dma_bytes_per_cycle
+            last = chunk * machine.cols * 2 / machine.dma_bytes_per_cycle
+            ends = first + last + 2 * machine.dma_latency_cycles
             for split_k in (False, True):
                 items = chunks_per_core * tiles_per_core * (folds if split_k else 1)
                 per_item = fold * (1 if split_k else folds)
                 compute = ceil(items / arrays) * per_item
-                estimate = max(compute, dma)
+                estimate = max(compute, dma) + ends
                 if best is None or estimate < best.estimate_cycles:
                     best = MatmulPlan(core_rows, core_cols, chunk, split_k, estimate)
     if best is None:

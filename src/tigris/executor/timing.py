@@ -5,12 +5,16 @@ Model (cycles of the chip clock):
   instructions in program order, one at a time; different units overlap.
 - An instruction starts when its unit is free, after the core's last `dma.wait` was
   satisfied (a wait holds back everything the core issues after it), and when the
-  scoreboard allows: it reads a region only after the region's last write finished, and
-  writes one only after its last reads and writes finished (RAW, WAR, WAW on the SRAM
-  allocation a tile lies in). DMA loads are not scoreboarded for RAW: readers rely on
-  `dma.wait`, which the checker enforces.
+  scoreboard allows: it reads bytes only after the last write to them finished, and writes
+  them only after their last reads and writes finished (RAW, WAR, WAW). The scoreboard is
+  tile-precise: an access is a box of rows x byte columns of its SRAM allocation, so
+  independent column blocks of one tile (the key tiles of a score matrix) and row blocks
+  overlap in time; the oldest records of an allocation are folded into an allocation-wide
+  summary (conservative) beyond MAX_RECORDS. A load's data count as written when they land;
+  readers also wait on its `dma.wait`, which the checker enforces.
 - DMA: the engine is busy for bytes / (HBM bandwidth / cores); the data lands the DMA
-  latency later (transfers pipeline behind one another).
+  latency later (transfers pipeline behind one another); a store frees its SRAM source when
+  the engine has read it, and its data reach HBM a latency later (a barrier waits for it).
 - `mxu.ldw`: R cycles (weights shift in row by row); `mxu.mm` with m rows: m + R + C - 2
   cycles (the skew of the wavefront), so a fold takes m + 2R + C - 2 cycles, SCALE-Sim's
   weight-stationary fold; both divided by the MACs a PE does per cycle in the mode's
@@ -29,7 +33,7 @@ from dataclasses import dataclass, field
 from math import ceil
 
 from tigris.isa.machine import Machine
-from tigris.isa.operands import Tile
+from tigris.isa.operands import Footprint, Tile, footprint, footprints_overlap
 from tigris.isa.program import Instruction
 
 VECTOR_COST = {
@@ -54,23 +58,59 @@ class Span:
     end: int
 
 
+# Records of recent accesses kept per SRAM region before the oldest are folded into the
+# region-wide summary (conservative: a folded record then orders against the whole region).
+MAX_RECORDS = 48
+
+
+@dataclass
+class Region:
+    """An SRAM allocation's scoreboard: recent accesses (box, is_write, done cycle) and a
+    summary (the latest write and access done) of the older ones folded out of the list."""
+
+    base: int
+    size: int
+    write_done: int
+    access_done: int
+    records: list[tuple[Footprint, bool, int]] = field(default_factory=list)
+
+    def ready(self, box: Footprint, write: bool) -> int:
+        """Earliest start of an access: after overlapping writes (RAW), and for a write also
+        after overlapping reads (WAR)."""
+        t = self.access_done if write else self.write_done
+        for other, is_write, done in self.records:
+            if done > t and (write or is_write) and footprints_overlap(box, other):
+                t = done
+        return t
+
+    def record(self, box: Footprint, write: bool, done: int) -> None:
+        self.records.append((box, write, done))
+        if len(self.records) > MAX_RECORDS:
+            _, was_write, old = self.records.pop(0)
+            self.access_done = max(self.access_done, old)
+            if was_write:
+                self.write_done = max(self.write_done, old)
+
+    def reset(self, t: int) -> None:
+        self.records.clear()
+        self.write_done = self.access_done = t
+
+
 @dataclass
 class CoreState:
     unit_free: dict[str, int] = field(default_factory=dict)
     fence: int = 0
     bases: list[int] = field(default_factory=list)
-    regions: dict[int, list[int]] = field(
-        default_factory=dict
-    )  # base -> [size, write_done, read_done]
+    regions: dict[int, Region] = field(default_factory=dict)
     tags: dict[int, int] = field(default_factory=dict)
     dma_done: int = 0
 
-    def region(self, t: Tile) -> list[int] | None:
+    def region(self, t: Tile) -> Region | None:
         i = bisect.bisect_right(self.bases, t.addr) - 1
         if i < 0:
             return None
         state = self.regions[self.bases[i]]
-        return state if t.addr < self.bases[i] + state[0] else None
+        return state if t.addr < state.base + state.size else None
 
 
 class Timeline:
@@ -107,7 +147,8 @@ class Timeline:
         if inst.op == "sram.alloc":
             base = int(inst["base"])  # type: ignore[arg-type]
             bisect.insort(core.bases, base)
-            core.regions[base] = [int(inst["size"]), self.now_floor, self.now_floor]  # type: ignore[arg-type]
+            size = int(inst["size"])  # type: ignore[arg-type]
+            core.regions[base] = Region(base, size, self.now_floor, self.now_floor)
             return
         if inst.op == "sram.free":
             base = int(inst["base"])  # type: ignore[arg-type]
@@ -119,31 +160,30 @@ class Timeline:
             return
         unit = f"mxu{inst['arr']}" if inst.unit == "mxu" else inst.unit
         start = max(core.unit_free.get(unit, self.now_floor), core.fence)
-        reads = [core.region(t) for t in inst.read_tiles()]
-        writes = [core.region(t) for t in inst.written_tiles()]
-        is_load = inst.op in ("dma.load", "dma.gather")
-        for state in reads:
-            if state is not None:
-                start = max(start, state[1])
-        for state in writes:
-            if state is not None:
-                start = max(start, state[2] if is_load else max(state[1], state[2]))
-                if is_load:
-                    start = max(start, state[1])
+        accesses = []
+        for t in inst.read_tiles():
+            region = core.region(t)
+            if region is not None:
+                accesses.append((region, footprint(t), False))
+        for t in inst.written_tiles():
+            region = core.region(t)
+            if region is not None:
+                accesses.append((region, footprint(t), True))
+        for region, box, write in accesses:
+            start = max(start, region.ready(box, write))
         busy = self._duration(inst)
         end = start + busy
         core.unit_free[unit] = end
-        done = end + (self.machine.dma_latency_cycles if inst.unit == "dma" else 0)
-        for state in reads:
-            if state is not None:
-                state[2] = max(state[2], done)
-        for state in writes:
-            if state is not None:
-                state[1] = max(state[1], done)
+        is_load = inst.op in ("dma.load", "dma.gather")
+        # Loaded data land a DMA latency after the engine streamed them; a store has read
+        # its SRAM source when the engine is done with it (the latency is on the HBM side).
+        done = end + (self.machine.dma_latency_cycles if is_load else 0)
+        for region, box, write in accesses:
+            region.record(box, write, done)
         if is_load:
             core.tags[int(inst["tag"])] = done  # type: ignore[arg-type]
         if inst.unit == "dma":
-            core.dma_done = max(core.dma_done, done)
+            core.dma_done = max(core.dma_done, end + self.machine.dma_latency_cycles)
         self.spans.append(Span(index, inst.op, inst.core, unit, start, end))
 
     def _barrier(self, index: int) -> None:
@@ -155,8 +195,8 @@ class Timeline:
             core.unit_free = {}
             core.fence = t
             core.tags.clear()
-            for state in core.regions.values():
-                state[1] = state[2] = t
+            for region in core.regions.values():
+                region.reset(t)
         self.now_floor = t
         self.barriers.append(t)
 

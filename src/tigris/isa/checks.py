@@ -4,7 +4,7 @@ Rules (each violation is reported with the instruction's index):
 1. `sram.alloc` regions lie inside the core's scratchpad and do not overlap a live one;
    `sram.free` releases exactly a live region.
 2. Every SRAM tile an instruction touches lies inside one live region of its core.
-3. A DMA's destination may not be read or written, nor its region freed, until a
+3. A DMA's destination (the exact rows x columns of a strided tile) may not be read or written, nor its region freed, until a
    `dma.wait` on its tag (a barrier also completes every DMA); a tag is not reused while
    pending.
 4. Cores other than 0..num_cores-1 and arrays other than 0..arrays_per_core-1 are not named.
@@ -12,7 +12,7 @@ Rules (each violation is reported with the instruction's index):
 
 from __future__ import annotations
 
-from tigris.isa.operands import Tile
+from tigris.isa.operands import Tile, tiles_overlap
 from tigris.isa.program import Instruction, Program
 
 
@@ -71,7 +71,7 @@ def violations(
             if not _inside(tile, regions):
                 report(index, inst, f"{name} [{tile.addr}, {tile.end}) is not in allocated SRAM")
             for tag, dest in waiting.items():
-                if _overlaps(tile.addr, tile.end, dest.addr, dest.end):
+                if tiles_overlap(tile, dest):
                     report(
                         index,
                         inst,

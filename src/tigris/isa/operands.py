@@ -53,6 +53,35 @@ class Tile:
         return Tile(self.addr + offset, count, self.cols, self.stride, self.dtype)
 
 
+Footprint = tuple[int, int, int, int, int]
+
+
+def footprint(t: Tile) -> Footprint:
+    """The bytes `t` touches as a box: (pitch, first row, end row, first byte, end byte) with
+    rows of `pitch` = stride x itemsize bytes counted from address 0 and byte columns within a
+    row; pitch 0 when the tile's rows wrap around a pitch boundary (then the next two
+    numbers are its linear byte extent)."""
+    pitch = t.stride * t.itemsize
+    row, col = divmod(t.addr, pitch)
+    if col + t.cols * t.itemsize > pitch:
+        return (0, t.addr, t.end, 0, 0)
+    return (pitch, row, row + t.rows, col, col + t.cols * t.itemsize)
+
+
+def footprints_overlap(a: Footprint, b: Footprint) -> bool:
+    """Whether two footprints share a byte: exact for boxes of one pitch (column blocks of one
+    tile do not overlap), else by linear extents (conservative)."""
+    if a[0] and a[0] == b[0]:
+        return a[1] < b[2] and b[1] < a[2] and a[3] < b[4] and b[3] < a[4]
+    lo_a, hi_a = (a[1] * a[0] + a[3], (a[2] - 1) * a[0] + a[4]) if a[0] else (a[1], a[2])
+    lo_b, hi_b = (b[1] * b[0] + b[3], (b[2] - 1) * b[0] + b[4]) if b[0] else (b[1], b[2])
+    return lo_a < hi_b and lo_b < hi_a
+
+
+def tiles_overlap(a: Tile, b: Tile) -> bool:
+    return footprints_overlap(footprint(a), footprint(b))
+
+
 def tile(addr: int, rows: int, cols: int, dtype: str, stride: int | None = None) -> Tile:
     """A tile; the stride defaults to the width (contiguous rows)."""
     return Tile(addr, rows, cols, cols if stride is None else stride, dtype)
