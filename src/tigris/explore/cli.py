@@ -90,7 +90,12 @@ def run_command(
         Path | None, typer.Option("--db", help="DuckDB results file (default: SWEEP.duckdb)")
     ] = None,
     samples: Annotated[
-        int | None, typer.Option("--samples", min=1, help="designs in total (grid: all)")
+        int | None,
+        typer.Option(
+            "--samples",
+            min=1,
+            help="designs in the file when done (grid: all, or the first N in order)",
+        ),
     ] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="local processes")] = 1,
     ray: Annotated[

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import multiprocessing
 import queue
+import signal
 import traceback
 from collections import deque
 from typing import Any, Protocol
@@ -77,6 +78,7 @@ def _start_method() -> str:
 def worker_loop(sweep: Sweep, cost: CostModels | None, tasks: Any, results: Any) -> None:
     """A pool worker: one Evaluator for the life of the process (its models, graphs and
     clusters built once), batches in, rows out, until a None task."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us
     evaluator = Evaluator(sweep, cost)
     while True:
         task = tasks.get()
@@ -191,10 +193,12 @@ class RayRunner:
 
     def finished(self) -> list[list[Evaluation]]:
         done, self._pending = self._ray.wait(self._pending, num_returns=1)
-        more, self._pending = self._ray.wait(
-            self._pending, num_returns=len(self._pending), timeout=0
-        )
-        return self._ray.get(done + more)
+        if self._pending:
+            more, self._pending = self._ray.wait(
+                self._pending, num_returns=len(self._pending), timeout=0
+            )
+            done += more
+        return self._ray.get(done)
 
     def close(self) -> None:
         for ref in self._pending:
