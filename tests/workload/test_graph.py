@@ -304,3 +304,36 @@ def test_shared_experts_count_in_6n() -> None:
     assert gemm_flop(graph) == 6 * shared.num_matmul_params() * 128
     expert = 3 * 64 * 32
     assert shared.num_params - shared.num_active_params == 3 * (4 - 2) * expert
+
+
+def _stream(graph, name: str) -> Stream:
+    return next(op for op, _ in graph.iter_ops() if isinstance(op, Stream) and op.name == name)
+
+
+def test_norm_backward_reads_input_and_gradient_twice() -> None:
+    """PyTorch's and apex's norm backward: the input-gradient kernel and the weight-gradient
+    kernel each read x and dY (bf16); dX written once."""
+    spec = load_model("gpt3-175b")
+    graph = train_step_graph(spec, 2, 64)
+    elements = 2 * 64 * spec.hidden_size
+    backward = _stream(graph, "attn.norm.bwd")
+    weights = spec.norm_params
+    assert backward.bytes_read == 4 * elements * 2 + weights * 2
+    assert backward.bytes_written == elements * 2 + weights * 4
+
+
+def test_fp32_loss_runs_the_eager_softmax_passes() -> None:
+    """fused: bf16 logits read once forward, read and their gradient written backward.
+    fp32 (Megatron-LM 2021): cast, max, subtract, exp, sum, divide forward (22 B read and
+    16 B written per logit); scale and cast back backward (8 B read, 6 B written)."""
+    spec = load_model("gpt3-175b")
+    logits = 2 * 64 * spec.vocab_size
+    fused = train_step_graph(spec, 2, 64)
+    fp32 = train_step_graph(spec, 2, 64, loss="fp32")
+    assert _stream(fused, "head.loss").min_bytes == logits * 2 + 2 * 64 * 4
+    assert _stream(fused, "head.loss.bwd").min_bytes == logits * 4
+    assert _stream(fp32, "head.loss").min_bytes == logits * 38
+    assert _stream(fp32, "head.loss.bwd").min_bytes == logits * 14
+    assert gemm_flop(fp32) == gemm_flop(fused)
+    with pytest.raises(ValueError, match="loss"):
+        train_step_graph(spec, 2, 64, loss="bogus")

@@ -203,8 +203,9 @@ def validate_train_command(
         for r in results:
             error = f"{r.error_pct:+7.1f}%" if r.error_pct is not None else "skipped"
             predicted = f"{r.predicted:.4g}" if r.predicted is not None else "-"
+            apart = f"  ({r.note})" if r.case.apart else ""
             typer.echo(
-                f"{r.case.row_id:<32} {r.case.metric:<30} measured {r.case.measured:.4g}  predicted {predicted}  {error}"
+                f"{r.case.row_id:<32} {r.case.metric:<30} measured {r.case.measured:.4g}  predicted {predicted}  {error}{apart}"
             )
     typer.echo(
         f"{'source':<28} {'rows':>5} {'mean |err| %':>13} {'max |err| %':>12} {'mean err %':>11}"

@@ -170,6 +170,9 @@ class TrainSetup:
       kernel then takes at least the host's launch time (chip.calibration.host_overhead),
       since the GPU runs ahead of the host only as long as kernels are longer than their
       launches. False for compiled or graph-captured steps (XLA, CUDA graphs).
+    - loss: the cross-entropy over the vocabulary, 'fused' (one kernel on the bf16 logits)
+      or 'fp32' (logits cast to fp32 and the softmax run as eager kernels: Megatron-LM
+      2021); see `tigris.workload.layers.head_steps`.
     """
 
     spec: TransformerSpec
@@ -184,6 +187,7 @@ class TrainSetup:
     attention_dropout: bool = False
     dp_overlap: bool = True
     eager: bool = False
+    loss: str = "fused"
 
 
 class StepModel:
@@ -253,6 +257,7 @@ class StepModel:
             setup.seq_len,
             precision,
             recompute="full" if full else "none",
+            loss=setup.loss,
         )
         shard = shard_graph(
             graph, tp=plan.tp, ep=plan.ep, cp=plan.cp, sequence_parallel=plan.sequence_parallel

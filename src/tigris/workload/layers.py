@@ -31,6 +31,7 @@ ACTIVATION_FLOP_PER_ELEMENT = {"swiglu": 5.0, "geglu": 9.0, "gelu": 8.0, "relu":
 ROPE_FLOP_PER_ELEMENT = 3.0
 SOFTMAX_FLOP_PER_ELEMENT = 5.0
 CROSS_ENTROPY_BWD_FLOP_PER_ELEMENT = 3.0  # exp(x - max) / sum - onehot
+LOSS_IMPLEMENTATIONS = ("fused", "fp32")
 COMBINE_FLOP_PER_ELEMENT = 2.0  # weight times expert output, plus the sum
 
 
@@ -157,8 +158,12 @@ def bias_add(shape: Shape, name: str, rows: int, width: int) -> Step:
 
 
 def norm(shape: Shape, name: str, rows: int) -> Step:
+    """LayerNorm / RMSNorm over the hidden size. Backward runs as two kernels in PyTorch
+    (native layer_norm_backward: the input-gradient kernel, then GammaBetaBackward) and in
+    apex/Megatron's fused norms (cuComputePartGradGammaBeta, then cuComputeGradInput): each
+    reads x and dY, so the backward reads them twice and writes dX and the weight grads."""
     spec = shape.spec
-    return elementwise(
+    step = elementwise(
         shape,
         name,
         rows * spec.hidden_size,
@@ -166,6 +171,10 @@ def norm(shape: Shape, name: str, rows: int) -> Step:
         flop_per_element=NORM_FLOP_PER_ELEMENT[spec.norm],
         weight_elements=spec.norm_params,
     )
+    (backward,) = step.backward
+    elements = rows * spec.hidden_size
+    extra = 2 * elements * shape.act_bytes  # x and dY once more, for the weight gradients
+    return Step(step.forward, (replace(backward, bytes_read=backward.bytes_read + extra),))
 
 
 # ---- embedding ---------------------------------------------------------------------------
@@ -321,9 +330,25 @@ def layer_steps(shape: Shape) -> list[Step]:
 # ---- head --------------------------------------------------------------------------------
 
 
-def head_steps(shape: Shape, logit_rows: int, *, loss: bool) -> list[Step]:
+def head_steps(
+    shape: Shape, logit_rows: int, *, loss: bool, loss_impl: str = "fused"
+) -> list[Step]:
     """Final norm and LM head on `logit_rows` rows; then cross-entropy loss (training) or
-    the softmax of sampling (inference)."""
+    the softmax of sampling (inference).
+
+    `loss_impl` says how the loss kernel runs over the [rows, vocab] logits:
+    - 'fused': one kernel reads the compute-dtype logits (fp32 inside) and writes the loss
+      per row; backward reads the logits once and writes their gradient (flash-attn's
+      cross-entropy, Megatron-core's fused loss, XLA).
+    - 'fp32': the logits cast to fp32 and the softmax cross-entropy run as separate eager
+      kernels (Megatron-LM 2021: vocab_parallel_cross_entropy(output.float())): forward
+      cast (read a, write 4), max (read 4), subtract in place (4 + 4), exp (4 + 4), sum
+      (4), divide in place (4 + 4), the softmax saved for backward; backward scales the
+      saved softmax by the loss gradient in place (4 + 4) and casts it back (read 4,
+      write a).
+    """
+    if loss_impl not in LOSS_IMPLEMENTATIONS:
+        raise ValueError(f"unknown loss implementation {loss_impl!r}")
     spec = shape.spec
     vocab, a = spec.vocab_size, shape.act_bytes
     steps = [
@@ -331,7 +356,23 @@ def head_steps(shape: Shape, logit_rows: int, *, loss: bool) -> list[Step]:
         weight_gemm(shape, "head.logits", logit_rows, vocab, spec.hidden_size),
     ]
     elements = logit_rows * vocab
-    if loss:
+    if loss and loss_impl == "fp32":
+        forward = Stream(
+            "head.loss",
+            elements,
+            elements * (a + 5 * 4.0),
+            elements * 4 * 4.0,
+            SOFTMAX_FLOP_PER_ELEMENT,
+        )
+        backward = Stream(
+            "head.loss.bwd",
+            elements,
+            elements * 2 * 4.0,
+            elements * (4.0 + a),
+            CROSS_ENTROPY_BWD_FLOP_PER_ELEMENT,
+        )
+        steps.append(Step(forward, (backward,)))
+    elif loss:
         forward = Stream(
             "head.loss", elements, elements * a, logit_rows * 4.0, SOFTMAX_FLOP_PER_ELEMENT
         )

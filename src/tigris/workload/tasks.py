@@ -79,15 +79,17 @@ def train_step_graph(
     precision: Precision | None = None,
     *,
     recompute: Recompute = "none",
+    loss: str = "fused",
 ) -> OpGraph:
     """One training step on `batch` sequences of `seq_len` tokens: forward, loss, backward
     (reverse order), AdamW update. `recompute='full'` re-runs every layer's forward during
-    backward (Megatron-LM full activation recomputation; Narayanan et al. 2021)."""
+    backward (Megatron-LM full activation recomputation; Narayanan et al. 2021). `loss`:
+    how the cross-entropy kernel runs ('fused' or eager 'fp32'; see `head_steps`)."""
     _check_positive(batch=batch, seq_len=seq_len)
     precision = precision or Precision()
     shape = Shape(spec, precision, batch, seq_len, seq_len, kv_cache=False)
     embedding, layer = embedding_steps(shape), layer_steps(shape)
-    head = head_steps(shape, shape.tokens, loss=True)
+    head = head_steps(shape, shape.tokens, loss=True, loss_impl=loss)
     groups = [
         OpGroup("embedding", "fwd", 1, forward_ops(embedding)),
         OpGroup("layer", "fwd", spec.num_layers, forward_ops(layer)),
