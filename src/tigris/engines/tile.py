@@ -7,12 +7,24 @@ Mechanisms, each a term you can point to:
   The kernel library picks the fastest candidate tiling, as cuBLAS heuristics aim to.
 - Systolic GEMM: folds of the array with fill and drain (the SCALE-Sim closed form in
   DESIGN.md section 7, exact for one array), spread over all arrays; SRAM blocking
-  decides the DRAM re-reads; double buffering overlaps DMA with compute.
+  decides the DRAM re-reads; double buffering overlaps DMA with compute. When K folds of
+  one output tile run on different arrays their partial sums are added on the vector unit,
+  and every output tile is read from the accumulators and cast by it (the epilogue),
+  overlapped with the arrays. A kernel's DMA pipeline fills and drains: its first
+  operands land a DMA latency after they stream, its last output tile is stored after
+  the last fold and lands a latency later, and the cores meet at a barrier
+  (`systolic_pipeline_s`; the same assumptions as the ISA's machine, tigris.isa.machine).
+- Attention on systolic chips (`time_systolic_attention`): per (batch, head) QK^T and PV as
+  weight-stationary folds (head_dim fills only part of an array), causal key tiles only
+  for the queries at or below them, the softmax as vector-unit passes over the scores in
+  lane-cycles (exp and divide cost several), all overlapped, plus the pipeline fill of one
+  head's chain and the drain.
 - CPU GEMM: SIMD peak with cache blocking on the last on-chip level.
 - Attention: FlashAttention (no S x S matrix in DRAM): query blocks per (batch, head) in
   waves; softmax exponentials on the vector unit, serialised with the matmuls within a
   block (FlashAttention-2 style).
-- Streams (norms, activations, optimizer): DRAM bandwidth bound.
+- Streams (norms, activations, optimizer): DRAM bandwidth bound (on systolic chips plus the
+  DMA pipeline's fill and drain).
 Every op pays the chip's kernel overhead (start and tail on the device). Calibration terms (chip.calibration) are few and
 fitted on measured.csv only (tigris.validate.calibrate).
 """
@@ -24,6 +36,7 @@ from math import ceil, isqrt
 from tigris.engines.base import OpTime
 from tigris.hardware.chip import Chip, SimdMatrix, SystolicMatrix, TensorCoreMatrix
 from tigris.hardware.quantities import dtype_bytes
+from tigris.isa.machine import BARRIER_CYCLES, DMA_LATENCY_S
 from tigris.workload.ops import Attention, Gemm, Op, Stream
 
 # K elements consumed per main-loop step of a GPU GEMM kernel (CUTLASS "bk").
@@ -44,6 +57,22 @@ ATTENTION_BLOCK_Q = 128
 # K/V tile before the first MMA) and epilogue (normalising and writing O): fitted on the
 # attention rows' sequence-length trend (tigris.validate.attention), shared by all chips.
 ATTENTION_BLOCK_OVERHEAD = 1.5
+# Vector-unit lane-cycles per element of the operations that are not one pass (a typical
+# special-function ratio; the ISA executor times its vector instructions with this table).
+# A lane does one fp32 operation per cycle: half the FMA peak in flop.
+VECTOR_LANE_CYCLES = {
+    "div": 4,
+    "exp": 4,
+    "rsqrt": 4,
+    "sigmoid": 5,
+    "tanh": 8,
+    "erf": 8,
+}
+# Passes over each score of a softmax on a systolic chip's vector unit, in order: scale,
+# (causal mask), row max, subtract, exp, row sum, divide, cast to the PV input dtype.
+SYSTOLIC_SOFTMAX_PASSES = ("muli", "rmax", "sub", "exp", "rsum", "div", "copy")
+# Vector passes over each output element of a GEMM epilogue: read the accumulator, cast out.
+SYSTOLIC_EPILOGUE_PASSES = 2
 
 
 class TileEngine:
@@ -85,8 +114,10 @@ def _result(
     memory_s: float,
     dram_bytes: float,
     details: dict[str, float],
+    pipeline_s: float = 0.0,
 ) -> OpTime:
-    overhead_s = chip.calibration.kernel_overhead
+    """Overhead: the chip's kernel overhead plus `pipeline_s`, the kernel's fill and drain."""
+    overhead_s = chip.calibration.kernel_overhead + pipeline_s
     return OpTime(
         name=op.name,
         engine="tile",
@@ -267,6 +298,26 @@ def systolic_parallel_cycles(m: int, n: int, k: int, matrix: SystolicMatrix) -> 
     return (by_folds, "folds") if by_folds <= by_rows else (by_rows, "rows")
 
 
+def _lane_rate(chip: Chip) -> float:
+    """Vector-unit element operations per second (one per lane-cycle)."""
+    return chip.vector_flop_per_s() / 2.0
+
+
+def _lane_cycles(ops: tuple[str, ...]) -> int:
+    return sum(VECTOR_LANE_CYCLES.get(op, 1) for op in ops)
+
+
+def systolic_pipeline_s(chip: Chip, first_bytes: float, last_bytes: float) -> float:
+    """Fill and drain of one kernel's DMA pipeline on a systolic chip whose cores share the
+    DRAM bandwidth: the first operands stream at one core's share and land DMA_LATENCY_S
+    later; the last output tile streams out and lands DMA_LATENCY_S later; then the cores
+    meet at a barrier (BARRIER_CYCLES)."""
+    matrix = chip.matrix
+    assert isinstance(matrix, SystolicMatrix)
+    per_core = _dram_rate(chip) / matrix.num_cores
+    return 2 * DMA_LATENCY_S + (first_bytes + last_bytes) / per_core + BARRIER_CYCLES / matrix.clock
+
+
 def time_systolic_gemm(op: Gemm, chip: Chip) -> OpTime:
     matrix = chip.matrix
     assert isinstance(matrix, SystolicMatrix)
@@ -275,14 +326,36 @@ def time_systolic_gemm(op: Gemm, chip: Chip) -> OpTime:
     if macs_per_pe is None:
         chip.peak_flop_per_s(op.dtype)  # raises UnsupportedError with the reason
     # A PE doing r MACs per cycle in this dtype finishes the same folds r times faster.
-    compute_s = op.batch * cycles / (matrix.clock * macs_per_pe * chip.calibration.matrix_fraction)
+    matrix_s = op.batch * cycles / (matrix.clock * macs_per_pe * chip.calibration.matrix_fraction)
+    # Vector unit, overlapped with the arrays: partial sums of K folds dealt to different
+    # arrays, and the epilogue of every output element.
+    arrays = matrix.num_cores * matrix.arrays_per_core
+    k_folds = ceil(op.k / matrix.rows) if matrix.dataflow != "os" else 1
+    adds = k_folds - 1 if split == "folds" and arrays > 1 else 0
+    vector_s = op.batch * op.m * op.n * (adds + SYSTOLIC_EPILOGUE_PASSES) / _lane_rate(chip)
+    compute_s = max(matrix_s, vector_s)
     # SRAM blocking: square output blocks whose fp32 accumulators take half the SRAM.
     sram_bytes = chip.onchip_capacity_bytes
     block = max(matrix.rows, isqrt(int(sram_bytes / 2 / 4)))
     traffic = blocked_traffic_bytes(op, block, block, 0.5 * sram_bytes)
     memory_s = traffic / _dram_rate(chip)
-    details = {"cycles": float(cycles), "block": float(block), "split_rows": float(split == "rows")}
-    return _result(op, chip, compute_s, memory_s, traffic, details)
+    # Fill: one fold's operands (a row chunk of A and R x C of B); drain: one output tile.
+    share = ceil(op.m / matrix.num_cores)
+    first = (share * min(op.k, matrix.rows) + min(op.k, matrix.rows) * min(op.n, matrix.cols)) * (
+        dtype_bytes(op.dtype)
+    )
+    out_bytes = dtype_bytes(op.out_dtype or op.dtype)
+    last = share * min(op.n, matrix.cols) * out_bytes
+    pipeline_s = systolic_pipeline_s(chip, first, last)
+    details = {
+        "cycles": float(cycles),
+        "block": float(block),
+        "split_rows": float(split == "rows"),
+        "matrix_s": matrix_s,
+        "vector_s": vector_s,
+        "pipeline_s": pipeline_s,
+    }
+    return _result(op, chip, compute_s, memory_s, traffic, details, pipeline_s)
 
 
 # ---------------------------------------------------------------------------- CPU GEMM
@@ -446,7 +519,53 @@ def time_unfused_attention(op: Attention, chip: Chip) -> OpTime:
     )
 
 
+def time_systolic_attention(op: Attention, chip: Chip) -> OpTime:
+    """Attention on a weight-stationary systolic chip, the scores of a head held in SRAM
+    (no S x S matrix in DRAM). Per (batch, head): S = Q K^T as folds of K tiles (head_dim
+    rows x C keys) streaming the queries, P V as folds of V tiles (R keys x head_dim
+    columns) streaming the probabilities; causal: key tile j only for queries >= its first
+    key (the masked rest is exact zeros). Folds spread over all arrays (their partial sums
+    added on the vector unit), the softmax's SYSTOLIC_SOFTMAX_PASSES over every computed
+    score on the vector units, DRAM traffic of Q, K, V and O; all overlapped across heads,
+    plus the fill (one head's operands and its QK^T fold before the vector unit starts) and
+    the drain (its PV fold, epilogue and store)."""
+    matrix = chip.matrix
+    assert isinstance(matrix, SystolicMatrix)
+    R, C, d = matrix.rows, matrix.cols, op.head_dim
+    arrays = matrix.num_cores * matrix.arrays_per_core
+    macs_per_pe = matrix.macs_per_pe_per_cycle.get(op.dtype, 1.0)  # type: ignore[call-overload]
+    causal = op.causal and op.q_len > 1
+    offset = op.kv_len - op.q_len
+
+    def queries(first_key: int) -> int:
+        """Queries that meet keys from `first_key` on (causal: at or below them)."""
+        return op.q_len - max(0, first_key - offset) if causal else op.q_len
+
+    qk = sum(ceil(d / R) * (queries(j) + 2 * R + C - 2) for j in range(0, op.kv_len, C))
+    pv = sum(ceil(d / C) * (queries(j) + 2 * R + C - 2) for j in range(0, op.kv_len, R))
+    heads = op.batch * op.num_heads
+    matrix_s = heads * (qk + pv) / arrays / (matrix.clock * macs_per_pe)
+    # Scores computed: whole C-wide key tiles up to each query block's diagonal.
+    scores = sum(
+        min(C, op.q_len - i) * min(op.kv_len, offset + i + C if causal else op.kv_len)
+        for i in range(0, op.q_len, C)
+    )
+    passes = _lane_cycles(SYSTOLIC_SOFTMAX_PASSES) + (1 if causal else 0)
+    pv_adds = sum(queries(j) for j in range(R, op.kv_len, R)) * d
+    vector_s = heads * (scores * passes + pv_adds + 2 * op.q_len * d) / _lane_rate(chip)
+    compute_s = max(matrix_s, vector_s)
+    memory_s = op.min_bytes / _dram_rate(chip)
+    a = dtype_bytes(op.dtype)
+    head_bytes = (op.q_len + 2 * op.kv_len) * d * a
+    fold = (op.q_len + 2 * R + C - 2) / (matrix.clock * macs_per_pe)
+    pipeline_s = systolic_pipeline_s(chip, head_bytes, op.q_len * d * a) + 2 * fold
+    details = {"matrix_s": matrix_s, "vector_s": vector_s, "pipeline_s": pipeline_s}
+    return _result(op, chip, compute_s, memory_s, op.min_bytes, details, pipeline_s)
+
+
 def time_attention(op: Attention, chip: Chip) -> OpTime:
+    if isinstance(chip.matrix, SystolicMatrix) and op.phase == "fwd":
+        return time_systolic_attention(op, chip)
     if op.implementation in ("standard", "fused_softmax"):
         return time_unfused_attention(op, chip)
     return time_flash_attention(op, chip)
@@ -455,7 +574,17 @@ def time_attention(op: Attention, chip: Chip) -> OpTime:
 # ---------------------------------------------------------------------------- streams
 
 
+# Rows per DMA transfer of a stream kernel on a systolic chip (the executor's row chunk).
+SYSTOLIC_STREAM_CHUNK_BYTES = 128 * 1024
+
+
 def time_stream(op: Stream, chip: Chip) -> OpTime:
     compute_s = op.flop / chip.vector_flop_per_s()
     memory_s = op.min_bytes / _dram_rate(chip)
-    return _result(op, chip, compute_s, memory_s, op.min_bytes, {})
+    pipeline_s = 0.0
+    if isinstance(chip.matrix, SystolicMatrix):
+        # Fill and drain: one chunk in and one chunk out (the ends of a double-buffered loop).
+        chunk = min(SYSTOLIC_STREAM_CHUNK_BYTES, op.bytes_read / chip.matrix.num_cores)
+        out = chunk * op.bytes_written / op.bytes_read if op.bytes_read else 0.0
+        pipeline_s = systolic_pipeline_s(chip, chunk, out)
+    return _result(op, chip, compute_s, memory_s, op.min_bytes, {}, pipeline_s)

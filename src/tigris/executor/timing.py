@@ -32,18 +32,14 @@ import bisect
 from dataclasses import dataclass, field
 from math import ceil
 
+from tigris.engines.tile import VECTOR_LANE_CYCLES
 from tigris.isa.machine import Machine
 from tigris.isa.operands import Footprint, Tile, footprint, footprints_overlap
 from tigris.isa.program import Instruction
 
-VECTOR_COST = {
-    "v.div": 4,
-    "v.exp": 4,
-    "v.rsqrt": 4,
-    "v.sigmoid": 5,
-    "v.tanh": 8,
-    "v.erf": 8,
-}
+# lane-cycles per element of the vector instructions that are not one pass (shared with the
+# tile engine, which times the same operations analytically)
+VECTOR_COST = {f"v.{op}": cycles for op, cycles in VECTOR_LANE_CYCLES.items()}
 
 
 @dataclass
