@@ -11,7 +11,7 @@ Prints, each a median over REPEATS runs on the same designs:
 - the machinery alone: the same designs through a closed-form synthetic workload (so the
   sweep's own cost, without any model, is seen);
 - the 1 -> 2 worker speed-up of `run_sweep` over the whole grid, store writes included
-  (wall clock, median of 3; the per-core rates above are CPU time, so other load on the
+  (wall clock, median of 3 interleaved runs; the per-core rates above are CPU time, so other load on the
   machine does not change them, but it does lower the speed-up).
 Run: .venv/bin/python bench/explore_speed.py
 """
@@ -150,8 +150,11 @@ def main() -> None:
 
     cores = os.cpu_count() or 1
     load = os.getloadavg()[0]
-    one = statistics.median(sweep_seconds(sweep, 1) for _ in range(3))
-    two = statistics.median(sweep_seconds(sweep, 2) for _ in range(3))
+    times: dict[int, list[float]] = {1: [], 2: []}
+    for _ in range(3):  # interleaved, so a change in the machine's load hits both alike
+        for workers in (1, 2):
+            times[workers].append(sweep_seconds(sweep, workers))
+    one, two = statistics.median(times[1]), statistics.median(times[2])
     print(
         f"whole grid through run_sweep (store writes included), {cores} cores here, "
         f"load average {load:.1f} before, {os.getloadavg()[0]:.1f} after (wall clock: "
