@@ -34,7 +34,6 @@ cached per StepTimer, so a simulation evaluates the engine only a few hundred ti
 from __future__ import annotations
 
 from collections.abc import Callable
-from copy import copy
 from dataclasses import fields, replace
 from math import ceil, floor, log2
 
@@ -48,11 +47,23 @@ from tigris.workload.ops import Attention, Gemm, Op
 from tigris.workload.tasks import prefill_graph
 
 EXACT_TOKENS = 128
+DIRECT_GRAPHS = 2  # counts whose graph is built outright before templates take over
 GRID_PER_OCTAVE = 16
 EXACT_KV = 64
 KV_GRID_PER_OCTAVE = 16
 DEQUANT_FLOP_PER_WEIGHT = 4.0  # unpack (shift, mask), convert, scale
 BLOCK_M = 128  # rows of activations per dequantised weight tile
+
+
+def _with(op: Op, changes: dict[str, object]) -> Op:
+    """A copy of a frozen op with some fields changed, without dataclasses.replace's
+    re-validation (the changed fields are counts already known to be valid): a few
+    microseconds less per op, which is most of a cold evaluation's bookkeeping."""
+    new = object.__new__(type(op))
+    fields_ = new.__dict__
+    fields_.update(op.__dict__)
+    fields_.update(changes)
+    return new
 
 
 def grid_floor(x: float, exact_below: int, per_octave: int) -> tuple[int, int]:
@@ -92,11 +103,10 @@ class StepTimer:
         self._decode: dict[tuple[int, int], float] = {}
         self._prefill: dict[tuple[int, int, int], float] = {}
         self._op_cache: dict[Op, float] = {}
-        graph = self._chip_graph(prefill_graph(spec, 1, 1, precision))
-        self._attention = next(op for op, _ in graph.iter_ops() if isinstance(op, Attention))
+        self._attention_op: Attention | None = None
         self._linear = not spec.is_moe
-        self._graphs = {1: graph}  # count -> per-chip graph of count one-token sequences
-        self._templates: dict[str, list[tuple[int, Op, dict[str, float]]]] = {}
+        self._graphs: dict[int, OpGraph] = {}  # count -> per-chip graph of count sequences
+        self._templates: dict[str, list[tuple[int, Op, tuple[tuple[str, int], ...]]]] = {}
         self._num_layers = spec.num_layers
         self._groups = self._comm_groups()
 
@@ -128,17 +138,36 @@ class StepTimer:
 
     # ---- op lists for a count of tokens or sequences -----------------------------------
 
+    def _graph(self, count: int) -> OpGraph:
+        """The per-chip graph of count one-token sequences: the token-wise ops are those
+        of any count tokens (they see only tokens), the head has one row per sequence.
+        A dense model's graphs are kept for counts 1 and 2 (the templates) and for the
+        first DIRECT_GRAPHS other counts asked for (a static batch needs only two: its
+        prefill tokens and its batch)."""
+        graph = self._graphs.get(count)
+        if graph is None:
+            d = self.deployment
+            graph = self._chip_graph(prefill_graph(d.model, count, 1, d.precision))
+            if self._linear:
+                self._graphs[count] = graph
+            if self._attention_op is None:
+                self._attention_op = next(
+                    op for op, _ in graph.iter_ops() if isinstance(op, Attention)
+                )
+        return graph
+
+    @property
+    def _attention(self) -> Attention:
+        """The attention op of the per-chip graph (its batch, lengths and KV dtype are
+        set per use)."""
+        if self._attention_op is None:
+            self._graph(1)
+        return self._attention_op  # type: ignore[return-value]
+
     def _graph_ops(self, kind: str, count: int) -> list[tuple[int, Op]]:
         """(repeats, op) of the token-wise ops (kind 'tokens': count tokens, attention and
         head left out) or of the head ('head': count sequences emitting a token)."""
-        d = self.deployment
-        graph = self._graphs.get(count)
-        if graph is None:
-            # count sequences of one token: the token-wise ops are those of any
-            # count tokens (they see only tokens), the head has one row per sequence.
-            graph = self._chip_graph(prefill_graph(d.model, count, 1, d.precision))
-            if self._linear and count <= 2:
-                self._graphs[count] = graph
+        graph = self._graph(count)
         if kind == "tokens":
             return [
                 (group.count, op)
@@ -147,7 +176,7 @@ class StepTimer:
             ]
         return [(group.count, op) for group, op in graph.iter_grouped() if group.name == "head"]
 
-    def _template(self, kind: str) -> list[tuple[int, Op, dict[str, float]]]:
+    def _template(self, kind: str) -> list[tuple[int, Op, tuple[tuple[str, int], ...]]]:
         """Ops at count 1 with the per-count step of each numeric field that changes."""
         template = self._templates.get(kind)
         if template is None:
@@ -155,25 +184,26 @@ class StepTimer:
             for (repeats, one), (_, two) in zip(
                 self._graph_ops(kind, 1), self._graph_ops(kind, 2), strict=True
             ):
-                steps = {}
+                steps = []
                 for f in fields(one):
                     a, b = getattr(one, f.name), getattr(two, f.name)
                     if a != b:
-                        steps[f.name] = b - a
-                template.append((repeats, one, steps))
+                        steps.append((f.name, b - a))
+                template.append((repeats, one, tuple(steps)))
             self._templates[kind] = template
         return template
 
     def _ops(self, kind: str, count: int) -> list[tuple[int, Op]]:
-        if not self._linear or count <= 2:
+        direct = len(self._graphs.keys() - {1, 2}) < DIRECT_GRAPHS
+        if not self._linear or count <= 2 or count in self._graphs or direct:
             return self._graph_ops(kind, count)
         out = []
+        extra = count - 1
         for repeats, one, steps in self._template(kind):
             op = one
             if steps:
-                op = copy(one)
-                for name, step in steps.items():
-                    object.__setattr__(op, name, getattr(one, name) + step * (count - 1))
+                values = one.__dict__
+                op = _with(one, {name: values[name] + step * extra for name, step in steps})
             out.append((repeats, op))
         return out
 
@@ -246,13 +276,15 @@ class StepTimer:
             kv_heads = self._attention.num_kv_heads
             if not self.deployment.grouped_kv_reads:
                 kv_heads = self._attention.num_heads
-            op = replace(
+            op = _with(
                 self._attention,
-                num_kv_heads=kv_heads,
-                batch=self._rank(batch),
-                q_len=1,
-                kv_len=max(kv_len, 1),
-                kv_dtype=self.deployment.precision.kv_cache,
+                {
+                    "num_kv_heads": kv_heads,
+                    "batch": self._rank(batch),
+                    "q_len": 1,
+                    "kv_len": max(kv_len, 1),
+                    "kv_dtype": self.deployment.precision.kv_cache,
+                },
             )
             cached = self._num_layers * self.op_time_s(op)
             self._decode[key] = cached
@@ -306,12 +338,9 @@ class StepTimer:
         cached = self._prefill.get(key)
         if cached is None:
             kv_dtype = self.deployment.precision.kv_cache if kv_len > q_len else None
-            op = replace(
+            op = _with(
                 self._attention,
-                batch=self._rank(count),
-                q_len=q_len,
-                kv_len=kv_len,
-                kv_dtype=kv_dtype,
+                {"batch": self._rank(count), "q_len": q_len, "kv_len": kv_len, "kv_dtype": kv_dtype},
             )
             cached = self._num_layers * self.op_time_s(op)
             self._prefill[key] = cached
