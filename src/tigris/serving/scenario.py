@@ -3,15 +3,25 @@
 - Offline: every request at time 0; the figure is throughput.
 - Server: Poisson arrivals; the figure is the highest rate whose p99 TTFT and p99 TPOT
   meet the SLOs (MLPerf Llama-2-70B: 2 s and 200 ms). Found by bisection on the rate with
-  the same seed (so the same lengths and arrival pattern, scaled), between a rate that
-  certainly meets (a small fraction of offline capacity) and the offline request
-  rate. A finite run is kinder than MLPerf's ten-minute runs just above capacity (the
-  queue has less time to grow), so use thousands of requests for a figure to quote.
+  the same seed (so the same lengths and arrival pattern, scaled), first between half
+  and all of the offline request rate, then (if half fails) between a small fraction of
+  it and half.
+- Run length: a short run is kinder than MLPerf's long ones near capacity (the queue of a
+  Poisson stream at load near 1 grows like the square root of the run's length, so a
+  short run meets latency limits that a long one breaks; and an offline run's drain at
+  the end weighs more). With `min_duration_s`, every run lasts at least that long, as
+  MLPerf LoadGen's min_duration does (600 s for every scenario of Inference v4.x,
+  loadgen/mlperf.conf: `*.Server.min_duration = 600000`, `*.Offline.min_duration =
+  600000`), with at least `min_queries` queries (Offline: `llama2-70b.Offline.
+  min_query_count = 24576`; Server: LoadGen's default of 100). A run longer than the
+  workload reuses its requests in order, whole passes over the set, as LoadGen's equal-
+  issue mode does for LLMs (`llama2-70b.*.sample_concatenate_permutation = 1`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from math import ceil
 
 import numpy as np
 
@@ -23,9 +33,20 @@ from tigris.serving.step_time import StepTimer
 
 MLPERF_SLO_TTFT_S = 2.0
 MLPERF_SLO_TPOT_S = 0.2
-SEARCH_ITERATIONS = 10
+SEARCH_ITERATIONS = 10  # below half of capacity: 50x range, ~0.4% resolution
+UPPER_SEARCH_ITERATIONS = 7  # between half and all of capacity: ~0.5% resolution
 LOW_RATE_FRACTION = 0.02
 HIGH_RATE_FACTOR = 1.0  # no rate above offline capacity is sustainable
+
+
+def repeated(workload: Workload, num_requests: int) -> Workload:
+    """The workload's requests in order, repeated (whole passes) to num_requests;
+    arrivals are left as they are for the first pass and zero after (callers redraw them)."""
+    if num_requests <= workload.num_requests:
+        return workload.subset(np.arange(num_requests))
+    index = np.arange(num_requests) % workload.num_requests
+    arrival = np.zeros(num_requests)
+    return Workload(arrival, workload.input_len[index], workload.output_len[index])
 
 
 def run_offline(
@@ -37,12 +58,31 @@ def run_offline(
     slo_tpot_s: float | None = None,
     timer: StepTimer | None = None,
     progress: Callable[[int], None] | None = None,
+    min_duration_s: float | None = None,
+    min_queries: int | None = None,
 ) -> dict[str, object]:
-    at_once = Workload(np.zeros(workload.num_requests), workload.input_len, workload.output_len)
+    """All requests at time 0: the workload's, or min_queries of them (the workload
+    repeated) when given. With min_duration_s, a run shorter than that is lengthened to
+    as many requests as its rate serves in min_duration_s, as LoadGen sizes an Offline
+    query (target_qps x min_duration)."""
+    timer = timer or StepTimer(deployment)
+    count = min_queries or workload.num_requests
+    at_once = Workload(np.zeros(count), *_lengths(workload, count))
     result = simulate(
         deployment, at_once, chunked_prefill=chunked_prefill, timer=timer, progress=progress
     )
-    return {"scenario": "offline", **summarize(result, slo_ttft_s, slo_tpot_s)}
+    summary = summarize(result, slo_ttft_s, slo_tpot_s)
+    if min_duration_s is not None and float(summary["duration_s"]) < min_duration_s:  # type: ignore[arg-type]
+        count = ceil(float(summary["requests_per_s"]) * min_duration_s)  # type: ignore[arg-type]
+        at_once = Workload(np.zeros(count), *_lengths(workload, count))
+        result = simulate(deployment, at_once, chunked_prefill=chunked_prefill, timer=timer)
+        summary = summarize(result, slo_ttft_s, slo_tpot_s)
+    return {"scenario": "offline", **summary}
+
+
+def _lengths(workload: Workload, count: int) -> tuple[np.ndarray, np.ndarray]:
+    w = repeated(workload, count)
+    return w.input_len, w.output_len
 
 
 def _meets(summary: dict[str, object], slo_ttft_s: float, slo_tpot_s: float) -> bool:
@@ -60,39 +100,63 @@ def run_server(
     chunked_prefill: bool = False,
     timer: StepTimer | None = None,
     progress: Callable[[int], None] | None = None,
+    min_duration_s: float | None = None,
+    min_queries: int = 1,
+    offline: dict[str, object] | None = None,
 ) -> dict[str, object]:
     """Metrics at the highest rate meeting the SLOs (or at rate_per_s when given), with
-    `max_rate_meeting_slo` (requests/s, all replicas) and the output tokens/s it carries."""
+    `max_rate_meeting_slo` (requests/s, all replicas) and the output tokens/s it carries.
+    With min_duration_s, each rate's run has max(min_queries, rate x min_duration_s)
+    requests (the workload repeated). `offline`: run_offline's result for the same
+    deployment and workload, when the caller has it."""
     timer = timer or StepTimer(deployment)
 
     def at(rate: float, report: Callable[[int], None] | None = None) -> dict[str, object]:
-        arrivals = with_poisson_arrivals(workload, rate, seed)
+        runs = workload
+        if min_duration_s is not None:
+            runs = repeated(workload, max(min_queries, ceil(rate * min_duration_s)))
+        arrivals = with_poisson_arrivals(runs, rate, seed)
         result = simulate(
             deployment, arrivals, chunked_prefill=chunked_prefill, timer=timer, progress=report
         )
         return summarize(result, slo_ttft_s, slo_tpot_s)
 
-    offline = run_offline(deployment, workload, chunked_prefill=chunked_prefill, timer=timer)
+    def meets(rate: float) -> dict[str, object] | None:
+        summary = at(rate)
+        return summary if _meets(summary, slo_ttft_s, slo_tpot_s) else None
+
+    if offline is None:
+        offline = run_offline(
+            deployment,
+            workload,
+            chunked_prefill=chunked_prefill,
+            timer=timer,
+            min_duration_s=min_duration_s,
+        )
     capacity = float(offline["requests_per_s"])  # type: ignore[arg-type]
-    low, high = LOW_RATE_FRACTION * capacity, HIGH_RATE_FACTOR * capacity
-    best: dict[str, object] | None = None
-    best_rate = 0.0
-    low_summary = at(low)
-    if _meets(low_summary, slo_ttft_s, slo_tpot_s):
-        best, best_rate = low_summary, low
-        high_summary = at(high)
-        if _meets(high_summary, slo_ttft_s, slo_tpot_s):
-            best, best_rate = high_summary, high
+    high = HIGH_RATE_FACTOR * capacity
+    best = meets(high)
+    best_rate = high if best is not None else 0.0
+    if best is None:
+        half = 0.5 * high
+        best = meets(half)
+        if best is not None:
+            low, iterations, best_rate = half, UPPER_SEARCH_ITERATIONS, half
         else:
-            for _ in range(SEARCH_ITERATIONS):
-                middle = (low * high) ** 0.5
-                summary = at(middle)
-                if _meets(summary, slo_ttft_s, slo_tpot_s):
-                    low, best, best_rate = middle, summary, middle
-                else:
-                    high = middle
+            low, high, iterations = LOW_RATE_FRACTION * capacity, half, SEARCH_ITERATIONS
+            best = meets(low)
+            best_rate = low if best is not None else 0.0
+            iterations = iterations if best is not None else 0
+        for _ in range(iterations):
+            middle = (low * high) ** 0.5
+            summary = meets(middle)
+            if summary is not None:
+                low, best, best_rate = middle, summary, middle
+            else:
+                high = middle
+    low_summary = best or at(LOW_RATE_FRACTION * capacity)
     mean_output = float(workload.output_len.mean())
-    shown = at(rate_per_s, progress) if rate_per_s is not None else (best or low_summary)
+    shown = at(rate_per_s, progress) if rate_per_s is not None else low_summary
     return {
         "scenario": "server",
         **shown,
