@@ -120,7 +120,10 @@ class StepTimer:
 
     def op_time_s(self, op: Op) -> float:
         """The engine's time for one op, plus in-GEMM dequantisation of narrow weights."""
-        cached = self._op_cache.get(op)
+        # keyed by shape, not name: attn.norm, mlp.norm and head.norm (or the two
+        # residual adds) are one op to the engine, timed once.
+        key = _with(op, {"name": ""})
+        cached = self._op_cache.get(key)
         if cached is not None:
             return cached
         chip = self.deployment.chip
@@ -133,7 +136,7 @@ class StepTimer:
             time_s = max(result.compute_s + dequant_s, result.memory_s) + result.overhead_s
         if self._adjust is not None:
             time_s = self._adjust(op, replace(result, time_s=time_s))
-        self._op_cache[op] = time_s
+        self._op_cache[key] = time_s
         return time_s
 
     # ---- op lists for a count of tokens or sequences -----------------------------------
@@ -227,14 +230,20 @@ class StepTimer:
         if not self._groups:
             return 0.0
         per_layer = 0.0
+        times: dict[tuple[str, str, float], float] = {}  # a layer's two all-reduces: once
         for item in layer_collectives(
             d.model, rank_tokens, tp=d.tp, ep=d.ep, dtype_bytes=self._act_bytes
         ):
-            group = self._groups[item.group_role]
-            if item.kind == "all_reduce" and d.all_reduce == "custom":
-                per_layer += custom_all_reduce_time_s(item.message_bytes, group)
-            else:
-                per_layer += collective_time_s(item.kind, item.message_bytes, group)
+            key = (item.kind, item.group_role, item.message_bytes)
+            time_s = times.get(key)
+            if time_s is None:
+                group = self._groups[item.group_role]
+                if item.kind == "all_reduce" and d.all_reduce == "custom":
+                    time_s = custom_all_reduce_time_s(item.message_bytes, group)
+                else:
+                    time_s = collective_time_s(item.kind, item.message_bytes, group)
+                times[key] = time_s
+            per_layer += time_s
         hidden = rank_tokens * d.model.hidden_size * self._act_bytes
         p2p = (d.pp - 1) * collective_time_s("p2p", hidden, self._groups["pp"]) if d.pp > 1 else 0
         return self._num_layers * per_layer + p2p
@@ -340,7 +349,12 @@ class StepTimer:
             kv_dtype = self.deployment.precision.kv_cache if kv_len > q_len else None
             op = _with(
                 self._attention,
-                {"batch": self._rank(count), "q_len": q_len, "kv_len": kv_len, "kv_dtype": kv_dtype},
+                {
+                    "batch": self._rank(count),
+                    "q_len": q_len,
+                    "kv_len": kv_len,
+                    "kv_dtype": kv_dtype,
+                },
             )
             cached = self._num_layers * self.op_time_s(op)
             self._prefill[key] = cached

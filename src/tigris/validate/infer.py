@@ -36,8 +36,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from functools import lru_cache
-from math import ceil
 from importlib import resources
+from math import ceil
 from statistics import mean
 
 from tigris.engines.base import get_engine
