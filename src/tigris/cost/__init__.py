@@ -4,7 +4,8 @@ Public API:
   load_assumptions(path=None, overrides=None) -> Assumptions   every coefficient, with sources
   estimate_area(chip, assumptions) -> AreaBreakdown
   estimate_cost(chip, assumptions) -> CostBreakdown
-  estimate_power(chip, activity, assumptions) -> PowerResult; estimate_tdp(chip)
+  estimate_power(chip, activity, assumptions, area=None) -> PowerResult; estimate_tdp(chip)
+  (estimate_tdp, typical_power_w, tco accept a precomputed `area`; full_load_power)
   energy_per_token(chip, flop=, dram_bytes=, link_bytes=, time_s=, tokens=) -> EnergyPerToken
   tco(chip, assumptions, power_w=) -> TcoResult; usd_per_million_tokens(...)
   training_run_cost(chip, num_chips=, time_s=) -> TrainingRunCost
@@ -23,6 +24,7 @@ from tigris.cost.power import (
     estimate_power,
     estimate_tdp,
     full_load_activity,
+    full_load_power,
     serving_energy,
     training_step_energy,
 )
@@ -55,6 +57,7 @@ __all__ = [
     "estimate_power",
     "estimate_tdp",
     "full_load_activity",
+    "full_load_power",
     "load_assumptions",
     "serving_energy",
     "tco",

@@ -192,9 +192,26 @@ def full_load_activity(chip: Chip, time_s: float = 1.0) -> Activity:
     )
 
 
-def estimate_tdp(chip: Chip, assumptions: Assumptions | None = None) -> float:
-    """The model's TDP: the uncapped power of `full_load_activity` (W)."""
-    return estimate_power(chip, full_load_activity(chip), assumptions).demand_power_w
+def full_load_power(
+    chip: Chip, assumptions: Assumptions | None = None, area: AreaBreakdown | None = None
+) -> PowerResult:
+    """`estimate_power` of `full_load_activity` (what estimate_tdp and typical_power_w
+    start from); `area`: the chip's estimate_area, where the caller has it already."""
+    return estimate_power(chip, full_load_activity(chip), assumptions, area)
+
+
+def estimate_tdp(
+    chip: Chip,
+    assumptions: Assumptions | None = None,
+    area: AreaBreakdown | None = None,
+    *,
+    full_load: PowerResult | None = None,
+) -> float:
+    """The model's TDP: the uncapped power of `full_load_activity` (W). `area` (the chip's
+    estimate_area) or `full_load` (its full_load_power) save recomputing them."""
+    if full_load is None:
+        full_load = full_load_power(chip, assumptions, area)
+    return full_load.demand_power_w
 
 
 @dataclass(frozen=True)
@@ -229,12 +246,13 @@ def energy_per_token(
     num_chips: int = 1,
     dtype: str = "bf16",
     assumptions: Assumptions | None = None,
+    area: AreaBreakdown | None = None,
 ) -> EnergyPerToken:
     """Chip energy per token for totals over `num_chips` chips working for `time_s`.
 
     flop, dram_bytes and link_bytes are totals across all chips (link bytes counted once
     per byte sent); the work is taken to be spread evenly. Facility overheads (server,
-    PUE) are applied in tco, not here.
+    PUE) are applied in tco, not here. `area` (the chip's estimate_area) saves recomputing it.
     """
     if tokens <= 0 or num_chips <= 0:
         raise ValueError("tokens and num_chips must be positive")
@@ -245,7 +263,7 @@ def energy_per_token(
         link_bytes=link_bytes / num_chips,
         dtype=dtype,
     )
-    result = estimate_power(chip, activity, assumptions)
+    result = estimate_power(chip, activity, assumptions, area)
     return EnergyPerToken(
         chip_id=chip.id,
         num_chips=num_chips,

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from tigris.cost.area import estimate_area
+from tigris.cost.area import AreaBreakdown, estimate_area
 from tigris.cost.coefficients import Assumptions, load_assumptions
 from tigris.cost.cost import CostBreakdown, estimate_cost
-from tigris.cost.power import estimate_power, full_load_activity
+from tigris.cost.power import PowerResult, estimate_power, full_load_activity
 from tigris.errors import UnsupportedError
 from tigris.hardware.chip import Chip
 
@@ -66,10 +66,17 @@ class TcoResult:
         return data
 
 
-def typical_power_w(chip: Chip, assumptions: Assumptions) -> float:
+def typical_power_w(
+    chip: Chip,
+    assumptions: Assumptions,
+    area: AreaBreakdown | None = None,
+    *,
+    full_load: PowerResult | None = None,
+) -> float:
     """Power at the assumed utilisation: static plus that share of full-load dynamic power,
-    at most TDP."""
-    result = estimate_power(chip, full_load_activity(chip), assumptions)
+    at most TDP. `area` (the chip's estimate_area) or `full_load` (its full_load_power)
+    save recomputing them."""
+    result = full_load or estimate_power(chip, full_load_activity(chip), assumptions, area)
     dynamic = result.dynamic_energy_j / result.capped_time_s
     return result.static_w + assumptions.operations.utilization * dynamic
 
@@ -80,14 +87,18 @@ def tco(
     *,
     power_w: float | None = None,
     cost: CostBreakdown | None = None,
+    area: AreaBreakdown | None = None,
 ) -> TcoResult:
-    """Hourly cost of `chip`; `power_w` (average chip power) defaults to the typical power."""
+    """Hourly cost of `chip`; `power_w` (average chip power) defaults to the typical power.
+    `area` (the chip's estimate_area) saves recomputing it."""
     assumptions = assumptions or load_assumptions()
     ops = assumptions.operations
+    if cost is None or power_w is None:
+        area = area or estimate_area(chip, assumptions)
     if cost is None:
-        cost = estimate_cost(chip, assumptions, estimate_area(chip, assumptions))
+        cost = estimate_cost(chip, assumptions, area)
     if power_w is None:
-        power_w = typical_power_w(chip, assumptions)
+        power_w = typical_power_w(chip, assumptions, area)
     return TcoResult(
         chip_id=chip.id,
         basis=ops.price_basis,

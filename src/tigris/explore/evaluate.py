@@ -33,6 +33,7 @@ from tigris.explore.metrics import (
     CostModels,
     Unavailable,
     Work,
+    call_model,
     derived_metrics,
     graph_work,
     infer_work,
@@ -159,7 +160,8 @@ class Evaluator:
             if system is None:
                 raise Unavailable("the training step needs a system (cluster); give `system`")
             plan = plan_module.ParallelPlan.model_validate(workload.plan)
-            return spec, load_cluster(system), plan, parallel
+            cache = call_model("the training step", parallel.StepCache)
+            return spec, load_cluster(system), plan, parallel, cache
         serving = optional_module("tigris.serving", "the serving objectives")
         if task == "infer":
             return spec, serving, None
@@ -181,7 +183,7 @@ class Evaluator:
             graph, engine = prepared
             return graph_work(graph, chip, engine)
         if task == "train":
-            spec, cluster, plan, parallel = prepared
+            spec, cluster, plan, parallel, cache = prepared
             setup = parallel.TrainSetup(
                 spec=spec,
                 chip=chip,
@@ -191,8 +193,7 @@ class Evaluator:
                 seq_len=workload.seq_len,
                 engine=workload.engine,
             )
-            work = train_work(workload, setup, plan, parallel)
-            return work
+            return train_work(workload, setup, plan, parallel, cache)
         spec, serving, serve_parts = prepared
         deployment = serving.Deployment(
             model=spec,

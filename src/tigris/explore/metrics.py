@@ -132,12 +132,25 @@ class ChipFigures:
             return call_model("chip cost", module.estimate_cost, chip, assumptions, area)
         if name == "modelled_die_area":
             return float(self.get("_area").die_area_mm2)
+        if name == "_full_load":
+            area = self.get("_area")
+            return call_model("full-load power", module.full_load_power, chip, assumptions, area)
         if name == "modelled_tdp":
-            return float(call_model("modelled TDP", module.estimate_tdp, chip, assumptions))
+            full_load = self.get("_full_load")
+            return float(
+                call_model(
+                    "modelled TDP", module.estimate_tdp, chip, assumptions, full_load=full_load
+                )
+            )
         if name == "cost":
             return float(self.get("_cost").manufacturing_cost_usd)
         if name == "_typical_power":
-            return float(call_model("typical power", module.typical_power_w, chip, assumptions))
+            full_load = self.get("_full_load")
+            return float(
+                call_model(
+                    "typical power", module.typical_power_w, chip, assumptions, full_load=full_load
+                )
+            )
         raise KeyError(name)
 
     def typical_power_w(self) -> float:
@@ -152,6 +165,7 @@ class ChipFigures:
             cost.assumptions,
             power_w=power_w,
             cost=self.get("_cost"),
+            area=self.get("_area"),
         )
         return float(result.owned_usd_per_chip_hour)
 
@@ -184,8 +198,12 @@ def graph_work(graph: Any, chip: Chip, engine: Any) -> Work:
     return Work(tokens / time_s, 1, time_s, tokens, flop, dram_bytes)
 
 
-def train_work(workload: TrainWorkload, setup: Any, plan: Any, parallel: Any) -> Work:
-    model = call_model("the training step", parallel.StepModel, setup)
+def train_work(
+    workload: TrainWorkload, setup: Any, plan: Any, parallel: Any, cache: Any = None
+) -> Work:
+    """The training step of `setup` under `plan`; `cache`, a tigris.parallel StepCache,
+    shares the chip-independent sharded graph between designs (same results)."""
+    model = call_model("the training step", parallel.StepModel, setup, cache)
     result = call_model("the training step", model.evaluate, plan, checked=True)
     if not result.fits:
         memory = result.memory
@@ -305,6 +323,7 @@ def _average_power_w(work: Work, figures: ChipFigures) -> float:
             tokens=work.tokens,
             num_chips=work.num_chips,
             assumptions=cost.assumptions,
+            area=figures.get("_area"),
         )
         return float(energy.energy_j) / work.num_chips / work.time_s
     return figures.typical_power_w()

@@ -190,50 +190,49 @@ class TrainSetup:
     loss: str = "fused"
 
 
-class StepModel:
-    """Evaluates plans for one TrainSetup, remembering op times and sharded graphs."""
+@dataclass(frozen=True)
+class ShardedStep:
+    """The chip-independent part of a step under one plan: the per-chip ops of a
+    micro-batch (as the framework runs them) and the optimizer's shard of its streams,
+    each distinct op shape once in `ops` (ops that differ only in name take the same
+    time), and every group as indices into `ops` in graph order (so sums over a group add
+    the same times in the same order as the ops themselves)."""
 
-    def __init__(self, setup: TrainSetup) -> None:
-        self.setup = setup
-        self._engine = get_engine(setup.engine)
-        self._op_s: dict[Op, float] = {}
-        self._microbatch: dict[tuple, MicrobatchTimes] = {}
-        self._comm: dict[tuple, float] = {}
+    ops: tuple[Op, ...]
+    layer_fwd: tuple[int, ...]
+    layer_bwd: tuple[int, ...]
+    layer_recompute: tuple[int, ...]
+    layer_attention: tuple[int, ...]
+    embedding: tuple[int, ...]  # forward then backward
+    head: tuple[int, ...]  # forward then backward
+    optimizer_layer: tuple[int, ...]  # the layer's optimizer streams, scaled to the shard
+    optimizer_model: tuple[int, ...]
+    optimizer_layer_ops: tuple[Op, ...]  # unscaled, as MicrobatchTimes holds them
+    optimizer_model_ops: tuple[Op, ...]
 
-    # ---- compute -------------------------------------------------------------------
 
-    def op_time_s(self, op: Op) -> float:
-        time_s = self._op_s.get(op)
-        if time_s is None:
-            result = self._engine.time(op, self.setup.chip)
-            time_s = result.time_s
-            if self.setup.eager:
-                kernels = result.details.get("kernels", 1.0)
-                time_s = max(time_s, kernels * self.setup.chip.calibration.host_overhead)
-            self._op_s[op] = time_s
-        return time_s
+class StepCache:
+    """Chip-independent structures of the step model (sharded op graphs, a layer's
+    collectives), shared by the StepModels of many chips: a design-space sweep builds the
+    graph of a (model, batch, sequence, plan, precision, framework) once, not per design.
 
-    def _as_run(self, ops: tuple[Op, ...], dtype: str) -> tuple[Op, ...]:
-        """The ops as the framework runs them: its attention kernel and dropout, and fp8
-        GEMMs (bf16 out) when the plan computes in fp8."""
-        setup = self.setup
-        out: list[Op] = []
-        for op in ops:
-            if isinstance(op, Attention) and (
-                setup.attention != "flash2" or setup.attention_dropout
-            ):
-                op = replace(op, implementation=setup.attention, dropout=setup.attention_dropout)
-            elif isinstance(op, Gemm) and dtype == "fp8":
-                op = replace(op, dtype="fp8", out_dtype=op.out_dtype or op.dtype)
-            out.append(op)
-        return tuple(out)
+    Holds no chip and no time; results are identical with or without it. Not thread-safe
+    (one per worker)."""
 
-    def _ops_s(self, ops: tuple[Op, ...]) -> float:
-        return sum(self.op_time_s(op) for op in ops)
+    def __init__(self) -> None:
+        self._steps: dict[tuple, ShardedStep] = {}
+        self._collectives: dict[tuple, tuple] = {}
 
-    def microbatch_times(self, plan: ParallelPlan) -> MicrobatchTimes:
+    def step(self, setup: TrainSetup, plan: ParallelPlan) -> ShardedStep:
         full = plan.recompute == "full"
+        shard = 1.0 / plan.dp if plan.zero >= 1 else 1.0
         key = (
+            setup.spec,
+            setup.seq_len,
+            setup.precision,
+            setup.loss,
+            setup.attention,
+            setup.attention_dropout,
             plan.tp,
             plan.cp,
             plan.ep,
@@ -241,45 +240,209 @@ class StepModel:
             plan.micro_batch,
             full,
             plan.dtype,
+            shard,
         )
+        found = self._steps.get(key)
+        if found is None:
+            found = self._steps[key] = _sharded_step(setup, plan, shard)
+        return found
+
+    def layer_collectives(
+        self, spec: TransformerSpec, tokens: int, plan: ParallelPlan, phase: str
+    ) -> tuple:
+        key = (spec, tokens, plan.tp, plan.ep, plan.cp, plan.sequence_parallel, phase)
+        found = self._collectives.get(key)
+        if found is None:
+            found = self._collectives[key] = tuple(
+                layer_collectives(
+                    spec,
+                    tokens,
+                    plan.tp,
+                    plan.ep,
+                    plan.cp,
+                    plan.sequence_parallel,
+                    ACTIVATION_BYTES,
+                    phase=phase,
+                )
+            )
+        return found
+
+
+def _step_parts(setup: TrainSetup, plan: ParallelPlan) -> dict[tuple[str, str], tuple[Op, ...]]:
+    """The per-chip ops of one micro-batch by (group, phase), as the framework runs them."""
+    full = plan.recompute == "full"
+    # FP8 training (Transformer Engine) casts only the linear layers' inputs to fp8 inside
+    # their GEMMs: activations between ops, attention and the elementwise work stay bf16.
+    precision = setup.precision
+    if plan.dtype != "fp8":
+        precision = precision.model_copy(update={"compute_dtype": plan.dtype})
+    graph = train_step_graph(
+        setup.spec,
+        plan.micro_batch,
+        setup.seq_len,
+        precision,
+        recompute="full" if full else "none",
+        loss=setup.loss,
+    )
+    shard = shard_graph(
+        graph, tp=plan.tp, ep=plan.ep, cp=plan.cp, sequence_parallel=plan.sequence_parallel
+    )
+    return {
+        (group.name, group.phase): _as_run(setup, group.ops, plan.dtype) for group in shard.groups
+    }
+
+
+def _as_run(setup: TrainSetup, ops: tuple[Op, ...], dtype: str) -> tuple[Op, ...]:
+    """The ops as the framework runs them: its attention kernel and dropout, and fp8
+    GEMMs (bf16 out) when the plan computes in fp8."""
+    out: list[Op] = []
+    for op in ops:
+        if isinstance(op, Attention) and (setup.attention != "flash2" or setup.attention_dropout):
+            op = replace(op, implementation=setup.attention, dropout=setup.attention_dropout)
+        elif isinstance(op, Gemm) and dtype == "fp8":
+            op = replace(op, dtype="fp8", out_dtype=op.out_dtype or op.dtype)
+        out.append(op)
+    return tuple(out)
+
+
+def _sharded_step(setup: TrainSetup, plan: ParallelPlan, shard: float) -> ShardedStep:
+    parts = _step_parts(setup, plan)
+    # Keyed by shape, not name (as tigris.serving's step timer): an engine's time reads
+    # an op's shape and dtypes only, so the norms of a layer, its residual adds, or the
+    # same GEMM in forward and recompute are one op to time.
+    shapes: dict[Op, int] = {}
+    unique: list[Op] = []
+
+    def index(op: Op) -> int:
+        shape = replace(op, name="")
+        found = shapes.get(shape)
+        if found is None:
+            found = shapes[shape] = len(unique)
+            unique.append(op)
+        return found
+
+    def indices(ops: tuple[Op, ...]) -> tuple[int, ...]:
+        return tuple(index(op) for op in ops)
+
+    layer_fwd = parts[("layer", "fwd")]
+    optimizer_layer_ops = parts[("layer", "optimizer")]
+    optimizer_model_ops = parts[("model", "optimizer")]
+    return ShardedStep(
+        layer_fwd=indices(layer_fwd),
+        layer_bwd=indices(parts[("layer", "bwd")]),
+        layer_recompute=indices(parts.get(("layer", "recompute"), ())),
+        layer_attention=indices(tuple(op for op in layer_fwd if isinstance(op, Attention))),
+        embedding=indices(parts[("embedding", "fwd")] + parts[("embedding", "bwd")]),
+        head=indices(parts[("head", "fwd")] + parts[("head", "bwd")]),
+        optimizer_layer=indices(
+            tuple(_scale_stream(op, shard) for op in optimizer_layer_ops if isinstance(op, Stream))
+        ),
+        optimizer_model=indices(
+            tuple(_scale_stream(op, shard) for op in optimizer_model_ops if isinstance(op, Stream))
+        ),
+        optimizer_layer_ops=optimizer_layer_ops,
+        optimizer_model_ops=optimizer_model_ops,
+        ops=tuple(unique),
+    )
+
+
+class StepModel:
+    """Evaluates plans for one TrainSetup, remembering op times and sharded graphs.
+
+    `cache` (a StepCache) shares the chip-independent graphs between the StepModels of
+    several chips; the results are the same with or without it."""
+
+    def __init__(self, setup: TrainSetup, cache: StepCache | None = None) -> None:
+        self.setup = setup
+        self.cache = cache
+        self._engine = get_engine(setup.engine)
+        self._op_s: dict[Op, float] = {}
+        self._microbatch: dict[tuple, MicrobatchTimes] = {}
+        self._optimizer: dict[tuple, float] = {}
+        self._comm: dict[tuple, float] = {}
+
+    # ---- compute -------------------------------------------------------------------
+
+    def _time_op(self, op: Op) -> float:
+        result = self._engine.time(op, self.setup.chip)
+        time_s = result.time_s
+        if self.setup.eager:
+            kernels = result.details.get("kernels", 1.0)
+            time_s = max(time_s, kernels * self.setup.chip.calibration.host_overhead)
+        return time_s
+
+    def op_time_s(self, op: Op) -> float:
+        time_s = self._op_s.get(op)
+        if time_s is None:
+            time_s = self._op_s[op] = self._time_op(op)
+        return time_s
+
+    def _as_run(self, ops: tuple[Op, ...], dtype: str) -> tuple[Op, ...]:
+        """The ops as the framework runs them (see `_as_run`)."""
+        return _as_run(self.setup, ops, dtype)
+
+    def _ops_s(self, ops: tuple[Op, ...]) -> float:
+        return sum(self.op_time_s(op) for op in ops)
+
+    def _microbatch_key(self, plan: ParallelPlan) -> tuple:
+        return (
+            plan.tp,
+            plan.cp,
+            plan.ep,
+            plan.sequence_parallel,
+            plan.micro_batch,
+            plan.recompute == "full",
+            plan.dtype,
+        )
+
+    def microbatch_times(self, plan: ParallelPlan) -> MicrobatchTimes:
+        key = self._microbatch_key(plan)
         cached = self._microbatch.get(key)
         if cached is not None:
             return cached
-        setup = self.setup
-        # FP8 training (Transformer Engine) casts only the linear layers' inputs to fp8 inside
-        # their GEMMs: activations between ops, attention and the elementwise work stay bf16.
-        precision = setup.precision
-        if plan.dtype != "fp8":
-            precision = precision.model_copy(update={"compute_dtype": plan.dtype})
-        graph = train_step_graph(
-            setup.spec,
-            plan.micro_batch,
-            setup.seq_len,
-            precision,
-            recompute="full" if full else "none",
-            loss=setup.loss,
-        )
-        shard = shard_graph(
-            graph, tp=plan.tp, ep=plan.ep, cp=plan.cp, sequence_parallel=plan.sequence_parallel
-        )
-        parts: dict[tuple[str, str], tuple[Op, ...]] = {
-            (group.name, group.phase): self._as_run(group.ops, plan.dtype) for group in shard.groups
-        }
-        layer_fwd = parts[("layer", "fwd")]
-        times = MicrobatchTimes(
-            layer_fwd_s=self._ops_s(layer_fwd),
-            layer_bwd_s=self._ops_s(parts[("layer", "bwd")]),
-            layer_recompute_s=self._ops_s(parts.get(("layer", "recompute"), ())),
-            layer_attention_s=sum(
-                self.op_time_s(op) for op in layer_fwd if isinstance(op, Attention)
-            ),
-            embedding_s=self._ops_s(parts[("embedding", "fwd")] + parts[("embedding", "bwd")]),
-            head_s=self._ops_s(parts[("head", "fwd")] + parts[("head", "bwd")]),
-            optimizer_layer_ops=parts[("layer", "optimizer")],
-            optimizer_model_ops=parts[("model", "optimizer")],
-        )
+        if self.cache is not None:
+            times, layer_s, model_s = self._cached_times(plan)
+            shard = 1.0 / plan.dp if plan.zero >= 1 else 1.0
+            self._optimizer[(*key, shard)] = (layer_s, model_s)
+        else:
+            parts = _step_parts(self.setup, plan)
+            layer_fwd = parts[("layer", "fwd")]
+            times = MicrobatchTimes(
+                layer_fwd_s=self._ops_s(layer_fwd),
+                layer_bwd_s=self._ops_s(parts[("layer", "bwd")]),
+                layer_recompute_s=self._ops_s(parts.get(("layer", "recompute"), ())),
+                layer_attention_s=sum(
+                    self.op_time_s(op) for op in layer_fwd if isinstance(op, Attention)
+                ),
+                embedding_s=self._ops_s(parts[("embedding", "fwd")] + parts[("embedding", "bwd")]),
+                head_s=self._ops_s(parts[("head", "fwd")] + parts[("head", "bwd")]),
+                optimizer_layer_ops=parts[("layer", "optimizer")],
+                optimizer_model_ops=parts[("model", "optimizer")],
+            )
         self._microbatch[key] = times
         return times
+
+    def _cached_times(self, plan: ParallelPlan) -> tuple[MicrobatchTimes, float, float]:
+        """Micro-batch times and the optimizer's per-layer and per-model seconds, from the
+        cache's sharded step: each distinct op timed once, groups summed in graph order."""
+        assert self.cache is not None
+        step = self.cache.step(self.setup, plan)
+        op_s = [self.op_time_s(op) for op in step.ops]
+        times = MicrobatchTimes(
+            layer_fwd_s=sum(op_s[i] for i in step.layer_fwd),
+            layer_bwd_s=sum(op_s[i] for i in step.layer_bwd),
+            layer_recompute_s=sum(op_s[i] for i in step.layer_recompute),
+            layer_attention_s=sum(op_s[i] for i in step.layer_attention),
+            embedding_s=sum(op_s[i] for i in step.embedding),
+            head_s=sum(op_s[i] for i in step.head),
+            optimizer_layer_ops=step.optimizer_layer_ops,
+            optimizer_model_ops=step.optimizer_model_ops,
+        )
+        return (
+            times,
+            sum(op_s[i] for i in step.optimizer_layer),
+            sum(op_s[i] for i in step.optimizer_model),
+        )
 
     # ---- communication -------------------------------------------------------------
 
@@ -299,16 +462,20 @@ class StepModel:
         strides = {"tp": 1, "cp": plan.tp, "ep": plan.tp * plan.cp}
         sizes = {"tp": plan.tp, "cp": plan.cp, "ep": plan.ep}
         out = {"tp": 0.0, "cp": 0.0, "ep": 0.0}
-        for kind, size_bytes, role in layer_collectives(
-            spec,
-            tokens,
-            plan.tp,
-            plan.ep,
-            plan.cp,
-            plan.sequence_parallel,
-            ACTIVATION_BYTES,
-            phase=phase,
-        ):
+        if self.cache is not None:
+            collectives = self.cache.layer_collectives(spec, tokens, plan, phase)
+        else:
+            collectives = layer_collectives(
+                spec,
+                tokens,
+                plan.tp,
+                plan.ep,
+                plan.cp,
+                plan.sequence_parallel,
+                ACTIVATION_BYTES,
+                phase=phase,
+            )
+        for kind, size_bytes, role in collectives:
             out[role] += self.comm_s(kind, size_bytes, sizes[role], strides[role])
         return out
 
@@ -323,6 +490,7 @@ class StepModel:
             spec, plan, setup.seq_len, m, setup.chip.dram_capacity_bytes, setup.precision
         )
         times = self.microbatch_times(plan)
+        opt_layer_s, opt_model_s = self._optimizer_s(plan, times)
         layers = spec.num_layers / plan.pp
         fwd_s = layers * times.layer_fwd_s
         bwd_s = layers * times.layer_bwd_s
@@ -358,16 +526,7 @@ class StepModel:
         dp_s = self._dp_exposed_s(plan, m, fwd_s, bwd_s + recompute_s)
 
         # optimizer on this chip's shard
-        shard = 1.0 / plan.dp if plan.zero >= 1 else 1.0
-        optimizer_s = layers * sum(
-            self.op_time_s(_scale_stream(op, shard))
-            for op in times.optimizer_layer_ops
-            if isinstance(op, Stream)
-        ) + sum(
-            self.op_time_s(_scale_stream(op, shard))
-            for op in times.optimizer_model_ops
-            if isinstance(op, Stream)
-        )
+        optimizer_s = layers * opt_layer_s + opt_model_s
 
         compute_total = m * compute_mb_s
         comm_nodes = (
@@ -415,6 +574,30 @@ class StepModel:
             memory=memory,
             breakdown=breakdown,
         )
+
+    def _optimizer_s(self, plan: ParallelPlan, times: MicrobatchTimes) -> tuple[float, float]:
+        """Seconds of the optimizer streams of one layer and of the rest of the model, on
+        this chip's shard of the weights (1 / dp of them under ZeRO)."""
+        shard = 1.0 / plan.dp if plan.zero >= 1 else 1.0
+        key = (*self._microbatch_key(plan), shard)
+        found = self._optimizer.get(key)
+        if found is not None:
+            return found
+        if self.cache is not None:
+            _, layer_s, model_s = self._cached_times(plan)
+        else:
+            layer_s = sum(
+                self.op_time_s(_scale_stream(op, shard))
+                for op in times.optimizer_layer_ops
+                if isinstance(op, Stream)
+            )
+            model_s = sum(
+                self.op_time_s(_scale_stream(op, shard))
+                for op in times.optimizer_model_ops
+                if isinstance(op, Stream)
+            )
+        self._optimizer[key] = (layer_s, model_s)
+        return layer_s, model_s
 
     def _dp_exposed_s(self, plan: ParallelPlan, m: int, fwd_s: float, bwd_s: float) -> float:
         """Exposed data-parallel communication of one step (see the module docstring)."""

@@ -1,0 +1,61 @@
+"""The evaluator's fast paths (a StepCache shared across designs, the area computed once
+per design) give exactly the numbers of the plain models called one by one."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import tigris.cost as cost
+from tigris.explore import Evaluator, load_sweep
+from tigris.explore.evaluate import design_id
+from tigris.hardware.presets import load_cluster
+from tigris.parallel.plan import ParallelPlan
+from tigris.parallel.step import StepModel, TrainSetup
+from tigris.workload import load_model
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "better-tigris-1.yaml"
+
+
+def test_example_rows_equal_the_plain_models() -> None:
+    sweep = load_sweep(EXAMPLE)
+    rng = random.Random(3)
+    designs = [{a.path: rng.choice(a.values) for a in sweep.axes} for _ in range(24)]
+    evaluator = Evaluator(sweep)
+    rows = [evaluator.evaluate(params) for params in designs]
+    assert {"ok", "infeasible"} <= {row.status for row in rows}
+    workload = sweep.workloads[0]
+    spec, cluster = load_model(workload.model), load_cluster("tigris-1-pod")
+    plan = ParallelPlan.model_validate(workload.plan)
+    assumptions = cost.load_assumptions()
+    checked = 0
+    for params, row in zip(designs, rows, strict=True):
+        chip, _ = sweep.space.build(params, chip_id=f"{sweep.base_id}~{design_id(params)[:8]}")
+        area = cost.estimate_area(chip, assumptions)
+        tdp = cost.estimate_tdp(chip, assumptions)
+        if area.die_area_mm2 > 800 or tdp > 700:
+            assert row.status == "infeasible"
+            continue
+        setup = TrainSetup(
+            spec, chip, cluster, workload.num_chips, workload.global_batch, workload.seq_len
+        )
+        result = StepModel(setup).evaluate(plan, checked=True)
+        if not result.fits:
+            assert row.status == "infeasible"
+            continue
+        power = cost.typical_power_w(chip, assumptions)
+        breakdown = cost.estimate_cost(chip, assumptions, cost.estimate_area(chip, assumptions))
+        usd_h = cost.tco(chip, assumptions, power_w=power, cost=breakdown).owned_usd_per_chip_hour
+        metrics = row.metrics[workload.label]
+        assert row.status == "ok"
+        assert metrics["step_time_s"] == result.step_time_s
+        assert metrics["tokens_per_s"] == result.tokens_per_s
+        assert metrics["mfu"] == result.mfu
+        assert metrics["j_per_token"] == (
+            power * workload.num_chips * result.step_time_s / result.tokens_per_step
+        )
+        assert metrics["usd_per_mtoken"] == cost.usd_per_million_tokens(
+            usd_h, result.tokens_per_s / workload.num_chips
+        )
+        checked += 1
+    assert checked >= 5
