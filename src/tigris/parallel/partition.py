@@ -26,13 +26,13 @@ backward, that partitioning adds.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from functools import lru_cache
 from math import ceil
 from typing import NamedTuple
 
 from tigris.errors import InfeasibleError
 from tigris.workload.graph import OpGraph, OpGroup
-from tigris.workload.ops import Attention, Gemm, Op, Stream
+from tigris.workload.ops import Attention, Gemm, Op, Stream, copy_op, make_gemm, make_stream
 from tigris.workload.spec import TransformerSpec
 
 # Streams over hidden-size tensors of every token: replicated over tp unless sequence parallel.
@@ -92,21 +92,18 @@ def _gemm_role(base: str) -> str:
     return "replicated"
 
 
-def _forward_dims(op: Gemm) -> tuple[int, int, int]:
-    if op.name.endswith(".dgrad"):
-        return op.m, op.k, op.n
-    if op.name.endswith(".wgrad"):
-        return op.k, op.n, op.m
-    return op.m, op.n, op.k
+@lru_cache(maxsize=4096)
+def _gemm_info(name: str) -> tuple[int, str, bool]:
+    """(0 forward, 1 data gradient, 2 weight gradient), role, is an expert GEMM: what
+    sharding reads from a GEMM's name, parsed once per name."""
+    base = _base_name(name)
+    kind = 1 if name.endswith(".dgrad") else 2 if name.endswith(".wgrad") else 0
+    return kind, _gemm_role(base), base.startswith("moe.expert")
 
 
-def _with_forward_dims(op: Gemm, m: int, n: int, k: int, batch: int) -> Gemm:
-    if op.name.endswith(".dgrad"):
-        m, n, k = m, k, n
-    elif op.name.endswith(".wgrad"):
-        m, n, k = k, n, m
-    # direct construction: dataclasses.replace is the slow part of a plan evaluation
-    return Gemm(op.name, m, n, k, batch, op.dtype, op.out_dtype, op.weight_dtype)
+@lru_cache(maxsize=4096)
+def _is_hidden_stream(name: str) -> bool:
+    return _base_name(name) in _HIDDEN_STREAMS
 
 
 def _qkv_width(attention: Attention, tp: int) -> int:
@@ -118,12 +115,19 @@ def _qkv_width(attention: Attention, tp: int) -> int:
 
 def _shard_gemm(op: Gemm, shards: Shards, attention: Attention | None) -> Gemm:
     tp, ep, cp, sp = shards
-    m, n, k = _forward_dims(op)
-    base = _base_name(op.name)
-    role = _gemm_role(base)
+    kind, role, expert = _gemm_info(op.name)
+    # the forward GEMM's dims: dgrad is [m, k] x [k, n] of forward (m, n, k) as (m, k, n),
+    # wgrad as (k, n, m)
+    if kind == 0:
+        m, n, k = op.m, op.n, op.k
+    elif kind == 1:
+        m, n, k = op.m, op.k, op.n
+    else:
+        m, n, k = op.k, op.n, op.m
     batch = op.batch
-    m = _div(m, cp)
-    if base.startswith("moe.expert") and ep > 1:
+    if cp > 1:
+        m = _div(m, cp)
+    if expert and ep > 1:
         batch, m = _div(batch, ep), m * ep
     if role == "qkv" and attention is not None:
         n = _qkv_width(attention, tp)
@@ -133,28 +137,34 @@ def _shard_gemm(op: Gemm, shards: Shards, attention: Attention | None) -> Gemm:
         k = _div(k, tp)
     elif sp:  # replicated weights (router) see only the rank's sequence shard
         m = _div(m, tp)
-    return _with_forward_dims(op, m, n, k, batch)
+    if kind == 1:
+        m, n, k = m, k, n
+    elif kind == 2:
+        m, n, k = k, n, m
+    if m == op.m and n == op.n and k == op.k and batch == op.batch:
+        return op
+    return make_gemm(op.name, m, n, k, batch, op.dtype, op.out_dtype, op.weight_dtype)
 
 
 def _shard_attention(op: Attention, shards: Shards) -> tuple[Attention, ...]:
     tp, cp = shards.tp, shards.cp
     kv_heads = op.num_kv_heads // tp if tp <= op.num_kv_heads else 1
-    sharded = replace(op, num_heads=op.num_heads // tp, num_kv_heads=kv_heads)
+    sharded = copy_op(op, num_heads=op.num_heads // tp, num_kv_heads=kv_heads)
     if cp == 1:
-        return (sharded,)
+        return (sharded,)  # type: ignore[return-value]
     full_causal = op.causal and op.q_len == op.kv_len and op.window is None
     if full_causal and op.q_len % (2 * cp) == 0:
         chunk = op.q_len // (2 * cp)
-        first = replace(sharded, q_len=chunk, kv_len=chunk)
-        last = replace(sharded, q_len=chunk, kv_len=op.kv_len)
-        return (first, last)
-    return (replace(sharded, q_len=_div(op.q_len, cp)),)
+        first = copy_op(sharded, q_len=chunk, kv_len=chunk)
+        last = copy_op(sharded, q_len=chunk, kv_len=op.kv_len)
+        return (first, last)  # type: ignore[return-value]
+    return (copy_op(sharded, q_len=_div(op.q_len, cp)),)  # type: ignore[return-value]
 
 
 def _scale_stream(op: Stream, factor: float) -> Stream:
     if factor == 1.0:
         return op
-    return Stream(
+    return make_stream(
         op.name,
         max(1, round(op.num_elements * factor)),
         op.bytes_read * factor,
@@ -164,9 +174,8 @@ def _scale_stream(op: Stream, factor: float) -> Stream:
 
 
 def _stream_factor(op: Stream, shards: Shards) -> float:
-    base = _base_name(op.name)
     tp, cp = shards.tp, shards.cp
-    if base in _HIDDEN_STREAMS:
+    if _is_hidden_stream(op.name):
         return 1 / (cp * (tp if shards.sequence_parallel else 1))
     return 1 / (cp * tp)  # head- or FFN-sized tensors, the vocabulary-parallel loss
 
@@ -176,25 +185,51 @@ def _weight_elements(ops: tuple[Op, ...]) -> float:
 
 
 def _shard_ops(
-    ops: tuple[Op, ...], shards: Shards, done: dict[Op, tuple[Op, ...]] | None = None
+    ops: tuple[Op, ...], shards: Shards, done: dict[int, tuple[Op, ...]] | None = None
 ) -> tuple[Op, ...]:
-    """The ops one rank runs; `done` remembers ops already split (recompute repeats the
-    forward)."""
+    """The ops one rank runs; `done` remembers ops already split, by identity (recompute
+    repeats the forward's op objects; the ops stay alive in the graph being sharded)."""
     done = {} if done is None else done
-    attention = next((op for op in ops if isinstance(op, Attention)), None)
+    attention = None
+    for op in ops:
+        if type(op) is Attention:
+            attention = op
+            break
+    tp, cp, sp = shards.tp, shards.cp, shards.sequence_parallel
+    hidden_factor = 1 / (cp * (tp if sp else 1))
+    other_factor = 1 / (cp * tp)
     out: list[Op] = []
     for op in ops:
-        split = done.get(op)
+        split = done.get(id(op))
         if split is None:
-            if isinstance(op, Gemm):
+            cls = type(op)
+            if cls is Gemm:
+                split = (_shard_gemm(op, shards, attention),)  # type: ignore[arg-type]
+            elif cls is Attention:
+                split = _shard_attention(op, shards)  # type: ignore[arg-type]
+            elif cls is Stream:
+                factor = hidden_factor if _is_hidden_stream(op.name) else other_factor
+                split = (_scale_stream(op, factor),)  # type: ignore[arg-type]
+            elif isinstance(op, Gemm):
                 split = (_shard_gemm(op, shards, attention),)
             elif isinstance(op, Attention):
                 split = _shard_attention(op, shards)
             else:
                 split = (_scale_stream(op, _stream_factor(op, shards)),)
-            done[op] = split
+            done[id(op)] = split
         out.extend(split)
     return tuple(out)
+
+
+def _sharded_weight_elements(ops: tuple[Op, ...], shards: Shards) -> float:
+    """_weight_elements(_shard_ops(ops, shards)), sharding only the GEMMs."""
+    attention = next((op for op in ops if isinstance(op, Attention)), None)
+    total = 0
+    for op in ops:
+        if isinstance(op, Gemm):
+            split = _shard_gemm(op, shards, attention)
+            total += split.batch * split.k * split.n
+    return total
 
 
 def check_shards(graph: OpGraph, tp: int, ep: int, cp: int) -> None:
@@ -202,18 +237,26 @@ def check_shards(graph: OpGraph, tp: int, ep: int, cp: int) -> None:
     for value, name in ((tp, "tp"), (ep, "ep"), (cp, "cp")):
         if value < 1:
             raise InfeasibleError(f"{name} must be at least 1, got {value}")
-    for op, _ in graph.iter_ops():
-        if isinstance(op, Attention):
-            if op.num_heads % tp:
-                raise InfeasibleError(f"tp={tp} does not divide the {op.num_heads} attention heads")
-            kv = op.num_kv_heads
-            if (tp <= kv and kv % tp) or (tp > kv and tp % kv):
-                raise InfeasibleError(f"tp={tp} and the {kv} KV heads do not divide one another")
-            if cp > 1 and op.q_len % cp:
-                raise InfeasibleError(f"cp={cp} does not divide the sequence of {op.q_len}")
-        if isinstance(op, Gemm) and op.name == "moe.router" and op.n % ep:
-            raise InfeasibleError(f"ep={ep} does not divide the {op.n} experts")
-    if ep > 1 and not any(op.name == "moe.router" for op, _ in graph.iter_ops()):
+    has_router = False
+    for group in graph.groups:
+        for op in group.ops:
+            if isinstance(op, Attention):
+                if op.num_heads % tp:
+                    raise InfeasibleError(
+                        f"tp={tp} does not divide the {op.num_heads} attention heads"
+                    )
+                kv = op.num_kv_heads
+                if (tp <= kv and kv % tp) or (tp > kv and tp % kv):
+                    raise InfeasibleError(
+                        f"tp={tp} and the {kv} KV heads do not divide one another"
+                    )
+                if cp > 1 and op.q_len % cp:
+                    raise InfeasibleError(f"cp={cp} does not divide the sequence of {op.q_len}")
+            elif op.name == "moe.router":
+                has_router = True
+                if isinstance(op, Gemm) and op.n % ep:
+                    raise InfeasibleError(f"ep={ep} does not divide the {op.n} experts")
+    if ep > 1 and not has_router:
         raise InfeasibleError(f"ep={ep} needs a mixture-of-experts model")
 
 
@@ -226,21 +269,32 @@ def shard_graph(
         return graph
     shards = Shards(tp, ep, cp, sequence_parallel and tp > 1)
     groups: list[OpGroup] = []
-    done: dict[Op, tuple[Op, ...]] = {}
+    done: dict[int, tuple[Op, ...]] = {}
     forward = {group.name: group.ops for group in graph.groups if group.phase == "fwd"}
+    weight_shares: dict[str, float] = {}
     for group in graph.groups:
         if group.phase == "optimizer":
             # layer weights for the layers' optimizer; the vocabulary-parallel LM head
             # (and embedding) for the rest of the model
-            source = forward.get("layer" if group.name == "layer" else "head", ())
-            whole = _weight_elements(source)
-            share = _weight_elements(_shard_ops(source, Shards(tp, ep, 1, False)))
-            factor = share / whole if whole else 1.0
+            part = "layer" if group.name == "layer" else "head"
+            factor = weight_shares.get(part)
+            if factor is None:
+                source = forward.get(part, ())
+                whole = _weight_elements(source)
+                share = _sharded_weight_elements(source, Shards(tp, ep, 1, False))
+                factor = weight_shares[part] = share / whole if whole else 1.0
             ops = tuple(_scale_stream(op, factor) for op in group.ops if isinstance(op, Stream))
-            groups.append(replace(group, ops=ops))
         else:
-            groups.append(replace(group, ops=_shard_ops(group.ops, shards, done)))
-    return replace(graph, num_tokens=_div(graph.num_tokens, cp), groups=tuple(groups))
+            ops = _shard_ops(group.ops, shards, done)
+        groups.append(OpGroup(group.name, group.phase, group.count, ops))
+    return OpGraph(
+        graph.model,
+        graph.task,
+        graph.batch,
+        graph.seq_len,
+        _div(graph.num_tokens, cp),
+        tuple(groups),
+    )
 
 
 def layer_collectives(

@@ -165,3 +165,68 @@ class Stream:
 
 
 Op = Gemm | Attention | Stream
+
+# ---- fast construction -------------------------------------------------------------------
+# A frozen dataclass's __init__ assigns each field through object.__setattr__, and
+# dataclasses.replace re-runs it: several microseconds per op, most of the cost of building
+# and sharding a graph. The graph builders and shard_graph create ops whose fields they know
+# to be valid through these helpers instead: the same instances (same fields, equality,
+# hash and repr), with the checks of __post_init__ kept where a value could be invalid.
+
+_new = object.__new__
+
+
+def make_gemm(
+    name: str,
+    m: int,
+    n: int,
+    k: int,
+    batch: int = 1,
+    dtype: str = "bf16",
+    out_dtype: str | None = None,
+    weight_dtype: str | None = None,
+) -> Gemm:
+    """Gemm(name, m, n, k, batch, dtype, out_dtype, weight_dtype), built fast."""
+    if m <= 0 or n <= 0 or k <= 0 or batch <= 0:
+        return Gemm(name, m, n, k, batch, dtype, out_dtype, weight_dtype)  # raises
+    op = _new(Gemm)
+    op.__dict__.update(
+        name=name,
+        m=m,
+        n=n,
+        k=k,
+        batch=batch,
+        dtype=dtype,
+        out_dtype=out_dtype,
+        weight_dtype=weight_dtype,
+    )
+    return op
+
+
+def make_stream(
+    name: str,
+    num_elements: int,
+    bytes_read: float,
+    bytes_written: float,
+    flop_per_element: float = 1.0,
+) -> Stream:
+    """Stream(name, num_elements, bytes_read, bytes_written, flop_per_element), built fast."""
+    op = _new(Stream)
+    op.__dict__.update(
+        name=name,
+        num_elements=num_elements,
+        bytes_read=bytes_read,
+        bytes_written=bytes_written,
+        flop_per_element=flop_per_element,
+    )
+    return op
+
+
+def copy_op(op: Op, **changes: object) -> Op:
+    """dataclasses.replace(op, **changes) for changes known to be valid (counts, names,
+    phase), without re-running __init__."""
+    new = _new(type(op))
+    fields = new.__dict__
+    fields.update(op.__dict__)
+    fields.update(changes)
+    return new
