@@ -19,10 +19,11 @@ Assumptions:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
+from functools import cached_property
 
 from tigris.hardware.quantities import dtype_bytes
-from tigris.workload.ops import Attention, Gemm, Op, Stream
+from tigris.workload.ops import Attention, Gemm, Op, copy_op, make_gemm, make_stream
 from tigris.workload.precision import Precision
 from tigris.workload.spec import TransformerSpec
 
@@ -53,16 +54,18 @@ class Shape:
     q_len: int
     kv_len: int
     kv_cache: bool  # inference: append K, V to the cache; attention reads the cache dtype
+    # build each Step's backward ops (inference graphs read only the forward ones)
+    backward: bool = field(default=True, compare=False)
 
-    @property
+    @cached_property
     def tokens(self) -> int:
         return self.batch * self.q_len
 
-    @property
+    @cached_property
     def act_bytes(self) -> float:
         return dtype_bytes(self.precision.compute_dtype)
 
-    @property
+    @cached_property
     def grad_bytes(self) -> float:
         return dtype_bytes(self.precision.grad_dtype)
 
@@ -72,23 +75,11 @@ class Shape:
 
 def gemm_backward(op: Gemm, precision: Precision) -> tuple[Gemm, Gemm]:
     """dX[m, k] = dY[m, n] @ W^T and dW[k, n] = X^T[k, m] @ dY (accumulated in grad dtype)."""
-    dgrad = Gemm(
-        f"{op.name}.dgrad",
-        m=op.m,
-        n=op.k,
-        k=op.n,
-        batch=op.batch,
-        dtype=op.dtype,
-        weight_dtype=op.weight_dtype,
+    dgrad = make_gemm(
+        f"{op.name}.dgrad", op.m, op.k, op.n, op.batch, op.dtype, None, op.weight_dtype
     )
-    wgrad = Gemm(
-        f"{op.name}.wgrad",
-        m=op.k,
-        n=op.n,
-        k=op.m,
-        batch=op.batch,
-        dtype=op.dtype,
-        out_dtype=precision.grad_dtype,
+    wgrad = make_gemm(
+        f"{op.name}.wgrad", op.k, op.n, op.m, op.batch, op.dtype, precision.grad_dtype, None
     )
     return dgrad, wgrad
 
@@ -96,15 +87,9 @@ def gemm_backward(op: Gemm, precision: Precision) -> tuple[Gemm, Gemm]:
 def weight_gemm(shape: Shape, name: str, rows: int, n: int, k: int, batch: int = 1) -> Step:
     """rows x k activations times a k x n weight (batch = independent weights, MoE)."""
     precision = shape.precision
-    op = Gemm(
-        name,
-        m=rows,
-        n=n,
-        k=k,
-        batch=batch,
-        dtype=precision.compute_dtype,
-        weight_dtype=precision.weights,
-    )
+    op = make_gemm(name, rows, n, k, batch, precision.compute_dtype, None, precision.weights)
+    if not shape.backward:
+        return Step(op, ())
     return Step(op, gemm_backward(op, precision))
 
 
@@ -120,19 +105,21 @@ def elementwise(
     """`inputs` same-size tensors in, one out; backward reads inputs and dY, writes dX each
     (and the weight gradient, reduced over tokens), at twice the forward flop."""
     a, g = shape.act_bytes, shape.grad_bytes
-    forward = Stream(
+    forward = make_stream(
         name,
-        num_elements=elements,
-        bytes_read=(inputs * elements + weight_elements) * a,
-        bytes_written=elements * a,
-        flop_per_element=flop_per_element,
+        elements,
+        (inputs * elements + weight_elements) * a,
+        elements * a,
+        flop_per_element,
     )
-    backward = Stream(
+    if not shape.backward:
+        return Step(forward, ())
+    backward = make_stream(
         f"{name}.bwd",
-        num_elements=elements,
-        bytes_read=((inputs + 1) * elements + weight_elements) * a,
-        bytes_written=inputs * elements * a + weight_elements * g,
-        flop_per_element=2 * flop_per_element,
+        elements,
+        ((inputs + 1) * elements + weight_elements) * a,
+        inputs * elements * a + weight_elements * g,
+        2 * flop_per_element,
     )
     return Step(forward, (backward,))
 
@@ -141,18 +128,19 @@ def residual_add(shape: Shape, name: str) -> Step:
     """x + branch. Backward sums the gradients of the two paths: the same traffic."""
     elements = shape.tokens * shape.spec.hidden_size
     a = shape.act_bytes
-    forward = Stream(name, elements, bytes_read=2 * elements * a, bytes_written=elements * a)
-    return Step(forward, (replace(forward, name=f"{name}.bwd"),))
+    forward = make_stream(name, elements, 2 * elements * a, elements * a)
+    if not shape.backward:
+        return Step(forward, ())
+    return Step(forward, (copy_op(forward, name=f"{name}.bwd"),))
 
 
 def bias_add(shape: Shape, name: str, rows: int, width: int) -> Step:
     """Bias added in the GEMM epilogue: reads the bias vector; backward reduces dY over rows."""
-    forward = Stream(name, rows * width, bytes_read=width * shape.act_bytes, bytes_written=0.0)
-    backward = Stream(
-        f"{name}.bwd",
-        rows * width,
-        bytes_read=rows * width * shape.act_bytes,
-        bytes_written=width * shape.grad_bytes,
+    forward = make_stream(name, rows * width, width * shape.act_bytes, 0.0)
+    if not shape.backward:
+        return Step(forward, ())
+    backward = make_stream(
+        f"{name}.bwd", rows * width, rows * width * shape.act_bytes, width * shape.grad_bytes
     )
     return Step(forward, (backward,))
 
@@ -171,10 +159,12 @@ def norm(shape: Shape, name: str, rows: int) -> Step:
         flop_per_element=NORM_FLOP_PER_ELEMENT[spec.norm],
         weight_elements=spec.norm_params,
     )
+    if not shape.backward:
+        return step
     (backward,) = step.backward
     elements = rows * spec.hidden_size
     extra = 2 * elements * shape.act_bytes  # x and dY once more, for the weight gradients
-    return Step(step.forward, (replace(backward, bytes_read=backward.bytes_read + extra),))
+    return Step(step.forward, (copy_op(backward, bytes_read=backward.bytes_read + extra),))
 
 
 # ---- embedding ---------------------------------------------------------------------------
@@ -186,17 +176,14 @@ def embedding_steps(shape: Shape) -> list[Step]:
     spec = shape.spec
     elements = shape.tokens * spec.hidden_size
     a, g = shape.act_bytes, shape.grad_bytes
-    scatter = Stream(
-        "embed.tokens.bwd",
-        elements,
-        bytes_read=elements * (a + g),
-        bytes_written=elements * g,
-    )
-    gather = Stream("embed.tokens", elements, elements * a, elements * a, flop_per_element=0.0)
-    steps = [Step(gather, (scatter,))]
+    scatter = make_stream("embed.tokens.bwd", elements, elements * (a + g), elements * g)
+    gather = make_stream("embed.tokens", elements, elements * a, elements * a, 0.0)
+    backward = shape.backward
+    steps = [Step(gather, (scatter,) if backward else ())]
     if spec.position == "learned":
-        add = Stream("embed.positions", elements, 2 * elements * a, elements * a)
-        steps.append(Step(add, (replace(scatter, name="embed.positions.bwd"),)))
+        add = make_stream("embed.positions", elements, 2 * elements * a, elements * a)
+        add_bwd = (copy_op(scatter, name="embed.positions.bwd"),) if backward else ()
+        steps.append(Step(add, add_bwd))
     return steps
 
 
@@ -233,7 +220,8 @@ def attention_steps(shape: Shape) -> list[Step]:
         kv_dtype=precision.kv_cache if shape.kv_cache and shape.kv_len > shape.q_len else None,
         window=spec.sliding_window,
     )
-    steps.append(Step(core, (replace(core, name="attn.core.bwd", phase="bwd"),)))
+    core_bwd = (copy_op(core, name="attn.core.bwd", phase="bwd"),) if shape.backward else ()
+    steps.append(Step(core, core_bwd))
     steps.append(weight_gemm(shape, "attn.out", tokens, h, spec.q_size))
     if spec.attention_out_bias:
         steps.append(bias_add(shape, "attn.out.bias", tokens, h))
@@ -246,7 +234,7 @@ def kv_append(shape: Shape) -> Step:
     spec = shape.spec
     elements = 2 * shape.tokens * spec.kv_size
     written = elements * dtype_bytes(shape.precision.kv_cache)
-    op = Stream("attn.kv_append", elements, elements * shape.act_bytes, written, 0.0)
+    op = make_stream("attn.kv_append", elements, elements * shape.act_bytes, written, 0.0)
     return Step(op, ())
 
 
@@ -296,14 +284,17 @@ def moe_steps(shape: Shape) -> list[Step]:
             shape, "moe.topk", tokens * experts, inputs=1, flop_per_element=SOFTMAX_FLOP_PER_ELEMENT
         )
     )
-    dispatch = Stream("moe.dispatch", routed * h, tokens * h * a, routed * h * a, 0.0)
-    combine = Stream(
+    dispatch = make_stream("moe.dispatch", routed * h, tokens * h * a, routed * h * a, 0.0)
+    combine = make_stream(
         "moe.combine", routed * h, routed * h * a, tokens * h * a, COMBINE_FLOP_PER_ELEMENT
     )
-    steps.append(Step(dispatch, (replace(combine, name="moe.dispatch.bwd"),)))
+    backward = shape.backward
+    dispatch_bwd = (copy_op(combine, name="moe.dispatch.bwd"),) if backward else ()
+    steps.append(Step(dispatch, dispatch_bwd))
     for count, rows in expert_row_split(routed, experts):
         steps.extend(dense_mlp_steps(shape, "moe.expert", rows, spec.expert_ffn_hidden_size, count))
-    steps.append(Step(combine, (replace(dispatch, name="moe.combine.bwd"),)))
+    combine_bwd = (copy_op(dispatch, name="moe.combine.bwd"),) if backward else ()
+    steps.append(Step(combine, combine_bwd))
     if spec.num_shared_experts:
         width = spec.num_shared_experts * spec.expert_ffn_hidden_size
         steps.extend(dense_mlp_steps(shape, "moe.shared", tokens, width))
@@ -357,14 +348,14 @@ def head_steps(
     ]
     elements = logit_rows * vocab
     if loss and loss_impl == "fp32":
-        forward = Stream(
+        forward = make_stream(
             "head.loss",
             elements,
             elements * (a + 5 * 4.0),
             elements * 4 * 4.0,
             SOFTMAX_FLOP_PER_ELEMENT,
         )
-        backward = Stream(
+        backward = make_stream(
             "head.loss.bwd",
             elements,
             elements * 2 * 4.0,
@@ -373,10 +364,10 @@ def head_steps(
         )
         steps.append(Step(forward, (backward,)))
     elif loss:
-        forward = Stream(
+        forward = make_stream(
             "head.loss", elements, elements * a, logit_rows * 4.0, SOFTMAX_FLOP_PER_ELEMENT
         )
-        backward = Stream(
+        backward = make_stream(
             "head.loss.bwd",
             elements,
             elements * a,
@@ -385,7 +376,7 @@ def head_steps(
         )
         steps.append(Step(forward, (backward,)))
     else:
-        sample = Stream(
+        sample = make_stream(
             "head.sample", elements, elements * a, logit_rows * 4.0, SOFTMAX_FLOP_PER_ELEMENT
         )
         steps.append(Step(sample, ()))

@@ -90,14 +90,15 @@ def train_step_graph(
     shape = Shape(spec, precision, batch, seq_len, seq_len, kv_cache=False)
     embedding, layer = embedding_steps(shape), layer_steps(shape)
     head = head_steps(shape, shape.tokens, loss=True, loss_impl=loss)
+    layer_forward = forward_ops(layer)
     groups = [
         OpGroup("embedding", "fwd", 1, forward_ops(embedding)),
-        OpGroup("layer", "fwd", spec.num_layers, forward_ops(layer)),
+        OpGroup("layer", "fwd", spec.num_layers, layer_forward),
         OpGroup("head", "fwd", 1, forward_ops(head)),
         OpGroup("head", "bwd", 1, backward_ops(head)),
     ]
     if recompute == "full":
-        groups.append(OpGroup("layer", "recompute", spec.num_layers, forward_ops(layer)))
+        groups.append(OpGroup("layer", "recompute", spec.num_layers, layer_forward))
     groups += [
         OpGroup("layer", "bwd", spec.num_layers, backward_ops(layer)),
         OpGroup("embedding", "bwd", 1, backward_ops(embedding)),
@@ -135,7 +136,9 @@ def prefill_graph(
     if past_len < 0:
         raise SpecError(f"must not be negative, got {past_len!r}", key_path="past_len")
     kv_len = past_len + prompt_len
-    shape = Shape(spec, precision or Precision(), batch, prompt_len, kv_len, kv_cache=True)
+    shape = Shape(
+        spec, precision or Precision(), batch, prompt_len, kv_len, kv_cache=True, backward=False
+    )
     logit_rows = shape.tokens if all_logits else batch
     return _inference_graph(spec, shape, "prefill", logit_rows)
 
@@ -146,5 +149,5 @@ def decode_graph(
     """One decode step of `batch` sequences: one new token each (q_len = 1), attending to
     `kv_len` keys, its own included (so kv_len - 1 were cached before this step)."""
     _check_positive(batch=batch, kv_len=kv_len)
-    shape = Shape(spec, precision or Precision(), batch, 1, kv_len, kv_cache=True)
+    shape = Shape(spec, precision or Precision(), batch, 1, kv_len, kv_cache=True, backward=False)
     return _inference_graph(spec, shape, "decode", batch)
