@@ -109,19 +109,28 @@ def lower_linear(node: Linear, ctx: Context) -> None:
             piece = w_tiles[j].row_block(f * R, min(R, k - f * R))
             w_tags[j, f] = [e.load(core, piece, w_sym.addr + (f * R * n + j * C) * wbytes, n)]
 
-        # The first tile's weight folds interleaved with the first X chunk's folds.
-        pending = issue_x(my_chunks[0], after_fold=lambda f, j=my_tiles[0]: load_w(j, f))
-        for j in my_tiles:
-            width = min(C, n - j * C)
+        # Column tiles in groups: the first chunk runs each group fold-major, so the arrays
+        # have work while X streams in; weights are loaded in that order of first use, the
+        # first group's folds interleaved with the first X chunk's folds.
+        group = max(1, min(plan.first_group, len(my_tiles)))
+        groups = [my_tiles[g : g + group] for g in range(0, len(my_tiles), group)]
+        pending = issue_x(
+            my_chunks[0],
+            after_fold=lambda f, first=groups[0]: [load_w(j, f) for j in first],
+        )
+        for tiles in groups:
             for f in range(folds):
-                if (j, f) not in w_tags:
-                    load_w(j, f)
-            for key, sym in (("bias", bias_sym), ("scale", scale_sym)):
-                if sym is not None:
-                    row = kernel.alloc(core, 1, width, "f32")
-                    tag = e.load(core, row, sym.addr + j * C * 4, sym.shape[1])
-                    w_tags.setdefault((j, "rows"), []).append(tag)
-                    rows_of[key, j] = row
+                for j in tiles:
+                    if (j, f) not in w_tags:
+                        load_w(j, f)
+            for j in tiles:
+                width = min(C, n - j * C)
+                for key, sym in (("bias", bias_sym), ("scale", scale_sym)):
+                    if sym is not None:
+                        row = kernel.alloc(core, 1, width, "f32")
+                        tag = e.load(core, row, sym.addr + j * C * 4, sym.shape[1])
+                        w_tags.setdefault((j, "rows"), []).append(tag)
+                        rows_of[key, j] = row
         inv_smooth = None
         if inv_smooth_sym is not None:
             inv_smooth = kernel.alloc(core, 1, k, "f32")
@@ -129,7 +138,7 @@ def lower_linear(node: Linear, ctx: Context) -> None:
         xs_ring = Ring(kernel, core, 2, chunk, k, "f32") if inv_smooth is not None else None
         xq_ring = Ring(kernel, core, 2, chunk, k, mode.weight_dtype) if mode.quantized else None
         p_ring = Ring(kernel, core, 2 * A, chunk, C, mode.accumulator)
-        a_ring = Ring(kernel, core, 2, chunk, C, mode.accumulator)
+        a_ring = Ring(kernel, core, 2 * group + 1, chunk, C, mode.accumulator)
         f_ring = Ring(kernel, core, 2, chunk, C, "f32")
         t_ring = Ring(kernel, core, 2, chunk, C, "f32")
         o_ring = Ring(kernel, core, 2, chunk, C, ACT)
@@ -154,30 +163,41 @@ def lower_linear(node: Linear, ctx: Context) -> None:
                     x = xs
                 e.vi("quant", core, xq, x, float(x_scale))
                 x = xq
-            for j in my_tiles:
+            # The first chunk: each group of tiles fold-major; later chunks (X prefetched):
+            # tile by tile. A tile's epilogue follows its last fold.
+            order = [
+                (j, f)
+                for tiles in (groups if index == 0 else [[j] for j in my_tiles])
+                for f in range(folds)
+                for j in tiles
+            ]
+            accs: dict[int, Tile] = {}
+            targets: dict[int, tuple[Tile, int]] = {}
+            for j, f in order:
                 width = min(C, n - j * C)
-                acc = None
-                for f in range(folds):
-                    depth = min(R, k - f * R)
-                    if f < len(x_tags) and x_tags[f] is not None:
-                        e.wait(core, x_tags[f])
-                        x_tags[f] = None
-                    for tag in w_tags.pop((j, f), ()):
-                        e.wait(core, tag)
-                    if plan.split_k or f == 0:
-                        ring = a_ring if plan.split_k and f == 0 else p_ring
-                        target = ring.next().row_block(0, rows).columns(0, width)
-                        array = turn % A
-                        turn += 1
-                    w_fold = w_tiles[j].row_block(f * R, depth)
-                    x_fold = x.columns(f * R, depth)
-                    accumulate = not plan.split_k and f > 0
-                    e.matmul_fold(core, array, target, x_fold, w_fold, accumulate=accumulate)
-                    if acc is None:
-                        acc = target
-                    elif plan.split_k:
-                        # fold order: acc = (...(f0 + f1) + ...) + f
-                        e.v("add", core, acc, acc, target)
+                depth = min(R, k - f * R)
+                if f < len(x_tags) and x_tags[f] is not None:
+                    e.wait(core, x_tags[f])
+                    x_tags[f] = None
+                for tag in w_tags.pop((j, f), ()):
+                    e.wait(core, tag)
+                if plan.split_k or f == 0:
+                    ring = a_ring if plan.split_k and f == 0 else p_ring
+                    targets[j] = (ring.next().row_block(0, rows).columns(0, width), turn % A)
+                    turn += 1
+                target, array = targets[j]
+                w_fold = w_tiles[j].row_block(f * R, depth)
+                x_fold = x.columns(f * R, depth)
+                accumulate = not plan.split_k and f > 0
+                e.matmul_fold(core, array, target, x_fold, w_fold, accumulate=accumulate)
+                if j not in accs:
+                    accs[j] = target
+                elif plan.split_k:
+                    # fold order: acc = (...(f0 + f1) + ...) + f
+                    e.v("add", core, accs[j], accs[j], target)
+                if f < folds - 1:
+                    continue
+                acc = accs[j]
                 assert acc is not None
                 for tag in w_tags.pop((j, "rows"), ()):
                     e.wait(core, tag)

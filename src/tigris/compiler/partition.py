@@ -30,6 +30,27 @@ class MatmulPlan:
     rows_per_chunk: int
     split_k: bool
     estimate_cycles: float
+    first_group: int = 1
+
+
+def first_group(
+    rows: int, k: int, tiles: int, machine: Machine, macs_per_pe: float, weight_bytes: int
+) -> int:
+    """Column tiles the first row chunk runs fold-major (fold f of each tile in the group,
+    then fold f + 1): enough that the arrays have work while X streams in one fold at a time
+    (a group's folds on the arrays take at least as long as the next fold of X and of the
+    group's weights take to arrive), and no more, so the epilogues of the other tiles still
+    overlap the arrays (the vector unit runs in order)."""
+    if k <= machine.rows:
+        return 1
+    fold = fold_cycles(rows, machine, macs_per_pe)
+    bpc = machine.dma_bytes_per_cycle
+    limit = min(tiles, 2 * machine.arrays_per_core)
+    for group in range(1, limit + 1):
+        arrive = (rows * machine.rows * 2 + group * machine.rows * machine.cols * weight_bytes) / bpc
+        if group * fold / machine.arrays_per_core >= arrive:
+            return group
+    return limit
 
 
 def fold_cycles(rows: int, machine: Machine, macs_per_pe: float) -> int:
@@ -40,15 +61,22 @@ def fold_cycles(rows: int, machine: Machine, macs_per_pe: float) -> int:
 
 
 def sram_bytes(
-    plan_rows: int, k: int, n_cols: int, weight_bytes: int, quantized: bool, machine: Machine
+    plan_rows: int,
+    k: int,
+    n_cols: int,
+    weight_bytes: int,
+    quantized: bool,
+    machine: Machine,
+    group: int = 1,
 ) -> int:
     """SRAM one core needs: its W columns, two X chunks (and their quantized copies), the
-    partial-sum ring (two per array), and the epilogue's rings."""
+    partial-sum ring (two per array), the accumulators (one per tile of the first chunk's
+    fold-major group, plus one), and the epilogue's rings."""
     c = machine.cols
     weights = k * n_cols * weight_bytes + 2 * n_cols * 4
     x = 2 * plan_rows * k * 2 + (2 * plan_rows * k * (weight_bytes + 4) + k * 4 if quantized else 0)
-    partials = 2 * machine.arrays_per_core * plan_rows * c * 4
-    epilogue = 2 * plan_rows * c * (4 + 4 + 4 + 2 + 2)
+    partials = (2 * machine.arrays_per_core + 2 * group + 1) * plan_rows * c * 4
+    epilogue = 2 * plan_rows * c * (4 + 4 + 2 + 2)
     return weights + x + partials + epilogue + 64 * 64
 
 
@@ -67,8 +95,9 @@ def plan_matmul(
             if chunk < 1 or (pieces > 1 and chunk == ceil(m / (core_rows * (pieces - 1)))):
                 continue
             chunks_per_core = ceil(ceil(m / chunk) / core_rows)
+            group = first_group(chunk, k, tiles_per_core, machine, macs_per_pe, weight_bytes)
             need = sram_bytes(
-                chunk, k, tiles_per_core * machine.cols, weight_bytes, quantized, machine
+                chunk, k, tiles_per_core * machine.cols, weight_bytes, quantized, machine, group
             )
             if need > machine.sram_bytes_per_core:
                 continue
@@ -89,7 +118,7 @@ def plan_matmul(
                 compute = ceil(items / arrays) * per_item
                 estimate = max(compute, dma) + ends
                 if best is None or estimate < best.estimate_cycles:
-                    best = MatmulPlan(core_rows, core_cols, chunk, split_k, estimate)
+                    best = MatmulPlan(core_rows, core_cols, chunk, split_k, estimate, group)
     if best is None:
         raise InfeasibleError(
             f"matmul {m}x{k} @ {k}x{n}: no split fits {machine.sram_bytes_per_core} bytes of "
