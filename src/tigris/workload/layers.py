@@ -23,7 +23,14 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from tigris.hardware.quantities import dtype_bytes
-from tigris.workload.ops import Attention, Gemm, Op, copy_op, make_gemm, make_stream
+from tigris.workload.ops import (
+    Gemm,
+    Op,
+    copy_op,
+    make_attention,
+    make_gemm,
+    make_stream,
+)
 from tigris.workload.precision import Precision
 from tigris.workload.spec import TransformerSpec
 
@@ -207,7 +214,7 @@ def attention_steps(shape: Shape) -> list[Step]:
         )
     if shape.kv_cache:
         steps.append(kv_append(shape))
-    core = Attention(
+    core = make_attention(
         "attn.core",
         batch=shape.batch,
         num_heads=spec.num_heads,

@@ -222,6 +222,48 @@ def make_stream(
     return op
 
 
+def make_attention(
+    name: str,
+    batch: int,
+    num_heads: int,
+    num_kv_heads: int,
+    head_dim: int,
+    q_len: int,
+    kv_len: int,
+    causal: bool = True,
+    dtype: str = "bf16",
+    kv_dtype: str | None = None,
+    phase: str = "fwd",
+    window: int | None = None,
+    implementation: str = "flash2",
+    dropout: bool = False,
+) -> Attention:
+    """Attention(...) with every field in order, built fast."""
+    if implementation not in ATTENTION_IMPLEMENTATIONS:
+        return Attention(  # raises
+            name, batch, num_heads, num_kv_heads, head_dim, q_len, kv_len, causal, dtype,
+            kv_dtype, phase, window, implementation, dropout,
+        )  # fmt: skip
+    op = _new(Attention)
+    op.__dict__.update(
+        name=name,
+        batch=batch,
+        num_heads=num_heads,
+        num_kv_heads=num_kv_heads,
+        head_dim=head_dim,
+        q_len=q_len,
+        kv_len=kv_len,
+        causal=causal,
+        dtype=dtype,
+        kv_dtype=kv_dtype,
+        phase=phase,
+        window=window,
+        implementation=implementation,
+        dropout=dropout,
+    )
+    return op
+
+
 def copy_op(op: Op, **changes: object) -> Op:
     """dataclasses.replace(op, **changes) for changes known to be valid (counts, names,
     phase), without re-running __init__."""
