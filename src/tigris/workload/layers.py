@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import NamedTuple
 
 from tigris.hardware.quantities import dtype_bytes
 from tigris.workload.ops import (
@@ -43,9 +44,9 @@ LOSS_IMPLEMENTATIONS = ("fused", "fp32")
 COMBINE_FLOP_PER_ELEMENT = 2.0  # weight times expert output, plus the sum
 
 
-@dataclass(frozen=True)
-class Step:
-    """A forward op and the ops of its backward, in backward order."""
+class Step(NamedTuple):
+    """A forward op and the ops of its backward, in backward order (a named tuple: one
+    is made per op of every graph built, and a tuple is the cheapest to make)."""
 
     forward: Op
     backward: tuple[Op, ...]
