@@ -184,6 +184,9 @@ def _weight_elements(ops: tuple[Op, ...]) -> float:
     return sum(op.batch * op.k * op.n for op in ops if isinstance(op, Gemm))
 
 
+new_op = object.__new__
+
+
 def _shard_ops(
     ops: tuple[Op, ...], shards: Shards, done: dict[int, tuple[Op, ...]] | None = None
 ) -> tuple[Op, ...]:
@@ -208,8 +211,21 @@ def _shard_ops(
             elif cls is Attention:
                 split = _shard_attention(op, shards)  # type: ignore[arg-type]
             elif cls is Stream:
+                # _scale_stream, inlined: most ops of a graph are streams
                 factor = hidden_factor if _is_hidden_stream(op.name) else other_factor
-                split = (_scale_stream(op, factor),)  # type: ignore[arg-type]
+                if factor == 1.0:
+                    split = (op,)
+                else:
+                    fields = op.__dict__
+                    scaled = new_op(Stream)
+                    scaled.__dict__.update(
+                        name=fields["name"],
+                        num_elements=max(1, round(fields["num_elements"] * factor)),
+                        bytes_read=fields["bytes_read"] * factor,
+                        bytes_written=fields["bytes_written"] * factor,
+                        flop_per_element=fields["flop_per_element"],
+                    )
+                    split = (scaled,)
             elif isinstance(op, Gemm):
                 split = (_shard_gemm(op, shards, attention),)
             elif isinstance(op, Attention):
