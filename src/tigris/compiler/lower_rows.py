@@ -2,6 +2,10 @@
 gated activations, RoPE. Rows are cut into chunks dealt round-robin to the cores; each core
 double-buffers its chunks (the load of chunk i+1 is issued before chunk i is computed).
 
+Loads run `prefetch_depth` chunks ahead of the arithmetic: enough chunks in flight that the
+DMA latency is hidden behind the transfers of the chunks before (a chunk of 128 rows streams
+in far less time than the latency, so double buffering would leave the engine idle).
+
 Orders of arithmetic (fp32; the numpy reference repeats them):
   embedding: (table[id] + positions[p]) + type_row
   LayerNorm: mean = rsum(x) * (1/H); xc = x - mean; var = rsum(xc*xc) * (1/H);
@@ -37,6 +41,14 @@ def chunks(ctx: Context, rows: int) -> list[tuple[int, int, int]]:
     ]
 
 
+def prefetch_depth(ctx: Context, chunk_bytes: float, count: int) -> int:
+    """Chunks in flight: the one being computed plus as many as stream in within a DMA
+    latency (at least 2, at most this core's chunks and 8)."""
+    m = ctx.machine
+    transfer = max(1.0, chunk_bytes / m.dma_bytes_per_cycle)
+    return max(2, min(count, 8, 1 + ceil(m.dma_latency_cycles / transfer)))
+
+
 Body = Callable[[int, Tile, int, int], Tile]  # (core, input chunk, row0, rows) -> output chunk
 
 
@@ -60,18 +72,19 @@ def row_kernel(
         mine = [(r0, n) for c, r0, n in plan if c == core]
         if not mine:
             continue
-        ring = Ring(kernel, core, 2, size, cols, ACT)
+        depth = prefetch_depth(ctx, size * cols * 2, len(mine))
+        ring = Ring(kernel, core, depth, size, cols, ACT)
         body = body_for(kernel, core, size)
 
         def issue(r0: int, n: int, core: int = core, ring: Ring = ring) -> tuple[Tile, int]:
             x = ring.next().row_block(0, n)
             return x, e.load(core, x, x_sym.addr + r0 * cols * 2, cols)
 
-        pending = issue(*mine[0])
+        pending = [issue(*chunk) for chunk in mine[: depth - 1]]
         for index, (r0, n) in enumerate(mine):
-            x, tag = pending
-            if index + 1 < len(mine):
-                pending = issue(*mine[index + 1])
+            if index + depth - 1 < len(mine):
+                pending.append(issue(*mine[index + depth - 1]))
+            x, tag = pending.pop(0)
             e.wait(core, tag)
             _wait_deferred(ctx, kernel, core)
             out = body(core, x, r0, n)
@@ -218,8 +231,9 @@ def lower_embedding(node: Embedding, ctx: Context) -> None:
         for r0, n in mine:
             idx = kernel.alloc(core, n, 1, "i32")
             idx_tiles.append((idx, e.load(core, idx, ids.addr + r0 * 4, 1)))
-        emb_ring = Ring(kernel, core, 2, size, width, "f32")
-        pos_ring = Ring(kernel, core, 2, size, width, "f32")
+        depth = prefetch_depth(ctx, size * width * 4 * (1 + (pos is not None)), len(mine))
+        emb_ring = Ring(kernel, core, depth, size, width, "f32")
+        pos_ring = Ring(kernel, core, depth, size, width, "f32")
         out_ring = Ring(kernel, core, 2, size, width, ACT)
 
         def issue(
@@ -243,11 +257,11 @@ def lower_embedding(node: Embedding, ctx: Context) -> None:
                     row = end
             return emb, p, tags
 
-        pending = issue(0)
+        pending = [issue(i) for i in range(min(depth - 1, len(mine)))]
         for index, (r0, n) in enumerate(mine):
-            emb, p, tags = pending
-            if index + 1 < len(mine):
-                pending = issue(index + 1)
+            if index + depth - 1 < len(mine):
+                pending.append(issue(index + depth - 1))
+            emb, p, tags = pending.pop(0)
             for tag in tags:
                 e.wait(core, tag)
             _wait_deferred(ctx, kernel, core)
