@@ -32,7 +32,7 @@ from tigris.parallel.memory import MemoryBreakdown, memory_per_chip, params_per_
 from tigris.parallel.partition import _scale_stream, layer_collectives, shard_graph
 from tigris.parallel.pipeline import bubble_time_s, p2p_messages_on_critical_path
 from tigris.parallel.plan import ParallelPlan, check_plan
-from tigris.workload.ops import Attention, Gemm, Op, Stream
+from tigris.workload.ops import Attention, Gemm, Op, Stream, copy_op
 from tigris.workload.precision import Precision
 from tigris.workload.spec import TransformerSpec
 from tigris.workload.tasks import train_step_graph
@@ -374,7 +374,13 @@ class StepModel:
     def op_time_s(self, op: Op) -> float:
         time_s = self._op_s.get(op)
         if time_s is None:
-            time_s = self._op_s[op] = self._time_op(op)
+            # keyed by shape as well (an engine's time reads an op's shape and dtypes, not
+            # its name): a layer's norms, its residual adds are timed once
+            shape = copy_op(op, name="")
+            time_s = self._op_s.get(shape)
+            if time_s is None:
+                time_s = self._op_s[shape] = self._time_op(op)
+            self._op_s[op] = time_s
         return time_s
 
     def _as_run(self, ops: tuple[Op, ...], dtype: str) -> tuple[Op, ...]:
