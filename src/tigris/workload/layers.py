@@ -20,7 +20,6 @@ Assumptions:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import NamedTuple
 
 from tigris.hardware.quantities import dtype_bytes
@@ -64,18 +63,17 @@ class Shape:
     kv_cache: bool  # inference: append K, V to the cache; attention reads the cache dtype
     # build each Step's backward ops (inference graphs read only the forward ones)
     backward: bool = field(default=True, compare=False)
+    # derived once (read for every op built): batch * q_len, and the bytes of an
+    # activation and of a gradient element
+    tokens: int = field(init=False, repr=False, compare=False)
+    act_bytes: float = field(init=False, repr=False, compare=False)
+    grad_bytes: float = field(init=False, repr=False, compare=False)
 
-    @cached_property
-    def tokens(self) -> int:
-        return self.batch * self.q_len
-
-    @cached_property
-    def act_bytes(self) -> float:
-        return dtype_bytes(self.precision.compute_dtype)
-
-    @cached_property
-    def grad_bytes(self) -> float:
-        return dtype_bytes(self.precision.grad_dtype)
+    def __post_init__(self) -> None:
+        derived = self.__dict__
+        derived["tokens"] = self.batch * self.q_len
+        derived["act_bytes"] = dtype_bytes(self.precision.compute_dtype)
+        derived["grad_bytes"] = dtype_bytes(self.precision.grad_dtype)
 
 
 # ---- generic steps ---------------------------------------------------------------------
@@ -215,18 +213,19 @@ def attention_steps(shape: Shape) -> list[Step]:
         )
     if shape.kv_cache:
         steps.append(kv_append(shape))
-    core = make_attention(
+    core = make_attention(  # name, batch, heads, KV heads, head dim, q_len, kv_len, causal
         "attn.core",
-        batch=shape.batch,
-        num_heads=spec.num_heads,
-        num_kv_heads=spec.num_kv_heads,
-        head_dim=spec.head_dim,
-        q_len=shape.q_len,
-        kv_len=shape.kv_len,
-        causal=True,
-        dtype=precision.compute_dtype,
-        kv_dtype=precision.kv_cache if shape.kv_cache and shape.kv_len > shape.q_len else None,
-        window=spec.sliding_window,
+        shape.batch,
+        spec.num_heads,
+        spec.num_kv_heads,
+        spec.head_dim,
+        shape.q_len,
+        shape.kv_len,
+        True,
+        precision.compute_dtype,  # dtype
+        precision.kv_cache if shape.kv_cache and shape.kv_len > shape.q_len else None,
+        "fwd",
+        spec.sliding_window,  # window
     )
     core_bwd = (copy_op(core, name="attn.core.bwd", phase="bwd"),) if shape.backward else ()
     steps.append(Step(core, core_bwd))
