@@ -1,6 +1,7 @@
 """Lowerings that put attention and pooling on the arrays and the vector unit.
 
-Attention, per sequence and head (work dealt round-robin to cores, then arrays; the next
+Attention, per sequence and head (work dealt round-robin to cores; each fold to the array
+with the least estimated work so far; the next
 heads' Q/K/V loads are issued before this head waits, and HEADS_IN_FLIGHT heads' tiles are
 ring-buffered so QK^T, softmax and PV of different heads overlap):
   S = Q K^T            arrays: each K tile loaded transposed as weights on the next array, Q
@@ -69,7 +70,18 @@ def lower_attention(node: Attention, ctx: Context) -> None:
         col_ring = Ring(kernel, core, 2 * depth, longest, 1, "f32")
         part_ring = Ring(kernel, core, (EPILOGUE_LAG + 2) * ceil(longest / R), longest, d, "f32")
         ob_ring = Ring(kernel, core, depth, longest, d, ACT)
-        turn = 0
+        # QK^T folds go to the first half of the arrays and PV folds to the second (a PV fold
+        # waits for its softmax; an array runs in order, so a QK^T fold queued behind it
+        # would wait too), each fold to the least loaded array of its half by estimated busy
+        # cycles, so the longest (all-query) fold does not land on the same array every head.
+        loads = [0] * A
+        halves = (range(max(1, A // 2)), range(A // 2, A) if A > 1 else range(1))
+
+        def array_for(rows: int, half: int, loads: list[int] = loads, halves=halves) -> int:
+            array = min(halves[half], key=loads.__getitem__)
+            loads[array] += rows + 2 * R + C - 2
+            return array
+
         epilogues: list[tuple[list[tuple[int, Tile]], int, int, int]] = []
 
         def epilogue(parts, start: int, h: int, length: int, core: int = core, ob_ring=ob_ring):
@@ -112,14 +124,13 @@ def lower_attention(node: Attention, ctx: Context) -> None:
                 first = j * C if node.causal else 0
                 e.matmul_fold(
                     core,
-                    turn % A,
+                    array_for(length - first, 0),
                     scores.row_block(first, length - first).columns(j * C, keys),
                     q.row_block(first, length - first),
                     k.row_block(j * C, keys),
                     accumulate=False,
                     transpose=True,
                 )
-                turn += 1
             # Softmax by row blocks of C rows, each over its keys up to the diagonal tile
             # (the masked keys beyond it have exp = 0: leaving them out changes no bit).
             for i in range(ceil(length / C)):
@@ -147,13 +158,12 @@ def lower_attention(node: Attention, ctx: Context) -> None:
                 part = part_ring.next().row_block(first, length - first)
                 e.matmul_fold(
                     core,
-                    turn % A,
+                    array_for(length - first, 1),
                     part,
                     probs.row_block(first, length - first).columns(j * R, keys),
                     v.row_block(j * R, keys),
                     accumulate=False,
                 )
-                turn += 1
                 parts.append((first, part))
             # The vector unit runs in order: this head's sums wait EPILOGUE_LAG heads, so the
             # next heads' softmax runs while the arrays compute PV.
