@@ -225,3 +225,32 @@ def test_custom_all_reduce_speeds_up_tp8_decode():
     # 160 all-reduces per decode step at ~47 us (NCCL) against ~6 us (one-shot)
     assert nccl.tpot_s - custom.tpot_s > 5e-3
     assert custom.ttft_s <= nccl.ttft_s
+
+
+def test_fp8_compute_keeps_bf16_activations_between_gemms():
+    """TensorRT-LLM and vLLM fp8: only GEMM inputs are fp8; norms, residuals, attention's
+    Q/O, the tp all-reduces and the LM head stay in bf16."""
+    from tigris.serving.memory import weights_bytes_per_chip
+    from tigris.workload.ops import Attention, Gemm, Stream
+
+    fp8 = build_deployment(
+        "llama3-8b", "h100-sxm", num_chips=2, tp=2, compute_dtype="fp8", weight_dtype="fp8"
+    )
+    bf16_w8 = build_deployment("llama3-8b", "h100-sxm", num_chips=2, tp=2, weight_dtype="fp8")
+    assert fp8.activation_dtype == "bf16" and bf16_w8.activation_dtype == "bf16"
+    timer = StepTimer(fp8)
+    groups = {g.name: g for g in timer._graph(4).groups}
+    for op in groups["layer"].ops:
+        if isinstance(op, Gemm):
+            assert (op.dtype, op.out_dtype, op.weight_dtype) == ("fp8", "bf16", "fp8")
+        elif isinstance(op, Attention):
+            assert op.dtype == "bf16"
+        elif isinstance(op, Stream) and op.name.endswith(("norm", "residual")):
+            assert op.bytes_written == 2 * op.num_elements
+    (head,) = [op for op in groups["head"].ops if isinstance(op, Gemm)]
+    assert (head.dtype, head.weight_dtype) == ("bf16", "bf16")
+    # the all-reduces carry bf16 hidden states, as with bf16 compute
+    assert timer._comm_s(256) == pytest.approx(StepTimer(bf16_w8)._comm_s(256))
+    # fp8 GEMMs are faster than bf16 ones on the same fp8 weights; memory is the same
+    assert timer.tokenwise_s(4096) < StepTimer(bf16_w8).tokenwise_s(4096)
+    assert weights_bytes_per_chip(fp8) == pytest.approx(weights_bytes_per_chip(bf16_w8))

@@ -19,7 +19,7 @@ from functools import cached_property
 from tigris.errors import InfeasibleError, SpecError
 from tigris.hardware.chip import Chip
 from tigris.hardware.presets import default_cluster, load_chip
-from tigris.hardware.quantities import DTYPE_BYTES
+from tigris.hardware.quantities import DTYPE_BYTES, dtype_bytes
 from tigris.hardware.system import Cluster
 from tigris.workload.precision import Precision
 from tigris.workload.presets import load_model
@@ -29,6 +29,21 @@ DEFAULT_BLOCK_SIZE = 16  # tokens per KV-cache block (vLLM default)
 DEFAULT_MEMORY_UTILIZATION = 0.9  # share of device memory the engine may use (vLLM default)
 DEFAULT_MAX_NUM_SEQS = 256  # sequences in one step (vLLM default)
 DEFAULT_TOKEN_BUDGET = 8192  # tokens in one step (max_num_batched_tokens)
+# Activations between GEMMs when the GEMMs run in a narrower dtype (fp8, int8 W8A8): the
+# engines keep the residual stream, norms, RoPE, SwiGLU, attention's Q and output and the
+# tp all-reduces in 16-bit and quantise only each GEMM's input on the fly (TensorRT-LLM's
+# fp8 GEMM plugins with bf16 outputs and a per-tensor activation scale; vLLM's Fp8LinearMethod
+# calls scaled_fp8_quant on the bf16 input and returns bf16 (out_dtype = input.dtype)).
+# ModelOpt's and vLLM's fp8 checkpoints leave the LM head unquantised (`*lm_head*` disabled).
+WIDE_ACTIVATION_DTYPE = "bf16"
+
+
+def activation_dtype(precision: Precision) -> str:
+    """The dtype activations are stored in between GEMMs: the compute dtype when it is 16
+    bits or wider, else bf16 (fp8/int8 compute quantises only the GEMM inputs)."""
+    if dtype_bytes(precision.compute_dtype) >= 2:
+        return precision.compute_dtype
+    return WIDE_ACTIVATION_DTYPE
 
 
 def _positive(name: str, value: int) -> None:
@@ -100,6 +115,11 @@ class Deployment:
         kv = spec.num_kv_heads
         if (self.tp <= kv and kv % self.tp) or (self.tp > kv and self.tp % kv):
             raise InfeasibleError(f"tp={self.tp} and the {kv} KV heads do not divide one another")
+
+    @property
+    def activation_dtype(self) -> str:
+        """Activations between GEMMs (norms, residual adds, attention, all-reduces)."""
+        return activation_dtype(self.precision)
 
     @property
     def chips_per_replica(self) -> int:

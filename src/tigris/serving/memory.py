@@ -6,7 +6,8 @@ Assumptions (vLLM's memory plan, Kwon et al. 2023):
   blocks of `block_size` tokens. A sequence holds ceil(tokens / block_size) blocks.
 - Weights: every layer's matmul weights in the weight dtype (plus one fp16 scale per 128
   weights when the weights are narrower than 8 bits: group-wise int4, as AWQ/GPTQ
-  store them); embedding, LM head and norms in the compute dtype. tp splits every matrix
+  store them); embedding, LM head and norms in the activation dtype (bf16 under fp8
+  compute: Deployment.activation_dtype). tp splits every matrix
   (the vocabulary too), pp splits the layers; the first stage holds the embedding and the
   last the LM head. ep spreads the routed experts over ep chips (each expert split tp
   ways); attention, router and shared experts are replicated over ep.
@@ -77,7 +78,7 @@ def weights_bytes_per_chip(deployment: Deployment) -> float:
     weight_bytes = dtype_bytes(precision.weights)
     if weight_bytes < 1.0:
         weight_bytes += QUANT_SCALE_BYTES / QUANT_GROUP_SIZE
-    act_bytes = dtype_bytes(precision.compute_dtype)
+    act_bytes = dtype_bytes(deployment.activation_dtype)
     params = spec.param_count()
     layer_matmul = (spec.num_matmul_params(active=False) - spec.vocab_size * spec.hidden_size) / (
         spec.num_layers
@@ -106,7 +107,7 @@ def kv_bytes_per_token_per_chip(deployment: Deployment) -> float:
 
 def activation_bytes_per_chip(deployment: Deployment, max_step_tokens: int) -> float:
     spec, tp = deployment.model, deployment.tp
-    act = dtype_bytes(deployment.precision.compute_dtype)
+    act = dtype_bytes(deployment.activation_dtype)
     width = spec.expert_ffn_hidden_size if spec.is_moe else spec.ffn_hidden_size
     up = (2 if spec.gated_mlp else 1) * width
     if spec.is_moe:

@@ -15,6 +15,12 @@ A step runs some sequences' prefill chunks and other sequences' next decode toke
 Pipeline stages run one after another within a step (no overlap of consecutive steps), so
 pp adds memory, not speed. With ep, each of ep ranks takes 1/ep of the step's sequences.
 
+Under fp8 (or int8) compute, as TensorRT-LLM and vLLM run it, only the GEMMs of the layers
+run in the compute dtype: each reads its quantised input (the quantisation fused into the
+producing kernel) and weights and writes a bf16 output; everything between GEMMs (norms,
+RoPE, SwiGLU, residual adds, attention's Q and output, the tp all-reduces) stays in the
+activation dtype (Deployment.activation_dtype), and the LM head is left unquantised.
+
 Weights narrower than the compute dtype (int4 or int8 weights with bf16 activations, as
 AWQ/GPTQ/Marlin kernels run them) are dequantised inside the GEMM: DEQUANT_FLOP_PER_WEIGHT
 vector operations per weight for each block of BLOCK_M rows, issued by the same cores as
@@ -94,8 +100,19 @@ class StepTimer:
         self._adjust = adjust
         self.engine = get_engine(deployment.engine)
         spec, precision = deployment.model, deployment.precision
-        self._act_bytes = dtype_bytes(precision.compute_dtype)
-        self._dequant = dtype_bytes(precision.weights) < self._act_bytes and (
+        self._gemm_dtype = precision.compute_dtype
+        self._act_dtype = deployment.activation_dtype
+        self._act_bytes = dtype_bytes(self._act_dtype)
+        self._graph_precision = precision
+        if self._act_dtype != self._gemm_dtype:
+            self._graph_precision = precision.model_copy(
+                update={
+                    "compute_dtype": self._act_dtype,
+                    "weight_dtype": precision.weights,
+                    "kv_cache_dtype": precision.kv_cache,
+                }
+            )
+        self._dequant = dtype_bytes(precision.weights) < dtype_bytes(self._gemm_dtype) and (
             precision.weights in ("int4", "int8", "fp4")
         )
         self._tokenwise: dict[int, float] = {}
@@ -114,9 +131,31 @@ class StepTimer:
 
     def _chip_graph(self, graph: OpGraph) -> OpGraph:
         d = self.deployment
-        if d.tp == 1 and d.ep == 1:
+        if d.tp > 1 or d.ep > 1:
+            graph = shard_graph(graph, tp=d.tp, ep=d.ep)
+        if self._act_dtype == self._gemm_dtype:
             return graph
-        return shard_graph(graph, tp=d.tp, ep=d.ep)
+        return self._quantised_gemms(graph)
+
+    def _quantised_gemms(self, graph: OpGraph) -> OpGraph:
+        """The graph (built in the activation dtype) with each weight GEMM outside the
+        head reading its input in the compute dtype and writing the activation dtype; the
+        LM head reads and writes the activation dtype, weights included."""
+        quantised = {"dtype": self._gemm_dtype, "out_dtype": self._act_dtype}
+        unquantised = {"weight_dtype": self._act_dtype}  # the LM head
+        groups = tuple(
+            replace(
+                group,
+                ops=tuple(
+                    _with(op, unquantised if group.name == "head" else quantised)
+                    if isinstance(op, Gemm) and op.weight_dtype
+                    else op
+                    for op in group.ops
+                ),
+            )
+            for group in graph.groups
+        )
+        return replace(graph, groups=groups)
 
     def op_time_s(self, op: Op) -> float:
         """The engine's time for one op, plus in-GEMM dequantisation of narrow weights."""
@@ -150,7 +189,7 @@ class StepTimer:
         graph = self._graphs.get(count)
         if graph is None:
             d = self.deployment
-            graph = self._chip_graph(prefill_graph(d.model, count, 1, d.precision))
+            graph = self._chip_graph(prefill_graph(d.model, count, 1, self._graph_precision))
             if self._linear:
                 self._graphs[count] = graph
             if self._attention_op is None:
