@@ -31,7 +31,7 @@ from math import ceil
 from typing import NamedTuple
 
 from tigris.errors import InfeasibleError
-from tigris.workload.graph import OpGraph, OpGroup
+from tigris.workload.graph import OpGraph, OpGroup, make_graph, make_group
 from tigris.workload.ops import Attention, Gemm, Op, Stream, copy_op, make_gemm, make_stream
 from tigris.workload.spec import TransformerSpec
 
@@ -302,8 +302,8 @@ def shard_graph(
             ops = tuple(_scale_stream(op, factor) for op in group.ops if isinstance(op, Stream))
         else:
             ops = _shard_ops(group.ops, shards, done)
-        groups.append(OpGroup(group.name, group.phase, group.count, ops))
-    return OpGraph(
+        groups.append(make_group(group.name, group.phase, group.count, ops))
+    return make_graph(
         graph.model,
         graph.task,
         graph.batch,

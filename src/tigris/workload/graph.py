@@ -90,3 +90,30 @@ class OpGraph:
             if group.name == "layer" and group.phase == phase:
                 return group.ops
         return ()
+
+
+_new = object.__new__
+
+
+def make_group(name: str, phase: Phase, count: int, ops: tuple[Op, ...]) -> OpGroup:
+    """OpGroup(name, phase, count, ops) without the frozen dataclass's __init__ (a
+    graph's groups are rebuilt by every graph build and every shard)."""
+    group = _new(OpGroup)
+    group.__dict__.update(name=name, phase=phase, count=count, ops=ops)
+    return group
+
+
+def make_graph(
+    model: str,
+    task: Task,
+    batch: int,
+    seq_len: int,
+    num_tokens: int,
+    groups: tuple[OpGroup, ...],
+) -> OpGraph:
+    """OpGraph(model, task, batch, seq_len, num_tokens, groups), built fast."""
+    graph = _new(OpGraph)
+    graph.__dict__.update(
+        model=model, task=task, batch=batch, seq_len=seq_len, num_tokens=num_tokens, groups=groups
+    )
+    return graph

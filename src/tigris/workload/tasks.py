@@ -16,7 +16,7 @@ from typing import Literal
 
 from tigris.errors import SpecError
 from tigris.hardware.quantities import dtype_bytes
-from tigris.workload.graph import OpGraph, OpGroup
+from tigris.workload.graph import OpGraph, OpGroup, make_graph, make_group
 from tigris.workload.layers import (
     Shape,
     backward_ops,
@@ -25,7 +25,7 @@ from tigris.workload.layers import (
     head_steps,
     layer_steps,
 )
-from tigris.workload.ops import Stream
+from tigris.workload.ops import Stream, make_stream
 from tigris.workload.precision import Precision
 from tigris.workload.spec import TransformerSpec
 
@@ -49,7 +49,7 @@ def _optimizer_op(name: str, num_params: int, precision: Precision) -> Stream:
     state = dtype_bytes(precision.optimizer_state_dtype)
     read = dtype_bytes(precision.grad_dtype) + master + 2 * state
     written = master + 2 * state + dtype_bytes(precision.weights)
-    return Stream(
+    return make_stream(
         name,
         num_params,
         bytes_read=num_params * read,
@@ -62,13 +62,13 @@ def _optimizer_groups(spec: TransformerSpec, precision: Precision) -> list[OpGro
     params = spec.param_count()
     outside_layers = params.total - spec.num_layers * params.layer
     return [
-        OpGroup(
+        make_group(
             "layer",
             "optimizer",
             spec.num_layers,
             (_optimizer_op("adamw", params.layer, precision),),
         ),
-        OpGroup("model", "optimizer", 1, (_optimizer_op("adamw", outside_layers, precision),)),
+        make_group("model", "optimizer", 1, (_optimizer_op("adamw", outside_layers, precision),)),
     ]
 
 
@@ -92,31 +92,31 @@ def train_step_graph(
     head = head_steps(shape, shape.tokens, loss=True, loss_impl=loss)
     layer_forward = forward_ops(layer)
     groups = [
-        OpGroup("embedding", "fwd", 1, forward_ops(embedding)),
-        OpGroup("layer", "fwd", spec.num_layers, layer_forward),
-        OpGroup("head", "fwd", 1, forward_ops(head)),
-        OpGroup("head", "bwd", 1, backward_ops(head)),
+        make_group("embedding", "fwd", 1, forward_ops(embedding)),
+        make_group("layer", "fwd", spec.num_layers, layer_forward),
+        make_group("head", "fwd", 1, forward_ops(head)),
+        make_group("head", "bwd", 1, backward_ops(head)),
     ]
     if recompute == "full":
-        groups.append(OpGroup("layer", "recompute", spec.num_layers, layer_forward))
+        groups.append(make_group("layer", "recompute", spec.num_layers, layer_forward))
     groups += [
-        OpGroup("layer", "bwd", spec.num_layers, backward_ops(layer)),
-        OpGroup("embedding", "bwd", 1, backward_ops(embedding)),
+        make_group("layer", "bwd", spec.num_layers, backward_ops(layer)),
+        make_group("embedding", "bwd", 1, backward_ops(embedding)),
         *_optimizer_groups(spec, precision),
     ]
-    return OpGraph(spec.name, "train", batch, seq_len, shape.tokens, tuple(groups))
+    return make_graph(spec.name, "train", batch, seq_len, shape.tokens, tuple(groups))
 
 
 def _inference_graph(
     spec: TransformerSpec, shape: Shape, task: Literal["prefill", "decode"], logit_rows: int
 ) -> OpGraph:
     groups = (
-        OpGroup("embedding", "fwd", 1, forward_ops(embedding_steps(shape))),
-        OpGroup("layer", "fwd", spec.num_layers, forward_ops(layer_steps(shape))),
-        OpGroup("head", "fwd", 1, forward_ops(head_steps(shape, logit_rows, loss=False))),
+        make_group("embedding", "fwd", 1, forward_ops(embedding_steps(shape))),
+        make_group("layer", "fwd", spec.num_layers, forward_ops(layer_steps(shape))),
+        make_group("head", "fwd", 1, forward_ops(head_steps(shape, logit_rows, loss=False))),
     )
     seq_len = shape.kv_len
-    return OpGraph(spec.name, task, shape.batch, seq_len, shape.tokens, groups)
+    return make_graph(spec.name, task, shape.batch, seq_len, shape.tokens, groups)
 
 
 def prefill_graph(
