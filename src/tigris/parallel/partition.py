@@ -190,9 +190,8 @@ new_op = object.__new__
 def _shard_ops(
     ops: tuple[Op, ...], shards: Shards, done: dict[int, tuple[Op, ...]] | None = None
 ) -> tuple[Op, ...]:
-    """The ops one rank runs; `done` remembers ops already split, by identity (recompute
-    repeats the forward's op objects; the ops stay alive in the graph being sharded)."""
-    done = {} if done is None else done
+    """The ops one rank runs; `done`, if given, remembers ops already split, by identity
+    (the ops must stay alive while it is in use)."""
     attention = None
     for op in ops:
         if type(op) is Attention:
@@ -203,7 +202,7 @@ def _shard_ops(
     other_factor = 1 / (cp * tp)
     out: list[Op] = []
     for op in ops:
-        split = done.get(id(op))
+        split = done.get(id(op)) if done is not None else None
         if split is None:
             cls = type(op)
             if cls is Gemm:
@@ -232,7 +231,8 @@ def _shard_ops(
                 split = _shard_attention(op, shards)
             else:
                 split = (_scale_stream(op, _stream_factor(op, shards)),)
-            done[id(op)] = split
+            if done is not None:
+                done[id(op)] = split
         out.extend(split)
     return tuple(out)
 
@@ -285,6 +285,8 @@ def shard_graph(
         return graph
     shards = Shards(tp, ep, cp, sequence_parallel and tp > 1)
     groups: list[OpGroup] = []
+    # a group whose ops are the very tuple of an earlier group (recompute repeats the
+    # forward layer's) gets that group's split
     done: dict[int, tuple[Op, ...]] = {}
     forward = {group.name: group.ops for group in graph.groups if group.phase == "fwd"}
     weight_shares: dict[str, float] = {}
@@ -301,7 +303,9 @@ def shard_graph(
                 factor = weight_shares[part] = share / whole if whole else 1.0
             ops = tuple(_scale_stream(op, factor) for op in group.ops if isinstance(op, Stream))
         else:
-            ops = _shard_ops(group.ops, shards, done)
+            ops = done.get(id(group.ops))  # type: ignore[assignment]
+            if ops is None:
+                ops = done[id(group.ops)] = _shard_ops(group.ops, shards)
         groups.append(make_group(group.name, group.phase, group.count, ops))
     return make_graph(
         graph.model,
