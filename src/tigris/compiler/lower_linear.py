@@ -109,11 +109,12 @@ def lower_linear(node: Linear, ctx: Context) -> None:
             piece = w_tiles[j].row_block(f * R, min(R, k - f * R))
             w_tags[j, f] = [e.load(core, piece, w_sym.addr + (f * R * n + j * C) * wbytes, n)]
 
-        # Column tiles in groups: the first chunk runs each group fold-major, so the arrays
-        # have work while X streams in; weights are loaded in that order of first use, the
-        # first group's folds interleaved with the first X chunk's folds.
+        # The first chunk runs a group of column tiles fold-major, so the arrays have work
+        # while X streams in, then the other tiles one by one (X has landed; their epilogues
+        # spread out on the in-order vector unit); weights are loaded in that order of first
+        # use, the group's folds interleaved with the first X chunk's folds.
         group = max(1, min(plan.first_group, len(my_tiles)))
-        groups = [my_tiles[g : g + group] for g in range(0, len(my_tiles), group)]
+        groups = [my_tiles[:group]] + [[j] for j in my_tiles[group:]]
         pending = issue_x(
             my_chunks[0],
             after_fold=lambda f, first=groups[0]: [load_w(j, f) for j in first],
@@ -138,7 +139,7 @@ def lower_linear(node: Linear, ctx: Context) -> None:
         xs_ring = Ring(kernel, core, 2, chunk, k, "f32") if inv_smooth is not None else None
         xq_ring = Ring(kernel, core, 2, chunk, k, mode.weight_dtype) if mode.quantized else None
         p_ring = Ring(kernel, core, 2 * A, chunk, C, mode.accumulator)
-        a_ring = Ring(kernel, core, 2 * group + 1, chunk, C, mode.accumulator)
+        a_ring = Ring(kernel, core, group + 2, chunk, C, mode.accumulator)
         f_ring = Ring(kernel, core, 2, chunk, C, "f32")
         t_ring = Ring(kernel, core, 2, chunk, C, "f32")
         o_ring = Ring(kernel, core, 2, chunk, C, ACT)
@@ -163,8 +164,8 @@ def lower_linear(node: Linear, ctx: Context) -> None:
                     x = xs
                 e.vi("quant", core, xq, x, float(x_scale))
                 x = xq
-            # The first chunk: each group of tiles fold-major; later chunks (X prefetched):
-            # tile by tile. A tile's epilogue follows its last fold.
+            # The first chunk: the group fold-major, then tile by tile; later chunks (X
+            # prefetched): tile by tile. A tile's epilogue follows its last fold.
             order = [
                 (j, f)
                 for tiles in (groups if index == 0 else [[j] for j in my_tiles])

@@ -37,20 +37,24 @@ def first_group(
     rows: int, k: int, tiles: int, machine: Machine, macs_per_pe: float, weight_bytes: int
 ) -> int:
     """Column tiles the first row chunk runs fold-major (fold f of each tile in the group,
-    then fold f + 1): enough that the arrays have work while X streams in one fold at a time
-    (a group's folds on the arrays take at least as long as the next fold of X and of the
-    group's weights take to arrive), and no more, so the epilogues of the other tiles still
-    overlap the arrays (the vector unit runs in order)."""
+    then fold f + 1) before the rest tile by tile: enough that the arrays have work while X
+    streams in one fold at a time (the group's folds take the arrays at least as long as
+    the next fold of X and of the group's weights take to arrive) and at least half the
+    arrays, so the first fold of X starts most arrays at once; no more, so the epilogues
+    of the group's tiles do not bunch up on the in-order vector unit."""
     if k <= machine.rows:
         return 1
+    arrays = machine.arrays_per_core
     fold = fold_cycles(rows, machine, macs_per_pe)
     bpc = machine.dma_bytes_per_cycle
-    limit = min(tiles, 2 * machine.arrays_per_core)
-    for group in range(1, limit + 1):
-        arrive = (rows * machine.rows * 2 + group * machine.rows * machine.cols * weight_bytes) / bpc
-        if group * fold / machine.arrays_per_core >= arrive:
-            return group
-    return limit
+    limit = min(tiles, 2 * arrays)
+    group = limit
+    for g in range(1, limit + 1):
+        arrive = (rows * machine.rows * 2 + g * machine.rows * machine.cols * weight_bytes) / bpc
+        if g * fold / arrays >= arrive:
+            group = g
+            break
+    return min(limit, max(group, arrays // 2))
 
 
 def fold_cycles(rows: int, machine: Machine, macs_per_pe: float) -> int:
@@ -71,11 +75,11 @@ def sram_bytes(
 ) -> int:
     """SRAM one core needs: its W columns, two X chunks (and their quantized copies), the
     partial-sum ring (two per array), the accumulators (one per tile of the first chunk's
-    fold-major group, plus one), and the epilogue's rings."""
+    fold-major group, plus two), and the epilogue's rings."""
     c = machine.cols
     weights = k * n_cols * weight_bytes + 2 * n_cols * 4
     x = 2 * plan_rows * k * 2 + (2 * plan_rows * k * (weight_bytes + 4) + k * 4 if quantized else 0)
-    partials = (2 * machine.arrays_per_core + 2 * group + 1) * plan_rows * c * 4
+    partials = (2 * machine.arrays_per_core + group + 2) * plan_rows * c * 4
     epilogue = 2 * plan_rows * c * (4 + 4 + 2 + 2)
     return weights + x + partials + epilogue + 64 * 64
 
