@@ -283,12 +283,23 @@ def systolic_parallel_cycles(m: int, n: int, k: int, matrix: SystolicMatrix) -> 
 
     Two splits are considered and the faster kept: the folds dealt round-robin to the
     arrays, or the streamed rows (M for WS/OS) divided among the arrays, each array then
-    running all folds on its share.
+    running all folds on its share. Weight stationary: the K folds of one output tile are
+    added on one core (its vector unit), so the cores split the GEMM as a grid of row
+    shares x column tiles and only a core's own arrays share its folds (the best grid).
     """
     arrays = matrix.num_cores * matrix.arrays_per_core
     rows, cols, dataflow = matrix.rows, matrix.cols, matrix.dataflow
     folds, per_fold = systolic_fold_cycles(m, n, k, rows, cols, dataflow)
     by_folds = ceil(folds / arrays) * per_fold - 1
+    if dataflow == "ws":
+        cores = matrix.num_cores
+        by_folds = min(
+            ceil(ceil(ceil(n / cols) / core_cols) * ceil(k / rows) / matrix.arrays_per_core)
+            * (ceil(m / (cores // core_cols)) + 2 * rows + cols - 2)
+            - 1
+            for core_cols in range(1, cores + 1)
+            if cores % core_cols == 0
+        )
     share = ceil(m / arrays) if dataflow != "is" else m
     if dataflow == "is":
         share_n = ceil(n / arrays)
