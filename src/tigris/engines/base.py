@@ -68,13 +68,15 @@ class Engine(Protocol):
 
 
 def get_engine(name: str) -> Engine:
-    """An engine by name: 'roofline' or 'tile'."""
-    from tigris.engines.roofline import RooflineEngine
-    from tigris.engines.tile import TileEngine
+    """An engine by name: 'roofline' or 'tile' (a new one each call)."""
+    if name == "tile":
+        from tigris.engines.tile import TileEngine
 
-    engines: dict[str, Engine] = {"roofline": RooflineEngine(), "tile": TileEngine()}
-    if name not in engines:
-        from tigris.errors import SpecError
+        return TileEngine()
+    if name == "roofline":
+        from tigris.engines.roofline import RooflineEngine
 
-        raise SpecError(f"unknown engine {name!r}", key_path="engine", hint="roofline or tile")
-    return engines[name]
+        return RooflineEngine()
+    from tigris.errors import SpecError
+
+    raise SpecError(f"unknown engine {name!r}", key_path="engine", hint="roofline or tile")
