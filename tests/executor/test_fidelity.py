@@ -49,12 +49,9 @@ def test_every_operator_kind_has_a_reason(rows) -> None:
 
 
 def test_whole_model_agrees_within_the_documented_bound(rows) -> None:
-    # Measured 1.20 on the 2-layer 4 x 512 bench (bench/run_fidelity.py); this guards it.
+    # Measured 1.07 on the 2-layer 4 x 512 bench (bench/run_fidelity.py), 1.09 here.
     assert 0.9 <= agreement(rows) <= 1.30
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 8 asks 10%; remaining Linear/LayerNorm gaps, docs/isa.md"
-)
 def test_whole_model_agrees_within_10_percent(rows) -> None:
     assert abs(agreement(rows) - 1.0) <= 0.10

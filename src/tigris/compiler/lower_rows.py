@@ -241,9 +241,8 @@ def lower_embedding(node: Embedding, ctx: Context) -> None:
         ):
             r0, n = mine[index]
             idx, idx_tag = idx_tiles[index]
-            e.wait(core, idx_tag)
             emb = rings[0].next().row_block(0, n)
-            tags = [e.gather(core, emb, table.addr, width, idx)]
+            tags = []
             p = rings[1].next().row_block(0, n)
             if pos is not None:
                 row = r0
@@ -255,6 +254,10 @@ def lower_embedding(node: Embedding, ctx: Context) -> None:
                         e.load(core, piece, pos.addr + (row - starts[s]) * width * 4, width)
                     )
                     row = end
+            # The gather needs its ids in SRAM: the position rows (independent of them) go
+            # first, so their transfer overlaps the ids' latency.
+            e.wait(core, idx_tag)
+            tags.append(e.gather(core, emb, table.addr, width, idx))
             return emb, p, tags
 
         pending = [issue(i) for i in range(min(depth - 1, len(mine)))]

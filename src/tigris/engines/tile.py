@@ -6,7 +6,8 @@ Mechanisms, each a term you can point to:
   few tiles to fill the SMs, DRAM traffic with re-reads when operands overflow L2.
   The kernel library picks the fastest candidate tiling, as cuBLAS heuristics aim to.
 - Systolic GEMM: folds of the array with fill and drain (the SCALE-Sim closed form in
-  DESIGN.md section 7, exact for one array), spread over all arrays; SRAM blocking
+  DESIGN.md section 7, exact for one array), spread over the arrays of the best core grid
+  (row shares x column tiles; weight stationary); SRAM blocking
   decides the DRAM re-reads; double buffering overlaps DMA with compute. When K folds of
   one output tile run on different arrays their partial sums are added on the vector unit,
   and every output tile is read from the accumulators and cast by it (the epilogue),

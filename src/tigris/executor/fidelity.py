@@ -80,17 +80,19 @@ def table(rows: list[OperatorTime]) -> str:
 # Why each kind of operator still differs between the executor and the tile engine (both
 # model the same mechanisms: folds with fill/drain, vector passes, DMA latency, barriers).
 REASONS = {
-    "Linear": "executor: the first row chunk needs all K columns of X before its first tile "
-    "completes, and the core grid loads X once per core column; tile engine: one fold's "
-    "operands fill the pipeline and operands are read once",
-    "Attention": "executor: fixed round-robin of key tiles and PV folds over the arrays "
-    "(the diagonal tile's array gets the longest fold every head); tile engine: folds spread "
-    "evenly over all arrays",
-    "LayerNorm": "executor: the vector passes of each chunk and its store are serial on "
-    "one core's units; tile engine: bandwidth bound plus one chunk's fill and drain",
+    "Linear": "executor: a core's grid share runs whole row chunks through its arrays (the "
+    "first group of column tiles fold-major while X streams in), its last tiles' epilogues "
+    "and store after the arrays, and the grid loads X once per core column; tile engine: "
+    "the best core grid's folds in whole waves plus one fold's operands as the fill",
+    "Attention": "executor: QK^T and PV folds on separate halves of a core's arrays, each "
+    "to the least loaded one, PV waiting for its softmax; tile engine: folds spread evenly "
+    "over all arrays, overlapped with the softmax",
+    "LayerNorm": "executor: chunks prefetched deep enough to hide the DMA latency, so only "
+    "the first chunk's latency and vector passes and the last store's latency show; tile "
+    "engine: the whole stream at bandwidth plus a chunk in and out and both latencies",
     "RMSNorm": "as LayerNorm",
-    "Embedding": "executor: gathers wait for the ids and run one chunk ahead; tile engine: "
-    "bandwidth bound plus fill and drain",
+    "Embedding": "executor: each gather waits for its ids in SRAM (one more DMA latency, "
+    "position rows overlap it); tile engine: bandwidth bound plus fill and drain",
 }
 
 
