@@ -2,7 +2,8 @@
 
 Each row is re-run by the mechanism it measured, with no per-row constant:
 - TensorRT-LLM performance tables (gptSessionBenchmark, static batching): `infer` with
-  the row's batch, ISL/OSL and tp; FP8 rows run weights, activations and KV cache in fp8.
+  the row's batch, ISL/OSL and tp; FP8 rows run fp8 GEMMs, weights and KV cache, with
+  bf16 activations between the GEMMs (serving.deployment.activation_dtype).
   Throughput rows are output tokens/s per GPU; TTFT rows are the batch-1 prefill. That
   release (v0.6.1) decoded with the masked multi-head attention kernel, which reads K and
   V once per query head (XQA, sharing reads across a GQA group, came in v0.7):
@@ -19,9 +20,12 @@ Each row is re-run by the mechanism it measured, with no per-row constant:
   The host cost of the eager and compiled paths is read from the same harness's op sweeps
   (Fig. 5c-g rows of measured.csv, category memory_bw: softmax, layernorm, gelu): the
   smallest size of each sweep, less the engine's device time for it.
-- MLPerf Inference v4.0/v4.1 Llama-2-70B (OpenOrca): the serving simulator, fp8 weights,
-  activations and KV cache, one replica per tp group, the tp (1, 2, 4 or 8) that gives the
-  highest offline throughput, as submitters tune it. Offline: all requests at once.
+- MLPerf Inference v4.0/v4.1 Llama-2-70B (OpenOrca): the serving simulator, fp8 GEMMs
+  (bf16 activations between them) with fp8 weights and KV cache (B200: fp4 GEMMs and
+  weights), one replica per tp group. The tp and in-flight batch are the submitter's
+  where its harness config is published (MLPERF_LAYOUTS); elsewhere the tp (1, 2, 4 or 8)
+  that gives the highest offline throughput. 4-GPU H100 boards (HGX H100 4-GPU) join
+  their GPUs pairwise (6 NVLinks per pair), not through NVSwitch. Offline: all requests at once.
   Server: the highest Poisson rate meeting p99 TTFT <= 2 s and TPOT <= 200 ms, times the
   mean output length. Output length per request is the row's tokens/s over samples/s;
   prompts have MLPERF_MEAN_INPUT_TOKENS tokens on average; lengths uniform around the means.
@@ -66,9 +70,15 @@ HARDWARE_TO_CHIP = {
     "AMD MI300X-NPS1-SPX-192GB-750W": "mi300x",
 }
 
-# MLPerf Llama-2-70B uses 24,576 OpenOrca samples of at most 1,024 prompt tokens; mean
-# prompt length as published by the MLCommons task force (Llama 2 70B benchmark post,
-# March 2024). Not re-checked against the dataset here.
+# MLPerf Llama-2-70B uses 24,576 OpenOrca (GPT-4 part) samples, prompts and reference
+# answers each cut at 1,024 tokens (mlcommons/inference language/llama2-70b/README.md:
+# `processorca.py --seqlen_limit=1024 --num_total_samples=24576`). The only length
+# statistic MLCommons publishes is of the OUTPUT: "Tokens per sample: 294.45", the
+# generation-length accuracy target (same README, "Accuracy Target"; inference_policies
+# inference_rules.adoc: tokens_per_sample=294.45). No published mean prompt length was
+# found (README, MLCommons' Llama 2 70B post, AMD/NVIDIA v4.1 write-ups): 294 is kept as
+# the prompt mean, an assumption of the same size as the published output mean, not a
+# dataset statistic. The output length per row is measured (tokens/s over samples/s).
 MLPERF_MEAN_INPUT_TOKENS = 294
 # Run length by MLPerf LoadGen's rules (mlcommons/inference loadgen/mlperf.conf, as used
 # in v4.x): every scenario runs at least 600 s (`*.Offline.min_duration = 600000`,
@@ -86,10 +96,48 @@ MLPERF_SERVER_MIN_QUERIES = 100
 # power_limit = 500, github.com/mlcommons/inference_results_v4.1/blob/main/closed/NVIDIA/
 # configs/llama2-70b/Offline/__init__.py). Every other system runs at its chip's TDP.
 MLPERF_POWER_LIMIT_W = {"H200-SXM-141GBx8_TRT_MaxQ": 500.0}
+# H200 with NVIDIA's custom thermal solution (CTS) runs at a 1000 W limit, not the H200
+# preset's 700 W TDP (NVIDIA's MLPerf harness, code/common/systems/known_hardware.py:
+# KnownGPU.H200_SXM_141GB_CTS max_power_limit=1000.0, H200_SXM_141GB 700.0).
+MLPERF_CTS_POWER_LIMIT_W = 1000.0
 MLPERF_TP_CHOICES = (1, 2, 4, 8)
 # Submitters size the in-flight batch to the KV cache (TensorRT-LLM max_batch_size in the
 # hundreds to thousands), not to vLLM's default of 256 sequences.
 MLPERF_MAX_NUM_SEQS = 2048
+# The submitter's layout where its harness config is published: (tensor_parallelism,
+# gpu_batch_size = TensorRT-LLM's max in-flight batch per engine) by (chip, scenario).
+# NVIDIA's harness (mlcommons/inference_results_v4.1 closed/NVIDIA/configs/llama2-70b/
+# {Offline,Server}/__init__.py; v4.0 the same for Offline): H100-SXM tp 2 (the base
+# config's tensor_parallelism) with 896 (Offline) / 1024 (Server); H200 tp 1 with 806 /
+# 896; H200 CTS tp 1, 850 on one GPU, 784 / 1024 on eight. Partners on these GPUs run
+# NVIDIA's harness with the same values (e.g. closed/ASUSTeK/configs/llama2-70b/*/custom.py:
+# ESC_N8_E11_H100x8 896 / 1024, tp inherited). The 8x H100 PCIe server: tp 2 (inherited),
+# 896 in both scenarios (ASUSTeK ESC8000A_E12_H100X8). AMD's MI300X runs vLLM at TP=1 with
+# DP=8 (closed/AMD/code/llama2-70b-99.9/test_VllmFp8/*.sh: TP=1, DP=${DP:-8}); its
+# max_num_seqs is not in the published scripts, so MLPERF_MAX_NUM_SEQS stays.
+MLPERF_LAYOUTS: dict[tuple[str, str], tuple[int, int]] = {
+    ("h100-sxm", "Offline"): (2, 896),
+    ("h100-sxm", "Server"): (2, 1024),
+    ("h100-pcie", "Offline"): (2, 896),
+    ("h100-pcie", "Server"): (2, 896),
+    ("h200-sxm", "Offline"): (1, 806),
+    ("h200-sxm", "Server"): (1, 896),
+    ("h200-sxm-cts-x1", "Offline"): (1, 850),
+    ("h200-sxm-cts-x1", "Server"): (1, 850),
+    ("h200-sxm-cts", "Offline"): (1, 784),
+    ("h200-sxm-cts", "Server"): (1, 1024),
+    ("mi300x", "Offline"): (1, MLPERF_MAX_NUM_SEQS),
+    ("mi300x", "Server"): (1, MLPERF_MAX_NUM_SEQS),
+}
+# B200's v4.1 (preview) submission ran Llama-2-70B in FP4 on the fifth-generation Tensor
+# Cores, where Hopper runs FP8 (Tom's Hardware, 28 Aug 2024, "Nvidia publishes first
+# Blackwell B200 MLPerf results ... when using FP4"); the KV cache stays fp8.
+MLPERF_FP4_CHIPS = ("b200",)
+# 4-GPU H100 SXM boards (HGX H100 4-GPU: Dell XE8640/XE9640, Fujitsu GX2560M7) have no
+# NVSwitch: each GPU's 18 NVLink 4 links go 6 to each of its 3 peers ("6x 4th Gen NVLink,
+# 900GB/s", closed/Dell/systems/XE8640_H100_SXM_80GBx4_TRT.json), so a tp-2 pair talks
+# over 6 links, 6 x 25 GB/s = 150 GB/s one way, a third of the NVSwitch rate.
+HGX4_PEER_BANDWIDTH_UNIDIR = 150e9
 
 # GPT-J 6B (EleutherAI/gpt-j-6b config.json) and Falcon-180B (tiiuae/falcon-180B
 # config.json): not in the model catalog, so written out here from their configs.
@@ -359,40 +407,84 @@ def _power_capped_timer(deployment: Deployment, limit_w: float | None):
     return StepTimer(deployment, adjust)
 
 
+@dataclass(frozen=True)
+class _MlperfSystem:
+    """How a submission ran: the chip, its count, the power limit, the submitter's
+    layout key (MLPERF_LAYOUTS) and whether its GPUs pair up over a 4-GPU board."""
+
+    chip_id: str
+    num_chips: int
+    limit_w: float | None = None
+    layout: str | None = None
+    hgx4: bool = False
+
+
+def _mlperf_precision(chip_id: str) -> Precision:
+    if chip_id in MLPERF_FP4_CHIPS:
+        return Precision(compute_dtype="fp4", weight_dtype="fp4", kv_cache_dtype="fp8")
+    return _precision("FP8")
+
+
+def _hgx4_cluster(chip):
+    """The chip's system with its 8-GPU NVSwitch domain replaced by a 4-GPU board whose
+    GPUs are fully connected, HGX4_PEER_BANDWIDTH_UNIDIR to each peer."""
+    cluster = default_cluster(chip)
+    scale_up = cluster.node.scale_up.model_copy(
+        update={
+            "topology": "fully_connected",
+            "name": "NVLink 4, 6 links to each of 3 peers (HGX H100 4-GPU)",
+            "num_chips": 4,
+            "bandwidth_per_peer_unidir": HGX4_PEER_BANDWIDTH_UNIDIR,
+        }
+    )
+    node = cluster.node.model_copy(update={"chips_per_node": 4, "scale_up": scale_up})
+    return cluster.model_copy(update={"node": node})
+
+
+def _mlperf_deployment(system: _MlperfSystem, tp: int, max_seqs: int) -> Deployment:
+    chip = load_chip(system.chip_id)
+    return Deployment(
+        load_model("llama2-70b"),
+        chip,
+        num_chips=tp,
+        tp=tp,
+        precision=_mlperf_precision(system.chip_id),
+        max_num_seqs=max_seqs,
+        cluster=_hgx4_cluster(chip) if system.hgx4 else None,
+    )
+
+
+def _mlperf_layouts(system: _MlperfSystem, scenario: str) -> list[tuple[int, int]]:
+    """(tp, max in-flight batch) to try: the submitter's, else every tp that divides the
+    system at MLPERF_MAX_NUM_SEQS."""
+    if system.layout is not None and (system.layout, scenario) in MLPERF_LAYOUTS:
+        return [MLPERF_LAYOUTS[(system.layout, scenario)]]
+    return [(tp, MLPERF_MAX_NUM_SEQS) for tp in MLPERF_TP_CHOICES if system.num_chips % tp == 0]
+
+
 @lru_cache(maxsize=64)
-def _mlperf_best_tp(
-    chip_id: str, num_chips: int, output_tokens: int, limit_w: float | None = None
-) -> tuple[int, float, dict]:
-    """(tp, offline tokens/s of all chips, one replica's offline summary) for the tp with
-    the highest throughput. Each replica (tp chips) takes its share of the Offline
-    query's samples and runs at least MLPERF_MIN_DURATION_S."""
+def _mlperf_best_tp(system: _MlperfSystem, output_tokens: int) -> tuple[int, float, dict]:
+    """(tp, offline tokens/s of all chips, one replica's offline summary) for the
+    submitter's layout, or the tp with the highest throughput. Each replica (tp chips)
+    takes its share of the Offline query's samples and runs at least
+    MLPERF_MIN_DURATION_S."""
     from tigris.serving.scenario import run_offline
 
-    spec, chip = load_model("llama2-70b"), load_chip(chip_id)
     best: tuple[int, float, dict] = (0, 0.0, {})
-    for tp in MLPERF_TP_CHOICES:
-        if num_chips % tp:
-            continue
+    for tp, max_seqs in _mlperf_layouts(system, "Offline"):
         try:
-            deployment = Deployment(
-                spec,
-                chip,
-                num_chips=tp,
-                tp=tp,
-                precision=_precision("FP8"),
-                max_num_seqs=MLPERF_MAX_NUM_SEQS,
-            )
-            timer = _power_capped_timer(deployment, limit_w)
+            deployment = _mlperf_deployment(system, tp, max_seqs)
+            timer = _power_capped_timer(deployment, system.limit_w)
             result = run_offline(
                 deployment,
                 _mlperf_workload(output_tokens),
                 timer=timer,
                 min_duration_s=MLPERF_MIN_DURATION_S,
-                min_queries=ceil(MLPERF_OFFLINE_MIN_QUERIES * tp / num_chips),
+                min_queries=ceil(MLPERF_OFFLINE_MIN_QUERIES * tp / system.num_chips),
             )
         except TigrisError:
             continue
-        total = float(result["throughput_tokens_per_s"]) * num_chips / tp  # type: ignore[arg-type]
+        total = float(result["throughput_tokens_per_s"]) * system.num_chips / tp  # type: ignore[arg-type]
         if total > best[1]:
             best = (tp, total, result)
     if best[0] == 0:
@@ -401,22 +493,13 @@ def _mlperf_best_tp(
 
 
 @lru_cache(maxsize=64)
-def _mlperf_server(
-    chip_id: str, num_chips: int, output_tokens: int, limit_w: float | None = None
-) -> float:
+def _mlperf_server(system: _MlperfSystem, output_tokens: int) -> float:
     from tigris.serving.scenario import run_server
 
-    tp, _, offline = _mlperf_best_tp(chip_id, num_chips, output_tokens, limit_w)
-    spec, chip = load_model("llama2-70b"), load_chip(chip_id)
-    deployment = Deployment(
-        spec,
-        chip,
-        num_chips=tp,
-        tp=tp,
-        precision=_precision("FP8"),
-        max_num_seqs=MLPERF_MAX_NUM_SEQS,
-    )
-    timer = _power_capped_timer(deployment, limit_w)
+    tp, _, offline = _mlperf_best_tp(system, output_tokens)
+    max_seqs = next(m for t, m in _mlperf_layouts(system, "Server") if t == tp)
+    deployment = _mlperf_deployment(system, tp, max_seqs)
+    timer = _power_capped_timer(deployment, system.limit_w)
     result = run_server(
         deployment,
         _mlperf_workload(output_tokens),
@@ -425,17 +508,33 @@ def _mlperf_server(
         min_queries=MLPERF_SERVER_MIN_QUERIES,
         offline=offline,
     )
-    return float(result["max_rate_tokens_per_s"]) * num_chips / tp  # type: ignore[arg-type]
+    return float(result["max_rate_tokens_per_s"]) * system.num_chips / tp  # type: ignore[arg-type]
+
+
+def _mlperf_system(row: dict[str, str], chip_id: str) -> _MlperfSystem:
+    num_chips = int(row["num_chips"])
+    found = re.search(r"system=([^;]+)", row["notes"])
+    name = found.group(1).strip() if found else ""
+    layout: str | None = chip_id
+    limit_w = MLPERF_POWER_LIMIT_W.get(name)
+    if "CTS" in row["hardware"]:
+        layout = "h200-sxm-cts-x1" if num_chips == 1 else "h200-sxm-cts"
+        limit_w = MLPERF_CTS_POWER_LIMIT_W
+    return _MlperfSystem(
+        chip_id=chip_id,
+        num_chips=num_chips,
+        limit_w=limit_w,
+        layout=layout,
+        hgx4=chip_id == "h100-sxm" and num_chips == 4,
+    )
 
 
 def _predict_mlperf(row: dict[str, str], chip_id: str) -> float:
-    num_chips = int(row["num_chips"])
+    system = _mlperf_system(row, chip_id)
     output_tokens = _mlperf_output_tokens(row)
-    system = re.search(r"system=([^;]+)", row["notes"])
-    limit_w = MLPERF_POWER_LIMIT_W.get(system.group(1).strip()) if system else None
     if row["metric_name"] == "tokens_per_s":
-        return _mlperf_best_tp(chip_id, num_chips, output_tokens, limit_w)[1]
-    return _mlperf_server(chip_id, num_chips, output_tokens, limit_w)
+        return _mlperf_best_tp(system, output_tokens)[1]
+    return _mlperf_server(system, output_tokens)
 
 
 # ---------------------------------------------------------------------------- rows
