@@ -37,6 +37,7 @@ from tigris.parallel.plan import check_plan
 from tigris.parallel.search import enumerate_plans, search_plans
 from tigris.parallel.step import StepModel, StepResult, TrainSetup
 from tigris.validate.measured import _read_rows
+from tigris.workload.hf_config import from_hf_config
 from tigris.workload.spec import TransformerSpec
 
 A100_40GB = {"capacity": 40e9, "bandwidth": 1.555e12}
@@ -108,26 +109,17 @@ class TrainResult:
 def gpt_spec(
     name: str, layers: int, hidden: int, heads: int, vocab: int, seq_len: int
 ) -> TransformerSpec:
-    """GPT-3-style model (Brown et al. 2020) as Megatron-LM trains it."""
-    return TransformerSpec(
-        name=name,
-        hidden_size=hidden,
-        num_layers=layers,
-        num_heads=heads,
-        num_kv_heads=heads,
-        head_dim=hidden // heads,
-        ffn_hidden_size=4 * hidden,
-        vocab_size=vocab,
-        max_position_embeddings=seq_len,
-        activation="gelu",
-        gated_mlp=False,
-        norm="layernorm",
-        position="learned",
-        tie_word_embeddings=True,
-        qkv_bias=True,
-        attention_out_bias=True,
-        mlp_bias=True,
-    )
+    """GPT-3-style model (Brown et al. 2020) as Megatron-LM trains it: the GPT-2 config
+    keys that the row gives, read by the same reader as any config.json."""
+    config = {
+        "model_type": "gpt2",
+        "n_embd": hidden,
+        "n_layer": layers,
+        "n_head": heads,
+        "vocab_size": vocab,
+        "n_positions": seq_len,
+    }
+    return from_hf_config(config, name)
 
 
 def mpt_spec(
