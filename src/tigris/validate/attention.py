@@ -28,7 +28,7 @@ from statistics import mean
 from tigris.engines.tile import time_attention
 from tigris.hardware.chip import Chip
 from tigris.hardware.presets import load_chip
-from tigris.validate.measured import HARDWARE_TO_CHIP, _read_rows
+from tigris.validate.measured import HARDWARE_TO_CHIP, read_rows
 from tigris.workload.ops import Attention
 
 IMPLEMENTATIONS = {
@@ -96,7 +96,7 @@ def _hardware_chip(hardware: str) -> str | None:
 @lru_cache(maxsize=1)
 def load_attention_cases() -> tuple[AttentionCase, ...]:
     cases = []
-    for row in _read_rows():
+    for row in read_rows():
         if row["category"] != "attention":
             continue
         found = re.search(r"\[(.*)\]", row["metric_name"])

@@ -17,7 +17,7 @@ from statistics import mean
 from tigris.hardware.presets import load_chip, load_cluster
 from tigris.hardware.system import Cluster
 from tigris.parallel.collectives import CommGroup, bus_bandwidth_bytes_per_s, collective_time_s
-from tigris.validate.measured import _read_rows
+from tigris.validate.measured import read_rows
 
 # Hardware names in the CSV (by prefix) -> catalog system ids.
 HARDWARE_TO_SYSTEM = (
@@ -122,7 +122,7 @@ def _case_from_row(row: dict[str, str]) -> CollectiveCase | None:
 
 @lru_cache(maxsize=1)
 def load_collective_cases() -> tuple[CollectiveCase, ...]:
-    cases = (_case_from_row(row) for row in _read_rows() if row["category"] == "collective")
+    cases = (_case_from_row(row) for row in read_rows() if row["category"] == "collective")
     return tuple(case for case in cases if case is not None)
 
 

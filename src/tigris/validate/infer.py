@@ -48,6 +48,7 @@ from tigris.engines.base import get_engine
 from tigris.errors import TigrisError
 from tigris.hardware.presets import default_cluster, load_chip
 from tigris.serving.deployment import Deployment
+from tigris.validate.measured import HARDWARE_TO_CHIP, read_rows
 from tigris.workload.ops import Gemm, Stream
 from tigris.workload.precision import Precision
 from tigris.workload.presets import load_model
@@ -55,20 +56,6 @@ from tigris.workload.spec import TransformerSpec
 
 CATEGORIES = ("infer_chip", "infer_cluster")
 
-HARDWARE_TO_CHIP = {
-    "NVIDIA H100 (HBM3 80GB)": "h100-sxm",
-    "NVIDIA A100": "a100-sxm-80gb",
-    "NVIDIA A100 80GB x4 (TP=4)": "a100-sxm-80gb",
-    "NVIDIA H100-SXM-80GB": "h100-sxm",
-    "NVIDIA H100-PCIe-80GB": "h100-pcie",
-    "NVIDIA H200-SXM-141GB": "h200-sxm",
-    # same silicon with a larger power limit (custom thermal solution): the preset's clocks
-    "NVIDIA H200-SXM-141GB-CTS": "h200-sxm",
-    "NVIDIA H200-SXM-141GB-CTS (custom thermal solution, higher power)": "h200-sxm",
-    "NVIDIA B200-SXM-180GB": "b200",
-    "AMD Instinct MI300X-NPS1-SPX-192GB-750W": "mi300x",
-    "AMD MI300X-NPS1-SPX-192GB-750W": "mi300x",
-}
 
 # MLPerf Llama-2-70B uses 24,576 OpenOrca (GPT-4 part) samples, prompts and reference
 # answers each cut at 1,024 tokens (mlcommons/inference language/llama2-70b/README.md:
@@ -194,12 +181,6 @@ class InferRow:
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
-
-
-def _read_rows() -> list[dict[str, str]]:
-    path = resources.files("tigris.validate") / "data" / "measured.csv"
-    with path.open(encoding="utf-8") as handle:
-        return [row for row in csv.DictReader(handle) if row["category"] in CATEGORIES]
 
 
 def source_family(row: dict[str, str]) -> str:
@@ -579,7 +560,7 @@ def evaluate_row(row: dict[str, str]) -> InferRow:
 def validate_infer_rows(sources: Iterable[str] | None = None) -> list[InferRow]:
     """Every inference row (or those of the given source families), predicted."""
     wanted = set(sources) if sources is not None else None
-    rows = _read_rows()
+    rows = read_rows(CATEGORIES)
     return [evaluate_row(row) for row in rows if wanted is None or source_family(row) in wanted]
 
 

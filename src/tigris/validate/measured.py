@@ -29,6 +29,18 @@ HARDWARE_TO_CHIP = {
     "AMD MI300X": "mi300x",
     "AMD MI325X": "mi325x",
     "Intel Gaudi 3": "gaudi-3",
+    # inference rows (TensorRT-LLM, MLPerf Inference, LLMCompass)
+    "NVIDIA H100 (HBM3 80GB)": "h100-sxm",
+    "NVIDIA A100 80GB x4 (TP=4)": "a100-sxm-80gb",
+    "NVIDIA H100-SXM-80GB": "h100-sxm",
+    "NVIDIA H100-PCIe-80GB": "h100-pcie",
+    "NVIDIA H200-SXM-141GB": "h200-sxm",
+    # same silicon with a larger power limit (custom thermal solution): the preset's clocks
+    "NVIDIA H200-SXM-141GB-CTS": "h200-sxm",
+    "NVIDIA H200-SXM-141GB-CTS (custom thermal solution, higher power)": "h200-sxm",
+    "NVIDIA B200-SXM-180GB": "b200",
+    "AMD Instinct MI300X-NPS1-SPX-192GB-750W": "mi300x",
+    "AMD MI300X-NPS1-SPX-192GB-750W": "mi300x",
 }
 
 _DTYPE = {"bf16": "bf16", "fp16": "fp16", "fp8 e4m3fn": "fp8"}
@@ -53,10 +65,12 @@ class Case:
         return time_s if self.metric == "time_s" else self.work / time_s
 
 
-def _read_rows() -> list[dict[str, str]]:
+def read_rows(categories: tuple[str, ...] | None = None) -> list[dict[str, str]]:
+    """The packaged measured.csv rows, optionally only those of some categories."""
     path = resources.files("tigris.validate") / "data" / "measured.csv"
     with path.open(encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
+        rows = csv.DictReader(handle)
+        return [row for row in rows if categories is None or row["category"] in categories]
 
 
 def _ints(pattern: str, text: str) -> tuple[int, ...] | None:
@@ -146,7 +160,7 @@ def _case_from_row(row: dict[str, str]) -> Case | None:
 def load_cases() -> tuple[Case, ...]:
     """Every gemm and memory_bw row that can be turned into ops."""
     cases = []
-    for row in _read_rows():
+    for row in read_rows():
         if row["category"] in ("gemm", "memory_bw"):
             case = _case_from_row(row)
             if case is not None:

@@ -36,7 +36,7 @@ from tigris.hardware.system import ScaleOutTier
 from tigris.parallel.plan import check_plan
 from tigris.parallel.search import enumerate_plans, search_plans
 from tigris.parallel.step import StepModel, StepResult, TrainSetup
-from tigris.validate.measured import _read_rows
+from tigris.validate.measured import read_rows
 from tigris.workload.hf_config import from_hf_config
 from tigris.workload.spec import TransformerSpec
 
@@ -309,7 +309,7 @@ def _maxtext_case(row: dict[str, str]) -> TrainCase:
 @lru_cache(maxsize=1)
 def load_train_cases() -> tuple[TrainCase, ...]:
     cases = []
-    for row in _read_rows():
+    for row in read_rows():
         if row["category"] != "train_cluster":
             continue
         if row["source"].startswith("Narayanan"):
