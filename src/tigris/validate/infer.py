@@ -46,7 +46,7 @@ from statistics import mean
 
 from tigris.engines.base import get_engine
 from tigris.errors import TigrisError
-from tigris.hardware.presets import default_cluster, load_chip
+from tigris.hardware.presets import default_cluster, load_chip, load_cluster
 from tigris.serving.deployment import Deployment
 from tigris.validate.measured import HARDWARE_TO_CHIP, read_rows
 from tigris.workload.ops import Gemm, Stream
@@ -120,11 +120,9 @@ MLPERF_LAYOUTS: dict[tuple[str, str], tuple[int, int]] = {
 # Cores, where Hopper runs FP8 (Tom's Hardware, 28 Aug 2024, "Nvidia publishes first
 # Blackwell B200 MLPerf results ... when using FP4"); the KV cache stays fp8.
 MLPERF_FP4_CHIPS = ("b200",)
-# 4-GPU H100 SXM boards (HGX H100 4-GPU: Dell XE8640/XE9640, Fujitsu GX2560M7) have no
-# NVSwitch: each GPU's 18 NVLink 4 links go 6 to each of its 3 peers ("6x 4th Gen NVLink,
-# 900GB/s", closed/Dell/systems/XE8640_H100_SXM_80GBx4_TRT.json), so a tp-2 pair talks
-# over 6 links, 6 x 25 GB/s = 150 GB/s one way, a third of the NVSwitch rate.
-HGX4_PEER_BANDWIDTH_UNIDIR = 150e9
+# 4-GPU H100 SXM boards (Dell XE8640/XE9640, Fujitsu GX2560M7) have no NVSwitch: their
+# GPUs pair over 6 NVLinks each (system preset hgx-h100-4gpu).
+HGX4_SYSTEM = "hgx-h100-4gpu"
 
 # GPT-J 6B (EleutherAI/gpt-j-6b config.json) and Falcon-180B (tiiuae/falcon-180B
 # config.json): not in the model catalog, so written out here from their configs.
@@ -406,22 +404,6 @@ def _mlperf_precision(chip_id: str) -> Precision:
     return _precision("FP8")
 
 
-def _hgx4_cluster(chip):
-    """The chip's system with its 8-GPU NVSwitch domain replaced by a 4-GPU board whose
-    GPUs are fully connected, HGX4_PEER_BANDWIDTH_UNIDIR to each peer."""
-    cluster = default_cluster(chip)
-    scale_up = cluster.node.scale_up.model_copy(
-        update={
-            "topology": "fully_connected",
-            "name": "NVLink 4, 6 links to each of 3 peers (HGX H100 4-GPU)",
-            "num_chips": 4,
-            "bandwidth_per_peer_unidir": HGX4_PEER_BANDWIDTH_UNIDIR,
-        }
-    )
-    node = cluster.node.model_copy(update={"chips_per_node": 4, "scale_up": scale_up})
-    return cluster.model_copy(update={"node": node})
-
-
 def _mlperf_deployment(system: _MlperfSystem, tp: int, max_seqs: int) -> Deployment:
     chip = load_chip(system.chip_id)
     return Deployment(
@@ -431,7 +413,7 @@ def _mlperf_deployment(system: _MlperfSystem, tp: int, max_seqs: int) -> Deploym
         tp=tp,
         precision=_mlperf_precision(system.chip_id),
         max_num_seqs=max_seqs,
-        cluster=_hgx4_cluster(chip) if system.hgx4 else None,
+        cluster=load_cluster(HGX4_SYSTEM) if system.hgx4 else None,
     )
 
 
