@@ -210,6 +210,12 @@ class Calibration(Spec):
       GEMM's. The exponentials (special-function units) and the fp32 softmax arithmetic are
       timed separately, serialised with the matmuls (FlashAttention-2 does not overlap them).
       Fitted on the `attention` rows (Dao 2023 figures) only: `attention_fitted_on`.
+
+    The defaults apply to chips with no measured rows (TPUs, Maia, Trainium, Cobalt and any
+    user design). They are NOT fitted to those chips: they are round values inside the range
+    of the fitted chips (matrix_fraction 0.53-0.84, dram_fraction 0.60-0.91, kernel_overhead
+    4.5-12 us, host_overhead 10-22 us in the presets). Treat absolute times on such chips as
+    carrying that spread; comparisons between them share the same assumption.
     """
 
     matrix_fraction: float = Field(0.8, gt=0, le=1)
