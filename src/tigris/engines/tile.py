@@ -531,6 +531,28 @@ def time_unfused_attention(op: Attention, chip: Chip) -> OpTime:
     )
 
 
+def _excess_sum(start: int, stop: int, step: int, offset: int) -> int:
+    """sum(max(0, j - offset) for j in range(start, stop, step)), in closed form."""
+    count = len(range(start, stop, step))
+    first = 0 if start > offset else (offset - start) // step + 1  # first j above offset
+    terms = count - first
+    if terms <= 0:
+        return 0
+    # j - offset over k = first .. count - 1: (start - offset) + k * step
+    return terms * (start - offset) + step * (first + count - 1) * terms // 2
+
+
+def _causal_scores(q_len: int, kv_len: int, block: int) -> int:
+    """sum(min(block, q_len - i) * min(kv_len, kv_len - q_len + i + block) for i in
+    range(0, q_len, block)): scores of whole key tiles up to each query block's diagonal."""
+    offset = kv_len - q_len
+    full = q_len // block  # whole query blocks: keys up to offset + (i + 1) * block
+    scores = block * (full * (offset + block) + block * full * (full - 1) // 2)
+    if q_len % block:  # the last, partial block reaches every key
+        scores += (q_len % block) * kv_len
+    return scores
+
+
 def time_systolic_attention(op: Attention, chip: Chip) -> OpTime:
     """Attention on a weight-stationary systolic chip, the scores of a head held in SRAM
     (no S x S matrix in DRAM). Per (batch, head): S = Q K^T as folds of K tiles (head_dim
@@ -549,21 +571,23 @@ def time_systolic_attention(op: Attention, chip: Chip) -> OpTime:
     causal = op.causal and op.q_len > 1
     offset = op.kv_len - op.q_len
 
-    def queries(first_key: int) -> int:
-        """Queries that meet keys from `first_key` on (causal: at or below them)."""
-        return op.q_len - max(0, first_key - offset) if causal else op.q_len
+    # Sums over key tiles j of queries(j), the queries that meet keys from j on (causal:
+    # those at or below them, q_len - max(0, j - offset)), in closed form: sweeps call this
+    # for every design and long sequences have hundreds of tiles.
+    def queries_sum(start: int, step: int) -> int:
+        tiles = len(range(start, op.kv_len, step))
+        masked = _excess_sum(start, op.kv_len, step, offset) if causal else 0
+        return tiles * op.q_len - masked
 
-    qk = sum(ceil(d / R) * (queries(j) + 2 * R + C - 2) for j in range(0, op.kv_len, C))
-    pv = sum(ceil(d / C) * (queries(j) + 2 * R + C - 2) for j in range(0, op.kv_len, R))
+    fold_fill = 2 * R + C - 2
+    qk = ceil(d / R) * (queries_sum(0, C) + len(range(0, op.kv_len, C)) * fold_fill)
+    pv = ceil(d / C) * (queries_sum(0, R) + len(range(0, op.kv_len, R)) * fold_fill)
     heads = op.batch * op.num_heads
     matrix_s = heads * (qk + pv) / arrays / (matrix.clock * macs_per_pe)
     # Scores computed: whole C-wide key tiles up to each query block's diagonal.
-    scores = sum(
-        min(C, op.q_len - i) * min(op.kv_len, offset + i + C if causal else op.kv_len)
-        for i in range(0, op.q_len, C)
-    )
+    scores = _causal_scores(op.q_len, op.kv_len, C) if causal else op.q_len * op.kv_len
     passes = _lane_cycles(SYSTOLIC_SOFTMAX_PASSES) + (1 if causal else 0)
-    pv_adds = sum(queries(j) for j in range(R, op.kv_len, R)) * d
+    pv_adds = queries_sum(R, R) * d
     vector_s = heads * (scores * passes + pv_adds + 2 * op.q_len * d) / _lane_rate(chip)
     compute_s = max(matrix_s, vector_s)
     memory_s = op.min_bytes / _dram_rate(chip)
