@@ -4,14 +4,18 @@ changes the base it shares."""
 from __future__ import annotations
 
 import copy
+import itertools
+import pickle
 from pathlib import Path
 
 import pytest
 from explore_sweeps import write_sweep
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from tigris.explore import load_sweep
+from tigris.explore.design import validation_reason
 from tigris.hardware.chip import Chip
 from tigris.hardware.presets import chip_path
 from tigris.io.loader import load_mapping, validate_spec
@@ -76,3 +80,68 @@ def test_base_point_is_found_in_the_space(tmp_path: Path) -> None:
         "memory.sram.1.capacity": 128 * 2**20,
         "memory.dram.num_stacks": 6,
     }
+
+
+def _full_validation(space, params, chip_id=None):
+    """The plain route: the whole SI mapping with the design's values, validated at once."""
+    return Chip.model_validate(space.chip_mapping(space.environment(params), chip_id))
+
+
+def test_build_equals_validating_the_whole_mapping(tmp_path: Path) -> None:
+    """`build` reuses the base chip's validated parts and submodels validated for the same
+    values before; the chip is the one the whole mapping gives, whatever the order."""
+    sweep = load_sweep(write_sweep(tmp_path, SPACE))
+    space = sweep.space
+    points = [
+        dict(zip([a.path for a in sweep.axes], values, strict=True))
+        for values in itertools.product(*(axis.values for axis in sweep.axes))
+    ]
+    for round_ in range(2):  # the second round takes the cached submodels
+        for index, params in enumerate(points):
+            chip_id = f"design-{round_}-{index}"
+            chip, _ = space.build(params, chip_id=chip_id)
+            expected = _full_validation(space, params, chip_id)
+            assert chip == expected
+            assert chip.model_dump() == expected.model_dump()
+            assert chip.model_fields_set == expected.model_fields_set
+            assert chip.onchip_capacity_bytes == expected.onchip_capacity_bytes
+            assert chip.peak_flop_per_s("bf16") == expected.peak_flop_per_s("bf16")
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("matrix.rows", 0),
+        ("matrix.rows", -4),
+        ("memory.sram.1.capacity", -1.0),
+        ("memory.dram.num_stacks", 0.5),
+        ("matrix.rows", "many"),
+    ],
+)
+def test_build_errors_are_the_whole_mappings(tmp_path: Path, path: str, value) -> None:
+    """A bad value fails with the message and location of the whole mapping's validation,
+    also after the same submodel was built valid (nothing invalid is cached)."""
+    sweep = load_sweep(write_sweep(tmp_path, SPACE))
+    space = sweep.space
+    good = {axis.path: axis.values[0] for axis in sweep.axes}
+    space.build(good)
+    bad = {**good, path: value}
+    for _ in range(2):
+        with pytest.raises(ValidationError) as built:
+            space.build(bad)
+        with pytest.raises(ValidationError) as whole:
+            _full_validation(space, bad)
+        assert built.value.errors(include_context=False) == whole.value.errors(
+            include_context=False
+        )
+        assert validation_reason(built.value) == validation_reason(whole.value)
+    assert space.build(good)[0] == _full_validation(space, good)
+
+
+def test_pickled_space_leaves_its_caches_behind(tmp_path: Path) -> None:
+    sweep = load_sweep(write_sweep(tmp_path, SPACE))
+    params = {axis.path: axis.values[-1] for axis in sweep.axes}
+    chip, _ = sweep.space.build(params)
+    copy_ = pickle.loads(pickle.dumps(sweep.space))
+    assert "base_chip" not in vars(copy_) and "_validated" not in vars(copy_)
+    assert copy_.build(params)[0] == chip

@@ -1,9 +1,12 @@
 """A design: the base chip with the sweep's parameters set, derived values computed, validated.
 
 The base chip is validated once from its file (units required there) and dumped to SI
-floats; each design copies only the dicts on the paths it changes (the rest is shared) and
-validates the result without the file's unit rule, since its values are SI already. That
-keeps building a design to tens of microseconds.
+floats, and that mapping validated once more into `base_chip`. A design hands pydantic the
+base chip's validated parts where it changes nothing, and dicts only along the paths it
+sets (validated without the file's unit rule, since its values are SI already): pydantic
+keeps a given model instance as it is, so only the changed submodels and the chip's own
+fields and validators run again. The chip is the one a full validation of the changed SI
+mapping gives, errors included (same messages and locations), for a few microseconds.
 
 Paths are dotted (`matrix.rows`); list items are numbers (`memory.sram.1.capacity`, also
 written `memory.sram[1].capacity`).
@@ -12,10 +15,11 @@ written `memory.sram[1].capacity`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from functools import cached_property
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from tigris.errors import SpecError
 from tigris.explore.axes import Axis, Value
@@ -64,6 +68,49 @@ def set_path(data: Any, keys: tuple[str, ...], value: Any) -> Any:
     copy_dict = dict(data)
     copy_dict[key] = set_path(data.get(key, {}), rest, value) if rest else value
     return copy_dict
+
+
+def _model_input(node: BaseModel) -> dict[str, Any]:
+    """A validated model as validation input: its fields, submodels left as instances."""
+    return {name: getattr(node, name) for name in type(node).model_fields}
+
+
+def set_model_path(data: Any, keys: tuple[str, ...], value: Any) -> Any:
+    """`set_path` over validated models: a model on the path becomes a dict of its fields
+    (a fresh one, so nothing validated is changed); one off the path stays as it is."""
+    if isinstance(data, BaseModel):
+        data = _model_input(data)
+    key, rest = keys[0], keys[1:]
+    if isinstance(data, list):
+        if not key.isdigit() or int(key) >= len(data):
+            raise KeyError(key)
+        copy_list = list(data)
+        index = int(key)
+        copy_list[index] = set_model_path(data[index], rest, value) if rest else value
+        return copy_list
+    if not isinstance(data, dict):
+        raise KeyError(key)
+    copy_dict = dict(data)
+    copy_dict[key] = set_model_path(data.get(key, {}), rest, value) if rest else value
+    return copy_dict
+
+
+_MAX_VALIDATED = 4096
+
+
+def _values_key(field_name: str, values: list[Any]) -> tuple | None:
+    """A cache key for the submodel that `values` make, or None where none is safe: a
+    value that is unhashable, or a zero (0.0 == -0.0, but a field may keep either)."""
+    key = [field_name]
+    for value in values:
+        if isinstance(value, (int, float)) and value == 0:
+            return None
+        key.append((type(value), value))
+    try:
+        hash(key := tuple(key))
+    except TypeError:
+        return None
+    return key
 
 
 def is_chip_path(name: str) -> bool:
@@ -125,14 +172,69 @@ class DesignSpace:
             env[derived.target] = derived.expression.evaluate(env)
         return env
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the per-process caches below (a worker builds its own)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @cached_property
+    def _chip_paths(self) -> tuple[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], ...]:
+        """The values a design sets, grouped by the chip field they fall under, in order:
+        (field, ((name in the environment, path below the field), ...))."""
+        paths = [(axis.path, split_path(axis.path)) for axis in self.axes]
+        paths += [(d.target, split_path(d.target)) for d in self.derived if d.sets_chip]
+        groups: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+        for name, keys in paths:
+            groups.setdefault(keys[0], []).append((name, keys[1:]))
+        return tuple((key, tuple(group)) for key, group in groups.items())
+
+    @cached_property
+    def base_chip(self) -> Chip:
+        """The base chip validated from the SI mapping (once per process)."""
+        return Chip.model_validate(self.base)
+
+    @cached_property
+    def _base_input(self) -> dict[str, Any]:
+        return _model_input(self.base_chip)
+
+    @cached_property
+    def _validated(self) -> dict[tuple, Any]:
+        """Validated submodels (the chip's matrix, memory ...) by the values set in them."""
+        return {}
+
     def chip_mapping(self, env: Mapping[str, Any], chip_id: str | None = None) -> Any:
+        """The design's chip as an SI mapping (the base's, with the design's values set)."""
         data: Any = self.base if chip_id is None else {**self.base, "id": chip_id}
-        for axis in self.axes:
-            data = set_path(data, split_path(axis.path), env[axis.path])
-        for derived in self.derived:
-            if derived.sets_chip:
-                data = set_path(data, split_path(derived.target), env[derived.target])
+        for field_name, group in self._chip_paths:
+            for name, rest in group:
+                data = set_path(data, (field_name, *rest), env[name])
         return data
+
+    def _chip_input(self, env: Mapping[str, Any], chip_id: str | None) -> tuple[dict, list]:
+        """`chip_mapping`'s content as validation input: the base chip's validated parts
+        where the design changes nothing, a submodel validated before for the same values,
+        dicts elsewhere; and the (field, key) of the submodels still to validate."""
+        data = dict(self._base_input)
+        if chip_id is not None:
+            data["id"] = chip_id
+        validated = self._validated
+        pending = []
+        for field_name, group in self._chip_paths:
+            values = [env[name] for name, _ in group]
+            key = _values_key(field_name, values)
+            if key is not None and key in validated:
+                data[field_name] = validated[key]
+                continue
+            node = data.get(field_name, {})
+            for (_, rest), value in zip(group, values, strict=True):
+                node = set_model_path(node, rest, value) if rest else value
+            data[field_name] = node
+            if key is not None:
+                pending.append((field_name, key))
+        return data, pending
+
+    def chip_input(self, env: Mapping[str, Any], chip_id: str | None = None) -> dict[str, Any]:
+        """What `build` validates (see `_chip_input`)."""
+        return self._chip_input(env, chip_id)[0]
 
     def build(
         self, params: Mapping[str, Value], chip_id: str | None = None
@@ -143,7 +245,15 @@ class DesignSpace:
         Raises ValidationError for an invalid combination and ArithmeticError/ValueError/
         TypeError for an undefined derived value."""
         env = self.environment(params)
-        chip = Chip.model_validate(self.chip_mapping(env, chip_id))
+        data, pending = self._chip_input(env, chip_id)
+        chip = Chip.model_validate(data)  # errors name the field, as a full mapping's would
+        validated = self._validated
+        if len(validated) > _MAX_VALIDATED:
+            validated.clear()
+        for field_name, key in pending:
+            part = getattr(chip, field_name)
+            if isinstance(part, BaseModel):  # a model is a pure function of its input
+                validated[key] = part
         return chip, env
 
 

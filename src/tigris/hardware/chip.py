@@ -9,6 +9,7 @@ Three kinds of matrix compute share one interface (`peak_flop_per_s(dtype)`):
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
@@ -277,31 +278,45 @@ class Chip(Spec):
         return self
 
     # ---- derived figures -------------------------------------------------------------
+    # The engines read these many times per op graph; a spec is frozen, so each is computed
+    # once per chip (Spec.model_copy(update=...) drops them from the copy).
 
     def peak_flop_per_s(self, dtype: str) -> float:
         """Dense matrix peak in `dtype`; UnsupportedError if the chip has no path for it."""
-        peak = self.matrix.peak_flop_per_s(dtype)
+        peaks = self._peaks
+        if dtype in peaks:
+            peak = peaks[dtype]
+        else:
+            peak = peaks[dtype] = self.matrix.peak_flop_per_s(dtype)
         if peak is None:
             raise UnsupportedError(f"{self.id} has no {dtype} matrix path")
         return peak
 
-    def supported_dtypes(self) -> list[str]:
-        order = ["fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4", "fp4"]
-        return [d for d in order if self.matrix.peak_flop_per_s(d) is not None]
+    @cached_property
+    def _peaks(self) -> dict[str, float | None]:
+        return {}
 
-    @property
+    def supported_dtypes(self) -> list[str]:
+        return list(self._supported_dtypes)
+
+    @cached_property
+    def _supported_dtypes(self) -> tuple[str, ...]:
+        order = ["fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4", "fp4"]
+        return tuple(d for d in order if self.matrix.peak_flop_per_s(d) is not None)
+
+    @cached_property
     def dram_bandwidth_bytes_per_s(self) -> float:
         return self.memory.dram.bandwidth
 
-    @property
+    @cached_property
     def dram_capacity_bytes(self) -> float:
         return self.memory.dram.capacity
 
-    @property
+    @cached_property
     def onchip_capacity_bytes(self) -> float:
         return sum(level.total_capacity_bytes for level in self.memory.sram)
 
-    @property
+    @cached_property
     def scale_up_unidir_bytes_per_s(self) -> float:
         return sum(link.unidir_bytes_per_s for link in self.links)
 
@@ -315,7 +330,11 @@ class Chip(Spec):
 
     def vector_flop_per_s(self) -> float:
         """Vector throughput; chips without a described vector unit use 1/16 of bf16 peak."""
+        return self._vector_flop_per_s
+
+    @cached_property
+    def _vector_flop_per_s(self) -> float:
         if self.vector is not None:
             return self.vector.flop_per_s
-        dtype = "bf16" if "bf16" in self.supported_dtypes() else self.supported_dtypes()[0]
+        dtype = "bf16" if "bf16" in self._supported_dtypes else self._supported_dtypes[0]
         return self.peak_flop_per_s(dtype) / 16

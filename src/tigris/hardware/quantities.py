@@ -6,7 +6,8 @@ may pass plain floats, taken to be SI already (a sweep setting `memory.dram.capa
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationInfo
 
@@ -29,9 +30,21 @@ DTYPE_BYTES: dict[str, float] = {
 
 
 class Spec(BaseModel):
-    """Base of every spec: frozen, unknown fields rejected."""
+    """Base of every spec: frozen, unknown fields rejected.
+
+    A spec may cache figures derived from its fields (functools.cached_property, kept in
+    the instance's __dict__ beside the fields); `model_copy(update=...)` drops them, since
+    pydantic copies __dict__ whole and the copy's fields differ."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        copied = super().model_copy(update=update, deep=deep)
+        if update:
+            fields = type(copied).model_fields
+            for name in [name for name in copied.__dict__ if name not in fields]:
+                del copied.__dict__[name]
+        return copied
 
 
 def _reader(dimension: str):
