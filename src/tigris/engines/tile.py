@@ -330,44 +330,119 @@ def systolic_pipeline_s(chip: Chip, first_bytes: float, last_bytes: float) -> fl
     return 2 * DMA_LATENCY_S + (first_bytes + last_bytes) / per_core + BARRIER_CYCLES / matrix.clock
 
 
+class _SystolicChip:
+    """The chip constants the systolic models read for every op, computed once per chip
+    (a sweep times ~30 ops on each of thousands of designs)."""
+
+    __slots__ = (
+        "matrix", "arrays", "core_grids", "dram_rate", "per_core_dram_rate", "lane_rate",
+        "barrier_s", "kernel_overhead", "matrix_fraction", "sram_bytes", "block",
+    )  # fmt: skip
+
+    def __init__(self, chip: Chip) -> None:
+        matrix = chip.matrix
+        assert isinstance(matrix, SystolicMatrix)
+        self.matrix = matrix
+        self.arrays = matrix.num_cores * matrix.arrays_per_core
+        cores = matrix.num_cores
+        # Weight-stationary core grids: (row shares, column tiles) with shares x tiles = cores.
+        self.core_grids = tuple((cores // c, c) for c in range(1, cores + 1) if cores % c == 0)
+        self.dram_rate = _dram_rate(chip)
+        self.per_core_dram_rate = self.dram_rate / cores
+        self.lane_rate = _lane_rate(chip)
+        self.barrier_s = BARRIER_CYCLES / matrix.clock
+        self.kernel_overhead = chip.calibration.kernel_overhead
+        self.matrix_fraction = chip.calibration.matrix_fraction
+        # SRAM blocking: square output blocks whose fp32 accumulators take half the SRAM.
+        self.sram_bytes = chip.onchip_capacity_bytes
+        self.block = max(matrix.rows, isqrt(int(self.sram_bytes / 2 / 4)))
+
+    def pipeline_s(self, first_bytes: float, last_bytes: float) -> float:
+        """`systolic_pipeline_s` with this chip's constants."""
+        return (
+            2 * DMA_LATENCY_S + (first_bytes + last_bytes) / self.per_core_dram_rate
+        ) + self.barrier_s
+
+
+# Per-chip constants by id(chip); the chip is held in the entry, so its id is not reused
+# while the entry lives. Specs are frozen, so an entry never goes stale.
+_SYSTOLIC_CHIPS: dict[int, tuple[Chip, _SystolicChip]] = {}
+_SYSTOLIC_CHIPS_MAX = 64
+
+
+def _systolic_chip(chip: Chip) -> _SystolicChip:
+    entry = _SYSTOLIC_CHIPS.get(id(chip))
+    if entry is not None and entry[0] is chip:
+        return entry[1]
+    if len(_SYSTOLIC_CHIPS) >= _SYSTOLIC_CHIPS_MAX:
+        _SYSTOLIC_CHIPS.clear()
+    consts = _SystolicChip(chip)
+    _SYSTOLIC_CHIPS[id(chip)] = (chip, consts)
+    return consts
+
+
+def _systolic_cycles(m: int, n: int, k: int, consts: _SystolicChip) -> tuple[int, str]:
+    """`systolic_parallel_cycles` with the chip's core grids precomputed."""
+    matrix = consts.matrix
+    rows, cols, dataflow = matrix.rows, matrix.cols, matrix.dataflow
+    if dataflow != "ws":
+        return systolic_parallel_cycles(m, n, k, matrix)
+    # Weight stationary (see systolic_parallel_cycles): the best grid of row shares x
+    # column tiles, a core's arrays sharing its folds; or the rows divided among arrays.
+    col_tiles, k_folds = -(-n // cols), -(-k // rows)
+    fill = 2 * rows + cols - 2
+    per_core = matrix.arrays_per_core
+    by_folds = min(
+        -(-(-(-col_tiles // tiles) * k_folds) // per_core) * (-(-m // shares) + fill)
+        for shares, tiles in consts.core_grids
+    ) - 1
+    by_rows = k_folds * col_tiles * (-(-m // consts.arrays) + fill) - 1
+    return (by_folds, "folds") if by_folds <= by_rows else (by_rows, "rows")
+
+
 def time_systolic_gemm(op: Gemm, chip: Chip) -> OpTime:
-    matrix = chip.matrix
-    assert isinstance(matrix, SystolicMatrix)
-    cycles, split = systolic_parallel_cycles(op.m, op.n, op.k, matrix)
+    consts = _systolic_chip(chip)
+    matrix = consts.matrix
+    cycles, split = _systolic_cycles(op.m, op.n, op.k, consts)
     macs_per_pe = matrix.macs_per_pe_per_cycle.get(op.dtype)  # type: ignore[call-overload]
     if macs_per_pe is None:
         chip.peak_flop_per_s(op.dtype)  # raises UnsupportedError with the reason
     # A PE doing r MACs per cycle in this dtype finishes the same folds r times faster.
-    matrix_s = op.batch * cycles / (matrix.clock * macs_per_pe * chip.calibration.matrix_fraction)
+    matrix_s = op.batch * cycles / (matrix.clock * macs_per_pe * consts.matrix_fraction)
     # Vector unit, overlapped with the arrays: partial sums of K folds dealt to different
     # arrays, and the epilogue of every output element.
-    arrays = matrix.num_cores * matrix.arrays_per_core
-    k_folds = ceil(op.k / matrix.rows) if matrix.dataflow != "os" else 1
-    adds = k_folds - 1 if split == "folds" and arrays > 1 else 0
-    vector_s = op.batch * op.m * op.n * (adds + SYSTOLIC_EPILOGUE_PASSES) / _lane_rate(chip)
+    k_folds = -(-op.k // matrix.rows) if matrix.dataflow != "os" else 1
+    adds = k_folds - 1 if split == "folds" and consts.arrays > 1 else 0
+    vector_s = op.batch * op.m * op.n * (adds + SYSTOLIC_EPILOGUE_PASSES) / consts.lane_rate
     compute_s = max(matrix_s, vector_s)
-    # SRAM blocking: square output blocks whose fp32 accumulators take half the SRAM.
-    sram_bytes = chip.onchip_capacity_bytes
-    block = max(matrix.rows, isqrt(int(sram_bytes / 2 / 4)))
-    traffic = blocked_traffic_bytes(op, block, block, 0.5 * sram_bytes)
-    memory_s = traffic / _dram_rate(chip)
+    block = consts.block
+    traffic = blocked_traffic_bytes(op, block, block, 0.5 * consts.sram_bytes)
+    memory_s = traffic / consts.dram_rate
     # Fill: one fold's operands (a row chunk of A and R x C of B); drain: one output tile.
-    share = ceil(op.m / matrix.num_cores)
-    first = (share * min(op.k, matrix.rows) + min(op.k, matrix.rows) * min(op.n, matrix.cols)) * (
-        dtype_bytes(op.dtype)
+    share = -(-op.m // matrix.num_cores)
+    k_rows = min(op.k, matrix.rows)
+    first = (share * k_rows + k_rows * min(op.n, matrix.cols)) * dtype_bytes(op.dtype)
+    last = share * min(op.n, matrix.cols) * dtype_bytes(op.out_dtype or op.dtype)
+    pipeline_s = consts.pipeline_s(first, last)
+    overhead_s = consts.kernel_overhead + pipeline_s
+    return OpTime(
+        name=op.name,
+        engine="tile",
+        time_s=max(compute_s, memory_s) + overhead_s,
+        flop=op.flop,
+        dram_bytes=traffic,
+        compute_s=compute_s,
+        memory_s=memory_s,
+        overhead_s=overhead_s,
+        details={
+            "cycles": float(cycles),
+            "block": float(block),
+            "split_rows": float(split == "rows"),
+            "matrix_s": matrix_s,
+            "vector_s": vector_s,
+            "pipeline_s": pipeline_s,
+        },
     )
-    out_bytes = dtype_bytes(op.out_dtype or op.dtype)
-    last = share * min(op.n, matrix.cols) * out_bytes
-    pipeline_s = systolic_pipeline_s(chip, first, last)
-    details = {
-        "cycles": float(cycles),
-        "block": float(block),
-        "split_rows": float(split == "rows"),
-        "matrix_s": matrix_s,
-        "vector_s": vector_s,
-        "pipeline_s": pipeline_s,
-    }
-    return _result(op, chip, compute_s, memory_s, traffic, details, pipeline_s)
 
 
 # ---------------------------------------------------------------------------- CPU GEMM

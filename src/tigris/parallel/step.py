@@ -199,6 +199,7 @@ class ShardedStep:
     the same times in the same order as the ops themselves)."""
 
     ops: tuple[Op, ...]
+    shapes: tuple[Op, ...]  # ops[i] without its name: the key of its time
     layer_fwd: tuple[int, ...]
     layer_bwd: tuple[int, ...]
     layer_recompute: tuple[int, ...]
@@ -213,15 +214,33 @@ class ShardedStep:
 
 class StepCache:
     """Chip-independent structures of the step model (sharded op graphs, a layer's
-    collectives), shared by the StepModels of many chips: a design-space sweep builds the
-    graph of a (model, batch, sequence, plan, precision, framework) once, not per design.
+    collectives, collective times on a cluster), shared by the StepModels of many chips: a
+    design-space sweep builds the graph of a (model, batch, sequence, plan, precision,
+    framework) once, and times a collective on its cluster once, not per design.
 
-    Holds no chip and no time; results are identical with or without it. Not thread-safe
-    (one per worker)."""
+    Holds no chip and no op time; results are identical with or without it. Not
+    thread-safe (one per worker)."""
 
     def __init__(self) -> None:
         self._steps: dict[tuple, ShardedStep] = {}
         self._collectives: dict[tuple, tuple] = {}
+        self._comm: dict[tuple, float] = {}
+        # Clusters by id, held so that an id in a key is never reused by another object.
+        self._clusters: dict[int, Cluster] = {}
+
+    def comm_s(
+        self, cluster: Cluster, chip: Chip, kind: str, message_bytes: float, size: int, stride: int
+    ) -> float:
+        """collective_time_s on `cluster`, once per cluster: the collective model reads the
+        cluster's tiers only (the chip's links are the cluster's scale-up), so every chip of
+        a sweep on one cluster shares it."""
+        key = (id(cluster), kind, message_bytes, size, stride)
+        time_s = self._comm.get(key)
+        if time_s is None:
+            self._clusters[id(cluster)] = cluster
+            group = CommGroup(cluster, chip, size, stride)
+            time_s = self._comm[key] = collective_time_s(kind, message_bytes, group)
+        return time_s
 
     def step(self, setup: TrainSetup, plan: ParallelPlan) -> ShardedStep:
         full = plan.recompute == "full"
@@ -343,6 +362,7 @@ def _sharded_step(setup: TrainSetup, plan: ParallelPlan, shard: float) -> Sharde
         optimizer_layer_ops=optimizer_layer_ops,
         optimizer_model_ops=optimizer_model_ops,
         ops=tuple(unique),
+        shapes=tuple(shapes),  # insertion order: shapes[i] is ops[i]'s
     )
 
 
@@ -376,11 +396,14 @@ class StepModel:
         if time_s is None:
             # keyed by shape as well (an engine's time reads an op's shape and dtypes, not
             # its name): a layer's norms, its residual adds are timed once
-            shape = copy_op(op, name="")
-            time_s = self._op_s.get(shape)
-            if time_s is None:
-                time_s = self._op_s[shape] = self._time_op(op)
-            self._op_s[op] = time_s
+            time_s = self._op_s[op] = self._shape_time_s(copy_op(op, name=""))
+        return time_s
+
+    def _shape_time_s(self, shape: Op) -> float:
+        """Time of an op without its name (the name does not change an engine's time)."""
+        time_s = self._op_s.get(shape)
+        if time_s is None:
+            time_s = self._op_s[shape] = self._time_op(shape)
         return time_s
 
     def _as_run(self, ops: tuple[Op, ...], dtype: str) -> tuple[Op, ...]:
@@ -433,7 +456,7 @@ class StepModel:
         cache's sharded step: each distinct op timed once, groups summed in graph order."""
         assert self.cache is not None
         step = self.cache.step(self.setup, plan)
-        op_s = [self.op_time_s(op) for op in step.ops]
+        op_s = [self._shape_time_s(shape) for shape in step.shapes]
         times = MicrobatchTimes(
             layer_fwd_s=sum(op_s[i] for i in step.layer_fwd),
             layer_bwd_s=sum(op_s[i] for i in step.layer_bwd),
@@ -456,8 +479,11 @@ class StepModel:
         key = (kind, message_bytes, size, stride)
         time_s = self._comm.get(key)
         if time_s is None:
-            group = CommGroup(self.setup.cluster, self.setup.chip, size, stride)
-            time_s = collective_time_s(kind, message_bytes, group)
+            cluster, chip = self.setup.cluster, self.setup.chip
+            if self.cache is not None:
+                time_s = self.cache.comm_s(cluster, chip, kind, message_bytes, size, stride)
+            else:
+                time_s = collective_time_s(kind, message_bytes, CommGroup(cluster, chip, size, stride))
             self._comm[key] = time_s
         return time_s
 
