@@ -392,10 +392,13 @@ def _systolic_cycles(m: int, n: int, k: int, consts: _SystolicChip) -> tuple[int
     col_tiles, k_folds = -(-n // cols), -(-k // rows)
     fill = 2 * rows + cols - 2
     per_core = matrix.arrays_per_core
-    by_folds = min(
-        -(-(-(-col_tiles // tiles) * k_folds) // per_core) * (-(-m // shares) + fill)
-        for shares, tiles in consts.core_grids
-    ) - 1
+    by_folds = (
+        min(
+            -(-(-(-col_tiles // tiles) * k_folds) // per_core) * (-(-m // shares) + fill)
+            for shares, tiles in consts.core_grids
+        )
+        - 1
+    )
     by_rows = k_folds * col_tiles * (-(-m // consts.arrays) + fill) - 1
     return (by_folds, "folds") if by_folds <= by_rows else (by_rows, "rows")
 

@@ -483,7 +483,9 @@ class StepModel:
             if self.cache is not None:
                 time_s = self.cache.comm_s(cluster, chip, kind, message_bytes, size, stride)
             else:
-                time_s = collective_time_s(kind, message_bytes, CommGroup(cluster, chip, size, stride))
+                time_s = collective_time_s(
+                    kind, message_bytes, CommGroup(cluster, chip, size, stride)
+                )
             self._comm[key] = time_s
         return time_s
 
