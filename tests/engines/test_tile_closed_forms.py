@@ -3,7 +3,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tigris.engines.tile import _causal_scores, _excess_sum
+from tigris.engines.tile import _causal_kv_blocks, _causal_scores, _excess_sum
 
 
 @given(
@@ -25,3 +25,12 @@ def test_causal_scores_equals_loop(q_len: int, extra: int, block: int) -> None:
         min(block, q_len - i) * min(kv_len, offset + i + block) for i in range(0, q_len, block)
     )
     assert _causal_scores(q_len, kv_len, block) == loop
+
+
+@given(q_len=st.integers(1, 5000), extra=st.integers(0, 5000), block=st.integers(1, 256))
+def test_causal_kv_blocks_equals_loop(q_len: int, extra: int, block: int) -> None:
+    kv_len = q_len + extra
+    offset = kv_len - q_len
+    num_q_blocks = -(-q_len // block)
+    loop = sum(-(-min(kv_len, offset + (i + 1) * block) // block) for i in range(num_q_blocks))
+    assert _causal_kv_blocks(num_q_blocks, kv_len, offset, block) == loop

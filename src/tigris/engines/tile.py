@@ -32,6 +32,7 @@ fitted on measured.csv only (tigris.validate.calibrate).
 
 from __future__ import annotations
 
+from functools import lru_cache
 from math import ceil, isqrt
 
 from tigris.engines.base import OpTime
@@ -139,12 +140,14 @@ def blocked_traffic_bytes(op: Gemm, block_m: int, block_n: int, cache_bytes: flo
     column of blocks and B once per row of blocks (the classic blocked-GEMM traffic), and C
     is written once.
     """
-    if op.a_bytes + op.b_bytes <= cache_bytes:
-        return op.min_bytes
+    a_bytes, b_bytes, c_bytes = op.a_bytes, op.b_bytes, op.c_bytes
+    min_bytes = a_bytes + b_bytes + c_bytes  # op.min_bytes
+    if a_bytes + b_bytes <= cache_bytes:
+        return min_bytes
     a_reads = ceil(op.n / block_n)
     b_reads = ceil(op.m / block_m)
-    traffic = op.a_bytes * a_reads + op.b_bytes * b_reads + op.c_bytes
-    return max(traffic, op.min_bytes)
+    traffic = a_bytes * a_reads + b_bytes * b_reads + c_bytes
+    return max(traffic, min_bytes)
 
 
 # ---------------------------------------------------------------------------- GPU GEMM
@@ -288,14 +291,24 @@ def systolic_parallel_cycles(m: int, n: int, k: int, matrix: SystolicMatrix) -> 
     added on one core (its vector unit), so the cores split the GEMM as a grid of row
     shares x column tiles and only a core's own arrays share its folds (the best grid).
     """
-    arrays = matrix.num_cores * matrix.arrays_per_core
-    rows, cols, dataflow = matrix.rows, matrix.cols, matrix.dataflow
+    return _parallel_cycles(
+        m, n, k, matrix.rows, matrix.cols, matrix.num_cores, matrix.arrays_per_core,
+        matrix.dataflow,
+    )  # fmt: skip
+
+
+# A pure function of integers, memoised: a sweep's designs share array geometries, and
+# each times the same ~15 GEMM shapes.
+@lru_cache(maxsize=1 << 16)
+def _parallel_cycles(
+    m: int, n: int, k: int, rows: int, cols: int, cores: int, per_core: int, dataflow: str
+) -> tuple[int, str]:
+    arrays = cores * per_core
     folds, per_fold = systolic_fold_cycles(m, n, k, rows, cols, dataflow)
     by_folds = ceil(folds / arrays) * per_fold - 1
     if dataflow == "ws":
-        cores = matrix.num_cores
         by_folds = min(
-            ceil(ceil(ceil(n / cols) / core_cols) * ceil(k / rows) / matrix.arrays_per_core)
+            ceil(ceil(ceil(n / cols) / core_cols) * ceil(k / rows) / per_core)
             * (ceil(m / (cores // core_cols)) + 2 * rows + cols - 2)
             - 1
             for core_cols in range(1, cores + 1)
@@ -335,7 +348,7 @@ class _SystolicChip:
     (a sweep times ~30 ops on each of thousands of designs)."""
 
     __slots__ = (
-        "matrix", "arrays", "core_grids", "dram_rate", "per_core_dram_rate", "lane_rate",
+        "matrix", "arrays", "dram_rate", "per_core_dram_rate", "lane_rate",
         "barrier_s", "kernel_overhead", "matrix_fraction", "sram_bytes", "block",
     )  # fmt: skip
 
@@ -344,11 +357,8 @@ class _SystolicChip:
         assert isinstance(matrix, SystolicMatrix)
         self.matrix = matrix
         self.arrays = matrix.num_cores * matrix.arrays_per_core
-        cores = matrix.num_cores
-        # Weight-stationary core grids: (row shares, column tiles) with shares x tiles = cores.
-        self.core_grids = tuple((cores // c, c) for c in range(1, cores + 1) if cores % c == 0)
         self.dram_rate = _dram_rate(chip)
-        self.per_core_dram_rate = self.dram_rate / cores
+        self.per_core_dram_rate = self.dram_rate / matrix.num_cores
         self.lane_rate = _lane_rate(chip)
         self.barrier_s = BARRIER_CYCLES / matrix.clock
         self.kernel_overhead = chip.calibration.kernel_overhead
@@ -381,32 +391,10 @@ def _systolic_chip(chip: Chip) -> _SystolicChip:
     return consts
 
 
-def _systolic_cycles(m: int, n: int, k: int, consts: _SystolicChip) -> tuple[int, str]:
-    """`systolic_parallel_cycles` with the chip's core grids precomputed."""
-    matrix = consts.matrix
-    rows, cols, dataflow = matrix.rows, matrix.cols, matrix.dataflow
-    if dataflow != "ws":
-        return systolic_parallel_cycles(m, n, k, matrix)
-    # Weight stationary (see systolic_parallel_cycles): the best grid of row shares x
-    # column tiles, a core's arrays sharing its folds; or the rows divided among arrays.
-    col_tiles, k_folds = -(-n // cols), -(-k // rows)
-    fill = 2 * rows + cols - 2
-    per_core = matrix.arrays_per_core
-    by_folds = (
-        min(
-            -(-(-(-col_tiles // tiles) * k_folds) // per_core) * (-(-m // shares) + fill)
-            for shares, tiles in consts.core_grids
-        )
-        - 1
-    )
-    by_rows = k_folds * col_tiles * (-(-m // consts.arrays) + fill) - 1
-    return (by_folds, "folds") if by_folds <= by_rows else (by_rows, "rows")
-
-
 def time_systolic_gemm(op: Gemm, chip: Chip) -> OpTime:
     consts = _systolic_chip(chip)
     matrix = consts.matrix
-    cycles, split = _systolic_cycles(op.m, op.n, op.k, consts)
+    cycles, split = systolic_parallel_cycles(op.m, op.n, op.k, matrix)
     macs_per_pe = matrix.macs_per_pe_per_cycle.get(op.dtype)  # type: ignore[call-overload]
     if macs_per_pe is None:
         chip.peak_flop_per_s(op.dtype)  # raises UnsupportedError with the reason
@@ -489,6 +477,9 @@ def _flash_blocks(op: Attention) -> tuple[int, float]:
     if not op.causal:
         kv_blocks = ceil(op.kv_span / block) * num_q_blocks
         return num_q_blocks, float(kv_blocks * block * block)
+    if op.window is None:
+        kv_blocks = _causal_kv_blocks(num_q_blocks, op.kv_len, offset, block)
+        return num_q_blocks, float(kv_blocks * block * block)
     kv_blocks = 0
     for i in range(num_q_blocks):
         first_query = offset + i * block
@@ -496,6 +487,15 @@ def _flash_blocks(op: Attention) -> tuple[int, float]:
         first_key = 0 if op.window is None else max(0, first_query - op.window + 1)
         kv_blocks += ceil(last_key / block) - first_key // block
     return num_q_blocks, float(kv_blocks * block * block)
+
+
+def _causal_kv_blocks(num_q_blocks: int, kv_len: int, offset: int, block: int) -> int:
+    """Key blocks computed under a causal mask without a window, in closed form:
+    sum(ceil(min(kv_len, offset + (i + 1) * block) / block) for i in range(num_q_blocks)),
+    i.e. min(K, i + 1 + ceil(offset / block)) with K = ceil(kv_len / block)."""
+    total, behind = -(-kv_len // block), -(-offset // block)
+    growing = max(0, min(num_q_blocks, total - behind))  # query blocks below the cap
+    return growing * (1 + behind) + growing * (growing - 1) // 2 + (num_q_blocks - growing) * total
 
 
 def time_flash_attention(op: Attention, chip: Chip) -> OpTime:
@@ -700,5 +700,5 @@ def time_stream(op: Stream, chip: Chip) -> OpTime:
         # Fill and drain: one chunk in and one chunk out (the ends of a double-buffered loop).
         chunk = min(SYSTOLIC_STREAM_CHUNK_BYTES, op.bytes_read / chip.matrix.num_cores)
         out = chunk * op.bytes_written / op.bytes_read if op.bytes_read else 0.0
-        pipeline_s = systolic_pipeline_s(chip, chunk, out)
+        pipeline_s = _systolic_chip(chip).pipeline_s(chunk, out)
     return _result(op, chip, compute_s, memory_s, op.min_bytes, {}, pipeline_s)
