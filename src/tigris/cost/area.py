@@ -28,8 +28,9 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 
-from tigris.cost.coefficients import Assumptions, keyed_value, load_assumptions, node_value
+from tigris.cost.coefficients import Assumptions, load_assumptions
 from tigris.hardware.chip import Chip, SimdMatrix, SramLevel, SystolicMatrix, TensorCoreMatrix
 
 
@@ -171,12 +172,12 @@ def sram_area_mm2(capacity_bytes: float, node_nm: float, assumptions: Assumption
     """Bits x bitcell / efficiency; macros above the largest size are split into several."""
     area = assumptions.area
     macro_bytes = min(capacity_bytes, area.sram_macro_max_bytes)
-    sizes = sorted(area.sram_macro_efficiency_by_kib)
+    sizes = area.sram_macro_sizes_kib
     macro_kib = max(macro_bytes / 1024, sizes[0])
     key = min((s for s in sizes if s >= macro_kib), default=sizes[-1])
     relative = area.sram_macro_efficiency_by_kib[key] / area.sram_macro_efficiency_by_kib[sizes[-1]]
     efficiency = area.sram_large_array_efficiency * min(relative, 1.0)
-    bitcell_mm2 = node_value(area.sram_bitcell_um2, node_nm) * 1e-6
+    bitcell_mm2 = area.at_node("sram_bitcell_um2", node_nm) * 1e-6
     return capacity_bytes * 8 * bitcell_mm2 / efficiency
 
 
@@ -191,13 +192,13 @@ def memory_interface(chip: Chip, density: float, assumptions: Assumptions) -> tu
     dram = chip.memory.dram
     kind = dram.kind.upper()
     if kind.startswith("HBM"):
-        stack_bw = keyed_value(area.hbm_stack_bandwidth_bytes_per_s, kind, "HBM3")
+        stack_bw = area.keyed("hbm_stack_bandwidth_bytes_per_s", kind, "HBM3")
         stacks = dram.num_stacks or math.ceil(dram.bandwidth / stack_bw)
         return (
             stacks * area.hbm_phy_mm2_per_stack,
             stacks * area.hbm_controller_transistors_per_stack / (density * 1e6),
         )
-    channel_bw = keyed_value(area.ddr_channel_bandwidth_bytes_per_s, kind, "DDR5")
+    channel_bw = area.keyed("ddr_channel_bandwidth_bytes_per_s", kind, "DDR5")
     channels = math.ceil(dram.bandwidth / channel_bw)
     return (
         channels * area.ddr_phy_mm2_per_channel,
@@ -224,15 +225,24 @@ def link_area_mm2(chip: Chip, density: float, assumptions: Assumptions) -> float
     return total
 
 
+@lru_cache(maxsize=256)
+def pcie_lanes(host_interface: str) -> tuple[int, int] | None:
+    """(PCIe generation, lanes) from e.g. 'PCIe Gen5 x16'; None if none is named."""
+    match = re.search(r"gen\s*(\d+)\s*x\s*(\d+)", host_interface.lower())
+    if match is None:
+        return None
+    return int(match.group(1)), int(match.group(2))
+
+
 def host_interface_mm2(chip: Chip, density: float, assumptions: Assumptions) -> float:
     """PCIe lanes parsed from e.g. 'PCIe Gen5 x16'; no interface, no area."""
-    match = re.search(r"gen\s*(\d+)\s*x\s*(\d+)", (chip.host_interface or "").lower())
-    if match is None:
+    pcie = pcie_lanes(chip.host_interface or "")
+    if pcie is None:
         return 0.0
-    generation, lanes = int(match.group(1)), int(match.group(2))
+    generation, lanes = pcie
     area = assumptions.area
-    phy = node_value(area.pcie_phy_mm2_per_lane, generation)
-    controller = node_value(area.pcie_controller_transistors_per_lane, generation)
+    phy = area.at_node("pcie_phy_mm2_per_lane", generation)
+    controller = area.at_node("pcie_controller_transistors_per_lane", generation)
     return lanes * (phy + controller / (density * 1e6))
 
 
@@ -242,7 +252,7 @@ def estimate_area(chip: Chip, assumptions: Assumptions | None = None) -> AreaBre
     area = assumptions.area
     node_nm, node_assumed = chip_node_nm(chip, assumptions)
     _, clock_assumed = matrix_clock_hz(chip, assumptions)
-    density = node_value(area.logic_density_mtr_per_mm2, node_nm)
+    density = area.at_node("logic_density_mtr_per_mm2", node_nm)
     to_mm2 = 1.0 / (density * 1e6)
     is_gpu = chip.kind == "gpu"
 
@@ -253,7 +263,7 @@ def estimate_area(chip: Chip, assumptions: Assumptions | None = None) -> AreaBre
     matrix = matrix_transistors(chip, assumptions) * to_mm2 * sm_integrate
     vector = vector_lanes(chip, assumptions) * area.vector_lane_transistors * to_mm2 * sm_integrate
     subpartitions = simt_subpartitions(chip) if is_gpu else 0
-    lanes = subpartitions * keyed_value(area.simt_lanes_per_subpartition, chip.vendor, "default")
+    lanes = subpartitions * area.keyed("simt_lanes_per_subpartition", chip.vendor, "default")
     control = lanes * area.simt_control_transistors_per_lane * to_mm2
     register_bits = subpartitions * area.register_file_bytes_per_subpartition * 8
     register_file = register_bits * area.register_file_transistors_per_bit * to_mm2

@@ -11,16 +11,38 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from tigris.hardware.quantities import Spec, cached_figure
 from tigris.io.loader import load_mapping, validate_spec
 from tigris.io.overrides import apply_overrides
 
 NodeTable = dict[int, float]
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class _Section(Spec):
+    """Frozen, unknown keys rejected. Table lookups are memoized per section (a design-space
+    sweep asks the same ones for every design); `model_copy(update=...)` starts afresh."""
+
+    @cached_figure
+    def _lookups(self) -> dict[tuple, Any]:
+        return {}
+
+    def at_node(self, table: str, node_nm: float) -> float:
+        """`node_value` of this section's per-node table named `table`."""
+        key = ("node", table, node_nm)
+        lookups = self._lookups
+        if key not in lookups:
+            lookups[key] = node_value(getattr(self, table), node_nm)
+        return lookups[key]
+
+    def keyed(self, table: str, name: str, default: str | None = None) -> float | None:
+        """`keyed_value` of this section's table named `table`."""
+        key = ("keyed", table, name, default)
+        lookups = self._lookups
+        if key not in lookups:
+            lookups[key] = keyed_value(getattr(self, table), name, default)
+        return lookups[key]
 
 
 class AreaCoefficients(_Section):
@@ -53,6 +75,11 @@ class AreaCoefficients(_Section):
     pcie_controller_transistors_per_lane: dict[int, float]
     default_node_nm: float = Field(gt=0)
     default_clock_hz: float = Field(gt=0)
+
+    @cached_figure
+    def sram_macro_sizes_kib(self) -> tuple[int, ...]:
+        """The macro sizes of sram_macro_efficiency_by_kib, smallest first."""
+        return tuple(sorted(self.sram_macro_efficiency_by_kib))
 
 
 class EnergyCoefficients(_Section):

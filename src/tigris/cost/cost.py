@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from tigris.cost.area import AreaBreakdown, estimate_area, memory_interface
-from tigris.cost.coefficients import Assumptions, keyed_value, load_assumptions, node_value
+from tigris.cost.coefficients import Assumptions, load_assumptions
 from tigris.cost.wafer import die_yield, dies_per_wafer
 from tigris.hardware.chip import Chip
 
@@ -78,7 +78,7 @@ def memory_cost_usd(chip: Chip, assumptions: Assumptions) -> float:
     dram = chip.memory.dram
     if not dram.kind.upper().startswith("HBM"):
         return 0.0
-    usd_per_gb = keyed_value(assumptions.package.hbm_usd_per_gb, dram.kind, "HBM3")
+    usd_per_gb = assumptions.package.keyed("hbm_usd_per_gb", dram.kind, "HBM3")
     return dram.capacity / 1e9 * usd_per_gb
 
 
@@ -116,12 +116,12 @@ def estimate_cost(
     gross = dies_per_wafer(die_mm2, fab.wafer_diameter_mm, fab.edge_loss_mm, fab.scribe_mm)
     good_fraction = die_yield(
         die_mm2,
-        node_value(fab.defect_density_per_cm2, area.node_nm),
+        fab.at_node("defect_density_per_cm2", area.node_nm),
         fab.yield_model,
         fab.clustering_alpha,
     )
     sellable = good_fraction + (1 - good_fraction) * fab.harvest_recovered_fraction
-    wafer_price = node_value(fab.wafer_price_usd, area.node_nm)
+    wafer_price = fab.at_node("wafer_price_usd", area.node_nm)
     die_cost = wafer_price / (gross * sellable) if gross * sellable > 0 else float("inf")
     silicon = die_cost * chip.num_dies
     memory = memory_cost_usd(chip, assumptions)

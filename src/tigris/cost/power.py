@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 from tigris.cost.area import AreaBreakdown, estimate_area
-from tigris.cost.coefficients import Assumptions, keyed_value, load_assumptions, node_value
+from tigris.cost.coefficients import Assumptions, load_assumptions
 from tigris.engines.base import OpTime
 from tigris.hardware.chip import Chip
 
@@ -111,7 +111,7 @@ class PowerResult:
 
 
 def _density_ratio(node_nm: float, assumptions: Assumptions) -> float:
-    density = node_value(assumptions.area.logic_density_mtr_per_mm2, node_nm)
+    density = assumptions.area.at_node("logic_density_mtr_per_mm2", node_nm)
     return density / assumptions.energy.reference_logic_density_mtr_per_mm2
 
 
@@ -136,8 +136,7 @@ def sram_pj_per_bit(node_nm: float, assumptions: Assumptions) -> float:
 
 
 def dram_energy_per_byte_j(chip: Chip, assumptions: Assumptions) -> float:
-    table = assumptions.energy.dram_pj_per_bit
-    return keyed_value(table, chip.memory.dram.kind, "default") * 8e-12
+    return assumptions.energy.keyed("dram_pj_per_bit", chip.memory.dram.kind, "default") * 8e-12
 
 
 def estimate_power(

@@ -57,8 +57,13 @@ def _canonical(value: Value) -> Value:
 def design_id(params: Mapping[str, Value]) -> str:
     """A stable id of a point in the space (the same parameters give the same id)."""
     canonical = {key: _canonical(value) for key, value in sorted(params.items())}
-    text = json.dumps(canonical, separators=(",", ":"), default=repr)
+    text = _ID_ENCODER.encode(canonical)
     return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+# json.dumps(canonical, separators=(",", ":"), default=repr), without building an encoder
+# per call (json.dumps reuses its own only for the default options)
+_ID_ENCODER = json.JSONEncoder(separators=(",", ":"), default=repr)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ energy, tigris.cost.tco; never a published cloud price, which belongs to the bas
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,9 @@ class Unavailable(Exception):
 
 def optional_module(name: str, purpose: str) -> Any:
     """Import a sibling model package, or Unavailable naming what is missing."""
+    module = sys.modules.get(name)  # imported already: skip importlib (called per design)
+    if module is not None:
+        return module
     try:
         return importlib.import_module(name)
     except ImportError as error:

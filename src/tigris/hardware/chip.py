@@ -9,7 +9,6 @@ Three kinds of matrix compute share one interface (`peak_flop_per_s(dtype)`):
 
 from __future__ import annotations
 
-from functools import cached_property
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
@@ -26,6 +25,7 @@ from tigris.hardware.quantities import (
     Length,
     Power,
     Spec,
+    cached_figure,
 )
 
 
@@ -292,31 +292,31 @@ class Chip(Spec):
             raise UnsupportedError(f"{self.id} has no {dtype} matrix path")
         return peak
 
-    @cached_property
+    @cached_figure
     def _peaks(self) -> dict[str, float | None]:
         return {}
 
     def supported_dtypes(self) -> list[str]:
         return list(self._supported_dtypes)
 
-    @cached_property
+    @cached_figure
     def _supported_dtypes(self) -> tuple[str, ...]:
         order = ["fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4", "fp4"]
         return tuple(d for d in order if self.matrix.peak_flop_per_s(d) is not None)
 
-    @cached_property
+    @cached_figure
     def dram_bandwidth_bytes_per_s(self) -> float:
         return self.memory.dram.bandwidth
 
-    @cached_property
+    @cached_figure
     def dram_capacity_bytes(self) -> float:
         return self.memory.dram.capacity
 
-    @cached_property
+    @cached_figure
     def onchip_capacity_bytes(self) -> float:
         return sum(level.total_capacity_bytes for level in self.memory.sram)
 
-    @cached_property
+    @cached_figure
     def scale_up_unidir_bytes_per_s(self) -> float:
         return sum(link.unidir_bytes_per_s for link in self.links)
 
@@ -332,7 +332,7 @@ class Chip(Spec):
         """Vector throughput; chips without a described vector unit use 1/16 of bf16 peak."""
         return self._vector_flop_per_s
 
-    @cached_property
+    @cached_figure
     def _vector_flop_per_s(self) -> float:
         if self.vector is not None:
             return self.vector.flop_per_s

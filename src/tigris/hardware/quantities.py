@@ -6,7 +6,7 @@ may pass plain floats, taken to be SI already (a sweep setting `memory.dram.capa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationInfo
@@ -29,14 +29,33 @@ DTYPE_BYTES: dict[str, float] = {
 }
 
 
+class cached_figure:  # noqa: N801 (used as a decorator, like functools.cached_property)
+    """A figure computed from a frozen spec's fields on first read, then kept in the
+    instance's __dict__: functools.cached_property without the lock that Python 3.11 takes
+    on each first read (a sweep reads a few of these on every design's fresh chip)."""
+
+    def __init__(self, func: Callable[[Any], Any]) -> None:
+        self.func = func
+        self.__doc__ = func.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.func(instance)
+        return value
+
+
 class Spec(BaseModel):
     """Base of every spec: frozen, unknown fields rejected.
 
-    A spec may cache figures derived from its fields (functools.cached_property, kept in
-    the instance's __dict__ beside the fields); `model_copy(update=...)` drops them, since
+    A spec may cache figures derived from its fields (`cached_figure`, kept in the
+    instance's __dict__ beside the fields); `model_copy(update=...)` drops them, since
     pydantic copies __dict__ whole and the copy's fields differ."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", ignored_types=(cached_figure,))
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         copied = super().model_copy(update=update, deep=deep)

@@ -1,0 +1,50 @@
+"""The assumptions' table lookups are memoized per section: the same figures as the plain
+lookups, and a section copied with other tables looks them up afresh."""
+
+from __future__ import annotations
+
+from tigris.cost import estimate_area, estimate_cost, load_assumptions
+from tigris.cost.coefficients import keyed_value, node_value
+from tigris.hardware.presets import list_chip_ids, load_chip
+
+
+def test_memoized_lookups_equal_the_plain_ones() -> None:
+    assumptions = load_assumptions()
+    area, fab = assumptions.area, assumptions.fab
+    for node in (3, 4.5, 5, 7, 16, 28, 45):
+        for _ in range(2):
+            assert area.at_node("logic_density_mtr_per_mm2", node) == node_value(
+                area.logic_density_mtr_per_mm2, node
+            )
+            assert fab.at_node("wafer_price_usd", node) == node_value(fab.wafer_price_usd, node)
+    for kind in ("HBM3e", "hbm3", "HBM2", "unknown"):
+        assert area.keyed("hbm_stack_bandwidth_bytes_per_s", kind, "HBM3") == keyed_value(
+            area.hbm_stack_bandwidth_bytes_per_s, kind, "HBM3"
+        )
+    assert area.sram_macro_sizes_kib == tuple(sorted(area.sram_macro_efficiency_by_kib))
+
+
+def test_copied_assumptions_look_up_afresh() -> None:
+    assumptions = load_assumptions()
+    chip = load_chip("tigris-1")
+    before = estimate_cost(chip, assumptions)
+    node = estimate_area(chip, assumptions).node_nm
+    fab = assumptions.fab
+    prices = {key: 2 * value for key, value in fab.wafer_price_usd.items()}
+    dearer = assumptions.model_copy(
+        update={"fab": fab.model_copy(update={"wafer_price_usd": prices})}
+    )
+    assert dearer.fab.at_node("wafer_price_usd", node) == 2 * fab.at_node("wafer_price_usd", node)
+    after = estimate_cost(chip, dearer)
+    assert after.wafer_price_usd == 2 * before.wafer_price_usd
+    assert estimate_cost(chip, assumptions) == before
+
+
+def test_every_catalog_chip_costs_as_before_twice() -> None:
+    """The second estimate (memoized lookups) equals the first (fresh assumptions)."""
+    for chip_id in list_chip_ids():
+        chip = load_chip(chip_id)
+        first = estimate_cost(chip, load_assumptions())
+        assumptions = load_assumptions()
+        estimate_cost(chip, assumptions)
+        assert estimate_cost(chip, assumptions) == first
