@@ -48,3 +48,23 @@ def test_every_catalog_chip_costs_as_before_twice() -> None:
         assumptions = load_assumptions()
         estimate_cost(chip, assumptions)
         assert estimate_cost(chip, assumptions) == first
+
+
+def test_sram_area_follows_the_bitcell_and_a_full_memo(monkeypatch) -> None:
+    from tigris.cost import coefficients
+    from tigris.cost.area import sram_area_mm2
+
+    assumptions = load_assumptions()
+    area = assumptions.area
+    first = sram_area_mm2(64 * 2**20, 5, assumptions)
+    bitcells = {key: 2 * value for key, value in area.sram_bitcell_um2.items()}
+    doubled = assumptions.model_copy(
+        update={"area": area.model_copy(update={"sram_bitcell_um2": bitcells})}
+    )
+    assert sram_area_mm2(64 * 2**20, 5, doubled) == 2 * first
+    monkeypatch.setattr(coefficients, "_MAX_LOOKUPS", 2)
+    sizes = [2**20 * n for n in range(1, 6)]
+    assert [sram_area_mm2(s, 5, assumptions) for s in sizes] == [
+        sram_area_mm2(s, 5, load_assumptions()) for s in sizes
+    ]
+    assert sram_area_mm2(64 * 2**20, 5, assumptions) == first

@@ -30,7 +30,7 @@ import re
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
-from tigris.cost.coefficients import Assumptions, load_assumptions
+from tigris.cost.coefficients import AreaCoefficients, Assumptions, load_assumptions
 from tigris.hardware.chip import Chip, SimdMatrix, SramLevel, SystolicMatrix, TensorCoreMatrix
 
 
@@ -171,6 +171,13 @@ def num_cores(chip: Chip) -> int:
 def sram_area_mm2(capacity_bytes: float, node_nm: float, assumptions: Assumptions) -> float:
     """Bits x bitcell / efficiency; macros above the largest size are split into several."""
     area = assumptions.area
+    return area.memo(
+        ("sram_area_mm2", capacity_bytes, node_nm),
+        lambda: _sram_area_mm2(capacity_bytes, node_nm, area),
+    )
+
+
+def _sram_area_mm2(capacity_bytes: float, node_nm: float, area: AreaCoefficients) -> float:
     macro_bytes = min(capacity_bytes, area.sram_macro_max_bytes)
     sizes = area.sram_macro_sizes_kib
     macro_kib = max(macro_bytes / 1024, sizes[0])

@@ -7,6 +7,7 @@ object is frozen; `describe()` lists every value with its source so a report can
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -28,21 +29,30 @@ class _Section(Spec):
     def _lookups(self) -> dict[tuple, Any]:
         return {}
 
-    def at_node(self, table: str, node_nm: float) -> float:
-        """`node_value` of this section's per-node table named `table`."""
-        key = ("node", table, node_nm)
+    def memo(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        """`compute()`, a figure of this section's values and the values in `key`, once."""
         lookups = self._lookups
         if key not in lookups:
-            lookups[key] = node_value(getattr(self, table), node_nm)
+            if len(lookups) >= _MAX_LOOKUPS:  # a sweep of continuous values
+                lookups.clear()
+            lookups[key] = compute()
         return lookups[key]
+
+    def at_node(self, table: str, node_nm: float) -> float:
+        """`node_value` of this section's per-node table named `table`."""
+        return self.memo(
+            ("node", table, node_nm), lambda: node_value(getattr(self, table), node_nm)
+        )
 
     def keyed(self, table: str, name: str, default: str | None = None) -> float | None:
         """`keyed_value` of this section's table named `table`."""
-        key = ("keyed", table, name, default)
-        lookups = self._lookups
-        if key not in lookups:
-            lookups[key] = keyed_value(getattr(self, table), name, default)
-        return lookups[key]
+        return self.memo(
+            ("keyed", table, name, default),
+            lambda: keyed_value(getattr(self, table), name, default),
+        )
+
+
+_MAX_LOOKUPS = 65536
 
 
 class AreaCoefficients(_Section):
