@@ -32,6 +32,7 @@ fitted on measured.csv only (tigris.validate.calibrate).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from math import ceil, isqrt
 
@@ -88,6 +89,21 @@ class TileEngine:
         if isinstance(op, Stream):
             return time_stream(op, chip)
         raise TypeError(f"tile engine cannot time {type(op).__name__}")
+
+    def times_s(self, ops: Sequence[Op], chip: Chip) -> list[float]:
+        """[self.time(op, chip).time_s for op in ops], the same floats, without building
+        an OpTime for the GEMMs of systolic chips and the streams (a design sweep times
+        the ~30 ops of a training step on every design)."""
+        systolic = isinstance(chip.matrix, SystolicMatrix)
+        out = []
+        for op in ops:
+            if isinstance(op, Stream):
+                out.append(_stream_parts(op, chip)[0])
+            elif systolic and isinstance(op, Gemm):
+                out.append(_systolic_gemm_parts(op, chip)[0])
+            else:
+                out.append(self.time(op, chip).time_s)
+        return out
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -391,35 +407,61 @@ def _systolic_chip(chip: Chip) -> _SystolicChip:
     return consts
 
 
-def time_systolic_gemm(op: Gemm, chip: Chip) -> OpTime:
+def _systolic_gemm_parts(op: Gemm, chip: Chip) -> tuple:
+    """(time_s, compute_s, memory_s, traffic, overhead_s, cycles, split, matrix_s, vector_s,
+    pipeline_s) of one GEMM on a systolic chip; plain arithmetic on the op's fields and
+    the chip's constants, as sweeps call it for every op of every design."""
     consts = _systolic_chip(chip)
     matrix = consts.matrix
-    cycles, split = systolic_parallel_cycles(op.m, op.n, op.k, matrix)
+    m, n, k, batch, rows, cols = op.m, op.n, op.k, op.batch, matrix.rows, matrix.cols
+    cycles, split = _parallel_cycles(
+        m, n, k, rows, cols, matrix.num_cores, matrix.arrays_per_core, matrix.dataflow
+    )
     macs_per_pe = matrix.macs_per_pe_per_cycle.get(op.dtype)  # type: ignore[call-overload]
     if macs_per_pe is None:
         chip.peak_flop_per_s(op.dtype)  # raises UnsupportedError with the reason
     # A PE doing r MACs per cycle in this dtype finishes the same folds r times faster.
-    matrix_s = op.batch * cycles / (matrix.clock * macs_per_pe * consts.matrix_fraction)
+    matrix_s = batch * cycles / (matrix.clock * macs_per_pe * consts.matrix_fraction)
     # Vector unit, overlapped with the arrays: partial sums of K folds dealt to different
     # arrays, and the epilogue of every output element.
-    k_folds = -(-op.k // matrix.rows) if matrix.dataflow != "os" else 1
+    k_folds = -(-k // rows) if matrix.dataflow != "os" else 1
     adds = k_folds - 1 if split == "folds" and consts.arrays > 1 else 0
-    vector_s = op.batch * op.m * op.n * (adds + SYSTOLIC_EPILOGUE_PASSES) / consts.lane_rate
+    vector_s = batch * m * n * (adds + SYSTOLIC_EPILOGUE_PASSES) / consts.lane_rate
     compute_s = max(matrix_s, vector_s)
-    block = consts.block
-    traffic = blocked_traffic_bytes(op, block, block, 0.5 * consts.sram_bytes)
+    # SRAM blocking (blocked_traffic_bytes, its byte counts read once)
+    in_bytes, out_bytes = dtype_bytes(op.dtype), dtype_bytes(op.out_dtype or op.dtype)
+    a_bytes = batch * m * k * in_bytes
+    b_bytes = batch * k * n * dtype_bytes(op.weight_dtype or op.dtype)
+    c_bytes = batch * m * n * out_bytes
+    min_bytes = a_bytes + b_bytes + c_bytes
+    if a_bytes + b_bytes <= 0.5 * consts.sram_bytes:
+        traffic = min_bytes
+    else:
+        block = consts.block
+        traffic = max(a_bytes * -(-n // block) + b_bytes * -(-m // block) + c_bytes, min_bytes)
     memory_s = traffic / consts.dram_rate
     # Fill: one fold's operands (a row chunk of A and R x C of B); drain: one output tile.
-    share = -(-op.m // matrix.num_cores)
-    k_rows = min(op.k, matrix.rows)
-    first = (share * k_rows + k_rows * min(op.n, matrix.cols)) * dtype_bytes(op.dtype)
-    last = share * min(op.n, matrix.cols) * dtype_bytes(op.out_dtype or op.dtype)
+    share = -(-m // matrix.num_cores)
+    k_rows, n_cols = min(k, rows), min(n, cols)
+    first = (share * k_rows + k_rows * n_cols) * in_bytes
+    last = share * n_cols * out_bytes
     pipeline_s = consts.pipeline_s(first, last)
     overhead_s = consts.kernel_overhead + pipeline_s
+    time_s = max(compute_s, memory_s) + overhead_s
+    return (
+        time_s, compute_s, memory_s, traffic, overhead_s, cycles, split, matrix_s, vector_s,
+        pipeline_s,
+    )  # fmt: skip
+
+
+def time_systolic_gemm(op: Gemm, chip: Chip) -> OpTime:
+    time_s, compute_s, memory_s, traffic, overhead_s, cycles, split, matrix_s, vector_s, pipe_s = (
+        _systolic_gemm_parts(op, chip)
+    )
     return OpTime(
         name=op.name,
         engine="tile",
-        time_s=max(compute_s, memory_s) + overhead_s,
+        time_s=time_s,
         flop=op.flop,
         dram_bytes=traffic,
         compute_s=compute_s,
@@ -427,11 +469,11 @@ def time_systolic_gemm(op: Gemm, chip: Chip) -> OpTime:
         overhead_s=overhead_s,
         details={
             "cycles": float(cycles),
-            "block": float(block),
+            "block": float(_systolic_chip(chip).block),
             "split_rows": float(split == "rows"),
             "matrix_s": matrix_s,
             "vector_s": vector_s,
-            "pipeline_s": pipeline_s,
+            "pipeline_s": pipe_s,
         },
     )
 
@@ -692,7 +734,8 @@ def time_attention(op: Attention, chip: Chip) -> OpTime:
 SYSTOLIC_STREAM_CHUNK_BYTES = 128 * 1024
 
 
-def time_stream(op: Stream, chip: Chip) -> OpTime:
+def _stream_parts(op: Stream, chip: Chip) -> tuple[float, float, float, float]:
+    """(time_s, compute_s, memory_s, pipeline_s) of a stream."""
     compute_s = op.flop / chip.vector_flop_per_s()
     memory_s = op.min_bytes / _dram_rate(chip)
     pipeline_s = 0.0
@@ -701,4 +744,10 @@ def time_stream(op: Stream, chip: Chip) -> OpTime:
         chunk = min(SYSTOLIC_STREAM_CHUNK_BYTES, op.bytes_read / chip.matrix.num_cores)
         out = chunk * op.bytes_written / op.bytes_read if op.bytes_read else 0.0
         pipeline_s = _systolic_chip(chip).pipeline_s(chunk, out)
+    time_s = max(compute_s, memory_s) + (chip.calibration.kernel_overhead + pipeline_s)
+    return time_s, compute_s, memory_s, pipeline_s
+
+
+def time_stream(op: Stream, chip: Chip) -> OpTime:
+    _, compute_s, memory_s, pipeline_s = _stream_parts(op, chip)
     return _result(op, chip, compute_s, memory_s, op.min_bytes, {}, pipeline_s)
