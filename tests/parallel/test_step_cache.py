@@ -46,10 +46,10 @@ def test_cached_step_is_identical(setup: TrainSetup) -> None:
     cache = StepCache()  # one cache, many chips and plans: as a sweep uses it
     for chip in (setup.chip, TIGRIS, H100):
         this = replace(setup, chip=chip)
-        plain, cached = StepModel(this), StepModel(this, cache)
+        plain, cached = StepModel(this, per_op=True), StepModel(this, cache)
         for plan in PLANS:
             _same(plain, cached, plan)
-            _same(StepModel(this), StepModel(this, cache), plan)  # a fresh model per plan
+            _same(StepModel(this, per_op=True), StepModel(this, cache), plan)  # a fresh model per plan
 
 
 def test_cached_moe_step_is_identical() -> None:
@@ -58,7 +58,7 @@ def test_cached_moe_step_is_identical() -> None:
     cache = StepCache()
     for chip in (H100, TIGRIS):
         this = replace(setup, chip=chip)
-        _same(StepModel(this), StepModel(this, cache), plan)
+        _same(StepModel(this, per_op=True), StepModel(this, cache), plan)
 
 
 def test_cache_shares_graphs_and_dedupes_op_shapes() -> None:

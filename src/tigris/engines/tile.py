@@ -35,12 +35,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import lru_cache
 from math import ceil, isqrt
+from typing import TypeVar
 
 from tigris.engines.base import OpTime
 from tigris.hardware.chip import Chip, SimdMatrix, SystolicMatrix, TensorCoreMatrix
 from tigris.hardware.quantities import dtype_bytes
 from tigris.isa.machine import BARRIER_CYCLES, DMA_LATENCY_S
 from tigris.workload.ops import Attention, Gemm, Op, Stream
+
+_T = TypeVar("_T")
 
 # K elements consumed per main-loop step of a GPU GEMM kernel (CUTLASS "bk").
 GPU_K_STEP = 64
@@ -166,6 +169,24 @@ def blocked_traffic_bytes(op: Gemm, block_m: int, block_n: int, cache_bytes: flo
     return max(traffic, min_bytes)
 
 
+# Per-chip constants by (id(chip), kind); the chip is held in the entry, so its id is not
+# reused while the entry lives. Specs are frozen, so an entry never goes stale.
+_PER_CHIP: dict[tuple[int, type], tuple[Chip, object]] = {}
+_PER_CHIP_MAX = 64
+
+
+def _per_chip(chip: Chip, kind: type[_T]) -> _T:
+    """kind(chip), built once per chip."""
+    entry = _PER_CHIP.get((id(chip), kind))
+    if entry is not None and entry[0] is chip:
+        return entry[1]  # type: ignore[return-value]
+    if len(_PER_CHIP) >= _PER_CHIP_MAX:
+        _PER_CHIP.clear()
+    consts = kind(chip)
+    _PER_CHIP[(id(chip), kind)] = (chip, consts)
+    return consts
+
+
 # ---------------------------------------------------------------------------- GPU GEMM
 
 
@@ -194,22 +215,42 @@ def _gpu_gemm_one(
     return compute_s, memory_s, traffic, gemm.details(bm, bn, split_k)
 
 
+class _GpuChip:
+    """The GPU constants the GEMM model reads for every candidate tiling, once per chip."""
+
+    __slots__ = ("num_sms", "dram_rate", "wave_side", "half_l2_bytes", "rates")
+
+    def __init__(self, chip: Chip) -> None:
+        matrix = chip.matrix
+        assert isinstance(matrix, TensorCoreMatrix)
+        self.num_sms = matrix.num_parallel_units
+        self.dram_rate = _dram_rate(chip)
+        self.wave_side = max(1, isqrt(self.num_sms))
+        self.half_l2_bytes = 0.5 * _last_level_bytes(chip)
+        self.rates: dict[str, float] = {}  # per-SM matrix rate by dtype
+
+    def per_sm_rate(self, chip: Chip, dtype: str) -> float:
+        rate = self.rates.get(dtype)
+        if rate is None:
+            rate = self.rates[dtype] = _matrix_rate(chip, dtype) / self.num_sms
+        return rate
+
+
 class _GpuGemm:
     """One GEMM on one GPU, with the per-call constants computed once (the search over
     tilings evaluates many candidates, and sweeps call this millions of times)."""
 
     def __init__(self, op: Gemm, chip: Chip) -> None:
-        matrix = chip.matrix
-        assert isinstance(matrix, TensorCoreMatrix)
+        consts = _per_chip(chip, _GpuChip)
         self.op = op
-        self.num_sms = matrix.num_parallel_units
-        self.per_sm_rate = _matrix_rate(chip, op.dtype) / self.num_sms
-        self.dram_rate = _dram_rate(chip)
-        self.wave_side = max(1, isqrt(self.num_sms))
+        self.num_sms = consts.num_sms
+        self.per_sm_rate = consts.per_sm_rate(chip, op.dtype)
+        self.dram_rate = consts.dram_rate
+        self.wave_side = consts.wave_side
         self.a_bytes, self.b_bytes, self.c_bytes = op.a_bytes, op.b_bytes, op.c_bytes
         self.min_bytes = self.a_bytes + self.b_bytes + self.c_bytes
         # If A and B fit in half the L2 together, each is read from DRAM once.
-        self.fits_in_cache = self.a_bytes + self.b_bytes <= 0.5 * _last_level_bytes(chip)
+        self.fits_in_cache = self.a_bytes + self.b_bytes <= consts.half_l2_bytes
 
     def tiles(self, bm: int, bn: int) -> tuple[int, int]:
         return ceil(self.op.m / bm), ceil(self.op.n / bn)
@@ -390,21 +431,8 @@ class _SystolicChip:
         ) + self.barrier_s
 
 
-# Per-chip constants by id(chip); the chip is held in the entry, so its id is not reused
-# while the entry lives. Specs are frozen, so an entry never goes stale.
-_SYSTOLIC_CHIPS: dict[int, tuple[Chip, _SystolicChip]] = {}
-_SYSTOLIC_CHIPS_MAX = 64
-
-
 def _systolic_chip(chip: Chip) -> _SystolicChip:
-    entry = _SYSTOLIC_CHIPS.get(id(chip))
-    if entry is not None and entry[0] is chip:
-        return entry[1]
-    if len(_SYSTOLIC_CHIPS) >= _SYSTOLIC_CHIPS_MAX:
-        _SYSTOLIC_CHIPS.clear()
-    consts = _SystolicChip(chip)
-    _SYSTOLIC_CHIPS[id(chip)] = (chip, consts)
-    return consts
+    return _per_chip(chip, _SystolicChip)
 
 
 def _systolic_gemm_parts(op: Gemm, chip: Chip) -> tuple:

@@ -333,7 +333,7 @@ def _sharded_step(setup: TrainSetup, plan: ParallelPlan, shard: float) -> Sharde
     unique: list[Op] = []
 
     def index(op: Op) -> int:
-        shape = replace(op, name="")
+        shape = copy_op(op, name="")
         found = shapes.get(shape)
         if found is None:
             found = shapes[shape] = len(unique)
@@ -370,11 +370,15 @@ class StepModel:
     """Evaluates plans for one TrainSetup, remembering op times and sharded graphs.
 
     `cache` (a StepCache) shares the chip-independent graphs between the StepModels of
-    several chips; the results are the same with or without it."""
+    several chips; without one the model keeps its own. `per_op=True` times the graph op
+    by op instead (no StepCache): the reference the cached path is tested against, bit
+    for bit."""
 
-    def __init__(self, setup: TrainSetup, cache: StepCache | None = None) -> None:
+    def __init__(
+        self, setup: TrainSetup, cache: StepCache | None = None, *, per_op: bool = False
+    ) -> None:
         self.setup = setup
-        self.cache = cache
+        self.cache = None if per_op else cache if cache is not None else StepCache()
         self._engine = get_engine(setup.engine)
         self._op_s: dict[Op, float] = {}
         self._microbatch: dict[tuple, MicrobatchTimes] = {}
