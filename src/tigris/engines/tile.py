@@ -253,30 +253,32 @@ class _GpuGemm:
         self.fits_in_cache = self.a_bytes + self.b_bytes <= consts.half_l2_bytes
 
     def tiles(self, bm: int, bn: int) -> tuple[int, int]:
-        return ceil(self.op.m / bm), ceil(self.op.n / bn)
+        return -(-self.op.m // bm), -(-self.op.n // bn)
 
     def evaluate(self, bm: int, bn: int, split_k: int) -> tuple[float, float, float]:
-        """Waves of whole tiles over the SMs; blocked DRAM traffic with L2 reuse in a wave."""
+        """Waves of whole tiles over the SMs; blocked DRAM traffic with L2 reuse in a wave.
+        (Ceilings as integer divisions: the search runs this for every candidate tiling.)"""
         op = self.op
-        tiles_m, tiles_n = self.tiles(bm, bn)
+        m, n = op.m, op.n
+        tiles_m, tiles_n = -(-m // bm), -(-n // bn)
         num_tiles = op.batch * tiles_m * tiles_n * split_k
-        waves = ceil(num_tiles / self.num_sms)
-        k_steps = ceil(ceil(op.k / split_k) / GPU_K_STEP) + GPU_TILE_OVERHEAD_STEPS
+        waves = -(-num_tiles // self.num_sms)
+        k_per_split = -(-op.k // split_k)
+        k_steps = -(-k_per_split // GPU_K_STEP) + GPU_TILE_OVERHEAD_STEPS
         tile_flop = 2.0 * bm * bn * k_steps * GPU_K_STEP  # tensor cores compute whole tiles
         compute_s = waves * tile_flop / self.per_sm_rate
         if self.fits_in_cache:
             traffic = self.min_bytes
         else:
             # One wave covers about sqrt(SMs) x sqrt(SMs) tiles; L2 serves re-reads in it.
-            block_m = bm * min(self.wave_side, tiles_m)
-            block_n = bn * min(self.wave_side, tiles_n)
+            side = self.wave_side
+            block_m = bm * (side if side < tiles_m else tiles_m)
+            block_n = bn * (side if side < tiles_n else tiles_n)
             traffic = (
-                self.a_bytes * ceil(op.n / block_n)
-                + self.b_bytes * ceil(op.m / block_m)
-                + self.c_bytes
+                self.a_bytes * -(-n // block_n) + self.b_bytes * -(-m // block_m) + self.c_bytes
             )
         if split_k > 1:  # fp32 partial sums written and read back by the reduction
-            traffic += 2 * split_k * op.batch * op.m * op.n * 4
+            traffic += 2 * split_k * op.batch * m * n * 4
         return compute_s, traffic / self.dram_rate, traffic
 
     def details(self, bm: int, bn: int, split_k: int) -> dict[str, float]:
@@ -295,14 +297,15 @@ def time_gpu_gemm(op: Gemm, chip: Chip) -> OpTime:
     """The fastest candidate tiling (and split-K) of the GEMM, as a kernel library picks."""
     gemm = _GpuGemm(op, chip)
     best: tuple[float, float, float, float, tuple[int, int, int]] | None = None
-    for bm, bn in _gpu_tile_candidates(chip.matrix, op.m):  # type: ignore[arg-type]
-        base_tiles = op.batch * ceil(op.m / bm) * ceil(op.n / bn)
+    m, n, k, batch, most_tiles = op.m, op.n, op.k, op.batch, 2 * gemm.num_sms
+    for bm, bn in _gpu_tile_candidates(chip.matrix, m):  # type: ignore[arg-type]
+        base_tiles = batch * -(-m // bm) * -(-n // bn)
         split_k = 1
         while split_k <= MAX_SPLIT_K:
-            if split_k > 1 and (base_tiles * split_k > 2 * gemm.num_sms or op.k // split_k < 256):
+            if split_k > 1 and (base_tiles * split_k > most_tiles or k // split_k < 256):
                 break
             compute_s, memory_s, traffic = gemm.evaluate(bm, bn, split_k)
-            total = max(compute_s, memory_s)
+            total = compute_s if compute_s >= memory_s else memory_s
             if best is None or total < best[0]:
                 best = (total, compute_s, memory_s, traffic, (bm, bn, split_k))
             split_k *= 2
