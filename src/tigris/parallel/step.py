@@ -14,6 +14,9 @@ timed by a single-chip engine (tile by default). Communication is added by mecha
   first forward runs; ZeRO-3 gathers weights each micro-batch forward and backward and
   reduce-scatters gradients, overlapped with that pass's compute.
 - optimizer: AdamW streams of the chip's shard of the weights (1 / dp of them under ZeRO).
+- clock: a chip whose dense GEMM stream exceeds its board power limit settles below the
+  boost clock its short-benchmark calibration saw; the step's compute time stretches by
+  the clock it sustains at the step's tensor activity (`tigris.parallel.clock`).
 
 MFU follows PaLM (Chowdhery et al. 2022, appendix B): model flop per token
 6 N + 12 L H Q T (N matmul weights, L layers, H heads of width Q, T sequence; attention
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from tigris.engines.base import get_engine
 from tigris.hardware.chip import Chip
 from tigris.hardware.system import Cluster
+from tigris.parallel.clock import clock_stretch, sustained_clock_ratio
 from tigris.parallel.collectives import CommGroup, collective_time_s
 from tigris.parallel.memory import MemoryBreakdown, memory_per_chip, params_per_chip
 from tigris.parallel.partition import _scale_stream, layer_collectives, shard_graph
@@ -552,6 +556,10 @@ class StepModel:
         ends_s = times.embedding_s + times.head_s
         if plan.pp > 1:  # embedding on the first stage, head on the last: the larger counts
             ends_s = max(times.embedding_s, times.head_s)
+        # the clock the chip holds through the step under its power limit (parallel.clock)
+        stretch = self._clock_stretch(plan, m, fwd_s + bwd_s + recompute_s + ends_s)
+        fwd_s, bwd_s, recompute_s = fwd_s * stretch, bwd_s * stretch, recompute_s * stretch
+        ends_s *= stretch
         fwd_comm = self._layer_comm_s(plan, "fwd")
         bwd_comm = self._layer_comm_s(plan, "bwd")
         repeats = 2 if plan.recompute == "full" else 1  # recompute repeats forward collectives
@@ -628,6 +636,34 @@ class StepModel:
             memory=memory,
             breakdown=breakdown,
         )
+
+    def _clock_stretch(self, plan: ParallelPlan, m: int, compute_mb_s: float) -> float:
+        """Factor by which the step's compute time grows at the clock the chip sustains
+        under its power limit (tigris.parallel.clock): the tensor units' activity is the
+        matrix flop a chip executes (causal attention kernels skip the masked half) at
+        its calibrated GEMM rate, over the compute time at the unthrottled clock."""
+        setup, spec = self.setup, self.setup.spec
+        ratio = sustained_clock_ratio(setup.chip)
+        if ratio >= 1.0 or compute_mb_s <= 0.0:
+            return 1.0
+        tokens_per_chip = setup.global_batch * setup.seq_len / setup.num_chips
+        attention = 12.0 * spec.num_layers * spec.q_size * setup.seq_len
+        recompute = recompute_flop_per_token(spec, setup.seq_len, plan.recompute)
+        recompute_attention = (
+            4.0 * spec.num_layers * spec.q_size * setup.seq_len
+            if plan.recompute in ("full", "selective")
+            else 0.0
+        )
+        gemm_flop = model_flop_per_token(spec, setup.seq_len) - attention + recompute
+        gemm_flop -= recompute_attention
+        attention_flop = 0.5 * (attention + recompute_attention)  # causal
+        chip, fraction = setup.chip, setup.chip.calibration.matrix_fraction
+        attention_dtype = "bf16" if plan.dtype == "fp8" else plan.dtype
+        busy_s = tokens_per_chip * (
+            gemm_flop / (fraction * chip.peak_flop_per_s(plan.dtype))
+            + attention_flop / (fraction * chip.peak_flop_per_s(attention_dtype))
+        )
+        return clock_stretch(ratio, busy_s / (m * compute_mb_s))
 
     def _optimizer_s(self, plan: ParallelPlan, times: MicrobatchTimes) -> tuple[float, float]:
         """Seconds of the optimizer streams of one layer and of the rest of the model, on

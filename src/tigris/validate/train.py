@@ -16,6 +16,10 @@ Sources and how each row becomes a run:
   data-centre network, per-device batch pdbs. Metric: MaxText's TFLOP/s per chip, which is
   the PaLM model flop (attention without causal savings).
 
+The H100 runs hold the clock their 700 W limit allows through seconds of back-to-back
+GEMMs, below the boost clock of the short GEMM benchmarks the chip is calibrated on
+(tigris.parallel.clock, applied by the step model to every training step).
+
 Assumptions stated once: the A100 40 GB is the 80 GB preset with 40 GB and 1.555 TB/s;
 TPU v5e slices join over a data-centre network of 50 Gb/s per chip (the figure of the
 v5p preset; v5e's is not in our sourced data). MaxText keeps weights replicated across
