@@ -97,13 +97,13 @@ class TileEngine:
         """[self.time(op, chip).time_s for op in ops], the same floats, without building
         an OpTime for the GEMMs of systolic chips and the streams (a design sweep times
         the ~30 ops of a training step on every design)."""
-        systolic = isinstance(chip.matrix, SystolicMatrix)
+        consts = _systolic_chip(chip) if isinstance(chip.matrix, SystolicMatrix) else None
         out = []
         for op in ops:
             if isinstance(op, Stream):
-                out.append(_stream_parts(op, chip)[0])
-            elif systolic and isinstance(op, Gemm):
-                out.append(_systolic_gemm_parts(op, chip)[0])
+                out.append(_stream_parts(op, chip, consts)[0])
+            elif consts is not None and isinstance(op, Gemm):
+                out.append(_systolic_gemm_parts(op, chip, consts)[0])
             else:
                 out.append(self.time(op, chip).time_s)
         return out
@@ -438,11 +438,12 @@ def _systolic_chip(chip: Chip) -> _SystolicChip:
     return _per_chip(chip, _SystolicChip)
 
 
-def _systolic_gemm_parts(op: Gemm, chip: Chip) -> tuple:
+def _systolic_gemm_parts(op: Gemm, chip: Chip, consts: _SystolicChip | None = None) -> tuple:
     """(time_s, compute_s, memory_s, traffic, overhead_s, cycles, split, matrix_s, vector_s,
     pipeline_s) of one GEMM on a systolic chip; plain arithmetic on the op's fields and
-    the chip's constants, as sweeps call it for every op of every design."""
-    consts = _systolic_chip(chip)
+    the chip's constants (`consts`, _systolic_chip(chip)), as sweeps call it for every op
+    of every design."""
+    consts = consts or _systolic_chip(chip)
     matrix = consts.matrix
     m, n, k, batch, rows, cols = op.m, op.n, op.k, op.batch, matrix.rows, matrix.cols
     cycles, split = _parallel_cycles(
@@ -765,16 +766,20 @@ def time_attention(op: Attention, chip: Chip) -> OpTime:
 SYSTOLIC_STREAM_CHUNK_BYTES = 128 * 1024
 
 
-def _stream_parts(op: Stream, chip: Chip) -> tuple[float, float, float, float]:
-    """(time_s, compute_s, memory_s, pipeline_s) of a stream."""
+def _stream_parts(
+    op: Stream, chip: Chip, consts: _SystolicChip | None = None
+) -> tuple[float, float, float, float]:
+    """(time_s, compute_s, memory_s, pipeline_s) of a stream (`consts`: the systolic
+    chip's constants, when the caller has them)."""
     compute_s = op.flop / chip.vector_flop_per_s()
     memory_s = op.min_bytes / _dram_rate(chip)
     pipeline_s = 0.0
-    if isinstance(chip.matrix, SystolicMatrix):
+    if consts is not None or isinstance(chip.matrix, SystolicMatrix):
+        consts = consts or _systolic_chip(chip)
         # Fill and drain: one chunk in and one chunk out (the ends of a double-buffered loop).
-        chunk = min(SYSTOLIC_STREAM_CHUNK_BYTES, op.bytes_read / chip.matrix.num_cores)
+        chunk = min(SYSTOLIC_STREAM_CHUNK_BYTES, op.bytes_read / consts.matrix.num_cores)
         out = chunk * op.bytes_written / op.bytes_read if op.bytes_read else 0.0
-        pipeline_s = _systolic_chip(chip).pipeline_s(chunk, out)
+        pipeline_s = consts.pipeline_s(chunk, out)
     time_s = max(compute_s, memory_s) + (chip.calibration.kernel_overhead + pipeline_s)
     return time_s, compute_s, memory_s, pipeline_s
 
