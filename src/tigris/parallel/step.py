@@ -229,8 +229,28 @@ class StepCache:
         self._steps: dict[tuple, ShardedStep] = {}
         self._collectives: dict[tuple, tuple] = {}
         self._comm: dict[tuple, float] = {}
-        # Clusters by id, held so that an id in a key is never reused by another object.
-        self._clusters: dict[int, Cluster] = {}
+        self._flops: dict[tuple, tuple[float, float]] = {}
+        # Objects keyed by id (clusters, model specs, precisions), held so that an id in a
+        # key is never reused by another object; hashing a pydantic spec costs more than
+        # the lookups it keys (a sweep passes the same objects for every design).
+        self._pinned: dict[int, object] = {}
+
+    def _pin(self, obj: object) -> int:
+        self._pinned[id(obj)] = obj
+        return id(obj)
+
+    def flop_per_token(
+        self, spec: TransformerSpec, seq_len: int, recompute: str
+    ) -> tuple[float, float]:
+        """(model_flop_per_token, recompute_flop_per_token), once per model."""
+        key = (self._pin(spec), seq_len, recompute)
+        found = self._flops.get(key)
+        if found is None:
+            found = self._flops[key] = (
+                model_flop_per_token(spec, seq_len),
+                recompute_flop_per_token(spec, seq_len, recompute),
+            )
+        return found
 
     def comm_s(
         self, cluster: Cluster, chip: Chip, kind: str, message_bytes: float, size: int, stride: int
@@ -238,10 +258,9 @@ class StepCache:
         """collective_time_s on `cluster`, once per cluster: the collective model reads the
         cluster's tiers only (the chip's links are the cluster's scale-up), so every chip of
         a sweep on one cluster shares it."""
-        key = (id(cluster), kind, message_bytes, size, stride)
+        key = (self._pin(cluster), kind, message_bytes, size, stride)
         time_s = self._comm.get(key)
         if time_s is None:
-            self._clusters[id(cluster)] = cluster
             group = CommGroup(cluster, chip, size, stride)
             time_s = self._comm[key] = collective_time_s(kind, message_bytes, group)
         return time_s
@@ -250,9 +269,9 @@ class StepCache:
         full = plan.recompute == "full"
         shard = 1.0 / plan.dp if plan.zero >= 1 else 1.0
         key = (
-            setup.spec,
+            self._pin(setup.spec),
             setup.seq_len,
-            setup.precision,
+            self._pin(setup.precision),
             setup.loss,
             setup.attention,
             setup.attention_dropout,
@@ -273,7 +292,7 @@ class StepCache:
     def layer_collectives(
         self, spec: TransformerSpec, tokens: int, plan: ParallelPlan, phase: str
     ) -> tuple:
-        key = (spec, tokens, plan.tp, plan.ep, plan.cp, plan.sequence_parallel, phase)
+        key = (self._pin(spec), tokens, plan.tp, plan.ep, plan.cp, plan.sequence_parallel, phase)
         found = self._collectives.get(key)
         if found is None:
             found = self._collectives[key] = tuple(
@@ -620,10 +639,9 @@ class StepModel:
             ),
         )
         tokens = setup.global_batch * setup.seq_len
-        model_flop = model_flop_per_token(spec, setup.seq_len) * tokens
-        hardware_flop = (
-            model_flop + recompute_flop_per_token(spec, setup.seq_len, plan.recompute) * tokens
-        )
+        model_per_token, recompute_per_token = self._flop_per_token(plan.recompute)
+        model_flop = model_per_token * tokens
+        hardware_flop = model_flop + recompute_per_token * tokens
         return StepResult(
             plan=plan,
             step_time_s=step_s,
@@ -637,6 +655,16 @@ class StepModel:
             breakdown=breakdown,
         )
 
+    def _flop_per_token(self, recompute: str) -> tuple[float, float]:
+        """(model, recomputed) flop per token of the setup's model and sequence."""
+        setup = self.setup
+        if self.cache is not None:
+            return self.cache.flop_per_token(setup.spec, setup.seq_len, recompute)
+        return (
+            model_flop_per_token(setup.spec, setup.seq_len),
+            recompute_flop_per_token(setup.spec, setup.seq_len, recompute),
+        )
+
     def _clock_stretch(self, plan: ParallelPlan, m: int, compute_mb_s: float) -> float:
         """Factor by which the step's compute time grows at the clock the chip sustains
         under its power limit (tigris.parallel.clock): the tensor units' activity is the
@@ -648,13 +676,13 @@ class StepModel:
             return 1.0
         tokens_per_chip = setup.global_batch * setup.seq_len / setup.num_chips
         attention = 12.0 * spec.num_layers * spec.q_size * setup.seq_len
-        recompute = recompute_flop_per_token(spec, setup.seq_len, plan.recompute)
+        model_per_token, recompute = self._flop_per_token(plan.recompute)
         recompute_attention = (
             4.0 * spec.num_layers * spec.q_size * setup.seq_len
             if plan.recompute in ("full", "selective")
             else 0.0
         )
-        gemm_flop = model_flop_per_token(spec, setup.seq_len) - attention + recompute
+        gemm_flop = model_per_token - attention + recompute
         gemm_flop -= recompute_attention
         attention_flop = 0.5 * (attention + recompute_attention)  # causal
         chip, fraction = setup.chip, setup.chip.calibration.matrix_fraction
