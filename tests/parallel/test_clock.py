@@ -42,3 +42,18 @@ def test_step_stretches_on_a_throttled_chip(monkeypatch):
     boost = _step_s("h100-sxm", "dgx-h100")
     assert boost < throttled <= boost * 1980 / 1575 + 1e-9
     assert _step_s("a100-sxm-80gb", "dgx-a100") == a100
+
+
+def test_fp8_plans_cast_their_linear_inputs_and_keep_the_head_bf16():
+    from tigris.parallel.step import _step_parts
+
+    setup = TrainSetup(
+        load_model("llama2-7b"), load_chip("h100-sxm"), load_cluster("dgx-h100"), 8, 64, 2048
+    )
+    parts = _step_parts(setup, ParallelPlan(dp=8, micro_batch=4, zero=3, dtype="fp8"))
+    fwd = [op.name for op in parts[("layer", "fwd")]]
+    bwd = [op.name for op in parts[("layer", "bwd")]]
+    assert any(name.endswith(".cast") for name in fwd)
+    assert any(name.endswith(".wcast") for name in fwd)
+    assert not any(name.endswith(".wgrad.cast") for name in bwd)
+    assert all(op.dtype == "bf16" for op in parts[("head", "fwd")] if hasattr(op, "k"))

@@ -36,7 +36,7 @@ from tigris.parallel.memory import MemoryBreakdown, memory_per_chip, params_per_
 from tigris.parallel.partition import _scale_stream, layer_collectives, shard_graph
 from tigris.parallel.pipeline import bubble_time_s, p2p_messages_on_critical_path
 from tigris.parallel.plan import ParallelPlan, check_plan
-from tigris.workload.ops import Attention, Gemm, Op, Stream, copy_op
+from tigris.workload.ops import Attention, Gemm, Op, Stream, copy_op, make_stream
 from tigris.workload.precision import Precision
 from tigris.workload.spec import TransformerSpec
 from tigris.workload.tasks import train_step_graph
@@ -334,14 +334,37 @@ def _step_parts(setup: TrainSetup, plan: ParallelPlan) -> dict[tuple[str, str], 
     }
 
 
+def _fp8_casts(op: Gemm) -> tuple[Op, ...]:
+    """Transformer Engine's casts before an fp8 GEMM of a linear layer: Hopper's fp8 GEMMs
+    take only the TN layout, so each bf16 operand is cast to fp8 together with a transposed
+    fp8 copy (TE's fused cast_transpose: read 2 bytes, write 1 + 1 per element), the other
+    pass's GEMM reading the copy. Forward: the input (M x K) and the weight (K x N, cast
+    every micro-batch unless the framework passes TE's is_first_microbatch, which
+    llm-foundry does not); backward: the output gradient (dgrad's M x K); wgrad reuses the
+    transposed copies. TE's amax reductions are folded into these passes."""
+    tokens = op.m * op.batch
+    if op.name.endswith(".wgrad"):
+        return ()
+    casts = [
+        make_stream(f"{op.name}.cast", tokens * op.k, 2.0 * tokens * op.k, 2.0 * tokens * op.k)
+    ]
+    if not op.name.endswith(".dgrad"):
+        weight = op.k * op.n * op.batch
+        casts.append(make_stream(f"{op.name}.wcast", weight, 2.0 * weight, 2.0 * weight))
+    return tuple(casts)
+
+
 def _as_run(setup: TrainSetup, ops: tuple[Op, ...], dtype: str) -> tuple[Op, ...]:
     """The ops as the framework runs them: its attention kernel and dropout, and fp8
-    GEMMs (bf16 out) when the plan computes in fp8."""
+    GEMMs (bf16 out) when the plan computes in fp8: the linear layers' GEMMs with their
+    casts (`_fp8_casts`); the LM head stays bf16 (llm-foundry's tied unembedding is a
+    plain F.linear, Megatron-core's output_layer is not a Transformer Engine module)."""
     out: list[Op] = []
     for op in ops:
         if isinstance(op, Attention) and (setup.attention != "flash2" or setup.attention_dropout):
             op = replace(op, implementation=setup.attention, dropout=setup.attention_dropout)
-        elif isinstance(op, Gemm) and dtype == "fp8":
+        elif isinstance(op, Gemm) and dtype == "fp8" and not op.name.startswith("head."):
+            out.extend(_fp8_casts(op))
             op = replace(op, dtype="fp8", out_dtype=op.out_dtype or op.dtype)
         out.append(op)
     return tuple(out)
