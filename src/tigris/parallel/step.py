@@ -216,6 +216,10 @@ class ShardedStep:
     optimizer_model_ops: tuple[Op, ...]
 
 
+# Objects StepCache remembers by id before it forgets them (their values stay keyed).
+_MAX_KEYED_OBJECTS = 1024
+
+
 class StepCache:
     """Chip-independent structures of the step model (sharded op graphs, a layer's
     collectives, collective times on a cluster), shared by the StepModels of many chips: a
@@ -230,20 +234,32 @@ class StepCache:
         self._collectives: dict[tuple, tuple] = {}
         self._comm: dict[tuple, float] = {}
         self._flops: dict[tuple, tuple[float, float]] = {}
-        # Objects keyed by id (clusters, model specs, precisions), held so that an id in a
-        # key is never reused by another object; hashing a pydantic spec costs more than
-        # the lookups it keys (a sweep passes the same objects for every design).
-        self._pinned: dict[int, object] = {}
+        # Model specs, precisions and clusters enter keys as the id of the first equal
+        # object seen (its canonical one, held here so the id stays its own): hashing a
+        # pydantic spec on every lookup cost more than the lookups (a sweep passes the
+        # same objects, or equal ones, for every design).
+        self._canonical: dict[object, object] = {}
+        self._ids: dict[int, tuple[object, int]] = {}  # id(obj) -> (obj, canonical id)
 
-    def _pin(self, obj: object) -> int:
-        self._pinned[id(obj)] = obj
-        return id(obj)
+    def _key(self, obj: object) -> int:
+        """A key standing for obj's value: one hash per new object, not one per lookup."""
+        entry = self._ids.get(id(obj))
+        if entry is not None and entry[0] is obj:
+            return entry[1]
+        if len(self._ids) >= _MAX_KEYED_OBJECTS:  # a sweep may build a setup per design
+            self._ids.clear()
+        try:
+            canonical = self._canonical.setdefault(obj, obj)
+        except TypeError:  # unhashable (a cluster's lists): the object stands for itself
+            canonical = self._canonical.setdefault(id(obj), obj)
+        self._ids[id(obj)] = (obj, id(canonical))
+        return id(canonical)
 
     def flop_per_token(
         self, spec: TransformerSpec, seq_len: int, recompute: str
     ) -> tuple[float, float]:
         """(model_flop_per_token, recompute_flop_per_token), once per model."""
-        key = (self._pin(spec), seq_len, recompute)
+        key = (self._key(spec), seq_len, recompute)
         found = self._flops.get(key)
         if found is None:
             found = self._flops[key] = (
@@ -258,7 +274,7 @@ class StepCache:
         """collective_time_s on `cluster`, once per cluster: the collective model reads the
         cluster's tiers only (the chip's links are the cluster's scale-up), so every chip of
         a sweep on one cluster shares it."""
-        key = (self._pin(cluster), kind, message_bytes, size, stride)
+        key = (self._key(cluster), kind, message_bytes, size, stride)
         time_s = self._comm.get(key)
         if time_s is None:
             group = CommGroup(cluster, chip, size, stride)
@@ -269,9 +285,9 @@ class StepCache:
         full = plan.recompute == "full"
         shard = 1.0 / plan.dp if plan.zero >= 1 else 1.0
         key = (
-            self._pin(setup.spec),
+            self._key(setup.spec),
             setup.seq_len,
-            self._pin(setup.precision),
+            self._key(setup.precision),
             setup.loss,
             setup.attention,
             setup.attention_dropout,
@@ -292,7 +308,7 @@ class StepCache:
     def layer_collectives(
         self, spec: TransformerSpec, tokens: int, plan: ParallelPlan, phase: str
     ) -> tuple:
-        key = (self._pin(spec), tokens, plan.tp, plan.ep, plan.cp, plan.sequence_parallel, phase)
+        key = (self._key(spec), tokens, plan.tp, plan.ep, plan.cp, plan.sequence_parallel, phase)
         found = self._collectives.get(key)
         if found is None:
             found = self._collectives[key] = tuple(
