@@ -83,3 +83,16 @@ def test_op_names_do_not_change_times(engine: str) -> None:
             for chip in (H100, TIGRIS):
                 named, renamed = timer.time(op, chip), timer.time(replace(op, name="x"), chip)
                 assert replace(renamed, name=named.name) == named
+
+
+def test_cache_shares_graphs_between_equal_setups() -> None:
+    """A sweep builds a TrainSetup (and its Precision) per design: equal values, new
+    objects. The cache must still find the graph built for the first one."""
+    from tigris.workload.precision import Precision
+
+    cache = StepCache()
+    plan = PLANS[0]
+    first = cache.step(SETUPS[0], plan)
+    again = replace(SETUPS[0], chip=TIGRIS, precision=Precision(), spec=LLAMA.model_copy())
+    assert again.precision is not SETUPS[0].precision and again.spec is not LLAMA
+    assert cache.step(again, plan) is first
