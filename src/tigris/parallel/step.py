@@ -232,7 +232,8 @@ class StepCache:
     def __init__(self) -> None:
         self._steps: dict[tuple, ShardedStep] = {}
         self._collectives: dict[tuple, tuple] = {}
-        self._comm: dict[tuple, float] = {}
+        self._comm: dict[int, dict[tuple, float]] = {}
+        self._layer_comm: dict[tuple, dict[tuple, tuple]] = {}
         self._flops: dict[tuple, tuple[float, float]] = {}
         # Model specs, precisions and clusters enter keys as the id of the first equal
         # object seen (its canonical one, held here so the id stays its own): hashing a
@@ -268,18 +269,16 @@ class StepCache:
             )
         return found
 
-    def comm_s(
-        self, cluster: Cluster, chip: Chip, kind: str, message_bytes: float, size: int, stride: int
-    ) -> float:
-        """collective_time_s on `cluster`, once per cluster: the collective model reads the
-        cluster's tiers only (the chip's links are the cluster's scale-up), so every chip of
-        a sweep on one cluster shares it."""
-        key = (self._key(cluster), kind, message_bytes, size, stride)
-        time_s = self._comm.get(key)
-        if time_s is None:
-            group = CommGroup(cluster, chip, size, stride)
-            time_s = self._comm[key] = collective_time_s(kind, message_bytes, group)
-        return time_s
+    def comm_table(self, cluster: Cluster) -> dict[tuple, float]:
+        """Collective times on `cluster` by (kind, bytes, size, stride), shared by the
+        StepModels of every chip on it: the collective model reads the cluster's tiers only
+        (the chip's links are the cluster's scale-up)."""
+        return self._comm.setdefault(self._key(cluster), {})
+
+    def layer_comm_table(self, cluster: Cluster, spec: TransformerSpec) -> dict[tuple, tuple]:
+        """One layer's (tp, cp, ep) collective seconds on `cluster` for `spec`, by
+        (tokens, tp, ep, cp, sequence_parallel, phase); shared like comm_table."""
+        return self._layer_comm.setdefault((self._key(cluster), self._key(spec)), {})
 
     def step(self, setup: TrainSetup, plan: ParallelPlan) -> ShardedStep:
         full = plan.recompute == "full"
@@ -445,7 +444,10 @@ class StepModel:
         self._op_s: dict[Op, float] = {}
         self._microbatch: dict[tuple, MicrobatchTimes] = {}
         self._optimizer: dict[tuple, float] = {}
-        self._comm: dict[tuple, float] = {}
+        # collective times: shared by every chip on the cluster when there is a cache
+        cache, cluster = self.cache, setup.cluster
+        self._comm = cache.comm_table(cluster) if cache is not None else {}
+        self._layer_comm = cache.layer_comm_table(cluster, setup.spec) if cache is not None else {}
 
     # ---- compute -------------------------------------------------------------------
 
@@ -561,20 +563,22 @@ class StepModel:
         key = (kind, message_bytes, size, stride)
         time_s = self._comm.get(key)
         if time_s is None:
-            cluster, chip = self.setup.cluster, self.setup.chip
-            if self.cache is not None:
-                time_s = self.cache.comm_s(cluster, chip, kind, message_bytes, size, stride)
-            else:
-                time_s = collective_time_s(
-                    kind, message_bytes, CommGroup(cluster, chip, size, stride)
-                )
-            self._comm[key] = time_s
+            group = CommGroup(self.setup.cluster, self.setup.chip, size, stride)
+            time_s = self._comm[key] = collective_time_s(kind, message_bytes, group)
         return time_s
 
     def _layer_comm_s(self, plan: ParallelPlan, phase: str) -> dict[str, float]:
         """Seconds of one layer's tp / cp / ep collectives for one micro-batch."""
-        spec = self.setup.spec
         tokens = plan.micro_batch * self.setup.seq_len
+        key = (tokens, plan.tp, plan.ep, plan.cp, plan.sequence_parallel, phase)
+        found = self._layer_comm.get(key)
+        if found is None:
+            found = self._layer_comm[key] = tuple(self._layer_comm_parts(plan, tokens, phase))
+        return dict(zip(("tp", "cp", "ep"), found, strict=True))
+
+    def _layer_comm_parts(self, plan: ParallelPlan, tokens: int, phase: str) -> tuple:
+        """(tp, cp, ep) seconds of one layer's collectives for one micro-batch."""
+        spec = self.setup.spec
         strides = {"tp": 1, "cp": plan.tp, "ep": plan.tp * plan.cp}
         sizes = {"tp": plan.tp, "cp": plan.cp, "ep": plan.ep}
         out = {"tp": 0.0, "cp": 0.0, "ep": 0.0}
@@ -593,7 +597,7 @@ class StepModel:
             )
         for kind, size_bytes, role in collectives:
             out[role] += self.comm_s(kind, size_bytes, sizes[role], strides[role])
-        return out
+        return out["tp"], out["cp"], out["ep"]
 
     # ---- the step --------------------------------------------------------------------
 
