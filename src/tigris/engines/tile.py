@@ -536,6 +536,7 @@ def time_gemm(op: Gemm, chip: Chip) -> OpTime:
 # ---------------------------------------------------------------------------- attention
 
 
+@lru_cache(maxsize=1 << 12)  # a function of the op alone, asked for on every chip
 def _flash_blocks(op: Attention) -> tuple[int, float]:
     """(query blocks per (batch, head), key-query pairs computed per (batch, head)).
 
@@ -705,6 +706,29 @@ def _causal_scores(q_len: int, kv_len: int, block: int) -> int:
     return scores
 
 
+@lru_cache(maxsize=1 << 12)
+def _systolic_attention_counts(
+    q_len: int, kv_len: int, causal: bool, d: int, R: int, C: int
+) -> tuple[int, int, int, int]:
+    """(QK^T fold cycles, PV fold cycles, scores computed, PV partial-sum adds) of one
+    (batch, head) on R x C arrays; pure integers, memoised (a sweep's designs share array
+    geometries). Sums over key tiles j of queries(j), the queries that meet keys from j on
+    (causal: those at or below them, q_len - max(0, j - offset)), in closed form."""
+    offset = kv_len - q_len
+
+    def queries_sum(start: int, step: int) -> int:
+        tiles = len(range(start, kv_len, step))
+        masked = _excess_sum(start, kv_len, step, offset) if causal else 0
+        return tiles * q_len - masked
+
+    fold_fill = 2 * R + C - 2
+    qk = ceil(d / R) * (queries_sum(0, C) + len(range(0, kv_len, C)) * fold_fill)
+    pv = ceil(d / C) * (queries_sum(0, R) + len(range(0, kv_len, R)) * fold_fill)
+    # Scores computed: whole C-wide key tiles up to each query block's diagonal.
+    scores = _causal_scores(q_len, kv_len, C) if causal else q_len * kv_len
+    return qk, pv, scores, queries_sum(R, R) * d
+
+
 def time_systolic_attention(op: Attention, chip: Chip) -> OpTime:
     """Attention on a weight-stationary systolic chip, the scores of a head held in SRAM
     (no S x S matrix in DRAM). Per (batch, head): S = Q K^T as folds of K tiles (head_dim
@@ -721,25 +745,10 @@ def time_systolic_attention(op: Attention, chip: Chip) -> OpTime:
     arrays = matrix.num_cores * matrix.arrays_per_core
     macs_per_pe = matrix.macs_per_pe_per_cycle.get(op.dtype, 1.0)  # type: ignore[call-overload]
     causal = op.causal and op.q_len > 1
-    offset = op.kv_len - op.q_len
-
-    # Sums over key tiles j of queries(j), the queries that meet keys from j on (causal:
-    # those at or below them, q_len - max(0, j - offset)), in closed form: sweeps call this
-    # for every design and long sequences have hundreds of tiles.
-    def queries_sum(start: int, step: int) -> int:
-        tiles = len(range(start, op.kv_len, step))
-        masked = _excess_sum(start, op.kv_len, step, offset) if causal else 0
-        return tiles * op.q_len - masked
-
-    fold_fill = 2 * R + C - 2
-    qk = ceil(d / R) * (queries_sum(0, C) + len(range(0, op.kv_len, C)) * fold_fill)
-    pv = ceil(d / C) * (queries_sum(0, R) + len(range(0, op.kv_len, R)) * fold_fill)
+    qk, pv, scores, pv_adds = _systolic_attention_counts(op.q_len, op.kv_len, causal, d, R, C)
     heads = op.batch * op.num_heads
     matrix_s = heads * (qk + pv) / arrays / (matrix.clock * macs_per_pe)
-    # Scores computed: whole C-wide key tiles up to each query block's diagonal.
-    scores = _causal_scores(op.q_len, op.kv_len, C) if causal else op.q_len * op.kv_len
     passes = _lane_cycles(SYSTOLIC_SOFTMAX_PASSES) + (1 if causal else 0)
-    pv_adds = queries_sum(R, R) * d
     vector_s = heads * (scores * passes + pv_adds + 2 * op.q_len * d) / _lane_rate(chip)
     compute_s = max(matrix_s, vector_s)
     memory_s = op.min_bytes / _dram_rate(chip)
