@@ -102,8 +102,11 @@ class TileEngine:
         for op in ops:
             if isinstance(op, Stream):
                 out.append(_stream_parts(op, chip, consts)[0])
-            elif consts is not None and isinstance(op, Gemm):
+            elif isinstance(op, Gemm) and consts is not None:
                 out.append(_systolic_gemm_parts(op, chip, consts)[0])
+            elif isinstance(op, Gemm) and isinstance(chip.matrix, TensorCoreMatrix):
+                # _result's time: the best tiling's bound plus the kernel overhead
+                out.append(_gpu_gemm_search(op, chip)[1][0] + chip.calibration.kernel_overhead)
             else:
                 out.append(self.time(op, chip).time_s)
         return out
@@ -190,7 +193,7 @@ def _per_chip(chip: Chip, kind: type[_T]) -> _T:
 # ---------------------------------------------------------------------------- GPU GEMM
 
 
-def _gpu_tile_candidates(matrix: TensorCoreMatrix, m: int) -> list[tuple[int, int]]:
+def _gpu_tile_candidates(matrix: TensorCoreMatrix, m: int) -> tuple[tuple[int, int], ...]:
     """The preset's CTA tile, its half-width variant, and skinny tiles when M is small.
 
     Small square tiles are left out on purpose: they re-read operands from L2 so often
@@ -198,12 +201,17 @@ def _gpu_tile_candidates(matrix: TensorCoreMatrix, m: int) -> list[tuple[int, in
     tiles (16-64 rows) for small-M GEMMs such as decode projections, where padding M up to
     the full tile would waste most of the tensor cores.
     """
-    bm, bn = matrix.block_tile_m, matrix.block_tile_n
+    return _tile_candidates(matrix.block_tile_m, matrix.block_tile_n, min(m, matrix.block_tile_m))
+
+
+@lru_cache(maxsize=1 << 10)
+def _tile_candidates(bm: int, bn: int, m: int) -> tuple[tuple[int, int], ...]:
+    """_gpu_tile_candidates for a bm x bn CTA tile (m >= bm: no skinny tiles)."""
     candidates = {(bm, bn), (bm, max(bn // 2, 16))}
     if m < bm:
         skinny = max(16, 1 << (m - 1).bit_length())
         candidates |= {(skinny, bn), (skinny, max(bn // 2, 16))}
-    return sorted(candidates)
+    return tuple(sorted(candidates))
 
 
 def _gpu_gemm_one(
@@ -295,6 +303,13 @@ class _GpuGemm:
 
 def time_gpu_gemm(op: Gemm, chip: Chip) -> OpTime:
     """The fastest candidate tiling (and split-K) of the GEMM, as a kernel library picks."""
+    gemm, (_, compute_s, memory_s, traffic, tiling) = _gpu_gemm_search(op, chip)
+    return _result(op, chip, compute_s, memory_s, traffic, gemm.details(*tiling))
+
+
+def _gpu_gemm_search(op: Gemm, chip: Chip) -> tuple[_GpuGemm, tuple]:
+    """The GEMM and its best (max(compute, memory), compute_s, memory_s, traffic,
+    (bm, bn, split_k)) over the candidate tilings."""
     gemm = _GpuGemm(op, chip)
     best: tuple[float, float, float, float, tuple[int, int, int]] | None = None
     m, n, k, batch, most_tiles = op.m, op.n, op.k, op.batch, 2 * gemm.num_sms
@@ -310,8 +325,7 @@ def time_gpu_gemm(op: Gemm, chip: Chip) -> OpTime:
                 best = (total, compute_s, memory_s, traffic, (bm, bn, split_k))
             split_k *= 2
     assert best is not None
-    _, compute_s, memory_s, traffic, tiling = best
-    return _result(op, chip, compute_s, memory_s, traffic, gemm.details(*tiling))
+    return gemm, best
 
 
 # ---------------------------------------------------------------------------- systolic GEMM
