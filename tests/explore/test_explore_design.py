@@ -145,3 +145,75 @@ def test_pickled_space_leaves_its_caches_behind(tmp_path: Path) -> None:
     copy_ = pickle.loads(pickle.dumps(sweep.space))
     assert "base_chip" not in vars(copy_) and "_validated" not in vars(copy_)
     assert copy_.build(params)[0] == chip
+
+
+PARTS_ONLY = SPACE.replace("""  tdp: "'700 W' * matrix.clock / '1.75 GHz'"\n""", "")
+
+
+def test_chip_assembled_from_validated_parts_equals_validation(tmp_path: Path, monkeypatch) -> None:
+    """Where every field a design sets is a submodel validated before (the second round), the
+    chip is assembled from the parts without pydantic: the chip validation gives, fields set
+    included, with no cached figure carried over from the base chip."""
+    sweep = load_sweep(write_sweep(tmp_path, PARTS_ONLY))
+    space = sweep.space
+    space.base_chip.peak_flop_per_s("bf16")  # a cached figure on the base must not leak
+    points = [
+        dict(zip([a.path for a in sweep.axes], values, strict=True))
+        for values in itertools.product(*(axis.values for axis in sweep.axes))
+    ]
+    for params in points:
+        space.build(params, chip_id="first")
+    validations = []
+    original = Chip.model_validate.__func__
+
+    def counted(cls, *args, **kwargs):
+        validations.append(1)
+        return original(cls, *args, **kwargs)
+
+    monkeypatch.setattr(Chip, "model_validate", classmethod(counted))
+    for index, params in enumerate(points):
+        chip, _ = space.build(params, chip_id=f"design-{index}")
+        assert "_peaks" not in vars(chip)
+        monkeypatch.undo()
+        expected = _full_validation(space, params, f"design-{index}")
+        monkeypatch.setattr(Chip, "model_validate", classmethod(counted))
+        assert chip == expected
+        assert chip.model_dump() == expected.model_dump()
+        assert chip.model_fields_set == expected.model_fields_set
+        assert chip.peak_flop_per_s("bf16") == expected.peak_flop_per_s("bf16")
+        assert chip.onchip_capacity_bytes == expected.onchip_capacity_bytes
+        assert chip.dram_capacity_bytes == expected.dram_capacity_bytes
+    assert not validations  # every chip of the second round was assembled
+    assert space.build(points[0])[0].id == space.base_chip.id
+
+
+def test_assembled_chip_runs_the_chip_validators(tmp_path: Path) -> None:
+    """A model validator of the chip that rejects the assembled chip sends the design
+    through validation, which gives its error."""
+    sweep = load_sweep(write_sweep(tmp_path, PARTS_ONLY))
+    space = sweep.space
+    params = {axis.path: axis.values[0] for axis in sweep.axes}
+    space.build(params)
+    assert space._after_validators  # Chip's matrix/kind check
+
+    def reject(chip):
+        raise ValueError("rejected")
+
+    space.__dict__["_after_validators"] = (reject,)
+    chip, _ = space.build(params, chip_id="x")
+    assert chip == _full_validation(space, params, "x")
+
+
+def test_assembled_chip_copies_and_updates_like_a_validated_one(tmp_path: Path) -> None:
+    sweep = load_sweep(write_sweep(tmp_path, PARTS_ONLY))
+    space = sweep.space
+    params = {axis.path: axis.values[1] for axis in sweep.axes}
+    space.build(params)
+    chip, _ = space.build(params, chip_id="assembled")
+    expected = _full_validation(space, params, "assembled")
+    assert type(chip.model_fields_set) is set
+    for update in ({}, {"tdp": 500.0}, {"name": "other"}):
+        assert chip.model_copy(update=update) == expected.model_copy(update=update)
+    assert chip.model_copy(deep=True) == expected
+    assert pickle.loads(pickle.dumps(chip)) == expected
+    assert chip.model_dump_json() == expected.model_dump_json()

@@ -55,15 +55,43 @@ def _canonical(value: Value) -> Value:
 
 
 def design_id(params: Mapping[str, Value]) -> str:
-    """A stable id of a point in the space (the same parameters give the same id)."""
-    canonical = {key: _canonical(value) for key, value in sorted(params.items())}
-    text = _ID_ENCODER.encode(canonical)
-    return hashlib.sha1(text.encode()).hexdigest()[:16]
+    """A stable id of a point in the space (the same parameters give the same id): the sha1
+    of `_id_text`, the canonical JSON of the parameters."""
+    return hashlib.sha1(_id_text(params).encode()).hexdigest()[:16]
+
+
+def _id_text(params: Mapping[str, Value]) -> str:
+    """json.dumps of the parameters as floats, keys sorted, with separators (",", ":") and
+    default=repr, joined from each (key, value)'s memoised `"key":value` fragment (a sweep
+    sets the same few values on every design)."""
+    fragments = _FRAGMENTS
+    parts = []
+    try:
+        for key in sorted(params):
+            value = params[key]
+            memo_key = (key, type(value), value)
+            fragment = fragments.get(memo_key)
+            if fragment is None:
+                if not isinstance(key, str):
+                    raise TypeError(key)
+                fragment = _ID_ENCODER.encode(key) + ":" + _ID_ENCODER.encode(_canonical(value))
+                # 0.0 == -0.0 (and an int 0 canonicalises to 0.0): a zero stays unmemoised
+                if not (isinstance(value, (int, float)) and value == 0):
+                    if len(fragments) >= _MAX_FRAGMENTS:
+                        fragments.clear()
+                    fragments[memo_key] = fragment
+            parts.append(fragment)
+    except TypeError:  # an unhashable value or a key that is not text: the plain encoding
+        canonical = {key: _canonical(value) for key, value in sorted(params.items())}
+        return _ID_ENCODER.encode(canonical)
+    return "{" + ",".join(parts) + "}"
 
 
 # json.dumps(canonical, separators=(",", ":"), default=repr), without building an encoder
 # per call (json.dumps reuses its own only for the default options)
 _ID_ENCODER = json.JSONEncoder(separators=(",", ":"), default=repr)
+_FRAGMENTS: dict[tuple, str] = {}
+_MAX_FRAGMENTS = 4096
 
 
 @dataclass(frozen=True)
