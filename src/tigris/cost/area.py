@@ -30,8 +30,10 @@ import re
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
+from tigris.cost._record import record
 from tigris.cost.coefficients import AreaCoefficients, Assumptions, load_assumptions
 from tigris.hardware.chip import Chip, SimdMatrix, SramLevel, SystolicMatrix, TensorCoreMatrix
+from tigris.hardware.quantities import cached_figure
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,9 @@ class AreaBreakdown:
     reticle_limit_mm2: float
     assumed: tuple[str, ...] = ()
 
-    @property
+    # The sums are read several times per design in a sweep (area, power, cost, TCO): kept
+    # on first read (the fields are frozen; equality and asdict see the fields alone).
+    @cached_figure
     def compute_mm2(self) -> float:
         return (
             self.matrix_mm2
@@ -68,7 +72,7 @@ class AreaBreakdown:
             + self.disabled_units_mm2
         )
 
-    @property
+    @cached_figure
     def uncore_mm2(self) -> float:
         return (
             self.shared_sram_mm2
@@ -78,7 +82,7 @@ class AreaBreakdown:
             + self.host_interface_mm2
         )
 
-    @property
+    @cached_figure
     def total_mm2(self) -> float:
         return self.compute_mm2 + self.uncore_mm2
 
@@ -254,19 +258,88 @@ def host_interface_mm2(chip: Chip, density: float, assumptions: Assumptions) -> 
 
 
 def estimate_area(chip: Chip, assumptions: Assumptions | None = None) -> AreaBreakdown:
-    """Area of every block of `chip` from its spec alone (its die_area is never read)."""
+    """Area of every block of `chip` from its spec alone (its die_area is never read).
+
+    The blocks of each part (compute: the matrix and vector units; memory: SRAM levels and
+    the DRAM interface; I/O: links and the host interface) are figured once per part object
+    and node (`memo_parts`): a sweep's designs share their unchanged parts."""
     assumptions = assumptions or load_assumptions()
     area = assumptions.area
     node_nm, node_assumed = chip_node_nm(chip, assumptions)
+    is_gpu = chip.kind == "gpu"
+    matrix, vector, control, register_file, noc, clock_assumed = area.memo_parts(
+        "compute",
+        (chip.matrix, chip.vector),
+        (is_gpu, chip.vendor, node_nm),
+        lambda: _compute_blocks(chip, node_nm, assumptions),
+    )
+    core_sram, shared_sram, phy, controller = area.memo_parts(
+        "memory",
+        (chip.memory,),
+        (is_gpu, node_nm),
+        lambda: _memory_blocks(chip, node_nm, assumptions),
+    )
+    links = tuple(chip.links)
+    link, host = area.memo_parts(
+        "io",
+        links,
+        (len(links), chip.host_interface, node_nm),
+        lambda: _io_blocks(chip, node_nm, assumptions),
+    )
+    enabled = matrix + vector + control + register_file + core_sram + noc
+    disabled = enabled * (1 / area.enabled_unit_fraction_gpu - 1) if is_gpu else 0.0
+    assumed = (
+        tuple(
+            text
+            for flag, text in (
+                (node_assumed, f"process node assumed {area.default_node_nm:g} nm"),
+                (clock_assumed, f"matrix clock assumed {area.default_clock_hz / 1e9:g} GHz"),
+            )
+            if flag
+        )
+        if node_assumed or clock_assumed
+        else ()
+    )
+    return record(
+        AreaBreakdown,
+        {
+            "chip_id": chip.id,
+            "node_nm": node_nm,
+            "num_dies": chip.num_dies,
+            "matrix_mm2": matrix,
+            "vector_mm2": vector,
+            "control_mm2": control,
+            "register_file_mm2": register_file,
+            "core_sram_mm2": core_sram,
+            "noc_mm2": noc,
+            "disabled_units_mm2": disabled,
+            "shared_sram_mm2": shared_sram,
+            "memory_phy_mm2": phy,
+            "memory_controller_mm2": controller,
+            "link_mm2": link,
+            "host_interface_mm2": host,
+            "reticle_limit_mm2": area.reticle_limit_mm2,
+            "assumed": assumed,
+        },
+    )
+
+
+def _integration(is_gpu: bool, area: AreaCoefficients) -> tuple[float, float]:
+    """(integration factor of bare blocks, that of SM logic): GPU SM logic comes from
+    whole-SM areas that already hold the chip-level overhead."""
+    integrate = 1 / (1 - area.integration_overhead_fraction)
+    return integrate, 1.0 if is_gpu else integrate
+
+
+def _compute_blocks(chip: Chip, node_nm: float, assumptions: Assumptions) -> tuple:
+    """(matrix, vector, control, register file, NoC mm2, clock assumed): from the chip's
+    matrix and vector units, kind and vendor alone."""
+    area = assumptions.area
     _, clock_assumed = matrix_clock_hz(chip, assumptions)
     density = area.at_node("logic_density_mtr_per_mm2", node_nm)
     to_mm2 = 1.0 / (density * 1e6)
     is_gpu = chip.kind == "gpu"
-
-    # Blocks measured as bare arrays get the chip-level integration overhead; GPU SM
-    # logic comes from whole-SM areas that already hold it.
-    integrate = 1 / (1 - area.integration_overhead_fraction)
-    sm_integrate = 1.0 if is_gpu else integrate
+    _, sm_integrate = _integration(is_gpu, area)
     matrix = matrix_transistors(chip, assumptions) * to_mm2 * sm_integrate
     vector = vector_lanes(chip, assumptions) * area.vector_lane_transistors * to_mm2 * sm_integrate
     subpartitions = simt_subpartitions(chip) if is_gpu else 0
@@ -275,7 +348,16 @@ def estimate_area(chip: Chip, assumptions: Assumptions | None = None) -> AreaBre
     register_bits = subpartitions * area.register_file_bytes_per_subpartition * 8
     register_file = register_bits * area.register_file_transistors_per_bit * to_mm2
     noc = num_cores(chip) * area.noc_transistors_per_core * to_mm2 * sm_integrate
+    return matrix, vector, control, register_file, noc, clock_assumed
 
+
+def _memory_blocks(chip: Chip, node_nm: float, assumptions: Assumptions) -> tuple:
+    """(core SRAM, shared SRAM, DRAM PHY, DRAM controller mm2), integrated: from the chip's
+    memory and kind alone."""
+    area = assumptions.area
+    density = area.at_node("logic_density_mtr_per_mm2", node_nm)
+    is_gpu = chip.kind == "gpu"
+    integrate, _ = _integration(is_gpu, area)
     levels = chip.memory.sram
     core_sram = shared_sram = 0.0
     for level in levels:
@@ -285,34 +367,16 @@ def estimate_area(chip: Chip, assumptions: Assumptions | None = None) -> AreaBre
             shared_sram += level_mm2
         else:
             core_sram += level_mm2
-
-    enabled = matrix + vector + control + register_file + core_sram + noc
-    disabled = enabled * (1 / area.enabled_unit_fraction_gpu - 1) if is_gpu else 0.0
     phy, controller = memory_interface(chip, density, assumptions)
-    assumed = tuple(
-        text
-        for flag, text in (
-            (node_assumed, f"process node assumed {area.default_node_nm:g} nm"),
-            (clock_assumed, f"matrix clock assumed {area.default_clock_hz / 1e9:g} GHz"),
-        )
-        if flag
-    )
-    return AreaBreakdown(
-        chip_id=chip.id,
-        node_nm=node_nm,
-        num_dies=chip.num_dies,
-        matrix_mm2=matrix,
-        vector_mm2=vector,
-        control_mm2=control,
-        register_file_mm2=register_file,
-        core_sram_mm2=core_sram,
-        noc_mm2=noc,
-        disabled_units_mm2=disabled,
-        shared_sram_mm2=shared_sram,
-        memory_phy_mm2=phy * integrate,
-        memory_controller_mm2=controller * integrate,
-        link_mm2=link_area_mm2(chip, density, assumptions) * integrate,
-        host_interface_mm2=host_interface_mm2(chip, density, assumptions) * integrate,
-        reticle_limit_mm2=area.reticle_limit_mm2,
-        assumed=assumed,
+    return core_sram, shared_sram, phy * integrate, controller * integrate
+
+
+def _io_blocks(chip: Chip, node_nm: float, assumptions: Assumptions) -> tuple[float, float]:
+    """(links, host interface mm2), integrated: from the chip's links and host interface."""
+    area = assumptions.area
+    density = area.at_node("logic_density_mtr_per_mm2", node_nm)
+    integrate, _ = _integration(chip.kind == "gpu", area)
+    return (
+        link_area_mm2(chip, density, assumptions) * integrate,
+        host_interface_mm2(chip, density, assumptions) * integrate,
     )

@@ -38,6 +38,26 @@ class _Section(Spec):
             lookups[key] = compute()
         return lookups[key]
 
+    @cached_figure
+    def _part_lookups(self) -> dict[tuple, tuple[tuple, Any]]:
+        return {}
+
+    def memo_parts(self, name: str, parts: tuple, values: tuple, compute: Callable[[], Any]) -> Any:
+        """`compute()`, a figure of this section's values, of `parts` (frozen specs such as
+        a chip's matrix or memory, which a sweep shares between designs) and of `values`,
+        once. Parts are keyed by identity (no hashing of a spec) and held beside the figure,
+        so no other object takes their ids while the entry lives; bounded."""
+        key = (name, *map(id, parts), *values)
+        lookups = self._part_lookups
+        entry = lookups.get(key)
+        if entry is not None:
+            return entry[1]
+        if len(lookups) >= _MAX_PART_LOOKUPS:
+            lookups.clear()
+        figure = compute()
+        lookups[key] = (parts, figure)
+        return figure
+
     def at_node(self, table: str, node_nm: float) -> float:
         """`node_value` of this section's per-node table named `table`."""
         return self.memo(
@@ -53,6 +73,7 @@ class _Section(Spec):
 
 
 _MAX_LOOKUPS = 65536
+_MAX_PART_LOOKUPS = 4096
 
 
 class AreaCoefficients(_Section):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from tigris.cost._record import record
 from tigris.cost.area import AreaBreakdown, estimate_area, memory_interface
 from tigris.cost.coefficients import Assumptions, load_assumptions
 from tigris.cost.wafer import die_yield, dies_per_wafer
@@ -83,6 +84,14 @@ def memory_cost_usd(chip: Chip, assumptions: Assumptions) -> float:
 
 
 def hbm_stacks(chip: Chip, assumptions: Assumptions) -> int:
+    """HBM stacks on the package (once per DRAM part and assumptions)."""
+    dram = chip.memory.dram
+    return assumptions.area.memo_parts(
+        "hbm_stacks", (dram,), (), lambda: _hbm_stacks(chip, assumptions)
+    )
+
+
+def _hbm_stacks(chip: Chip, assumptions: Assumptions) -> int:
     dram = chip.memory.dram
     if not dram.kind.upper().startswith("HBM"):
         return 0
@@ -130,20 +139,24 @@ def estimate_cost(
     advanced = hbm_stacks(chip, assumptions) > 0 or chip.num_dies > 1
     bonding_loss = bonded * (1 / assumptions.package.bonding_yield - 1) if advanced else 0.0
     test = (bonded + bonding_loss) * assumptions.package.test_and_assembly_fraction
-    return CostBreakdown(
-        chip_id=chip.id,
-        die_area_mm2=die_mm2,
-        num_dies=chip.num_dies,
-        dies_per_wafer=gross,
-        die_yield=good_fraction,
-        wafer_price_usd=wafer_price,
-        die_cost_usd=die_cost,
-        silicon_cost_usd=silicon,
-        memory_cost_usd=memory,
-        package_cost_usd=package,
-        bonding_loss_usd=bonding_loss,
-        test_and_assembly_usd=test,
-        purchase_price_usd=assumptions.package.chip_price_usd.get(chip.id),
-        capex_basis=assumptions.package.capex_basis,
-        server_cost_multiplier=assumptions.package.server_cost_multiplier,
+    package_ = assumptions.package
+    return record(
+        CostBreakdown,
+        {
+            "chip_id": chip.id,
+            "die_area_mm2": die_mm2,
+            "num_dies": chip.num_dies,
+            "dies_per_wafer": gross,
+            "die_yield": good_fraction,
+            "wafer_price_usd": wafer_price,
+            "die_cost_usd": die_cost,
+            "silicon_cost_usd": silicon,
+            "memory_cost_usd": memory,
+            "package_cost_usd": package,
+            "bonding_loss_usd": bonding_loss,
+            "test_and_assembly_usd": test,
+            "purchase_price_usd": package_.chip_price_usd.get(chip.id),
+            "capex_basis": package_.capex_basis,
+            "server_cost_multiplier": package_.server_cost_multiplier,
+        },
     )

@@ -18,9 +18,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
+from tigris.cost._record import record
 from tigris.cost.area import AreaBreakdown, estimate_area
 from tigris.cost.coefficients import Assumptions, load_assumptions
 from tigris.engines.base import OpTime
+from tigris.errors import UnsupportedError
 from tigris.hardware.chip import Chip
 
 
@@ -40,10 +42,16 @@ class Activity:
     dtype: str = "bf16"
 
     def __post_init__(self) -> None:
-        if self.time_s <= 0:
-            raise ValueError("activity time must be positive")
-        if min(self.flop, self.dram_bytes, self.link_bytes, self.sram_bytes) < 0:
-            raise ValueError("activity counts must not be negative")
+        _check_activity(self.time_s, self.flop, self.dram_bytes, self.link_bytes, self.sram_bytes)
+
+
+def _check_activity(
+    time_s: float, flop: float, dram_bytes: float, link_bytes: float, sram_bytes: float
+) -> None:
+    if time_s <= 0:
+        raise ValueError("activity time must be positive")
+    if min(flop, dram_bytes, link_bytes, sram_bytes) < 0:
+        raise ValueError("activity counts must not be negative")
 
 
 def activity_from_op_times(
@@ -148,35 +156,88 @@ def estimate_power(
     """Power and energy of `chip` doing `activity`, capped at the chip's TDP if it has one."""
     assumptions = assumptions or load_assumptions()
     area = area or estimate_area(chip, assumptions)
-    macs = activity.flop / 2
-    compute_j = macs * arithmetic_pj_per_mac(activity.dtype, area.node_nm, assumptions) * 1e-12
-    onchip_j = macs * onchip_pj_per_mac(chip, area.node_nm, assumptions) * 1e-12
-    onchip_j += activity.sram_bytes * 8 * sram_pj_per_bit(area.node_nm, assumptions) * 1e-12
-    dram_j = activity.dram_bytes * dram_energy_per_byte_j(chip, assumptions)
-    link_j = activity.link_bytes * 8 * assumptions.energy.link_pj_per_bit * 1e-12
-    static_w = assumptions.energy.static_w_per_mm2 * area.total_mm2
+    return _power(
+        chip,
+        assumptions,
+        area,
+        activity.time_s,
+        activity.flop,
+        activity.dram_bytes,
+        activity.link_bytes,
+        activity.sram_bytes,
+        activity.dtype,
+    )
+
+
+def _per_event_j(
+    chip: Chip, dtype: str, node_nm: float, assumptions: Assumptions
+) -> tuple[float, float, float, float]:
+    """(pJ per MAC, on-chip pJ per MAC, SRAM pJ per bit, DRAM J per byte) of `chip` at the
+    node, once per (dtype, matrix type, DRAM kind, node) and assumptions."""
+    dram_kind = chip.memory.dram.kind
+    return assumptions.memo(
+        ("per_event_j", dtype, chip.matrix.type, dram_kind, node_nm),
+        lambda: (
+            arithmetic_pj_per_mac(dtype, node_nm, assumptions),
+            onchip_pj_per_mac(chip, node_nm, assumptions),
+            sram_pj_per_bit(node_nm, assumptions),
+            dram_energy_per_byte_j(chip, assumptions),
+        ),
+    )
+
+
+def _power(
+    chip: Chip,
+    assumptions: Assumptions,
+    area: AreaBreakdown,
+    time_s: float,
+    flop: float,
+    dram_bytes: float,
+    link_bytes: float,
+    sram_bytes: float,
+    dtype: str,
+) -> PowerResult:
+    """`estimate_power` of an activity given by its (checked) counts."""
+    mac_pj, onchip_pj, sram_pj, dram_j_per_byte = _per_event_j(
+        chip, dtype, area.node_nm, assumptions
+    )
+    macs = flop / 2
+    compute_j = macs * mac_pj * 1e-12
+    onchip_j = macs * onchip_pj * 1e-12
+    onchip_j += sram_bytes * 8 * sram_pj * 1e-12
+    dram_j = dram_bytes * dram_j_per_byte
+    energy = assumptions.energy
+    link_j = link_bytes * 8 * energy.link_pj_per_bit * 1e-12
+    static_w = energy.static_w_per_mm2 * area.total_mm2
     dynamic_j = compute_j + onchip_j + dram_j + link_j
-    capped = activity.time_s
-    if chip.tdp is not None and static_w + dynamic_j / activity.time_s > chip.tdp:
-        headroom = chip.tdp - static_w
+    capped = time_s
+    tdp = chip.tdp
+    if tdp is not None and static_w + dynamic_j / time_s > tdp:
+        headroom = tdp - static_w
         capped = dynamic_j / headroom if headroom > 0 else float("inf")
-    return PowerResult(
-        chip_id=chip.id,
-        time_s=activity.time_s,
-        capped_time_s=capped,
-        tdp_w=chip.tdp,
-        static_w=static_w,
-        compute_energy_j=compute_j,
-        onchip_energy_j=onchip_j,
-        dram_energy_j=dram_j,
-        link_energy_j=link_j,
+    return record(
+        PowerResult,
+        {
+            "chip_id": chip.id,
+            "time_s": time_s,
+            "capped_time_s": capped,
+            "tdp_w": tdp,
+            "static_w": static_w,
+            "compute_energy_j": compute_j,
+            "onchip_energy_j": onchip_j,
+            "dram_energy_j": dram_j,
+            "link_energy_j": link_j,
+        },
     )
 
 
 def peak_dtype(chip: Chip) -> str:
     """bf16 where the chip has it (the TDP-defining training dtype), else its widest float."""
-    supported = chip.supported_dtypes()
-    return "bf16" if "bf16" in supported else supported[0]
+    try:
+        chip.peak_flop_per_s("bf16")
+    except UnsupportedError:
+        return chip.supported_dtypes()[0]
+    return "bf16"
 
 
 def full_load_activity(chip: Chip, time_s: float = 1.0) -> Activity:
@@ -196,7 +257,14 @@ def full_load_power(
 ) -> PowerResult:
     """`estimate_power` of `full_load_activity` (what estimate_tdp and typical_power_w
     start from); `area`: the chip's estimate_area, where the caller has it already."""
-    return estimate_power(chip, full_load_activity(chip), assumptions, area)
+    dtype = peak_dtype(chip)
+    flop = chip.peak_flop_per_s(dtype) * 1.0
+    dram_bytes = chip.dram_bandwidth_bytes_per_s * 1.0
+    link_bytes = 2 * chip.scale_up_unidir_bytes_per_s * 1.0
+    _check_activity(1.0, flop, dram_bytes, link_bytes, 0.0)  # as Activity would
+    assumptions = assumptions or load_assumptions()
+    area = area or estimate_area(chip, assumptions)
+    return _power(chip, assumptions, area, 1.0, flop, dram_bytes, link_bytes, 0.0, dtype)
 
 
 def estimate_tdp(
@@ -255,21 +323,21 @@ def energy_per_token(
     """
     if tokens <= 0 or num_chips <= 0:
         raise ValueError("tokens and num_chips must be positive")
-    activity = Activity(
-        time_s=time_s,
-        flop=flop / num_chips,
-        dram_bytes=dram_bytes / num_chips,
-        link_bytes=link_bytes / num_chips,
-        dtype=dtype,
-    )
-    result = estimate_power(chip, activity, assumptions, area)
-    return EnergyPerToken(
-        chip_id=chip.id,
-        num_chips=num_chips,
-        tokens=tokens,
-        energy_j=result.energy_j * num_chips,
-        power_w_per_chip=result.power_w,
-        slowdown=result.slowdown,
+    per_chip = (flop / num_chips, dram_bytes / num_chips, link_bytes / num_chips)
+    _check_activity(time_s, *per_chip, 0.0)  # as Activity would
+    assumptions = assumptions or load_assumptions()
+    area = area or estimate_area(chip, assumptions)
+    result = _power(chip, assumptions, area, time_s, *per_chip, 0.0, dtype)
+    return record(
+        EnergyPerToken,
+        {
+            "chip_id": chip.id,
+            "num_chips": num_chips,
+            "tokens": tokens,
+            "energy_j": result.energy_j * num_chips,
+            "power_w_per_chip": result.power_w,
+            "slowdown": result.slowdown,
+        },
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from tigris.cost._record import record
 from tigris.cost.area import AreaBreakdown, estimate_area
 from tigris.cost.coefficients import Assumptions, load_assumptions
 from tigris.cost.cost import CostBreakdown, estimate_cost
@@ -99,15 +100,18 @@ def tco(
         cost = estimate_cost(chip, assumptions, area)
     if power_w is None:
         power_w = typical_power_w(chip, assumptions, area)
-    return TcoResult(
-        chip_id=chip.id,
-        basis=ops.price_basis,
-        server_capex_per_chip_usd=cost.server_capex_per_chip_usd,
-        lifetime_h=ops.lifetime_years * HOURS_PER_YEAR,
-        power_w=power_w,
-        facility_power_w=power_w * ops.server_power_multiplier * ops.pue,
-        electricity_usd_per_kwh=ops.electricity_usd_per_kwh,
-        cloud_usd_per_chip_hour=ops.cloud_usd_per_chip_hour.get(chip.id),
+    return record(
+        TcoResult,
+        {
+            "chip_id": chip.id,
+            "basis": ops.price_basis,
+            "server_capex_per_chip_usd": cost.server_capex_per_chip_usd,
+            "lifetime_h": ops.lifetime_years * HOURS_PER_YEAR,
+            "power_w": power_w,
+            "facility_power_w": power_w * ops.server_power_multiplier * ops.pue,
+            "electricity_usd_per_kwh": ops.electricity_usd_per_kwh,
+            "cloud_usd_per_chip_hour": ops.cloud_usd_per_chip_hour.get(chip.id),
+        },
     )
 
 
