@@ -103,11 +103,22 @@ class ChipFigures:
         self.chip = chip
         self.cost = cost
         self._cache: dict[str, Any] = {}
+        self._models: tuple[Any, Any] | None = None
 
     def get(self, name: str) -> float:
-        if name not in self._cache:
-            self._cache[name] = self._compute(name)
-        return self._cache[name]
+        cache = self._cache
+        if name in cache:
+            return cache[name]
+        value = cache[name] = self._compute(name)
+        return value
+
+    def models(self) -> tuple[Any, Any]:
+        """tigris.cost and its assumptions (Unavailable where missing, on every call)."""
+        models = self._models
+        if models is None:
+            cost = self.cost()
+            models = self._models = (cost.module, cost.assumptions)
+        return models
 
     def _compute(self, name: str) -> Any:
         chip = self.chip
@@ -127,8 +138,7 @@ class ChipFigures:
             return chip.onchip_capacity_bytes
         if name == "peak_bf16":
             return chip.peak_flop_per_s("bf16")
-        cost = self.cost()
-        module, assumptions = cost.module, cost.assumptions
+        module, assumptions = self.models()
         if name == "_area":
             return call_model("modelled die area", module.estimate_area, chip, assumptions)
         if name == "_cost":
@@ -161,12 +171,12 @@ class ChipFigures:
         return self.get("_typical_power")
 
     def usd_per_chip_hour(self, power_w: float) -> float:
-        cost = self.cost()
+        module, assumptions = self.models()
         result = call_model(
             "TCO",
-            cost.module.tco,
+            module.tco,
             self.chip,
-            cost.assumptions,
+            assumptions,
             power_w=power_w,
             cost=self.get("_cost"),
             area=self.get("_area"),
