@@ -12,7 +12,9 @@ timed by a single-chip engine (tile by default). Communication is added by mecha
 - dp: gradients reduced in buckets while the last micro-batch's backward runs (ZeRO 0-2),
   the last bucket exposed; ZeRO 1/2 all-gather the updated weights while the next step's
   first forward runs; ZeRO-3 gathers weights each micro-batch forward and backward and
-  reduce-scatters gradients, overlapped with that pass's compute.
+  reduce-scatters gradients, overlapped with that pass's compute. On a GPU an overlapped
+  collective slows the compute beside it, and PyTorch FSDP adds its passes over each
+  unsharded gradient (`tigris.parallel.overlap`).
 - optimizer: AdamW streams of the chip's shard of the weights (1 / dp of them under ZeRO).
 - clock: a chip whose dense GEMM stream exceeds its board power limit settles below the
   boost clock its short-benchmark calibration saw; the step's compute time stretches by
@@ -33,6 +35,7 @@ from tigris.hardware.system import Cluster
 from tigris.parallel.clock import clock_stretch, sustained_clock_ratio
 from tigris.parallel.collectives import CommGroup, collective_time_s
 from tigris.parallel.memory import MemoryBreakdown, memory_per_chip, params_per_chip
+from tigris.parallel.overlap import collective_slowdown, exposed_s, fsdp_grad_pass_bytes
 from tigris.parallel.partition import _scale_stream, layer_collectives, shard_graph
 from tigris.parallel.pipeline import bubble_time_s, p2p_messages_on_critical_path
 from tigris.parallel.plan import ParallelPlan, check_plan
@@ -177,6 +180,11 @@ class TrainSetup:
     - loss: the cross-entropy over the vocabulary, 'fused' (one kernel on the bf16 logits)
       or 'fp32' (logits cast to fp32 and the softmax run as eager kernels: Megatron-LM
       2021); see `tigris.workload.layers.head_steps`.
+    - grad_reduce_dtype: PyTorch FSDP's MixedPrecision reduce_dtype ('fp32' or 'bf16'):
+      gradients are reduce-scattered in it, after FSDP's cast and pre-division passes
+      over the unsharded gradient each micro-batch (`tigris.parallel.overlap`). None: the
+      precision's grad_dtype with no such passes (Megatron-LM's main_grad).
+    Collectives overlapping compute on a GPU slow it down (`tigris.parallel.overlap`).
     """
 
     spec: TransformerSpec
@@ -192,6 +200,7 @@ class TrainSetup:
     dp_overlap: bool = True
     eager: bool = False
     loss: str = "fused"
+    grad_reduce_dtype: str | None = None
 
 
 @dataclass(frozen=True)
@@ -444,6 +453,7 @@ class StepModel:
         self._op_s: dict[Op, float] = {}
         self._microbatch: dict[tuple, MicrobatchTimes] = {}
         self._optimizer: dict[tuple, float] = {}
+        self._fsdp_passes: dict[tuple, float] = {}
         # collective times: shared by every chip on the cluster when there is a cache
         cache, cluster = self.cache, setup.cluster
         self._comm = cache.comm_table(cluster) if cache is not None else {}
@@ -761,24 +771,44 @@ class StepModel:
         return layer_s, model_s
 
     def _dp_exposed_s(self, plan: ParallelPlan, m: int, fwd_s: float, bwd_s: float) -> float:
-        """Exposed data-parallel communication of one step (see the module docstring)."""
+        """Exposed data-parallel communication of one step (see the module docstring),
+        with the slow-down of the compute it overlaps and FSDP's gradient passes
+        (`tigris.parallel.overlap`)."""
         if plan.dp == 1:
             return 0.0
-        params, _ = params_per_chip(self.setup.spec, plan)
-        grad_b = 4.0 if self.setup.precision.grad_dtype == "fp32" else 2.0
+        setup = self.setup
+        params, _ = params_per_chip(setup.spec, plan)
+        reduce_dtype = setup.grad_reduce_dtype or setup.precision.grad_dtype
+        grad_b = 4.0 if reduce_dtype == "fp32" else 2.0
         grads, weights = params * grad_b, params * 2.0
         stride = plan.tp * plan.cp
+        slowdown = collective_slowdown(setup.chip)
+        passes_s = self._fsdp_grad_passes_s(params) if setup.grad_reduce_dtype else 0.0
         if plan.zero >= 3:
             gather = self.comm_s("all_gather", weights, plan.dp, stride)
             scatter = self.comm_s("reduce_scatter", grads, plan.dp, stride)
-            per_mb = max(0.0, gather - fwd_s) + max(0.0, gather + scatter - bwd_s)
-            return m * per_mb
+            per_mb = exposed_s(gather, fwd_s, slowdown) + exposed_s(
+                gather + scatter, bwd_s, slowdown
+            )
+            return m * (per_mb + passes_s)
         kind = "all_reduce" if plan.zero == 0 else "reduce_scatter"
         reduce_s = self.comm_s(kind, grads, plan.dp, stride)
         bucket = min(grads, DP_BUCKET_ELEMENTS * grad_b)
         last_bucket_s = self.comm_s(kind, bucket, plan.dp, stride)
-        exposed = max(reduce_s - bwd_s, last_bucket_s) if self.setup.dp_overlap else reduce_s
+        exposed = reduce_s
+        if setup.dp_overlap:  # all but the last bucket under the backward
+            exposed = last_bucket_s + exposed_s(reduce_s - last_bucket_s, bwd_s, slowdown)
         if plan.zero >= 1:
             gather = self.comm_s("all_gather", weights, plan.dp, stride)
-            exposed += max(0.0, gather - fwd_s)
-        return exposed
+            exposed += exposed_s(gather, fwd_s, slowdown)
+        return exposed + m * passes_s
+
+    def _fsdp_grad_passes_s(self, params: float) -> float:
+        """Seconds of FSDP's cast and pre-division passes over `params` gradients."""
+        dtype = self.setup.grad_reduce_dtype
+        found = self._fsdp_passes.get((params, dtype))
+        if found is None:
+            read, written = fsdp_grad_pass_bytes(dtype)
+            op = make_stream("fsdp.grad_passes", int(params), read * params, written * params)
+            found = self._fsdp_passes[(params, dtype)] = self.op_time_s(op)
+        return found

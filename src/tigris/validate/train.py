@@ -65,6 +65,10 @@ MEGATRON_2021: dict[str, object] = {
 # Its loss defaults to loss_fn=fused_crossentropy (flash-attn's cross-entropy kernel on the
 # bf16 logits): the 'fused' loss.
 LLM_FOUNDRY: dict[str, object] = {"attention": "flash1", "eager": True}
+# Its FSDP mixed_precision (the row's "MP mode"): DEFAULT reduces gradients in fp32, PURE in
+# bf16 (composer's get_mixed_precision: reduce_dtype fp32 vs the param dtype); FSDP casts
+# and pre-divides the unsharded gradient before each reduce-scatter (TrainSetup option).
+FSDP_REDUCE_DTYPE = {"DEFAULT": "fp32", "PURE": "bf16"}
 # MaxText: one XLA-compiled step (no per-op host launches), flash attention in Pallas.
 MAXTEXT: dict[str, object] = {}
 V5E_DCN_UNIDIR_PER_CHIP = 50e9 / 8  # 50 Gb/s, as the tpu-v5p-pod preset's DCN
@@ -257,6 +261,11 @@ def _mosaic_case(row: dict[str, str]) -> TrainCase:
         "dtype": "fp8" if "fp8" in row["precision"] else "bf16",
     }
     h100 = "H100" in hardware
+    mode = re.search(r"MP mode=(\w+)", notes)
+    framework = {
+        **LLM_FOUNDRY,
+        "grad_reduce_dtype": FSDP_REDUCE_DTYPE[mode.group(1) if mode else "DEFAULT"],
+    }
     return TrainCase(
         row_id=row["id"],
         source="mosaicml",
@@ -270,7 +279,7 @@ def _mosaic_case(row: dict[str, str]) -> TrainCase:
         metric="tokens_per_s_per_chip",
         measured=float(row["metric_value"]),
         a100_40gb="40GB" in hardware,
-        framework=LLM_FOUNDRY,
+        framework=framework,
     )
 
 
