@@ -116,3 +116,22 @@ def test_part_memo_is_bounded_and_holds_its_parts(monkeypatch) -> None:
     for entry in assumptions.area._part_lookups.values():
         parts, _ = entry
         assert all(part is None or isinstance(part, BaseModel) for part in parts)
+
+
+def test_dram_cost_follows_other_package_assumptions() -> None:
+    """The DRAM part's memoised cost lives on the whole assumptions: a copy with other
+    package prices (and the same area section) prices it afresh."""
+    assumptions = cost.load_assumptions()
+    chip = load_chip("tigris-1")
+    before = cost.estimate_cost(chip, assumptions)
+    package = assumptions.package
+    dearer = assumptions.model_copy(
+        update={
+            "package": package.model_copy(
+                update={"hbm_usd_per_gb": {k: 2 * v for k, v in package.hbm_usd_per_gb.items()}}
+            )
+        }
+    )
+    assert dearer.area is assumptions.area
+    assert cost.estimate_cost(chip, dearer).memory_cost_usd == 2 * before.memory_cost_usd
+    assert cost.estimate_cost(chip, assumptions) == before

@@ -133,10 +133,15 @@ def estimate_cost(
     wafer_price = fab.at_node("wafer_price_usd", area.node_nm)
     die_cost = wafer_price / (gross * sellable) if gross * sellable > 0 else float("inf")
     silicon = die_cost * chip.num_dies
-    memory = memory_cost_usd(chip, assumptions)
+    memory, stacks = assumptions.memo_parts(  # the DRAM part's figures, once per assumptions
+        "hbm_cost",
+        (chip.memory.dram,),
+        (),
+        lambda: (memory_cost_usd(chip, assumptions), hbm_stacks(chip, assumptions)),
+    )
     package = package_cost_usd(chip, area, assumptions)
     bonded = silicon + memory + package
-    advanced = hbm_stacks(chip, assumptions) > 0 or chip.num_dies > 1
+    advanced = stacks > 0 or chip.num_dies > 1
     bonding_loss = bonded * (1 / assumptions.package.bonding_yield - 1) if advanced else 0.0
     test = (bonded + bonding_loss) * assumptions.package.test_and_assembly_fraction
     package_ = assumptions.package
