@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tigris.errors import InfeasibleError, SpecError, UnsupportedError
+from tigris.errors import InfeasibleError, SpecError, TigrisError, UnsupportedError
 from tigris.explore.axes import Value
 from tigris.explore.design import validation_reason
 from tigris.explore.metrics import (
@@ -116,6 +116,21 @@ class _Rejected(Exception):
     def __init__(self, status: Status, reason: str) -> None:
         self.status = status
         self.reason = reason
+
+
+@dataclass
+class _Staged:
+    """A design between its two stages: the chip built and held to the static constraints
+    (or `rejected`), then its workloads run."""
+
+    params: Mapping[str, Value]
+    ident: str
+    elapsed_s: float = 0.0
+    derived: dict[str, float] = field(default_factory=dict)
+    chip: Any = None
+    env: dict | None = None
+    figures: ChipFigures | None = None
+    rejected: _Rejected | None = None
 
 
 class Evaluator:
@@ -209,6 +224,19 @@ class Evaluator:
         )
         return spec, serving, (simulator, arrivals)
 
+    @staticmethod
+    def _train_setup(workload: Any, chip: Any, prepared: tuple) -> Any:
+        spec, cluster, _, parallel, _ = prepared
+        return parallel.TrainSetup(
+            spec=spec,
+            chip=chip,
+            cluster=cluster,
+            num_chips=workload.num_chips,
+            global_batch=workload.global_batch,
+            seq_len=workload.seq_len,
+            engine=workload.engine,
+        )
+
     def _work(self, workload: Any, chip: Any) -> Work:
         prepared = self._prepare(workload)
         task = workload.task
@@ -216,16 +244,8 @@ class Evaluator:
             graph, engine = prepared
             return graph_work(graph, chip, engine)
         if task == "train":
-            spec, cluster, plan, parallel, cache = prepared
-            setup = parallel.TrainSetup(
-                spec=spec,
-                chip=chip,
-                cluster=cluster,
-                num_chips=workload.num_chips,
-                global_batch=workload.global_batch,
-                seq_len=workload.seq_len,
-                engine=workload.engine,
-            )
+            _, _, plan, parallel, cache = prepared
+            setup = self._train_setup(workload, chip, prepared)
             return train_work(workload, setup, plan, parallel, cache)
         spec, serving, serve_parts = prepared
         deployment = serving.Deployment(
@@ -257,35 +277,74 @@ class Evaluator:
     # ---- one design ----------------------------------------------------------------
 
     def evaluate(self, params: Mapping[str, Value]) -> Evaluation:
+        return self._finish(self._stage(params))
+
+    def evaluate_batch(self, batch: Sequence[Mapping[str, Value]]) -> list[Evaluation]:
+        """The same rows as evaluate(params) for each: the chips are built and checked
+        first, then the training workloads' ops timed on all of them together."""
+        staged = [self._stage(params) for params in batch]
         start = time.perf_counter()
-        ident = design_id(params)
-        derived: dict[str, float] = {}
+        built = [design for design in staged if design.rejected is None]
+        self._prefetch([design.chip for design in built])
+        for design in built:  # each design's share of the time spent on all of them
+            design.elapsed_s += (time.perf_counter() - start) / len(built)
+        return [self._finish(design) for design in staged]
+
+    def _stage(self, params: Mapping[str, Value]) -> _Staged:
+        """The design's chip, built and held to the static constraints."""
+        start = time.perf_counter()
+        design = _Staged(params, design_id(params))
+        try:
+            design.chip, design.env = self._build_chip(params, design.ident)
+            design.derived = {d.target: design.env[d.target] for d in self.sweep.space.derived}
+            design.figures = ChipFigures(design.chip, self.cost_models)
+            self._check_static(design.env, design.figures)
+        except _Rejected as rejected:
+            design.rejected = rejected
+        design.elapsed_s = time.perf_counter() - start
+        return design
+
+    def _finish(self, design: _Staged) -> Evaluation:
+        """The staged design's workloads, objectives and result constraints: its row."""
+        start = time.perf_counter()
         metrics: dict[str, dict[str, Any]] = {}
         objectives: dict[str, float | None] = {o.name: None for o in self.sweep.objectives}
         try:
-            chip, env = self._build_chip(params, ident)
-            derived = {d.target: env[d.target] for d in self.sweep.space.derived}
-            figures = ChipFigures(chip, self.cost_models)
-            self._check_static(env, figures)
-            metrics = self._run_workloads(chip, env, figures)
+            if design.rejected is not None:
+                raise design.rejected
+            metrics = self._run_workloads(design.chip, design.env, design.figures)  # type: ignore[arg-type]
             objectives = self._objectives(metrics)
             self._check_results(metrics)
             status, reason = "ok", None
         except _Rejected as rejected:
             status, reason = rejected.status, rejected.reason
         return Evaluation(
-            design_id=ident,
-            params=dict(params),
-            derived=derived,
+            design_id=design.ident,
+            params=dict(design.params),
+            derived=design.derived,
             status=status,
             reason=reason,
             objectives=objectives,
             metrics=_plain(metrics),
-            elapsed_s=time.perf_counter() - start,
+            elapsed_s=design.elapsed_s + time.perf_counter() - start,
         )
 
-    def evaluate_batch(self, batch: Sequence[Mapping[str, Value]]) -> list[Evaluation]:
-        return [self.evaluate(params) for params in batch]
+    def _prefetch(self, chips: list[Any]) -> None:
+        """Time the training workloads' ops on the batch's chips together (tigris.parallel's
+        StepCache.prefetch: the same times as one design at a time). Where that fails, the
+        designs are timed one by one, and a design that cannot run fails there with its
+        reason."""
+        if len(chips) < 2:
+            return
+        for workload in self.sweep.workloads:
+            if workload.task != "train":
+                continue
+            try:
+                prepared = self._prepare(workload)
+                setups = [self._train_setup(workload, chip, prepared) for chip in chips]
+                prepared[4].prefetch(setups, prepared[2])
+            except (Unavailable, TigrisError, ArithmeticError, ValueError, TypeError):
+                continue
 
     def _build_chip(self, params: Mapping[str, Value], ident: str) -> tuple[Any, dict]:
         try:

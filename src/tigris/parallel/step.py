@@ -27,9 +27,11 @@ counted without causal savings, recomputation excluded). HFU adds the recomputed
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from tigris.engines.base import get_engine
+from tigris.engines.tile_batch import times_s_many
 from tigris.hardware.chip import Chip
 from tigris.hardware.system import Cluster
 from tigris.parallel.clock import clock_stretch, sustained_clock_ratio
@@ -240,6 +242,9 @@ class StepCache:
 
     def __init__(self) -> None:
         self._steps: dict[tuple, ShardedStep] = {}
+        # op times of a batch of chips, timed together (prefetch): id(chip) -> (chip, step,
+        # times aligned with step.shapes)
+        self._prefetched: dict[int, tuple[Chip, ShardedStep, list[float]]] = {}
         self._collectives: dict[tuple, tuple] = {}
         self._comm: dict[int, dict[tuple, float]] = {}
         self._layer_comm: dict[tuple, dict[tuple, tuple]] = {}
@@ -277,6 +282,26 @@ class StepCache:
                 recompute_flop_per_token(spec, seq_len, recompute),
             )
         return found
+
+    def prefetch(self, setups: Sequence[TrainSetup], plan: ParallelPlan) -> None:
+        """Time the step's ops on the chips of `setups` (equal but for the chip) together,
+        for the StepModels that follow (tigris.engines.tile_batch: the same floats as
+        timing each chip on its own). Replaces the previous batch's times."""
+        self._prefetched.clear()
+        setups = [s for s in setups if s.engine == "tile" and not s.eager]
+        if not setups:
+            return
+        step = self.step(setups[0], plan)
+        chips = [setup.chip for setup in setups]
+        for chip, times in zip(chips, times_s_many(step.shapes, chips), strict=True):
+            self._prefetched[id(chip)] = (chip, step, times)
+
+    def prefetched(self, chip: Chip, step: ShardedStep) -> list[float] | None:
+        """The op times of `step` on `chip` from the last prefetch, if it timed them."""
+        found = self._prefetched.get(id(chip))
+        if found is None or found[0] is not chip or found[1] is not step:
+            return None
+        return found[2]
 
     def comm_table(self, cluster: Cluster) -> dict[tuple, float]:
         """Collective times on `cluster` by (kind, bytes, size, stride), shared by the
@@ -550,7 +575,9 @@ class StepModel:
         cache's sharded step: each distinct op timed once, groups summed in graph order."""
         assert self.cache is not None
         step = self.cache.step(self.setup, plan)
-        op_s = self._shape_times(step.shapes)
+        op_s = None if self.setup.eager else self.cache.prefetched(self.setup.chip, step)
+        if op_s is None:
+            op_s = self._shape_times(step.shapes)
         times = MicrobatchTimes(
             layer_fwd_s=sum(op_s[i] for i in step.layer_fwd),
             layer_bwd_s=sum(op_s[i] for i in step.layer_bwd),
