@@ -104,6 +104,8 @@ class TileEngine:
                 out.append(_stream_parts(op, chip, consts)[0])
             elif isinstance(op, Gemm) and consts is not None:
                 out.append(_systolic_gemm_parts(op, chip, consts)[0])
+            elif isinstance(op, Attention):
+                out.append(_attention_time_s(op, chip))
             elif isinstance(op, Gemm) and isinstance(chip.matrix, TensorCoreMatrix):
                 # _result's time: the best tiling's bound plus the kernel overhead
                 out.append(_gpu_gemm_search(op, chip)[1][0] + chip.calibration.kernel_overhead)
@@ -600,6 +602,12 @@ def time_flash_attention(op: Attention, chip: Chip) -> OpTime:
     with the matmuls within a block (FlashAttention-2 does not overlap them; Shah et al.
     2024, FlashAttention-3, section 3.1).
     """
+    compute_s, memory_s, details = _flash_attention_parts(op, chip)
+    return _result(op, chip, compute_s, memory_s, op.min_bytes, details)
+
+
+def _flash_attention_parts(op: Attention, chip: Chip) -> tuple[float, float, dict[str, float]]:
+    """(compute_s, memory_s, details) of time_flash_attention."""
     units = chip.matrix.num_parallel_units
     num_q_blocks, pairs = _flash_blocks(op)
     heads = op.batch * op.num_heads
@@ -626,20 +634,14 @@ def time_flash_attention(op: Attention, chip: Chip) -> OpTime:
     vector_s = vector_flop / chip.vector_flop_per_s()
     compute_s = (matrix_s + special_s + vector_s) * quantization
     memory_s = op.min_bytes / _dram_rate(chip)
-    return _result(
-        op,
-        chip,
-        compute_s,
-        memory_s,
-        op.min_bytes,
-        {
-            "blocks": float(blocks),
-            "waves": float(waves),
-            "matrix_s": matrix_s,
-            "special_s": special_s,
-            "vector_s": vector_s,
-        },
-    )
+    details = {
+        "blocks": float(blocks),
+        "waves": float(waves),
+        "matrix_s": matrix_s,
+        "special_s": special_s,
+        "vector_s": vector_s,
+    }
+    return compute_s, memory_s, details
 
 
 def unfused_attention_ops(op: Attention, chip: Chip) -> tuple[Gemm | Stream, ...]:
@@ -753,6 +755,14 @@ def time_systolic_attention(op: Attention, chip: Chip) -> OpTime:
     score on the vector units, DRAM traffic of Q, K, V and O; all overlapped across heads,
     plus the fill (one head's operands and its QK^T fold before the vector unit starts) and
     the drain (its PV fold, epilogue and store)."""
+    compute_s, memory_s, pipeline_s, details = _systolic_attention_parts(op, chip)
+    return _result(op, chip, compute_s, memory_s, op.min_bytes, details, pipeline_s)
+
+
+def _systolic_attention_parts(
+    op: Attention, chip: Chip
+) -> tuple[float, float, float, dict[str, float]]:
+    """(compute_s, memory_s, pipeline_s, details) of time_systolic_attention."""
     matrix = chip.matrix
     assert isinstance(matrix, SystolicMatrix)
     R, C, d = matrix.rows, matrix.cols, op.head_dim
@@ -771,7 +781,7 @@ def time_systolic_attention(op: Attention, chip: Chip) -> OpTime:
     fold = (op.q_len + 2 * R + C - 2) / (matrix.clock * macs_per_pe)
     pipeline_s = systolic_pipeline_s(chip, head_bytes, op.q_len * d * a) + 2 * fold
     details = {"matrix_s": matrix_s, "vector_s": vector_s, "pipeline_s": pipeline_s}
-    return _result(op, chip, compute_s, memory_s, op.min_bytes, details, pipeline_s)
+    return compute_s, memory_s, pipeline_s, details
 
 
 def time_attention(op: Attention, chip: Chip) -> OpTime:
@@ -780,6 +790,18 @@ def time_attention(op: Attention, chip: Chip) -> OpTime:
     if op.implementation in ("standard", "fused_softmax"):
         return time_unfused_attention(op, chip)
     return time_flash_attention(op, chip)
+
+
+def _attention_time_s(op: Attention, chip: Chip) -> float:
+    """time_attention(op, chip).time_s, without the OpTime where it can (as _result)."""
+    if isinstance(chip.matrix, SystolicMatrix) and op.phase == "fwd":
+        compute_s, memory_s, pipeline_s, _ = _systolic_attention_parts(op, chip)
+    elif op.implementation in ("standard", "fused_softmax"):
+        return time_unfused_attention(op, chip).time_s
+    else:
+        compute_s, memory_s, _ = _flash_attention_parts(op, chip)
+        pipeline_s = 0.0
+    return max(compute_s, memory_s) + (chip.calibration.kernel_overhead + pipeline_s)
 
 
 # ---------------------------------------------------------------------------- streams
