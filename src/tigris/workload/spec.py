@@ -17,8 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from tigris.hardware.quantities import Spec, cached_figure
 from tigris.workload.ops import causal_pairs
 
 Activation = Literal["swiglu", "geglu", "gelu", "relu", "silu"]
@@ -53,10 +54,9 @@ class ParamCount:
         )
 
 
-class TransformerSpec(BaseModel):
-    """A decoder-only transformer LLM, as a Hugging Face config.json describes it."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class TransformerSpec(Spec):
+    """A decoder-only transformer LLM, as a Hugging Face config.json describes it (frozen,
+    unknown fields rejected; its parameter counts computed once)."""
 
     name: str = Field(description="model id, e.g. 'llama3-70b'")
     hidden_size: int = Field(gt=0, description="model width h (d_model)")
@@ -167,6 +167,17 @@ class TransformerSpec(BaseModel):
 
     def param_count(self, *, active: bool = False) -> ParamCount:
         """Parameters by place; `active` counts only the top-k (and shared) experts of MoE."""
+        return self._active_params if active else self._stored_params
+
+    @cached_figure
+    def _stored_params(self) -> ParamCount:
+        return self._count_params(active=False)
+
+    @cached_figure
+    def _active_params(self) -> ParamCount:
+        return self._count_params(active=True)
+
+    def _count_params(self, *, active: bool) -> ParamCount:
         embedding = self.vocab_size * self.hidden_size
         return ParamCount(
             embedding=embedding,
