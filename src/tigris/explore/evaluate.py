@@ -209,7 +209,8 @@ class Evaluator:
                 raise Unavailable("the training step needs a system (cluster); give `system`")
             plan = plan_module.ParallelPlan.model_validate(workload.plan)
             cache = call_model("the training step", parallel.StepCache)
-            return spec, load_cluster(system), plan, parallel, cache
+            precision = parallel.Precision()  # one for every design's TrainSetup
+            return spec, load_cluster(system), plan, parallel, cache, precision
         serving = optional_module("tigris.serving", "the serving objectives")
         if task == "infer":
             return spec, serving, None
@@ -226,7 +227,7 @@ class Evaluator:
 
     @staticmethod
     def _train_setup(workload: Any, chip: Any, prepared: tuple) -> Any:
-        spec, cluster, _, parallel, _ = prepared
+        spec, cluster, _, parallel, _, precision = prepared
         return parallel.TrainSetup(
             spec=spec,
             chip=chip,
@@ -235,6 +236,7 @@ class Evaluator:
             global_batch=workload.global_batch,
             seq_len=workload.seq_len,
             engine=workload.engine,
+            precision=precision,
         )
 
     def _work(self, workload: Any, chip: Any) -> Work:
@@ -244,7 +246,7 @@ class Evaluator:
             graph, engine = prepared
             return graph_work(graph, chip, engine)
         if task == "train":
-            _, _, plan, parallel, cache = prepared
+            _, _, plan, parallel, cache, _ = prepared
             setup = self._train_setup(workload, chip, prepared)
             return train_work(workload, setup, plan, parallel, cache)
         spec, serving, serve_parts = prepared
@@ -342,7 +344,8 @@ class Evaluator:
             try:
                 prepared = self._prepare(workload)
                 setups = [self._train_setup(workload, chip, prepared) for chip in chips]
-                prepared[4].prefetch(setups, prepared[2])
+                _, _, plan, _, cache, _ = prepared
+                cache.prefetch(setups, plan)
             except (Unavailable, TigrisError, ArithmeticError, ValueError, TypeError):
                 continue
 
