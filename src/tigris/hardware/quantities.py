@@ -6,6 +6,7 @@ may pass plain floats, taken to be SI already (a sweep setting `memory.dram.capa
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal, Self
 
@@ -72,6 +73,8 @@ def _reader(dimension: str):
             return parse_quantity(value, dimension)
         strict = bool(info.context and info.context.get("strict_units"))
         if isinstance(value, (int, float)) and not isinstance(value, bool) and not strict:
+            if not math.isfinite(value):  # nan passes every comparison check after this
+                raise UnitError(f"must be a finite number, got {value}")
             return float(value)
         # Raises with the message that says what to write.
         return parse_quantity(value, dimension)
