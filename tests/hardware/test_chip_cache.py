@@ -54,3 +54,23 @@ def test_missing_dtype_raises_every_time() -> None:
     for _ in range(2):
         with pytest.raises(UnsupportedError):
             chip.peak_flop_per_s("fp64")
+
+
+def test_derived_values_are_built_once_and_dropped_by_model_copy() -> None:
+    """Spec.derived: a value another module computes from a frozen spec (the tile engine's
+    per-chip constants) is kept with it, and a copy with changed fields builds its own."""
+    from tigris.hardware.presets import load_chip
+
+    chip = load_chip("tigris-1")
+    calls = []
+
+    def build(spec):
+        calls.append(spec)
+        return spec.matrix.rows
+
+    assert chip.derived("test", build) == chip.derived("test", build) == chip.matrix.rows
+    assert len(calls) == 1
+    matrix = chip.matrix.model_copy(update={"rows": chip.matrix.rows * 2})
+    wider = chip.model_copy(update={"matrix": matrix})
+    assert wider.derived("test", build) == 2 * chip.matrix.rows and len(calls) == 2
+    assert wider != chip and chip.model_dump() == load_chip("tigris-1").model_dump()

@@ -35,15 +35,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import lru_cache
 from math import ceil, isqrt
-from typing import TypeVar
 
 from tigris.engines.base import OpTime
 from tigris.hardware.chip import Chip, SimdMatrix, SystolicMatrix, TensorCoreMatrix
 from tigris.hardware.quantities import dtype_bytes
 from tigris.isa.machine import BARRIER_CYCLES, DMA_LATENCY_S
 from tigris.workload.ops import Attention, Gemm, Op, Stream
-
-_T = TypeVar("_T")
 
 # K elements consumed per main-loop step of a GPU GEMM kernel (CUTLASS "bk").
 GPU_K_STEP = 64
@@ -174,24 +171,6 @@ def blocked_traffic_bytes(op: Gemm, block_m: int, block_n: int, cache_bytes: flo
     return max(traffic, min_bytes)
 
 
-# Per-chip constants by (id(chip), kind); the chip is held in the entry, so its id is not
-# reused while the entry lives. Specs are frozen, so an entry never goes stale.
-_PER_CHIP: dict[tuple[int, type], tuple[Chip, object]] = {}
-_PER_CHIP_MAX = 64
-
-
-def _per_chip(chip: Chip, kind: type[_T]) -> _T:
-    """kind(chip), built once per chip."""
-    entry = _PER_CHIP.get((id(chip), kind))
-    if entry is not None and entry[0] is chip:
-        return entry[1]  # type: ignore[return-value]
-    if len(_PER_CHIP) >= _PER_CHIP_MAX:
-        _PER_CHIP.clear()
-    consts = kind(chip)
-    _PER_CHIP[(id(chip), kind)] = (chip, consts)
-    return consts
-
-
 # ---------------------------------------------------------------------------- GPU GEMM
 
 
@@ -251,7 +230,7 @@ class _GpuGemm:
     tilings evaluates many candidates, and sweeps call this millions of times)."""
 
     def __init__(self, op: Gemm, chip: Chip) -> None:
-        consts = _per_chip(chip, _GpuChip)
+        consts = chip.derived("tile_gpu", _GpuChip)
         self.op = op
         self.num_sms = consts.num_sms
         self.per_sm_rate = consts.per_sm_rate(chip, op.dtype)
@@ -451,7 +430,8 @@ class _SystolicChip:
 
 
 def _systolic_chip(chip: Chip) -> _SystolicChip:
-    return _per_chip(chip, _SystolicChip)
+    """The chip's systolic constants, built once per chip (kept with the frozen spec)."""
+    return chip.derived("tile_systolic", _SystolicChip)
 
 
 def _systolic_gemm_parts(op: Gemm, chip: Chip, consts: _SystolicChip | None = None) -> tuple:

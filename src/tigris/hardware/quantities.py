@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationInfo
 
@@ -28,6 +28,9 @@ DTYPE_BYTES: dict[str, float] = {
     "int4": 0.5,
     "fp4": 0.5,
 }
+
+
+_T = TypeVar("_T")
 
 
 class cached_figure:  # noqa: N801 (used as a decorator, like functools.cached_property)
@@ -57,6 +60,15 @@ class Spec(BaseModel):
     pydantic copies __dict__ whole and the copy's fields differ."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", ignored_types=(cached_figure,))
+
+    def derived(self, key: str, build: Callable[[Self], _T]) -> _T:
+        """A value another module derives from this frozen spec (an engine's per-chip
+        constants), built on first request and kept with the spec like a cached_figure."""
+        name = f"_derived_{key}"
+        found = self.__dict__.get(name)
+        if found is None:
+            found = self.__dict__[name] = build(self)
+        return found
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         copied = super().model_copy(update=update, deep=deep)
