@@ -21,6 +21,7 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from pydantic import ValidationError
@@ -62,36 +63,34 @@ def design_id(params: Mapping[str, Value]) -> str:
 
 def _id_text(params: Mapping[str, Value]) -> str:
     """json.dumps of the parameters as floats, keys sorted, with separators (",", ":") and
-    default=repr, joined from each (key, value)'s memoised `"key":value` fragment (a sweep
-    sets the same few values on every design)."""
-    fragments = _FRAGMENTS
+    default=repr, joined from each (key, value)'s `"key":value` fragment."""
     parts = []
     try:
         for key in sorted(params):
             value = params[key]
-            memo_key = (key, type(value), value)
-            fragment = fragments.get(memo_key)
-            if fragment is None:
-                if not isinstance(key, str):
-                    raise TypeError(key)
-                fragment = _ID_ENCODER.encode(key) + ":" + _ID_ENCODER.encode(_canonical(value))
-                # 0.0 == -0.0 (and an int 0 canonicalises to 0.0): a zero stays unmemoised
-                if not (isinstance(value, (int, float)) and value == 0):
-                    if len(fragments) >= _MAX_FRAGMENTS:
-                        fragments.clear()
-                    fragments[memo_key] = fragment
-            parts.append(fragment)
+            if not isinstance(key, str):
+                raise TypeError(key)
+            # 0.0 == -0.0 (and an int 0 canonicalises to 0.0): a zero is not memoised
+            if isinstance(value, (int, float)) and value == 0:
+                parts.append(_ID_ENCODER.encode(key) + ":" + _ID_ENCODER.encode(_canonical(value)))
+            else:
+                parts.append(_fragment(key, type(value), value))
     except TypeError:  # an unhashable value or a key that is not text: the plain encoding
         canonical = {key: _canonical(value) for key, value in sorted(params.items())}
         return _ID_ENCODER.encode(canonical)
     return "{" + ",".join(parts) + "}"
 
 
+@lru_cache(maxsize=4096)
+def _fragment(key: str, kind: type, value: Value) -> str:
+    """The `"key":value` fragment of the canonical JSON, memoised (a sweep sets the same few
+    values on every design); `kind` keeps True apart from 1."""
+    return _ID_ENCODER.encode(key) + ":" + _ID_ENCODER.encode(_canonical(value))
+
+
 # json.dumps(canonical, separators=(",", ":"), default=repr), without building an encoder
 # per call (json.dumps reuses its own only for the default options)
 _ID_ENCODER = json.JSONEncoder(separators=(",", ":"), default=repr)
-_FRAGMENTS: dict[tuple, str] = {}
-_MAX_FRAGMENTS = 4096
 
 
 @dataclass(frozen=True)
