@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 from tigris.engines.base import get_engine
 from tigris.engines.tile_batch import times_s_many
@@ -66,6 +67,43 @@ class TimeNode:
         return out
 
 
+_COMPUTE_PARTS = ("forward", "backward", "recompute", "embedding and head")
+_COMM_PARTS = ("tp", "cp", "ep", "pp p2p", "dp")
+
+
+@dataclass(frozen=True)
+class StepSeconds:
+    """The step's time by part (compute: forward, backward, recompute, embedding and head;
+    exposed communication: tp, cp, ep, pp p2p, dp), kept as numbers: a sweep evaluates
+    thousands of steps and reads only their totals; the tree is built when asked for."""
+
+    step_s: float
+    compute_s: float
+    compute_parts: tuple[float, float, float, float]
+    comm_s: float
+    comm_parts: tuple[float, float, float, float, float]
+    bubble_s: float
+    optimizer_s: float
+
+    def tree(self) -> TimeNode:
+        compute = zip(_COMPUTE_PARTS, self.compute_parts, strict=True)
+        comm = zip(_COMM_PARTS, self.comm_parts, strict=True)
+        return TimeNode(
+            "step",
+            self.step_s,
+            (
+                TimeNode("compute", self.compute_s, tuple(TimeNode(*part) for part in compute)),
+                TimeNode(
+                    "communication (exposed)",
+                    self.comm_s,
+                    tuple(TimeNode(*part) for part in comm),
+                ),
+                TimeNode("pipeline bubble", self.bubble_s),
+                TimeNode("optimizer", self.optimizer_s),
+            ),
+        )
+
+
 @dataclass(frozen=True)
 class StepResult:
     plan: ParallelPlan
@@ -77,7 +115,12 @@ class StepResult:
     hardware_flop_per_step: float
     peak_flop_per_s: float
     memory: MemoryBreakdown
-    breakdown: TimeNode = field(compare=False)
+    seconds: StepSeconds = field(compare=False)
+
+    @cached_property
+    def breakdown(self) -> TimeNode:
+        """Where the step's time went, as a tree whose children sum to their parent."""
+        return self.seconds.tree()
 
     @property
     def tokens_per_s(self) -> float:
@@ -690,33 +733,17 @@ class StepModel:
         optimizer_s = layers * opt_layer_s + opt_model_s
 
         compute_total = m * compute_mb_s
-        comm_nodes = (
-            TimeNode("tp", m * tp_s),
-            TimeNode("cp", m * cp_s),
-            TimeNode("ep", m * ep_s),
-            TimeNode("pp p2p", p2p_s),
-            TimeNode("dp", dp_s),
-        )
-        comm_total = sum(node.time_s for node in comm_nodes)
+        comm = (m * tp_s, m * cp_s, m * ep_s, p2p_s, dp_s)
+        comm_total = sum(comm)
         step_s = compute_total + comm_total + bubble_s + optimizer_s
-        breakdown = TimeNode(
-            "step",
+        seconds = StepSeconds(
             step_s,
-            (
-                TimeNode(
-                    "compute",
-                    compute_total,
-                    (
-                        TimeNode("forward", m * fwd_s),
-                        TimeNode("backward", m * bwd_s),
-                        TimeNode("recompute", m * recompute_s),
-                        TimeNode("embedding and head", m * ends_s),
-                    ),
-                ),
-                TimeNode("communication (exposed)", comm_total, comm_nodes),
-                TimeNode("pipeline bubble", bubble_s),
-                TimeNode("optimizer", optimizer_s),
-            ),
+            compute_total,
+            (m * fwd_s, m * bwd_s, m * recompute_s, m * ends_s),
+            comm_total,
+            comm,
+            bubble_s,
+            optimizer_s,
         )
         tokens = setup.global_batch * setup.seq_len
         model_per_token, recompute_per_token = self._flop_per_token(plan.recompute)
@@ -732,7 +759,7 @@ class StepModel:
             hardware_flop_per_step=hardware_flop,
             peak_flop_per_s=setup.chip.peak_flop_per_s(plan.dtype),
             memory=memory,
-            breakdown=breakdown,
+            seconds=seconds,
         )
 
     def _flop_per_token(self, recompute: str) -> tuple[float, float]:
