@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
-from tigris.engines.base import get_engine
+from tigris.engines.base import Engine, get_engine
 from tigris.engines.tile_batch import times_s_many
 from tigris.hardware.chip import Chip
 from tigris.hardware.system import Cluster
@@ -292,6 +292,8 @@ class StepCache:
         self._comm: dict[int, dict[tuple, float]] = {}
         self._layer_comm: dict[tuple, dict[tuple, tuple]] = {}
         self._flops: dict[tuple, tuple[float, float]] = {}
+        self._engines: dict[str, Engine] = {}
+        self._memory: dict[tuple, tuple[tuple, MemoryBreakdown]] = {}
         # Model specs, precisions and clusters enter keys as the id of the first equal
         # object seen (its canonical one, held here so the id stays its own): hashing a
         # pydantic spec on every lookup cost more than the lookups (a sweep passes the
@@ -345,6 +347,34 @@ class StepCache:
         if found is None or found[0] is not chip or found[1] is not step:
             return None
         return found[2]
+
+    def engine(self, name: str) -> Engine:
+        """The engine of that name, one for every StepModel (engines hold no state)."""
+        found = self._engines.get(name)
+        if found is None:
+            found = self._engines[name] = get_engine(name)
+        return found
+
+    def memory(
+        self, setup: TrainSetup, plan: ParallelPlan, num_microbatches: int
+    ) -> MemoryBreakdown:
+        """memory_per_chip of the setup's model under `plan` on the chip's capacity, kept
+        for the same plan, model and precision objects (a sweep passes the same ones with
+        every design; a plan search, a new plan each time)."""
+        capacity = setup.chip.dram_capacity_bytes
+        key = (id(plan), id(setup.spec), id(setup.precision), setup.seq_len, num_microbatches)
+        key += (capacity,)
+        found = self._memory.get(key)
+        held = (plan, setup.spec, setup.precision)
+        if found is not None and all(a is b for a, b in zip(found[0], held, strict=True)):
+            return found[1]
+        memory = memory_per_chip(
+            setup.spec, plan, setup.seq_len, num_microbatches, capacity, setup.precision
+        )
+        if len(self._memory) >= _MAX_KEYED_OBJECTS:
+            self._memory.clear()
+        self._memory[key] = (held, memory)  # the objects held: their ids stay theirs
+        return memory
 
     def comm_table(self, cluster: Cluster) -> dict[tuple, float]:
         """Collective times on `cluster` by (kind, bytes, size, stride), shared by the
@@ -517,7 +547,7 @@ class StepModel:
     ) -> None:
         self.setup = setup
         self.cache = None if per_op else cache if cache is not None else StepCache()
-        self._engine = get_engine(setup.engine)
+        self._engine = self.cache.engine(setup.engine) if self.cache else get_engine(setup.engine)
         self._op_s: dict[Op, float] = {}
         self._microbatch: dict[tuple, MicrobatchTimes] = {}
         self._optimizer: dict[tuple, float] = {}
@@ -686,9 +716,12 @@ class StepModel:
         if not checked:
             check_plan(plan, spec, setup.num_chips, setup.global_batch, setup.seq_len)
         m = plan.num_microbatches(setup.global_batch)
-        memory = memory_per_chip(
-            spec, plan, setup.seq_len, m, setup.chip.dram_capacity_bytes, setup.precision
-        )
+        if self.cache is not None:
+            memory = self.cache.memory(setup, plan, m)
+        else:
+            memory = memory_per_chip(
+                spec, plan, setup.seq_len, m, setup.chip.dram_capacity_bytes, setup.precision
+            )
         times = self.microbatch_times(plan)
         opt_layer_s, opt_model_s = self._optimizer_s(plan, times)
         layers = spec.num_layers / plan.pp
