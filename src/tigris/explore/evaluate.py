@@ -21,7 +21,7 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from pydantic import ValidationError
@@ -109,6 +109,30 @@ class Evaluation:
     @property
     def feasible(self) -> bool:
         return self.status == "ok"
+
+    @cached_property
+    def stored_json(self) -> tuple[str, str, str, str]:
+        """params, derived, objectives and metrics as the store's JSON text. Worker
+        processes compute it before sending the row (`encode_rows`), so the process that
+        writes the store does not encode every row itself."""
+        return (
+            stored_json(self.params),
+            stored_json(self.derived),
+            stored_json(self.objectives),
+            stored_json(self.metrics),
+        )
+
+
+def stored_json(value: Any) -> str:
+    """A value as the store keeps it: JSON, keys sorted, repr for what JSON lacks."""
+    return json.dumps(value, sort_keys=True, default=repr, allow_nan=True)
+
+
+def encode_rows(rows: list[Evaluation]) -> list[Evaluation]:
+    """The rows with their store JSON computed (where they are made: a worker)."""
+    for row in rows:
+        row.stored_json  # noqa: B018 (cached on the row, pickled with it)
+    return rows
 
 
 class _Rejected(Exception):
@@ -450,4 +474,4 @@ def evaluate_batch(
 ) -> list[Evaluation]:
     """Evaluate a batch with a fresh Evaluator (the form a one-off remote task takes);
     `cost` saves each task from reading the cost assumptions again."""
-    return Evaluator(sweep, cost).evaluate_batch(batch)
+    return encode_rows(Evaluator(sweep, cost).evaluate_batch(batch))

@@ -23,7 +23,13 @@ from typing import Any, Protocol
 
 from tigris.errors import SpecError
 from tigris.explore.axes import Value
-from tigris.explore.evaluate import Evaluation, Evaluator, evaluate_batch, load_cost_models
+from tigris.explore.evaluate import (
+    Evaluation,
+    Evaluator,
+    encode_rows,
+    evaluate_batch,
+    load_cost_models,
+)
 from tigris.explore.metrics import CostModels
 from tigris.explore.sweep import Sweep
 
@@ -86,7 +92,7 @@ def worker_loop(sweep: Sweep, cost: CostModels | None, tasks: Any, results: Any)
             return
         ident, batch = task
         try:
-            results.put((ident, evaluator.evaluate_batch(batch), None))
+            results.put((ident, encode_rows(evaluator.evaluate_batch(batch)), None))
         except Exception:  # a bug, not a design's outcome: the parent raises it
             results.put((ident, None, traceback.format_exc()))
 

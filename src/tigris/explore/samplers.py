@@ -46,7 +46,7 @@ class GridSampler:
         batch: list[Params] = []
         for combo in self._combos:
             params = dict(zip(self._paths, combo, strict=True))
-            if design_id(params) in self._done:
+            if self._done and design_id(params) in self._done:  # a resumed run
                 continue
             batch.append(params)
             if len(batch) == count:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tigris.errors import SpecError
-from tigris.explore.evaluate import Evaluation
+from tigris.explore.evaluate import Evaluation, stored_json
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS sweeps (
@@ -55,6 +55,7 @@ _INSERT = (
     f"FROM (SELECT unnest(from_json(?, '{json.dumps([_TYPES])}')) AS r) "
     "ON CONFLICT DO NOTHING"
 )
+_INSERT_NEW = _INSERT.removesuffix(" ON CONFLICT DO NOTHING")
 
 
 def tigris_version() -> str:
@@ -66,8 +67,7 @@ def tigris_version() -> str:
         return "unknown"
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=repr, allow_nan=True)
+_json = stored_json
 
 
 @dataclass(frozen=True)
@@ -143,10 +143,10 @@ class Store:
                 "sweep_hash": sweep_hash,
                 "design_id": row.design_id,
                 "seq": first_seq + offset,
-                "params": _json(row.params),
-                "derived": _json(row.derived),
-                "objectives": _json(row.objectives),
-                "metrics": _json(row.metrics),
+                "params": row.stored_json[0],
+                "derived": row.stored_json[1],
+                "objectives": row.stored_json[2],
+                "metrics": row.stored_json[3],
                 "status": row.status,
                 "feasible": row.feasible,
                 "reason": row.reason,
@@ -155,7 +155,13 @@ class Store:
             }
             for offset, row in enumerate(rows)
         ]
-        self.connection.execute(_INSERT, [json.dumps(records, allow_nan=True)])
+        import duckdb
+
+        payload = [json.dumps(records, allow_nan=True)]
+        try:  # samplers never repeat a stored design, and the plain insert is faster
+            self.connection.execute(_INSERT_NEW, payload)
+        except duckdb.ConstraintException:  # a row already there: skip those, keep the rest
+            self.connection.execute(_INSERT, payload)
 
     # ---- reading -------------------------------------------------------------------
 
