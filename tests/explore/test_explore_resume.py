@@ -70,3 +70,27 @@ def test_sigkill_then_rerun_resumes(tmp_path: Path) -> None:
     assert report["new"] == total - len(before)
     for design, row in before.items():
         assert after[design] == row
+
+
+def test_adding_rows_already_stored_keeps_one_of_each(tmp_path: Path) -> None:
+    """Store.add tries the plain insert first; a batch overlapping stored rows falls back to
+    skipping those, and still stores the new ones."""
+    import random
+
+    from tigris.explore import Evaluator
+    from tigris.explore.evaluate import encode_rows
+
+    sweep = load_sweep(write_sweep(tmp_path, PREFILL, batch=8, num_bw=3))
+    rng = random.Random(1)
+    designs = [{a.path: rng.choice(a.values) for a in sweep.axes} for _ in range(30)]
+    rows = list({row.design_id: row for row in Evaluator(sweep).evaluate_batch(designs)}.values())
+    rows = encode_rows(rows)
+    assert len(rows) >= 6
+    half = len(rows) // 2
+    with Store(tmp_path / "results.duckdb") as store:
+        store.register_sweep(sweep)
+        store.add(sweep.sweep_hash, rows[:half], 0)
+        store.add(sweep.sweep_hash, rows[half // 2 :], half)  # overlaps the first batch
+        stored = {row.design_id for row in store.evaluations(sweep.sweep_hash)}
+        assert store.count(sweep.sweep_hash) == len(rows)
+    assert stored == {row.design_id for row in rows}
