@@ -54,7 +54,11 @@ def get_path(data: Any, keys: tuple[str, ...]) -> Any:
 
 def set_path(data: Any, keys: tuple[str, ...], value: Any) -> Any:
     """A copy of `data` with `keys` set to `value`, copying only the containers on the path
-    (missing dict keys are created, so the chip's validation names an unknown field)."""
+    (missing dict keys are created, so the chip's validation names an unknown field). A
+    validated model on the path becomes a dict of its fields (a fresh one, so nothing
+    validated is changed); one off the path stays as it is."""
+    if isinstance(data, BaseModel):
+        data = _model_input(data)
     key, rest = keys[0], keys[1:]
     if isinstance(data, list):
         if not key.isdigit() or int(key) >= len(data):
@@ -73,26 +77,6 @@ def set_path(data: Any, keys: tuple[str, ...], value: Any) -> Any:
 def _model_input(node: BaseModel) -> dict[str, Any]:
     """A validated model as validation input: its fields, submodels left as instances."""
     return {name: getattr(node, name) for name in type(node).model_fields}
-
-
-def set_model_path(data: Any, keys: tuple[str, ...], value: Any) -> Any:
-    """`set_path` over validated models: a model on the path becomes a dict of its fields
-    (a fresh one, so nothing validated is changed); one off the path stays as it is."""
-    if isinstance(data, BaseModel):
-        data = _model_input(data)
-    key, rest = keys[0], keys[1:]
-    if isinstance(data, list):
-        if not key.isdigit() or int(key) >= len(data):
-            raise KeyError(key)
-        copy_list = list(data)
-        index = int(key)
-        copy_list[index] = set_model_path(data[index], rest, value) if rest else value
-        return copy_list
-    if not isinstance(data, dict):
-        raise KeyError(key)
-    copy_dict = dict(data)
-    copy_dict[key] = set_model_path(data.get(key, {}), rest, value) if rest else value
-    return copy_dict
 
 
 _MAX_VALIDATED = 4096
@@ -233,7 +217,7 @@ class DesignSpace:
                 continue
             node = data.get(field_name, {})
             for (_, rest), value in zip(group, values, strict=True):
-                node = set_model_path(node, rest, value) if rest else value
+                node = set_path(node, rest, value) if rest else value
             data[field_name] = node
             if key is not None:
                 pending.append((field_name, key))
