@@ -651,21 +651,21 @@ class StepModel:
         op_s = None if self.setup.eager else self.cache.prefetched(self.setup.chip, step)
         if op_s is None:
             op_s = self._shape_times(step.shapes)
+
+        def total(group: tuple[int, ...]) -> float:  # in graph order, as the ops add up
+            return sum(map(op_s.__getitem__, group))
+
         times = MicrobatchTimes(
-            layer_fwd_s=sum(op_s[i] for i in step.layer_fwd),
-            layer_bwd_s=sum(op_s[i] for i in step.layer_bwd),
-            layer_recompute_s=sum(op_s[i] for i in step.layer_recompute),
-            layer_attention_s=sum(op_s[i] for i in step.layer_attention),
-            embedding_s=sum(op_s[i] for i in step.embedding),
-            head_s=sum(op_s[i] for i in step.head),
+            layer_fwd_s=total(step.layer_fwd),
+            layer_bwd_s=total(step.layer_bwd),
+            layer_recompute_s=total(step.layer_recompute),
+            layer_attention_s=total(step.layer_attention),
+            embedding_s=total(step.embedding),
+            head_s=total(step.head),
             optimizer_layer_ops=step.optimizer_layer_ops,
             optimizer_model_ops=step.optimizer_model_ops,
         )
-        return (
-            times,
-            sum(op_s[i] for i in step.optimizer_layer),
-            sum(op_s[i] for i in step.optimizer_model),
-        )
+        return times, total(step.optimizer_layer), total(step.optimizer_model)
 
     # ---- communication -------------------------------------------------------------
 
