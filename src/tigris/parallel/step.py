@@ -280,8 +280,10 @@ class StepCache:
     design-space sweep builds the graph of a (model, batch, sequence, plan, precision,
     framework) once, and times a collective on its cluster once, not per design.
 
-    Holds no chip and no op time; results are identical with or without it. Not
-    thread-safe (one per worker)."""
+    Results are identical with or without it. The only chip-dependent things it keeps are
+    the op times of the last prefetched batch of chips and memory breakdowns by capacity;
+    collective times are kept per cluster, so collective_time_s must stay a function of the
+    cluster (not the chip). Not thread-safe (one per worker)."""
 
     def __init__(self) -> None:
         self._steps: dict[tuple, ShardedStep] = {}
