@@ -16,16 +16,23 @@ from collections.abc import Sequence
 import numpy as np
 
 from tigris.engines.tile import (
+    ATTENTION_BLOCK_OVERHEAD,
+    ATTENTION_BLOCK_Q,
+    SOFTMAX_VECTOR_FLOP_PER_SCORE,
     SYSTOLIC_EPILOGUE_PASSES,
+    SYSTOLIC_SOFTMAX_PASSES,
     SYSTOLIC_STREAM_CHUNK_BYTES,
     TileEngine,
+    _flash_blocks,
+    _lane_cycles,
+    _systolic_attention_counts,
     _systolic_chip,
     _SystolicChip,
 )
 from tigris.hardware.chip import Chip, SystolicMatrix
 from tigris.hardware.quantities import dtype_bytes
 from tigris.isa.machine import DMA_LATENCY_S
-from tigris.workload.ops import Gemm, Op, Stream
+from tigris.workload.ops import Attention, Gemm, Op, Stream
 
 # Fewest chips worth batching: below it, one by one is as fast.
 MIN_BATCH_CHIPS = 4
@@ -51,7 +58,8 @@ def times_s_many(ops: Sequence[Op], chips: Sequence[Chip]) -> list[list[float]]:
     ]
     consts = [_systolic_chip(chips[i]) for i in batched]
     streams = [j for j, op in enumerate(ops) if isinstance(op, Stream)]
-    vectorised = set(gemms) | set(streams)
+    attention = [j for j, op in enumerate(ops) if _batched_attention(ops[j])]
+    vectorised = set(gemms) | set(streams) | set(attention)
     others = [ops[j] for j in range(len(ops)) if j not in vectorised]
     grid = np.empty((len(ops), len(batched)))
     if gemms:
@@ -59,6 +67,9 @@ def times_s_many(ops: Sequence[Op], chips: Sequence[Chip]) -> list[list[float]]:
     if streams:
         vector = [chips[i].vector_flop_per_s() for i in batched]
         grid[streams] = _stream_times([ops[j] for j in streams], consts, vector)  # type: ignore[misc]
+    group = [chips[i] for i in batched]
+    for j in attention:
+        grid[j] = _attention_times(ops[j], group, consts)  # type: ignore[arg-type]
     if others:
         rows = [j for j in range(len(ops)) if j not in vectorised]
         for k, i in enumerate(batched):
@@ -151,3 +162,79 @@ def _pipeline_s(consts: Sequence[_SystolicChip], first: np.ndarray, last: np.nda
     """`_SystolicChip.pipeline_s` over ops x chips."""
     per_core = _row([c.per_core_dram_rate for c in consts])
     return (2 * DMA_LATENCY_S + (first + last) / per_core) + _row([c.barrier_s for c in consts])
+
+
+def _batched_attention(op: Op) -> bool:
+    """Attention timed here: forward on the arrays, backward as FlashAttention (not the
+    unfused kernels, which are several ops each)."""
+    return isinstance(op, Attention) and (
+        op.phase == "fwd" or op.implementation not in ("standard", "fused_softmax")
+    )
+
+
+def _attention_times(op: Attention, chips: Sequence[Chip], consts: Sequence[_SystolicChip]):
+    """`_attention_time_s(op, chip)` over chips (one row): `_systolic_attention_parts` for
+    the forward pass, `_flash_attention_parts` for the backward."""
+    if op.phase == "fwd":
+        compute_s, memory_s, pipeline_s = _systolic_attention(op, consts)
+    else:
+        compute_s, memory_s = _flash_attention(op, chips, consts)
+        pipeline_s = 0.0
+    return np.maximum(compute_s, memory_s) + (
+        _row([c.kernel_overhead for c in consts]) + pipeline_s
+    )
+
+
+def _systolic_attention(op: Attention, consts: Sequence[_SystolicChip]) -> tuple:
+    matrices = [c.matrix for c in consts]
+    d, causal = op.head_dim, op.causal and op.q_len > 1
+    counts = np.array(
+        [
+            _systolic_attention_counts(op.q_len, op.kv_len, causal, d, x.rows, x.cols)
+            for x in matrices
+        ]
+    ).T
+    qk, pv, scores, pv_adds = (row[np.newaxis] for row in counts)
+    rate = _row([x.clock for x in matrices]) * _row(
+        [x.macs_per_pe_per_cycle.get(op.dtype, 1.0) for x in matrices]  # type: ignore[call-overload]
+    )
+    heads = op.batch * op.num_heads
+    matrix_s = heads * (qk + pv) / _row([c.arrays for c in consts]) / rate
+    passes = _lane_cycles(SYSTOLIC_SOFTMAX_PASSES) + (1 if causal else 0)
+    vector_s = (
+        heads * (scores * passes + pv_adds + 2 * op.q_len * d) / _row([c.lane_rate for c in consts])
+    )
+    memory_s = op.min_bytes / _row([c.dram_rate for c in consts])
+    a = dtype_bytes(op.dtype)
+    head_bytes, last = (op.q_len + 2 * op.kv_len) * d * a, op.q_len * d * a
+    fold = (
+        op.q_len + 2 * _row([x.rows for x in matrices]) + _row([x.cols for x in matrices]) - 2
+    ) / rate
+    pipeline_s = _pipeline_s(consts, np.array([[head_bytes]]), np.array([[last]])) + 2 * fold
+    return np.maximum(matrix_s, vector_s), memory_s, pipeline_s
+
+
+def _flash_attention(op: Attention, chips: Sequence[Chip], consts: Sequence[_SystolicChip]):
+    units = _row([chip.matrix.num_parallel_units for chip in chips])
+    num_q_blocks, pairs = _flash_blocks(op)
+    heads = op.batch * op.num_heads
+    blocks = heads * num_q_blocks
+    if op.q_len == 1:
+        blocks = np.maximum(blocks, units)
+    if op.q_len >= ATTENTION_BLOCK_Q:
+        pairs += num_q_blocks * ATTENTION_BLOCK_OVERHEAD * ATTENTION_BLOCK_Q * ATTENTION_BLOCK_Q
+    quantization = np.ceil(blocks / units) / (blocks / units)
+    matmul_flop = 4.0 * op.head_dim * pairs * heads * (2.5 if op.phase == "bwd" else 1.0)
+    fraction = _row(
+        [chip.calibration.attention_matrix_fraction(op.implementation) for chip in chips]
+    )
+    matrix_s = matmul_flop / (_row([chip.peak_flop_per_s(op.dtype) for chip in chips]) * fraction)
+    scores = pairs * heads
+    special = [chip.special_per_s() for chip in chips]
+    on_vector = _row([value is None for value in special])
+    special_s = np.where(on_vector, 0.0, scores / _row([value or 1.0 for value in special]))
+    vector_flop = SOFTMAX_VECTOR_FLOP_PER_SCORE * scores
+    vector_flop = np.where(on_vector, vector_flop + scores, vector_flop)
+    vector_s = vector_flop / _row([chip.vector_flop_per_s() for chip in chips])
+    compute_s = (matrix_s + special_s + vector_s) * quantization
+    return compute_s, op.min_bytes / _row([c.dram_rate for c in consts])
