@@ -257,6 +257,13 @@ class Chip(Spec):
     die_area: Area | None = Field(None, description="silicon area of all compute dies")
     num_dies: int = Field(1, gt=0)
     tdp: Power | None = None
+    sustained_clock_fraction: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="clock a back-to-back dense GEMM stream holds at the board power limit, "
+        "over the boost clock (tigris.parallel.clock); None where unpublished: held at boost",
+    )
     matrix: MatrixCompute
     vector: VectorUnit | None = None
     memory: Memory

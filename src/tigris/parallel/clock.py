@@ -13,6 +13,8 @@ a lower clock. Observed on NVIDIA SXM boards:
 - Blackwell B200 at 1000 W: 1965 MHz -> ~1580 MHz after tens of back-to-back
   FlashAttention iterations, throughput down 15% (github.com/flashinfer-ai/flashinfer/pull/2899).
 
+Each chip preset carries its figure as `sustained_clock_fraction`, with its source.
+
 Model. Dynamic power is C V^2 f with the voltage following the clock along the DVFS
 curve (V ~ f near the top of it), so at a fixed activity it goes as f^3; static power
 does not change with the clock and cancels out of the budget. A stream of large GEMMs
@@ -35,17 +37,11 @@ from __future__ import annotations
 
 from tigris.hardware.chip import Chip
 
-# f_sustained / f_boost for a back-to-back dense GEMM stream at the board's default limit.
-SUSTAINED_CLOCK_RATIO: dict[str, float] = {
-    "h100-sxm": 1575.0 / 1980.0,  # DeepGEMM issue #120 (Hopper SXM, 700 W)
-    "h200-sxm": 1575.0 / 1980.0,  # same GH100 die and 700 W limit; TileOPs #1587: ~1500 MHz
-    "b200": 1580.0 / 1965.0,  # flashinfer PR #2899 (B200, 1000 W)
-}
-
 
 def sustained_clock_ratio(chip: Chip) -> float:
-    """s = f_sustained / f_boost of a dense GEMM stream on `chip` (1.0: no sourced figure)."""
-    return SUSTAINED_CLOCK_RATIO.get(chip.id, 1.0)
+    """s = f_sustained / f_boost of a dense GEMM stream on `chip`: its preset's sourced
+    `sustained_clock_fraction`, 1.0 where none is published."""
+    return chip.sustained_clock_fraction or 1.0
 
 
 def clock_stretch(ratio: float, activity: float) -> float:
