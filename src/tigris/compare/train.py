@@ -18,10 +18,10 @@ from tigris.errors import InfeasibleError, TigrisError
 from tigris.hardware.chip import Chip
 from tigris.hardware.presets import default_cluster
 from tigris.parallel.memory import params_per_chip
-from tigris.parallel.partition import layer_collectives, shard_graph
+from tigris.parallel.partition import ACTIVATION_BYTES, plan_layer_collectives, shard_graph
 from tigris.parallel.plan import ParallelPlan
 from tigris.parallel.search import SearchResult, search_plans
-from tigris.parallel.step import ACTIVATION_BYTES, StepResult, TimeNode, TrainSetup
+from tigris.parallel.step import StepResult, TimeNode, TrainSetup
 from tigris.workload.precision import Precision
 from tigris.workload.presets import load_model
 from tigris.workload.spec import TransformerSpec
@@ -65,16 +65,7 @@ def step_traffic(
     link = 0.0
     tokens = plan.micro_batch * setup.seq_len
     for phase, repeats in (("fwd", 2 if full else 1), ("bwd", 1)):
-        for item in layer_collectives(
-            spec,
-            tokens,
-            plan.tp,
-            plan.ep,
-            plan.cp,
-            plan.sequence_parallel,
-            ACTIVATION_BYTES,
-            phase=phase,
-        ):
+        for item in plan_layer_collectives(spec, tokens, plan, phase):
             sent = item.message_bytes * sent_fraction(item.kind, sizes[item.group_role])
             link += repeats * sent * spec.num_layers / plan.pp * m
     if plan.pp > 1:

@@ -31,6 +31,7 @@ from math import ceil
 from typing import NamedTuple
 
 from tigris.errors import InfeasibleError
+from tigris.parallel.plan import ParallelPlan
 from tigris.workload.graph import OpGraph, OpGroup, make_graph, make_group
 from tigris.workload.ops import Attention, Gemm, Op, Stream, copy_op, make_gemm, make_stream
 from tigris.workload.spec import TransformerSpec
@@ -314,6 +315,26 @@ def shard_graph(
         graph.seq_len,
         _div(graph.num_tokens, cp),
         tuple(groups),
+    )
+
+
+ACTIVATION_BYTES = 2.0  # activations and their gradients travel in bf16
+
+
+def plan_layer_collectives(
+    spec: TransformerSpec, tokens: int, plan: ParallelPlan, phase: str = "fwd"
+) -> list[LayerCollective]:
+    """layer_collectives under a plan's tp, ep, cp and sequence parallelism, with
+    activations of ACTIVATION_BYTES."""
+    return layer_collectives(
+        spec,
+        tokens,
+        plan.tp,
+        plan.ep,
+        plan.cp,
+        plan.sequence_parallel,
+        ACTIVATION_BYTES,
+        phase=phase,
     )
 
 

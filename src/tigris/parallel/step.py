@@ -39,7 +39,12 @@ from tigris.parallel.clock import clock_stretch, sustained_clock_ratio
 from tigris.parallel.collectives import CommGroup, collective_time_s
 from tigris.parallel.memory import MemoryBreakdown, memory_per_chip, params_per_chip
 from tigris.parallel.overlap import collective_slowdown, exposed_s, fsdp_grad_pass_bytes
-from tigris.parallel.partition import _scale_stream, layer_collectives, shard_graph
+from tigris.parallel.partition import (
+    ACTIVATION_BYTES,
+    _scale_stream,
+    plan_layer_collectives,
+    shard_graph,
+)
 from tigris.parallel.pipeline import bubble_time_s, p2p_messages_on_critical_path
 from tigris.parallel.plan import ParallelPlan, check_plan
 from tigris.workload.ops import Attention, Gemm, Op, Stream, copy_op, make_stream
@@ -49,7 +54,6 @@ from tigris.workload.tasks import train_step_graph
 
 # Megatron-LM's data-parallel gradient bucket (--ddp-bucket-size default: 40M elements).
 DP_BUCKET_ELEMENTS = 40e6
-ACTIVATION_BYTES = 2.0  # activations and their gradients travel in bf16
 
 
 @dataclass(frozen=True)
@@ -420,16 +424,7 @@ class StepCache:
         found = self._collectives.get(key)
         if found is None:
             found = self._collectives[key] = tuple(
-                layer_collectives(
-                    spec,
-                    tokens,
-                    plan.tp,
-                    plan.ep,
-                    plan.cp,
-                    plan.sequence_parallel,
-                    ACTIVATION_BYTES,
-                    phase=phase,
-                )
+                plan_layer_collectives(spec, tokens, plan, phase)
             )
         return found
 
@@ -697,16 +692,7 @@ class StepModel:
         if self.cache is not None:
             collectives = self.cache.layer_collectives(spec, tokens, plan, phase)
         else:
-            collectives = layer_collectives(
-                spec,
-                tokens,
-                plan.tp,
-                plan.ep,
-                plan.cp,
-                plan.sequence_parallel,
-                ACTIVATION_BYTES,
-                phase=phase,
-            )
+            collectives = plan_layer_collectives(spec, tokens, plan, phase)
         for kind, size_bytes, role in collectives:
             out[role] += self.comm_s(kind, size_bytes, sizes[role], strides[role])
         return out["tp"], out["cp"], out["ep"]
