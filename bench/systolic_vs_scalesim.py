@@ -46,23 +46,8 @@ def time_scalesim(config: dict) -> tuple[float, int]:
     golden = _load_golden_module()
     with tempfile.TemporaryDirectory(prefix="scalesim-bench-") as tmp:
         work = Path(tmp)
-        (work / "scale.cfg").write_text(
-            golden._CONFIG_TEMPLATE.format(
-                rows=config["rows"],
-                cols=config["cols"],
-                dataflow=config["dataflow"],
-                ifmap_kb=config["ifmap_sram_kb"],
-                filter_kb=config["filter_sram_kb"],
-                ofmap_kb=config["ofmap_sram_kb"],
-            )
-        )
-        (work / "topo.csv").write_text(
-            f"Layer, M, N, K,\ng0, {config['M']}, {config['N']}, {config['K']},\n"
-        )
-        (work / "layout.csv").write_text("Layer,\ng0,\n")
         out = subprocess.run(
-            [str(golden.PEER_PYTHON), "-c", _TIMED_DRIVER]
-            + [str(work / name) for name in ("scale.cfg", "topo.csv", "layout.csv", "out")],
+            [str(golden.PEER_PYTHON), "-c", _TIMED_DRIVER, *golden.write_inputs(config, work)],
             check=True,
             cwd=work,
             capture_output=True,

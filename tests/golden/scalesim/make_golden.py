@@ -144,34 +144,32 @@ def _config(m, n, k, rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb) -> dic
     }
 
 
+def write_inputs(config: dict, work: Path) -> list[str]:
+    """SCALE-Sim's config, topology (a trailing comma on each GEMM row) and layout files for
+    `config` in `work`, and its output folder: the arguments of the driver scripts."""
+    (work / "scale.cfg").write_text(
+        _CONFIG_TEMPLATE.format(
+            rows=config["rows"],
+            cols=config["cols"],
+            dataflow=config["dataflow"],
+            ifmap_kb=config["ifmap_sram_kb"],
+            filter_kb=config["filter_sram_kb"],
+            ofmap_kb=config["ofmap_sram_kb"],
+        )
+    )
+    (work / "topo.csv").write_text(
+        f"Layer, M, N, K,\ng0, {config['M']}, {config['N']}, {config['K']},\n"
+    )
+    (work / "layout.csv").write_text("Layer,\ng0,\n")  # needed even when unused
+    return [str(work / name) for name in ("scale.cfg", "topo.csv", "layout.csv", "out")]
+
+
 def run_peer(config: dict, peer_python: Path = PEER_PYTHON) -> dict:
     """Run SCALE-Sim once on `config` and return its report numbers."""
     with tempfile.TemporaryDirectory(prefix="scalesim-") as tmp:
         work = Path(tmp)
-        (work / "scale.cfg").write_text(
-            _CONFIG_TEMPLATE.format(
-                rows=config["rows"],
-                cols=config["cols"],
-                dataflow=config["dataflow"],
-                ifmap_kb=config["ifmap_sram_kb"],
-                filter_kb=config["filter_sram_kb"],
-                ofmap_kb=config["ofmap_sram_kb"],
-            )
-        )
-        (work / "topo.csv").write_text(
-            f"Layer, M, N, K,\ng0, {config['M']}, {config['N']}, {config['K']},\n"
-        )
-        (work / "layout.csv").write_text("Layer,\ng0,\n")
         subprocess.run(
-            [
-                str(peer_python),
-                "-c",
-                _DRIVER,
-                str(work / "scale.cfg"),
-                str(work / "topo.csv"),
-                str(work / "layout.csv"),
-                str(work / "out"),
-            ],
+            [str(peer_python), "-c", _DRIVER, *write_inputs(config, work)],
             check=True,
             cwd=work,
             capture_output=True,
