@@ -84,10 +84,13 @@ class StepSeconds:
     step_s: float
     compute_s: float
     compute_parts: tuple[float, float, float, float]
-    comm_s: float
     comm_parts: tuple[float, float, float, float, float]
     bubble_s: float
     optimizer_s: float
+
+    @property
+    def comm_s(self) -> float:
+        return sum(self.comm_parts)
 
     def tree(self) -> TimeNode:
         compute = zip(_COMPUTE_PARTS, self.compute_parts, strict=True)
@@ -761,7 +764,6 @@ class StepModel:
             step_s,
             compute_total,
             (m * fwd_s, m * bwd_s, m * recompute_s, m * ends_s),
-            comm_total,
             comm,
             bubble_s,
             optimizer_s,
