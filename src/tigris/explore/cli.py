@@ -114,7 +114,7 @@ def run_command(
     db = db or sweep_file.with_suffix(".duckdb")
     with Store(db) as store:
         if as_json:
-            progress = _run(run_sweep, sweep, store, samples, workers, ray, None)
+            progress = _run(run_sweep, sweep, store, samples, workers, ray, _log_commits())
         else:
             progress = _run_with_bar(run_sweep, sweep, store, samples, workers, ray)
         base_row = _base_row(sweep, store)
@@ -202,6 +202,32 @@ def _run(run_sweep, sweep, store, samples, workers, ray, on_progress):
         ray_address=None if ray in (None, LOCAL_RAY) else ray,
         on_progress=on_progress,
     )
+
+
+def _log_commits(every_s: float = 1.0):
+    """With --json, stdout holds one JSON document; progress goes to stderr as plain
+    lines, one after the first commit and then at most one a second, each printed only
+    once its rows are in the store (so a script may stop the run and lose none of them)."""
+    import time
+
+    last = {"stored": 0, "at": float("-inf")}
+
+    def log(progress) -> None:
+        if progress.stored == last["stored"]:
+            return
+        now = time.perf_counter()
+        first = last["stored"] == 0
+        finished = progress.stored == progress.new and progress.done >= progress.target
+        if not (first or finished or now - last["at"] >= every_s):
+            return
+        last["stored"], last["at"] = progress.stored, now
+        sys.stderr.write(
+            f"stored {progress.done - progress.new + progress.stored}/{progress.target} "
+            f"designs, {progress.feasible} feasible, {progress.evals_per_s:.0f} designs/s\n"
+        )
+        sys.stderr.flush()
+
+    return log
 
 
 def _run_with_bar(run_sweep, sweep, store, samples, workers, ray):

@@ -28,6 +28,7 @@ class Progress:
     target: int
     done: int = 0
     new: int = 0
+    stored: int = 0  # rows of this run committed to the store
     feasible: int = 0
     statuses: dict[str, int] = field(default_factory=dict)
     best: dict[str, float] = field(default_factory=dict)
@@ -92,7 +93,7 @@ def run_sweep(
         on_progress(progress)
     if to_submit == 0:
         return progress
-    writer = _Writer(store, sweep.sweep_hash, seq)
+    writer = _Writer(store, sweep.sweep_hash, seq, progress)
     own_runner = runner is None
     runner = runner or make_runner(sweep, workers, ray_address, use_ray)
     depth = runner.workers * (1 if adaptive else 2)
@@ -119,6 +120,8 @@ def run_sweep(
         writer.flush()
         if own_runner:
             runner.close()
+    if on_progress:
+        on_progress(progress)
     return progress
 
 
@@ -131,10 +134,11 @@ class _Writer:
     FLUSH_ROWS = 512
     FLUSH_S = 0.5
 
-    def __init__(self, store: Store, sweep_hash: str, seq: int) -> None:
+    def __init__(self, store: Store, sweep_hash: str, seq: int, progress: Progress) -> None:
         self.store = store
         self.sweep_hash = sweep_hash
         self.seq = seq
+        self.progress = progress
         self.pending: list[Evaluation] = []
         self.last = time.perf_counter()
 
@@ -147,5 +151,6 @@ class _Writer:
         if self.pending:
             self.store.add(self.sweep_hash, self.pending, self.seq)
             self.seq += len(self.pending)
+            self.progress.stored += len(self.pending)
             self.pending = []
         self.last = time.perf_counter()
