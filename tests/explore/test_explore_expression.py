@@ -73,3 +73,55 @@ def test_attribute_like_names_are_only_keys() -> None:
     assert expression.evaluate({"a.__class__": 1.0}) == 2.0
     with pytest.raises(KeyError):
         expression.evaluate({"a": 1.0})
+
+
+_OPS = ["+", "-", "*", "/", "//", "%", "**"]
+
+
+def _trees(depth: int):
+    """Random expression trees over names a, b, c, constants and the functions."""
+    from hypothesis import strategies as st
+
+    leaf = st.one_of(
+        st.floats(-1e3, 1e3, allow_nan=False).map(lambda v: ("num", v)),
+        st.sampled_from(["a", "b", "c"]).map(lambda n: ("name", n)),
+    )
+    if depth == 0:
+        return leaf
+    inner = _trees(depth - 1)
+    return st.one_of(
+        leaf,
+        inner.map(lambda x: ("neg", x)),
+        st.tuples(st.sampled_from(_OPS), inner, inner).map(lambda t: ("bin", *t)),
+        st.tuples(st.sampled_from(["min", "max", "abs", "sqrt", "floor"]), inner).map(
+            lambda t: ("call", t[0], (t[1],) if t[0] not in ("min", "max") else (t[1], t[1]))
+        ),
+    )
+
+
+def _outcome(function, *args):
+    try:
+        value = function(*args)
+    except Exception as error:  # the same exception type is the same outcome
+        return type(error)
+    return ("nan",) if isinstance(value, float) and math.isnan(value) else value
+
+
+def test_compiled_expressions_equal_the_tree_walk() -> None:
+    """The compiled form (`Expression.evaluate`) gives exactly what walking the tree gives,
+    value or exception, on random trees and environments."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from tigris.explore.expression import Expression, _evaluate
+
+    values = st.floats(-50, 50, allow_nan=False)
+
+    @settings(max_examples=400, deadline=None)
+    @given(_trees(4), values, values, values)
+    def check(tree, a, b, c):
+        env = {"a": a, "b": b, "c": c}
+        expression = Expression("generated", tree, frozenset())
+        assert _outcome(expression.evaluate, env) == _outcome(_evaluate, tree, env)
+
+    check()

@@ -49,13 +49,11 @@ _TYPES = {
     "tigris_version": "VARCHAR",
     "elapsed_s": "DOUBLE",
 }
-_INSERT = (
-    f"INSERT INTO evaluations ({', '.join(_TYPES)}) "
-    f"SELECT {', '.join(f'r.{column}' for column in _TYPES)} "
-    f"FROM (SELECT unnest(from_json(?, '{json.dumps([_TYPES])}')) AS r) "
-    "ON CONFLICT DO NOTHING"
+_BATCH_VIEW = "tigris_batch"  # the rows of one add(), scanned by DuckDB from numpy columns
+_INSERT_NEW = (
+    f"INSERT INTO evaluations ({', '.join(_TYPES)}) SELECT {', '.join(_TYPES)} FROM {_BATCH_VIEW}"
 )
-_INSERT_NEW = _INSERT.removesuffix(" ON CONFLICT DO NOTHING")
+_INSERT = _INSERT_NEW + " ON CONFLICT DO NOTHING"
 
 
 def tigris_version() -> str:
@@ -96,7 +94,7 @@ class Store:
             raise SpecError(f"cannot open the results file: {error}", file=str(path)) from None
         if not read_only:
             for statement in _SCHEMA:
-                self.connection.execute(statement)
+                self.connection.execute(statement).fetchall()
         self.version = tigris_version()
 
     def close(self) -> None:
@@ -127,41 +125,45 @@ class Store:
                 _json([axis.path for axis in sweep.axes]),
                 self.version,
             ],
-        )
+        ).fetchall()  # a finished statement (DuckDB 2 refuses register() after one left open)
 
     def add(self, sweep_hash: str, rows: Sequence[Evaluation], first_seq: int) -> None:
-        """Insert rows in one transaction; rows already stored are skipped.
+        """Insert rows in one statement (one transaction); rows already stored are skipped.
 
-        The rows travel as one JSON parameter unnested by DuckDB: binding twelve parameters
-        per row costs several times more. A transaction costs milliseconds whatever its
-        size, so callers group rows (run.py flushes every few hundred rows or half second).
+        The rows travel as numpy columns that DuckDB scans in place: half the cost of one
+        JSON parameter unnested by DuckDB, several times less than binding twelve
+        parameters per row. A transaction costs milliseconds whatever its size, so callers
+        group rows (run.py flushes every few hundred rows or half second).
         """
         if not rows:
             return
-        records = [
-            {
-                "sweep_hash": sweep_hash,
-                "design_id": row.design_id,
-                "seq": first_seq + offset,
-                "params": row.stored_json[0],
-                "derived": row.stored_json[1],
-                "objectives": row.stored_json[2],
-                "metrics": row.stored_json[3],
-                "status": row.status,
-                "feasible": row.feasible,
-                "reason": row.reason,
-                "tigris_version": self.version,
-                "elapsed_s": row.elapsed_s,
-            }
-            for offset, row in enumerate(rows)
-        ]
         import duckdb
+        import numpy as np
 
-        payload = [json.dumps(records, allow_nan=True)]
-        try:  # samplers never repeat a stored design, and the plain insert is faster
-            self.connection.execute(_INSERT_NEW, payload)
-        except duckdb.ConstraintException:  # a row already there: skip those, keep the rest
-            self.connection.execute(_INSERT, payload)
+        count = len(rows)
+        texts = [row.stored_json for row in rows]
+        columns = {
+            "sweep_hash": np.full(count, sweep_hash, dtype=object),
+            "design_id": np.array([row.design_id for row in rows], dtype=object),
+            "seq": np.arange(first_seq, first_seq + count, dtype=np.int64),
+            "params": np.array([text[0] for text in texts], dtype=object),
+            "derived": np.array([text[1] for text in texts], dtype=object),
+            "objectives": np.array([text[2] for text in texts], dtype=object),
+            "metrics": np.array([text[3] for text in texts], dtype=object),
+            "status": np.array([row.status for row in rows], dtype=object),
+            "feasible": np.array([row.feasible for row in rows], dtype=bool),
+            "reason": np.array([row.reason for row in rows], dtype=object),
+            "tigris_version": np.full(count, self.version, dtype=object),
+            "elapsed_s": np.array([row.elapsed_s for row in rows], dtype=np.float64),
+        }
+        self.connection.register(_BATCH_VIEW, columns)
+        try:
+            try:  # samplers never repeat a stored design, and the plain insert is faster
+                self.connection.execute(_INSERT_NEW).fetchall()
+            except duckdb.ConstraintException:  # a row already there: skip those, keep the rest
+                self.connection.execute(_INSERT).fetchall()
+        finally:
+            self.connection.unregister(_BATCH_VIEW)
 
     # ---- reading -------------------------------------------------------------------
 
@@ -200,12 +202,12 @@ class Store:
     def count(self, sweep_hash: str) -> int:
         return self.connection.execute(
             "SELECT count(*) FROM evaluations WHERE sweep_hash = ?", [sweep_hash]
-        ).fetchone()[0]
+        ).fetchall()[0][0]
 
     def next_seq(self, sweep_hash: str) -> int:
         found = self.connection.execute(
             "SELECT max(seq) FROM evaluations WHERE sweep_hash = ?", [sweep_hash]
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         return 0 if found is None else found + 1
 
     def evaluations(self, sweep_hash: str, *, feasible_only: bool = False) -> list[Evaluation]:
