@@ -95,21 +95,37 @@ class CostModels:
         return cls(call_model("tigris.cost", module.load_assumptions))
 
 
+def _api_differs(purpose: str, error: Exception) -> Unavailable:
+    """call_model's Unavailable, for the calls made without it on a design's path."""
+    return Unavailable(f"{purpose}: the model's API differs ({error})")
+
+
 class ChipFigures:
     """Chip metrics of one design, each computed once (the modelled area is handed to the
-    cost and TCO models where their API takes it)."""
+    cost and TCO models where their API takes it).
+
+    The tigris.cost calls of a design are made here directly, with call_model's handling
+    inlined (an AttributeError/TypeError from the model becomes Unavailable): a sweep
+    makes them for every design, and the wrapper frames and name dispatch cost more than
+    the smaller figures themselves."""
 
     def __init__(self, chip: Chip, cost: Callable[[], CostModels]) -> None:
         self.chip = chip
         self.cost = cost
         self._cache: dict[str, Any] = {}
         self._models: tuple[Any, Any] | None = None
+        self._area: Any = None
+        self._full_load: Any = None
+        self._cost: Any = None
 
-    def get(self, name: str) -> float:
+    def get(self, name: str) -> Any:
         cache = self._cache
         if name in cache:
             return cache[name]
-        value = cache[name] = self._compute(name)
+        compute = _FIGURES.get(name)
+        if compute is None:
+            raise KeyError(name)
+        value = cache[name] = compute(self)
         return value
 
     def models(self) -> tuple[Any, Any]:
@@ -120,68 +136,102 @@ class ChipFigures:
             models = self._models = (cost.module, cost.assumptions)
         return models
 
-    def _compute(self, name: str) -> Any:
-        chip = self.chip
-        if name == "die_area":
-            if chip.die_area is None:
-                raise Unavailable("the chip spec gives no die_area")
-            return chip.die_area
-        if name == "tdp":
-            if chip.tdp is None:
-                raise Unavailable("the chip spec gives no tdp")
-            return chip.tdp
-        if name == "dram_capacity":
-            return chip.dram_capacity_bytes
-        if name == "dram_bandwidth":
-            return chip.dram_bandwidth_bytes_per_s
-        if name == "onchip_capacity":
-            return chip.onchip_capacity_bytes
-        if name == "peak_bf16":
-            return chip.peak_flop_per_s("bf16")
-        module, assumptions = self.models()
-        if name == "_area":
-            return call_model("modelled die area", module.estimate_area, chip, assumptions)
-        if name == "_cost":
-            area = self.get("_area")
-            return call_model("chip cost", module.estimate_cost, chip, assumptions, area)
-        if name == "modelled_die_area":
-            return float(self.get("_area").die_area_mm2)
-        if name == "_full_load":
-            area = self.get("_area")
-            return call_model("full-load power", module.full_load_power, chip, assumptions, area)
-        if name == "modelled_tdp":
-            full_load = self.get("_full_load")
-            return float(
-                call_model(
-                    "modelled TDP", module.estimate_tdp, chip, assumptions, full_load=full_load
-                )
-            )
-        if name == "cost":
-            return float(self.get("_cost").manufacturing_cost_usd)
-        if name == "_typical_power":
-            full_load = self.get("_full_load")
-            return float(
-                call_model(
-                    "typical power", module.typical_power_w, chip, assumptions, full_load=full_load
-                )
-            )
-        raise KeyError(name)
+    def area(self) -> Any:
+        """tigris.cost's estimate_area of the chip."""
+        area = self._area
+        if area is None:
+            module, assumptions = self.models()
+            estimate = module.estimate_area
+            try:
+                area = self._area = estimate(self.chip, assumptions)
+            except (AttributeError, TypeError) as error:
+                raise _api_differs("modelled die area", error) from None
+        return area
+
+    def full_load(self) -> Any:
+        """tigris.cost's full_load_power of the chip, given its area."""
+        full_load = self._full_load
+        if full_load is None:
+            area = self.area()
+            module, assumptions = self._models  # type: ignore[misc]  # set by area()
+            power = module.full_load_power
+            try:
+                full_load = self._full_load = power(self.chip, assumptions, area)
+            except (AttributeError, TypeError) as error:
+                raise _api_differs("full-load power", error) from None
+        return full_load
+
+    def chip_cost(self) -> Any:
+        """tigris.cost's estimate_cost of the chip, given its area."""
+        cost = self._cost
+        if cost is None:
+            area = self.area()
+            module, assumptions = self._models  # type: ignore[misc]  # set by area()
+            estimate = module.estimate_cost
+            try:
+                cost = self._cost = estimate(self.chip, assumptions, area)
+            except (AttributeError, TypeError) as error:
+                raise _api_differs("chip cost", error) from None
+        return cost
+
+    def _modelled_tdp(self) -> float:
+        full_load = self.full_load()
+        module, assumptions = self._models  # type: ignore[misc]
+        tdp = module.estimate_tdp
+        try:
+            return float(tdp(self.chip, assumptions, full_load=full_load))
+        except (AttributeError, TypeError) as error:
+            raise _api_differs("modelled TDP", error) from None
+
+    def _typical_power(self) -> float:
+        full_load = self.full_load()
+        module, assumptions = self._models  # type: ignore[misc]
+        typical = module.typical_power_w
+        try:
+            return float(typical(self.chip, assumptions, full_load=full_load))
+        except (AttributeError, TypeError) as error:
+            raise _api_differs("typical power", error) from None
 
     def typical_power_w(self) -> float:
         return self.get("_typical_power")
 
     def usd_per_chip_hour(self, power_w: float) -> float:
-        module, assumptions = self.models()
-        result = call_model(
-            "TCO",
-            module.tco,
-            self.chip,
-            assumptions,
-            power_w=power_w,
-            cost=self.get("_cost"),
-            area=self.get("_area"),
-        )
+        cost = self.chip_cost()
+        module, assumptions = self._models  # type: ignore[misc]
+        tco = module.tco
+        try:
+            result = tco(self.chip, assumptions, power_w=power_w, cost=cost, area=self._area)
+        except (AttributeError, TypeError) as error:
+            raise _api_differs("TCO", error) from None
         return float(result.owned_usd_per_chip_hour)
+
+
+def _spec_figure(field: str, missing: str) -> Callable[[ChipFigures], Any]:
+    def figure(figures: ChipFigures) -> Any:
+        value = getattr(figures.chip, field)
+        if value is None:
+            raise Unavailable(missing)
+        return value
+
+    return figure
+
+
+_FIGURES: dict[str, Callable[[ChipFigures], Any]] = {
+    "die_area": _spec_figure("die_area", "the chip spec gives no die_area"),
+    "tdp": _spec_figure("tdp", "the chip spec gives no tdp"),
+    "dram_capacity": lambda figures: figures.chip.dram_capacity_bytes,
+    "dram_bandwidth": lambda figures: figures.chip.dram_bandwidth_bytes_per_s,
+    "onchip_capacity": lambda figures: figures.chip.onchip_capacity_bytes,
+    "peak_bf16": lambda figures: figures.chip.peak_flop_per_s("bf16"),
+    "_area": ChipFigures.area,
+    "_cost": ChipFigures.chip_cost,
+    "_full_load": ChipFigures.full_load,
+    "modelled_die_area": lambda figures: float(figures.area().die_area_mm2),
+    "modelled_tdp": ChipFigures._modelled_tdp,
+    "cost": lambda figures: float(figures.chip_cost().manufacturing_cost_usd),
+    "_typical_power": ChipFigures._typical_power,
+}
+"""How ChipFigures.get computes each figure (CHIP_METRICS, and the models' results)."""
 
 
 # ---------------------------------------------------------------------------- workloads
@@ -310,13 +360,11 @@ def derived_metrics(work: Work, figures: ChipFigures, wanted: set[str]) -> dict[
             power_w = _average_power_w(work, figures)
             metrics["j_per_token"] = power_w * work.num_chips * work.time_s / work.tokens
             usd_h = figures.usd_per_chip_hour(power_w)
-            cost = figures.cost().module
-            metrics["usd_per_mtoken"] = call_model(
-                "$ per token",
-                cost.usd_per_million_tokens,
-                usd_h,
-                work.tokens_per_s / work.num_chips,
-            )
+            per_million = figures.models()[0].usd_per_million_tokens
+            try:
+                metrics["usd_per_mtoken"] = per_million(usd_h, work.tokens_per_s / work.num_chips)
+            except (AttributeError, TypeError) as error:
+                raise _api_differs("$ per token", error) from None
         except Unavailable as missing:
             metrics.setdefault("j_per_token", missing)
             metrics.setdefault("usd_per_mtoken", missing)
@@ -325,20 +373,23 @@ def derived_metrics(work: Work, figures: ChipFigures, wanted: set[str]) -> dict[
 
 def _average_power_w(work: Work, figures: ChipFigures) -> float:
     if work.flop is not None and work.dram_bytes is not None:
-        cost = figures.cost()
-        energy = call_model(
-            "energy per token",
-            cost.module.energy_per_token,
-            figures.chip,
-            flop=work.flop,
-            dram_bytes=work.dram_bytes,
-            link_bytes=0.0,
-            time_s=work.time_s,
-            tokens=work.tokens,
-            num_chips=work.num_chips,
-            assumptions=cost.assumptions,
-            area=figures.get("_area"),
-        )
+        area = figures.area()
+        module, assumptions = figures.models()
+        energy_per_token = module.energy_per_token
+        try:
+            energy = energy_per_token(
+                figures.chip,
+                flop=work.flop,
+                dram_bytes=work.dram_bytes,
+                link_bytes=0.0,
+                time_s=work.time_s,
+                tokens=work.tokens,
+                num_chips=work.num_chips,
+                assumptions=assumptions,
+                area=area,
+            )
+        except (AttributeError, TypeError) as error:
+            raise _api_differs("energy per token", error) from None
         return float(energy.energy_j) / work.num_chips / work.time_s
     return figures.typical_power_w()
 
