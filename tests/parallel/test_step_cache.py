@@ -96,3 +96,42 @@ def test_cache_shares_graphs_between_equal_setups() -> None:
     again = replace(SETUPS[0], chip=TIGRIS, precision=Precision(), spec=LLAMA.model_copy())
     assert again.precision is not SETUPS[0].precision and again.spec is not LLAMA
     assert cache.step(again, plan) is first
+
+
+def _tigris_variants(count: int) -> list:
+    """tigris-1 with other arrays, clocks and DRAM (as a sweep makes its designs)."""
+    chips = []
+    for i in range(count):
+        matrix = TIGRIS.matrix.model_copy(
+            update={"rows": (64, 128, 256)[i % 3], "clock": TIGRIS.matrix.clock * (1 + i / 10)}
+        )
+        dram = TIGRIS.memory.dram.model_copy(
+            update={"capacity": (4 + i % 3) * 36e9, "bandwidth": (4 + i % 3) * 7e12 / 6}
+        )
+        memory = TIGRIS.memory.model_copy(update={"dram": dram})
+        chips.append(TIGRIS.model_copy(update={"matrix": matrix, "memory": memory}))
+    return chips
+
+
+@pytest.mark.parametrize("numpy_sums", [True, False])
+@pytest.mark.parametrize("plan", PLANS, ids=range(len(PLANS)))
+def test_prefetched_steps_are_identical(
+    plan: ParallelPlan, numpy_sums: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """StepCache.prefetch (a batch's op times at once, each group summed for all chips
+    together, or per chip with sum() where it compensates) and the figures shared between
+    chips give the plain model's numbers."""
+    import tigris.parallel.step as step_module
+
+    if step_module._SEQUENTIAL_SUM:
+        monkeypatch.setattr(step_module, "_SEQUENTIAL_SUM", numpy_sums)
+    elif numpy_sums:
+        pytest.skip("sum() compensates here: the numpy sums are not used")
+    base = TrainSetup(LLAMA, TIGRIS, POD, 16, 64, 4096)
+    setups = [replace(base, chip=chip) for chip in [*_tigris_variants(7), H100]]
+    cache = StepCache()
+    cache.prefetch(setups, plan)
+    for setup in setups:
+        _same(StepModel(setup, per_op=True), StepModel(setup, cache), plan)
+    prefetched = [cache.prefetched_totals(s.chip, cache.step(s, plan)) for s in setups]
+    assert all(found is not None for found in prefetched)

@@ -40,7 +40,13 @@ MIN_BATCH_CHIPS = 4
 
 def times_s_many(ops: Sequence[Op], chips: Sequence[Chip]) -> list[list[float]]:
     """[TileEngine().times_s(ops, chip) for chip in chips], the same floats."""
+    return times_grid(ops, chips).T.tolist()
+
+
+def times_grid(ops: Sequence[Op], chips: Sequence[Chip]) -> np.ndarray:
+    """times_s_many as an ops x chips array (float64: the same floats)."""
     engine = TileEngine()
+    grid = np.empty((len(ops), len(chips)))
     gemms = [j for j, op in enumerate(ops) if isinstance(op, Gemm)]
     dtypes = {ops[j].dtype for j in gemms}  # type: ignore[union-attr]
     batched = [
@@ -51,16 +57,19 @@ def times_s_many(ops: Sequence[Op], chips: Sequence[Chip]) -> list[list[float]]:
         and dtypes <= chip.matrix.macs_per_pe_per_cycle.keys()
     ]
     if len(batched) < MIN_BATCH_CHIPS:
-        return [engine.times_s(ops, chip) for chip in chips]
+        batched = []
     in_batch = set(batched)
-    out: list[list[float]] = [
-        [] if i in in_batch else engine.times_s(ops, chip) for i, chip in enumerate(chips)
-    ]
+    for i, chip in enumerate(chips):
+        if i not in in_batch:
+            grid[:, i] = engine.times_s(ops, chip)
+    if not batched:
+        return grid
     consts = [_systolic_chip(chips[i]) for i in batched]
     streams = [j for j, op in enumerate(ops) if isinstance(op, Stream)]
     attention = [j for j, op in enumerate(ops) if _batched_attention(ops[j])]
     vectorised = set(gemms) | set(streams) | set(attention)
     others = [ops[j] for j in range(len(ops)) if j not in vectorised]
+    out = grid
     grid = np.empty((len(ops), len(batched)))
     if gemms:
         grid[gemms] = _gemm_times([ops[j] for j in gemms], consts)  # type: ignore[misc]
@@ -74,8 +83,9 @@ def times_s_many(ops: Sequence[Op], chips: Sequence[Chip]) -> list[list[float]]:
         rows = [j for j in range(len(ops)) if j not in vectorised]
         for k, i in enumerate(batched):
             grid[rows, k] = engine.times_s(others, chips[i])
-    for k, row in enumerate(grid.T.tolist()):
-        out[batched[k]] = row
+    if len(batched) == len(chips):
+        return grid
+    out[:, batched] = grid
     return out
 
 

@@ -27,12 +27,15 @@ counted without causal savings, recomputation excluded). HFU adds the recomputed
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from operator import itemgetter
+
+import numpy as np
 
 from tigris.engines.base import Engine, get_engine
-from tigris.engines.tile_batch import times_s_many
+from tigris.engines.tile_batch import times_grid
 from tigris.hardware.chip import Chip
 from tigris.hardware.system import Cluster
 from tigris.parallel.clock import clock_stretch, sustained_clock_ratio
@@ -277,6 +280,77 @@ class ShardedStep:
     optimizer_model_ops: tuple[Op, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class PlanFigures:
+    """What a step under one plan owes to everything but the chip: the model, cluster,
+    batch, sequence and framework of a TrainSetup (its collective times are the
+    cluster's). A sweep's designs share them; StepCache.figures keeps them, and a chip's
+    evaluation adds only its own op times to them (StepModel.evaluate)."""
+
+    step: ShardedStep | None  # the cache's sharded step (None: a model without a cache)
+    num_microbatches: int
+    layers: float  # per pipeline stage
+    repeats: int  # forward collectives per micro-batch (2: recomputed)
+    tp_s: float  # one micro-batch's tp collectives (exposed)
+    ep_s: float  # one micro-batch's ep all-to-alls (exposed)
+    cp_fwd_s: float  # one layer's cp ring exchange, forward (overlaps attention)
+    cp_bwd_s: float
+    p2p_s: float  # the step's pipeline sends on the critical path
+    dp_comm: tuple | None  # StepModel._dp_comm
+    tokens: int
+    model_flop: float
+    hardware_flop: float
+    memory: MemoryBreakdown  # on the capacity of the chip that computed them
+    _memories: dict[float, MemoryBreakdown] = field(default_factory=dict, compare=False)
+
+    def memory_on(self, capacity_bytes: float) -> MemoryBreakdown:
+        """The memory breakdown on a chip of `capacity_bytes` (the same bytes)."""
+        found = self._memories.get(capacity_bytes)
+        if found is None:
+            memory = self.memory
+            if memory.capacity_bytes == capacity_bytes:
+                found = memory
+            else:
+                found = MemoryBreakdown(
+                    memory.weights_bytes,
+                    memory.gradients_bytes,
+                    memory.optimizer_bytes,
+                    memory.activations_bytes,
+                    memory.buffers_bytes,
+                    capacity_bytes,
+                )
+            if len(self._memories) >= _MAX_KEYED_OBJECTS:
+                self._memories.clear()
+            self._memories[capacity_bytes] = found
+        return found
+
+
+def _pick(group: tuple[int, ...]) -> Callable[[list[float]], tuple[float, ...]]:
+    """The times of `group`'s ops, in its order, from a list of op times."""
+    if len(group) > 1:
+        return itemgetter(*group)
+    if group:
+        index = group[0]
+        return lambda times: (times[index],)
+    return lambda times: ()
+
+
+# Whether sum() adds floats one after another (CPython 3.11; 3.12 compensates), so that
+# numpy's elementwise adds in that order give its floats (_group_sums).
+_SEQUENTIAL_SUM = sum([1.0, 1e100, 1.0, -1e100]) == 0.0
+
+
+def _group_sums(grid: np.ndarray, group: tuple[int, ...]) -> list:
+    """[sum(grid[i, k] for i in group) for k in chips]: the rows of `group` added in its
+    order, starting from 0 as sum() does (0 + -0.0 is 0.0)."""
+    if not group:
+        return [0] * grid.shape[1]
+    total = 0.0 + grid[group[0]]
+    for index in group[1:]:
+        total = total + grid[index]
+    return total.tolist()
+
+
 # Objects StepCache remembers by id before it forgets them (their values stay keyed).
 _MAX_KEYED_OBJECTS = 1024
 
@@ -295,8 +369,11 @@ class StepCache:
     def __init__(self) -> None:
         self._steps: dict[tuple, ShardedStep] = {}
         # op times of a batch of chips, timed together (prefetch): id(chip) -> (chip, step,
-        # times aligned with step.shapes)
-        self._prefetched: dict[int, tuple[Chip, ShardedStep, list[float]]] = {}
+        # the ops x chips times of step.shapes, the chip's column)
+        self._prefetched: dict[int, tuple[Chip, ShardedStep, np.ndarray, int]] = {}
+        self._prefetch_picks: tuple[Callable, ...] = ()  # the prefetched step's groups
+        self._totals: dict[int, tuple] = {}  # id(chip) -> prefetched_totals
+        self._figures: dict[tuple, PlanFigures] = {}
         self._collectives: dict[tuple, tuple] = {}
         self._comm: dict[int, dict[tuple, float]] = {}
         self._layer_comm: dict[tuple, dict[tuple, tuple]] = {}
@@ -342,20 +419,75 @@ class StepCache:
         for the StepModels that follow (tigris.engines.tile_batch: the same floats as
         timing each chip on its own). Replaces the previous batch's times."""
         self._prefetched.clear()
+        self._totals.clear()
         setups = [s for s in setups if s.engine == "tile" and not s.eager]
         if not setups:
             return
         step = self.step(setups[0], plan)
         chips = [setup.chip for setup in setups]
-        for chip, times in zip(chips, times_s_many(step.shapes, chips), strict=True):
-            self._prefetched[id(chip)] = (chip, step, times)
+        groups = (
+            step.layer_fwd,
+            step.layer_bwd,
+            step.layer_recompute,
+            step.layer_attention,
+            step.embedding,
+            step.head,
+            step.optimizer_layer,
+            step.optimizer_model,
+        )
+        self._prefetch_picks = tuple(_pick(group) for group in groups)
+        grid = times_grid(step.shapes, chips)  # ops x chips
+        for k, chip in enumerate(chips):
+            self._prefetched[id(chip)] = (chip, step, grid, k)
+        if _SEQUENTIAL_SUM:  # each group's sum for all chips at once, the same adds
+            totals = zip(*[_group_sums(grid, group) for group in groups], strict=True)
+            for chip, total in zip(chips, totals, strict=True):
+                self._totals[id(chip)] = total
 
     def prefetched(self, chip: Chip, step: ShardedStep) -> list[float] | None:
         """The op times of `step` on `chip` from the last prefetch, if it timed them."""
         found = self._prefetched.get(id(chip))
         if found is None or found[0] is not chip or found[1] is not step:
             return None
-        return found[2]
+        return found[2][:, found[3]].tolist()
+
+    def prefetched_totals(self, chip: Chip, step: ShardedStep) -> tuple | None:
+        """StepModel._step_times of `chip` from the last prefetch, if it timed the chip:
+        each group of `step`'s ops summed in graph order, as _cached_times sums them."""
+        found = self._prefetched.get(id(chip))
+        if found is None or found[0] is not chip or found[1] is not step:
+            return None
+        totals = self._totals.get(id(chip))
+        if totals is None:
+            times = found[2][:, found[3]].tolist()
+            totals = self._totals[id(chip)] = tuple(
+                [sum(pick(times)) for pick in self._prefetch_picks]
+            )
+        return totals
+
+    def figures(self, model: StepModel, plan: ParallelPlan) -> PlanFigures:
+        """model.figures(plan) with this cache's sharded step, kept for every setup equal
+        to model's but for the chip (the figures read no chip but its memory capacity,
+        which PlanFigures.memory_on replaces)."""
+        setup = model.setup
+        key = (
+            self._key(plan),
+            self._key(setup.spec),
+            self._key(setup.cluster),
+            self._key(setup.precision),
+            setup.num_chips,
+            setup.global_batch,
+            setup.seq_len,
+            setup.attention,
+            setup.attention_dropout,
+            setup.dp_overlap,
+            setup.loss,
+            setup.grad_reduce_dtype,
+        )
+        found = self._figures.get(key)
+        if found is None:
+            found = self._figures[key] = model.figures(plan, self.step(setup, plan))
+        return found
 
     def engine(self, name: str) -> Engine:
         """The engine of that name, one for every StepModel (engines hold no state)."""
@@ -547,15 +679,43 @@ class StepModel:
     ) -> None:
         self.setup = setup
         self.cache = None if per_op else cache if cache is not None else StepCache()
-        self._engine = self.cache.engine(setup.engine) if self.cache else get_engine(setup.engine)
         self._op_s: dict[Op, float] = {}
         self._microbatch: dict[tuple, MicrobatchTimes] = {}
         self._optimizer: dict[tuple, float] = {}
         self._fsdp_passes: dict[tuple, float] = {}
-        # collective times: shared by every chip on the cluster when there is a cache
-        cache, cluster = self.cache, setup.cluster
-        self._comm = cache.comm_table(cluster) if cache is not None else {}
-        self._layer_comm = cache.layer_comm_table(cluster, setup.spec) if cache is not None else {}
+        # Looked up on first use (a sweep's model evaluates once, from the cache's figures,
+        # and needs none of them): the engine, and the collective times, shared by every
+        # chip on the cluster when there is a cache.
+        self._engine_found: Engine | None = None
+        self._comm_found: dict[tuple, float] | None = None
+        self._layer_comm_found: dict[tuple, tuple] | None = None
+
+    @property
+    def _engine(self) -> Engine:
+        engine = self._engine_found
+        if engine is None:
+            name = self.setup.engine
+            engine = self.cache.engine(name) if self.cache is not None else get_engine(name)
+            self._engine_found = engine
+        return engine
+
+    @property
+    def _comm(self) -> dict[tuple, float]:
+        table = self._comm_found
+        if table is None:
+            cache = self.cache
+            table = cache.comm_table(self.setup.cluster) if cache is not None else {}
+            self._comm_found = table
+        return table
+
+    @property
+    def _layer_comm(self) -> dict[tuple, tuple]:
+        table = self._layer_comm_found
+        if table is None:
+            cache, setup = self.cache, self.setup
+            table = cache.layer_comm_table(setup.cluster, setup.spec) if cache is not None else {}
+            self._layer_comm_found = table
+        return table
 
     # ---- compute -------------------------------------------------------------------
 
@@ -703,55 +863,48 @@ class StepModel:
     # ---- the step --------------------------------------------------------------------
 
     def evaluate(self, plan: ParallelPlan, *, checked: bool = False) -> StepResult:
-        setup, spec = self.setup, self.setup.spec
+        setup = self.setup
         if not checked:
-            check_plan(plan, spec, setup.num_chips, setup.global_batch, setup.seq_len)
-        m = plan.num_microbatches(setup.global_batch)
-        if self.cache is not None:
-            memory = self.cache.memory(setup, plan, m)
-        else:
-            memory = memory_per_chip(
-                spec, plan, setup.seq_len, m, setup.chip.dram_capacity_bytes, setup.precision
-            )
-        times = self.microbatch_times(plan)
-        opt_layer_s, opt_model_s = self._optimizer_s(plan, times)
-        layers = spec.num_layers / plan.pp
-        fwd_s = layers * times.layer_fwd_s
-        bwd_s = layers * times.layer_bwd_s
-        recompute_s = layers * times.layer_recompute_s
-        ends_s = times.embedding_s + times.head_s
+            check_plan(plan, setup.spec, setup.num_chips, setup.global_batch, setup.seq_len)
+        cache = self.cache
+        figures = cache.figures(self, plan) if cache is not None else self.figures(plan)
+        m = figures.num_microbatches
+        memory = figures.memory_on(setup.chip.dram_capacity_bytes)
+        (
+            layer_fwd_s,
+            layer_bwd_s,
+            layer_recompute_s,
+            layer_attention_s,
+            embedding_s,
+            head_s,
+            opt_layer_s,
+            opt_model_s,
+        ) = self._step_times(plan, figures.step)
+        layers = figures.layers
+        fwd_s = layers * layer_fwd_s
+        bwd_s = layers * layer_bwd_s
+        recompute_s = layers * layer_recompute_s
+        ends_s = embedding_s + head_s
         if plan.pp > 1:  # embedding on the first stage, head on the last: the larger counts
-            ends_s = max(times.embedding_s, times.head_s)
+            ends_s = max(embedding_s, head_s)
         # the clock the chip holds through the step under its power limit (parallel.clock)
         stretch = self._clock_stretch(plan, m, fwd_s + bwd_s + recompute_s + ends_s)
         fwd_s, bwd_s, recompute_s = fwd_s * stretch, bwd_s * stretch, recompute_s * stretch
         ends_s *= stretch
-        fwd_comm = self._layer_comm_s(plan, "fwd")
-        bwd_comm = self._layer_comm_s(plan, "bwd")
-        repeats = 2 if plan.recompute == "full" else 1  # recompute repeats forward collectives
-        tp_s = layers * (repeats * fwd_comm["tp"] + bwd_comm["tp"])
-        ep_s = layers * (repeats * fwd_comm["ep"] + bwd_comm["ep"])
+        tp_s, ep_s = figures.tp_s, figures.ep_s
         cp_s = layers * (
-            max(0.0, fwd_comm["cp"] - times.layer_attention_s) * repeats
-            + max(0.0, bwd_comm["cp"] - 2.5 * times.layer_attention_s)
+            max(0.0, figures.cp_fwd_s - layer_attention_s) * figures.repeats
+            + max(0.0, figures.cp_bwd_s - 2.5 * layer_attention_s)
         )
         compute_mb_s = fwd_s + bwd_s + recompute_s + ends_s
         microbatch_s = compute_mb_s + tp_s + ep_s + cp_s
 
         # pipeline
         bubble_s = bubble_time_s(plan.pp, plan.virtual_stages, microbatch_s)
-        p2p_bytes = plan.micro_batch * setup.seq_len / plan.cp * spec.hidden_size * ACTIVATION_BYTES
-        if plan.sequence_parallel:
-            p2p_bytes /= plan.tp  # Megatron's scatter-gather: each tp rank sends a slice
-        p2p_s = (
-            p2p_messages_on_critical_path(plan.pp, m, plan.virtual_stages)
-            * self.comm_s("p2p", p2p_bytes, 2, plan.tp * plan.cp * plan.dp)
-            if plan.pp > 1
-            else 0.0
-        )
+        p2p_s = figures.p2p_s
 
         # data parallel
-        dp_s = self._dp_exposed_s(plan, m, fwd_s, bwd_s + recompute_s)
+        dp_s = self._dp_exposed_s(plan, figures.dp_comm, m, fwd_s, bwd_s + recompute_s)
 
         # optimizer on this chip's shard
         optimizer_s = layers * opt_layer_s + opt_model_s
@@ -768,21 +921,82 @@ class StepModel:
             bubble_s,
             optimizer_s,
         )
-        tokens = setup.global_batch * setup.seq_len
-        model_per_token, recompute_per_token = self._flop_per_token(plan.recompute)
-        model_flop = model_per_token * tokens
-        hardware_flop = model_flop + recompute_per_token * tokens
         return StepResult(
             plan=plan,
             step_time_s=step_s,
             num_microbatches=m,
-            tokens_per_step=tokens,
+            tokens_per_step=figures.tokens,
             num_chips=setup.num_chips,
-            model_flop_per_step=model_flop,
-            hardware_flop_per_step=hardware_flop,
+            model_flop_per_step=figures.model_flop,
+            hardware_flop_per_step=figures.hardware_flop,
             peak_flop_per_s=setup.chip.peak_flop_per_s(plan.dtype),
             memory=memory,
             seconds=seconds,
+        )
+
+    def figures(self, plan: ParallelPlan, step: ShardedStep | None = None) -> PlanFigures:
+        """The step's chip-independent figures under `plan` (see PlanFigures), computed
+        with this model's collective times; `step`, the cache's sharded step they go with."""
+        setup, spec = self.setup, self.setup.spec
+        m = plan.num_microbatches(setup.global_batch)
+        memory = memory_per_chip(
+            spec, plan, setup.seq_len, m, setup.chip.dram_capacity_bytes, setup.precision
+        )
+        layers = spec.num_layers / plan.pp
+        fwd_comm = self._layer_comm_s(plan, "fwd")
+        bwd_comm = self._layer_comm_s(plan, "bwd")
+        repeats = 2 if plan.recompute == "full" else 1  # recompute repeats forward collectives
+        tp_s = layers * (repeats * fwd_comm["tp"] + bwd_comm["tp"])
+        ep_s = layers * (repeats * fwd_comm["ep"] + bwd_comm["ep"])
+        p2p_bytes = plan.micro_batch * setup.seq_len / plan.cp * spec.hidden_size * ACTIVATION_BYTES
+        if plan.sequence_parallel:
+            p2p_bytes /= plan.tp  # Megatron's scatter-gather: each tp rank sends a slice
+        p2p_s = (
+            p2p_messages_on_critical_path(plan.pp, m, plan.virtual_stages)
+            * self.comm_s("p2p", p2p_bytes, 2, plan.tp * plan.cp * plan.dp)
+            if plan.pp > 1
+            else 0.0
+        )
+        tokens = setup.global_batch * setup.seq_len
+        model_per_token, recompute_per_token = self._flop_per_token(plan.recompute)
+        model_flop = model_per_token * tokens
+        return PlanFigures(
+            step=step,
+            num_microbatches=m,
+            layers=layers,
+            repeats=repeats,
+            tp_s=tp_s,
+            ep_s=ep_s,
+            cp_fwd_s=fwd_comm["cp"],
+            cp_bwd_s=bwd_comm["cp"],
+            p2p_s=p2p_s,
+            dp_comm=self._dp_comm(plan),
+            tokens=tokens,
+            model_flop=model_flop,
+            hardware_flop=model_flop + recompute_per_token * tokens,
+            memory=memory,
+        )
+
+    def _step_times(self, plan: ParallelPlan, step: ShardedStep | None) -> tuple:
+        """Seconds of one micro-batch's layer forward, backward, recompute and attention,
+        embedding and head, and of the optimizer's layer and model streams: from the
+        cache's last prefetch where it timed this chip, else as microbatch_times."""
+        if step is not None and not self.setup.eager:
+            assert self.cache is not None
+            found = self.cache.prefetched_totals(self.setup.chip, step)
+            if found is not None:
+                return found
+        times = self.microbatch_times(plan)
+        opt_layer_s, opt_model_s = self._optimizer_s(plan, times)
+        return (
+            times.layer_fwd_s,
+            times.layer_bwd_s,
+            times.layer_recompute_s,
+            times.layer_attention_s,
+            times.embedding_s,
+            times.head_s,
+            opt_layer_s,
+            opt_model_s,
         )
 
     def _flop_per_token(self, recompute: str) -> tuple[float, float]:
@@ -847,36 +1061,50 @@ class StepModel:
         self._optimizer[key] = (layer_s, model_s)
         return layer_s, model_s
 
-    def _dp_exposed_s(self, plan: ParallelPlan, m: int, fwd_s: float, bwd_s: float) -> float:
-        """Exposed data-parallel communication of one step (see the module docstring),
-        with the slow-down of the compute it overlaps and FSDP's gradient passes
-        (`tigris.parallel.overlap`)."""
+    def _dp_comm(self, plan: ParallelPlan) -> tuple | None:
+        """The data-parallel collectives of one step, chip-independent: (parameters of
+        the chip, all-gather s, reduce-scatter s, None) under ZeRO-3, else (parameters,
+        gradient reduction s, its last bucket's s, all-gather s or None under ZeRO-0);
+        None without data parallelism."""
         if plan.dp == 1:
-            return 0.0
+            return None
         setup = self.setup
         params, _ = params_per_chip(setup.spec, plan)
         reduce_dtype = setup.grad_reduce_dtype or setup.precision.grad_dtype
         grad_b = 4.0 if reduce_dtype == "fp32" else 2.0
         grads, weights = params * grad_b, params * 2.0
         stride = plan.tp * plan.cp
-        slowdown = collective_slowdown(setup.chip)
-        passes_s = self._fsdp_grad_passes_s(params) if setup.grad_reduce_dtype else 0.0
         if plan.zero >= 3:
             gather = self.comm_s("all_gather", weights, plan.dp, stride)
             scatter = self.comm_s("reduce_scatter", grads, plan.dp, stride)
-            per_mb = exposed_s(gather, fwd_s, slowdown) + exposed_s(
-                gather + scatter, bwd_s, slowdown
-            )
-            return m * (per_mb + passes_s)
+            return params, gather, scatter, None
         kind = "all_reduce" if plan.zero == 0 else "reduce_scatter"
         reduce_s = self.comm_s(kind, grads, plan.dp, stride)
         bucket = min(grads, DP_BUCKET_ELEMENTS * grad_b)
         last_bucket_s = self.comm_s(kind, bucket, plan.dp, stride)
-        exposed = reduce_s
+        gather = self.comm_s("all_gather", weights, plan.dp, stride) if plan.zero >= 1 else None
+        return params, reduce_s, last_bucket_s, gather
+
+    def _dp_exposed_s(
+        self, plan: ParallelPlan, dp_comm: tuple | None, m: int, fwd_s: float, bwd_s: float
+    ) -> float:
+        """Exposed data-parallel communication of one step (see the module docstring),
+        with the slow-down of the compute it overlaps and FSDP's gradient passes
+        (`tigris.parallel.overlap`); `dp_comm`, the collectives (`_dp_comm`)."""
+        if dp_comm is None:
+            return 0.0
+        setup = self.setup
+        params, first, second, gather = dp_comm
+        slowdown = collective_slowdown(setup.chip)
+        passes_s = self._fsdp_grad_passes_s(params) if setup.grad_reduce_dtype else 0.0
+        if plan.zero >= 3:  # first: the weights' all-gather, second: the reduce-scatter
+            per_mb = exposed_s(first, fwd_s, slowdown) + exposed_s(first + second, bwd_s, slowdown)
+            return m * (per_mb + passes_s)
+        # first: the gradient reduction, second: its last bucket
+        exposed = first
         if setup.dp_overlap:  # all but the last bucket under the backward
-            exposed = last_bucket_s + exposed_s(reduce_s - last_bucket_s, bwd_s, slowdown)
-        if plan.zero >= 1:
-            gather = self.comm_s("all_gather", weights, plan.dp, stride)
+            exposed = second + exposed_s(first - second, bwd_s, slowdown)
+        if gather is not None:  # ZeRO 1/2: the updated weights' all-gather
             exposed += exposed_s(gather, fwd_s, slowdown)
         return exposed + m * passes_s
 
