@@ -44,3 +44,19 @@ def test_few_chips_and_gpus_one_by_one() -> None:
     chips = [load_chip("tigris-1"), load_chip("h100-sxm")]
     engine = TileEngine()
     assert times_s_many(OPS, chips) == [engine.times_s(OPS, chip) for chip in chips]
+
+
+def test_batches_after_batches_equal_one_by_one() -> None:
+    """The columns times_grid keeps between batches (by op list, array geometry, SRAM,
+    core count) and the constants chips built of the same parts share."""
+    from tigris.engines.tile import _systolic_chip, _SystolicChip
+
+    engine = TileEngine()
+    first = _variants(30, seed=2)
+    for chips in (first, _variants(30, seed=3), first[:10] + _variants(10, seed=4)):
+        assert times_s_many(OPS, chips) == [engine.times_s(OPS, chip) for chip in chips]
+    for chip in first:
+        again = chip.model_copy(update={"id": "again"})  # a new chip of the same parts
+        shared, own = _systolic_chip(again), _SystolicChip(again)
+        assert shared is _systolic_chip(chip)
+        assert all(getattr(shared, name) == getattr(own, name) for name in own.__slots__)

@@ -405,6 +405,7 @@ class _SystolicChip:
     __slots__ = (
         "matrix", "arrays", "dram_rate", "per_core_dram_rate", "lane_rate",
         "barrier_s", "kernel_overhead", "matrix_fraction", "sram_bytes", "block",
+        "vector_flop", "geometry", "floats",
     )  # fmt: skip
 
     def __init__(self, chip: Chip) -> None:
@@ -421,6 +422,14 @@ class _SystolicChip:
         # SRAM blocking: square output blocks whose fp32 accumulators take half the SRAM.
         self.sram_bytes = chip.onchip_capacity_bytes
         self.block = max(matrix.rows, isqrt(int(self.sram_bytes / 2 / 4)))
+        # for tigris.engines.tile_batch, which reads them for a batch of chips at once
+        self.vector_flop = chip.vector_flop_per_s()
+        self.geometry = (matrix.rows, matrix.cols, matrix.num_cores, matrix.arrays_per_core)
+        self.floats = (
+            matrix.clock, self.matrix_fraction, self.lane_rate, self.dram_rate,
+            self.kernel_overhead, self.per_core_dram_rate, self.barrier_s, self.sram_bytes,
+            self.vector_flop,
+        )  # fmt: skip
 
     def pipeline_s(self, first_bytes: float, last_bytes: float) -> float:
         """`systolic_pipeline_s` with this chip's constants."""
@@ -431,7 +440,29 @@ class _SystolicChip:
 
 def _systolic_chip(chip: Chip) -> _SystolicChip:
     """The chip's systolic constants, built once per chip (kept with the frozen spec)."""
-    return chip.derived("tile_systolic", _SystolicChip)
+    return chip.derived("tile_systolic", _shared_systolic_chip)
+
+
+# _SystolicChip by the ids of the parts it reads (matrix, memory, calibration, vector),
+# with the parts held so the ids stay theirs: a sweep's designs are new chips that share
+# those parts (tigris.explore builds each part once per set of values).
+_SHARED_CONSTS: dict[tuple[int, ...], tuple[tuple, _SystolicChip]] = {}
+_MAX_SHARED_CONSTS = 4096
+
+
+def _shared_systolic_chip(chip: Chip) -> _SystolicChip:
+    """_SystolicChip(chip), shared with the chips built of the same parts (it reads the
+    chip's matrix, memory, calibration and vector unit only)."""
+    parts = (chip.matrix, chip.memory, chip.calibration, chip.vector)
+    key = (id(parts[0]), id(parts[1]), id(parts[2]), id(parts[3]))
+    found = _SHARED_CONSTS.get(key)
+    if found is not None and all(a is b for a, b in zip(found[0], parts, strict=True)):
+        return found[1]
+    consts = _SystolicChip(chip)
+    if len(_SHARED_CONSTS) >= _MAX_SHARED_CONSTS:
+        _SHARED_CONSTS.clear()
+    _SHARED_CONSTS[key] = (parts, consts)
+    return consts
 
 
 def _systolic_gemm_parts(op: Gemm, chip: Chip, consts: _SystolicChip | None = None) -> tuple:
