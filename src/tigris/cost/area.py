@@ -260,33 +260,28 @@ def host_interface_mm2(chip: Chip, density: float, assumptions: Assumptions) -> 
 def estimate_area(chip: Chip, assumptions: Assumptions | None = None) -> AreaBreakdown:
     """Area of every block of `chip` from its spec alone (its die_area is never read).
 
-    The blocks of each part (compute: the matrix and vector units; memory: SRAM levels and
-    the DRAM interface; I/O: links and the host interface) are figured once per part object
+    The blocks of each part (compute: the matrix and vector units; uncore: SRAM levels and
+    the DRAM interface, links and the host interface) are figured once per part object
     and node (`memo_parts`): a sweep's designs share their unchanged parts."""
     assumptions = assumptions or load_assumptions()
     area = assumptions.area
-    node_nm, node_assumed = chip_node_nm(chip, assumptions)
+    node = chip.process.node  # chip_node_nm's rule, without its call (this runs per design)
+    node_nm, node_assumed = (area.default_node_nm, True) if node is None else (node * 1e9, False)
     is_gpu = chip.kind == "gpu"
-    matrix, vector, control, register_file, noc, clock_assumed = area.memo_parts(
-        "compute",
-        (chip.matrix, chip.vector),
-        (is_gpu, chip.vendor, node_nm),
+    # Keys as memo_parts builds them ((name, part ids, values)), built here: runs per design.
+    matrix, vector, memory, links = chip.matrix, chip.vector, chip.memory, tuple(chip.links)
+    matrix_mm2, vector_mm2, control, register_file, noc, clock_assumed = area.memo_part_key(
+        ("compute", id(matrix), id(vector), is_gpu, chip.vendor, node_nm),
+        (matrix, vector),
         lambda: _compute_blocks(chip, node_nm, assumptions),
     )
-    core_sram, shared_sram, phy, controller = area.memo_parts(
-        "memory",
-        (chip.memory,),
-        (is_gpu, node_nm),
-        lambda: _memory_blocks(chip, node_nm, assumptions),
+    # Memory and I/O in one lookup: sweeps seldom vary both, so as many hits as two.
+    core_sram, shared_sram, phy, controller, link, host = area.memo_part_key(
+        ("uncore", id(memory), *map(id, links), len(links), chip.host_interface, is_gpu, node_nm),
+        (memory, *links),
+        lambda: _memory_blocks(chip, node_nm, assumptions) + _io_blocks(chip, node_nm, assumptions),
     )
-    links = tuple(chip.links)
-    link, host = area.memo_parts(
-        "io",
-        links,
-        (len(links), chip.host_interface, node_nm),
-        lambda: _io_blocks(chip, node_nm, assumptions),
-    )
-    enabled = matrix + vector + control + register_file + core_sram + noc
+    enabled = matrix_mm2 + vector_mm2 + control + register_file + core_sram + noc
     disabled = enabled * (1 / area.enabled_unit_fraction_gpu - 1) if is_gpu else 0.0
     assumed = (
         tuple(
@@ -300,14 +295,14 @@ def estimate_area(chip: Chip, assumptions: Assumptions | None = None) -> AreaBre
         if node_assumed or clock_assumed
         else ()
     )
-    return record(
+    result = record(
         AreaBreakdown,
         {
             "chip_id": chip.id,
             "node_nm": node_nm,
             "num_dies": chip.num_dies,
-            "matrix_mm2": matrix,
-            "vector_mm2": vector,
+            "matrix_mm2": matrix_mm2,
+            "vector_mm2": vector_mm2,
             "control_mm2": control,
             "register_file_mm2": register_file,
             "core_sram_mm2": core_sram,
@@ -322,6 +317,13 @@ def estimate_area(chip: Chip, assumptions: Assumptions | None = None) -> AreaBre
             "assumed": assumed,
         },
     )
+    # Power, cost and the die area read the sums of every design: kept now, each summed
+    # in its cached figure's order (so the same floats as a first read would give).
+    kept = result.__dict__
+    kept["compute_mm2"] = compute_mm2 = enabled + disabled  # left to right, as compute_mm2
+    kept["uncore_mm2"] = uncore_mm2 = shared_sram + phy + controller + link + host
+    kept["total_mm2"] = compute_mm2 + uncore_mm2
+    return result
 
 
 def _integration(is_gpu: bool, area: AreaCoefficients) -> tuple[float, float]:

@@ -32,11 +32,12 @@ class _Section(Spec):
     def memo(self, key: tuple, compute: Callable[[], Any]) -> Any:
         """`compute()`, a figure of this section's values and the values in `key`, once."""
         lookups = self._lookups
-        if key not in lookups:
+        value = lookups.get(key, _MISSING)  # one lookup where found (a sweep's usual case)
+        if value is _MISSING:
             if len(lookups) >= _MAX_LOOKUPS:  # a sweep of continuous values
                 lookups.clear()
-            lookups[key] = compute()
-        return lookups[key]
+            value = lookups[key] = compute()
+        return value
 
     @cached_figure
     def _part_lookups(self) -> dict[tuple, tuple[tuple, Any]]:
@@ -47,7 +48,12 @@ class _Section(Spec):
         a chip's matrix or memory, which a sweep shares between designs) and of `values`,
         once. Parts are keyed by identity (no hashing of a spec) and held beside the figure,
         so no other object takes their ids while the entry lives; bounded."""
-        key = (name, *map(id, parts), *values)
+        return self.memo_part_key((name, *map(id, parts), *values), parts, compute)
+
+    def memo_part_key(self, key: tuple, parts: tuple, compute: Callable[[], Any]) -> Any:
+        """`memo_parts` given its key as the caller built it: (name, id(part) for each of
+        `parts`, the other values). A sweep's per-design calls save building it from the
+        parts (most of the lookup's time); `parts` must be the objects whose ids it holds."""
         lookups = self._part_lookups
         entry = lookups.get(key)
         if entry is not None:
@@ -73,6 +79,7 @@ class _Section(Spec):
 
 
 _MAX_LOOKUPS = 65536
+_MISSING = object()
 _MAX_PART_LOOKUPS = 4096
 
 

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 
 from tigris.cost._record import record
 from tigris.cost.area import AreaBreakdown, estimate_area, memory_interface
-from tigris.cost.coefficients import Assumptions, load_assumptions
+from tigris.cost.coefficients import Assumptions, PackageAssumptions, load_assumptions
 from tigris.cost.wafer import die_yield, dies_per_wafer
 from tigris.hardware.chip import Chip
 
@@ -100,8 +100,13 @@ def _hbm_stacks(chip: Chip, assumptions: Assumptions) -> int:
 
 
 def package_cost_usd(chip: Chip, area: AreaBreakdown, assumptions: Assumptions) -> float:
-    package = assumptions.package
-    stacks = hbm_stacks(chip, assumptions)
+    return _package_cost_usd(chip, area, hbm_stacks(chip, assumptions), assumptions.package)
+
+
+def _package_cost_usd(
+    chip: Chip, area: AreaBreakdown, stacks: int, package: PackageAssumptions
+) -> float:
+    """`package_cost_usd` given the chip's HBM stacks (estimate_cost has them already)."""
     if stacks == 0 and chip.num_dies == 1:
         return package.base_package_usd
     interposer_mm2 = package.interposer_area_factor * (
@@ -122,29 +127,31 @@ def estimate_cost(
     area = area or estimate_area(chip, assumptions)
     fab = assumptions.fab
     die_mm2 = area.die_area_mm2
-    gross = dies_per_wafer(die_mm2, fab.wafer_diameter_mm, fab.edge_loss_mm, fab.scribe_mm)
-    good_fraction = die_yield(
-        die_mm2,
-        fab.at_node("defect_density_per_cm2", area.node_nm),
-        fab.yield_model,
-        fab.clustering_alpha,
+    node_nm = area.node_nm
+    dram = chip.memory.dram
+    # The DRAM part's figures and the node's fab figures, once per (part, node) and
+    # assumptions: one lookup per design (the key as memo_parts builds it).
+    memory, stacks, defect_density, wafer_price = assumptions.memo_part_key(
+        ("cost_parts", id(dram), node_nm),
+        (dram,),
+        lambda: (
+            memory_cost_usd(chip, assumptions),
+            hbm_stacks(chip, assumptions),
+            fab.at_node("defect_density_per_cm2", node_nm),
+            fab.at_node("wafer_price_usd", node_nm),
+        ),
     )
+    gross = dies_per_wafer(die_mm2, fab.wafer_diameter_mm, fab.edge_loss_mm, fab.scribe_mm)
+    good_fraction = die_yield(die_mm2, defect_density, fab.yield_model, fab.clustering_alpha)
     sellable = good_fraction + (1 - good_fraction) * fab.harvest_recovered_fraction
-    wafer_price = fab.at_node("wafer_price_usd", area.node_nm)
     die_cost = wafer_price / (gross * sellable) if gross * sellable > 0 else float("inf")
     silicon = die_cost * chip.num_dies
-    memory, stacks = assumptions.memo_parts(  # the DRAM part's figures, once per assumptions
-        "hbm_cost",
-        (chip.memory.dram,),
-        (),
-        lambda: (memory_cost_usd(chip, assumptions), hbm_stacks(chip, assumptions)),
-    )
-    package = package_cost_usd(chip, area, assumptions)
+    package_ = assumptions.package
+    package = _package_cost_usd(chip, area, stacks, package_)
     bonded = silicon + memory + package
     advanced = stacks > 0 or chip.num_dies > 1
-    bonding_loss = bonded * (1 / assumptions.package.bonding_yield - 1) if advanced else 0.0
-    test = (bonded + bonding_loss) * assumptions.package.test_and_assembly_fraction
-    package_ = assumptions.package
+    bonding_loss = bonded * (1 / package_.bonding_yield - 1) if advanced else 0.0
+    test = (bonded + bonding_loss) * package_.test_and_assembly_fraction
     return record(
         CostBreakdown,
         {

@@ -198,6 +198,38 @@ def _power(
     dtype: str,
 ) -> PowerResult:
     """`estimate_power` of an activity given by its (checked) counts."""
+    static_w, compute_j, onchip_j, dram_j, link_j, _, capped = _power_terms(
+        chip, assumptions, area, time_s, flop, dram_bytes, link_bytes, sram_bytes, dtype
+    )
+    return record(
+        PowerResult,
+        {
+            "chip_id": chip.id,
+            "time_s": time_s,
+            "capped_time_s": capped,
+            "tdp_w": chip.tdp,
+            "static_w": static_w,
+            "compute_energy_j": compute_j,
+            "onchip_energy_j": onchip_j,
+            "dram_energy_j": dram_j,
+            "link_energy_j": link_j,
+        },
+    )
+
+
+def _power_terms(
+    chip: Chip,
+    assumptions: Assumptions,
+    area: AreaBreakdown,
+    time_s: float,
+    flop: float,
+    dram_bytes: float,
+    link_bytes: float,
+    sram_bytes: float,
+    dtype: str,
+) -> tuple[float, float, float, float, float, float, float]:
+    """`_power`'s figures: (static W, compute, on-chip, DRAM and link J, their sum as
+    PowerResult.dynamic_energy_j adds them, capped time), for callers that need no record."""
     mac_pj, onchip_pj, sram_pj, dram_j_per_byte = _per_event_j(
         chip, dtype, area.node_nm, assumptions
     )
@@ -215,29 +247,21 @@ def _power(
     if tdp is not None and static_w + dynamic_j / time_s > tdp:
         headroom = tdp - static_w
         capped = dynamic_j / headroom if headroom > 0 else float("inf")
-    return record(
-        PowerResult,
-        {
-            "chip_id": chip.id,
-            "time_s": time_s,
-            "capped_time_s": capped,
-            "tdp_w": tdp,
-            "static_w": static_w,
-            "compute_energy_j": compute_j,
-            "onchip_energy_j": onchip_j,
-            "dram_energy_j": dram_j,
-            "link_energy_j": link_j,
-        },
-    )
+    return static_w, compute_j, onchip_j, dram_j, link_j, dynamic_j, capped
 
 
 def peak_dtype(chip: Chip) -> str:
     """bf16 where the chip has it (the TDP-defining training dtype), else its widest float."""
+    return _peak(chip)[0]
+
+
+def _peak(chip: Chip) -> tuple[str, float]:
+    """`peak_dtype` and the chip's dense peak in it (flop/s), looked up once."""
     try:
-        chip.peak_flop_per_s("bf16")
+        return "bf16", chip.peak_flop_per_s("bf16")
     except UnsupportedError:
-        return chip.supported_dtypes()[0]
-    return "bf16"
+        dtype = chip.supported_dtypes()[0]
+        return dtype, chip.peak_flop_per_s(dtype)
 
 
 def full_load_activity(chip: Chip, time_s: float = 1.0) -> Activity:
@@ -257,8 +281,8 @@ def full_load_power(
 ) -> PowerResult:
     """`estimate_power` of `full_load_activity` (what estimate_tdp and typical_power_w
     start from); `area`: the chip's estimate_area, where the caller has it already."""
-    dtype = peak_dtype(chip)
-    flop = chip.peak_flop_per_s(dtype) * 1.0
+    dtype, peak = _peak(chip)
+    flop = peak * 1.0
     dram_bytes = chip.dram_bandwidth_bytes_per_s * 1.0
     link_bytes = 2 * chip.scale_up_unidir_bytes_per_s * 1.0
     _check_activity(1.0, flop, dram_bytes, link_bytes, 0.0)  # as Activity would
@@ -327,16 +351,20 @@ def energy_per_token(
     _check_activity(time_s, *per_chip, 0.0)  # as Activity would
     assumptions = assumptions or load_assumptions()
     area = area or estimate_area(chip, assumptions)
-    result = _power(chip, assumptions, area, time_s, *per_chip, 0.0, dtype)
+    # PowerResult's energy_j, power_w and slowdown, from its figures without the record
+    # (tests/cost/test_fast_paths.py holds them to it).
+    static_w, _, _, _, _, dynamic_j, capped = _power_terms(
+        chip, assumptions, area, time_s, *per_chip, 0.0, dtype
+    )
     return record(
         EnergyPerToken,
         {
             "chip_id": chip.id,
             "num_chips": num_chips,
             "tokens": tokens,
-            "energy_j": result.energy_j * num_chips,
-            "power_w_per_chip": result.power_w,
-            "slowdown": result.slowdown,
+            "energy_j": (dynamic_j + static_w * capped) * num_chips,
+            "power_w_per_chip": static_w + dynamic_j / capped,
+            "slowdown": capped / time_s,
         },
     )
 
