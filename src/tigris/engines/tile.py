@@ -32,7 +32,7 @@ fitted on measured.csv only (tigris.validate.calibrate).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from math import ceil, isqrt
 
@@ -412,23 +412,30 @@ class _SystolicChip:
         matrix = chip.matrix
         assert isinstance(matrix, SystolicMatrix)
         self.matrix = matrix
-        self.arrays = matrix.num_cores * matrix.arrays_per_core
-        self.dram_rate = _dram_rate(chip)
-        self.per_core_dram_rate = self.dram_rate / matrix.num_cores
-        self.lane_rate = _lane_rate(chip)
-        self.barrier_s = BARRIER_CYCLES / matrix.clock
-        self.kernel_overhead = chip.calibration.kernel_overhead
-        self.matrix_fraction = chip.calibration.matrix_fraction
+        # what the matrix (and vector unit) alone give, and the memory (and calibration):
+        # each kept for the chips of that part (a sweep's designs share their parts)
+        arrays, lane_rate, barrier_s, vector_flop, geometry = _by_parts(
+            _MATRIX_CONSTS, (matrix, chip.vector), lambda: _matrix_constants(chip)
+        )
+        dram_rate, sram_bytes, kernel_overhead, matrix_fraction, sram_side = _by_parts(
+            _MEMORY_CONSTS, (chip.memory, chip.calibration), lambda: _memory_constants(chip)
+        )
+        self.arrays = arrays
+        self.dram_rate = dram_rate
+        self.per_core_dram_rate = dram_rate / matrix.num_cores
+        self.lane_rate = lane_rate
+        self.barrier_s = barrier_s
+        self.kernel_overhead = kernel_overhead
+        self.matrix_fraction = matrix_fraction
+        self.sram_bytes = sram_bytes
         # SRAM blocking: square output blocks whose fp32 accumulators take half the SRAM.
-        self.sram_bytes = chip.onchip_capacity_bytes
-        self.block = max(matrix.rows, isqrt(int(self.sram_bytes / 2 / 4)))
+        self.block = max(matrix.rows, sram_side)
         # for tigris.engines.tile_batch, which reads them for a batch of chips at once
-        self.vector_flop = chip.vector_flop_per_s()
-        self.geometry = (matrix.rows, matrix.cols, matrix.num_cores, matrix.arrays_per_core)
+        self.vector_flop = vector_flop
+        self.geometry = geometry
         self.floats = (
-            matrix.clock, self.matrix_fraction, self.lane_rate, self.dram_rate,
-            self.kernel_overhead, self.per_core_dram_rate, self.barrier_s, self.sram_bytes,
-            self.vector_flop,
+            matrix.clock, matrix_fraction, lane_rate, dram_rate, kernel_overhead,
+            self.per_core_dram_rate, barrier_s, sram_bytes, vector_flop,
         )  # fmt: skip
 
     def pipeline_s(self, first_bytes: float, last_bytes: float) -> float:
@@ -440,29 +447,55 @@ class _SystolicChip:
 
 def _systolic_chip(chip: Chip) -> _SystolicChip:
     """The chip's systolic constants, built once per chip (kept with the frozen spec)."""
-    return chip.derived("tile_systolic", _shared_systolic_chip)
+    return chip.derived("tile_systolic", _SystolicChip)
 
 
-# _SystolicChip by the ids of the parts it reads (matrix, memory, calibration, vector),
-# with the parts held so the ids stay theirs: a sweep's designs are new chips that share
-# those parts (tigris.explore builds each part once per set of values).
-_SHARED_CONSTS: dict[tuple[int, ...], tuple[tuple, _SystolicChip]] = {}
-_MAX_SHARED_CONSTS = 4096
+def _matrix_constants(chip: Chip) -> tuple:
+    """(arrays, lane rate, barrier seconds, vector flop/s, geometry) of the chip: its
+    matrix's and vector unit's alone (the vector rate falls back on the matrix peak)."""
+    matrix = chip.matrix
+    assert isinstance(matrix, SystolicMatrix)
+    return (
+        matrix.num_cores * matrix.arrays_per_core,
+        _lane_rate(chip),
+        BARRIER_CYCLES / matrix.clock,
+        chip.vector_flop_per_s(),
+        (matrix.rows, matrix.cols, matrix.num_cores, matrix.arrays_per_core),
+    )
 
 
-def _shared_systolic_chip(chip: Chip) -> _SystolicChip:
-    """_SystolicChip(chip), shared with the chips built of the same parts (it reads the
-    chip's matrix, memory, calibration and vector unit only)."""
-    parts = (chip.matrix, chip.memory, chip.calibration, chip.vector)
-    key = (id(parts[0]), id(parts[1]), id(parts[2]), id(parts[3]))
-    found = _SHARED_CONSTS.get(key)
-    if found is not None and all(a is b for a, b in zip(found[0], parts, strict=True)):
+def _memory_constants(chip: Chip) -> tuple:
+    """(DRAM rate, SRAM bytes, kernel overhead, matrix fraction, the side of a square
+    block whose fp32 accumulators take half the SRAM) of the chip: its memory's and
+    calibration's alone."""
+    sram_bytes = chip.onchip_capacity_bytes
+    calibration = chip.calibration
+    return (
+        _dram_rate(chip),
+        sram_bytes,
+        calibration.kernel_overhead,
+        calibration.matrix_fraction,
+        isqrt(int(sram_bytes / 2 / 4)),
+    )
+
+
+# Constants by the ids of the parts they read, with the parts held so the ids stay theirs.
+_MATRIX_CONSTS: dict[tuple[int, int], tuple[tuple, tuple]] = {}
+_MEMORY_CONSTS: dict[tuple[int, int], tuple[tuple, tuple]] = {}
+_MAX_PART_CONSTS = 4096
+
+
+def _by_parts(table: dict, parts: tuple[object, object], build: Callable[[], tuple]) -> tuple:
+    """build(), kept in `table` for these two part objects."""
+    key = (id(parts[0]), id(parts[1]))
+    found = table.get(key)
+    if found is not None and found[0][0] is parts[0] and found[0][1] is parts[1]:
         return found[1]
-    consts = _SystolicChip(chip)
-    if len(_SHARED_CONSTS) >= _MAX_SHARED_CONSTS:
-        _SHARED_CONSTS.clear()
-    _SHARED_CONSTS[key] = (parts, consts)
-    return consts
+    value = build()
+    if len(table) >= _MAX_PART_CONSTS:
+        table.clear()
+    table[key] = (parts, value)
+    return value
 
 
 def _systolic_gemm_parts(op: Gemm, chip: Chip, consts: _SystolicChip | None = None) -> tuple:

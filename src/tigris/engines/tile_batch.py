@@ -12,6 +12,8 @@ other dataflows, a dtype a chip lacks, GPUs and CPUs) goes through `times_s`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from itertools import chain
+from typing import Any
 
 import numpy as np
 
@@ -25,11 +27,10 @@ from tigris.engines.tile import (
     TileEngine,
     _flash_blocks,
     _lane_cycles,
-    _parallel_cycles,
     _systolic_attention_counts,
     _systolic_chip,
 )
-from tigris.hardware.chip import Chip, SystolicMatrix
+from tigris.hardware.chip import Chip, SystolicMatrix, VectorUnit
 from tigris.hardware.quantities import dtype_bytes
 from tigris.isa.machine import DMA_LATENCY_S
 from tigris.workload.ops import Attention, Gemm, Op, Stream
@@ -91,7 +92,11 @@ class _Rows:
         self.chips = chips
         self.consts = consts = [_systolic_chip(chip) for chip in chips]
         self.matrices = [c.matrix for c in consts]
-        floats = np.array([c.floats for c in consts]).T
+        per_chip = len(consts[0].floats) if consts else 0
+        floats = np.fromiter(
+            chain.from_iterable([c.floats for c in consts]), np.float64, per_chip * len(consts)
+        )
+        floats = floats.reshape(len(consts), per_chip).T
         (
             self.clock,
             self.fraction,
@@ -145,20 +150,32 @@ _OP_TABLES: dict[tuple[Op, ...], _OpTable] = {}
 _MAX_OP_TABLES = 64
 
 
+_LAST_OPS: list = [None, None]  # the last op sequence asked for, and its table
+
+
 def _op_table(ops: Sequence[Op]) -> _OpTable:
+    """The table of `ops`: the last one's where it is the same sequence object (a sweep
+    passes its step's ops with every batch; a tuple cannot change), else by value."""
+    last, table = _LAST_OPS
+    if ops is last and isinstance(ops, tuple):
+        return table
     key = tuple(ops)
     found = _OP_TABLES.get(key)
     if found is None:
         if len(_OP_TABLES) >= _MAX_OP_TABLES:
             _OP_TABLES.clear()
         found = _OP_TABLES[key] = _OpTable(key)
+    _LAST_OPS[:] = [ops, found]
     return found
+
+
+_MAX_KEPT = 4096  # columns kept per op list and kind
 
 
 def _memo(table: dict, key: object, build: Callable[[], np.ndarray]) -> np.ndarray:
     found = table.get(key)
     if found is None:
-        if len(table) >= 4096:
+        if len(table) >= _MAX_KEPT:
             table.clear()
         found = table[key] = build()
     return found
@@ -173,7 +190,7 @@ class _GemmColumns:
         m, n, k, batch = (
             np.array([[getattr(op, f)] for op in ops]) for f in ("m", "n", "k", "batch")
         )
-        self.m, self.n = m, n
+        self.m, self.n, self.k, self.batch = m, n, k, batch
         self.in_bytes = np.array([[dtype_bytes(op.dtype)] for op in ops])
         weight_bytes = np.array([[dtype_bytes(op.weight_dtype or op.dtype)] for op in ops])
         self.out_bytes = np.array([[dtype_bytes(op.out_dtype or op.dtype)] for op in ops])
@@ -185,34 +202,50 @@ class _GemmColumns:
         self.by_geometry: dict[tuple, np.ndarray] = {}
         self.by_memory: dict[tuple, np.ndarray] = {}
 
-    def geometry(self, rows: int, cols: int, cores: int, per_core: int) -> np.ndarray:
-        """(batch x cycles, the vector unit's element passes, the DMA pipeline's first
-        plus last bytes) per op (3 x ops): integer counts, `_systolic_gemm_parts`'s (the
-        cycles its memoised `_parallel_cycles`), and the pipeline bytes as tile_batch
-        has always formed them (numpy, ops x 1)."""
-        return _memo(
-            self.by_geometry,
-            (rows, cols, cores, per_core),
-            lambda: self._geometry(rows, cols, cores, per_core),
-        )
+    def geometry(self, geometries: Sequence[tuple[int, int, int, int]]) -> list[np.ndarray]:
+        """Per array geometry (rows, cols, cores, arrays per core): (batch x cycles, the
+        vector unit's element passes, the DMA pipeline's first plus last bytes) per op
+        (3 x ops), `_systolic_gemm_parts`'s integer counts; those not kept yet computed
+        together (numpy, ops x geometries)."""
+        kept = self.by_geometry
+        new = [g for g in geometries if g not in kept]
+        if new:
+            if len(kept) + len(new) > _MAX_KEPT:
+                kept.clear()
+                new = list(geometries)
+            columns = self._geometries(new)
+            for index, g in enumerate(new):
+                kept[g] = columns[:, :, index]
+        return [kept[g] for g in geometries]
 
-    def _geometry(self, rows: int, cols: int, cores: int, per_core: int) -> np.ndarray:
+    def _geometries(self, geometries: Sequence[tuple[int, int, int, int]]) -> np.ndarray:
+        rows, cols, cores, per_core = (np.array([[g[i] for g in geometries]]) for i in range(4))
         arrays = cores * per_core
-        work, passes = [], []
-        for op in self.ops:
-            m, n, k, batch = op.m, op.n, op.k, op.batch
-            cycles, split = _parallel_cycles(m, n, k, rows, cols, cores, per_core, "ws")
-            adds = -(-k // rows) - 1 if split == "folds" and arrays > 1 else 0
-            work.append(batch * cycles)
-            passes.append(batch * m * n * (adds + SYSTOLIC_EPILOGUE_PASSES))
+        m, n, k, batch = self.m, self.n, self.k, self.batch
+
+        # _parallel_cycles, weight stationary: the best grid of row shares x column tiles
+        # over the cores (core_cols dividing the core count), or the rows split over all
+        # arrays.
+        col_tiles, k_folds, fill = -(-n // cols), -(-k // rows), 2 * rows + cols - 2
+        by_folds = np.full(np.broadcast_shapes(m.shape, rows.shape), np.iinfo(np.int64).max)
+        for core_cols in range(1, int(cores.max()) + 1):
+            valid = cores % core_cols == 0
+            shares = np.where(valid, cores // core_cols, 1)
+            tiles = -(-(-(-col_tiles // core_cols) * k_folds) // per_core)
+            cycles = tiles * (-(-m // shares) + fill) - 1
+            by_folds = np.where(valid, np.minimum(by_folds, cycles), by_folds)
+        by_rows = k_folds * col_tiles * (-(-m // arrays) + fill) - 1
+        folds = by_folds <= by_rows
+        cycles = np.where(folds, by_folds, by_rows)
+        adds = np.where(folds & (arrays > 1), k_folds - 1, 0)
+        passes = batch * m * n * (adds + SYSTOLIC_EPILOGUE_PASSES)
+
         # the DMA pipeline's fill (one fold's operands) and drain (one output tile)
-        m, n = self.m, self.n
-        share = -(-m // np.array([[cores]]))
-        k_rows = np.minimum(np.array([[op.k] for op in self.ops]), rows)
-        n_cols = np.minimum(n, cols)
+        share = -(-m // cores)
+        k_rows, n_cols = np.minimum(k, rows), np.minimum(n, cols)
         first = (share * k_rows + k_rows * n_cols) * self.in_bytes
         last = share * n_cols * self.out_bytes
-        return np.array([work, passes, (first + last)[:, 0]], dtype=np.float64)
+        return np.array([batch * cycles, passes, first + last], dtype=np.float64)
 
     def traffic(self, block: int, sram_bytes: float) -> np.ndarray:
         """DRAM bytes per op (blocked_traffic_bytes over the SRAM blocks), ops x 1."""
@@ -230,7 +263,7 @@ class _GemmColumns:
 
 def _gemm_times(t: _GemmColumns, rows: _Rows) -> np.ndarray:
     """`_systolic_gemm_parts(op, chip)[0]` over ops x chips (weight stationary)."""
-    work, passes, pipeline_bytes = rows.per_geometry([t.geometry(*g) for g in rows.geometries])
+    work, passes, pipeline_bytes = rows.per_geometry(t.geometry(list(rows.geometries)))
     macs = np.array(
         [[x.macs_per_pe_per_cycle[dtype] for x in rows.matrices] for dtype in t.dtypes]  # type: ignore[index]
     )[t.dtype_index]
@@ -332,7 +365,8 @@ def _systolic_attention(op: Attention, rows: _Rows) -> tuple:
 
 def _flash_attention(op: Attention, rows: _Rows) -> tuple:
     chips = rows.chips
-    units = _row([chip.matrix.num_parallel_units for chip in chips])
+    # matrix.num_parallel_units of a systolic chip: its arrays
+    units = np.array([[g[2] * g[3] for g in rows.geometries]])[:, rows.geometry]
     num_q_blocks, pairs = _flash_blocks(op)
     heads = op.batch * op.num_heads
     blocks = heads * num_q_blocks
@@ -343,11 +377,14 @@ def _flash_attention(op: Attention, rows: _Rows) -> tuple:
     quantization = np.ceil(blocks / units) / (blocks / units)
     matmul_flop = 4.0 * op.head_dim * pairs * heads * (2.5 if op.phase == "bwd" else 1.0)
     fraction = _row(
-        [chip.calibration.attention_matrix_fraction(op.implementation) for chip in chips]
+        _per_part(
+            [chip.calibration for chip in chips],
+            lambda calibration: calibration.attention_matrix_fraction(op.implementation),
+        )
     )
     matrix_s = matmul_flop / (_row([chip.peak_flop_per_s(op.dtype) for chip in chips]) * fraction)
     scores = pairs * heads
-    special = [chip.special_per_s() for chip in chips]
+    special = _per_part([chip.vector for chip in chips], _special_per_s)
     on_vector = _row([value is None for value in special])
     special_s = np.where(on_vector, 0.0, scores / _row([value or 1.0 for value in special]))
     vector_flop = SOFTMAX_VECTOR_FLOP_PER_SCORE * scores
@@ -355,6 +392,24 @@ def _flash_attention(op: Attention, rows: _Rows) -> tuple:
     vector_s = vector_flop / rows.vector_flop
     compute_s = (matrix_s + special_s + vector_s) * quantization
     return compute_s, op.min_bytes / rows.dram_rate
+
+
+def _special_per_s(vector: VectorUnit | None) -> float | None:
+    """Chip.special_per_s of a chip with this vector unit."""
+    return vector.special if vector is not None else None
+
+
+def _per_part(parts: list, value: Callable[[Any], Any]) -> list:
+    """[value(part) for part in parts], once per distinct part object (a batch's chips
+    mostly share their calibration and vector unit)."""
+    found: dict[int, Any] = {}
+    out = []
+    for part in parts:
+        key = id(part)
+        if key not in found:
+            found[key] = value(part)
+        out.append(found[key])
+    return out
 
 
 def _row(values: list) -> np.ndarray:
