@@ -169,10 +169,12 @@ class Evaluator:
         self._cost: CostModels | Unavailable | None = cost
         self._prepared: dict[str, Any] = {}
         self._bounds = sweep.numeric_bounds()
+        # (workload, its label): a label is a pydantic property, read per design otherwise
+        self._workloads = tuple((w, w.label) for w in sweep.workloads)
         self._wanted = self._wanted_metrics()
 
     def _wanted_metrics(self) -> dict[str, set[str]]:
-        wanted: dict[str, set[str]] = {w.label: set() for w in self.sweep.workloads}
+        wanted: dict[str, set[str]] = {label: set() for _, label in self._workloads}
         needs = [(o.metric, o.workload) for o in self.sweep.objectives]
         needs += [(c.metric, c.workload) for c in self.sweep.constraints if c.kind == "result"]
         for metric, workload in needs:
@@ -192,9 +194,8 @@ class Evaluator:
 
     # ---- per workload --------------------------------------------------------------
 
-    def _prepare(self, workload: Any) -> Any:
+    def _prepare(self, workload: Any, label: str) -> Any:
         """Chip-independent pieces of a workload (model, graph, cluster, plan), once."""
-        label = workload.label
         if label in self._prepared:
             prepared = self._prepared[label]
             if isinstance(prepared, Unavailable):
@@ -267,8 +268,8 @@ class Evaluator:
             precision=precision,
         )
 
-    def _work(self, workload: Any, chip: Any) -> Work:
-        prepared = self._prepare(workload)
+    def _work(self, workload: Any, label: str, chip: Any) -> Work:
+        prepared = self._prepare(workload, label)
         task = workload.task
         if task in ("train_step", "prefill", "decode"):
             graph, engine = prepared
@@ -289,11 +290,13 @@ class Evaluator:
         simulator, arrivals = serve_parts
         return serve_work(workload, deployment, arrivals, simulator)
 
-    def _workload_metrics(self, workload: Any, chip: Any, env: dict, figures: ChipFigures) -> dict:
-        wanted = self._wanted[workload.label]
+    def _workload_metrics(
+        self, workload: Any, label: str, chip: Any, env: dict, figures: ChipFigures
+    ) -> dict:
+        wanted = self._wanted[label]
         if workload.task == "synthetic":
             return synthetic_metrics(workload, env, self._bounds)
-        work = self._work(workload, chip)
+        work = self._work(workload, label, chip)
         metrics = derived_metrics(work, figures, wanted)
         if workload.task in ("train", "train_step"):
             metrics["step_time_s"] = work.time_s
@@ -366,11 +369,11 @@ class Evaluator:
         reason."""
         if len(chips) < 2:
             return
-        for workload in self.sweep.workloads:
+        for workload, label in self._workloads:
             if workload.task != "train":
                 continue
             try:
-                prepared = self._prepare(workload)
+                prepared = self._prepare(workload, label)
                 setups = [self._train_setup(workload, chip, prepared) for chip in chips]
                 _, _, plan, _, cache, _ = prepared
                 cache.prefetch(setups, plan)
@@ -406,15 +409,15 @@ class Evaluator:
 
     def _run_workloads(self, chip: Any, env: dict, figures: ChipFigures) -> dict:
         metrics: dict[str, dict[str, Any]] = {}
-        for workload in self.sweep.workloads:
+        for workload, label in self._workloads:
             try:
-                metrics[workload.label] = self._workload_metrics(workload, chip, env, figures)
+                metrics[label] = self._workload_metrics(workload, label, chip, env, figures)
             except Unavailable as missing:
-                metrics[workload.label] = {"unavailable": missing.reason}
+                metrics[label] = {"unavailable": missing.reason}
             except InfeasibleError as error:
-                raise _Rejected("infeasible", f"{workload.label}: {error.reason}") from None
+                raise _Rejected("infeasible", f"{label}: {error.reason}") from None
             except (UnsupportedError, SpecError) as error:
-                raise _Rejected("infeasible", f"{workload.label}: {error}") from None
+                raise _Rejected("infeasible", f"{label}: {error}") from None
         return metrics
 
     def _value(self, metrics: dict, label: str, metric: str) -> float:
@@ -431,7 +434,7 @@ class Evaluator:
     def _aggregate(self, metrics: dict, metric: str, workload: str | None) -> float:
         if workload is not None:
             return self._value(metrics, workload, metric)
-        pairs = [(w.weight, self._value(metrics, w.label, metric)) for w in self.sweep.workloads]
+        pairs = [(w.weight, self._value(metrics, label, metric)) for w, label in self._workloads]
         if len(pairs) == 1:
             return pairs[0][1]
         total = sum(weight for weight, _ in pairs)
