@@ -1,9 +1,10 @@
 """Running a sweep: the sampler proposes, a runner evaluates, the store commits.
 
 Batches are kept in flight (two per worker, one for the model-based samplers so they learn
-from recent results); finished rows are committed in groups (_Writer: every few hundred
-rows or half second, and at the end). A re-run of the same sweep into the same file continues: designs in
-the store are not evaluated again, and `samples` counts what is already there.
+from recent results); finished rows are committed in groups (_Writer: the first batch, then
+every few thousand rows or second, and at the end). A re-run of the same sweep into the same
+file continues: designs in the store are not evaluated again, and `samples` counts what is
+already there.
 """
 
 from __future__ import annotations
@@ -126,13 +127,15 @@ def run_sweep(
 
 
 class _Writer:
-    """Commits finished rows in groups: every FLUSH_ROWS rows or FLUSH_S seconds, and at
-    the end (also when the run is interrupted by an exception). A transaction costs
-    milliseconds whatever its size; grouping keeps the store from limiting a run, and a
-    SIGKILL loses at most the last FLUSH_S seconds of work, evaluated again on resume."""
+    """Commits finished rows in groups: the first batch at once (a run's first rows land in
+    the file straight away), then every FLUSH_ROWS rows or FLUSH_S seconds, and at the end
+    (also when the run is interrupted by an exception). A commit costs ~5 ms whatever its
+    size and each row ~8 us more (DuckDB here): groups of thousands keep the store from
+    limiting a run, and a SIGKILL loses at most the last FLUSH_S seconds of work,
+    evaluated again on resume."""
 
-    FLUSH_ROWS = 512
-    FLUSH_S = 0.5
+    FLUSH_ROWS = 4096
+    FLUSH_S = 1.0
 
     def __init__(self, store: Store, sweep_hash: str, seq: int, progress: Progress) -> None:
         self.store = store
@@ -141,10 +144,15 @@ class _Writer:
         self.progress = progress
         self.pending: list[Evaluation] = []
         self.last = time.perf_counter()
+        self.flushed = False
 
     def add(self, rows: list[Evaluation]) -> None:
         self.pending += rows
-        if len(self.pending) >= self.FLUSH_ROWS or time.perf_counter() - self.last >= self.FLUSH_S:
+        if (
+            not self.flushed
+            or len(self.pending) >= self.FLUSH_ROWS
+            or time.perf_counter() - self.last >= self.FLUSH_S
+        ):
             self.flush()
 
     def flush(self) -> None:
@@ -153,4 +161,5 @@ class _Writer:
             self.seq += len(self.pending)
             self.progress.stored += len(self.pending)
             self.pending = []
+            self.flushed = True
         self.last = time.perf_counter()

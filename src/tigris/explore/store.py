@@ -133,7 +133,7 @@ class Store:
         The rows travel as numpy columns that DuckDB scans in place: half the cost of one
         JSON parameter unnested by DuckDB, several times less than binding twelve
         parameters per row. A transaction costs milliseconds whatever its size, so callers
-        group rows (run.py flushes every few hundred rows or half second).
+        group rows (run.py commits every few thousand rows or second).
         """
         if not rows:
             return
