@@ -93,9 +93,10 @@ def _fragment(key: str, kind: type, value: Value) -> str:
 _ID_ENCODER = json.JSONEncoder(separators=(",", ":"), default=repr)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Evaluation:
-    """One design evaluated on the sweep's workloads: a row of the store."""
+    """One design evaluated on the sweep's workloads: a row of the store. Rows are equal
+    when their fields are (a row received from a worker equals the one sent)."""
 
     design_id: str
     params: dict[str, Value]
@@ -110,6 +111,25 @@ class Evaluation:
     def feasible(self) -> bool:
         return self.status == "ok"
 
+    def _fields(self) -> tuple:
+        return (
+            self.design_id,
+            self.params,
+            self.derived,
+            self.status,
+            self.reason,
+            self.objectives,
+            self.metrics,
+            self.elapsed_s,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Evaluation):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    __hash__ = None  # type: ignore[assignment]  # rows hold dicts: unhashable, as before
+
     @cached_property
     def stored_json(self) -> tuple[str, str, str, str]:
         """params, derived, objectives and metrics as the store's JSON text. Worker
@@ -121,6 +141,62 @@ class Evaluation:
             stored_json(self.objectives),
             stored_json(self.metrics),
         )
+
+    def __reduce__(self) -> tuple[Any, tuple]:
+        """Pickled as its store JSON and the few fields a running sweep reads: a worker's
+        rows cost the process that writes the store a quarter of the unpickling, and
+        params, derived and metrics are decoded there only if read (`_PackedEvaluation`)."""
+        return _packed, (
+            self.design_id,
+            self.status,
+            self.reason,
+            self.objectives,
+            self.elapsed_s,
+            self.stored_json,
+        )
+
+
+class _PackedEvaluation(Evaluation):
+    """An Evaluation received from another process: params, derived and metrics are
+    decoded from its store JSON when first read; equal to the row it was sent from."""
+
+    @property  # type: ignore[override]
+    def params(self) -> dict[str, Value]:
+        return self._decoded(0)
+
+    @property  # type: ignore[override]
+    def derived(self) -> dict[str, float]:
+        return self._decoded(1)
+
+    @property  # type: ignore[override]
+    def metrics(self) -> dict[str, dict[str, Any]]:
+        return self._decoded(3)
+
+    def _decoded(self, index: int) -> Any:
+        decoded = self.__dict__.setdefault("_decoded_json", {})
+        if index not in decoded:
+            decoded[index] = json.loads(self.stored_json[index])
+        return decoded[index]
+
+
+def _packed(
+    design_id: str,
+    status: Status,
+    reason: str | None,
+    objectives: dict[str, float | None],
+    elapsed_s: float,
+    texts: tuple[str, str, str, str],
+) -> Evaluation:
+    row = object.__new__(_PackedEvaluation)
+    row.__dict__.update(
+        design_id=design_id,
+        status=status,
+        reason=reason,
+        objectives=objectives,
+        elapsed_s=elapsed_s,
+        stored_json=texts,
+    )
+    return row
 
 
 def stored_json(value: Any) -> str:
