@@ -75,3 +75,27 @@ def test_batches_equal_designs_one_by_one() -> None:
             b.design_id, b.status, b.reason, b.derived
         )  # fmt: skip
         assert a.metrics == b.metrics and a.objectives == b.objectives
+
+
+def test_rows_sent_between_processes_equal_the_rows_made() -> None:
+    """A row pickles as its store JSON and the fields a run reads; the row received has
+    the same params, derived values, metrics and store JSON, and compares equal."""
+    import pickle
+
+    sweep = load_sweep(EXAMPLE)
+    rng = random.Random(5)
+    designs = [{a.path: rng.choice(a.values) for a in sweep.axes} for _ in range(16)]
+    rows = Evaluator(sweep).evaluate_batch(designs)
+    assert {"ok", "infeasible"} <= {row.status for row in rows}
+    for row in rows:
+        received = pickle.loads(pickle.dumps(row))
+        assert received == row and row == received
+        assert received.params == row.params and received.metrics == row.metrics
+        assert received.derived == row.derived and received.objectives == row.objectives
+        assert received.stored_json == row.stored_json
+        assert (received.status, received.reason, received.feasible) == (
+            row.status,
+            row.reason,
+            row.feasible,
+        )
+        assert pickle.loads(pickle.dumps(received)) == row  # sent on again (Ray)
