@@ -16,7 +16,7 @@ Prints:
   sweep's own cost, without any model, is seen);
 - the 1 -> 2 worker speed-up of `run_sweep` over the whole grid of the example with a finer
   clock axis (~3x the designs, so worker start-up does not hide the scaling), store writes included
-  (wall clock, median of 3 interleaved runs), with the CPU both runs used: the per-core
+  (wall clock: the median ratio of 5 back-to-back pairs), with the CPU both runs used: the per-core
   rates above are CPU time, which other sessions on the machine barely change, while
   they do cap the wall-clock speed-up (Linux shares CPU between sessions).
 Run: .venv/bin/python bench/explore_speed.py
@@ -39,6 +39,7 @@ from tigris.explore import Evaluator, Store, load_sweep, run_sweep
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "better-tigris-1.yaml"
 REPEATS = 5
 DESIGNS = 600
+PAIRS = 5  # 1-worker and 2-worker runs of the scaling sweep
 
 
 def designs(sweep, count: int, seed: int = 0) -> list[dict]:
@@ -264,13 +265,14 @@ def main() -> None:
     scaling = finer_sweep()
     walls: dict[int, list[float]] = {1: [], 2: []}
     cpus: dict[int, list[float]] = {1: [], 2: []}
-    for _ in range(3):  # interleaved, so a change in the machine's load hits both alike
-        for workers in (1, 2):
+    for pair in range(PAIRS):  # interleaved, order alternating, so drifting load hits both
+        for workers in (1, 2) if pair % 2 == 0 else (2, 1):
             wall, cpu = sweep_seconds(scaling, workers)
             walls[workers].append(wall)
             cpus[workers].append(cpu)
     one, two = statistics.median(walls[1]), statistics.median(walls[2])
     cpu_one, cpu_two = statistics.median(cpus[1]), statistics.median(cpus[2])
+    pair_ratios = sorted(a / b for a, b in zip(walls[1], walls[2], strict=True))
     print(
         f"whole grid of the example with a 62.5 MHz clock step ({scaling.space.size} designs) "
         f"through run_sweep (store writes included), {cores} cores here, "
@@ -282,7 +284,11 @@ def main() -> None:
     print(
         f"  2 workers {two:6.2f} s wall {cpu_two:6.2f} s CPU  {scaling.space.size / two:6.0f} designs/s"
     )
-    print(f"  1 -> 2 worker speed-up (wall clock): {one / two:.2f}x")
+    print(
+        f"  1 -> 2 worker speed-up (wall clock): {statistics.median(pair_ratios):.2f}x, the "
+        f"median of {PAIRS} back-to-back pairs ({', '.join(f'{r:.2f}' for r in pair_ratios)}); "
+        f"ratio of the medians {one / two:.2f}x"
+    )
     print(
         f"  CPU of 2 workers + parent vs 1 worker: {cpu_two / cpu_one:.2f}x the work; on an idle "
         f"machine the speed-up is at most {2 * cpu_one / cpu_two:.2f}x. Other sessions' load "
