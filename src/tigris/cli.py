@@ -302,13 +302,21 @@ def _register_plugins() -> None:
     from tigris.engines.systolic.cli import register as register_systolic
 
     register_systolic(app)
-    from tigris.executor.cli import register as register_executor; register_executor(app)  # noqa: E702, I001
+    from tigris.executor.cli import register as register_executor
+
+    register_executor(app)
     from tigris.parallel.cli import register as register_parallel
 
     register_parallel(app, validate_app)
-    from tigris.serving.cli import register as register_serving; register_serving(app, validate_app)  # noqa: E702, I001
-    from tigris.compare.cli import register as register_compare; register_compare(app)  # noqa: E702, I001
-    from tigris.explore.cli import register as register_explore; register_explore(app)  # noqa: E702, I001
+    from tigris.serving.cli import register as register_serving
+
+    register_serving(app, validate_app)
+    from tigris.compare.cli import register as register_compare
+
+    register_compare(app)
+    from tigris.explore.cli import register as register_explore
+
+    register_explore(app)
 
 
 def _print_error(label: str, error: Exception) -> None:

@@ -49,7 +49,9 @@ def test_cached_step_is_identical(setup: TrainSetup) -> None:
         plain, cached = StepModel(this, per_op=True), StepModel(this, cache)
         for plan in PLANS:
             _same(plain, cached, plan)
-            _same(StepModel(this, per_op=True), StepModel(this, cache), plan)  # a fresh model per plan
+            _same(
+                StepModel(this, per_op=True), StepModel(this, cache), plan
+            )  # a fresh model per plan
 
 
 def test_cached_moe_step_is_identical() -> None:
