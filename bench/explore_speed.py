@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 from tigris.explore import Evaluator, Store, load_sweep, run_sweep
+from tigris.explore.runners import WarmHeap
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "better-tigris-1.yaml"
 REPEATS = 5
@@ -47,13 +48,17 @@ def designs(sweep, count: int, seed: int = 0) -> list[dict]:
     return [{axis.path: rng.choice(axis.values) for axis in sweep.axes} for _ in range(count)]
 
 
-def warm_up(evaluator: Evaluator, batch: list[dict]) -> None:
+def warm_up(evaluator: Evaluator, batch: list[dict]) -> WarmHeap:
     """Load what a worker loads once (models, op graphs, clusters, the step model's sharded
     graph): evaluate designs until one has run the workload (a design cut by a constraint
-    loads none of it)."""
+    loads none of it); then freeze the heap as a worker does after its first batch
+    (runners.WarmHeap). The caller releases it."""
     for params in batch:
         if evaluator.evaluate(params).metrics:
-            return
+            break
+    heap = WarmHeap()
+    heap.freeze()
+    return heap
 
 
 def in_batches(evaluator: Evaluator, sweep, designs: list[dict]) -> list:
@@ -69,7 +74,7 @@ def per_core(sweep, batch: list[dict]) -> tuple[list[float], list[float], int]:
     """Designs/s and training evaluations/s of one in-process Evaluator, pass by pass over
     the same designs (the first pass finds the chip-part and geometry caches cold)."""
     evaluator = Evaluator(sweep)
-    warm_up(evaluator, designs(sweep, 50, seed=99))
+    heap = warm_up(evaluator, designs(sweep, 50, seed=99))
     design_rates, train_rates = [], []
     ran = 0
     for _ in range(REPEATS):
@@ -79,6 +84,7 @@ def per_core(sweep, batch: list[dict]) -> tuple[list[float], list[float], int]:
         ran = sum(1 for row in rows if row.metrics)  # the workload ran (not cut by a constraint)
         design_rates.append(len(batch) / seconds)
         train_rates.append(ran * len(sweep.workloads) / seconds)
+    heap.release()
     return design_rates, train_rates, ran
 
 
@@ -155,9 +161,10 @@ def time_split(sweep, batch: list[dict]) -> dict[str, float]:
             )
         ],
     ]
+    heap = None
     try:
         evaluator = Evaluator(sweep)
-        warm_up(evaluator, designs(sweep, 50, seed=99))
+        heap = warm_up(evaluator, designs(sweep, 50, seed=99))
         in_batches(evaluator, sweep, batch)  # the caches as a long sweep has them
         spent.update(step=0.0, cost=0.0)
         start = time.process_time()
@@ -166,6 +173,8 @@ def time_split(sweep, batch: list[dict]) -> dict[str, float]:
     finally:
         for owner, name, original in originals:
             setattr(owner, name, original)
+        if heap is not None:
+            heap.release()
     count = sum(1 for row in rows if row.metrics) or 1
     return {
         "step model": spent["step"] / count,
