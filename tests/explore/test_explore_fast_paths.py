@@ -99,3 +99,29 @@ def test_rows_sent_between_processes_equal_the_rows_made() -> None:
             row.feasible,
         )
         assert pickle.loads(pickle.dumps(received)) == row  # sent on again (Ray)
+
+
+def test_warm_heap_freezes_once_and_gives_back() -> None:
+    """The inline runner freezes the heap after its first batch and unfreezes it at close;
+    a heap someone else froze is left to them."""
+    import gc
+
+    from tigris.explore.runners import InlineRunner, WarmHeap
+
+    assert gc.get_freeze_count() == 0
+    sweep = load_sweep(EXAMPLE)
+    runner = InlineRunner(sweep)
+    runner.submit([{a.path: a.values[0] for a in sweep.axes}])
+    assert gc.get_freeze_count() > 0
+    runner.close()
+    assert gc.get_freeze_count() == 0
+
+    gc.freeze()  # someone else's
+    try:
+        heap = WarmHeap()
+        heap.freeze()
+        assert not heap.frozen
+        heap.release()
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
