@@ -53,7 +53,7 @@ from tigris.explore.metrics import CHIP_METRICS, ChipFigures, CostModels, Unavai
 from tigris.explore.quantity import parse_any_quantity
 from tigris.explore.workloads import TASK_METRICS, Workload
 from tigris.hardware.chip import Chip
-from tigris.hardware.presets import chip_path
+from tigris.hardware.presets import chip_path, spec_mapping
 from tigris.io.loader import format_location, load_mapping, validate_spec
 from tigris.units import UnitError, parse_quantity
 
@@ -188,7 +188,7 @@ def _load_base(base: str, folder: Path, file: str) -> tuple[str, dict[str, Any],
         source = path if path is not None else chip_path(base)
     except SpecError as error:
         raise SpecError(error.message, file=file, key_path="base", hint=error.hint) from None
-    chip = validate_spec(Chip, load_mapping(source), file=str(source))
+    chip = validate_spec(Chip, spec_mapping(source), file=str(source))
     return chip.id, chip.model_dump(), chip
 
 

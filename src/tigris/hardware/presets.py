@@ -1,6 +1,17 @@
 """The preset catalog: one YAML per chip (catalog/chips) and per system (catalog/systems).
 
 Anywhere a chip is taken, a catalog id or a path to a YAML file works.
+
+A file may start from another with `base:` (a catalog id, or a path relative to the
+file) and give only what differs: mappings merge key by key, anything else (numbers,
+lists) replaces the base's value, and `sources` merge the same way, so each number the
+file changes cites its own source. A variant of a product, or a user's design "an H100
+with 141 GB", is a few lines:
+
+    base: h100-sxm
+    id: my-h100-141
+    name: H100 with HBM3e
+    memory: {dram: {capacity: 141 GB, bandwidth: 4.8 TB/s}}
 """
 
 from __future__ import annotations
@@ -49,9 +60,53 @@ def _resolve(kind: str, name: str) -> Path:
     return path
 
 
+MAX_BASE_DEPTH = 8
+
+
+def spec_mapping(path: str | Path, kind: str = "chip") -> dict:
+    """The mapping of a chip or system file with its `base:` chain merged in (see the
+    module docstring); SpecError naming `base` for an unknown or circular base."""
+    return _merged(Path(path), kind, ())
+
+
+def _merged(path: Path, kind: str, chain: tuple[Path, ...]) -> dict:
+    data = load_mapping(path)
+    if "base" not in data:
+        return data
+    base = data.pop("base")
+    if not isinstance(base, str) or not base:
+        raise SpecError("base must name a catalog id or a file", file=str(path), key_path="base")
+    try:
+        base_path = (
+            path.parent / base
+            if _looks_like_path(base) and not Path(base).is_absolute()
+            else _resolve(kind, base)
+        )
+    except SpecError as error:
+        raise SpecError(error.message, file=str(path), key_path="base", hint=error.hint) from None
+    here = path.resolve()
+    if here in chain or len(chain) >= MAX_BASE_DEPTH:
+        raise SpecError(f"base {base!r} leads back to this file", file=str(path), key_path="base")
+    if not base_path.is_file():
+        raise SpecError(f"no such file {str(base_path)!r}", file=str(path), key_path="base")
+    return _merge(_merged(base_path, kind, (*chain, here)), data)
+
+
+def _merge(base: dict, override: dict) -> dict:
+    """`override` over `base`: mappings key by key, anything else replaced."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
 @lru_cache(maxsize=256)
 def _load_file(spec: type[Chip] | type[Cluster], path: str) -> Chip | Cluster:
-    return validate_spec(spec, load_mapping(path), file=path)
+    kind = "chip" if spec is Chip else "system"
+    return validate_spec(spec, spec_mapping(path, kind), file=path)
 
 
 def _load(kind: str, spec: type[Chip] | type[Cluster], name: str | Path):
@@ -92,5 +147,5 @@ def load_chip_with_overrides(name: str, assignments: list[str]) -> Chip:
     from tigris.io.overrides import apply_overrides
 
     path = chip_path(name)
-    data = apply_overrides(load_mapping(path), assignments)
+    data = apply_overrides(spec_mapping(path), assignments)
     return validate_spec(Chip, data, file=f"{path} (with --set)")

@@ -20,8 +20,8 @@ The H100 runs hold the clock their 700 W limit allows through seconds of back-to
 GEMMs, below the boost clock of the short GEMM benchmarks the chip is calibrated on
 (tigris.parallel.clock, applied by the step model to every training step).
 
-Assumptions stated once: the A100 40 GB is the 80 GB preset with 40 GB and 1.555 TB/s;
-TPU v5e slices join over a data-centre network of 50 Gb/s per chip (the figure of the
+The A100 40 GB rows run on the a100-sxm-40gb preset (the 80 GB part with 40 GB of HBM2 at
+1.555 TB/s, NVIDIA's datasheet). Assumptions stated once: TPU v5e slices join over a data-centre network of 50 Gb/s per chip (the figure of the
 v5p preset; v5e's is not in our sourced data). MaxText keeps weights replicated across
 slices while this model shards them over every data-parallel rank (ZeRO-3): the traffic
 over the data-centre network is of the same order (three shards vs two per step).
@@ -43,8 +43,6 @@ from tigris.parallel.step import StepModel, StepResult, TrainSetup
 from tigris.validate.measured import read_rows
 from tigris.workload.hf_config import from_hf_config
 from tigris.workload.spec import TransformerSpec
-
-A100_40GB = {"capacity": 40e9, "bandwidth": 1.555e12}
 
 # How each framework ran its step (TrainSetup options; mechanisms documented there).
 # Megatron-LM as in Narayanan et al. 2021: attention as two batched GEMMs around the fused
@@ -100,7 +98,6 @@ class TrainCase:
     fixed: dict[str, object] = field(hash=False)
     metric: str  # "megatron_flop_per_s_per_chip" | "tokens_per_s_per_chip" | "model_flop_per_s_per_chip"
     measured: float
-    a100_40gb: bool = False
     framework: dict[str, object] = field(default_factory=dict, hash=False)  # TrainSetup options
     apart: str | None = None  # why the row is scored apart from its source (see APART_ZERO3)
 
@@ -260,7 +257,13 @@ def _mosaic_case(row: dict[str, str]) -> TrainCase:
         "recompute": "full" if checkpointing else "none",
         "dtype": "fp8" if "fp8" in row["precision"] else "bf16",
     }
-    h100 = "H100" in hardware
+    chip_id, system_id = (
+        ("h100-sxm", "dgx-h100")
+        if "H100" in hardware
+        else ("a100-sxm-40gb", "dgx-a100-40gb")
+        if "40GB" in hardware
+        else ("a100-sxm-80gb", "dgx-a100")
+    )
     mode = re.search(r"MP mode=(\w+)", notes)
     framework = {
         **LLM_FOUNDRY,
@@ -269,8 +272,8 @@ def _mosaic_case(row: dict[str, str]) -> TrainCase:
     return TrainCase(
         row_id=row["id"],
         source="mosaicml",
-        chip_id="h100-sxm" if h100 else "a100-sxm-80gb",
-        system_id="dgx-h100" if h100 else "dgx-a100",
+        chip_id=chip_id,
+        system_id=system_id,
         spec=spec,
         num_chips=n,
         global_batch=int(row["global_batch_tokens_or_seqs"].split()[0]),
@@ -278,7 +281,6 @@ def _mosaic_case(row: dict[str, str]) -> TrainCase:
         fixed=fixed,
         metric="tokens_per_s_per_chip",
         measured=float(row["metric_value"]),
-        a100_40gb="40GB" in hardware,
         framework=framework,
     )
 
@@ -340,9 +342,6 @@ def load_train_cases() -> tuple[TrainCase, ...]:
 
 def setup_for(case: TrainCase) -> TrainSetup:
     chip = load_chip(case.chip_id)
-    if case.a100_40gb:
-        dram = chip.memory.dram.model_copy(update=A100_40GB)
-        chip = chip.model_copy(update={"memory": chip.memory.model_copy(update={"dram": dram})})
     cluster = load_cluster(case.system_id)
     if not cluster.scale_out and case.num_chips > cluster.node.scale_up.num_chips:
         dcn = ScaleOutTier(
