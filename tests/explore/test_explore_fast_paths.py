@@ -108,7 +108,7 @@ def test_warm_heap_freezes_once_and_gives_back() -> None:
 
     from tigris.explore.runners import InlineRunner, WarmHeap
 
-    assert gc.get_freeze_count() == 0
+    gc.unfreeze()  # whatever an earlier test left (unfreezing changes no result)
     sweep = load_sweep(EXAMPLE)
     runner = InlineRunner(sweep)
     runner.submit([{a.path: a.values[0] for a in sweep.axes}])
