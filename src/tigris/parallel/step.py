@@ -683,39 +683,23 @@ class StepModel:
         self._microbatch: dict[tuple, MicrobatchTimes] = {}
         self._optimizer: dict[tuple, float] = {}
         self._fsdp_passes: dict[tuple, float] = {}
-        # Looked up on first use (a sweep's model evaluates once, from the cache's figures,
-        # and needs none of them): the engine, and the collective times, shared by every
-        # chip on the cluster when there is a cache.
-        self._engine_found: Engine | None = None
-        self._comm_found: dict[tuple, float] | None = None
-        self._layer_comm_found: dict[tuple, tuple] | None = None
 
-    @property
+    # Looked up on first use (a sweep's model evaluates once, from the cache's figures,
+    # and needs none of them): the engine, and the collective times, shared by every chip
+    # on the cluster when there is a cache.
+    @cached_property
     def _engine(self) -> Engine:
-        engine = self._engine_found
-        if engine is None:
-            name = self.setup.engine
-            engine = self.cache.engine(name) if self.cache is not None else get_engine(name)
-            self._engine_found = engine
-        return engine
+        name = self.setup.engine
+        return self.cache.engine(name) if self.cache is not None else get_engine(name)
 
-    @property
+    @cached_property
     def _comm(self) -> dict[tuple, float]:
-        table = self._comm_found
-        if table is None:
-            cache = self.cache
-            table = cache.comm_table(self.setup.cluster) if cache is not None else {}
-            self._comm_found = table
-        return table
+        return self.cache.comm_table(self.setup.cluster) if self.cache is not None else {}
 
-    @property
+    @cached_property
     def _layer_comm(self) -> dict[tuple, tuple]:
-        table = self._layer_comm_found
-        if table is None:
-            cache, setup = self.cache, self.setup
-            table = cache.layer_comm_table(setup.cluster, setup.spec) if cache is not None else {}
-            self._layer_comm_found = table
-        return table
+        cache, setup = self.cache, self.setup
+        return cache.layer_comm_table(setup.cluster, setup.spec) if cache is not None else {}
 
     # ---- compute -------------------------------------------------------------------
 
