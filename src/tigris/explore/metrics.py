@@ -95,28 +95,15 @@ class CostModels:
         return cls(call_model("tigris.cost", module.load_assumptions))
 
 
-def _api_differs(purpose: str, error: Exception) -> Unavailable:
-    """call_model's Unavailable, for the calls made without it on a design's path."""
-    return Unavailable(f"{purpose}: the model's API differs ({error})")
-
-
 class ChipFigures:
-    """Chip metrics of one design, each computed once (the modelled area is handed to the
-    cost and TCO models where their API takes it).
-
-    The tigris.cost calls of a design are made here directly, with call_model's handling
-    inlined (an AttributeError/TypeError from the model becomes Unavailable): a sweep
-    makes them for every design, and the wrapper frames and name dispatch cost more than
-    the smaller figures themselves."""
+    """Chip metrics of one design, each computed once (`get`, by the table _FIGURES); the
+    modelled area is handed to the cost and TCO models where their API takes it."""
 
     def __init__(self, chip: Chip, cost: Callable[[], CostModels]) -> None:
         self.chip = chip
         self.cost = cost
         self._cache: dict[str, Any] = {}
         self._models: tuple[Any, Any] | None = None
-        self._area: Any = None
-        self._full_load: Any = None
-        self._cost: Any = None
 
     def get(self, name: str) -> Any:
         cache = self._cache
@@ -136,73 +123,29 @@ class ChipFigures:
             models = self._models = (cost.module, cost.assumptions)
         return models
 
+    def call(self, purpose: str, name: str, *args: Any, **kwargs: Any) -> Any:
+        """tigris.cost's `name`(chip, assumptions, *args, **kwargs), through call_model."""
+        module, assumptions = self.models()
+        return call_model(purpose, getattr(module, name), self.chip, assumptions, *args, **kwargs)
+
     def area(self) -> Any:
         """tigris.cost's estimate_area of the chip."""
-        area = self._area
-        if area is None:
-            module, assumptions = self.models()
-            estimate = module.estimate_area
-            try:
-                area = self._area = estimate(self.chip, assumptions)
-            except (AttributeError, TypeError) as error:
-                raise _api_differs("modelled die area", error) from None
-        return area
+        return self.get("_area")
 
     def full_load(self) -> Any:
         """tigris.cost's full_load_power of the chip, given its area."""
-        full_load = self._full_load
-        if full_load is None:
-            area = self.area()
-            module, assumptions = self._models  # type: ignore[misc]  # set by area()
-            power = module.full_load_power
-            try:
-                full_load = self._full_load = power(self.chip, assumptions, area)
-            except (AttributeError, TypeError) as error:
-                raise _api_differs("full-load power", error) from None
-        return full_load
+        return self.get("_full_load")
 
     def chip_cost(self) -> Any:
         """tigris.cost's estimate_cost of the chip, given its area."""
-        cost = self._cost
-        if cost is None:
-            area = self.area()
-            module, assumptions = self._models  # type: ignore[misc]  # set by area()
-            estimate = module.estimate_cost
-            try:
-                cost = self._cost = estimate(self.chip, assumptions, area)
-            except (AttributeError, TypeError) as error:
-                raise _api_differs("chip cost", error) from None
-        return cost
-
-    def _modelled_tdp(self) -> float:
-        full_load = self.full_load()
-        module, assumptions = self._models  # type: ignore[misc]
-        tdp = module.estimate_tdp
-        try:
-            return float(tdp(self.chip, assumptions, full_load=full_load))
-        except (AttributeError, TypeError) as error:
-            raise _api_differs("modelled TDP", error) from None
-
-    def _typical_power(self) -> float:
-        full_load = self.full_load()
-        module, assumptions = self._models  # type: ignore[misc]
-        typical = module.typical_power_w
-        try:
-            return float(typical(self.chip, assumptions, full_load=full_load))
-        except (AttributeError, TypeError) as error:
-            raise _api_differs("typical power", error) from None
+        return self.get("_cost")
 
     def typical_power_w(self) -> float:
         return self.get("_typical_power")
 
     def usd_per_chip_hour(self, power_w: float) -> float:
-        cost = self.chip_cost()
-        module, assumptions = self._models  # type: ignore[misc]
-        tco = module.tco
-        try:
-            result = tco(self.chip, assumptions, power_w=power_w, cost=cost, area=self._area)
-        except (AttributeError, TypeError) as error:
-            raise _api_differs("TCO", error) from None
+        cost, area = self.chip_cost(), self.area()
+        result = self.call("TCO", "tco", power_w=power_w, cost=cost, area=area)
         return float(result.owned_usd_per_chip_hour)
 
 
@@ -223,13 +166,19 @@ _FIGURES: dict[str, Callable[[ChipFigures], Any]] = {
     "dram_bandwidth": lambda figures: figures.chip.dram_bandwidth_bytes_per_s,
     "onchip_capacity": lambda figures: figures.chip.onchip_capacity_bytes,
     "peak_bf16": lambda figures: figures.chip.peak_flop_per_s("bf16"),
-    "_area": ChipFigures.area,
-    "_cost": ChipFigures.chip_cost,
-    "_full_load": ChipFigures.full_load,
+    "_area": lambda figures: figures.call("modelled die area", "estimate_area"),
+    "_cost": lambda figures: figures.call("chip cost", "estimate_cost", figures.area()),
+    "_full_load": lambda figures: figures.call(
+        "full-load power", "full_load_power", figures.area()
+    ),
     "modelled_die_area": lambda figures: float(figures.area().die_area_mm2),
-    "modelled_tdp": ChipFigures._modelled_tdp,
+    "modelled_tdp": lambda figures: float(
+        figures.call("modelled TDP", "estimate_tdp", full_load=figures.full_load())
+    ),
     "cost": lambda figures: float(figures.chip_cost().manufacturing_cost_usd),
-    "_typical_power": ChipFigures._typical_power,
+    "_typical_power": lambda figures: float(
+        figures.call("typical power", "typical_power_w", full_load=figures.full_load())
+    ),
 }
 """How ChipFigures.get computes each figure (CHIP_METRICS, and the models' results)."""
 
@@ -360,11 +309,12 @@ def derived_metrics(work: Work, figures: ChipFigures, wanted: set[str]) -> dict[
             power_w = _average_power_w(work, figures)
             metrics["j_per_token"] = power_w * work.num_chips * work.time_s / work.tokens
             usd_h = figures.usd_per_chip_hour(power_w)
-            per_million = figures.models()[0].usd_per_million_tokens
-            try:
-                metrics["usd_per_mtoken"] = per_million(usd_h, work.tokens_per_s / work.num_chips)
-            except (AttributeError, TypeError) as error:
-                raise _api_differs("$ per token", error) from None
+            metrics["usd_per_mtoken"] = call_model(
+                "$ per token",
+                figures.models()[0].usd_per_million_tokens,
+                usd_h,
+                work.tokens_per_s / work.num_chips,
+            )
         except Unavailable as missing:
             metrics.setdefault("j_per_token", missing)
             metrics.setdefault("usd_per_mtoken", missing)
@@ -375,21 +325,19 @@ def _average_power_w(work: Work, figures: ChipFigures) -> float:
     if work.flop is not None and work.dram_bytes is not None:
         area = figures.area()
         module, assumptions = figures.models()
-        energy_per_token = module.energy_per_token
-        try:
-            energy = energy_per_token(
-                figures.chip,
-                flop=work.flop,
-                dram_bytes=work.dram_bytes,
-                link_bytes=0.0,
-                time_s=work.time_s,
-                tokens=work.tokens,
-                num_chips=work.num_chips,
-                assumptions=assumptions,
-                area=area,
-            )
-        except (AttributeError, TypeError) as error:
-            raise _api_differs("energy per token", error) from None
+        energy = call_model(
+            "energy per token",
+            module.energy_per_token,
+            figures.chip,
+            flop=work.flop,
+            dram_bytes=work.dram_bytes,
+            link_bytes=0.0,
+            time_s=work.time_s,
+            tokens=work.tokens,
+            num_chips=work.num_chips,
+            assumptions=assumptions,
+            area=area,
+        )
         return float(energy.energy_j) / work.num_chips / work.time_s
     return figures.typical_power_w()
 
