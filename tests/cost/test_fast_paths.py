@@ -1,6 +1,7 @@
 """The cost model's per-design shortcuts give exactly what their slower references give:
-energy_per_token's figures without a PowerResult, the area sums kept when the record is
-built, the memo keys built by hand, estimate_cost's combined lookup."""
+energy_per_token (per-chip counts, checked without an Activity) against estimate_power,
+the area sums kept when the record is built, the memo keys built by hand, estimate_cost's
+combined lookup."""
 
 from __future__ import annotations
 

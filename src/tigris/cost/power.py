@@ -198,38 +198,6 @@ def _power(
     dtype: str,
 ) -> PowerResult:
     """`estimate_power` of an activity given by its (checked) counts."""
-    static_w, compute_j, onchip_j, dram_j, link_j, _, capped = _power_terms(
-        chip, assumptions, area, time_s, flop, dram_bytes, link_bytes, sram_bytes, dtype
-    )
-    return record(
-        PowerResult,
-        {
-            "chip_id": chip.id,
-            "time_s": time_s,
-            "capped_time_s": capped,
-            "tdp_w": chip.tdp,
-            "static_w": static_w,
-            "compute_energy_j": compute_j,
-            "onchip_energy_j": onchip_j,
-            "dram_energy_j": dram_j,
-            "link_energy_j": link_j,
-        },
-    )
-
-
-def _power_terms(
-    chip: Chip,
-    assumptions: Assumptions,
-    area: AreaBreakdown,
-    time_s: float,
-    flop: float,
-    dram_bytes: float,
-    link_bytes: float,
-    sram_bytes: float,
-    dtype: str,
-) -> tuple[float, float, float, float, float, float, float]:
-    """`_power`'s figures: (static W, compute, on-chip, DRAM and link J, their sum as
-    PowerResult.dynamic_energy_j adds them, capped time), for callers that need no record."""
     mac_pj, onchip_pj, sram_pj, dram_j_per_byte = _per_event_j(
         chip, dtype, area.node_nm, assumptions
     )
@@ -247,7 +215,20 @@ def _power_terms(
     if tdp is not None and static_w + dynamic_j / time_s > tdp:
         headroom = tdp - static_w
         capped = dynamic_j / headroom if headroom > 0 else float("inf")
-    return static_w, compute_j, onchip_j, dram_j, link_j, dynamic_j, capped
+    return record(
+        PowerResult,
+        {
+            "chip_id": chip.id,
+            "time_s": time_s,
+            "capped_time_s": capped,
+            "tdp_w": chip.tdp,
+            "static_w": static_w,
+            "compute_energy_j": compute_j,
+            "onchip_energy_j": onchip_j,
+            "dram_energy_j": dram_j,
+            "link_energy_j": link_j,
+        },
+    )
 
 
 def peak_dtype(chip: Chip) -> str:
@@ -351,20 +332,16 @@ def energy_per_token(
     _check_activity(time_s, *per_chip, 0.0)  # as Activity would
     assumptions = assumptions or load_assumptions()
     area = area or estimate_area(chip, assumptions)
-    # PowerResult's energy_j, power_w and slowdown, from its figures without the record
-    # (tests/cost/test_fast_paths.py holds them to it).
-    static_w, _, _, _, _, dynamic_j, capped = _power_terms(
-        chip, assumptions, area, time_s, *per_chip, 0.0, dtype
-    )
+    power = _power(chip, assumptions, area, time_s, *per_chip, 0.0, dtype)
     return record(
         EnergyPerToken,
         {
             "chip_id": chip.id,
             "num_chips": num_chips,
             "tokens": tokens,
-            "energy_j": (dynamic_j + static_w * capped) * num_chips,
-            "power_w_per_chip": static_w + dynamic_j / capped,
-            "slowdown": capped / time_s,
+            "energy_j": power.energy_j * num_chips,
+            "power_w_per_chip": power.power_w,
+            "slowdown": power.slowdown,
         },
     )
 
