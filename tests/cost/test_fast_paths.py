@@ -1,11 +1,8 @@
 """The cost model's per-design shortcuts give exactly what their slower references give:
 energy_per_token (per-chip counts, checked without an Activity) against estimate_power,
-the area sums kept when the record is built, the memo keys built by hand, estimate_cost's
-combined lookup."""
+and estimate_cost's combined per-(DRAM part, node) lookup against the plain functions."""
 
 from __future__ import annotations
-
-import dataclasses
 
 import pytest
 
@@ -63,54 +60,6 @@ def test_energy_per_token_equals_the_power_record(chip_id: str) -> None:
                 slowdown=power.slowdown,
             )
             assert result == reference
-
-
-@pytest.mark.parametrize("chip_id", CHIP_IDS)
-def test_kept_area_sums_equal_the_cached_figures(chip_id: str) -> None:
-    area = cost.estimate_area(load_chip(chip_id), cost.load_assumptions())
-    fresh = dataclasses.replace(area)  # built by __init__: its sums computed on first read
-    assert "total_mm2" in area.__dict__ and "total_mm2" not in fresh.__dict__
-    for name in ("compute_mm2", "uncore_mm2", "total_mm2", "die_area_mm2"):
-        assert getattr(area, name) == getattr(fresh, name)
-    assert area == fresh and area.to_dict() == fresh.to_dict()
-
-
-def test_hand_built_keys_are_memo_parts_keys() -> None:
-    """estimate_area's lookups are the entries memo_parts finds for the same parts."""
-    assumptions = cost.load_assumptions()
-    chip = load_chip("tigris-1")
-    result = cost.estimate_area(chip, assumptions)
-    section = assumptions.area
-    links = tuple(chip.links)
-    is_gpu = chip.kind == "gpu"
-
-    def unexpected():
-        raise AssertionError("memo_parts missed the entry estimate_area made")
-
-    compute = section.memo_parts(
-        "compute", (chip.matrix, chip.vector), (is_gpu, chip.vendor, result.node_nm), unexpected
-    )
-    assert compute[:5] == (
-        result.matrix_mm2,
-        result.vector_mm2,
-        result.control_mm2,
-        result.register_file_mm2,
-        result.noc_mm2,
-    )
-    uncore = section.memo_parts(
-        "uncore",
-        (chip.memory, *links),
-        (len(links), chip.host_interface, is_gpu, result.node_nm),
-        unexpected,
-    )
-    assert uncore == (
-        result.core_sram_mm2,
-        result.shared_sram_mm2,
-        result.memory_phy_mm2,
-        result.memory_controller_mm2,
-        result.link_mm2,
-        result.host_interface_mm2,
-    )
 
 
 @pytest.mark.parametrize("chip_id", CHIP_IDS)

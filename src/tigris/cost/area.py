@@ -265,20 +265,20 @@ def estimate_area(chip: Chip, assumptions: Assumptions | None = None) -> AreaBre
     and node (`memo_parts`): a sweep's designs share their unchanged parts."""
     assumptions = assumptions or load_assumptions()
     area = assumptions.area
-    node = chip.process.node  # chip_node_nm's rule, without its call (this runs per design)
-    node_nm, node_assumed = (area.default_node_nm, True) if node is None else (node * 1e9, False)
+    node_nm, node_assumed = chip_node_nm(chip, assumptions)
     is_gpu = chip.kind == "gpu"
-    # Keys as memo_parts builds them ((name, part ids, values)), built here: runs per design.
-    matrix, vector, memory, links = chip.matrix, chip.vector, chip.memory, tuple(chip.links)
-    matrix_mm2, vector_mm2, control, register_file, noc, clock_assumed = area.memo_part_key(
-        ("compute", id(matrix), id(vector), is_gpu, chip.vendor, node_nm),
-        (matrix, vector),
+    matrix_mm2, vector_mm2, control, register_file, noc, clock_assumed = area.memo_parts(
+        "compute",
+        (chip.matrix, chip.vector),
+        (is_gpu, chip.vendor, node_nm),
         lambda: _compute_blocks(chip, node_nm, assumptions),
     )
     # Memory and I/O in one lookup: sweeps seldom vary both, so as many hits as two.
-    core_sram, shared_sram, phy, controller, link, host = area.memo_part_key(
-        ("uncore", id(memory), *map(id, links), len(links), chip.host_interface, is_gpu, node_nm),
-        (memory, *links),
+    links = tuple(chip.links)
+    core_sram, shared_sram, phy, controller, link, host = area.memo_parts(
+        "uncore",
+        (chip.memory, *links),
+        (len(links), chip.host_interface, is_gpu, node_nm),
         lambda: _memory_blocks(chip, node_nm, assumptions) + _io_blocks(chip, node_nm, assumptions),
     )
     enabled = matrix_mm2 + vector_mm2 + control + register_file + core_sram + noc
@@ -295,7 +295,7 @@ def estimate_area(chip: Chip, assumptions: Assumptions | None = None) -> AreaBre
         if node_assumed or clock_assumed
         else ()
     )
-    result = record(
+    return record(
         AreaBreakdown,
         {
             "chip_id": chip.id,
@@ -317,13 +317,6 @@ def estimate_area(chip: Chip, assumptions: Assumptions | None = None) -> AreaBre
             "assumed": assumed,
         },
     )
-    # Power, cost and the die area read the sums of every design: kept now, each summed
-    # in its cached figure's order (so the same floats as a first read would give).
-    kept = result.__dict__
-    kept["compute_mm2"] = compute_mm2 = enabled + disabled  # left to right, as compute_mm2
-    kept["uncore_mm2"] = uncore_mm2 = shared_sram + phy + controller + link + host
-    kept["total_mm2"] = compute_mm2 + uncore_mm2
-    return result
 
 
 def _integration(is_gpu: bool, area: AreaCoefficients) -> tuple[float, float]:

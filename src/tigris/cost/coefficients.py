@@ -48,12 +48,7 @@ class _Section(Spec):
         a chip's matrix or memory, which a sweep shares between designs) and of `values`,
         once. Parts are keyed by identity (no hashing of a spec) and held beside the figure,
         so no other object takes their ids while the entry lives; bounded."""
-        return self.memo_part_key((name, *map(id, parts), *values), parts, compute)
-
-    def memo_part_key(self, key: tuple, parts: tuple, compute: Callable[[], Any]) -> Any:
-        """`memo_parts` given its key as the caller built it: (name, id(part) for each of
-        `parts`, the other values). A sweep's per-design calls save building it from the
-        parts (most of the lookup's time); `parts` must be the objects whose ids it holds."""
+        key = (name, *map(id, parts), *values)
         lookups = self._part_lookups
         entry = lookups.get(key)
         if entry is not None:

@@ -130,10 +130,11 @@ def estimate_cost(
     node_nm = area.node_nm
     dram = chip.memory.dram
     # The DRAM part's figures and the node's fab figures, once per (part, node) and
-    # assumptions: one lookup per design (the key as memo_parts builds it).
-    memory, stacks, defect_density, wafer_price = assumptions.memo_part_key(
-        ("cost_parts", id(dram), node_nm),
+    # assumptions: one lookup per design.
+    memory, stacks, defect_density, wafer_price = assumptions.memo_parts(
+        "cost_parts",
         (dram,),
+        (node_nm,),
         lambda: (
             memory_cost_usd(chip, assumptions),
             hbm_stacks(chip, assumptions),
