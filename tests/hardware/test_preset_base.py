@@ -80,53 +80,14 @@ def test_the_a100_40gb_preset_is_the_80gb_part_with_its_memory() -> None:
     assert system.node == load_cluster("dgx-a100").node
 
 
+def _infer(chip: Path) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "tigris", "infer", "llama3-70b", "--chip", str(chip)]
+    command += ["--num-chips", "8", "--batch", "8", "--input-len", "512", "--output-len", "64"]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
 def test_the_cli_takes_a_variant_file(tmp_path: Path) -> None:
-    path = _write(tmp_path, "h100-141.yaml", VARIANT + "default_system: dgx-h100\n")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tigris",
-            "infer",
-            "llama3-70b",
-            "--chip",
-            str(path),
-            "--num-chips",
-            "8",
-            "--batch",
-            "8",
-            "--input-len",
-            "512",
-            "--output-len",
-            "64",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = _infer(_write(tmp_path, "h100-141.yaml", VARIANT + "default_system: dgx-h100\n"))
     assert result.returncode == 0, result.stderr
-    bad = _write(tmp_path, "bad.yaml", "base: nope\nid: bad\n")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tigris",
-            "infer",
-            "llama3-70b",
-            "--chip",
-            str(bad),
-            "--num-chips",
-            "8",
-            "--batch",
-            "8",
-            "--input-len",
-            "512",
-            "--output-len",
-            "64",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = _infer(_write(tmp_path, "bad.yaml", "base: nope\nid: bad\n"))
     assert result.returncode == 2 and "base" in result.stderr
