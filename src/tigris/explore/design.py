@@ -200,9 +200,7 @@ class DesignSpace:
             for values in ([env[name] for name, _ in group],)
         ]
 
-    def _chip_input(
-        self, env: Mapping[str, Any], chip_id: str | None, keys: list | None = None
-    ) -> tuple[dict, list]:
+    def _chip_input(self, chip_id: str | None, keys: list) -> tuple[dict, list]:
         """`chip_mapping`'s content as validation input: the base chip's validated parts
         where the design changes nothing, a submodel validated before for the same values,
         dicts elsewhere; and the (field, key) of the submodels still to validate."""
@@ -211,7 +209,7 @@ class DesignSpace:
             data["id"] = chip_id
         validated = self._validated
         pending = []
-        for field_name, group, values, key in keys if keys is not None else self._group_keys(env):
+        for field_name, group, values, key in keys:
             if key is not None and key in validated:
                 data[field_name] = validated[key]
                 continue
@@ -222,10 +220,6 @@ class DesignSpace:
             if key is not None:
                 pending.append((field_name, key))
         return data, pending
-
-    def chip_input(self, env: Mapping[str, Any], chip_id: str | None = None) -> dict[str, Any]:
-        """What `build` validates (see `_chip_input`)."""
-        return self._chip_input(env, chip_id)[0]
 
     @cached_property
     def _after_validators(self) -> tuple[Any, ...] | None:
@@ -304,7 +298,7 @@ class DesignSpace:
             chip = self._assemble(parts, chip_id)
             if chip is not None:
                 return chip, env
-        data, pending = self._chip_input(env, chip_id, keys)
+        data, pending = self._chip_input(chip_id, keys)
         chip = Chip.model_validate(data)  # errors name the field, as a full mapping's would
         if len(validated) > _MAX_VALIDATED:
             validated.clear()
