@@ -37,6 +37,7 @@
 from __future__ import annotations
 
 from tigris.hardware.chip import Chip
+from tigris.hardware.quantities import dtype_bytes
 
 # Fraction of its rate compute loses while a collective kernel runs beside it, by chip kind.
 COLLECTIVE_SLOWDOWN: dict[str, float] = {"gpu": 0.43}  # NCCL #1428: 1.18 / 2.08 = 0.57
@@ -58,8 +59,7 @@ def fsdp_grad_pass_bytes(reduce_dtype: str, compute_dtype: str = "bf16") -> tupl
     """(bytes read, bytes written) per parameter of FSDP's passes over an unsharded
     gradient before its reduce-scatter: the cast to `reduce_dtype` (when it differs from
     the compute dtype the gradient comes in) and the in-place pre-division."""
-    size = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0}
-    grad_b, reduce_b = size[compute_dtype], size[reduce_dtype]
+    grad_b, reduce_b = dtype_bytes(compute_dtype), dtype_bytes(reduce_dtype)
     read, written = reduce_b, reduce_b  # the division, in place
     if reduce_dtype != compute_dtype:
         read, written = read + grad_b, written + reduce_b

@@ -185,14 +185,8 @@ def _weight_elements(ops: tuple[Op, ...]) -> float:
     return sum(op.batch * op.k * op.n for op in ops if isinstance(op, Gemm))
 
 
-new_op = object.__new__
-
-
-def _shard_ops(
-    ops: tuple[Op, ...], shards: Shards, done: dict[int, tuple[Op, ...]] | None = None
-) -> tuple[Op, ...]:
-    """The ops one rank runs; `done`, if given, remembers ops already split, by identity
-    (the ops must stay alive while it is in use)."""
+def _shard_ops(ops: tuple[Op, ...], shards: Shards) -> tuple[Op, ...]:
+    """The ops one rank runs."""
     attention = None
     for op in ops:
         if type(op) is Attention:
@@ -203,37 +197,20 @@ def _shard_ops(
     other_factor = 1 / (cp * tp)
     out: list[Op] = []
     for op in ops:
-        split = done.get(id(op)) if done is not None else None
-        if split is None:
-            cls = type(op)
-            if cls is Gemm:
-                split = (_shard_gemm(op, shards, attention),)  # type: ignore[arg-type]
-            elif cls is Attention:
-                split = _shard_attention(op, shards)  # type: ignore[arg-type]
-            elif cls is Stream:
-                # _scale_stream, inlined: most ops of a graph are streams
-                factor = hidden_factor if _is_hidden_stream(op.name) else other_factor
-                if factor == 1.0:
-                    split = (op,)
-                else:
-                    fields = op.__dict__
-                    scaled = new_op(Stream)
-                    scaled.__dict__.update(
-                        name=fields["name"],
-                        num_elements=max(1, round(fields["num_elements"] * factor)),
-                        bytes_read=fields["bytes_read"] * factor,
-                        bytes_written=fields["bytes_written"] * factor,
-                        flop_per_element=fields["flop_per_element"],
-                    )
-                    split = (scaled,)
-            elif isinstance(op, Gemm):
-                split = (_shard_gemm(op, shards, attention),)
-            elif isinstance(op, Attention):
-                split = _shard_attention(op, shards)
-            else:
-                split = (_scale_stream(op, _stream_factor(op, shards)),)
-            if done is not None:
-                done[id(op)] = split
+        cls = type(op)
+        if cls is Gemm:
+            split = (_shard_gemm(op, shards, attention),)  # type: ignore[arg-type]
+        elif cls is Attention:
+            split = _shard_attention(op, shards)  # type: ignore[arg-type]
+        elif cls is Stream:  # _stream_factor, with the two factors worked out once
+            factor = hidden_factor if _is_hidden_stream(op.name) else other_factor
+            split = (_scale_stream(op, factor),)
+        elif isinstance(op, Gemm):
+            split = (_shard_gemm(op, shards, attention),)
+        elif isinstance(op, Attention):
+            split = _shard_attention(op, shards)
+        else:
+            split = (_scale_stream(op, _stream_factor(op, shards)),)
         out.extend(split)
     return tuple(out)
 

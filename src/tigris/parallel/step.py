@@ -37,6 +37,7 @@ import numpy as np
 from tigris.engines.base import Engine, get_engine
 from tigris.engines.tile_batch import times_grid
 from tigris.hardware.chip import Chip
+from tigris.hardware.quantities import dtype_bytes
 from tigris.hardware.system import Cluster
 from tigris.parallel.clock import clock_stretch, sustained_clock_ratio
 from tigris.parallel.collectives import CommGroup, collective_time_s
@@ -44,6 +45,7 @@ from tigris.parallel.memory import MemoryBreakdown, memory_per_chip, params_per_
 from tigris.parallel.overlap import collective_slowdown, exposed_s, fsdp_grad_pass_bytes
 from tigris.parallel.partition import (
     ACTIVATION_BYTES,
+    _gemm_info,
     _scale_stream,
     plan_layer_collectives,
     shard_graph,
@@ -374,12 +376,10 @@ class StepCache:
         self._prefetch_picks: tuple[Callable, ...] = ()  # the prefetched step's groups
         self._totals: dict[int, tuple] = {}  # id(chip) -> prefetched_totals
         self._figures: dict[tuple, PlanFigures] = {}
-        self._collectives: dict[tuple, tuple] = {}
         self._comm: dict[int, dict[tuple, float]] = {}
         self._layer_comm: dict[tuple, dict[tuple, tuple]] = {}
         self._flops: dict[tuple, tuple[float, float]] = {}
         self._engines: dict[str, Engine] = {}
-        self._memory: dict[tuple, tuple[tuple, MemoryBreakdown]] = {}
         # Model specs, precisions and clusters enter keys as the id of the first equal
         # object seen (its canonical one, held here so the id stays its own): hashing a
         # pydantic spec on every lookup cost more than the lookups (a sweep passes the
@@ -444,13 +444,6 @@ class StepCache:
             for chip, total in zip(chips, totals, strict=True):
                 self._totals[id(chip)] = total
 
-    def prefetched(self, chip: Chip, step: ShardedStep) -> list[float] | None:
-        """The op times of `step` on `chip` from the last prefetch, if it timed them."""
-        found = self._prefetched.get(id(chip))
-        if found is None or found[0] is not chip or found[1] is not step:
-            return None
-        return found[2][:, found[3]].tolist()
-
     def prefetched_totals(self, chip: Chip, step: ShardedStep) -> tuple | None:
         """StepModel._step_times of `chip` from the last prefetch, if it timed the chip:
         each group of `step`'s ops summed in graph order, as _cached_times sums them."""
@@ -496,27 +489,6 @@ class StepCache:
             found = self._engines[name] = get_engine(name)
         return found
 
-    def memory(
-        self, setup: TrainSetup, plan: ParallelPlan, num_microbatches: int
-    ) -> MemoryBreakdown:
-        """memory_per_chip of the setup's model under `plan` on the chip's capacity, kept
-        for the same plan, model and precision objects (a sweep passes the same ones with
-        every design; a plan search, a new plan each time)."""
-        capacity = setup.chip.dram_capacity_bytes
-        key = (id(plan), id(setup.spec), id(setup.precision), setup.seq_len, num_microbatches)
-        key += (capacity,)
-        found = self._memory.get(key)
-        held = (plan, setup.spec, setup.precision)
-        if found is not None and all(a is b for a, b in zip(found[0], held, strict=True)):
-            return found[1]
-        memory = memory_per_chip(
-            setup.spec, plan, setup.seq_len, num_microbatches, capacity, setup.precision
-        )
-        if len(self._memory) >= _MAX_KEYED_OBJECTS:
-            self._memory.clear()
-        self._memory[key] = (held, memory)  # the objects held: their ids stay theirs
-        return memory
-
     def comm_table(self, cluster: Cluster) -> dict[tuple, float]:
         """Collective times on `cluster` by (kind, bytes, size, stride), shared by the
         StepModels of every chip on it: the collective model reads the cluster's tiers only
@@ -550,17 +522,6 @@ class StepCache:
         found = self._steps.get(key)
         if found is None:
             found = self._steps[key] = _sharded_step(setup, plan, shard)
-        return found
-
-    def layer_collectives(
-        self, spec: TransformerSpec, tokens: int, plan: ParallelPlan, phase: str
-    ) -> tuple:
-        key = (self._key(spec), tokens, plan.tp, plan.ep, plan.cp, plan.sequence_parallel, phase)
-        found = self._collectives.get(key)
-        if found is None:
-            found = self._collectives[key] = tuple(
-                plan_layer_collectives(spec, tokens, plan, phase)
-            )
         return found
 
 
@@ -597,12 +558,13 @@ def _fp8_casts(op: Gemm) -> tuple[Op, ...]:
     llm-foundry does not); backward: the output gradient (dgrad's M x K); wgrad reuses the
     transposed copies. TE's amax reductions are folded into these passes."""
     tokens = op.m * op.batch
-    if op.name.endswith(".wgrad"):
+    kind = _gemm_info(op.name)[0]  # 0 forward, 1 data gradient, 2 weight gradient
+    if kind == 2:
         return ()
     casts = [
         make_stream(f"{op.name}.cast", tokens * op.k, 2.0 * tokens * op.k, 2.0 * tokens * op.k)
     ]
-    if not op.name.endswith(".dgrad"):
+    if kind == 0:
         weight = op.k * op.n * op.batch
         casts.append(make_stream(f"{op.name}.wcast", weight, 2.0 * weight, 2.0 * weight))
     return tuple(casts)
@@ -682,7 +644,6 @@ class StepModel:
         self._op_s: dict[Op, float] = {}
         self._microbatch: dict[tuple, MicrobatchTimes] = {}
         self._optimizer: dict[tuple, float] = {}
-        self._fsdp_passes: dict[tuple, float] = {}
 
     # Looked up on first use (a sweep's model evaluates once, from the cache's figures,
     # and needs none of them): the engine, and the collective times, shared by every chip
@@ -792,9 +753,7 @@ class StepModel:
         cache's sharded step: each distinct op timed once, groups summed in graph order."""
         assert self.cache is not None
         step = self.cache.step(self.setup, plan)
-        op_s = None if self.setup.eager else self.cache.prefetched(self.setup.chip, step)
-        if op_s is None:
-            op_s = self._shape_times(step.shapes)
+        op_s = self._shape_times(step.shapes)
 
         def total(group: tuple[int, ...]) -> float:  # in graph order, as the ops add up
             return sum(map(op_s.__getitem__, group))
@@ -836,11 +795,7 @@ class StepModel:
         strides = {"tp": 1, "cp": plan.tp, "ep": plan.tp * plan.cp}
         sizes = {"tp": plan.tp, "cp": plan.cp, "ep": plan.ep}
         out = {"tp": 0.0, "cp": 0.0, "ep": 0.0}
-        if self.cache is not None:
-            collectives = self.cache.layer_collectives(spec, tokens, plan, phase)
-        else:
-            collectives = plan_layer_collectives(spec, tokens, plan, phase)
-        for kind, size_bytes, role in collectives:
+        for kind, size_bytes, role in plan_layer_collectives(spec, tokens, plan, phase):
             out[role] += self.comm_s(kind, size_bytes, sizes[role], strides[role])
         return out["tp"], out["cp"], out["ep"]
 
@@ -1055,7 +1010,7 @@ class StepModel:
         setup = self.setup
         params, _ = params_per_chip(setup.spec, plan)
         reduce_dtype = setup.grad_reduce_dtype or setup.precision.grad_dtype
-        grad_b = 4.0 if reduce_dtype == "fp32" else 2.0
+        grad_b = dtype_bytes(reduce_dtype)
         grads, weights = params * grad_b, params * 2.0
         stride = plan.tp * plan.cp
         if plan.zero >= 3:
@@ -1094,10 +1049,6 @@ class StepModel:
 
     def _fsdp_grad_passes_s(self, params: float) -> float:
         """Seconds of FSDP's cast and pre-division passes over `params` gradients."""
-        dtype = self.setup.grad_reduce_dtype
-        found = self._fsdp_passes.get((params, dtype))
-        if found is None:
-            read, written = fsdp_grad_pass_bytes(dtype)
-            op = make_stream("fsdp.grad_passes", int(params), read * params, written * params)
-            found = self._fsdp_passes[(params, dtype)] = self.op_time_s(op)
-        return found
+        read, written = fsdp_grad_pass_bytes(self.setup.grad_reduce_dtype)
+        op = make_stream("fsdp.grad_passes", int(params), read * params, written * params)
+        return self.op_time_s(op)
