@@ -5,7 +5,7 @@ from __future__ import annotations
 from tigris.validate.infer import source_family, summarize_by_source, validate_infer_rows
 
 
-def test_tensorrt_llm_rows_within_fifteen_percent():
+def test_tensorrt_llm_rows_within_ten_and_a_half_percent():
     results = validate_infer_rows(["TensorRT-LLM"])
     (summary,) = summarize_by_source(results)
     assert summary["num_rows"] >= 40

@@ -35,12 +35,10 @@ reported as skipped, with the reason.
 
 from __future__ import annotations
 
-import csv
 import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from functools import lru_cache
-from importlib import resources
 from math import ceil
 from statistics import mean
 
@@ -302,9 +300,7 @@ LLMCOMPASS_HOST_ROWS = {
 def _llmcompass_host_s(row_id: str) -> float:
     """Host time of one call on the harness's path: a tiny op's measured latency less
     the engine's device time for it."""
-    path = resources.files("tigris.validate") / "data" / "measured.csv"
-    with path.open(encoding="utf-8") as handle:
-        row = next(r for r in csv.DictReader(handle) if r["id"] == row_id)
+    row = next(r for r in read_rows() if r["id"] == row_id)
     shape = re.findall(r"[MN]=(\d+)", row["notes"])
     if shape:
         elements = int(shape[0]) * int(shape[1])

@@ -23,6 +23,8 @@ HARDWARE_TO_CHIP = {
     "NVIDIA H200 SXM": "h200-sxm",
     "NVIDIA A100": "a100-sxm-80gb",
     "NVIDIA A100 80GB": "a100-sxm-80gb",
+    "NVIDIA A100 40GB": "a100-sxm-40gb",  # MosaicML's training rows
+    "NVIDIA H100 80GB": "h100-sxm",
     "NVIDIA A100 SXM": "a100-sxm-80gb",
     "NVIDIA B200 SXM": "b200",
     "AMD Instinct MI210": "mi210",

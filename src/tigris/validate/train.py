@@ -40,7 +40,7 @@ from tigris.hardware.system import ScaleOutTier
 from tigris.parallel.plan import check_plan
 from tigris.parallel.search import enumerate_plans, search_plans
 from tigris.parallel.step import StepModel, StepResult, TrainSetup
-from tigris.validate.measured import read_rows
+from tigris.validate.measured import HARDWARE_TO_CHIP, read_rows
 from tigris.workload.hf_config import from_hf_config
 from tigris.workload.spec import TransformerSpec
 
@@ -257,13 +257,7 @@ def _mosaic_case(row: dict[str, str]) -> TrainCase:
         "recompute": "full" if checkpointing else "none",
         "dtype": "fp8" if "fp8" in row["precision"] else "bf16",
     }
-    chip_id, system_id = (
-        ("h100-sxm", "dgx-h100")
-        if "H100" in hardware
-        else ("a100-sxm-40gb", "dgx-a100-40gb")
-        if "40GB" in hardware
-        else ("a100-sxm-80gb", "dgx-a100")
-    )
+    chip_id = HARDWARE_TO_CHIP[hardware]
     mode = re.search(r"MP mode=(\w+)", notes)
     framework = {
         **LLM_FOUNDRY,
@@ -273,7 +267,7 @@ def _mosaic_case(row: dict[str, str]) -> TrainCase:
         row_id=row["id"],
         source="mosaicml",
         chip_id=chip_id,
-        system_id=system_id,
+        system_id=load_chip(chip_id).default_system,
         spec=spec,
         num_chips=n,
         global_batch=int(row["global_batch_tokens_or_seqs"].split()[0]),
