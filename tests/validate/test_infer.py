@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tigris.hardware.presets import load_chip
 from tigris.validate.infer import source_family, summarize_by_source, validate_infer_rows
 
 
@@ -65,8 +66,9 @@ def test_mlperf_rows_run_the_submitters_layout():
     assert _mlperf_layouts(dgx, "Server") == [(2, 1024)]
     board = _mlperf_system(row("NVIDIA H100-SXM-80GB", 4, "XE8640"), "h100-sxm")
     assert board.hgx4 and not dgx.hgx4
-    cts = _mlperf_system(row("NVIDIA H200-SXM-141GB-CTS", 1, "H200-CTSx1"), "h200-sxm")
-    assert _mlperf_layouts(cts, "Offline") == [(1, 850)] and cts.limit_w == 1000.0
+    cts = _mlperf_system(row("NVIDIA H200-SXM-141GB-CTS", 1, "H200-CTSx1"), "h200-sxm-cts")
+    assert _mlperf_layouts(cts, "Offline") == [(1, 850)]
+    assert load_chip(cts.chip_id).tdp == 1000.0  # the CTS part's power limit
     b200 = _mlperf_system(row("NVIDIA B200-SXM-180GB", 1, "B200x1"), "b200")
     assert [tp for tp, _ in _mlperf_layouts(b200, "Offline")] == [1]
     assert _mlperf_precision("b200").compute_dtype == "fp4"

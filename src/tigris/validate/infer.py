@@ -81,10 +81,6 @@ MLPERF_SERVER_MIN_QUERIES = 100
 # power_limit = 500, github.com/mlcommons/inference_results_v4.1/blob/main/closed/NVIDIA/
 # configs/llama2-70b/Offline/__init__.py). Every other system runs at its chip's TDP.
 MLPERF_POWER_LIMIT_W = {"H200-SXM-141GBx8_TRT_MaxQ": 500.0}
-# H200 with NVIDIA's custom thermal solution (CTS) runs at a 1000 W limit, not the H200
-# preset's 700 W TDP (NVIDIA's MLPerf harness, code/common/systems/known_hardware.py:
-# KnownGPU.H200_SXM_141GB_CTS max_power_limit=1000.0, H200_SXM_141GB 700.0).
-MLPERF_CTS_POWER_LIMIT_W = 1000.0
 MLPERF_TP_CHOICES = (1, 2, 4, 8)
 # Submitters size the in-flight batch to the KV cache (TensorRT-LLM max_batch_size in the
 # hundreds to thousands), not to vLLM's default of 256 sequences.
@@ -474,15 +470,12 @@ def _mlperf_system(row: dict[str, str], chip_id: str) -> _MlperfSystem:
     num_chips = int(row["num_chips"])
     found = re.search(r"system=([^;]+)", row["notes"])
     name = found.group(1).strip() if found else ""
-    layout: str | None = chip_id
-    limit_w = MLPERF_POWER_LIMIT_W.get(name)
-    if "CTS" in row["hardware"]:
-        layout = "h200-sxm-cts-x1" if num_chips == 1 else "h200-sxm-cts"
-        limit_w = MLPERF_CTS_POWER_LIMIT_W
+    single = f"{chip_id}-x1"  # a layout published for one GPU of the chip
+    layout = single if num_chips == 1 and (single, "Offline") in MLPERF_LAYOUTS else chip_id
     return _MlperfSystem(
         chip_id=chip_id,
         num_chips=num_chips,
-        limit_w=limit_w,
+        limit_w=MLPERF_POWER_LIMIT_W.get(name),
         layout=layout,
         hgx4=chip_id == "h100-sxm" and num_chips == 4,
     )

@@ -37,9 +37,9 @@ HARDWARE_TO_CHIP = {
     "NVIDIA H100-SXM-80GB": "h100-sxm",
     "NVIDIA H100-PCIe-80GB": "h100-pcie",
     "NVIDIA H200-SXM-141GB": "h200-sxm",
-    # same silicon with a larger power limit (custom thermal solution): the preset's clocks
-    "NVIDIA H200-SXM-141GB-CTS": "h200-sxm",
-    "NVIDIA H200-SXM-141GB-CTS (custom thermal solution, higher power)": "h200-sxm",
+    # custom thermal solution: the same part at a 1000 W power limit
+    "NVIDIA H200-SXM-141GB-CTS": "h200-sxm-cts",
+    "NVIDIA H200-SXM-141GB-CTS (custom thermal solution, higher power)": "h200-sxm-cts",
     "NVIDIA B200-SXM-180GB": "b200",
     "AMD Instinct MI300X-NPS1-SPX-192GB-750W": "mi300x",
     "AMD MI300X-NPS1-SPX-192GB-750W": "mi300x",
