@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 from tigris.explore import Evaluator, Store, load_sweep, run_sweep
-from tigris.explore.runners import WarmHeap
+from tigris.explore.runners import InlineRunner
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "better-tigris-1.yaml"
 REPEATS = 5
@@ -48,58 +48,52 @@ def designs(sweep, count: int, seed: int = 0) -> list[dict]:
     return [{axis.path: rng.choice(axis.values) for axis in sweep.axes} for _ in range(count)]
 
 
-def warm_up(evaluator: Evaluator, batch: list[dict]) -> WarmHeap:
-    """Load what a worker loads once (models, op graphs, clusters, the step model's sharded
-    graph): evaluate designs until one has run the workload (a design cut by a constraint
-    loads none of it); then freeze the heap as a worker does after its first batch
-    (runners.WarmHeap). The caller releases it."""
-    for params in batch:
-        if evaluator.evaluate(params).metrics:
-            break
-    heap = WarmHeap()
-    heap.freeze()
-    return heap
+def warm_runner(sweep) -> InlineRunner:
+    """The runner `--workers 1` uses (one Evaluator, its heap frozen after its first
+    batch), past that first batch: the models, op graphs, clusters and the step model's
+    sharded graph loaded, as a worker has them. The caller closes it."""
+    runner = InlineRunner(sweep)
+    runner.submit(designs(sweep, 50, seed=99))
+    runner.finished()
+    return runner
 
 
-def in_batches(evaluator: Evaluator, sweep, designs: list[dict]) -> list:
-    """Evaluate as a worker does: evaluate_batch over the sweep's batches."""
+def in_batches(runner: InlineRunner, sweep, designs: list[dict]) -> list:
+    """Evaluate as a worker does: the sweep's batches through the runner."""
     size = sweep.search.batch
-    rows = []
     for first in range(0, len(designs), size):
-        rows += evaluator.evaluate_batch(designs[first : first + size])
-    return rows
+        runner.submit(designs[first : first + size])
+    return [row for rows in runner.finished() for row in rows]
 
 
 def per_core(sweep, batch: list[dict]) -> tuple[list[float], list[float], int]:
     """Designs/s and training evaluations/s of one in-process Evaluator, pass by pass over
     the same designs (the first pass finds the chip-part and geometry caches cold)."""
-    evaluator = Evaluator(sweep)
-    heap = warm_up(evaluator, designs(sweep, 50, seed=99))
+    runner = warm_runner(sweep)
     design_rates, train_rates = [], []
     ran = 0
     for _ in range(REPEATS):
         start = time.process_time()  # CPU seconds of this process: per core, whatever the load
-        rows = in_batches(evaluator, sweep, batch)
+        rows = in_batches(runner, sweep, batch)
         seconds = time.process_time() - start
         ran = sum(1 for row in rows if row.metrics)  # the workload ran (not cut by a constraint)
         design_rates.append(len(batch) / seconds)
         train_rates.append(ran * len(sweep.workloads) / seconds)
-    heap.release()
+    runner.close()
     return design_rates, train_rates, ran
 
 
 GRID_RUN = """
 import sys, time
 sys.path.insert(0, {bench!r})
-from explore_speed import EXAMPLE, designs, in_batches, warm_up
-from tigris.explore import Evaluator, load_sweep
+from explore_speed import EXAMPLE, in_batches, warm_runner
+from tigris.explore import load_sweep
 from tigris.explore.samplers import GridSampler
 sweep = load_sweep(EXAMPLE)
 grid = GridSampler(sweep, set()).ask(sweep.space.size)
-evaluator = Evaluator(sweep)
-warm_up(evaluator, designs(sweep, 50, seed=99))
+runner = warm_runner(sweep)
 start = time.process_time()
-rows = in_batches(evaluator, sweep, grid)
+rows = in_batches(runner, sweep, grid)
 seconds = time.process_time() - start
 print(len(grid) / seconds, sum(1 for row in rows if row.metrics) / seconds)
 """
@@ -161,20 +155,19 @@ def time_split(sweep, batch: list[dict]) -> dict[str, float]:
             )
         ],
     ]
-    heap = None
+    runner = None
     try:
-        evaluator = Evaluator(sweep)
-        heap = warm_up(evaluator, designs(sweep, 50, seed=99))
-        in_batches(evaluator, sweep, batch)  # the caches as a long sweep has them
+        runner = warm_runner(sweep)
+        in_batches(runner, sweep, batch)  # the caches as a long sweep has them
         spent.update(step=0.0, cost=0.0)
         start = time.process_time()
-        rows = in_batches(evaluator, sweep, batch)
+        rows = in_batches(runner, sweep, batch)
         total = time.process_time() - start
     finally:
         for owner, name, original in originals:
             setattr(owner, name, original)
-        if heap is not None:
-            heap.release()
+        if runner is not None:
+            runner.close()
     count = sum(1 for row in rows if row.metrics) or 1
     return {
         "step model": spent["step"] / count,
