@@ -520,18 +520,10 @@ def _systolic_gemm_parts(op: Gemm, chip: Chip, consts: _SystolicChip | None = No
     adds = k_folds - 1 if split == "folds" and consts.arrays > 1 else 0
     vector_s = batch * m * n * (adds + SYSTOLIC_EPILOGUE_PASSES) / consts.lane_rate
     compute_s = max(matrix_s, vector_s)
-    # SRAM blocking (blocked_traffic_bytes, its byte counts read once)
-    in_bytes, out_bytes = dtype_bytes(op.dtype), dtype_bytes(op.out_dtype or op.dtype)
-    a_bytes = batch * m * k * in_bytes
-    b_bytes = batch * k * n * dtype_bytes(op.weight_dtype or op.dtype)
-    c_bytes = batch * m * n * out_bytes
-    min_bytes = a_bytes + b_bytes + c_bytes
-    if a_bytes + b_bytes <= 0.5 * consts.sram_bytes:
-        traffic = min_bytes
-    else:
-        block = consts.block
-        traffic = max(a_bytes * -(-n // block) + b_bytes * -(-m // block) + c_bytes, min_bytes)
+    # SRAM blocking: square blocks, half the SRAM holding the operands
+    traffic = blocked_traffic_bytes(op, consts.block, consts.block, 0.5 * consts.sram_bytes)
     memory_s = traffic / consts.dram_rate
+    in_bytes, out_bytes = dtype_bytes(op.dtype), dtype_bytes(op.out_dtype or op.dtype)
     # Fill: one fold's operands (a row chunk of A and R x C of B); drain: one output tile.
     share = -(-m // matrix.num_cores)
     k_rows, n_cols = min(k, rows), min(n, cols)
