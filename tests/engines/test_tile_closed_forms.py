@@ -34,3 +34,17 @@ def test_causal_kv_blocks_equals_loop(q_len: int, extra: int, block: int) -> Non
     num_q_blocks = -(-q_len // block)
     loop = sum(-(-min(kv_len, offset + (i + 1) * block) // block) for i in range(num_q_blocks))
     assert _causal_kv_blocks(num_q_blocks, kv_len, offset, block) == loop
+
+
+def test_weight_stationary_cores_split_as_a_grid() -> None:
+    """Hand-worked WS cycles on 128 x 128 arrays, one array per core (a fold streams its
+    M share through in share + 2R + C - 2 cycles; the count ends one short)."""
+    from tigris.engines.tile import _parallel_cycles
+
+    # 2 cores, one K fold, two column tiles: a tile per core, all 128 rows: 128+382 = 510
+    assert _parallel_cycles(128, 256, 128, 128, 128, 2, 1, "ws") == (509, "folds")
+    # 2 cores, one column tile, two K folds: M split in 128-row shares, 2 folds of 510
+    assert _parallel_cycles(256, 128, 256, 128, 128, 2, 1, "ws") == (1019, "folds")
+    # 4 cores as 2 row shares x 2 column groups: one fold of 256 + 382 rows each, where
+    # dealing the 2 folds over 4 arrays (no grid) keeps all 512 rows per fold: 893
+    assert _parallel_cycles(512, 256, 128, 128, 128, 4, 1, "ws") == (637, "folds")

@@ -359,16 +359,15 @@ def _parallel_cycles(
     m: int, n: int, k: int, rows: int, cols: int, cores: int, per_core: int, dataflow: str
 ) -> tuple[int, str]:
     arrays = cores * per_core
-    folds, per_fold = systolic_fold_cycles(m, n, k, rows, cols, dataflow)
-    by_folds = ceil(folds / arrays) * per_fold - 1
-    if dataflow == "ws":
+    if dataflow == "ws":  # the best grid of the cores
         by_folds = min(
-            ceil(ceil(ceil(n / cols) / core_cols) * ceil(k / rows) / per_core)
-            * (ceil(m / (cores // core_cols)) + 2 * rows + cols - 2)
-            - 1
+            _ws_grid_cycles(m, n, k, rows, cols, cores, per_core, core_cols)
             for core_cols in range(1, cores + 1)
             if cores % core_cols == 0
         )
+    else:
+        folds, per_fold = systolic_fold_cycles(m, n, k, rows, cols, dataflow)
+        by_folds = ceil(folds / arrays) * per_fold - 1
     share = ceil(m / arrays) if dataflow != "is" else m
     if dataflow == "is":
         share_n = ceil(n / arrays)
@@ -376,6 +375,17 @@ def _parallel_cycles(
     else:
         by_rows = systolic_compute_cycles(share, n, k, rows, cols, dataflow)
     return (by_folds, "folds") if by_folds <= by_rows else (by_rows, "rows")
+
+
+def _ws_grid_cycles(
+    m: int, n: int, k: int, rows: int, cols: int, cores: int, per_core: int, core_cols: int
+) -> int:
+    """Weight-stationary cycles with the cores as a grid: cores / core_cols row shares of
+    M by core_cols groups of the C-wide column tiles; a tile's K folds stay on one core
+    (its partial sums add in place), dealt over the core's arrays."""
+    _, per_fold = systolic_fold_cycles(ceil(m / (cores // core_cols)), n, k, rows, cols, "ws")
+    folds = ceil(ceil(n / cols) / core_cols) * ceil(k / rows)
+    return ceil(folds / per_core) * per_fold - 1
 
 
 def _lane_rate(chip: Chip) -> float:
