@@ -48,36 +48,8 @@ def test_few_chips_and_gpus_one_by_one() -> None:
 
 def test_batches_after_batches_equal_one_by_one() -> None:
     """The columns times_grid keeps between batches (by op list, array geometry, SRAM,
-    core count) and the constants chips built of the same parts share."""
-    from tigris.engines.tile import _systolic_chip
-
+    core count)."""
     engine = TileEngine()
     first = _variants(30, seed=2)
     for chips in (first, _variants(30, seed=3), first[:10] + _variants(10, seed=4)):
         assert times_s_many(OPS, chips) == [engine.times_s(OPS, chip) for chip in chips]
-    from math import isqrt
-
-    from tigris.engines.tile import _dram_rate, _lane_rate
-    from tigris.isa.machine import BARRIER_CYCLES
-
-    # chips mixing the matrices and memories of others: constants kept by part
-    mixed = [
-        a.model_copy(update={"memory": b.memory, "id": "mixed"})
-        for a, b in zip(first, first[1:] + first[:1], strict=True)
-    ]
-    for chip in first + mixed:
-        consts, matrix = _systolic_chip(chip), chip.matrix
-        assert consts.dram_rate == _dram_rate(chip)
-        assert consts.per_core_dram_rate == _dram_rate(chip) / matrix.num_cores
-        assert consts.lane_rate == _lane_rate(chip)
-        assert consts.barrier_s == BARRIER_CYCLES / matrix.clock
-        assert consts.sram_bytes == chip.onchip_capacity_bytes
-        assert consts.block == max(matrix.rows, isqrt(int(chip.onchip_capacity_bytes / 8)))
-        assert consts.arrays == matrix.num_cores * matrix.arrays_per_core
-        assert consts.vector_flop == chip.vector_flop_per_s()
-        calibration = chip.calibration
-        assert (consts.kernel_overhead, consts.matrix_fraction) == (
-            calibration.kernel_overhead,
-            calibration.matrix_fraction,
-        )
-    assert times_s_many(OPS, mixed) == [engine.times_s(OPS, chip) for chip in mixed]

@@ -32,7 +32,7 @@ fitted on measured.csv only (tigris.validate.calibrate).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 from math import ceil, isqrt
 
@@ -422,14 +422,8 @@ class _SystolicChip:
         matrix = chip.matrix
         assert isinstance(matrix, SystolicMatrix)
         self.matrix = matrix
-        # what the matrix (and vector unit) alone give, and the memory (and calibration):
-        # each kept for the chips of that part (a sweep's designs share their parts)
-        arrays, lane_rate, barrier_s, vector_flop, geometry = _by_parts(
-            _MATRIX_CONSTS, (matrix, chip.vector), lambda: _matrix_constants(chip)
-        )
-        dram_rate, sram_bytes, kernel_overhead, matrix_fraction, sram_side = _by_parts(
-            _MEMORY_CONSTS, (chip.memory, chip.calibration), lambda: _memory_constants(chip)
-        )
+        arrays, lane_rate, barrier_s, vector_flop, geometry = _matrix_constants(chip)
+        dram_rate, sram_bytes, kernel_overhead, matrix_fraction, sram_side = _memory_constants(chip)
         self.arrays = arrays
         self.dram_rate = dram_rate
         self.per_core_dram_rate = dram_rate / matrix.num_cores
@@ -487,25 +481,6 @@ def _memory_constants(chip: Chip) -> tuple:
         calibration.matrix_fraction,
         isqrt(int(sram_bytes / 2 / 4)),
     )
-
-
-# Constants by the ids of the parts they read, with the parts held so the ids stay theirs.
-_MATRIX_CONSTS: dict[tuple[int, int], tuple[tuple, tuple]] = {}
-_MEMORY_CONSTS: dict[tuple[int, int], tuple[tuple, tuple]] = {}
-_MAX_PART_CONSTS = 4096
-
-
-def _by_parts(table: dict, parts: tuple[object, object], build: Callable[[], tuple]) -> tuple:
-    """build(), kept in `table` for these two part objects."""
-    key = (id(parts[0]), id(parts[1]))
-    found = table.get(key)
-    if found is not None and found[0][0] is parts[0] and found[0][1] is parts[1]:
-        return found[1]
-    value = build()
-    if len(table) >= _MAX_PART_CONSTS:
-        table.clear()
-    table[key] = (parts, value)
-    return value
 
 
 def _systolic_gemm_parts(op: Gemm, chip: Chip, consts: _SystolicChip | None = None) -> tuple:
