@@ -805,10 +805,15 @@ def _systolic_attention_parts(
     return compute_s, memory_s, pipeline_s, details
 
 
+# The kernels that write the S x S scores through DRAM (time_unfused_attention); the others
+# are FlashAttention's.
+UNFUSED_ATTENTION = ("standard", "fused_softmax")
+
+
 def time_attention(op: Attention, chip: Chip) -> OpTime:
     if isinstance(chip.matrix, SystolicMatrix) and op.phase == "fwd":
         return time_systolic_attention(op, chip)
-    if op.implementation in ("standard", "fused_softmax"):
+    if op.implementation in UNFUSED_ATTENTION:
         return time_unfused_attention(op, chip)
     return time_flash_attention(op, chip)
 
@@ -817,7 +822,7 @@ def _attention_time_s(op: Attention, chip: Chip) -> float:
     """time_attention(op, chip).time_s, without the OpTime where it can (as _result)."""
     if isinstance(chip.matrix, SystolicMatrix) and op.phase == "fwd":
         compute_s, memory_s, pipeline_s, _ = _systolic_attention_parts(op, chip)
-    elif op.implementation in ("standard", "fused_softmax"):
+    elif op.implementation in UNFUSED_ATTENTION:
         return time_unfused_attention(op, chip).time_s
     else:
         compute_s, memory_s, _ = _flash_attention_parts(op, chip)

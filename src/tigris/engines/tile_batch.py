@@ -24,6 +24,7 @@ from tigris.engines.tile import (
     SYSTOLIC_EPILOGUE_PASSES,
     SYSTOLIC_SOFTMAX_PASSES,
     SYSTOLIC_STREAM_CHUNK_BYTES,
+    UNFUSED_ATTENTION,
     TileEngine,
     _flash_blocks,
     _lane_cycles,
@@ -317,7 +318,7 @@ def _batched_attention(op: Op) -> bool:
     """Attention timed here: forward on the arrays, backward as FlashAttention (not the
     unfused kernels, which are several ops each)."""
     return isinstance(op, Attention) and (
-        op.phase == "fwd" or op.implementation not in ("standard", "fused_softmax")
+        op.phase == "fwd" or op.implementation not in UNFUSED_ATTENTION
     )
 
 
