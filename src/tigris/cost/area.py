@@ -197,14 +197,24 @@ def is_shared_level(level: SramLevel, levels: list[SramLevel]) -> bool:
     return level is levels[-1] and level.instances == 1
 
 
+def hbm_stack_count(chip: Chip, assumptions: Assumptions) -> int:
+    """HBM stacks of the chip's DRAM: the spec's num_stacks, else its bandwidth over one
+    stack's (0 for other DRAM)."""
+    dram = chip.memory.dram
+    kind = dram.kind.upper()
+    if not kind.startswith("HBM"):
+        return 0
+    stack_bw = assumptions.area.keyed("hbm_stack_bandwidth_bytes_per_s", kind, "HBM3")
+    return dram.num_stacks or math.ceil(dram.bandwidth / stack_bw)
+
+
 def memory_interface(chip: Chip, density: float, assumptions: Assumptions) -> tuple[float, float]:
     """(PHY mm2, controller mm2) for the chip's DRAM."""
     area = assumptions.area
     dram = chip.memory.dram
     kind = dram.kind.upper()
     if kind.startswith("HBM"):
-        stack_bw = area.keyed("hbm_stack_bandwidth_bytes_per_s", kind, "HBM3")
-        stacks = dram.num_stacks or math.ceil(dram.bandwidth / stack_bw)
+        stacks = hbm_stack_count(chip, assumptions)
         return (
             stacks * area.hbm_phy_mm2_per_stack,
             stacks * area.hbm_controller_transistors_per_stack / (density * 1e6),

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from tigris.cost._record import record
-from tigris.cost.area import AreaBreakdown, estimate_area, memory_interface
+from tigris.cost.area import AreaBreakdown, estimate_area, hbm_stack_count
 from tigris.cost.coefficients import Assumptions, PackageAssumptions, load_assumptions
 from tigris.cost.wafer import die_yield, dies_per_wafer
 from tigris.hardware.chip import Chip
@@ -83,24 +83,8 @@ def memory_cost_usd(chip: Chip, assumptions: Assumptions) -> float:
     return dram.capacity / 1e9 * usd_per_gb
 
 
-def hbm_stacks(chip: Chip, assumptions: Assumptions) -> int:
-    """HBM stacks on the package (once per DRAM part and assumptions)."""
-    dram = chip.memory.dram
-    return assumptions.area.memo_parts(
-        "hbm_stacks", (dram,), (), lambda: _hbm_stacks(chip, assumptions)
-    )
-
-
-def _hbm_stacks(chip: Chip, assumptions: Assumptions) -> int:
-    dram = chip.memory.dram
-    if not dram.kind.upper().startswith("HBM"):
-        return 0
-    phy_mm2, _ = memory_interface(chip, 1.0, assumptions)
-    return round(phy_mm2 / assumptions.area.hbm_phy_mm2_per_stack)
-
-
 def package_cost_usd(chip: Chip, area: AreaBreakdown, assumptions: Assumptions) -> float:
-    return _package_cost_usd(chip, area, hbm_stacks(chip, assumptions), assumptions.package)
+    return _package_cost_usd(chip, area, hbm_stack_count(chip, assumptions), assumptions.package)
 
 
 def _package_cost_usd(
@@ -137,7 +121,7 @@ def estimate_cost(
         (node_nm,),
         lambda: (
             memory_cost_usd(chip, assumptions),
-            hbm_stacks(chip, assumptions),
+            hbm_stack_count(chip, assumptions),
             fab.at_node("defect_density_per_cm2", node_nm),
             fab.at_node("wafer_price_usd", node_nm),
         ),
