@@ -303,28 +303,13 @@ class PlanFigures:
     model_flop: float
     hardware_flop: float
     memory: MemoryBreakdown  # on the capacity of the chip that computed them
-    _memories: dict[float, MemoryBreakdown] = field(default_factory=dict, compare=False)
 
     def memory_on(self, capacity_bytes: float) -> MemoryBreakdown:
         """The memory breakdown on a chip of `capacity_bytes` (the same bytes)."""
-        found = self._memories.get(capacity_bytes)
-        if found is None:
-            memory = self.memory
-            if memory.capacity_bytes == capacity_bytes:
-                found = memory
-            else:
-                found = MemoryBreakdown(
-                    memory.weights_bytes,
-                    memory.gradients_bytes,
-                    memory.optimizer_bytes,
-                    memory.activations_bytes,
-                    memory.buffers_bytes,
-                    capacity_bytes,
-                )
-            if len(self._memories) >= _MAX_KEYED_OBJECTS:
-                self._memories.clear()
-            self._memories[capacity_bytes] = found
-        return found
+        memory = self.memory
+        if memory.capacity_bytes == capacity_bytes:
+            return memory
+        return replace(memory, capacity_bytes=capacity_bytes)
 
 
 def _pick(group: tuple[int, ...]) -> Callable[[list[float]], tuple[float, ...]]:
