@@ -16,7 +16,8 @@ Prints:
   sweep's own cost, without any model, is seen);
 - the 1 -> 2 worker speed-up of `run_sweep` over the whole grid of the example with a finer
   clock axis (~3x the designs, so worker start-up does not hide the scaling), store writes included
-  (wall clock: the median ratio of 5 back-to-back pairs), with the CPU both runs used: the per-core
+  (wall clock: the median ratio of 5 back-to-back pairs, in a fresh process as the CLI
+  runs), with the CPU both runs used: the per-core
   rates above are CPU time, which other sessions on the machine barely change, while
   they do cap the wall-clock speed-up (Linux shares CPU between sessions).
 Run: .venv/bin/python bench/explore_speed.py
@@ -24,6 +25,7 @@ Run: .venv/bin/python bench/explore_speed.py
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import resource
@@ -110,6 +112,34 @@ def grid_in_order() -> tuple[float, float]:
             raise RuntimeError(out.stderr)
         runs.append(tuple(float(x) for x in out.stdout.split()))
     return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+
+
+SCALING_RUN = """
+import json, sys
+sys.path.insert(0, {bench!r})
+from explore_speed import PAIRS, finer_sweep, sweep_seconds
+scaling = finer_sweep()
+walls, cpus = {{1: [], 2: []}}, {{1: [], 2: []}}
+for pair in range(PAIRS):  # interleaved, order alternating, so drifting load hits both
+    for workers in (1, 2) if pair % 2 == 0 else (2, 1):
+        wall, cpu = sweep_seconds(scaling, workers)
+        walls[workers].append(wall)
+        cpus[workers].append(cpu)
+print(json.dumps([scaling.space.size, walls, cpus]))
+"""
+
+
+def worker_scaling() -> tuple[int, dict[int, list[float]], dict[int, list[float]]]:
+    """(designs, wall seconds and CPU seconds by worker count) of PAIRS back-to-back runs
+    of the finer sweep with 1 and 2 workers, in a fresh process as `tigris explore run`
+    is (workers fork from it: a process grown by the measurements above costs them
+    copy-on-write faults that a user's run does not pay)."""
+    code = SCALING_RUN.format(bench=str(Path(__file__).resolve().parent))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if out.returncode:
+        raise RuntimeError(out.stderr)
+    size, walls, cpus = json.loads(out.stdout)
+    return size, {int(k): v for k, v in walls.items()}, {int(k): v for k, v in cpus.items()}
 
 
 def time_split(sweep, batch: list[dict]) -> dict[str, float]:
@@ -264,28 +294,17 @@ def main() -> None:
 
     cores = os.cpu_count() or 1
     load = os.getloadavg()[0]
-    scaling = finer_sweep()
-    walls: dict[int, list[float]] = {1: [], 2: []}
-    cpus: dict[int, list[float]] = {1: [], 2: []}
-    for pair in range(PAIRS):  # interleaved, order alternating, so drifting load hits both
-        for workers in (1, 2) if pair % 2 == 0 else (2, 1):
-            wall, cpu = sweep_seconds(scaling, workers)
-            walls[workers].append(wall)
-            cpus[workers].append(cpu)
+    size, walls, cpus = worker_scaling()
     one, two = statistics.median(walls[1]), statistics.median(walls[2])
     cpu_one, cpu_two = statistics.median(cpus[1]), statistics.median(cpus[2])
     pair_ratios = sorted(a / b for a, b in zip(walls[1], walls[2], strict=True))
     print(
-        f"whole grid of the example with a 62.5 MHz clock step ({scaling.space.size} designs) "
+        f"whole grid of the example with a 62.5 MHz clock step ({size} designs) "
         f"through run_sweep (store writes included), {cores} cores here, "
         f"load average {load:.1f} before, {os.getloadavg()[0]:.1f} after"
     )
-    print(
-        f"  1 worker  {one:6.2f} s wall {cpu_one:6.2f} s CPU  {scaling.space.size / one:6.0f} designs/s"
-    )
-    print(
-        f"  2 workers {two:6.2f} s wall {cpu_two:6.2f} s CPU  {scaling.space.size / two:6.0f} designs/s"
-    )
+    print(f"  1 worker  {one:6.2f} s wall {cpu_one:6.2f} s CPU  {size / one:6.0f} designs/s")
+    print(f"  2 workers {two:6.2f} s wall {cpu_two:6.2f} s CPU  {size / two:6.0f} designs/s")
     print(
         f"  1 -> 2 worker speed-up (wall clock): {statistics.median(pair_ratios):.2f}x, the "
         f"median of {PAIRS} back-to-back pairs ({', '.join(f'{r:.2f}' for r in pair_ratios)}); "
