@@ -152,7 +152,5 @@ def test_train_command_bad_arguments_exit_2(extra, tmp_path):
     run = subprocess.run(
         [sys.executable, "-c", code, *ARGS, *extra], capture_output=True, text=True
     )
-    if run.returncode != 2 and "train" in run.stderr and "No such command" in run.stderr:
-        pytest.skip("tigris train not wired into cli.py yet")
     assert run.returncode == 2, run.stderr
     assert len(run.stderr.strip().splitlines()) <= 2
