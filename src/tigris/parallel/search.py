@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import product
+from math import isqrt
 
 from tigris.errors import InfeasibleError, SpecError
 from tigris.parallel.memory import memory_per_chip
@@ -36,7 +37,11 @@ class SearchResult:
 
 
 def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
+    """The divisors of n, ascending, in O(sqrt n): chip counts and batches can be huge
+    (a user asking for 1e8 chips must get an answer, not a minute-long loop)."""
+    small = [d for d in range(1, isqrt(n) + 1) if n % d == 0]
+    large = [n // d for d in reversed(small) if d * d != n]
+    return small + large
 
 
 def _choices(fixed: dict[str, object], key: str, default: list) -> list:
