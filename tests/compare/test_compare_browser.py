@@ -110,11 +110,12 @@ def small_page(tmp_path_factory) -> Path:
     """A report page with two figures, for the detector's negative checks."""
     import plotly.graph_objects as go
 
-    from tigris.report.html import render_report, write_atomically
+    from tigris.io.output import write_output
+    from tigris.report.html import render_report
 
     figures = [(f"figure {i}", go.Figure(go.Bar(x=["a", "b"], y=[1, i]))) for i in (2, 3)]
     path = tmp_path_factory.mktemp("small") / "page.html"
-    return write_atomically(path, render_report("small", figures))
+    return write_output(path, render_report("small", figures))
 
 
 def test_detector_catches_a_script_error(small_page, tmp_path):

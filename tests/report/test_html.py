@@ -1,4 +1,4 @@
-"""HTML reports are self-contained and written atomically."""
+"""HTML reports are self-contained; written by the one output writer (io.output)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import pytest
 
 from tigris.engines.tile import TileEngine
 from tigris.hardware.presets import load_chip
-from tigris.report.html import render_report, table_html, write_atomically
+from tigris.io.output import write_output
+from tigris.report.html import render_report, table_html
 from tigris.report.plots import roofline_figure
 from tigris.workload.ops import Gemm
 
@@ -28,12 +29,18 @@ def test_roofline_report_is_self_contained(tmp_path: Path) -> None:
     page = render_report("t", [("Roofline", figure), ("Table", table_html(["a"], [["<b>"]]))])
     assert page.count("plotly.js v") == 1  # the library inlined once, no CDN
     assert 'src="http' not in page and "&lt;b&gt;" in page  # no external script
-    path = write_atomically(tmp_path / "out" / "report.html", page)
+    path = write_output(tmp_path / "out" / "report.html", page, mkdir=True)
     assert path.read_text() == page
     assert [p.name for p in path.parent.iterdir()] == ["report.html"]
 
 
 def test_failed_write_leaves_nothing(tmp_path: Path) -> None:
     with pytest.raises(TypeError):
-        write_atomically(tmp_path / "r.html", 42)  # type: ignore[arg-type]
+        write_output(tmp_path / "r.html", 42)  # type: ignore[arg-type]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_there_is_one_writer() -> None:
+    import tigris.report.html
+
+    assert not hasattr(tigris.report.html, "write_atomically")

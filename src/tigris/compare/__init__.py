@@ -5,29 +5,33 @@ Public API:
   DEFAULT_CHIPS, DEFAULT_WORKLOADS, TrainWorkload, ServeWorkload, load_workload(path)
   run_comparison(chips, workloads, assumptions) -> Comparison (cells by workload and chip)
   render_comparison(comparison) -> str (the HTML page); print_tables(comparison, console)
+
+The names are imported on first use, so that `tigris compare` (whose command module lives
+in this package) checks its arguments before loading the models and plotly.
 """
 
-from tigris.compare.cell import Cell
-from tigris.compare.report import render_comparison
-from tigris.compare.runner import Comparison, run_comparison
-from tigris.compare.table import print_tables
-from tigris.compare.workloads import (
-    DEFAULT_CHIPS,
-    DEFAULT_WORKLOADS,
-    ServeWorkload,
-    TrainWorkload,
-    load_workload,
-)
+from __future__ import annotations
 
-__all__ = [
-    "DEFAULT_CHIPS",
-    "DEFAULT_WORKLOADS",
-    "Cell",
-    "Comparison",
-    "ServeWorkload",
-    "TrainWorkload",
-    "load_workload",
-    "print_tables",
-    "render_comparison",
-    "run_comparison",
-]
+import importlib
+from typing import Any
+
+_WHERE = {
+    "Cell": "tigris.compare.cell",
+    "render_comparison": "tigris.compare.report",
+    "Comparison": "tigris.compare.runner",
+    "run_comparison": "tigris.compare.runner",
+    "print_tables": "tigris.compare.table",
+    "DEFAULT_CHIPS": "tigris.compare.workloads",
+    "DEFAULT_WORKLOADS": "tigris.compare.workloads",
+    "ServeWorkload": "tigris.compare.workloads",
+    "TrainWorkload": "tigris.compare.workloads",
+    "load_workload": "tigris.compare.workloads",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'tigris.compare' has no attribute {name!r}")
+    return getattr(importlib.import_module(_WHERE[name]), name)

@@ -12,12 +12,82 @@ from importlib import resources
 from pathlib import Path
 
 from tigris.cost import Assumptions, estimate_area, estimate_cost, estimate_tdp, tco
-from tigris.errors import TigrisError
+from tigris.errors import SpecError, TigrisError
 from tigris.hardware.chip import Chip
 from tigris.io.loader import load_mapping
 
 AREA_TOLERANCE = 0.20
 TDP_TOLERANCE = 0.25
+
+
+@dataclass(frozen=True)
+class GivenChip:
+    """A chip of the comparison: its row label, the spec, and the file it came from.
+
+    The label is the chip's id, unless that could be mistaken for another chip: a file
+    whose id is also a catalog id (a copy of a preset, edited or not) or the id of another
+    chip given is labelled `id (file name)`, or `id (path)` where file names repeat too."""
+
+    label: str
+    chip: Chip
+    file: str | None  # the YAML file given; None for a catalog id (or the catalog's own file)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"id": self.chip.id, "name": self.chip.name, "file": self.file}
+
+
+def _catalog_file(chip: Chip, given: str) -> bool:
+    """Whether the path `given` is the catalog's own file for `chip`."""
+    from tigris.hardware.presets import chip_path, list_chip_ids
+
+    if chip.id not in list_chip_ids():
+        return False
+    return Path(given).resolve() == chip_path(chip.id).resolve()
+
+
+def _load_given(name: str) -> tuple[Chip, str | None]:
+    from tigris.hardware.presets import load_chip
+
+    chip = load_chip(name)
+    looks_like_file = name.endswith((".yaml", ".yml", ".json")) or "/" in name
+    if not looks_like_file or _catalog_file(chip, name):
+        return chip, None
+    return chip, name
+
+
+def resolve_chips(names: list[str] | tuple[str, ...]) -> list[GivenChip]:
+    """The chips named by ids or YAML files, labelled so that no two rows read alike;
+    SpecError for a bad file or id, or for the same chip given twice."""
+    from tigris.hardware.presets import list_chip_ids
+
+    loaded: list[tuple[str, Chip, str | None]] = []
+    seen: dict[object, str] = {}
+    for name in names:
+        chip, file = _load_given(name)
+        key = ("file", Path(file).resolve()) if file else ("catalog", chip.id)
+        if key in seen:
+            raise SpecError(
+                f"{name!r} is the same chip as {seen[key]!r}; give each chip once",
+                key_path="--chips",
+            )
+        seen[key] = name
+        loaded.append((name, chip, file))
+    catalog = set(list_chip_ids())
+    ids = [chip.id for _, chip, _ in loaded]
+    labels = []
+    for _, chip, file in loaded:
+        ambiguous = chip.id in catalog or ids.count(chip.id) > 1
+        labels.append(f"{chip.id} ({Path(file).name})" if file and ambiguous else chip.id)
+    by_name = list(labels)
+    for index, (_, chip, file) in enumerate(loaded):
+        if file and by_name.count(by_name[index]) > 1:  # file names repeat too
+            labels[index] = f"{chip.id} ({file})"
+    for label in labels:
+        if labels.count(label) > 1:  # two catalog ids cannot repeat; kept as a guard
+            raise SpecError(f"two chips read as {label!r}", key_path="--chips")
+    return [
+        GivenChip(label, chip, file) for label, (_, chip, file) in zip(labels, loaded, strict=True)
+    ]
 
 
 @dataclass(frozen=True)
@@ -37,6 +107,8 @@ class ChipSummary:
     cost_parts_usd: dict[str, float]
     manufacturing_cost_usd: float
     capex_usd: float
+    capex_basis: str  # the basis this chip's capex is on: 'manufacturing' or 'purchase'
+    capex_fallback: bool  # asked for 'purchase', but no price is known: manufacturing cost
     server_capex_per_chip_usd: float
     estimated_tdp_w: float
     tdp_w: float | None
@@ -72,6 +144,12 @@ COST_PARTS = (
 )
 
 
+def capex_basis_used(asked: str, purchase_price_usd: float | None) -> str:
+    """The basis a chip's capex is on: 'purchase' only where a price is known (as
+    tigris.cost.CostBreakdown.capex_usd does), else 'manufacturing'."""
+    return "purchase" if asked == "purchase" and purchase_price_usd is not None else "manufacturing"
+
+
 def summarize_chip(chip: Chip, assumptions: Assumptions) -> ChipSummary:
     area = estimate_area(chip, assumptions)
     cost = estimate_cost(chip, assumptions, area)
@@ -95,6 +173,8 @@ def summarize_chip(chip: Chip, assumptions: Assumptions) -> ChipSummary:
         cost_parts_usd={label: getattr(cost, key) for label, key in COST_PARTS},
         manufacturing_cost_usd=cost.manufacturing_cost_usd,
         capex_usd=cost.capex_usd,
+        capex_basis=capex_basis_used(cost.capex_basis, cost.purchase_price_usd),
+        capex_fallback=cost.capex_basis == "purchase" and cost.purchase_price_usd is None,
         server_capex_per_chip_usd=cost.server_capex_per_chip_usd,
         estimated_tdp_w=estimate_tdp(chip, assumptions),
         tdp_w=chip.tdp,

@@ -59,26 +59,46 @@ def compare_command(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    wide: Annotated[
+        bool,
+        typer.Option("--wide", help="Show every column, however narrow the terminal."),
+    ] = False,
+    mkdir: Annotated[
+        bool, typer.Option("--mkdir", help="Create missing parent folders of --out.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
 ) -> None:
     """Compare chips on default (or given) workloads: speed, memory, $/M tokens, J/token,
     area and cost; write a self-contained HTML report with plots."""
-    from tigris.compare.report import render_comparison
-    from tigris.compare.runner import run_comparison
-    from tigris.compare.workloads import DEFAULT_CHIPS, DEFAULT_WORKLOADS, resolve_workload
-    from tigris.report.html import write_atomically
+    from tigris.io.output import check_output_path, write_output
 
     started = time.perf_counter()
+    if out:  # a bad path fails now, before the models (and plotly) are even imported
+        check_output_path(out, option="--out", mkdir=mkdir)
+    from tigris.compare.report import render_comparison
+    from tigris.compare.runner import run_comparison
+    from tigris.compare.table import capex_fallback_note
+    from tigris.compare.workloads import DEFAULT_CHIPS, DEFAULT_WORKLOADS, resolve_workload
+    from tigris.report.progress import Progress
+
     cost = load_cost_assumptions(assumptions, overrides or [])
     chip_ids = _split(chips) or list(DEFAULT_CHIPS)
     workloads = [resolve_workload(name) for name in workload or []] or list(DEFAULT_WORKLOADS)
     names = [w.name for w in workloads]
     if len(set(names)) != len(names):
         raise SpecError(f"workload names repeat: {names}", key_path="--workload")
-    comparison = run_comparison(chip_ids, workloads, cost, default_chips=not chips)
+    with Progress("compare: chip x workload", quiet=quiet) as progress:
+        comparison = run_comparison(
+            chip_ids, workloads, cost, default_chips=not chips, progress=progress.update
+        )
     elapsed = time.perf_counter() - started
+    note = capex_fallback_note(comparison)
+    if note:  # a warning, not progress: --quiet keeps it
+        sys.stderr.write(f"note: {note}\n")
     report = None
     if out:
-        report = write_atomically(out, render_comparison(comparison, elapsed))
+        write_output(out, render_comparison(comparison, elapsed), option="--out", mkdir=mkdir)
+        report = out
     if as_json:
         data = comparison.to_dict() | {"report": str(report) if report else None}
         sys.stdout.write(json.dumps(data, indent=2, default=float) + "\n")
@@ -88,7 +108,7 @@ def compare_command(
     from tigris.compare.table import print_tables
 
     console = Console()
-    print_tables(comparison, console)
+    print_tables(comparison, console, wide=wide)
     total = time.perf_counter() - started
     where = f"; report: {report}" if report else ""
     console.print(f"computed in {elapsed:.1f} s, {total:.1f} s with the report{where}")

@@ -16,12 +16,12 @@ from tigris.compare.table import (
     CHIP_HEADERS,
     SERVE_HEADERS,
     TRAIN_HEADERS,
+    capex_fallback_note,
     check_rows,
     chip_rows,
-    workload_rows,
+    workload_table_rows,
 )
 from tigris.compare.workloads import Workload
-from tigris.hardware.presets import load_chip
 from tigris.report.html import render_report, table_html
 from tigris.report.plots import roofline_figure, scatter_figure, stacked_bar_figure
 
@@ -39,7 +39,8 @@ def _note(text: str) -> str:
 
 def roofline_section(comparison: Comparison, workload: Workload) -> go.Figure:
     cells = [c for c in comparison.cells_of(workload.name) if c.ran and c.ops]
-    chips = [load_chip(c.chip_id) for c in cells]
+    # each chip under its row label (a file's chip may share its id with a preset)
+    chips = [comparison.specs[c.chip_id].chip.model_copy(update={"id": c.chip_id}) for c in cells]
     figure = roofline_figure(chips, {c.chip_id: c.ops for c in cells}, workload.dtype)
     figure.update_layout(
         title=f"{workload.name}: roofline of each chip with the workload's operators"
@@ -147,15 +148,24 @@ def _plan(comparison: Comparison, elapsed_s: float | None) -> list[tuple[str, ob
         f"'{comparison.assumptions.operations.price_basis}' price basis; every assumption is "
         "listed at the end and can be changed with --set key=value or --assumptions FILE."
     )
+    files = [f"{label}: {given.file}" for label, given in comparison.specs.items() if given.file]
+    if files:
+        intro += f" Chips from files: {'; '.join(files)}."
     if elapsed_s is not None:
         intro += f" Computed in {elapsed_s:.1f} s."
+    fallback = capex_fallback_note(comparison)
+    if fallback:
+        intro += f" Note: {fallback}."
     plotly_js = f"<script type='text/javascript'>{get_plotlyjs()}</script>"
     plan: list[tuple[str, object]] = [("What was compared", _note(intro) + plotly_js)]
     for workload in comparison.workloads:
         name = workload.name
         headers = TRAIN_HEADERS if workload.kind == "train" else SERVE_HEADERS
         plan.append(
-            (f"{name}: {workload.describe()}", table_html(headers, workload_rows(comparison, name)))
+            (
+                f"{name}: {workload.describe()}",
+                table_html(headers, workload_table_rows(comparison, name)),
+            )
         )
         if any(c.ran for c in comparison.cells_of(name)):
             plan.append((f"{name}: roofline", ("roofline", name)))

@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field, replace
 
 from tigris.compare.cell import Cell
-from tigris.compare.chips import ChipSummary, PublishedCheck, published_checks, summarize_chip
+from tigris.compare.chips import (
+    ChipSummary,
+    GivenChip,
+    PublishedCheck,
+    published_checks,
+    resolve_chips,
+    summarize_chip,
+)
 from tigris.compare.serve import evaluate_serve
 from tigris.compare.train import evaluate_train
 from tigris.compare.workloads import DEFAULT_CHIPS, Workload
@@ -26,7 +34,9 @@ from tigris.workload.presets import load_model
 
 @dataclass(frozen=True)
 class Comparison:
-    """Cells by (workload name, chip id), chip summaries, published checks, assumptions."""
+    """Cells by (workload name, chip label), chip summaries, published checks, assumptions.
+    A chip's label is its id, or `id (file)` for a file that could be taken for another
+    chip (see tigris.compare.chips.GivenChip); `specs` holds the chip behind each label."""
 
     chips: tuple[str, ...]
     workloads: tuple[Workload, ...]
@@ -35,6 +45,12 @@ class Comparison:
     checks: tuple[PublishedCheck, ...]
     assumptions: Assumptions
     chips_by_workload: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    specs: dict[str, GivenChip] = field(default_factory=dict)
+
+    def capex_fallbacks(self) -> list[str]:
+        """Chips asked to be costed at their purchase price that have none (their capex is
+        the manufacturing cost instead)."""
+        return [label for label, s in self.summaries.items() if s.capex_fallback]
 
     def cells_of(self, workload: str) -> list[Cell]:
         return [self.cells[(workload, chip)] for chip in self.chips_by_workload[workload]]
@@ -53,7 +69,9 @@ class Comparison:
                 }
                 for w in self.workloads
             },
+            "chip_files": {label: given.to_dict() for label, given in self.specs.items()},
             "chip_estimates": {chip: s.to_dict() for chip, s in self.summaries.items()},
+            "capex_fallback": self.capex_fallbacks(),
             "published_checks": [check.to_dict() for check in self.checks],
             "assumptions": [
                 {"key": key, "value": value, "source": source}
@@ -84,39 +102,60 @@ def run_comparison(
     *,
     default_chips: bool = False,
     workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Comparison:
     """Every workload on every chip (plus each workload's `also_on` chips when the chip
-    list is the default). Unknown chip or model ids raise SpecError before any work."""
-    loaded = {chip_id: load_chip(chip_id) for chip_id in chips}
+    list is the default). Chips are ids or YAML files (see Comparison for the row labels).
+    Unknown chip or model ids, bad chip files, and a chip given twice raise SpecError
+    before any work. `progress(done, total)` is called as (workload, chip) cells finish."""
+    loaded = {given.label: given for given in resolve_chips(chips)}
+    given_labels = tuple(loaded)
     by_workload: dict[str, tuple[str, ...]] = {}
     for workload in workloads:
         load_model(workload.model)
         extra = [c for c in workload.also_on if c not in loaded] if default_chips else []
         for chip_id in extra:
-            loaded[chip_id] = load_chip(chip_id)
-        by_workload[workload.name] = tuple(c.id for c in (loaded[i] for i in chips)) + tuple(extra)
+            loaded[chip_id] = GivenChip(chip_id, load_chip(chip_id), None)
+        by_workload[workload.name] = given_labels + tuple(extra)
     tasks = [
-        (loaded[chip_id], workload, assumptions)
+        (loaded[label].chip, workload, assumptions)
         for workload in sorted(workloads, key=lambda w: w.kind != "train")
-        for chip_id in by_workload[workload.name]
+        for label in by_workload[workload.name]
+    ]
+    labels = [
+        label
+        for workload in sorted(workloads, key=lambda w: w.kind != "train")
+        for label in by_workload[workload.name]
     ]
     count = workers if workers is not None else worker_count(len(tasks))
+    report = progress or (lambda done, total: None)
+    report(0, len(tasks))
     if count <= 1:
-        results = [_run(task) for task in tasks]
+        results = []
+        for task in tasks:
+            results.append(_run(task))
+            report(len(results), len(tasks))
     else:
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
-            results = list(pool.map(_run, tasks))
-    cells = {(cell.workload, cell.chip_id): cell for cell in results}
+            futures = [pool.submit(_run, task) for task in tasks]
+            for done, _ in enumerate(as_completed(futures), 1):
+                report(done, len(tasks))
+            results = [future.result() for future in futures]
+    cells = {
+        (cell.workload, label): replace(cell, chip_id=label)
+        for cell, label in zip(results, labels, strict=True)
+    }
     all_chips = tuple(loaded)
     return Comparison(
         chips=all_chips,
         workloads=tuple(workloads),
         cells=cells,
-        summaries={chip_id: summarize_chip(loaded[chip_id], assumptions) for chip_id in all_chips},
+        summaries={label: summarize_chip(loaded[label].chip, assumptions) for label in all_chips},
         checks=tuple(published_checks(assumptions)),
         assumptions=assumptions,
         chips_by_workload=by_workload,
+        specs=loaded,
     )
 
 

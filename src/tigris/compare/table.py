@@ -3,11 +3,13 @@ share them. The only place in tigris.compare that formats units."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from rich.console import Console
-from rich.table import Table
 
 from tigris.compare.cell import Cell
 from tigris.compare.runner import Comparison
+from tigris.report.fit_table import Column, print_table
 from tigris.units import format_quantity
 
 DASH = "-"
@@ -70,30 +72,32 @@ def power_text(cell: Cell) -> str:
     return text
 
 
-TRAIN_HEADERS = (
-    "chip",
-    "best plan",
-    "step time",
-    "tokens/s",
-    "tokens/s/chip",
-    "MFU",
-    "memory/chip (used / usable)",
-    "$/M tokens",
-    "J/token",
-    "power/chip",
+TRAIN_COLUMNS = (
+    Column("chip"),
+    Column("best plan", 3),
+    Column("step time", 2, numeric=True, justify="right"),
+    Column("tokens/s", 6, numeric=True, justify="right"),
+    Column("tokens/s per chip", 1, numeric=True, justify="right"),
+    Column("MFU", 1, numeric=True, justify="right"),
+    Column("memory per chip (used / usable)", 5, justify="right"),
+    Column("$/M tokens", 1, justify="right"),
+    Column("J/token", 4, numeric=True, justify="right"),
+    Column("power per chip", 7, justify="right"),
 )
-SERVE_HEADERS = (
-    "chip",
-    "best layout",
-    "TTFT",
-    "TPOT",
-    "tokens/s/chip",
-    "MFU",
-    "memory/chip",
-    "$/M tokens",
-    "J/token",
-    "power/chip",
+SERVE_COLUMNS = (
+    Column("chip"),
+    Column("best layout", 3),
+    Column("TTFT", 2, numeric=True, justify="right"),
+    Column("TPOT", 2, numeric=True, justify="right"),
+    Column("tokens/s per chip", 1, numeric=True, justify="right"),
+    Column("MFU", 5, numeric=True, justify="right"),
+    Column("memory per chip", 6, justify="right"),
+    Column("$/M tokens", 1, justify="right"),
+    Column("J/token", 4, numeric=True, justify="right"),
+    Column("power per chip", 7, justify="right"),
 )
+TRAIN_HEADERS = tuple(column.header for column in TRAIN_COLUMNS)
+SERVE_HEADERS = tuple(column.header for column in SERVE_COLUMNS)
 
 
 def workload_rows(comparison: Comparison, workload: str) -> list[list[str]]:
@@ -136,17 +140,23 @@ def workload_rows(comparison: Comparison, workload: str) -> list[list[str]]:
     return rows
 
 
-CHIP_HEADERS = (
-    "chip",
-    "node",
-    "dies",
-    "die area (model)",
-    "silicon (all dies)",
-    "manufacturing cost",
-    "capex/chip",
-    "TDP model / spec",
-    "$/chip-hour",
+CHIP_COLUMNS = (
+    Column("chip"),
+    Column("node", 5, numeric=True, justify="right"),
+    Column("dies", 6, numeric=True, justify="right"),
+    Column("die area (model)", 3, justify="right"),
+    Column("silicon (all dies)", 7, justify="right"),
+    Column("manufacturing cost", 2, numeric=True, justify="right"),
+    Column("capex per chip", 1, numeric=True, justify="right"),
+    Column("capex basis", 1),
+    Column("TDP model / spec", 4, justify="right"),
+    Column("$ per chip-hour", 1, justify="right"),
 )
+CHIP_HEADERS = tuple(column.header for column in CHIP_COLUMNS)
+
+
+def capex_basis_text(basis: str, fallback: bool) -> str:
+    return f"{basis} (no price)" if fallback else basis
 
 
 def chip_rows(comparison: Comparison) -> list[list[str]]:
@@ -169,6 +179,7 @@ def chip_rows(comparison: Comparison) -> list[list[str]]:
                 format_quantity(s.total_area_mm2, "area", 4),
                 _usd(s.manufacturing_cost_usd),
                 _usd(s.capex_usd),
+                capex_basis_text(s.capex_basis, s.capex_fallback),
                 f"{_q(s.estimated_tdp_w, 'power')} / {spec_tdp}",
                 hourly or DASH,
             ]
@@ -176,16 +187,17 @@ def chip_rows(comparison: Comparison) -> list[list[str]]:
     return rows
 
 
-CHECK_HEADERS = (
-    "chip",
-    "die",
-    "area model",
-    "area published",
-    "error (<= 20%)",
-    "TDP model",
-    "TDP published",
-    "error (<= 25%)",
+CHECK_COLUMNS = (
+    Column("chip"),
+    Column("die", 6),
+    Column("area model", 2, numeric=True, justify="right"),
+    Column("area published", 3, numeric=True, justify="right"),
+    Column("error (<= 20%)", 1, numeric=True, justify="right"),
+    Column("TDP model", 2, numeric=True, justify="right"),
+    Column("TDP published", 3, numeric=True, justify="right"),
+    Column("error (<= 25%)", 1, numeric=True, justify="right"),
 )
+CHECK_HEADERS = tuple(column.header for column in CHECK_COLUMNS)
 
 
 def check_rows(comparison: Comparison) -> list[list[str]]:
@@ -206,34 +218,71 @@ def check_rows(comparison: Comparison) -> list[list[str]]:
     return rows
 
 
-def _table(title: str, headers: tuple[str, ...], rows: list[list[str]]) -> Table:
-    table = Table(title=title, title_justify="left", show_lines=False)
-    for index, header in enumerate(headers):
-        table.add_column(header, no_wrap=index == 0, justify="left" if index < 2 else "right")
-    for row in rows:
-        failed = row[1].startswith("cannot run")
-        table.add_row(*row, style="red" if failed else None)
-    return table
-
-
-def print_tables(comparison: Comparison, console: Console) -> None:
-    for workload in comparison.workloads:
-        headers = TRAIN_HEADERS if workload.kind == "train" else SERVE_HEADERS
-        title = f"{workload.name}: {workload.describe()}"
-        console.print(_table(title, headers, workload_rows(comparison, workload.name)))
-    console.print(
-        _table(
-            "Chips: the cost model's estimates (* = an input assumed)",
-            CHIP_HEADERS,
-            chip_rows(comparison),
-        )
+def capex_fallback_note(comparison: Comparison) -> str | None:
+    """One line naming the chips costed at manufacturing cost although the assumptions
+    ask for purchase prices (they have none), or None."""
+    fallen = comparison.capex_fallbacks()
+    if not fallen:
+        return None
+    priced = [c for c in comparison.chips if comparison.summaries[c].capex_basis == "purchase"]
+    against = (
+        f", while {', '.join(priced)} use purchase prices: $ across the two are not comparable"
+        if priced
+        else ""
     )
-    console.print(
-        _table(
-            "Sanity checks: model (from public specs alone) vs published die area and TDP",
-            CHECK_HEADERS,
-            check_rows(comparison),
+    return (
+        f"package.capex_basis is 'purchase', but {', '.join(fallen)} have no reported price "
+        f"(package.chip_price_usd), so their capex is the modelled manufacturing cost{against}; "
+        "give prices with --set package.chip_price_usd.ID=USD"
+    )
+
+
+def _with_basis(comparison: Comparison, rows: list[list[str]], index: int) -> list[list[str]]:
+    """Mark each $ cell with its chip's capex basis when the chips' bases differ."""
+    if not comparison.capex_fallbacks() or comparison.assumptions.operations.price_basis != "capex":
+        return rows
+    short = {"purchase": "purchase", "manufacturing": "mfg"}
+    for row in rows:  # row[0] is the chip's label
+        if row[index].startswith("$"):
+            row[index] += f" ({short[comparison.summaries[row[0]].capex_basis]})"
+    return rows
+
+
+def workload_table_rows(comparison: Comparison, workload: str) -> list[list[str]]:
+    """The workload's rows as the tables show them: $ marked with the capex basis when
+    the chips' bases differ."""
+    return _with_basis(comparison, workload_rows(comparison, workload), 7)
+
+
+def print_tables(comparison: Comparison, console: Console, *, wide: bool = False) -> None:
+    """Every table, each fitted to the console's width (every column with `wide`)."""
+    for workload in comparison.workloads:
+        columns = TRAIN_COLUMNS if workload.kind == "train" else SERVE_COLUMNS
+        rows = workload_table_rows(comparison, workload.name)
+        failed = [row[1].startswith("cannot run") for row in rows]
+        if any(failed):  # the reason is in the plan column: never drop it
+            columns = (columns[0], replace(columns[1], priority=0), *columns[2:])
+        print_table(
+            console,
+            f"{workload.name}: {workload.describe()}",
+            columns,
+            rows,
+            wide=wide,
+            row_styles=["red" if f else None for f in failed],
         )
+    print_table(
+        console,
+        "Chips: the cost model's estimates (* = an input assumed)",
+        CHIP_COLUMNS,
+        chip_rows(comparison),
+        wide=wide,
+    )
+    print_table(
+        console,
+        "Sanity checks: model (from public specs alone) vs published die area and TDP",
+        CHECK_COLUMNS,
+        check_rows(comparison),
+        wide=wide,
     )
     basis = comparison.assumptions.operations.price_basis
     console.print(

@@ -136,6 +136,6 @@ def pareto_page(
 
 
 def write_pareto_page(path: str | Path, text: str) -> Path:
-    from tigris.report.html import write_atomically
+    from tigris.io.output import write_output
 
-    return write_atomically(path, text)
+    return write_output(path, text, option="--html")

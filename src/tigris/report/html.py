@@ -1,16 +1,13 @@
 """Self-contained HTML reports: plotly.js inlined once, so the file opens offline.
 
-Written to a temporary file beside the target and renamed, so an interrupted run never
-leaves a half-written report.
+Pages are written with tigris.io.output.write_output (atomic, regular files only), the
+one writer of every output file.
 """
 
 from __future__ import annotations
 
 import html
-import os
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -57,18 +54,3 @@ def render_report(title: str, sections: Sequence[tuple[str, str | go.Figure]]) -
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>"
         f"<body>{''.join(parts)}</body></html>"
     )
-
-
-def write_atomically(path: str | Path, text: str) -> Path:
-    """Write text to `path` via a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
