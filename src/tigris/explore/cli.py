@@ -138,6 +138,7 @@ def run_command(
                 {
                     "base_design": _row_dict(base_row) if base_row else None,
                     "sweep": sweep.name,
+                    "base": sweep.base_id,
                     "sweep_hash": sweep.sweep_hash,
                     "db": str(db),
                     "html": str(page),
