@@ -1,13 +1,15 @@
 """Progress of long work on stderr, never on stdout (which may carry --json).
 
 On a terminal a rich progress bar; otherwise (a pipe, a CI log) one plain line every few
-seconds, `label: done/total (pct%), elapsed, eta`; nothing at all with `quiet`. Domain code
-does not import this: it takes a `progress(done, total)` callback, and the command line
-passes `Progress.update` (so a notebook or a script can pass its own, or none).
+seconds (TIGRIS_PROGRESS_EVERY_S), `label: done/total (pct%), elapsed, eta`; nothing at
+all with `quiet`. Domain code does not import this: it takes a `progress(done, total)`
+callback, and the command line passes `Progress.update` (so a notebook or a script can
+pass its own, or none).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import IO, Any
@@ -22,13 +24,13 @@ class Progress:
         total: int | None = None,
         *,
         quiet: bool = False,
-        every_s: float = 5.0,
+        every_s: float | None = None,
         stream: IO[str] | None = None,
     ) -> None:
         self.label = label
         self.total = total
         self.quiet = quiet
-        self.every_s = every_s
+        self.every_s = every_s if every_s is not None else _default_every_s()
         self.stream = stream if stream is not None else sys.stderr
         self.done = 0
         self._start = time.monotonic()
@@ -106,6 +108,16 @@ class Progress:
         except (OSError, ValueError):  # stderr closed: progress is not worth failing for
             return
         self._printed = True
+
+
+def _default_every_s() -> float:
+    """Seconds between plain lines: TIGRIS_PROGRESS_EVERY_S when set to a number >= 0 (a
+    CI log may want more, a test 0), else 5."""
+    try:
+        value = float(os.environ.get("TIGRIS_PROGRESS_EVERY_S", "5"))
+    except ValueError:
+        return 5.0
+    return value if value >= 0 else 5.0
 
 
 def _is_terminal(stream: IO[str]) -> bool:
