@@ -143,17 +143,50 @@ def train(
         lines.append(f"time to train {tokens:.3g} tokens: {days:.2f} days")
     lines.append("where the step goes:")
     lines += _format_tree(best.breakdown)
-    if len(found.top) > 1:
-        lines.append(f"top {len(found.top)} plans:")
-        for rank, result in enumerate(found.top, 1):
-            plan = result.plan
-            lines.append(
-                f"  {rank}. tp={plan.tp} pp={plan.pp} dp={plan.dp} cp={plan.cp} ep={plan.ep} "
-                f"mb={plan.micro_batch} v={plan.virtual_stages} recompute={plan.recompute} "
-                f"zero={plan.zero} sp={plan.sequence_parallel}: {result.step_time_s:.4f} s, "
-                f"MFU {100 * result.mfu:.1f}%"
-            )
     typer.echo("\n".join(lines))
+    if len(found.top) > 1:
+        _print_top_plans(found.top)
+
+
+def _print_top_plans(top) -> None:
+    """The best plans as a table fitted to the terminal (no number is ever cut)."""
+    from rich.console import Console
+
+    from tigris.report.fit_table import Column, print_table
+
+    def number(header: str, priority: int = 0) -> Column:
+        return Column(header, priority, numeric=True, justify="right")
+
+    columns = (
+        number("#"),
+        *(number(h) for h in ("tp", "pp", "dp")),
+        number("cp", 3),
+        number("ep", 3),
+        number("mb", 1),
+        number("v", 1),
+        Column("recompute", 2),
+        number("ZeRO", 2),
+        Column("sp", 2),
+        number("step time"),
+        number("MFU"),
+    )
+    rows = [
+        [
+            str(rank),
+            *(str(v) for v in (r.plan.tp, r.plan.pp, r.plan.dp, r.plan.cp, r.plan.ep)),
+            str(r.plan.micro_batch),
+            str(r.plan.virtual_stages),
+            str(r.plan.recompute),
+            str(r.plan.zero),
+            "yes" if r.plan.sequence_parallel else "no",
+            f"{r.step_time_s:.4f} s",
+            f"{100 * r.mfu:.1f}%",
+        ]
+        for rank, r in enumerate(top, 1)
+    ]
+    print_table(
+        Console(), f"top {len(top)} plans", columns, rows, hint="--json lists every field"
+    )
 
 
 def validate_train_command(

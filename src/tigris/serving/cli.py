@@ -37,12 +37,12 @@ def _print_json(data: object) -> None:
 
 def _table(title: str, rows: list[tuple[str, str]]) -> None:
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table(title=title, show_header=False, title_justify="left")
-    for key, value in rows:
-        table.add_row(key, value)
-    Console().print(table)
+    from tigris.report.fit_table import Column, print_table
+
+    # fitted to the terminal: values wrap between words only, a number is never cut
+    columns = (Column("quantity"), Column("value"))
+    print_table(Console(), title, columns, [list(row) for row in rows], show_header=False)
 
 
 def infer_command(
