@@ -22,6 +22,8 @@ and accumulated in fp32 with round-to-nearest-even after every addition, startin
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from tigris.engines.systolic.dataflow import DataflowRule
@@ -37,14 +39,26 @@ def chain_length(rule: DataflowRule, k: int, rows: int, cols: int) -> int:
 
 
 def multiply(
-    a: np.ndarray, b: np.ndarray, rule: DataflowRule, rows: int, cols: int, fmt: NumberFormat
+    a: np.ndarray,
+    b: np.ndarray,
+    rule: DataflowRule,
+    rows: int,
+    cols: int,
+    fmt: NumberFormat,
+    progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
-    """C = A x B as the array computes it; result in the accumulator dtype."""
+    """C = A x B as the array computes it; result in the accumulator dtype.
+    `progress(done, total)` hears of MACs done."""
     k = a.shape[1]
     chain = chain_length(rule, k, rows, cols)
+    report = progress or _ignore
     if fmt.is_integer:
-        return _multiply_integer(a, b, chain)
-    return _multiply_float(a, b, chain)
+        return _multiply_integer(a, b, chain, report)
+    return _multiply_float(a, b, chain, report)
+
+
+def _ignore(done: int, total: int) -> None:
+    pass
 
 
 def wrap_int32(values: np.ndarray) -> np.ndarray:
@@ -52,18 +66,22 @@ def wrap_int32(values: np.ndarray) -> np.ndarray:
     return values.astype(np.int64).astype(np.int32)
 
 
-def _multiply_integer(a: np.ndarray, b: np.ndarray, chain: int) -> np.ndarray:
+def _multiply_integer(a: np.ndarray, b: np.ndarray, chain: int, report) -> np.ndarray:
     a64 = a.astype(np.float64)
     b64 = b.astype(np.float64)
-    acc = np.zeros((a.shape[0], b.shape[1]), dtype=np.int64)
-    for k0 in range(0, a.shape[1], chain):
+    m, k = a.shape
+    n = b.shape[1]
+    acc = np.zeros((m, n), dtype=np.int64)
+    for k0 in range(0, k, chain):
+        report(m * n * k0, m * n * k)
         partial = (a64[:, k0 : k0 + chain] @ b64[k0 : k0 + chain]).astype(np.int64)
         # Each fold's column sum is an int32 in hardware; adding wrapped values wraps the same.
         acc = wrap_int32(acc + wrap_int32(partial)).astype(np.int64)
+    report(m * n * k, m * n * k)
     return acc.astype(np.int32)
 
 
-def _multiply_float(a: np.ndarray, b: np.ndarray, chain: int) -> np.ndarray:
+def _multiply_float(a: np.ndarray, b: np.ndarray, chain: int, report) -> np.ndarray:
     a32 = a.astype(np.float32)
     b32 = b.astype(np.float32)
     m, k = a32.shape
@@ -75,10 +93,12 @@ def _multiply_float(a: np.ndarray, b: np.ndarray, chain: int) -> np.ndarray:
         product = np.empty((rows_a.shape[0], n), dtype=np.float32)
         psum = np.empty_like(product)
         for k0 in range(0, k, chain):
+            report((m0 * k + rows_a.shape[0] * k0) * n, m * n * k)
             psum.fill(0.0)
             for kk in range(k0, min(k, k0 + chain)):
                 np.multiply(rows_a[:, kk, None], b32[kk], out=product)
                 np.add(psum, product, out=psum)
             # Fold boundary: the ofmap SRAM adds this column sum to the running output.
             np.add(out[m0 : m0 + block], psum, out=out[m0 : m0 + block])
+    report(m * n * k, m * n * k)
     return out

@@ -7,11 +7,21 @@ from pathlib import Path
 
 import typer
 
-from tigris.engines.systolic.config import SystolicConfig
+from tigris.engines.systolic.budget import MAX_CYCLES, estimate_run
+from tigris.engines.systolic.config import SystolicConfig, check_gemm_shape
 from tigris.engines.systolic.dataflow import parse_dataflow
-from tigris.engines.systolic.simulator import simulate
+from tigris.engines.systolic.simulator import compute_output, simulate
 from tigris.engines.systolic.trace import chrome_trace, line_trace
-from tigris.errors import SpecError
+from tigris.errors import SpecError, shorten
+from tigris.io.limits import (
+    DEFAULT_MAX_MEMORY,
+    DEFAULT_MAX_TIME,
+    check_memory,
+    check_time,
+    parse_limit,
+)
+from tigris.io.output import check_output_path, write_output
+from tigris.report.progress import Progress
 from tigris.units import UnitError, parse_quantity
 
 
@@ -43,9 +53,25 @@ def systolic(
     trace: Path | None = typer.Option(
         None, "--trace", help="write the fold timeline (Chrome JSON)"
     ),
+    mkdir: bool = typer.Option(False, "--mkdir", help="create missing parent folders"),
+    max_memory: str = typer.Option(
+        DEFAULT_MAX_MEMORY,
+        "--max-memory",
+        help="refuse a run estimated to need more memory than this (e.g. 8GiB)",
+    ),
+    max_time: str = typer.Option(
+        DEFAULT_MAX_TIME,
+        "--max-time",
+        help="refuse a run estimated to take longer than this (e.g. 1h)",
+    ),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress on stderr"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
-    """Simulate C[M,N] = A[M,K] x B[K,N] on a ROWS x COLS systolic array, cycle by cycle."""
+    """Simulate C[M,N] = A[M,K] x B[K,N] on a ROWS x COLS systolic array, cycle by cycle.
+
+    Before it starts, the run's memory and time are estimated from the sizes; a run over
+    --max-memory (default 2 GiB) or --max-time (default 10 min) is refused, naming its
+    estimate."""
     sram_bytes = parse_sram(sram)
     config = SystolicConfig(
         rows=rows,
@@ -57,15 +83,56 @@ def systolic(
         ofmap_sram_bytes=sram_bytes,
         dram_bandwidth_bytes_per_cycle=dram_bandwidth,
     )
-    result = simulate(m, n, k, config, verify=verify)
+    check_gemm_shape(m, n, k)
+    _check_budget(m, n, k, config, verify, trace is not None, show_line_trace, max_memory, max_time)
     if trace is not None:
-        trace.write_text(json.dumps(chrome_trace(result)))
+        check_output_path(trace, option="--trace", mkdir=mkdir)
+    with Progress("scheduling folds", quiet=quiet) as bar:
+        result = simulate(m, n, k, config, progress=bar.update)
+    if verify:
+        with Progress("computing C (MACs)", quiet=quiet) as bar:
+            result = compute_output(result, verify=True, progress=bar.update)
+    if trace is not None:
+        with Progress("writing the fold trace", quiet=quiet) as bar:
+            document = json.dumps(chrome_trace(result, progress=bar.update))
+        write_output(trace, document, option="--trace", mkdir=mkdir)
     if show_line_trace:
         typer.echo("\n".join(line_trace(m, n, k, config)))
     if as_json:
         typer.echo(json.dumps(result.to_json_dict()))
         return
     typer.echo(_summary_text(result))
+
+
+def _check_budget(
+    m: int,
+    n: int,
+    k: int,
+    config: SystolicConfig,
+    verify: bool,
+    fold_trace: bool,
+    show_line_trace: bool,
+    max_memory: str,
+    max_time: str,
+) -> None:
+    """SpecError, before anything is allocated, for a run over the limits (or the cycle
+    counter's range)."""
+    memory_limit = parse_limit(max_memory, "capacity", "--max-memory")
+    time_limit = parse_limit(max_time, "time", "--max-time")
+    estimate = estimate_run(
+        m, n, k, config, compute=verify, fold_trace=fold_trace, line_trace=show_line_trace
+    )
+    what = f"a {m}x{n}x{k} GEMM on a {config.rows}x{config.cols} array" + "".join(
+        f" with {flag}" for flag, on in (("--verify", verify), ("--trace", fold_trace)) if on
+    )
+    if m * n * k > MAX_CYCLES or estimate.total_cycles > MAX_CYCLES:
+        raise SpecError(
+            f"{shorten(what)} runs for more than 2^62 cycles or MACs, beyond what the "
+            "simulator counts",
+            key_path="M N K",
+        )
+    check_memory(estimate.memory_bytes, memory_limit, shorten(what), "--max-memory")
+    check_time(estimate.time_s, time_limit, shorten(what), "--max-time")
 
 
 def _summary_text(result) -> str:

@@ -8,6 +8,7 @@ the DRAM interface (timeline.py), and, when asked, compute C the way the dataflo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -35,12 +36,14 @@ def simulate(
     compute: bool = False,
     verify: bool = False,
     seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
 ) -> SystolicResult:
     """Simulate C[M,N] = A[M,K] x B[K,N] on `config`'s array.
 
     Counts and cycles need no data. With `compute` (or `verify`, or when A and B are
     given), C is computed; random A and B of the configured dtype are drawn from `seed`
     when not given. With `verify`, C is checked against an independent reference.
+    `progress(done, total)` hears of folds scheduled, then of MACs computed.
     """
     check_gemm_shape(m, n, k)
     rule = RULES[config.dataflow]
@@ -58,13 +61,35 @@ def simulate(
     )
     writeback_bytes = traffic.dram_writes_c * fmt.output_bytes
     timeline = schedule_folds(
-        cycles_per_fold, fetch_bytes, writeback_bytes, config.dram_bandwidth_bytes_per_cycle
+        cycles_per_fold,
+        fetch_bytes,
+        writeback_bytes,
+        config.dram_bandwidth_bytes_per_cycle,
+        progress=progress,
     )
     result = _summarize(m, n, k, config, grid, cycles_per_fold, traffic, timeline, fmt)
     if not (compute or verify or a is not None or b is not None):
         return result
+    return compute_output(result, a=a, b=b, verify=verify, seed=seed, progress=progress)
+
+
+def compute_output(
+    result: SystolicResult,
+    *,
+    a: np.ndarray | None = None,
+    b: np.ndarray | None = None,
+    verify: bool = False,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> SystolicResult:
+    """`result` with C computed the way its dataflow adds it (and, with `verify`, checked);
+    random A and B are drawn from `seed` when not given. `progress(done, total)` hears of
+    MACs computed."""
+    m, n, k, config = result.m, result.n, result.k, result.config
+    fmt = config.number_format
     a, b = _operands(m, n, k, fmt, a, b, seed)
-    output = multiply(a, b, rule, config.rows, config.cols, fmt)
+    rule = RULES[config.dataflow]
+    output = multiply(a, b, rule, config.rows, config.cols, fmt, progress=progress)
     extra: dict = {"output": output}
     if verify:
         check = verify_output(a, b, output, fmt)

@@ -22,9 +22,12 @@ reported separately.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
+PROGRESS_FOLDS = 4096  # folds between progress reports
 
 
 @dataclass(frozen=True)
@@ -59,8 +62,11 @@ def schedule_folds(
     fetch_bytes: np.ndarray,
     writeback_bytes: np.ndarray,
     bandwidth_bytes_per_cycle: float | None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> FoldTimeline:
-    """Place every fold in time given its DRAM fetch and write-back volumes."""
+    """Place every fold in time given its DRAM fetch and write-back volumes;
+    `progress(done, total)` hears of folds placed (the loop runs only with a limited
+    bandwidth: tens of microseconds a fold)."""
     num_folds = int(fetch_bytes.size)
     fetch_len = transfer_cycles(fetch_bytes, bandwidth_bytes_per_cycle)
     write_len = transfer_cycles(writeback_bytes, bandwidth_bytes_per_cycle)
@@ -76,6 +82,8 @@ def schedule_folds(
     # Plain Python ints in the loop: one iteration per fold, a few hundred ns each.
     fl, wl = fetch_len.tolist(), write_len.tolist()
     for f in range(num_folds):
+        if progress is not None and f % PROGRESS_FOLDS == 0:
+            progress(f, num_folds)
         buffer_free = int(fold_end[f - 2]) if f >= 2 else 0
         fetch_start[f] = max(channel_free, buffer_free)
         fetch_end[f] = fetch_start[f] + fl[f]
@@ -88,6 +96,8 @@ def schedule_folds(
             channel_free = _write_back(f - 1, fold_end, wl, wb_start, wb_end, channel_free)
     if num_folds:
         _write_back(num_folds - 1, fold_end, wl, wb_start, wb_end, channel_free)
+    if progress is not None:
+        progress(num_folds, num_folds)
     return FoldTimeline(fold_start, fold_end, fetch_start, fetch_end, wb_start, wb_end)
 
 

@@ -10,12 +10,15 @@ the last MAC falls on the cycle the fold schedule says.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from tigris.engines.systolic.config import SystolicConfig, check_gemm_shape
 from tigris.engines.systolic.dataflow import RULES
 from tigris.engines.systolic.folds import fold_cycles, make_fold_grid
 from tigris.engines.systolic.result import SystolicResult
+from tigris.engines.systolic.timeline import PROGRESS_FOLDS
 from tigris.errors import SpecError
 
 MAX_EVENTS = 4_000_000
@@ -95,8 +98,11 @@ def line_trace(
     return lines
 
 
-def chrome_trace(result: SystolicResult) -> dict:
-    """The fold timeline as Chrome trace events; 1 cycle is written as 1 us."""
+def chrome_trace(
+    result: SystolicResult, progress: Callable[[int, int], None] | None = None
+) -> dict:
+    """The fold timeline as Chrome trace events; 1 cycle is written as 1 us.
+    `progress(done, total)` hears of folds written."""
     timeline = result.timeline
     events: list[dict] = [
         {"name": "thread_name", "ph": "M", "pid": 1, "tid": tid, "args": {"name": name}}
@@ -104,6 +110,8 @@ def chrome_trace(result: SystolicResult) -> dict:
     ]
     previous_end = 0
     for fold in range(result.num_folds):
+        if progress is not None and fold % PROGRESS_FOLDS == 0:
+            progress(fold, result.num_folds)
         start = int(timeline.fold_start[fold])
         if start > previous_end:
             events.append(_span("stall", previous_end, start - previous_end, 1, fold))
@@ -115,6 +123,8 @@ def chrome_trace(result: SystolicResult) -> dict:
         ):
             if end > begin:
                 events.append(_span(f"{name} {fold}", int(begin), int(end - begin), tid, fold))
+    if progress is not None:
+        progress(result.num_folds, result.num_folds)
     return {
         "traceEvents": events,
         "displayTimeUnit": "ns",
