@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from tigris.errors import SpecError, shorten
+from tigris.errors import SpecError
 from tigris.units import UnitError, parse_quantity
 
 DEFAULT_MAX_MEMORY = "2 GiB"
@@ -29,9 +29,7 @@ def parse_limit(text: str, dimension: str, option: str) -> float:
     except UnitError as error:
         raise SpecError(str(error), key_path=option) from None
     if not value > 0 or math.isinf(value):
-        raise SpecError(
-            f"must be a positive {dimension}, got {shorten(repr(text))}", key_path=option
-        )
+        raise SpecError(f"must be a positive {dimension}, got {repr(text)[:80]}", key_path=option)
     return value
 
 

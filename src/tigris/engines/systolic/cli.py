@@ -12,7 +12,7 @@ from tigris.engines.systolic.config import SystolicConfig, check_gemm_shape
 from tigris.engines.systolic.dataflow import parse_dataflow
 from tigris.engines.systolic.simulator import compute_output, simulate
 from tigris.engines.systolic.trace import chrome_trace, line_trace
-from tigris.errors import SpecError, shorten
+from tigris.errors import SpecError
 from tigris.io.limits import (
     DEFAULT_MAX_MEMORY,
     DEFAULT_MAX_TIME,
@@ -122,17 +122,23 @@ def _check_budget(
     estimate = estimate_run(
         m, n, k, config, compute=verify, fold_trace=fold_trace, line_trace=show_line_trace
     )
-    what = f"a {m}x{n}x{k} GEMM on a {config.rows}x{config.cols} array" + "".join(
+    m_, n_, k_, rows_, cols_ = (_size(v) for v in (m, n, k, config.rows, config.cols))
+    what = f"a {m_}x{n_}x{k_} GEMM on a {rows_}x{cols_} array" + "".join(
         f" with {flag}" for flag, on in (("--verify", verify), ("--trace", fold_trace)) if on
     )
     if m * n * k > MAX_CYCLES or estimate.total_cycles > MAX_CYCLES:
         raise SpecError(
-            f"{shorten(what)} runs for more than 2^62 cycles or MACs, beyond what the "
-            "simulator counts",
+            f"{what} runs for more than 2^62 cycles or MACs, beyond what the simulator counts",
             key_path="M N K",
         )
-    check_memory(estimate.memory_bytes, memory_limit, shorten(what), "--max-memory")
-    check_time(estimate.time_s, time_limit, shorten(what), "--max-time")
+    check_memory(estimate.memory_bytes, memory_limit, what, "--max-memory")
+    check_time(estimate.time_s, time_limit, what, "--max-time")
+
+
+def _size(value: int) -> str:
+    """An integer as a message shows it: whole up to 12 digits, else its power of ten."""
+    text = str(value)
+    return text if len(text) <= 12 else f"~10^{len(text) - 1}"
 
 
 def _summary_text(result) -> str:
