@@ -131,23 +131,49 @@ def serve_command(
     slo_ttft: Annotated[float | None, typer.Option("--slo-ttft", help="TTFT SLO, seconds.")] = None,
     slo_tpot: Annotated[float | None, typer.Option("--slo-tpot", help="TPOT SLO, seconds.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    max_memory: Annotated[
+        str,
+        typer.Option(
+            "--max-memory",
+            help="Refuse a run estimated to need more memory than this (default 2 GiB; "
+            "about 160 bytes a request).",
+        ),
+    ] = "2 GiB",
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress on stderr.")] = False,
     as_json: AsJson = False,
 ) -> None:
     """Simulate serving (continuous batching, paged KV cache) under an MLPerf scenario."""
+    from tigris.io.limits import check_memory, parse_limit
+    from tigris.report.progress import Progress
     from tigris.serving.deployment import build_deployment
     from tigris.serving.requests import synthetic_workload
     from tigris.serving.scenario import (
         MLPERF_SLO_TPOT_S,
         MLPERF_SLO_TTFT_S,
+        estimate_memory_bytes,
         run_offline,
         run_server,
     )
-    from tigris.serving.trace import read_trace
+    from tigris.serving.trace import count_lines, read_trace
 
     if scenario not in ("offline", "server"):
         raise SpecError(
             f"unknown scenario {scenario!r}", key_path="--scenario", hint="offline or server"
         )
+    if trace is None and num_requests < 1:
+        raise SpecError(
+            f"must be a positive integer, got {num_requests}", key_path="--num-requests"
+        )
+    # Before anything is allocated: the requests a trace may hold are at most its lines.
+    requests = count_lines(trace) if trace is not None else num_requests
+    check_memory(
+        estimate_memory_bytes(requests),
+        parse_limit(max_memory, "capacity", "--max-memory"),
+        f"simulating a trace of {requests} lines"
+        if trace is not None
+        else f"simulating {requests} requests",
+        "--max-memory",
+    )
     deployment = build_deployment(
         model,
         chip,
@@ -173,16 +199,7 @@ def serve_command(
             seed=seed,
             length_dist=length_dist,  # type: ignore[arg-type]
         )
-    from rich.console import Console
-    from rich.progress import Progress
-
-    total = workload.num_requests * (14 if scenario == "server" and rate is None else 1)
-    with Progress(console=Console(stderr=True), transient=True, disable=total < 2000) as bar:
-        task = bar.add_task("simulating", total=total)
-
-        def advance(count: int) -> None:
-            bar.advance(task, count)
-
+    with Progress("simulated requests", quiet=quiet) as bar:
         if scenario == "offline":
             result = run_offline(
                 deployment,
@@ -190,7 +207,7 @@ def serve_command(
                 chunked_prefill=chunked_prefill,
                 slo_ttft_s=slo_ttft,
                 slo_tpot_s=slo_tpot,
-                progress=advance,
+                progress=bar.update,
             )
         else:
             result = run_server(
@@ -201,7 +218,7 @@ def serve_command(
                 rate_per_s=rate,
                 seed=seed,
                 chunked_prefill=chunked_prefill,
-                progress=advance,
+                progress=bar.update,
             )
     header = {
         "model": deployment.model.name,

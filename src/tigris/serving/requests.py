@@ -39,7 +39,8 @@ class Workload:
     def num_requests(self) -> int:
         return len(self.arrival_s)
 
-    def subset(self, index: np.ndarray) -> Workload:
+    def subset(self, index: np.ndarray | slice) -> Workload:
+        """The requests at `index` (a slice gives views of these arrays, no copy)."""
         return Workload(self.arrival_s[index], self.input_len[index], self.output_len[index])
 
 

@@ -37,13 +37,28 @@ SEARCH_ITERATIONS = 10  # below half of capacity: 50x range, ~0.4% resolution
 UPPER_SEARCH_ITERATIONS = 7  # between half and all of capacity: ~0.5% resolution
 LOW_RATE_FRACTION = 0.02
 HIGH_RATE_FACTOR = 1.0  # no rate above offline capacity is sustainable
+# Runs of the search at most: the full rate, half, the lowest, the bisection, the fallback
+MAX_SEARCH_RUNS = 3 + max(SEARCH_ITERATIONS, UPPER_SEARCH_ITERATIONS) + 1
+
+
+# Peak memory a simulated request costs, twice what tracemalloc measured (40-90 bytes in
+# offline and server runs of 10,000-40,000 requests): the workload's three columns, its
+# first-token and finish times and tokens generated, the summary's latency arrays; and
+# 16 bytes per engine step of replica 0 (the KV occupancy series).
+REQUEST_BYTES = 160
+
+
+def estimate_memory_bytes(num_requests: int) -> float:
+    """Peak memory of simulating `num_requests` requests (offline, or each run of a
+    server search: the runs are one after another)."""
+    return float(num_requests) * REQUEST_BYTES
 
 
 def repeated(workload: Workload, num_requests: int) -> Workload:
     """The workload's requests in order, repeated (whole passes) to num_requests;
     arrivals are left as they are for the first pass and zero after (callers redraw them)."""
     if num_requests <= workload.num_requests:
-        return workload.subset(np.arange(num_requests))
+        return workload.subset(slice(num_requests))  # views: no per-request copy
     index = np.arange(num_requests) % workload.num_requests
     arrival = np.zeros(num_requests)
     return Workload(arrival, workload.input_len[index], workload.output_len[index])
@@ -57,27 +72,65 @@ def run_offline(
     slo_ttft_s: float | None = None,
     slo_tpot_s: float | None = None,
     timer: StepTimer | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
     min_duration_s: float | None = None,
     min_queries: int | None = None,
 ) -> dict[str, object]:
     """All requests at time 0: the workload's, or min_queries of them (the workload
     repeated) when given. With min_duration_s, a run shorter than that is lengthened to
     as many requests as its rate serves in min_duration_s, as LoadGen sizes an Offline
-    query (target_qps x min_duration)."""
+    query (target_qps x min_duration). `progress(done, total)` hears of requests
+    simulated."""
     timer = timer or StepTimer(deployment)
+    tally = _Tally(progress, runs_left=1, run_size=workload.num_requests)
     count = min_queries or workload.num_requests
     at_once = Workload(np.zeros(count), *_lengths(workload, count))
     result = simulate(
-        deployment, at_once, chunked_prefill=chunked_prefill, timer=timer, progress=progress
+        deployment, at_once, chunked_prefill=chunked_prefill, timer=timer, progress=tally.run()
     )
     summary = summarize(result, slo_ttft_s, slo_tpot_s)
     if min_duration_s is not None and float(summary["duration_s"]) < min_duration_s:  # type: ignore[arg-type]
         count = ceil(float(summary["requests_per_s"]) * min_duration_s)  # type: ignore[arg-type]
         at_once = Workload(np.zeros(count), *_lengths(workload, count))
-        result = simulate(deployment, at_once, chunked_prefill=chunked_prefill, timer=timer)
+        result = simulate(
+            deployment, at_once, chunked_prefill=chunked_prefill, timer=timer, progress=tally.run()
+        )
         summary = summarize(result, slo_ttft_s, slo_tpot_s)
+    tally.close()
     return {"scenario": "offline", **summary}
+
+
+class _Tally:
+    """Progress over a series of simulations: requests simulated in every run so far, of
+    those plus an upper estimate of the runs still to come (`runs_left` of `run_size`
+    requests each); the total shrinks to the work done when the series stops early."""
+
+    def __init__(
+        self, progress: Callable[[int, int], None] | None, runs_left: int, run_size: int
+    ) -> None:
+        self.progress = progress
+        self.runs_left = runs_left
+        self.run_size = run_size
+        self.finished = 0
+
+    def run(self) -> Callable[[int, int], None] | None:
+        """The callback for the next simulation."""
+        if self.progress is None:
+            return None
+        self.runs_left = max(self.runs_left - 1, 0)
+        base = self.finished
+        report = self.progress
+
+        def update(done: int, total: int) -> None:
+            report(base + done, base + total + self.runs_left * self.run_size)
+            if done >= total:
+                self.finished = base + total
+
+        return update
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress(self.finished, self.finished)
 
 
 def _lengths(workload: Workload, count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -99,7 +152,7 @@ def run_server(
     seed: int = 0,
     chunked_prefill: bool = False,
     timer: StepTimer | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
     min_duration_s: float | None = None,
     min_queries: int = 1,
     offline: dict[str, object] | None = None,
@@ -108,16 +161,19 @@ def run_server(
     `max_rate_meeting_slo` (requests/s, all replicas) and the output tokens/s it carries.
     With min_duration_s, each rate's run has max(min_queries, rate x min_duration_s)
     requests (the workload repeated). `offline`: run_offline's result for the same
-    deployment and workload, when the caller has it."""
+    deployment and workload, when the caller has it. `progress(done, total)` hears of
+    requests simulated over every run of the search."""
     timer = timer or StepTimer(deployment)
+    max_runs = MAX_SEARCH_RUNS + (offline is None) + (rate_per_s is not None)
+    tally = _Tally(progress, runs_left=max_runs, run_size=workload.num_requests)
 
-    def at(rate: float, report: Callable[[int], None] | None = None) -> dict[str, object]:
+    def at(rate: float) -> dict[str, object]:
         runs = workload
         if min_duration_s is not None:
             runs = repeated(workload, max(min_queries, ceil(rate * min_duration_s)))
         arrivals = with_poisson_arrivals(runs, rate, seed)
         result = simulate(
-            deployment, arrivals, chunked_prefill=chunked_prefill, timer=timer, progress=report
+            deployment, arrivals, chunked_prefill=chunked_prefill, timer=timer, progress=tally.run()
         )
         return summarize(result, slo_ttft_s, slo_tpot_s)
 
@@ -132,6 +188,7 @@ def run_server(
             chunked_prefill=chunked_prefill,
             timer=timer,
             min_duration_s=min_duration_s,
+            progress=tally.run(),
         )
     capacity = float(offline["requests_per_s"])  # type: ignore[arg-type]
     high = HIGH_RATE_FACTOR * capacity
@@ -156,7 +213,8 @@ def run_server(
                 high = middle
     low_summary = best or at(LOW_RATE_FRACTION * capacity)
     mean_output = float(workload.output_len.mean())
-    shown = at(rate_per_s, progress) if rate_per_s is not None else low_summary
+    shown = at(rate_per_s) if rate_per_s is not None else low_summary
+    tally.close()
     return {
         "scenario": "server",
         **shown,

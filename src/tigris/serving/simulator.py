@@ -24,6 +24,7 @@ whatever the batch size.
 
 from __future__ import annotations
 
+from array import array
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -128,8 +129,8 @@ class _Replica:
     def _remove(self, keep: np.ndarray) -> None:
         n = self.n_run
         kept = int(keep.sum())
-        for array in (self.r_id, self.r_kv, self.r_blocks, self.r_order):
-            array[:kept] = array[:n][keep]
+        for column in (self.r_id, self.r_kv, self.r_blocks, self.r_order):
+            column[:kept] = column[:n][keep]
         self.n_run = kept
 
     def _preempt_for(self, needed: int, waiting: deque) -> int:
@@ -164,7 +165,7 @@ class _Replica:
     def _finished_one(self) -> None:
         self.done += 1
         if self.progress is not None and self.done % PROGRESS_EVERY == 0:
-            self.progress(PROGRESS_EVERY)
+            self.progress(self.done)
 
     # ---- the loop ----------------------------------------------------------------------
 
@@ -176,8 +177,10 @@ class _Replica:
         prefilling: list[list[int]] = []  # [rid, tokens prefilled, tokens to prefill, blocks]
         next_arrival = 0
         now = 0.0
-        times: list[float] = []
-        used: list[int] = []
+        # array, not list: 8 bytes a step rather than a Python object (a step per request
+        # or so, for millions of requests)
+        times = array("d")
+        used = array("q")
         occupancy_area = 0.0
         start = float(arrival[0])
         while self.done < n_req:
@@ -404,9 +407,10 @@ def simulate(
     *,
     chunked_prefill: bool = False,
     timer: StepTimer | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> SimulationResult:
-    """Serve `workload` on every replica of `deployment`; requests dealt round-robin."""
+    """Serve `workload` on every replica of `deployment`; requests dealt round-robin.
+    `progress(done, total)` hears of requests finished."""
     timer = timer or StepTimer(deployment)
     longest_prompt = int(np.max(workload.input_len + workload.output_len))
     step_tokens = (
@@ -426,16 +430,25 @@ def simulate(
     means: list[float] = []
     max_occ = 0.0
     times = occupancy = np.zeros(0)
+    finished_before = 0
     for replica in range(min(replicas, n)):
-        index = np.arange(replica, n, replicas)
+        # a slice: each replica reads a view of the workload, no per-request copy
+        index = slice(replica, None, replicas)
+        report = None
+        if progress is not None:
+
+            def report(done: int, base: int = finished_before) -> None:
+                progress(base + done, n)
+
         outcome = _Replica(
             workload.subset(index),
             timer,
             plan,
             chunked_prefill=chunked_prefill,
             record_kv=replica == 0,
-            progress=progress,
+            progress=report,
         ).run()
+        finished_before += len(outcome.finish_s)
         first[index] = outcome.first_token_s
         finish[index] = outcome.finish_s
         preemptions += outcome.preemptions
@@ -445,6 +458,8 @@ def simulate(
             times, occupancy = outcome.times, outcome.occupancy
         if len(outcome.occupancy):
             max_occ = max(max_occ, float(outcome.occupancy.max()))
+    if progress is not None:
+        progress(n, n)
     return SimulationResult(
         workload=workload,
         first_token_s=first,

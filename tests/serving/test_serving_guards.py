@@ -1,0 +1,113 @@
+"""`tigris serve` refuses request counts and traces that would exhaust memory before
+allocating, turns bad trace files into one-line errors, and reports progress on stderr.
+The CLI runs in a subprocess, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SMALL = ("llama3-8b", "--num-requests", "300", "--input-len", "128", "--output-len", "16")
+
+
+def run_tigris(*args: str, every_s: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    if every_s is not None:
+        env["TIGRIS_PROGRESS_EVERY_S"] = every_s
+    return subprocess.run(
+        [sys.executable, "-m", "tigris", "serve", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+
+
+def assert_user_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert 1 <= len(result.stderr.strip().splitlines()) <= 2, result.stderr
+    message = " ".join(result.stderr.split())
+    for fragment in fragments:
+        assert fragment in message, message
+    assert result.stdout == ""
+
+
+def test_too_many_requests_are_refused_with_the_estimate():
+    result = run_tigris("llama3-8b", "--num-requests", "100000000", "--json")
+    assert_user_error(result, "--max-memory", "100000000 requests", "GiB", "raises the limit")
+
+
+def test_the_limit_is_the_options():
+    assert_user_error(run_tigris(*SMALL, "--max-memory", "1KiB"), "--max-memory")
+    assert_user_error(run_tigris(*SMALL, "--max-memory", "lots"), "--max-memory")
+
+
+@pytest.mark.parametrize("count", ["0", "-3"])
+def test_no_requests_is_a_user_error(count):
+    assert_user_error(run_tigris("llama3-8b", "--num-requests", count), "--num-requests")
+
+
+def test_a_trace_with_more_lines_than_memory_allows_is_refused(tmp_path: Path):
+    path = tmp_path / "big.csv"
+    path.write_text("arrival_s,input_len,output_len\n" + "0,10,10\n" * 20_000)
+    result = run_tigris("llama3-8b", "--trace", str(path), "--max-memory", "1MiB")
+    assert_user_error(result, "--max-memory", "20001 lines")
+
+
+HEADER = "arrival_s,input_len,output_len\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "fragment"),
+    [
+        ("empty.csv", "", "empty trace"),
+        ("header.csv", HEADER, "no requests"),
+        ("binary.csv", b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe" * 50, "not a text file"),
+        ("nul.csv", HEADER + "0,1\x00,2\n", "line 2"),
+        ("columns.csv", "arrival_s,prompt\n0,5\n", "output_len"),
+        ("negative.csv", HEADER + "0,-1,3\n", "line 2"),
+        ("nan.csv", HEADER + "0,nan,3\n", "line 2"),
+        ("inf.csv", HEADER + "0,10,inf\n", "line 2"),
+        ("huge.csv", HEADER + "0,10,1e30\n", "line 2"),
+        ("arrival.csv", HEADER + "inf,10,10\n", "arrival_s"),
+        ("list.jsonl", '{"arrival_s": 0, "input_len": [1, 2], "output_len": 3}\n', "line 1"),
+        ("array.jsonl", "[1, 2, 3]\n", "JSON object"),
+        ("binary.jsonl", b"\xff\xfe\x00garbage\n", "not a text file"),
+    ],
+)
+def test_bad_traces_are_one_line_errors(tmp_path: Path, name, content, fragment):
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    assert_user_error(run_tigris("llama3-8b", "--trace", str(path)), str(path), fragment)
+
+
+def test_progress_on_stderr_and_quiet():
+    loud = run_tigris(*SMALL, "--json", every_s="0")
+    assert loud.returncode == 0, loud.stderr
+    assert "simulated requests: 300/300" in loud.stderr
+    quiet = run_tigris(*SMALL, "--json", "--quiet", every_s="0")
+    assert quiet.returncode == 0 and quiet.stderr == ""
+    assert json.loads(quiet.stdout) == json.loads(loud.stdout)
+
+
+def test_server_search_progress_counts_every_run():
+    from tigris.serving.deployment import build_deployment
+    from tigris.serving.requests import synthetic_workload
+    from tigris.serving.scenario import run_server
+
+    seen: list[tuple[int, int]] = []
+    deployment = build_deployment("llama3-8b", "h100-sxm")
+    workload = synthetic_workload(200, 128, 16, rate_per_s=None, seed=0)
+    run_server(deployment, workload, progress=lambda done, total: seen.append((done, total)))
+    done = [d for d, _ in seen]
+    assert done == sorted(done) and all(d <= t for d, t in seen)
+    assert seen[-1][0] == seen[-1][1] >= 2 * 200  # the offline run and the search's runs
