@@ -6,6 +6,7 @@ design that cannot run the workload (InfeasibleError) exits 3. No tracebacks for
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from typing import Annotated, Any
@@ -13,10 +14,55 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
-from tigris.errors import InfeasibleError, SpecError, TigrisError, UnsupportedError
+from tigris.errors import InfeasibleError, SpecError, TigrisError, UnsupportedError, shorten
+
+try:  # typer >= 0.20 carries its own copy of click
+    from typer._click import exceptions as _click_exceptions
+except ImportError:  # pragma: no cover - older typer on click
+    from click import exceptions as _click_exceptions
+
+
+class _TigrisGroup(TyperGroup):
+    """The top-level group: a mistyped option or command is one line on stderr (exit 2),
+    as any other user mistake, rather than a usage box; Ctrl-C anywhere in a command that
+    does not handle it itself is the line 'interrupted' and exit 130."""
+
+    def make_context(self, info_name, args, parent=None, **extra):  # type: ignore[no-untyped-def]
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except _click_exceptions.ClickException as error:
+            _exit_on_usage_error(error)
+
+    def invoke(self, ctx):  # type: ignore[no-untyped-def]
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            _exit_interrupted()
+        except _click_exceptions.ClickException as error:
+            _exit_on_usage_error(error)
+
+
+def _exit_on_usage_error(error: Exception) -> None:
+    """Print a click usage error in one or two lines and exit with its code; help asked
+    for by giving no arguments (NoArgsIsHelpError) is left to typer, which prints it."""
+    if type(error).__name__ == "NoArgsIsHelpError":
+        raise error
+    ctx = getattr(error, "ctx", None)
+    hint = f"see '{ctx.command_path} --help'" if ctx is not None else None
+    message = error.format_message() if hasattr(error, "format_message") else str(error)
+    _print_error("error", SpecError(" ".join(message.split()), hint=hint))
+    raise SystemExit(getattr(error, "exit_code", 2))
+
+
+def _exit_interrupted() -> None:
+    _print_line("interrupted")
+    raise SystemExit(130)
+
 
 app = typer.Typer(
+    cls=_TigrisGroup,
     name="tigris",
     help="Design AI chips for LLMs and weigh them against H100/H200, TPU and Maia.",
     no_args_is_help=True,
@@ -155,15 +201,21 @@ def show(
 
 # ---------------------------------------------------------------------------- gemm
 
+MAX_GEMM_SIZE = 2**31
+"""The largest GEMM dimension or batch `tigris gemm` takes (int32 indexing, as GEMM
+libraries use): a typo of many digits is a usage error, not a figure of 1e90 flop."""
+
 
 @app.command()
 def gemm(
-    m: Annotated[int, typer.Argument(help="rows of A and C", min=1)],
-    n: Annotated[int, typer.Argument(help="columns of B and C", min=1)],
-    k: Annotated[int, typer.Argument(help="columns of A, rows of B", min=1)],
+    m: Annotated[int, typer.Argument(help="rows of A and C", min=1, max=MAX_GEMM_SIZE)],
+    n: Annotated[int, typer.Argument(help="columns of B and C", min=1, max=MAX_GEMM_SIZE)],
+    k: Annotated[int, typer.Argument(help="columns of A, rows of B", min=1, max=MAX_GEMM_SIZE)],
     chip: Annotated[str, typer.Option("--chip", help="Chip id or YAML file.")] = "h100-sxm",
     dtype: Annotated[str, typer.Option("--dtype", help="bf16 | fp16 | fp8 | int8")] = "bf16",
-    batch: Annotated[int, typer.Option("--batch", min=1, help="independent GEMMs")] = 1,
+    batch: Annotated[
+        int, typer.Option("--batch", min=1, max=MAX_GEMM_SIZE, help="independent GEMMs")
+    ] = 1,
     engine: Annotated[str, typer.Option("--engine", help="tile | roofline")] = "tile",
     overrides: SetOption = None,
     as_json: JsonOption = False,
@@ -228,12 +280,18 @@ def gemm(
 def validate_gemm(
     engine: Annotated[str, typer.Option("--engine", help="tile | roofline")] = "tile",
     rows: Annotated[bool, typer.Option("--rows", help="Also print every row.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress on stderr.")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Predicted vs measured for the gemm and memory_bw rows of the calibration data."""
+    from tigris.engines.base import get_engine
     from tigris.validate.single_chip import summarize, validate_rows
 
-    results = validate_rows(engine_name=engine)
+    get_engine(engine)  # SpecError for an unknown engine, before any row is skipped for it
+    from tigris.report.progress import Progress
+
+    with Progress("validate gemm: rows", quiet=quiet) as bar:
+        results = validate_rows(engine_name=engine, progress=bar.update)
     summary = summarize(results)
     skipped = [r for r in results if r.skipped]
     if as_json:
@@ -297,41 +355,116 @@ def validate_gemm(
 # ---------------------------------------------------------------------------- entry point
 
 
-def _register_plugins() -> None:
-    """Commands that live beside their engines."""
-    from tigris.engines.systolic.cli import register as register_systolic
+def _register_systolic() -> None:
+    from tigris.engines.systolic.cli import register
 
-    register_systolic(app)
-    from tigris.executor.cli import register as register_executor
+    register(app)
 
-    register_executor(app)
-    from tigris.parallel.cli import register as register_parallel
 
-    register_parallel(app, validate_app)
-    from tigris.serving.cli import register as register_serving
+def _register_executor() -> None:
+    from tigris.executor.cli import register
 
-    register_serving(app, validate_app)
-    from tigris.compare.cli import register as register_compare
+    register(app)
 
-    register_compare(app)
-    from tigris.explore.cli import register as register_explore
 
-    register_explore(app)
+def _register_parallel() -> None:
+    from tigris.parallel.cli import register
+
+    register(app, validate_app)
+
+
+def _register_serving() -> None:
+    from tigris.serving.cli import register
+
+    register(app, validate_app)
+
+
+def _register_compare() -> None:
+    from tigris.compare.cli import register
+
+    register(app)
+
+
+def _register_explore() -> None:
+    from tigris.explore.cli import register
+
+    register(app)
+
+
+# Commands that live beside their engines, in the order `tigris --help` lists them.
+_PLUGINS = (
+    _register_systolic,
+    _register_executor,
+    _register_parallel,
+    _register_serving,
+    _register_compare,
+    _register_explore,
+)
+# The plugins a command needs. A command named here (or defined above) loads only these:
+# importing every plugin costs seconds (ml_dtypes, the compiler, duckdb), which a user
+# pays on every `tigris show`. Anything else (--help, a typo, a command added to a
+# plugin later) loads them all.
+_CORE_COMMANDS = ("chips", "models", "show", "gemm")
+_PLUGINS_OF = {
+    "systolic": (_register_systolic,),
+    "compile": (_register_executor,),
+    "run": (_register_executor,),
+    "asm": (_register_executor,),
+    "disasm": (_register_executor,),
+    "train": (_register_parallel,),
+    "infer": (_register_serving,),
+    "serve": (_register_serving,),
+    "compare": (_register_compare,),
+    "explore": (_register_explore,),
+    "validate": (_register_parallel, _register_serving),
+}
+
+
+def _register_plugins(args: list[str] | None = None) -> None:
+    """Add the plugin commands: those `args` (the command line after `tigris`) needs, or
+    all of them."""
+    first = args[0] if args else None
+    if first in _CORE_COMMANDS:
+        needed: tuple = ()
+    elif first in _PLUGINS_OF:
+        needed = _PLUGINS_OF[first]
+    else:
+        needed = _PLUGINS
+    for register in needed:
+        register()
+
+
+def _print_line(text: str) -> None:
+    with contextlib.suppress(OSError, ValueError):  # stderr closed: nothing more to say
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+
+
+# An error message longer than this is cut: a value a user gave (a file's contents, an
+# expanded YAML structure) must never flood the terminal.
+MAX_MESSAGE_CHARS = 1000
 
 
 def _print_error(label: str, error: Exception) -> None:
     from rich.markup import escape
 
-    Console(stderr=True, highlight=False, soft_wrap=True).print(
-        f"[bold red]{label}:[/] {escape(str(error))}"
-    )
+    text = shorten(str(error), MAX_MESSAGE_CHARS)
+    with contextlib.suppress(OSError, ValueError):  # stderr closed: nothing more to say
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            f"[bold red]{label}:[/] {escape(text)}"
+        )
 
 
 def main() -> None:
-    """Console entry point: run the app, turning Tigris errors into short messages."""
-    _register_plugins()
+    """Console entry point: run the app, turning Tigris errors into short messages.
+
+    User mistakes exit 2, an infeasible design 3, Ctrl-C 130 (with the line 'interrupted';
+    a command may catch KeyboardInterrupt itself first and say more)."""
     try:
+        _register_plugins(sys.argv[1:])
         app()
+    except KeyboardInterrupt:  # while starting, before a command runs
+        _exit_interrupted()
     except (SpecError, UnsupportedError) as error:
         _print_error("error", error)
         raise SystemExit(2) from None
@@ -341,3 +474,12 @@ def main() -> None:
     except TigrisError as error:
         _print_error("error", error)
         raise SystemExit(1) from None
+    except OSError as error:
+        # A file the user named that cannot be read or written (permission denied, a
+        # directory, a full disk): a user's problem, said in one line. Other OS errors
+        # (no file named) are bugs and keep their traceback.
+        if error.filename is None:
+            raise
+        where = str(error.filename)
+        _print_error("error", SpecError(error.strerror or str(error), file=where))
+        raise SystemExit(2) from None

@@ -8,6 +8,28 @@ TigrisError
 
 from __future__ import annotations
 
+from typing import Any
+
+MAX_GIVEN_CHARS = 80
+"""A value a user gave is quoted in a message up to this many characters, then '...'."""
+
+
+def shorten(text: str, limit: int = MAX_GIVEN_CHARS) -> str:
+    """`text` cut to `limit` characters, ending in '...' when cut."""
+    return text if len(text) <= limit else text[: max(limit - 3, 0)] + "..."
+
+
+def given(value: Any, limit: int = MAX_GIVEN_CHARS) -> str:
+    """A short repr of a value a user gave, for a message: a string or number as repr()
+    writes it, cut to `limit` characters; a list or mapping by its size only (its repr
+    may be huge: a YAML alias expands to the same object many times over)."""
+    if isinstance(value, (dict, list, tuple, set)):
+        kind = "a mapping" if isinstance(value, dict) else "a list"
+        return f"{kind} of {len(value)} items"
+    if isinstance(value, str):
+        return shorten(repr(value[: limit + 2]), limit)
+    return shorten(repr(value), limit)
+
 
 class TigrisError(Exception):
     """Base of every error Tigris raises on purpose."""

@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 import re
 
+from tigris.errors import given, shorten
+
 # Decimal and binary prefixes.
 KILO, MEGA, GIGA, TERA, PETA, EXA = 1e3, 1e6, 1e9, 1e12, 1e15, 1e18
 KiB, MiB, GiB, TiB = 2**10, 2**20, 2**30, 2**40
@@ -116,34 +118,35 @@ def parse_quantity(text: object, dimension: str) -> float:
         raise ValueError(f"unknown dimension {dimension!r}")
     example = _EXAMPLE[dimension]
     if isinstance(text, bool) or not isinstance(text, (str, int, float)):
-        raise UnitError(f"expected a {dimension} such as '{example}', got {text!r}")
+        raise UnitError(f"expected a {dimension} such as '{example}', got {given(text)}")
     if isinstance(text, (int, float)):
         raise UnitError(
-            f"a bare number ({text!r}) has no unit; write a {dimension} such as '{example}'"
+            f"a bare number ({given(text)}) has no unit; write a {dimension} such as '{example}'"
         )
-    match = _QUANTITY.match(text)
+    quoted = shorten(text)
+    match = _QUANTITY.match(text) if len(text) <= 200 else None
     if not match:
-        raise UnitError(f"cannot read {text!r} as a {dimension}; write it like '{example}'")
+        raise UnitError(f"cannot read {given(text)} as a {dimension}; write it like '{example}'")
     value = float(match.group(1))
     unit = (match.group(2) or "").strip()
     if not unit:
-        raise UnitError(f"'{text}' has no unit; write a {dimension} such as '{example}'")
+        raise UnitError(f"'{quoted}' has no unit; write a {dimension} such as '{example}'")
     if unit not in _UNITS:
         for pattern, hint in _AMBIGUOUS_HINTS:
             found = pattern.match(unit)
             if found:
                 groups = found.groups() or ("",)
-                raise UnitError(f"'{text}' is ambiguous: {hint.format(*groups)}")
+                raise UnitError(f"'{quoted}' is ambiguous: {hint.format(*groups)}")
         raise UnitError(
-            f"unknown unit {unit!r} in '{text}'; write a {dimension} such as '{example}'"
+            f"unknown unit {given(unit)} in '{quoted}'; write a {dimension} such as '{example}'"
         )
     unit_dimension, factor = _UNITS[unit]
     if unit_dimension != dimension:
         raise UnitError(
-            f"'{text}' is a {unit_dimension}, but a {dimension} is expected (e.g. '{example}')"
+            f"'{quoted}' is a {unit_dimension}, but a {dimension} is expected (e.g. '{example}')"
         )
-    if not math.isfinite(value):
-        raise UnitError(f"'{text}' is not a finite number")
+    if not math.isfinite(value * factor):
+        raise UnitError(f"'{quoted}' is not a finite number")
     return value * factor
 
 

@@ -15,6 +15,7 @@ from pydantic import Field, model_validator
 
 from tigris.errors import UnsupportedError
 from tigris.hardware.quantities import (
+    MAX_COUNT,
     Area,
     Bandwidth,
     Capacity,
@@ -23,6 +24,7 @@ from tigris.hardware.quantities import (
     FlopRate,
     Frequency,
     Length,
+    PositiveRate,
     Power,
     Spec,
     cached_figure,
@@ -36,18 +38,23 @@ class TensorCoreMatrix(Spec):
     num_sms: int | None = Field(
         None,
         gt=0,
+        le=MAX_COUNT,
         description="SMs (NVIDIA), compute units (AMD) or engines; None when not published "
         "(the engine then spreads tiles evenly, with no wave quantization)",
     )
-    tensor_cores_per_sm: int | None = Field(None, gt=0)
+    tensor_cores_per_sm: int | None = Field(None, gt=0, le=MAX_COUNT)
     clock: Frequency | None = Field(
         None, description="tensor-core clock that the dense peaks assume"
     )
     peak: dict[DType, FlopRate] = Field(description="dense peak per dtype (never sparse)")
     # Defaults are the common CUTLASS 128 x 128 CTA tile, a modelling choice where the
     # chip's kernel library tile is not known.
-    block_tile_m: int = Field(128, gt=0, description="output rows of one thread-block tile")
-    block_tile_n: int = Field(128, gt=0, description="output columns of one thread-block tile")
+    block_tile_m: int = Field(
+        128, gt=0, le=MAX_COUNT, description="output rows of one thread-block tile"
+    )
+    block_tile_n: int = Field(
+        128, gt=0, le=MAX_COUNT, description="output columns of one thread-block tile"
+    )
 
     def peak_flop_per_s(self, dtype: str) -> float | None:
         return self.peak.get(dtype)  # type: ignore[call-overload]
@@ -61,13 +68,13 @@ class SystolicMatrix(Spec):
     """TPU/NPU matrix compute: cores, each with systolic arrays of rows x cols PEs."""
 
     type: Literal["systolic"] = "systolic"
-    num_cores: int = Field(gt=0)
-    arrays_per_core: int = Field(gt=0)
-    rows: int = Field(gt=0, description="PE rows of one array")
-    cols: int = Field(gt=0, description="PE columns of one array")
+    num_cores: int = Field(gt=0, le=MAX_COUNT)
+    arrays_per_core: int = Field(gt=0, le=MAX_COUNT)
+    rows: int = Field(gt=0, le=MAX_COUNT, description="PE rows of one array")
+    cols: int = Field(gt=0, le=MAX_COUNT, description="PE columns of one array")
     clock: Frequency
     dataflow: Literal["os", "ws", "is"] = "ws"
-    macs_per_pe_per_cycle: dict[DType, float] = Field(
+    macs_per_pe_per_cycle: dict[DType, PositiveRate] = Field(
         description="MACs one PE completes per cycle in each dtype (e.g. bf16: 1, int8: 2)"
     )
 
@@ -87,9 +94,9 @@ class SimdMatrix(Spec):
     """CPU compute: cores with SIMD or matrix extensions (SVE, AMX, SME)."""
 
     type: Literal["simd"] = "simd"
-    num_cores: int = Field(gt=0)
+    num_cores: int = Field(gt=0, le=MAX_COUNT)
     clock: Frequency
-    flop_per_cycle_per_core: dict[DType, float] = Field(
+    flop_per_cycle_per_core: dict[DType, PositiveRate] = Field(
         description="flop (2 per FMA) per core per cycle in each dtype"
     )
 
@@ -136,7 +143,7 @@ class SramLevel(Spec):
 
     name: str
     capacity: Capacity = Field(description="capacity of one instance")
-    instances: int = Field(1, gt=0, description="how many (e.g. one per SM)")
+    instances: int = Field(1, gt=0, le=MAX_COUNT, description="how many (e.g. one per SM)")
     bandwidth: Bandwidth | None = Field(None, description="aggregate for the chip")
     latency: Duration | None = None
 
@@ -152,7 +159,7 @@ class Dram(Spec):
     capacity: Capacity
     bandwidth: Bandwidth
     latency: Duration | None = None
-    num_stacks: int | None = Field(None, gt=0)
+    num_stacks: int | None = Field(None, gt=0, le=MAX_COUNT)
 
 
 class Memory(Spec):
@@ -164,7 +171,9 @@ class Link(Spec):
     """Chip-to-chip links of one kind (NVLink, ICI, Infinity Fabric)."""
 
     name: str
-    num_links: int | None = Field(None, gt=0, description="None when only the total is published")
+    num_links: int | None = Field(
+        None, gt=0, le=MAX_COUNT, description="None when only the total is published"
+    )
     bandwidth_unidir: Bandwidth | None = Field(None, description="per chip, one direction")
     bandwidth_bidir: Bandwidth | None = Field(None, description="per chip, both directions")
     latency: Duration | None = None
@@ -255,7 +264,7 @@ class Chip(Spec):
     reference_design: bool = Field(False, description="our own design, not a product")
     process: Process
     die_area: Area | None = Field(None, description="silicon area of all compute dies")
-    num_dies: int = Field(1, gt=0)
+    num_dies: int = Field(1, gt=0, le=MAX_COUNT)
     tdp: Power | None = None
     sustained_clock_fraction: float | None = Field(
         None,

@@ -10,7 +10,14 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal, Self, TypeVar
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationInfo
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+)
 
 from tigris.units import UnitError, parse_quantity
 
@@ -31,6 +38,17 @@ DTYPE_BYTES: dict[str, float] = {
 
 
 _T = TypeVar("_T")
+
+MAX_COUNT = 2**31 - 1
+"""The largest count a spec accepts (cores, arrays, PE rows, chips): int32's range, far
+beyond any machine, so that a typo of many digits is an error rather than a silent
+figure of 1e30."""
+
+Count = Annotated[int, Field(gt=0, le=MAX_COUNT)]
+"""A positive count of things, at most MAX_COUNT."""
+
+PositiveRate = Annotated[float, Field(gt=0)]
+"""A positive finite rate per unit (MACs per PE per cycle, flop per core per cycle)."""
 
 
 class cached_figure:  # noqa: N801 (used as a decorator, like functools.cached_property)
@@ -53,13 +71,18 @@ class cached_figure:  # noqa: N801 (used as a decorator, like functools.cached_p
 
 
 class Spec(BaseModel):
-    """Base of every spec: frozen, unknown fields rejected.
+    """Base of every spec: frozen, unknown fields rejected, every float finite.
 
     A spec may cache figures derived from its fields (`cached_figure`, kept in the
     instance's __dict__ beside the fields); `model_copy(update=...)` drops them, since
     pydantic copies __dict__ whole and the copy's fields differ."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", ignored_types=(cached_figure,))
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        ignored_types=(cached_figure,),
+        allow_inf_nan=False,  # no float field of a spec means NaN or infinity
+    )
 
     def derived(self, key: str, build: Callable[[Self], _T]) -> _T:
         """A value another module derives from this frozen spec (an engine's per-chip

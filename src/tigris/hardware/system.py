@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from tigris.hardware.quantities import Bandwidth, Duration, Power, Spec
+from tigris.hardware.quantities import MAX_COUNT, Bandwidth, Count, Duration, Power, Spec
 
 
 class ScaleUpDomain(Spec):
@@ -20,7 +20,7 @@ class ScaleUpDomain(Spec):
 
     topology: Literal["switch", "torus", "fully_connected", "ring", "none"]
     name: str = Field(description="e.g. 'NVLink 4 + NVSwitch', 'ICI 3D torus'")
-    num_chips: int = Field(gt=0, description="chips in one scale-up domain")
+    num_chips: int = Field(gt=0, le=MAX_COUNT, description="chips in one scale-up domain")
     bandwidth_unidir: Bandwidth | None = Field(
         None, description="per chip, one direction (all links); required unless topology is none"
     )
@@ -28,7 +28,7 @@ class ScaleUpDomain(Spec):
         None, description="fully connected: to any one peer, one direction"
     )
     latency: Duration = Field(2e-6, description="one hop, end to end")
-    torus_dims: list[int] | None = Field(None, description="torus extent per dimension")
+    torus_dims: list[Count] | None = Field(None, description="torus extent per dimension")
     wraparound: bool = True
 
     @model_validator(mode="after")
@@ -58,11 +58,13 @@ class ScaleOutTier(Spec):
     )
     latency: Duration = Field(5e-6)
     oversubscription: float = Field(1.0, ge=1.0)
-    max_chips: int | None = Field(None, gt=0, description="largest published deployment")
+    max_chips: int | None = Field(
+        None, gt=0, le=MAX_COUNT, description="largest published deployment"
+    )
 
 
 class Node(Spec):
-    chips_per_node: int = Field(gt=0)
+    chips_per_node: int = Field(gt=0, le=MAX_COUNT)
     scale_up: ScaleUpDomain
     host: str | None = Field(None, description="host CPUs")
     power: Power | None = Field(None, description="whole node at full load")
@@ -76,7 +78,7 @@ class Cluster(Spec):
     chip: str = Field(description="catalog id of the chip")
     node: Node
     scale_out: list[ScaleOutTier] = Field(default_factory=list)
-    max_chips: int | None = Field(None, gt=0)
+    max_chips: int | None = Field(None, gt=0, le=MAX_COUNT)
     sources: dict[str, str] = Field(default_factory=dict)
     notes: str | None = None
 

@@ -2,26 +2,94 @@
 
 Duplicate keys are errors (PyYAML and json silently keep the last one). Nothing in a file
 is executed: YAML is read with the safe loader, no tags.
+
+Whatever a file holds, reading it gives a value or a one-line SpecError naming the file,
+quickly and in bounded memory: a file that is not text, not UTF-8, empty, a directory, a
+device or unreadable; NaN or infinity (a spec describes finite hardware); YAML aliases that
+expand to more than MAX_EXPANDED_VALUES values (an 839-byte "billion laughs" file expands
+to a billion) or that contain themselves; nesting deeper than Python can follow.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import stat
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from tigris.errors import SpecError
+from tigris.errors import SpecError, given, shorten
 
 SpecT = TypeVar("SpecT", bound=BaseModel)
 
 
+MAX_FILE_BYTES = 16 * 2**20
+"""The largest spec file read (a chip, a model, a sweep is a few kB)."""
+
+MAX_EXPANDED_VALUES = 100_000
+"""YAML aliases may repeat a part of a document, up to this many values in all."""
+
+
 class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """The safe loader, rejecting duplicate mapping keys: libyaml's C parser where PyYAML
-    has it (the same documents and marks, ~10x faster: presets and the cost assumptions
-    are read at every start), the pure-Python one otherwise."""
+    """The safe loader, rejecting duplicate mapping keys, NaN and infinity, and aliases
+    that expand without bound: libyaml's C parser where PyYAML has it (the same documents
+    and marks, ~10x faster: presets and the cost assumptions are read at every start), the
+    pure-Python one otherwise."""
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        _check_expansion(node)
+        return super().construct_document(node)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return node.value
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """SpecError if aliases make the document a cycle or expand it beyond
+    MAX_EXPANDED_VALUES values. Each distinct node is sized once (an alias is the same
+    node object as its anchor), so this takes time in the document's size, not in its
+    expansion, and no Python recursion."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            size = 1 + sum(sizes[id(child)] for child in _children(node))
+            sizes[key] = size
+            open_nodes.discard(key)
+            if size > MAX_EXPANDED_VALUES and size > len(sizes):
+                line = node.start_mark.line + 1
+                raise SpecError(
+                    f"YAML aliases expand to more than {MAX_EXPANDED_VALUES:,} values "
+                    f"(line {line}); write the values out instead"
+                )
+            continue
+        if key in sizes:
+            continue
+        if key in open_nodes:
+            line = node.start_mark.line + 1
+            raise SpecError(f"a YAML alias contains itself (line {line})")
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node) if id(child) not in sizes)
+
+
+def _construct_float(loader: _StrictLoader, node: yaml.ScalarNode) -> float:
+    value = loader.construct_yaml_float(node)
+    if not math.isfinite(value):
+        line = node.start_mark.line + 1
+        raise SpecError(f"{shorten(str(node.value))} is not a finite number (line {line})")
+    return value
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
@@ -29,33 +97,59 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
     mapping: dict[Any, Any] = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=deep)
+        try:
+            hash(key)
+        except TypeError:
+            line = key_node.start_mark.line + 1
+            raise SpecError(
+                f"a key must be a plain value, not {given(key)} (line {line})"
+            ) from None
         if key in mapping:
             line = key_node.start_mark.line + 1
             raise SpecError(
-                f"duplicate key {key!r} (line {line}); each key may appear once",
-                key_path=str(key),
+                f"duplicate key {given(key)} (line {line}); each key may appear once",
+                key_path=shorten(str(key)),
             )
         mapping[key] = loader.construct_object(value_node, deep=deep)
     return mapping
 
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_StrictLoader.add_constructor("tag:yaml.org,2002:float", _construct_float)
 
 
 def _reject_duplicate_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
-            raise SpecError(f"duplicate key {key!r}; each key may appear once", key_path=key)
+            raise SpecError(
+                f"duplicate key {given(key)}; each key may appear once", key_path=shorten(key)
+            )
         result[key] = value
     return result
 
 
+def _json_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise SpecError(f"{shorten(text)} is too large for a number")
+    return value
+
+
+def _json_constant(text: str) -> Any:
+    raise SpecError(f"{text} is not a finite number (nor valid JSON)")
+
+
 def parse_text(text: str, *, file: str, json_only: bool = False) -> Any:
-    """Parse YAML (or JSON, a subset) text strictly."""
+    """Parse YAML (or JSON, a subset) text strictly; SpecError naming `file` otherwise."""
     try:
         if json_only:
-            return json.loads(text, object_pairs_hook=_reject_duplicate_pairs)
+            return json.loads(
+                text,
+                object_pairs_hook=_reject_duplicate_pairs,
+                parse_float=_json_float,
+                parse_constant=_json_constant,
+            )
         return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - strict safe loader
     except SpecError as error:
         raise error.with_file(file) from None
@@ -65,19 +159,90 @@ def parse_text(text: str, *, file: str, json_only: bool = False) -> Any:
         mark = getattr(error, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
         problem = getattr(error, "problem", None) or str(error)
-        raise SpecError(f"not valid YAML: {problem}{where}", file=file) from None
+        raise SpecError(
+            f"not valid {'JSON' if json_only else 'YAML'}: {shorten(problem, 200)}{where}",
+            file=file,
+        ) from None
+    except RecursionError:
+        raise SpecError("nested too deeply to read", file=file) from None
+    except ValueError as error:  # an integer of more than 4300 digits, and the like
+        raise SpecError(f"cannot read a value: {shorten(str(error), 120)}", file=file) from None
+
+
+def parse_value(text: str) -> Any:
+    """A YAML value from a command line (`--set key=value`), read by the same strict rules
+    as a file: '4 TB/s' stays a string, '8' becomes 8, 'true' True; text that is not YAML
+    is kept as it is; SpecError for NaN, an alias bomb or nesting too deep."""
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - strict safe loader
+    except yaml.YAMLError:
+        return text
+    except RecursionError:
+        raise SpecError("nested too deeply to read") from None
+    except ValueError as error:
+        raise SpecError(f"cannot read a value: {shorten(str(error), 120)}") from None
+
+
+def read_text(path: str | Path, *, what: str = "file", max_bytes: int = MAX_FILE_BYTES) -> str:
+    """The UTF-8 text of a user's input file; SpecError naming it when it is missing, not
+    a regular file (a directory, a FIFO, a device), unreadable, too large, or not text."""
+    path = Path(path)
+    name = str(path)
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise SpecError(f"{what} not found", file=name, hint="check the path") from None
+    except OSError as error:
+        raise SpecError(f"cannot read the {what}: {error.strerror}", file=name) from None
+    if stat.S_ISDIR(info.st_mode):
+        raise SpecError(f"is a directory; give a {what}", file=name)
+    if not stat.S_ISREG(info.st_mode):
+        raise SpecError(
+            f"is not a regular file (a device, pipe or socket); give a {what}", file=name
+        )
+    if info.st_size > max_bytes:
+        raise SpecError(
+            f"is {info.st_size:,} bytes; a {what} here is at most {max_bytes:,}", file=name
+        )
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(max_bytes + 1)
+    except OSError as error:
+        raise SpecError(f"cannot read the {what}: {error.strerror}", file=name) from None
+    if len(data) > max_bytes:
+        raise SpecError(f"a {what} here is at most {max_bytes:,} bytes", file=name)
+    if b"\0" in data:
+        raise SpecError(f"is a binary file, not a text {what}", file=name)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise SpecError(
+            f"is not UTF-8 text (byte 0x{data[error.start]:02x} at offset {error.start})",
+            file=name,
+        ) from None
 
 
 def load_mapping(path: str | Path) -> dict[str, Any]:
     """Load a YAML or JSON file that must hold a mapping at its top level."""
     path = Path(path)
-    if not path.is_file():
-        raise SpecError("file not found", file=str(path), hint="check the path")
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path)
+    if not text.strip():
+        raise SpecError("the file is empty", file=str(path))
     data = parse_text(text, file=str(path), json_only=path.suffix == ".json")
     if not isinstance(data, dict):
-        raise SpecError("expected a mapping of keys to values at the top level", file=str(path))
+        raise SpecError(
+            f"expected a mapping of keys to values at the top level, got {_kind_of(data)}",
+            file=str(path),
+        )
     return data
+
+
+def _kind_of(data: Any) -> str:
+    if data is None:
+        return "nothing"
+    if isinstance(data, list):
+        return "a list"
+    return f"the value {given(data)}"
 
 
 def format_location(loc: tuple[Any, ...]) -> str:
@@ -109,9 +274,9 @@ def _clean_message(error: dict[str, Any]) -> tuple[str, list[Any]]:
     for prefix in ("Value error, ", "Assertion failed, "):
         if message.startswith(prefix):
             message = message[len(prefix) :]
-    given = error.get("input")
-    if kind not in ("value_error",) and not isinstance(given, (dict, list)):
-        message = f"{message} (given {given!r})"
+    value = error.get("input")
+    if kind not in ("value_error",) and not isinstance(value, (dict, list, tuple, set)):
+        message = f"{message} (given {given(value)})"
     return message, loc
 
 

@@ -5,17 +5,17 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import yaml
+from tigris.errors import SpecError, shorten
+from tigris.io.loader import parse_value
 
-from tigris.errors import SpecError
 
-
-def _parse_value(text: str) -> Any:
-    """Values are YAML scalars: '4 TB/s' stays a string, '8' becomes 8, 'true' True."""
+def _parse_value(text: str, dotted: str) -> Any:
+    """Values are YAML scalars: '4 TB/s' stays a string, '8' becomes 8, 'true' True (read
+    strictly: NaN or an alias bomb is an error naming the key)."""
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
+        return parse_value(text)
+    except SpecError as error:
+        raise SpecError(error.message, key_path=dotted or "--set", hint=error.hint) from None
 
 
 def apply_override(data: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
@@ -28,7 +28,7 @@ def apply_override(data: dict[str, Any], dotted: str, value: Any) -> dict[str, A
         path = ".".join(keys[: position + 1])
         if isinstance(node, list):
             if not key.isdigit() or int(key) >= len(node):
-                raise SpecError(f"no list item {key!r}", key_path=path)
+                raise SpecError(f"no list item {shorten(repr(key))}", key_path=shorten(path))
             index = int(key)
             if last:
                 node[index] = value
@@ -36,7 +36,7 @@ def apply_override(data: dict[str, Any], dotted: str, value: Any) -> dict[str, A
                 node = node[index]
             continue
         if not isinstance(node, dict):
-            raise SpecError("cannot set a field inside a plain value", key_path=path)
+            raise SpecError("cannot set a field inside a plain value", key_path=shorten(path))
         if last:
             node[key] = value
         else:
@@ -49,8 +49,12 @@ def apply_overrides(data: dict[str, Any], assignments: list[str]) -> dict[str, A
     for assignment in assignments:
         if "=" not in assignment:
             raise SpecError(
-                f"override {assignment!r} is not of the form key.path=value", key_path="--set"
+                f"override {shorten(repr(assignment))} is not of the form key.path=value",
+                key_path="--set",
             )
         dotted, text = assignment.split("=", 1)
-        data = apply_override(data, dotted.strip(), _parse_value(text.strip()))
+        dotted = dotted.strip()
+        if not dotted:
+            raise SpecError(f"override {shorten(repr(assignment))} names no key", key_path="--set")
+        data = apply_override(data, dotted, _parse_value(text.strip(), dotted))
     return data

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tigris.errors import SpecError
+from tigris.errors import SpecError, given
 from tigris.io.loader import validate_spec
 from tigris.workload.spec import TransformerSpec
 
@@ -40,10 +40,39 @@ class _Config:
         value = self.data.get(key)
         return default if value is None else value
 
+    def whole(self, key: str, default: Any = ...) -> Any:
+        """A positive whole number (4096 or 4096.0; not 1.5, true, "4096" or NaN), or
+        `default` when the key is missing or null (a required key without one)."""
+        value = self.data.get(key)
+        if value is None:
+            return self.require(key) if default is ... else default
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SpecError(
+                f"expected a whole number, got {given(value)}", file=self.file, key_path=key
+            )
+        if isinstance(value, float) and not value.is_integer():
+            raise SpecError(
+                f"expected a whole number, got {given(value)}", file=self.file, key_path=key
+            )
+        if value <= 0:
+            raise SpecError(f"must be positive, got {given(value)}", file=self.file, key_path=key)
+        return int(value)
+
+    def flag(self, key: str, default: bool) -> bool:
+        """true or false (a string such as "false" would read as true)."""
+        value = self.data.get(key)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise SpecError(
+                f"expected true or false, got {given(value)}", file=self.file, key_path=key
+            )
+        return value
+
 
 def _head_dim(config: _Config, hidden: int, heads: int) -> int:
-    if "head_dim" in config.data and config.data["head_dim"] is not None:
-        return int(config.data["head_dim"])
+    if config.data.get("head_dim") is not None:
+        return config.whole("head_dim")
     if hidden % heads:
         raise SpecError(
             f"hidden size {hidden} is not a multiple of {heads} heads; give head_dim",
@@ -54,7 +83,11 @@ def _head_dim(config: _Config, hidden: int, heads: int) -> int:
 
 
 def _activation(config: _Config, key: str, gated: bool) -> str:
-    act = str(config.get(key, "silu" if gated else "gelu"))
+    act = config.get(key, "silu" if gated else "gelu")
+    if not isinstance(act, str):
+        raise SpecError(
+            f"expected an activation name, got {given(act)}", file=config.file, key_path=key
+        )
     if gated:
         if act in ("silu", "swish"):
             return "swiglu"
@@ -65,30 +98,30 @@ def _activation(config: _Config, key: str, gated: bool) -> str:
             return "gelu"
         if act in ("relu", "silu"):
             return act
-    raise SpecError(f"unsupported activation {act!r}", file=config.file, key_path=key)
+    raise SpecError(f"unsupported activation {given(act)}", file=config.file, key_path=key)
 
 
 def _read_llama_like(config: _Config) -> dict[str, Any]:
     """Llama, Mistral, Mixtral and Qwen2 share these keys (transformers LlamaConfig)."""
-    hidden = int(config.require("hidden_size"))
-    heads = int(config.require("num_attention_heads"))
+    hidden = config.whole("hidden_size")
+    heads = config.whole("num_attention_heads")
     return {
         "hidden_size": hidden,
-        "num_layers": config.require("num_hidden_layers"),
+        "num_layers": config.whole("num_hidden_layers"),
         "num_heads": heads,
-        "num_kv_heads": config.get("num_key_value_heads", heads),
+        "num_kv_heads": config.whole("num_key_value_heads", heads),
         "head_dim": _head_dim(config, hidden, heads),
-        "ffn_hidden_size": config.require("intermediate_size"),
-        "vocab_size": config.require("vocab_size"),
-        "max_position_embeddings": config.require("max_position_embeddings"),
+        "ffn_hidden_size": config.whole("intermediate_size"),
+        "vocab_size": config.whole("vocab_size"),
+        "max_position_embeddings": config.whole("max_position_embeddings"),
         "activation": _activation(config, "hidden_act", gated=True),
         "gated_mlp": True,
         "norm": "rmsnorm",
         "position": "rope",
-        "tie_word_embeddings": bool(config.get("tie_word_embeddings", False)),
-        "qkv_bias": bool(config.get("attention_bias", False)),
-        "attention_out_bias": bool(config.get("attention_bias", False)),
-        "mlp_bias": bool(config.get("mlp_bias", False)),
+        "tie_word_embeddings": config.flag("tie_word_embeddings", False),
+        "qkv_bias": config.flag("attention_bias", False),
+        "attention_out_bias": config.flag("attention_bias", False),
+        "mlp_bias": config.flag("mlp_bias", False),
     }
 
 
@@ -98,14 +131,14 @@ def _read_llama(config: _Config) -> dict[str, Any]:
 
 def _read_mistral(config: _Config) -> dict[str, Any]:
     fields = _read_llama_like(config)
-    fields["sliding_window"] = config.get("sliding_window", None)
+    fields["sliding_window"] = config.whole("sliding_window", None)
     return fields
 
 
 def _read_mixtral(config: _Config) -> dict[str, Any]:
     fields = _read_mistral(config)
-    fields["num_experts"] = config.require("num_local_experts")
-    fields["num_experts_per_token"] = config.require("num_experts_per_tok")
+    fields["num_experts"] = config.whole("num_local_experts")
+    fields["num_experts_per_token"] = config.whole("num_experts_per_tok")
     return fields
 
 
@@ -115,29 +148,29 @@ def _read_qwen2(config: _Config) -> dict[str, Any]:
     fields["qkv_bias"] = True
     fields["attention_out_bias"] = False
     if config.get("use_sliding_window", False):
-        fields["sliding_window"] = config.get("sliding_window", None)
+        fields["sliding_window"] = config.whole("sliding_window", None)
     return fields
 
 
 def _read_gpt2(config: _Config) -> dict[str, Any]:
     """GPT-2 (Radford et al. 2019) and GPT-3 (Brown et al. 2020): d_ff = 4 * d_model."""
-    hidden = int(config.require("n_embd"))
-    heads = int(config.require("n_head"))
-    positions = config.get("n_positions", None) or config.require("n_ctx")
+    hidden = config.whole("n_embd")
+    heads = config.whole("n_head")
+    positions = config.whole("n_positions", None) or config.whole("n_ctx")
     return {
         "hidden_size": hidden,
-        "num_layers": config.require("n_layer"),
+        "num_layers": config.whole("n_layer"),
         "num_heads": heads,
         "num_kv_heads": heads,
         "head_dim": _head_dim(config, hidden, heads),
-        "ffn_hidden_size": config.get("n_inner", 4 * hidden),
-        "vocab_size": config.require("vocab_size"),
+        "ffn_hidden_size": config.whole("n_inner", 4 * hidden),
+        "vocab_size": config.whole("vocab_size"),
         "max_position_embeddings": positions,
         "activation": _activation(config, "activation_function", gated=False),
         "gated_mlp": False,
         "norm": "layernorm",
         "position": "learned",
-        "tie_word_embeddings": bool(config.get("tie_word_embeddings", True)),
+        "tie_word_embeddings": config.flag("tie_word_embeddings", True),
         "qkv_bias": True,
         "attention_out_bias": True,
         "mlp_bias": True,
@@ -146,28 +179,28 @@ def _read_gpt2(config: _Config) -> dict[str, Any]:
 
 def _read_gpt_neox(config: _Config) -> dict[str, Any]:
     """GPT-NeoX (Black et al. 2022) and Pythia: partial RoPE, parallel residual, biases."""
-    hidden = int(config.require("hidden_size"))
-    heads = int(config.require("num_attention_heads"))
-    bias = bool(config.get("attention_bias", True))
+    hidden = config.whole("hidden_size")
+    heads = config.whole("num_attention_heads")
+    bias = config.flag("attention_bias", True)
     return {
         "hidden_size": hidden,
-        "num_layers": config.require("num_hidden_layers"),
+        "num_layers": config.whole("num_hidden_layers"),
         "num_heads": heads,
         "num_kv_heads": heads,
         "head_dim": _head_dim(config, hidden, heads),
-        "ffn_hidden_size": config.require("intermediate_size"),
-        "vocab_size": config.require("vocab_size"),
-        "max_position_embeddings": config.require("max_position_embeddings"),
+        "ffn_hidden_size": config.whole("intermediate_size"),
+        "vocab_size": config.whole("vocab_size"),
+        "max_position_embeddings": config.whole("max_position_embeddings"),
         "activation": _activation(config, "hidden_act", gated=False),
         "gated_mlp": False,
         "norm": "layernorm",
         "position": "rope",
         "rotary_fraction": config.get("rotary_pct", 0.25),
-        "tie_word_embeddings": bool(config.get("tie_word_embeddings", False)),
+        "tie_word_embeddings": config.flag("tie_word_embeddings", False),
         "qkv_bias": bias,
         "attention_out_bias": bias,
         "mlp_bias": True,
-        "parallel_residual": bool(config.get("use_parallel_residual", True)),
+        "parallel_residual": config.flag("use_parallel_residual", True),
     }
 
 
@@ -222,10 +255,10 @@ def from_hf_config(
     """
     wrapped = _Config(config, file)
     model_type = wrapped.require("model_type")
-    reader = READERS.get(str(model_type))
+    reader = READERS.get(model_type) if isinstance(model_type, str) else None
     if reader is None:
         raise SpecError(
-            f"unsupported model_type {model_type!r}",
+            f"unsupported model_type {given(model_type)}",
             file=file,
             key_path="model_type",
             hint=f"supported: {', '.join(supported_model_types())}",

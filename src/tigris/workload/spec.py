@@ -56,17 +56,25 @@ class ParamCount:
 
 class TransformerSpec(Spec):
     """A decoder-only transformer LLM, as a Hugging Face config.json describes it (frozen,
-    unknown fields rejected; its parameter counts computed once)."""
+    unknown fields rejected; its parameter counts computed once).
+
+    Each size has an upper bound far beyond any published model (width 2^20, 2^16 layers
+    or heads, a vocabulary of 2^26, a context of 2^34 tokens), so that a mistyped config
+    is an error rather than a model of 1e30 parameters."""
 
     name: str = Field(description="model id, e.g. 'llama3-70b'")
-    hidden_size: int = Field(gt=0, description="model width h (d_model)")
-    num_layers: int = Field(gt=0, description="decoder layers l")
-    num_heads: int = Field(gt=0, description="query heads")
-    num_kv_heads: int = Field(gt=0, description="key/value heads (GQA); = num_heads for MHA")
-    head_dim: int = Field(gt=0, description="width of one head")
-    ffn_hidden_size: int = Field(gt=0, description="MLP inner width (per expert for MoE)")
-    vocab_size: int = Field(gt=0, description="tokens in the vocabulary V")
-    max_position_embeddings: int = Field(gt=0, description="longest supported context, tokens")
+    hidden_size: int = Field(gt=0, le=2**20, description="model width h (d_model)")
+    num_layers: int = Field(gt=0, le=2**16, description="decoder layers l")
+    num_heads: int = Field(gt=0, le=2**16, description="query heads")
+    num_kv_heads: int = Field(
+        gt=0, le=2**16, description="key/value heads (GQA); = num_heads for MHA"
+    )
+    head_dim: int = Field(gt=0, le=2**16, description="width of one head")
+    ffn_hidden_size: int = Field(gt=0, le=2**24, description="MLP inner width (per expert for MoE)")
+    vocab_size: int = Field(gt=0, le=2**26, description="tokens in the vocabulary V")
+    max_position_embeddings: int = Field(
+        gt=0, le=2**34, description="longest supported context, tokens"
+    )
     activation: Activation = Field(description="MLP activation; swiglu/geglu are gated")
     gated_mlp: bool = Field(description="gated MLP: up and gate projections, then down")
     norm: Literal["rmsnorm", "layernorm"] = Field(description="normalization kind")
@@ -82,15 +90,25 @@ class TransformerSpec(Spec):
         False, description="attention and MLP read the same input (GPT-NeoX, GPT-J)"
     )
     sliding_window: int | None = Field(
-        None, gt=0, description="each query attends to at most this many keys (Mistral v0.1)"
+        None,
+        gt=0,
+        le=2**34,
+        description="each query attends to at most this many keys (Mistral v0.1)",
     )
-    num_experts: int = Field(0, ge=0, description="routed experts per layer; 0 = dense MLP")
-    num_experts_per_token: int = Field(0, ge=0, description="top-k experts each token goes to")
+    num_experts: int = Field(
+        0, ge=0, le=2**16, description="routed experts per layer; 0 = dense MLP"
+    )
+    num_experts_per_token: int = Field(
+        0, ge=0, le=2**16, description="top-k experts each token goes to"
+    )
     moe_ffn_hidden_size: int | None = Field(
-        None, gt=0, description="inner width of one expert; defaults to ffn_hidden_size"
+        None, gt=0, le=2**24, description="inner width of one expert; defaults to ffn_hidden_size"
     )
     num_shared_experts: int = Field(
-        0, ge=0, description="experts every token goes to (DeepSeek style), each of expert width"
+        0,
+        ge=0,
+        le=2**16,
+        description="experts every token goes to (DeepSeek style), each of expert width",
     )
 
     @model_validator(mode="after")
