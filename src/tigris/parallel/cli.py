@@ -194,12 +194,15 @@ def validate_train_command(
         str | None, typer.Option("--source", help="megatron | mosaicml | maxtext")
     ] = None,
     rows: Annotated[bool, typer.Option("--rows", help="Also print every row.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress on stderr.")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Predicted vs measured for the train_cluster rows of the calibration data."""
+    from tigris.report.progress import Progress
     from tigris.validate.train import summarize_train, validate_train
 
-    results = validate_train((source,) if source else None)
+    with Progress("validate train: rows", quiet=quiet) as bar:
+        results = validate_train((source,) if source else None, progress=bar.update)
     summary = summarize_train(results)
     if as_json:
         _print_json(
@@ -248,12 +251,15 @@ def validate_train_command(
 
 
 def validate_collectives_command(
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress on stderr.")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Predicted vs measured for the collective rows (NCCL bus bandwidth and time)."""
+    from tigris.report.progress import Progress
     from tigris.validate.collectives import summarize_collectives, validate_collectives
 
-    results = validate_collectives()
+    with Progress("validate collectives: rows", quiet=quiet) as bar:
+        results = validate_collectives(progress=bar.update)
     summary = summarize_collectives(results)
     if as_json:
         _print_json(
@@ -290,12 +296,15 @@ def validate_collectives_command(
 
 def validate_attention_command(
     rows: Annotated[bool, typer.Option("--rows", help="Also print every row.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress on stderr.")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Predicted vs measured attention throughput (FlashAttention-2/1, standard; fwd + bwd)."""
+    from tigris.report.progress import Progress
     from tigris.validate.attention import summarize_attention, validate_attention
 
-    results = validate_attention()
+    with Progress("validate attention: rows", quiet=quiet) as bar:
+        results = validate_attention(progress=bar.update)
     summary = summarize_attention(results)
     fields = ("rows", "mean_abs_error_pct", "max_abs_error_pct", "mean_error_pct")
     if as_json:

@@ -245,12 +245,15 @@ def serve_command(
 
 def validate_infer_command(
     rows: Annotated[bool, typer.Option("--rows", help="Also print every row.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress on stderr.")] = False,
     as_json: AsJson = False,
 ) -> None:
     """Predicted vs measured for the infer_chip and infer_cluster rows."""
+    from tigris.report.progress import Progress
     from tigris.validate.infer import summarize_by_source, validate_infer_rows
 
-    results = validate_infer_rows()
+    with Progress("validate infer: rows", quiet=quiet) as bar:
+        results = validate_infer_rows(progress=bar.update)
     summary = summarize_by_source(results)
     if as_json:
         _print_json(

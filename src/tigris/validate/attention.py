@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from statistics import mean
@@ -28,7 +29,7 @@ from statistics import mean
 from tigris.engines.tile import time_attention
 from tigris.hardware.chip import Chip
 from tigris.hardware.presets import load_chip
-from tigris.validate.measured import HARDWARE_TO_CHIP, read_rows
+from tigris.validate.measured import HARDWARE_TO_CHIP, read_rows, with_progress
 from tigris.workload.ops import Attention
 
 IMPLEMENTATIONS = {
@@ -126,8 +127,12 @@ def evaluate_attention(case: AttentionCase, chip: Chip | None = None) -> Attenti
     return AttentionResult(case, predicted, error)
 
 
-def validate_attention() -> list[AttentionResult]:
-    return [evaluate_attention(case) for case in load_attention_cases()]
+def validate_attention(
+    progress: Callable[[int, int], None] | None = None,
+) -> list[AttentionResult]:
+    """Every attention row, predicted; `progress(done, total)` hears of rows done."""
+    cases = list(load_attention_cases())
+    return [evaluate_attention(case) for case in with_progress(cases, progress)]
 
 
 def summarize_attention(

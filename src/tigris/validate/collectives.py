@@ -10,6 +10,7 @@ NVLS) are skipped with the reason.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from statistics import mean
@@ -17,7 +18,7 @@ from statistics import mean
 from tigris.hardware.presets import load_chip, load_cluster
 from tigris.hardware.system import Cluster
 from tigris.parallel.collectives import CommGroup, bus_bandwidth_bytes_per_s, collective_time_s
-from tigris.validate.measured import read_rows
+from tigris.validate.measured import read_rows, with_progress
 
 # Hardware names in the CSV (by prefix) -> catalog system ids.
 HARDWARE_TO_SYSTEM = (
@@ -144,9 +145,12 @@ def predict(case: CollectiveCase) -> float:
     return bus_bandwidth_bytes_per_s(case.kind, case.message_bytes, group)
 
 
-def validate_collectives() -> list[CollectiveResult]:
+def validate_collectives(
+    progress: Callable[[int, int], None] | None = None,
+) -> list[CollectiveResult]:
+    """Every collective row, predicted; `progress(done, total)` hears of rows done."""
     results = []
-    for case in load_collective_cases():
+    for case in with_progress(list(load_collective_cases()), progress):
         if case.skipped:
             results.append(CollectiveResult(case, None, None))
             continue

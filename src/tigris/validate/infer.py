@@ -36,7 +36,7 @@ reported as skipped, with the reason.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from math import ceil
@@ -46,7 +46,7 @@ from tigris.engines.base import get_engine
 from tigris.errors import TigrisError
 from tigris.hardware.presets import default_cluster, load_chip, load_cluster
 from tigris.serving.deployment import Deployment
-from tigris.validate.measured import HARDWARE_TO_CHIP, read_rows
+from tigris.validate.measured import HARDWARE_TO_CHIP, read_rows, with_progress
 from tigris.workload.ops import Gemm, Stream
 from tigris.workload.precision import Precision
 from tigris.workload.presets import load_model
@@ -528,11 +528,15 @@ def evaluate_row(row: dict[str, str]) -> InferRow:
     return InferRow(predicted=predicted, error_pct=error, **common)
 
 
-def validate_infer_rows(sources: Iterable[str] | None = None) -> list[InferRow]:
-    """Every inference row (or those of the given source families), predicted."""
+def validate_infer_rows(
+    sources: Iterable[str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[InferRow]:
+    """Every inference row (or those of the given source families), predicted;
+    `progress(done, total)` hears of rows done (the MLPerf rows take seconds each)."""
     wanted = set(sources) if sources is not None else None
-    rows = read_rows(CATEGORIES)
-    return [evaluate_row(row) for row in rows if wanted is None or source_family(row) in wanted]
+    rows = [row for row in read_rows(CATEGORIES) if wanted is None or source_family(row) in wanted]
+    return [evaluate_row(row) for row in with_progress(rows, progress)]
 
 
 def summarize_by_source(results: list[InferRow]) -> list[dict[str, object]]:

@@ -9,11 +9,28 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from typing import TypeVar
 
 from tigris.workload.ops import Gemm, Stream
+
+T = TypeVar("T")
+
+
+def with_progress(items: Sequence[T], progress: Callable[[int, int], None] | None) -> Iterator[T]:
+    """The items in order, telling `progress(done, total)` before each and at the end
+    (the rows of a validation: some take seconds, a whole table a minute)."""
+    total = len(items)
+    for done, item in enumerate(items):
+        if progress is not None:
+            progress(done, total)
+        yield item
+    if progress is not None:
+        progress(total, total)
+
 
 # Hardware names in the CSV -> catalog chip ids. Rows on chips without a preset are
 # reported as skipped.

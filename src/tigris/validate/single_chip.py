@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from statistics import mean
 
@@ -10,7 +10,7 @@ from tigris.engines.base import get_engine
 from tigris.errors import TigrisError
 from tigris.hardware.chip import Chip
 from tigris.hardware.presets import load_chip
-from tigris.validate.measured import Case, load_cases
+from tigris.validate.measured import Case, load_cases, with_progress
 
 
 @dataclass(frozen=True)
@@ -55,12 +55,14 @@ def evaluate(case: Case, chip: Chip | None = None, engine_name: str = "tile") ->
 
 
 def validate_rows(
-    categories: Iterable[str] = ("gemm", "memory_bw"), engine_name: str = "tile"
+    categories: Iterable[str] = ("gemm", "memory_bw"),
+    engine_name: str = "tile",
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[RowResult]:
+    """Every row of the categories, predicted; `progress(done, total)` hears of rows done."""
     wanted = set(categories)
-    return [
-        evaluate(case, engine_name=engine_name) for case in load_cases() if case.category in wanted
-    ]
+    cases = [case for case in load_cases() if case.category in wanted]
+    return [evaluate(case, engine_name=engine_name) for case in with_progress(cases, progress)]
 
 
 def summarize(results: list[RowResult]) -> list[ChipSummary]:

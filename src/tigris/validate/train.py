@@ -30,6 +30,7 @@ over the data-centre network is of the same order (three shards vs two per step)
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from statistics import mean
@@ -40,7 +41,7 @@ from tigris.hardware.system import ScaleOutTier
 from tigris.parallel.plan import check_plan
 from tigris.parallel.search import enumerate_plans, search_plans
 from tigris.parallel.step import StepModel, StepResult, TrainSetup
-from tigris.validate.measured import HARDWARE_TO_CHIP, read_rows
+from tigris.validate.measured import HARDWARE_TO_CHIP, read_rows, with_progress
 from tigris.workload.hf_config import from_hf_config
 from tigris.workload.spec import TransformerSpec
 
@@ -399,12 +400,13 @@ def evaluate_case(case: TrainCase) -> TrainResult:
     return TrainResult(case, predicted, error_pct, result.plan.as_dict(), note)
 
 
-def validate_train(sources: tuple[str, ...] | None = None) -> list[TrainResult]:
-    return [
-        evaluate_case(case)
-        for case in load_train_cases()
-        if sources is None or case.source in sources
-    ]
+def validate_train(
+    sources: tuple[str, ...] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[TrainResult]:
+    """The train rows (of `sources`), predicted; `progress(done, total)` hears of rows done."""
+    cases = [case for case in load_train_cases() if sources is None or case.source in sources]
+    return [evaluate_case(case) for case in with_progress(cases, progress)]
 
 
 def summary_keys(case: TrainCase) -> tuple[str, ...]:
