@@ -63,3 +63,44 @@ def test_unknown_model_exits_2_without_output(tmp_path: Path) -> None:
     done = tigris("compile", "nonesuch", "-o", "p.tasm", cwd=tmp_path)
     assert done.returncode == 2 and "nonesuch" in done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def digest_of(done: subprocess.CompletedProcess) -> str:
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)["digest"]
+
+
+def assert_user_error(done: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    message = " ".join(done.stderr.split())
+    assert 1 <= len(done.stderr.strip().splitlines()) <= 4, done.stderr
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+def test_compile_asm_run_round_trip_keeps_the_image(tmp_path: Path) -> None:
+    """compile -> asm -> run gives the digest of running the assembly; the .tbin carries
+    the image (it runs alone in another folder); disasm gives back text and image."""
+    assert tigris("compile", "gpt2-tiny", "-o", "p.tasm", cwd=tmp_path).returncode == 0
+    from_text = digest_of(tigris("run", "p.tasm", "--json", cwd=tmp_path))
+    assert tigris("asm", "p.tasm", "-o", "p.tbin", cwd=tmp_path).returncode == 0
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (tmp_path / "p.tbin").rename(alone / "p.tbin")
+    assert digest_of(tigris("run", "p.tbin", "--json", cwd=alone)) == from_text
+    assert tigris("disasm", "p.tbin", "-o", "back.tasm", cwd=alone).returncode == 0
+    assert (alone / "back.tasm").read_bytes() == (tmp_path / "p.tasm").read_bytes()
+    assert (alone / "back.tasm.img").read_bytes() == (tmp_path / "p.tasm.img").read_bytes()
+    assert tigris("compile", "gpt2-tiny", "-o", "direct.tbin", cwd=tmp_path).returncode == 0
+    assert digest_of(tigris("run", "direct.tbin", "--json", cwd=tmp_path)) == from_text
+
+
+def test_a_program_without_its_image_names_the_file_and_segment(tmp_path: Path) -> None:
+    assert tigris("compile", "gpt2-tiny", "-o", "p.tasm", cwd=tmp_path).returncode == 0
+    (tmp_path / "p.tasm.img").rename(tmp_path / "kept.img")
+    assert_user_error(tigris("run", "p.tasm", cwd=tmp_path), "p.tasm.img", "'embed.tokens'")
+    done = tigris("asm", "p.tasm", "-o", "p.tbin", cwd=tmp_path)
+    assert done.returncode == 0 and "carries no image" in done.stderr
+    assert_user_error(tigris("run", "p.tbin", cwd=tmp_path), "p.tbin.img", "'embed.tokens'")
+    assert tigris("run", "p.tbin", "--image", "kept.img", cwd=tmp_path).returncode == 0

@@ -62,13 +62,15 @@ def compile_graph(
     *,
     calibration: list[np.ndarray] | None = None,
     smooth_alpha: float | None = 0.75,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Compiled:
     """Lower every operator of `graph` for `machine` in numerics `mode`.
 
     int8/fp8 need activation scales: they come from `calibration` (token-id arrays of the
     graph's sequence lengths) run through the float model, with SmoothQuant factors of
     migration strength `smooth_alpha` (None: no smoothing); UnsupportedError names the
-    first operator with no lowering rule.
+    first operator with no lowering rule. `progress(done, total)` is called after each
+    operator is lowered.
     """
     numerics = numerics_mode(mode)
     for node in graph.nodes:
@@ -89,8 +91,10 @@ def compile_graph(
     layout = HbmLayout()
     ids = layout.tensor(graph.ids, graph.num_tokens, 1, "i32")
     ctx = Context(machine, numerics, graph, Emitter(machine), layout, absmax, smoothing)
-    for node in graph.nodes:
+    for index, node in enumerate(graph.nodes):
         LOWERINGS[type(node)](node, ctx)
+        if progress is not None:
+            progress(index + 1, len(graph.nodes))
     out = layout.tensors[graph.output]
     program = Program(
         name=graph.name,

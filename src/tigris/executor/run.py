@@ -3,12 +3,18 @@ order, the order the hardware's dependences impose) and timed (tigris.executor.t
 
 `execute(program, image, machine, inputs, compute=True)` -> RunResult with the outputs,
 cycles, time, per-unit utilisation and the instruction spans (for the trace).
+
+The simulated HBM is a host byte array of the program's `.hbm` size: a program asking for
+more than the chip's DRAM, or more than MAX_SIMULATED_HBM_BYTES, is refused before anything
+is allocated. An instruction that fails as it runs (a gather row outside its table, an
+operand outside memory, operands that disagree) is a SpecError naming the instruction.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,11 +23,17 @@ from tigris.errors import SpecError
 from tigris.executor import arithmetic
 from tigris.executor.memory import Memory
 from tigris.executor.timing import Span, Timeline
+from tigris.isa.binary import check_image
 from tigris.isa.checks import violations
 from tigris.isa.dtypes import numpy_dtype
 from tigris.isa.machine import Machine
 from tigris.isa.operands import Hbm, Tile
-from tigris.isa.program import Instruction, Program
+from tigris.isa.program import Instruction, Program, Segment
+from tigris.isa.text import format_instruction
+
+PROGRESS_EVERY = 512  # instructions between progress reports
+MAX_SIMULATED_HBM_BYTES = 4 * 2**30
+"""The executor holds the program's HBM in host memory; larger programs are refused."""
 
 
 @dataclass(frozen=True)
@@ -58,12 +70,26 @@ class RunResult:
         }
 
 
+def check_hbm_size(program: Program, machine: Machine) -> None:
+    """SpecError when the program's HBM exceeds the chip's or what the executor simulates."""
+    size = program.hbm_bytes
+    if machine.hbm_capacity_bytes and size > machine.hbm_capacity_bytes:
+        raise SpecError(
+            f".hbm {size} bytes exceeds {machine.chip_id}'s HBM capacity of "
+            f"{machine.hbm_capacity_bytes} bytes",
+            key_path="program",
+        )
+    if size > MAX_SIMULATED_HBM_BYTES:
+        raise SpecError(
+            f".hbm {size} bytes exceeds the {MAX_SIMULATED_HBM_BYTES} bytes (4 GiB) of HBM the "
+            "executor simulates in host memory",
+            key_path="program",
+            hint="the executor is for small programs; compile a smaller model",
+        )
+
+
 def _load_image(memory: Memory, program: Program, image: dict[str, bytes]) -> None:
     for segment in program.segments:
-        if segment.name not in image or len(image[segment.name]) != segment.nbytes:
-            raise SpecError(
-                f"the image has no {segment.nbytes}-byte segment {segment.name!r}", key_path="image"
-            )
         data = np.frombuffer(image[segment.name], dtype=np.uint8)
         memory.hbm[segment.addr : segment.addr + segment.nbytes] = data
 
@@ -84,9 +110,10 @@ def _load_inputs(memory: Memory, program: Program, inputs: dict[str, np.ndarray]
 class Functional:
     """The arithmetic state of a run: memories and the weights held in each array."""
 
-    def __init__(self, machine: Machine, memory: Memory):
+    def __init__(self, machine: Machine, memory: Memory, segments: tuple[Segment, ...] = ()):
         self.machine = machine
         self.memory = memory
+        self.tables = {s.addr: s for s in segments}
         self.weights: dict[tuple[int, int], tuple[np.ndarray, str]] = {}
 
     def step(self, inst: Instruction) -> None:
@@ -104,6 +131,7 @@ class Functional:
             dst, idx, table = inst["dst"], inst["idx"], inst["table"]
             assert isinstance(dst, Tile) and isinstance(idx, Tile) and isinstance(table, Hbm)
             rows = mem.tile(core, idx).reshape(-1).astype(np.int64)
+            self._check_rows(rows, table, dst)
             for r, row in enumerate(rows):
                 one = Tile(
                     dst.addr + r * dst.stride * dst.itemsize, 1, dst.cols, dst.cols, dst.dtype
@@ -123,6 +151,22 @@ class Functional:
             self._matmul(inst)
         elif op.startswith("v."):
             self._vector(inst)
+
+    def _check_rows(self, rows: np.ndarray, table: Hbm, dst: Tile) -> None:
+        """Every gathered row lies inside the table's segment (or HBM, for a table that is
+        not a segment): an id outside the vocabulary is an error, not a read of whatever
+        lies beyond."""
+        pitch = table.stride * dst.itemsize
+        segment = self.tables.get(table.addr)
+        limit = segment.nbytes if segment is not None else self.memory.hbm.size - table.addr
+        count = (limit - dst.cols * dst.itemsize) // pitch + 1 if pitch else 1
+        bad = rows[(rows < 0) | (rows >= count)]
+        if bad.size:
+            what = f"table {segment.name!r}" if segment is not None else "its table"
+            raise SpecError(
+                f"gathers row {int(bad[0])} of {what}, which has {count} rows",
+                hint="an input id outside the model's vocabulary?",
+            )
 
     def _matmul(self, inst: Instruction) -> None:
         mem, core = self.memory, inst.core
@@ -175,8 +219,10 @@ def execute(
     *,
     compute: bool = True,
     check: bool = True,
+    progress: Callable[[int, int], None] | None = None,
 ) -> RunResult:
-    """Run `program`; compute=False times it without the arithmetic (outputs are zeros)."""
+    """Run `program`; compute=False times it without the arithmetic (outputs are zeros).
+    `progress(done, total)` is called every PROGRESS_EVERY instructions and at the end."""
     if check:
         found = violations(
             program,
@@ -192,18 +238,38 @@ def execute(
     timeline = Timeline(machine, machine.macs_per_pe(program.mode))
     functional = None
     if compute:
+        check_hbm_size(program, machine)
+        check_image(program, image)
         memory = Memory(program.hbm_bytes, machine.num_cores, machine.sram_bytes_per_core)
         _load_image(memory, program, image)
         _load_inputs(memory, program, inputs)
-        functional = Functional(machine, memory)
+        functional = Functional(machine, memory, program.segments)
     macs = 0
+    total = len(program.instructions)
     for index, inst in enumerate(program.instructions):
+        if progress is not None and index % PROGRESS_EVERY == 0:
+            progress(index, total)
         timeline.issue(index, inst)
         if inst.op == "mxu.mm":
             x, dst = inst["x"], inst["dst"]
             macs += x.rows * x.cols * dst.cols  # type: ignore[union-attr]
         if functional is not None:
-            functional.step(inst)
+            try:
+                functional.step(inst)
+            except SpecError as error:
+                raise SpecError(
+                    error.message,
+                    file=error.file,
+                    key_path=f"instruction {index} ({format_instruction(inst)})",
+                    hint=error.hint,
+                ) from None
+            except (ValueError, IndexError, TypeError) as error:
+                raise SpecError(
+                    f"cannot execute: {error}",
+                    key_path=f"instruction {index} ({format_instruction(inst)})",
+                ) from None
+    if progress is not None:
+        progress(total, total)
     cycles = timeline.total_cycles
     outputs = {}
     for symbol in program.outputs:

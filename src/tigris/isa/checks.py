@@ -8,12 +8,46 @@ Rules (each violation is reported with the instruction's index):
    `dma.wait` on its tag (a barrier also completes every DMA); a tag is not reused while
    pending.
 4. Cores other than 0..num_cores-1 and arrays other than 0..arrays_per_core-1 are not named.
+5. Inputs, outputs, segments and the HBM side of every DMA lie inside the program's `.hbm`
+   bytes (a gather's table start does; its rows depend on the data and are checked as the
+   program runs).
 """
 
 from __future__ import annotations
 
-from tigris.isa.operands import Tile, tiles_overlap
+from tigris.isa.dtypes import itemsize
+from tigris.isa.operands import Hbm, Tile, tiles_overlap
 from tigris.isa.program import Instruction, Program
+
+
+def hbm_extent(ref: Hbm, like: Tile) -> tuple[int, int]:
+    """The bytes [start, end) of HBM a DMA of the SRAM tile `like` touches at `ref`."""
+    return ref.addr, ref.addr + ((like.rows - 1) * ref.stride + like.cols) * like.itemsize
+
+
+def layout_violations(program: Program) -> list[str]:
+    """Symbols and segments outside the program's HBM (rule 5, the header part)."""
+    found = []
+    size = program.hbm_bytes
+    for kind, symbols in (("input", program.inputs), ("output", program.outputs)):
+        for symbol in symbols:
+            count = 1
+            for dim in symbol.shape:
+                count *= dim
+            end = symbol.addr + count * itemsize(symbol.dtype)
+            if end > size:
+                found.append(
+                    f"{kind} {symbol.name} [{symbol.addr}, {end}) lies outside the program's "
+                    f"{size} bytes of HBM"
+                )
+    for segment in program.segments:
+        end = segment.addr + segment.nbytes
+        if end > size:
+            found.append(
+                f"segment {segment.name} [{segment.addr}, {end}) lies outside the program's "
+                f"{size} bytes of HBM"
+            )
+    return found
 
 
 def _inside(tile: Tile, regions: dict[int, int]) -> bool:
@@ -28,7 +62,7 @@ def violations(
     program: Program, *, num_cores: int, arrays_per_core: int, sram_bytes: int
 ) -> list[str]:
     """Every broken rule, as 'instruction N (text): why'; empty when the program is clean."""
-    found: list[str] = []
+    found: list[str] = layout_violations(program)
     live: list[dict[int, int]] = [{} for _ in range(num_cores)]
     pending: list[dict[int, Tile]] = [{} for _ in range(num_cores)]
 
@@ -77,6 +111,17 @@ def violations(
                         inst,
                         f"{name} touches the destination of DMA tag {tag} before its wait",
                     )
+        if inst.op in ("dma.load", "dma.store"):
+            side, ref = ("dst", inst["src"]) if inst.op == "dma.load" else ("src", inst["dst"])
+            start, end = hbm_extent(ref, inst[side])  # type: ignore[arg-type]
+            if end > program.hbm_bytes:
+                report(
+                    index,
+                    inst,
+                    f"HBM [{start}, {end}) lies outside the program's {program.hbm_bytes} bytes",
+                )
+        if inst.op == "dma.gather" and inst["table"].addr >= program.hbm_bytes:  # type: ignore[union-attr]
+            report(index, inst, f"table at {inst['table'].addr} lies outside HBM")  # type: ignore[union-attr]
         if inst.op in ("dma.load", "dma.gather"):
             tag = int(inst["tag"])
             if tag in waiting:

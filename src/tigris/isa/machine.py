@@ -39,6 +39,7 @@ class Machine:
     sram_bytes_per_core: int
     dram_bandwidth_bytes_per_s: float
     vector_lanes: int
+    hbm_capacity_bytes: int = 0  # the chip's DRAM; 0 when unknown
     dma_latency_s: float = DMA_LATENCY_S
     barrier_cycles: int = BARRIER_CYCLES
 
@@ -89,4 +90,5 @@ def machine_of(chip: Chip) -> Machine:
         sram_bytes_per_core=sram_bytes,
         dram_bandwidth_bytes_per_s=chip.dram_bandwidth_bytes_per_s,
         vector_lanes=max(1, lanes),
+        hbm_capacity_bytes=int(chip.dram_capacity_bytes or 0),
     )

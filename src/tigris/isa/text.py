@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 
 from tigris.errors import SpecError
+from tigris.isa.binary import MODES, out_of_range, value_problem
 from tigris.isa.dtypes import DTYPES
 from tigris.isa.opcodes import OPCODES
 from tigris.isa.operands import Hbm, Tile
@@ -87,20 +88,25 @@ def _parse_value(kind: str, text: str) -> Value:
         width = int(cols) if stride is None else int(stride)
         if width < int(cols):
             raise _LineError(f"row stride {width} is narrower than the tile's {cols} columns")
-        return Tile(int(addr, 16), int(rows), int(cols), width, dtype)
-    if kind == "hbm":
+        value: Value = Tile(int(addr, 16), int(rows), int(cols), width, dtype)
+    elif kind == "hbm":
         match = _HBM.match(text)
         if not match:
             raise _LineError(f"expected an HBM operand like hbm:0x00001000+768, got {text!r}")
-        return Hbm(int(match.group(1), 16), int(match.group(2)))
-    if kind == "int":
+        value = Hbm(int(match.group(1), 16), int(match.group(2)))
+    elif kind == "int":
         if not _INT.match(text):
             raise _LineError(f"expected an integer, got {text!r}")
-        return int(text)
-    try:
-        return float(text)
-    except ValueError:
-        raise _LineError(f"expected a number, got {text!r}") from None
+        value = int(text)
+    else:
+        try:
+            value = float(text)
+        except ValueError:
+            raise _LineError(f"expected a number, got {text!r}") from None
+    problem = value_problem(kind, value)
+    if problem:
+        raise _LineError(f"{problem}, in {text!r}")
+    return value
 
 
 def _parse_instruction(words: list[str]) -> Instruction:
@@ -111,6 +117,9 @@ def _parse_instruction(words: list[str]) -> Instruction:
         if not match:
             raise _LineError(f"expected a core like c0 or *, got {words[0]!r}")
         core = int(match.group(1))
+        problem = out_of_range("core", core)
+        if problem:
+            raise _LineError(problem)
     if len(words) < 2:
         raise _LineError("missing opcode")
     op = OPCODES.get(words[1])
@@ -134,8 +143,13 @@ def _parse_instruction(words: list[str]) -> Instruction:
         )
     if (core < 0) != (op.name == "barrier"):
         raise _LineError("only barrier is issued by all cores (*); others name one core")
-    args = tuple(_parse_value(kind, given[name]) for name, kind in op.fields)
-    return Instruction(op.name, core, args)
+    args = []
+    for name, kind in op.fields:
+        try:
+            args.append(_parse_value(kind, given[name]))
+        except _LineError as error:
+            raise _LineError(f"field {name}: {error}") from None
+    return Instruction(op.name, core, tuple(args))
 
 
 def _parse_address(text: str) -> int:
@@ -189,6 +203,12 @@ def parse_program(text: str, *, file: str | None = None) -> Program:
             raise SpecError(f"missing .{key} directive", file=file, key_path="line 1")
     if not header["hbm"].isdigit():
         raise SpecError(".hbm takes a byte count", file=file, key_path="header")
+    if header["mode"] not in MODES:
+        raise SpecError(
+            f".mode {header['mode']!r} is not one of {', '.join(MODES)}",
+            file=file,
+            key_path="header",
+        )
     return Program(
         header["program"],
         header["chip"],

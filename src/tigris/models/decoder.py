@@ -6,7 +6,8 @@ residual adds fused into the projections' epilogues, final LayerNorm, tied LM he
 Llama style: RMSNorm, fused QKV (GQA), RoPE (rotate-half, base 10000) on Q and K, fused
 [gate | up] projection, SiLU-gated MLP, final RMSNorm, LM head.
 Weights: N(0, 0.02^2) (GPT-2's initialisation), norm gains 1 + N(0, 0.1^2), biases
-N(0, 0.02^2). What the spec asks for and this front end cannot express (mixture of experts,
+N(0, 0.02^2), or given by name (`weights=`, from a checkpoint: `tigris.models.hf` maps a
+Hugging Face checkpoint's tensors onto these names). What the spec asks for and this front end cannot express (mixture of experts,
 sliding windows, partial rotary, parallel residual) becomes an `Unsupported` operator,
 which the compiler refuses by name.
 """
@@ -27,15 +28,18 @@ from tigris.compiler.graph import (
     Rope,
     Unsupported,
 )
+from tigris.errors import SpecError
 from tigris.workload.spec import TransformerSpec
 
 ROPE_BASE = 10000.0
 
 
-def rope_tables(seq_lengths: tuple[int, ...], head_dim: int) -> tuple[np.ndarray, np.ndarray]:
+def rope_tables(
+    seq_lengths: tuple[int, ...], head_dim: int, base: float = ROPE_BASE
+) -> tuple[np.ndarray, np.ndarray]:
     """cos and sin [tokens, head_dim] for each token's position in its sequence."""
     positions = np.concatenate([np.arange(n) for n in seq_lengths]).astype(np.float64)
-    inv = ROPE_BASE ** (-np.arange(0, head_dim, 2, dtype=np.float64) / head_dim)
+    inv = base ** (-np.arange(0, head_dim, 2, dtype=np.float64) / head_dim)
     angles = positions[:, None] * inv[None, :]
     angles = np.concatenate([angles, angles], axis=1)
     return np.cos(angles).astype(np.float32), np.sin(angles).astype(np.float32)
@@ -55,9 +59,19 @@ def _unsupported(spec: TransformerSpec) -> list[tuple[str, str]]:
 
 
 def decoder_graph(
-    spec: TransformerSpec, seq_lengths: tuple[int, ...], *, seed: int = 0, lm_head: bool = True
+    spec: TransformerSpec,
+    seq_lengths: tuple[int, ...],
+    *,
+    seed: int = 0,
+    lm_head: bool = True,
+    weights: dict[str, np.ndarray] | None = None,
+    norm_eps: float = 1e-5,
+    rope_base: float = ROPE_BASE,
+    activation: str | None = None,
 ) -> Graph:
-    """The prefill graph of `spec` over sequences of `seq_lengths` tokens, random weights."""
+    """The prefill graph of `spec` over sequences of `seq_lengths` tokens: random weights
+    from `seed`, or `weights` by graph name (every name the graph uses, at its shape).
+    `activation` overrides the MLP activation's lowering (gelu, gelu_tanh, silu, relu)."""
     rng = np.random.default_rng(seed)
     h, d = spec.hidden_size, spec.head_dim
     heads, kv = spec.num_heads, spec.num_kv_heads
@@ -66,7 +80,18 @@ def decoder_graph(
     c: dict[str, np.ndarray] = {}
 
     def weight(name: str, *shape: int, scale: float = 0.02, offset: float = 0.0) -> str:
-        c[name] = (offset + scale * rng.standard_normal(shape)).astype(np.float32)
+        if weights is None:
+            c[name] = (offset + scale * rng.standard_normal(shape)).astype(np.float32)
+            return name
+        if name not in weights:
+            raise SpecError(f"no weight {name!r} given", key_path="weights")
+        value = np.ascontiguousarray(weights[name], dtype=np.float32)
+        if value.shape != shape:
+            raise SpecError(
+                f"weight {name!r} has shape {list(value.shape)}, expected {list(shape)}",
+                key_path="weights",
+            )
+        c[name] = value
         return name
 
     nodes: list[Node | Unsupported] = []
@@ -78,11 +103,11 @@ def decoder_graph(
     )
     nodes.append(Embedding("embed", "x0", "ids", table, positions))
     if spec.position == "rope":
-        c["rope.cos"], c["rope.sin"] = rope_tables(seq_lengths, d)
+        c["rope.cos"], c["rope.sin"] = rope_tables(seq_lengths, d, rope_base)
     for kind_name, kind in _unsupported(spec):
         nodes.append(Unsupported(kind_name, f"{kind_name}.out", "x0", kind))
     x = "x0"
-    act = "gelu_tanh" if spec.activation == "gelu" else spec.activation
+    act = activation or ("gelu_tanh" if spec.activation == "gelu" else spec.activation)
     for layer in range(spec.num_layers):
         p = f"l{layer}"
 
@@ -90,9 +115,9 @@ def decoder_graph(
             out = f"{p}.{name}"
             gamma = weight(f"{out}.g", h, scale=0.1, offset=1.0)
             if gpt:
-                nodes.append(LayerNorm(out, out, src, gamma, weight(f"{out}.b", h), 1e-5))
+                nodes.append(LayerNorm(out, out, src, gamma, weight(f"{out}.b", h), norm_eps))
             else:
-                nodes.append(RMSNorm(out, out, src, gamma, 1e-5))
+                nodes.append(RMSNorm(out, out, src, gamma, norm_eps))
             return out
 
         def bias(name: str, width: int, on: bool) -> str | None:
@@ -130,15 +155,17 @@ def decoder_graph(
         f = spec.ffn_hidden_size
         if spec.gated_mlp:
             gu = f"{p}.gate_up"
-            nodes.append(Linear(gu, gu, n2, weight(f"{gu}.w", h, 2 * f)))
             nodes.append(
-                GatedActivation(
-                    f"{p}.act",
-                    f"{p}.act",
+                Linear(
                     gu,
-                    "silu" if spec.activation == "swiglu" else "gelu_tanh",
+                    gu,
+                    n2,
+                    weight(f"{gu}.w", h, 2 * f),
+                    bias(f"{gu}.b", 2 * f, spec.mlp_bias),
                 )
             )
+            gated = activation or ("silu" if spec.activation == "swiglu" else "gelu_tanh")
+            nodes.append(GatedActivation(f"{p}.act", f"{p}.act", gu, gated))
             inner = f"{p}.act"
         else:
             up = f"{p}.up"
@@ -168,9 +195,9 @@ def decoder_graph(
     final = "final_norm"
     gamma = weight("final_norm.g", h, scale=0.1, offset=1.0)
     if gpt:
-        nodes.append(LayerNorm(final, final, x, gamma, weight("final_norm.b", h), 1e-5))
+        nodes.append(LayerNorm(final, final, x, gamma, weight("final_norm.b", h), norm_eps))
     else:
-        nodes.append(RMSNorm(final, final, x, gamma, 1e-5))
+        nodes.append(RMSNorm(final, final, x, gamma, norm_eps))
     output = final
     if lm_head:
         if spec.tie_word_embeddings:
