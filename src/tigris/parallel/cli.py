@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -17,12 +16,10 @@ def _print_json(data: object) -> None:
 
 
 def _load_model(name: str):
+    """A catalog id or a config.json, read strictly (tigris.io.loader: a malformed,
+    binary or bomb-like file is a one-line SpecError naming it)."""
     from tigris.workload import load_model
 
-    if name.endswith(".json") and Path(name).is_file():
-        from tigris.workload import from_hf_config
-
-        return from_hf_config(json.loads(Path(name).read_text()), name=Path(name).stem)
     return load_model(name)
 
 
@@ -40,8 +37,12 @@ def train(
     model: Annotated[str, typer.Argument(help="Model id (see `tigris models`) or a config.json.")],
     chip: Annotated[str, typer.Option("--chip", help="Chip id or YAML file.")],
     num_chips: Annotated[int, typer.Option("--num-chips", min=1, help="Chips in the run.")],
-    global_batch: Annotated[int, typer.Option("--global-batch", min=1, help="Sequences per step.")],
-    seq_len: Annotated[int, typer.Option("--seq-len", min=1, help="Tokens per sequence.")],
+    global_batch: Annotated[
+        int, typer.Option("--global-batch", min=1, max=2**24, help="Sequences per step.")
+    ],
+    seq_len: Annotated[
+        int, typer.Option("--seq-len", min=1, max=2**34, help="Tokens per sequence.")
+    ],
     system: Annotated[
         str | None, typer.Option("--system", help="System id or YAML (default: the chip's).")
     ] = None,
@@ -79,6 +80,8 @@ def train(
         )
     if dtype not in ("bf16", "fp8"):
         raise SpecError(f"unknown dtype {dtype!r}", key_path="--dtype", hint="bf16 or fp8")
+    if tokens is not None and not 0 < tokens < float("inf"):
+        raise SpecError(f"must be a positive number of tokens, got {tokens:g}", key_path="--tokens")
     spec = _load_model(model)
     chip_spec = load_chip(chip)
     chip_spec.peak_flop_per_s(dtype)  # UnsupportedError (exit 2) without that path
@@ -198,8 +201,14 @@ def validate_train_command(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Predicted vs measured for the train_cluster rows of the calibration data."""
+    from tigris.validate.train import load_train_cases, summarize_train, validate_train
+
+    known = sorted({case.source for case in load_train_cases()})
+    if source is not None and source not in known:
+        raise SpecError(
+            f"unknown source {source!r}", key_path="--source", hint=", ".join(known)
+        )
     from tigris.report.progress import Progress
-    from tigris.validate.train import summarize_train, validate_train
 
     with Progress("validate train: rows", quiet=quiet) as bar:
         results = validate_train((source,) if source else None, progress=bar.update)
