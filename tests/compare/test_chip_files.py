@@ -185,3 +185,20 @@ def test_chip_file_works_in_every_command(files, tmp_path, command):
     args, key = _commands(files, tmp_path)[command]
     data = ok_json(run_tigris(*args, "--json"))
     assert data[key] == "my-h100-141"
+
+
+def test_workload_plan_options_are_checked_when_the_file_is_read(tmp_path):
+    """An unknown or invalid `plan:` option fails before any chip is searched."""
+    from tigris.compare.workloads import load_workload
+    from tigris.errors import SpecError
+
+    base = "kind: train\nmodel: llama3-8b\nnum_chips: 8\nglobal_batch: 8\nseq_len: 512\n"
+    good = tmp_path / "good.yaml"
+    good.write_text(base + "plan: {tp: 8, recompute: full}\n")
+    assert load_workload(good).plan == {"tp": 8, "recompute": "full"}
+    for plan, fragment in (("{tq: 8}", "unknown plan option 'tq'"), ("{tp: 0}", "tp")):
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(base + f"plan: {plan}\n")
+        with pytest.raises(SpecError) as error:
+            load_workload(bad)
+        assert "plan" in str(error.value) and fragment in str(error.value)

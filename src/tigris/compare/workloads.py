@@ -29,7 +29,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tigris.errors import SpecError
 from tigris.hardware.quantities import Duration
@@ -43,7 +43,9 @@ class _Workload(BaseModel):
 
     name: str = Field(description="short label used in tables and the report")
     model: str = Field(description="model id (see `tigris models`) or a config.json path")
-    num_chips: int = Field(gt=0, description="chips in the run (train) or per deployment")
+    num_chips: int = Field(
+        gt=0, le=2**31 - 1, description="chips in the run (train) or per deployment"
+    )
     dtype: Literal["bf16", "fp8"] = "bf16"
     also_on: tuple[str, ...] = Field(
         (), description="chips added for this workload when the chip list is the default"
@@ -54,14 +56,35 @@ class TrainWorkload(_Workload):
     """Train `model` on `num_chips` chips with the best parallel plan found."""
 
     kind: Literal["train"] = "train"
-    global_batch: int = Field(gt=0, description="sequences per step")
-    seq_len: int = Field(gt=0, description="tokens per sequence")
+    # the bounds of `tigris train`'s --global-batch and --seq-len: beyond them a plan search
+    # runs for minutes on numbers no run could have
+    global_batch: int = Field(gt=0, le=2**24, description="sequences per step")
+    seq_len: int = Field(gt=0, le=2**34, description="tokens per sequence")
     plan: dict[str, Any] = Field(
         default_factory=dict,
         description="plan options held fixed in the search (tp, pp, dp, cp, ep, micro_batch, "
         "virtual_stages, recompute, zero, sequence_parallel)",
     )
     tokens: float | None = Field(None, gt=0, description="token budget of the whole run")
+
+    @field_validator("plan")
+    @classmethod
+    def _known_plan_options(cls, plan: dict[str, Any]) -> dict[str, Any]:
+        """Checked here, when the file is read, not after the other chips' searches ran:
+        each key a ParallelPlan option (dtype is the workload's own), each value valid."""
+        from tigris.parallel.plan import ParallelPlan
+
+        options = [name for name in ParallelPlan.model_fields if name != "dtype"]
+        for key in plan:
+            if key not in options:
+                raise ValueError(f"unknown plan option {key!r} (one of {', '.join(options)})")
+        try:
+            ParallelPlan.model_validate(plan)
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise ValueError(f"{where}: {first['msg']}") from None
+        return plan
 
     def describe(self) -> str:
         return (
@@ -74,8 +97,8 @@ class ServeWorkload(_Workload):
     """Serve `model` on deployments of `num_chips` chips under TTFT and TPOT SLOs."""
 
     kind: Literal["serve"] = "serve"
-    input_len: int = Field(gt=0, description="prompt tokens")
-    output_len: int = Field(gt=1, description="generated tokens")
+    input_len: int = Field(gt=0, le=2**34, description="prompt tokens")
+    output_len: int = Field(gt=1, le=2**34, description="generated tokens")
     slo_ttft_s: Duration = Field(2.0, alias="slo_ttft", description="p99 time to first token")
     slo_tpot_s: Duration = Field(0.2, alias="slo_tpot", description="time per output token")
 

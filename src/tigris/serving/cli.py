@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from tigris.errors import SpecError
+
+if TYPE_CHECKING:
+    from tigris.serving.deployment import Deployment
 
 Model = Annotated[str, typer.Argument(help="Model id (see `tigris models`) or a config.json.")]
 ChipOpt = Annotated[str, typer.Option("--chip", help="Chip id or YAML file.")]
@@ -33,6 +37,29 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
 def _print_json(data: object) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=float) + "\n")
+
+
+def _check_positive(value: float | None, option: str) -> None:
+    """An SLO or a rate must be a positive, finite number (NaN compares false everywhere,
+    so it would silently disable the check it configures)."""
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise SpecError(f"must be a positive, finite number, got {value}", key_path=option)
+
+
+def _check_context(deployment: Deployment, input_len: int, output_len: int) -> None:
+    """Prompt and output must fit the model's context window (its position embeddings):
+    a model cannot attend past it, so a longer request is a mistake, not a workload."""
+    for option, value in (("--input-len", input_len), ("--output-len", output_len)):
+        if value < 1:
+            raise SpecError(f"must be a positive integer, got {value}", key_path=option)
+    window = deployment.model.max_position_embeddings
+    if input_len + output_len > window:
+        raise SpecError(
+            f"{input_len} + {output_len} tokens exceed {deployment.model.name}'s context window "
+            f"of {window} tokens (max_position_embeddings)",
+            key_path="--input-len",
+            hint="shorten the request, or use a model config with a longer context",
+        )
 
 
 def _table(title: str, rows: list[tuple[str, str]]) -> None:
@@ -75,6 +102,7 @@ def infer_command(
         kv_dtype=kv_dtype,
         compute_dtype=compute_dtype,
     )
+    _check_context(deployment, input_len, output_len)
     result = infer(deployment, batch, input_len, output_len)
     if as_json:
         _print_json(result.to_dict())
@@ -160,6 +188,8 @@ def serve_command(
         raise SpecError(
             f"unknown scenario {scenario!r}", key_path="--scenario", hint="offline or server"
         )
+    for option, value in (("--slo-ttft", slo_ttft), ("--slo-tpot", slo_tpot), ("--rate", rate)):
+        _check_positive(value, option)
     if trace is None and num_requests < 1:
         raise SpecError(
             f"must be a positive integer, got {num_requests}", key_path="--num-requests"
@@ -191,6 +221,7 @@ def serve_command(
     if trace is not None:
         workload = read_trace(trace)
     else:
+        _check_context(deployment, input_len, output_len)
         workload = synthetic_workload(
             num_requests,
             input_len,
