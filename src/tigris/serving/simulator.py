@@ -418,9 +418,12 @@ def simulate(
     )
     plan = plan_memory(deployment, step_tokens)
     if not plan.fits:
+        # name what fills the chip: the weights, or the activations of a step as long as the
+        # longest prompt (a long request, not the model, is then what does not fit)
         raise InfeasibleError(
             f"{deployment.model.name} does not fit: {plan.weights_bytes / 1e9:.1f} GB of weights "
-            f"per chip, {plan.usable_bytes / 1e9:.1f} GB usable"
+            f"and {plan.activations_bytes / 1e9:.1f} GB of activations for a {step_tokens}-token "
+            f"step per chip, {plan.usable_bytes / 1e9:.1f} GB usable"
         )
     n = workload.num_requests
     replicas = deployment.num_replicas
