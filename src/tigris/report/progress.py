@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from typing import IO, Any
 
@@ -34,14 +35,15 @@ class Progress:
         self.stream = stream if stream is not None else sys.stderr
         self.done = 0
         self._start = time.monotonic()
-        self._last_line = self._start
         self._bar: Any = None
         self._task: Any = None
         self._printed = False
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._heartbeat: threading.Thread | None = None
 
     def __enter__(self) -> Progress:
         self._start = time.monotonic()
-        self._last_line = self._start
         if not self.quiet and _is_terminal(self.stream):
             from rich.console import Console
             from rich.progress import (
@@ -64,9 +66,23 @@ class Progress:
             )
             self._bar.__enter__()
             self._task = self._bar.add_task(self.label, total=self.total)
+        elif not self.quiet and self.every_s > 0:
+            # A line every every_s seconds even while one unit of work runs long (one
+            # validation row can take minutes): a log that stays silent looks hung.
+            self._stop.clear()
+            self._heartbeat = threading.Thread(target=self._beat, daemon=True)
+            self._heartbeat.start()
         return self
 
+    def _beat(self) -> None:
+        while not self._stop.wait(self.every_s):
+            self._write(final=False)
+
     def __exit__(self, *exc: object) -> None:
+        if self._heartbeat is not None:
+            self._stop.set()
+            self._heartbeat.join()
+            self._heartbeat = None
         if self._bar is not None:
             self._bar.__exit__(*exc)
             self._bar = None
@@ -83,15 +99,17 @@ class Progress:
         if self._bar is not None:
             self._bar.update(self._task, completed=done, total=self.total)
             return
-        now = time.monotonic()
-        if now - self._last_line >= self.every_s:
-            self._last_line = now
+        if self.every_s <= 0:  # every update a line (tests); otherwise the heartbeat writes
             self._write(final=False)
 
     def advance(self, step: int = 1) -> None:
         self.update(self.done + step)
 
     def _write(self, *, final: bool) -> None:
+        with self._lock:  # the heartbeat thread and the caller may both write
+            self._write_line(final=final)
+
+    def _write_line(self, *, final: bool) -> None:
         elapsed = time.monotonic() - self._start
         text = f"{self.label}: {self.done}"
         if self.total:
