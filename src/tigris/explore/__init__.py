@@ -5,7 +5,8 @@ Public API:
   load_sweep(path) -> Sweep                      the sweep file, checked before anything runs
   Evaluator(sweep).evaluate(params) -> Evaluation    one design on every workload (pure)
   evaluate_batch(sweep, batch) -> list[Evaluation]   what a worker or a Ray task runs
-  run_sweep(sweep, store, samples=, workers=, use_ray=, ray_address=, on_progress=) -> Progress
+  run_sweep(sweep, store, samples=, workers=, use_ray=, ray_address=, on_progress=,
+            ray_timeout_s=) -> Progress
   Store(path)                                    the DuckDB results file
   pareto_front(evaluations, objectives) -> list[Evaluation]; non_dominated(values)
   parse_expression(text) -> Expression           the safe arithmetic of derived values

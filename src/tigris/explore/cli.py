@@ -4,15 +4,25 @@ register(app) to add them."""
 from __future__ import annotations
 
 import json
+import re
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperCommand
 
-from tigris.explore.evaluate import Evaluation
-from tigris.explore.sweep import Objective
+from tigris.errors import SpecError, shorten
+from tigris.explore.defaults import DEFAULT_MAX_DESIGNS, RAY_TIMEOUT_S
+
+if TYPE_CHECKING:
+    from tigris.explore.evaluate import Evaluation
+    from tigris.explore.sweep import Objective
 
 LOCAL_RAY = "local"
 
@@ -37,6 +47,8 @@ explore_app = typer.Typer(
 
 
 def _objectives(stored: list[dict[str, Any]]) -> list[Objective]:
+    from tigris.explore.sweep import Objective
+
     return [Objective(o["name"], o["metric"], o["goal"], o.get("workload")) for o in stored]
 
 
@@ -77,10 +89,68 @@ def _print_front(front: list[Evaluation], objectives: list[Objective], axes: lis
 def _write_page(
     db: Path, name: str, rows: list[Evaluation], front, objectives, axes, summary
 ) -> Path:
-    from tigris.explore.report import pareto_page, write_pareto_page
+    from tigris.explore.report import pareto_page
+    from tigris.io.output import write_output
 
     page = pareto_page(name, rows, front, objectives, axes, summary)
-    return write_pareto_page(db.with_suffix(".pareto.html"), page)
+    return write_output(_page_path(db), page, option="--db (its Pareto page)")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM during `explore run`: unwinds like Ctrl-C (rows committed, workers
+    stopped) and exits 143."""
+
+
+@contextmanager
+def _sigterm_stops_the_run() -> Iterator[None]:
+    """While the run lasts, SIGTERM raises Terminated in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _stored_before(db: Path, sweep_hash: str) -> int:
+    """Designs of this sweep already in `db` (0 for a new file)."""
+    import duckdb
+
+    from tigris.explore.store import Store
+
+    if not db.exists():
+        return 0
+    with Store(db, read_only=True) as store:
+        try:
+            return store.count(sweep_hash)
+        except duckdb.CatalogException:  # a DuckDB file without our tables
+            return 0
+
+
+def _resume_command(sweep_file: Path, db: Path, options: dict[str, Any]) -> str:
+    """The command that continues this run (the same options, --db spelt out)."""
+    import shlex
+
+    words = ["tigris", "explore", "run", str(sweep_file), "--db", str(db)]
+    for option, value in options.items():
+        if value is True:
+            words.append(option)
+        elif value not in (None, False):
+            words.append(f"{option}={value}" if option == "--ray" else option)
+            if option != "--ray":
+                words.append(str(value))
+    return shlex.join(words)
+
+
+def _remove_results(db: Path) -> None:
+    for path in (db, db.with_name(db.name + ".wal")):
+        path.unlink(missing_ok=True)
 
 
 @explore_app.command("run", cls=_OptionalRayValue)
@@ -102,23 +172,101 @@ def run_command(
         str | None,
         typer.Option("--ray", help="run on Ray: alone for a local instance, or ADDRESS"),
     ] = None,
+    ray_timeout: Annotated[
+        float,
+        typer.Option("--ray-timeout", min=0.1, help="seconds to wait for --ray ADDRESS"),
+    ] = RAY_TIMEOUT_S,
+    max_designs: Annotated[
+        int,
+        typer.Option(
+            "--max-designs",
+            min=1,
+            help=f"refuse a run of more designs than this (default {DEFAULT_MAX_DESIGNS:,})",
+        ),
+    ] = DEFAULT_MAX_DESIGNS,
+    mkdir: Annotated[
+        bool, typer.Option("--mkdir", help="create missing parent folders of --db")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress on stderr")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
 ) -> None:
     """Evaluate a sweep into a DuckDB file (resumes where an earlier run stopped)."""
-    from tigris.explore.pareto import pareto_front
-    from tigris.explore.run import run_sweep
+    from tigris.explore.run import check_run_size, run_sweep, target_samples
+    from tigris.explore.runners import check_ray_address
     from tigris.explore.store import Store
     from tigris.explore.sweep import load_sweep
+    from tigris.io.output import check_output_path
 
-    sweep = load_sweep(sweep_file)
     db = db or sweep_file.with_suffix(".duckdb")
-    with Store(db) as store:
-        if as_json:
-            progress = _run(run_sweep, sweep, store, samples, workers, ray, _log_commits())
-        else:
-            progress = _run_with_bar(run_sweep, sweep, store, samples, workers, ray)
-        base_row = _base_row(sweep, store)
-        rows = store.evaluations(sweep.sweep_hash)
+    check_output_path(db, option="--db", mkdir=mkdir)
+    check_output_path(_page_path(db), option="--db (its Pareto page)", mkdir=mkdir)
+    sweep = load_sweep(sweep_file)
+    address = None if ray in (None, LOCAL_RAY) else ray
+    if address is not None:
+        check_ray_address(address, ray_timeout)  # before the results file is created
+    stored = _stored_before(db, sweep.sweep_hash)
+    check_run_size(sweep, target_samples(sweep, samples) - stored, max_designs, workers)
+    options = {
+        "--samples": samples,
+        "--workers": workers if workers != 1 else None,
+        "--ray": ray,
+        "--ray-timeout": ray_timeout if ray_timeout != RAY_TIMEOUT_S else None,
+        "--max-designs": max_designs if max_designs != DEFAULT_MAX_DESIGNS else None,
+        "--quiet": quiet,
+        "--json": as_json,
+    }
+    if mkdir:
+        db.parent.mkdir(parents=True, exist_ok=True)
+    created = not db.exists()
+    try:
+        with _sigterm_stops_the_run(), Store(db) as store:
+            run = partial(
+                run_sweep,
+                sweep,
+                store,
+                samples=samples,
+                workers=workers,
+                use_ray=ray is not None,
+                ray_address=address,
+                ray_timeout_s=ray_timeout,
+            )
+            if as_json:
+                progress = run(on_progress=None if quiet else _log_commits())
+            else:
+                progress = _run_with_progress(run, sweep, quiet)
+            _report(sweep, store, db, progress, as_json)
+    except KeyboardInterrupt as stop:
+        _say_interrupted(sweep, db, created, _resume_command(sweep_file, db, options))
+        raise typer.Exit(143 if isinstance(stop, Terminated) else 130) from None
+    except SpecError:
+        if created and _stored_before(db, sweep.sweep_hash) == 0:
+            _remove_results(db)  # a run that failed before any design leaves no file
+        raise
+
+
+def _page_path(db: Path) -> Path:
+    return db.with_suffix(".pareto.html")
+
+
+def _say_interrupted(sweep, db: Path, created: bool, resume: str) -> None:
+    count = _stored_before(db, sweep.sweep_hash)
+    if count == 0 and created:
+        _remove_results(db)
+        sys.stderr.write("interrupted before any design was stored; nothing was written\n")
+        return
+    sys.stderr.write(
+        f"interrupted: {count:,} designs of sweep {sweep.name} stored in {db}\n"
+        f"resume with: {resume}\n"
+    )
+    sys.stderr.flush()
+
+
+def _report(sweep, store, db: Path, progress, as_json: bool) -> None:
+    """The summary and front of a finished run (stdout), and its Pareto page."""
+    from tigris.explore.pareto import pareto_front
+
+    base_row = _base_row(sweep, store)
+    rows = store.evaluations(sweep.sweep_hash)
     front = pareto_front(rows, sweep.objectives)
     axes = [axis.path for axis in sweep.axes]
     counts: dict[str, int] = {}
@@ -138,7 +286,6 @@ def run_command(
                 {
                     "base_design": _row_dict(base_row) if base_row else None,
                     "sweep": sweep.name,
-                    "base": sweep.base_id,
                     "sweep_hash": sweep.sweep_hash,
                     "db": str(db),
                     "html": str(page),
@@ -154,12 +301,31 @@ def run_command(
             )
             + "\n"
         )
-        return
-    from rich.console import Console
+        sys.stdout.flush()
+    else:
+        from rich.console import Console
 
-    Console().print(summary)
-    _print_front(front, list(sweep.objectives), axes)
-    Console().print(f"results: {db}   Pareto page: {page}")
+        Console().print(summary)
+        if front:
+            _print_front(front, list(sweep.objectives), axes)
+        Console().print(f"results: {db}   Pareto page: {page}")
+    if rows and not any(row.feasible for row in rows):
+        raise _none_feasible(rows, db)
+
+
+def _none_feasible(rows: list[Evaluation], db: Path) -> Exception:
+    """An InfeasibleError (exit 3) saying why the designs failed, most common reason first."""
+    from tigris.errors import InfeasibleError
+
+    reasons: dict[str, int] = {}
+    for row in rows:
+        key = re.sub(r" = \S+", "", row.reason or row.status)  # the bound, not the value
+        reasons[key] = reasons.get(key, 0) + 1
+    reason, count = max(reasons.items(), key=lambda item: item[1])
+    return InfeasibleError(
+        f"none of the {len(rows):,} designs is feasible; most often ({count:,}): "
+        f"{shorten(reason)}; the rows are in {db}"
+    )
 
 
 def _base_row(sweep, store) -> Evaluation | None:
@@ -193,18 +359,6 @@ def _compare(base: Evaluation, front: list[Evaluation], objectives: list[Objecti
     return f"design {base.design_id[:8]}: " + ", ".join(parts)
 
 
-def _run(run_sweep, sweep, store, samples, workers, ray, on_progress):
-    return run_sweep(
-        sweep,
-        store,
-        samples=samples,
-        workers=workers,
-        use_ray=ray is not None,
-        ray_address=None if ray in (None, LOCAL_RAY) else ray,
-        on_progress=on_progress,
-    )
-
-
 def _log_commits(every_s: float = 1.0):
     """With --json, stdout holds one JSON document; progress goes to stderr as plain
     lines, one after the first commit and then at most one a second, each printed only
@@ -231,34 +385,13 @@ def _log_commits(every_s: float = 1.0):
     return log
 
 
-def _run_with_bar(run_sweep, sweep, store, samples, workers, ray):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+def _run_with_progress(run, sweep, quiet: bool):
+    """Progress on stderr (tigris.report.progress: a bar on a terminal, a line every few
+    seconds otherwise, nothing with --quiet)."""
+    from tigris.report.progress import Progress
 
-    first = sweep.objectives[0]
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]:>8.0f} evals/s"),
-        TextColumn("feasible {task.fields[feasible]}"),
-        TextColumn("best {task.fields[best]}"),
-        TimeElapsedColumn(),
-        transient=False,
-    ) as bar:
-        task = bar.add_task(sweep.name, total=None, rate=0.0, feasible=0, best="-")
-
-        def update(progress) -> None:
-            best = progress.best.get(first.name)
-            bar.update(
-                task,
-                total=progress.target,
-                completed=progress.done,
-                rate=progress.evals_per_s,
-                feasible=progress.feasible,
-                best=f"{first.name}={best:.4g}" if best is not None else "-",
-            )
-
-        return _run(run_sweep, sweep, store, samples, workers, ray, update)
+    with Progress(f"sweep {sweep.name}: designs", quiet=quiet) as bar:
+        return run(on_progress=lambda progress: bar.update(progress.done, progress.target))
 
 
 @explore_app.command("show")
@@ -271,12 +404,18 @@ def show_command(
     html: Annotated[
         Path | None, typer.Option("--html", help="also write the interactive Pareto page here")
     ] = None,
+    mkdir: Annotated[
+        bool, typer.Option("--mkdir", help="create missing parent folders of --html")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
 ) -> None:
     """Summarise a sweep in a results file: statuses, best designs, the Pareto front."""
     from tigris.explore.pareto import pareto_front
     from tigris.explore.store import Store
+    from tigris.io.output import check_output_path
 
+    if html is not None:
+        check_output_path(html, option="--html", mkdir=mkdir)
     with Store(db, read_only=True) as store:
         stored = store.sweep(sweep_hash)
         rows = store.evaluations(stored.sweep_hash)
@@ -284,11 +423,12 @@ def show_command(
     objectives = _objectives(stored.objectives)
     front = pareto_front(rows, objectives)
     if html is not None:
-        from tigris.explore.report import pareto_page, write_pareto_page
+        from tigris.explore.report import pareto_page
+        from tigris.io.output import write_output
 
         summary = f"sweep {stored.name} ({stored.sweep_hash}): {len(rows)} designs"
         page = pareto_page(stored.name, rows, front, objectives, stored.axes, summary)
-        write_pareto_page(html, page)
+        write_output(html, page, option="--html", mkdir=mkdir)
     reasons: dict[str, int] = {}
     for row in rows:
         if row.reason:
@@ -332,7 +472,8 @@ def register(app: typer.Typer) -> None:
 
 def main() -> None:
     """`python -m tigris.explore.cli ...`: the explore commands alone, with the main CLI's
-    handling of user mistakes (one or two lines, exit 2)."""
+    handling of user mistakes (one or two lines, exit 2) and of a run whose every design
+    fails (exit 3)."""
     from rich.console import Console
     from rich.markup import escape
 
@@ -345,7 +486,12 @@ def main() -> None:
             f"[bold red]error:[/] {escape(str(error))}"
         )
         raise SystemExit(2) from None
-    except (InfeasibleError, TigrisError) as error:
+    except InfeasibleError as error:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            f"[bold red]infeasible:[/] {escape(str(error))}"
+        )
+        raise SystemExit(3) from None
+    except TigrisError as error:
         Console(stderr=True, highlight=False, soft_wrap=True).print(
             f"[bold red]error:[/] {escape(str(error))}"
         )

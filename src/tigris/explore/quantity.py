@@ -7,12 +7,23 @@ validation checks it is the right one for the field.
 
 from __future__ import annotations
 
+import math
+
 from tigris.errors import SpecError
 from tigris.units import DIMENSIONS, UnitError, parse_quantity
 
 
 def parse_any_quantity(text: str) -> float:
-    """'4 TB/s' -> 4e12 (SI); SpecError naming the text when no dimension reads it."""
+    """'4 TB/s' -> 4e12 (SI); a plain number as YAML leaves some in a string ('1e5': YAML
+    1.1 reads exponents without a dot as text) -> 1e5; SpecError naming the text when no
+    dimension reads it."""
+    try:
+        number = float(text)
+    except ValueError:
+        pass
+    else:
+        if math.isfinite(number):
+            return number
     for dimension in DIMENSIONS:
         try:
             return parse_quantity(text, dimension)

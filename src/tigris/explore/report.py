@@ -28,6 +28,28 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
+def format_duration(seconds: float) -> str:
+    """'45 s', '12 min', '49 h', '3.2 days'."""
+    if seconds != seconds or seconds == float("inf"):
+        return "an unknown time"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 72 * 3600:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def format_size(size: float) -> str:
+    """'850 kB', '230 GB' (decimal units, as disks are sold)."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.3g} {unit}"
+        size /= 1000
+    return f"{size:.3g} TB"
+
+
 def front_table(
     front: Sequence[Evaluation], objectives: Sequence[Objective], axes: Sequence[str]
 ) -> tuple[list[str], list[list[str]]]:

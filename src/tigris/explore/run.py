@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from tigris.explore.defaults import RAY_TIMEOUT_S
 from tigris.explore.evaluate import Evaluation
 from tigris.explore.runners import Runner, make_runner
 from tigris.explore.samplers import make_sampler
@@ -51,6 +52,99 @@ def target_samples(sweep: Sweep, samples: int | None) -> int:
     return min(wanted or DEFAULT_MODEL_SAMPLES, size)
 
 
+ROW_BYTES = 48  # a row's key, seq, status, version, timings and DuckDB's overhead, besides JSON
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a run would cost: designs and workloads, seconds and bytes of results."""
+
+    designs: int
+    workloads: int
+    workers: int
+    designs_per_s: float  # with `workers`, from designs evaluated here
+    row_bytes: float
+
+    @property
+    def seconds(self) -> float:
+        return self.designs / self.designs_per_s if self.designs_per_s > 0 else float("inf")
+
+    @property
+    def file_bytes(self) -> float:
+        return self.designs * self.row_bytes
+
+    def describe(self) -> str:
+        from tigris.explore.report import format_duration, format_size
+
+        return (
+            f"{self.designs:,} designs x {self.workloads} workload"
+            f"{'s' if self.workloads != 1 else ''}: about {format_duration(self.seconds)} "
+            f"with {self.workers} worker{'s' if self.workers != 1 else ''} "
+            f"(measured {self.designs_per_s:,.0f} designs/s) and "
+            f"{format_size(self.file_bytes)} of results"
+        )
+
+
+def estimate_run(
+    sweep: Sweep, designs: int, workers: int = 1, *, budget_s: float = 2.0, chunk: int = 16
+) -> Estimate:
+    """Evaluate a few random designs here (after one warm-up chunk, which builds the models,
+    for about `budget_s`), store them in a DuckDB in memory, and scale: the workers share
+    the evaluations, the parent stores every row."""
+    import random
+
+    from tigris.explore.evaluate import Evaluator, encode_rows
+
+    rng = random.Random(sweep.search.seed)
+    evaluator = Evaluator(sweep)
+
+    def draw() -> list[dict]:
+        return [{a.path: rng.choice(a.values) for a in sweep.axes} for _ in range(chunk)]
+
+    rows = encode_rows(evaluator.evaluate_batch(draw()))  # warm-up: models, graphs, caches
+    timed, evaluating = 0, 0.0
+    while evaluating < budget_s and timed < 64 * chunk:
+        start = time.perf_counter()
+        rows += encode_rows(evaluator.evaluate_batch(draw()))
+        evaluating += time.perf_counter() - start
+        timed += chunk
+    unique = list({row.design_id: row for row in rows}.values())
+    with Store(":memory:") as store:
+        store.register_sweep(sweep)
+        start = time.perf_counter()
+        store.add(sweep.sweep_hash, unique, 0)
+        storing = (time.perf_counter() - start) / len(unique)
+    per_design = max(evaluating / max(timed, 1) / workers, storing)
+    text = sum(len(t) for row in rows for t in row.stored_json) + sum(
+        len(row.reason or "") for row in rows
+    )
+    return Estimate(
+        designs=designs,
+        workloads=len(sweep.workloads),
+        workers=workers,
+        designs_per_s=1 / per_design if per_design > 0 else float("inf"),
+        row_bytes=text / len(rows) + ROW_BYTES,
+    )
+
+
+def check_run_size(
+    sweep: Sweep, designs: int, max_designs: int, workers: int = 1
+) -> Estimate | None:
+    """SpecError (one line: the estimate and the option that raises the limit) when a run
+    would evaluate more than `max_designs` designs; None when it is within the limit."""
+    if designs <= max_designs:
+        return None
+    from tigris.errors import SpecError
+
+    estimate = estimate_run(sweep, designs, workers)
+    raise SpecError(
+        f"this run would evaluate {estimate.describe()}; the limit is {max_designs:,} "
+        "designs (--max-designs N raises it)",
+        file=sweep.file,
+        hint="or evaluate a part with --samples N, or narrow the axes",
+    )
+
+
 def _record(progress: Progress, sweep: Sweep, rows: list[Evaluation]) -> None:
     for row in rows:
         progress.done += 1
@@ -78,6 +172,7 @@ def run_sweep(
     ray_address: str | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     runner: Runner | None = None,
+    ray_timeout_s: float = RAY_TIMEOUT_S,
 ) -> Progress:
     """Evaluate the sweep into `store` until it holds `samples` designs (or the space is
     exhausted); returns the final Progress (counts of this run; `done` includes earlier)."""
@@ -96,10 +191,11 @@ def run_sweep(
         return progress
     writer = _Writer(store, sweep.sweep_hash, seq, progress)
     own_runner = runner is None
-    runner = runner or make_runner(sweep, workers, ray_address, use_ray)
+    runner = runner or make_runner(sweep, workers, ray_address, use_ray, ray_timeout_s)
     depth = runner.workers * (1 if adaptive else 2)
     batch_size = sweep.search.batch
     exhausted = False
+    finished = False
     try:
         while True:
             while not exhausted and to_submit > 0 and runner.in_flight() < depth:
@@ -117,10 +213,12 @@ def run_sweep(
                 _record(progress, sweep, rows)
                 if on_progress:
                     on_progress(progress)
+        finished = True
     finally:
         writer.flush()
         if own_runner:
-            runner.close()
+            stop = runner.close if finished else getattr(runner, "abort", runner.close)
+            stop()  # an interrupted run drops its batches in flight at once
     if on_progress:
         on_progress(progress)
     return progress

@@ -188,6 +188,14 @@ def _load_base(base: str, folder: Path, file: str) -> tuple[str, dict[str, Any],
         source = path if path is not None else chip_path(base)
     except SpecError as error:
         raise SpecError(error.message, file=file, key_path="base", hint=error.hint) from None
+    if path is not None and not path.exists():
+        raise SpecError(
+            f"chip file {str(path)!r} not found",
+            file=file,
+            key_path="base",
+            hint="a path is relative to the sweep file's folder; or give a catalog id "
+            "(tigris chips)",
+        )
     chip = validate_spec(Chip, spec_mapping(source), file=str(source))
     return chip.id, chip.model_dump(), chip
 
