@@ -29,6 +29,7 @@ from tigris.compare.workloads import DEFAULT_CHIPS, Workload
 from tigris.cost import Assumptions
 from tigris.hardware.chip import Chip
 from tigris.hardware.presets import load_chip
+from tigris.worker_processes import worker_initializer
 from tigris.workload.presets import load_model
 
 
@@ -137,7 +138,12 @@ def run_comparison(
             report(len(results), len(tasks))
     else:
         context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
+        with ProcessPoolExecutor(
+            max_workers=count,
+            mp_context=context,
+            initializer=worker_initializer,  # workers die with this process
+            initargs=(os.getpid(),),
+        ) as pool:
             futures = [pool.submit(_run, task) for task in tasks]
             for done, _ in enumerate(as_completed(futures), 1):
                 report(done, len(tasks))

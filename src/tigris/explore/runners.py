@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import os
 import signal
+import socket
 import traceback
 from collections import deque
 from typing import Any, Protocol
 
 from tigris.errors import SpecError
 from tigris.explore.axes import Value
+from tigris.explore.defaults import RAY_TIMEOUT_S
 from tigris.explore.evaluate import (
     Evaluation,
     Evaluator,
@@ -32,6 +35,7 @@ from tigris.explore.evaluate import (
 )
 from tigris.explore.metrics import CostModels
 from tigris.explore.sweep import Sweep
+from tigris.worker_processes import die_with_parent
 
 Batch = list[dict[str, Value]]
 
@@ -109,11 +113,15 @@ def _start_method() -> str:
     return "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
 
 
-def worker_loop(sweep: Sweep, cost: CostModels | None, tasks: Any, results: Any) -> None:
+def worker_loop(
+    sweep: Sweep, cost: CostModels | None, tasks: Any, results: Any, parent_pid: int
+) -> None:
     """A pool worker: one Evaluator for the life of the process (its models, graphs and
     clusters built once), batches in from the shared task queue, rows out through this
-    worker's own pipe, until a None task."""
+    worker's own pipe, until a None task. It dies with its parent (worker_processes)."""
+    die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler (fork copies it)
     evaluator = Evaluator(sweep, cost)
     heap = WarmHeap(owned=True)  # the process ends with the run: never released
     while True:
@@ -146,7 +154,9 @@ class PoolRunner:
         for _ in range(workers):
             receive, send = context.Pipe(duplex=False)
             process = context.Process(
-                target=worker_loop, args=(sweep, cost, self._tasks, send), daemon=True
+                target=worker_loop,
+                args=(sweep, cost, self._tasks, send, os.getpid()),
+                daemon=True,
             )
             process.start()
             send.close()  # the worker's end: held by the worker alone, so its exit is seen
@@ -190,6 +200,18 @@ class PoolRunner:
             ready = self._ready(0)
         return done
 
+    def abort(self) -> None:
+        """Stop at once (a run interrupted): the batches in flight are dropped."""
+        for process in self._processes:
+            if process.is_alive():
+                process.kill()
+        for process in self._processes:
+            process.join(timeout=5)
+        self._tasks.cancel_join_thread()  # its feeder may be stuck on a full pipe
+        self._tasks.close()
+        for connection in self._results:
+            connection.close()
+
     def close(self) -> None:
         for _ in self._processes:
             self._tasks.put(None)
@@ -202,6 +224,35 @@ class PoolRunner:
             connection.close()
 
 
+def _ray_error(address: str, reason: str) -> SpecError:
+    return SpecError(
+        f"cannot reach the Ray cluster at {address!r}: {reason}",
+        key_path="--ray",
+        hint="give the head node's HOST:PORT (ray start --head prints it), "
+        "or --ray alone for a local instance",
+    )
+
+
+def check_ray_address(address: str, timeout_s: float = RAY_TIMEOUT_S) -> None:
+    """SpecError naming --ray unless a TCP connection to `address` (HOST:PORT, or
+    ray://HOST:PORT) opens within `timeout_s`: ray.init alone retries an unreachable
+    address for minutes. 'auto' (the cluster this machine joined) is left to Ray."""
+    if address == "auto":
+        return
+    where = address.removeprefix("ray://")
+    host, _, port = where.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise _ray_error(address, "not HOST:PORT")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            pass
+    except TimeoutError:
+        raise _ray_error(address, f"no answer within {timeout_s:g} s") from None
+    except OSError as error:  # refused, no route, unknown host
+        raise _ray_error(address, error.strerror or str(error)) from None
+
+
 class RayRunner:
     """Ray tasks, one per batch, reading the sweep from the object store."""
 
@@ -211,6 +262,7 @@ class RayRunner:
         workers: int | None,
         address: str | None,
         cost: CostModels | None = None,
+        timeout_s: float = RAY_TIMEOUT_S,
     ) -> None:
         try:
             import ray
@@ -227,10 +279,11 @@ class RayRunner:
                 "configure_logging": False,
             }
             if address:
+                check_ray_address(address, timeout_s)
                 options["address"] = address
             elif workers:
                 options["num_cpus"] = workers
-            ray.init(**options)
+            _init_ray(ray, options, address, timeout_s)
         self.workers = int(ray.available_resources().get("CPU", workers or 1)) or 1
         self._sweep_ref = ray.put(sweep)
         self._cost_ref = ray.put(cost)
@@ -260,10 +313,37 @@ class RayRunner:
             self._ray.shutdown()
 
 
-def make_runner(sweep: Sweep, workers: int, ray_address: str | None, use_ray: bool) -> Runner:
+def _init_ray(ray: Any, options: dict[str, Any], address: str | None, timeout_s: float) -> None:
+    """ray.init, joining `address` within about `timeout_s` (Ray's own wait for a cluster's
+    GCS is ~20 tries of several seconds), its connection errors as a SpecError."""
+    variable = "RAY_gcs_server_port_wait_time_s"  # how many ~1 s tries Ray makes
+    before = os.environ.get(variable)
+    if address:
+        os.environ[variable] = str(max(1, round(timeout_s)))
+    try:
+        ray.init(**options)
+    except (ConnectionError, TimeoutError) as error:
+        raise _ray_error(address or "local", str(error).splitlines()[0][:200]) from None
+    finally:
+        if address:
+            if before is None:
+                os.environ.pop(variable, None)
+            else:
+                os.environ[variable] = before
+
+
+def make_runner(
+    sweep: Sweep,
+    workers: int,
+    ray_address: str | None,
+    use_ray: bool,
+    ray_timeout_s: float = RAY_TIMEOUT_S,
+) -> Runner:
     cost = load_cost_models()
     if use_ray:
-        return RayRunner(sweep, workers if not ray_address else None, ray_address or None, cost)
+        return RayRunner(
+            sweep, workers if not ray_address else None, ray_address or None, cost, ray_timeout_s
+        )
     if workers <= 1:
         return InlineRunner(sweep, cost)
     return PoolRunner(sweep, workers, cost)
