@@ -417,7 +417,6 @@ explore_sweep(
     SWEEP.replace(
         "matrix.num_cores: [1, 2]", "matrix.num_cores: {range: [1, 100000000], num: 100000000}"
     ),
-    xfail="helper E: no sweep size guard",
 )
 explore_sweep("sweep-zero-workers", SWEEP, "--workers", "0")
 explore_sweep("sweep-db-folder", SWEEP, "--db", "{d}/db", extra={"db": FOLDER})

@@ -53,3 +53,18 @@ def test_bad_axes(spec: object, fragment: str) -> None:
         parse_axis("p", spec, where="axes.p")
     assert fragment in str(caught.value)
     assert "axes.p" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"range": [1, 100_000_000], "num": 100_000_000},
+        {"log_range": [1, 10**9], "num": 10**9},
+        {"log_range": [1, 1e300], "factor": 1.000001},
+        {"range": [0, 1], "step": 1e-9},
+    ],
+)
+def test_axis_value_counts_are_bounded_before_listing(spec):
+    """An axis of 1e8 values is refused at once (it was listed first: minutes and GBs)."""
+    with pytest.raises(SpecError, match="at most 100000"):
+        parse_axis("matrix.num_cores", spec, where="axes.matrix.num_cores")

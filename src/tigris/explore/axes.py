@@ -71,6 +71,11 @@ def _count(spec: dict[str, Any], where: str) -> int:
     num = spec["num"]
     if isinstance(num, bool) or not isinstance(num, int) or num < 1:
         raise SpecError(f"num must be a positive integer, got {num!r}", key_path=f"{where}.num")
+    if num > MAX_AXIS_VALUES:  # the values are listed: bound them before, not after
+        raise SpecError(
+            f"num {num} is more values than an axis may have (at most {MAX_AXIS_VALUES})",
+            key_path=f"{where}.num",
+        )
     return num
 
 
@@ -117,6 +122,10 @@ def _geometric(spec: dict[str, Any], where: str) -> list[int | float]:
         if factor <= 1:
             raise SpecError(f"factor must exceed 1, got {factor!r}", key_path=f"{where}.factor")
         count = math.floor(math.log(stop / start) / math.log(factor) + 1e-9) + 1
+        if count > MAX_AXIS_VALUES:
+            raise SpecError(
+                f"log_range has {count} values (at most {MAX_AXIS_VALUES})", key_path=where
+            )
         values = [start * factor**i for i in range(count)]
         integral = integral and isinstance(factor, int)
     if integral:

@@ -286,6 +286,7 @@ def _report(sweep, store, db: Path, progress, as_json: bool) -> None:
                 {
                     "base_design": _row_dict(base_row) if base_row else None,
                     "sweep": sweep.name,
+                    "base": sweep.base_id,
                     "sweep_hash": sweep.sweep_hash,
                     "db": str(db),
                     "html": str(page),
