@@ -74,7 +74,7 @@ def test_unknown_chip_id_suggests_nearest() -> None:
     )
 
 
-@pytest.mark.parametrize("bad", ["matrix.clock=fast", "memory.dram.bandwidth=3"])
+@pytest.mark.parametrize("bad", ["matrix.clock=fast", "memory.dram.bandwidth=3", "matrix.clock="])
 def test_bad_override(bad: str) -> None:
     result = run_tigris("show", "h100-sxm", "--set", bad)
     assert_user_error(result, bad.split("=")[0])

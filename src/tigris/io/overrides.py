@@ -56,5 +56,9 @@ def apply_overrides(data: dict[str, Any], assignments: list[str]) -> dict[str, A
         dotted = dotted.strip()
         if not dotted:
             raise SpecError(f"override {shorten(repr(assignment))} names no key", key_path="--set")
+        if not text.strip():  # 'key=' is a slip (a shell variable that was empty), not a null
+            raise SpecError(
+                "no value after '='", key_path=shorten(dotted), hint="write key.path=null to unset"
+            )
         data = apply_override(data, dotted, _parse_value(text.strip(), dotted))
     return data
