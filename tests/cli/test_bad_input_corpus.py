@@ -319,6 +319,9 @@ case(
     "-1",
 )
 case("serve-nan-slo", *SERVE, "--slo-tpot", "nan")
+case("serve-negative-seed", *SERVE, "--seed", "-1")
+case("serve-empty-set-value", "show", "h100-sxm", "--set", "matrix.clock=")
+case("serve-kv-block-larger-than-memory", *SERVE, "--block-size", "100000000", codes=(3,))
 
 
 def serve_trace(id: str, name: str, content: object, **kwargs: object) -> None:
@@ -473,6 +476,7 @@ case(
     files={"in.txt": BINARY},
 )
 case("run-unknown-target", "run", "nope")
+case("run-negative-seed", "run", "gpt2-tiny", "--seed", "-1")
 case("run-binary-program", "run", "{d}/p.tasm", files={"p.tasm": BINARY})
 case("run-truncated-binary", "run", "{d}/p.tbin", files={"p.tbin": b"TGRS\x01\x00"})
 case("run-garbage-assembly", "run", "{d}/p.tasm", files={"p.tasm": "this is not assembly\n"})

@@ -254,7 +254,7 @@ def compile_command(
     input_path: Path | None = typer.Option(
         None, "--input", help="inputs the program is shaped for (and calibrated on)"
     ),
-    seed: int = typer.Option(0, "--seed", help="seed of random weights and inputs"),
+    seed: int = typer.Option(0, "--seed", min=0, help="seed of random weights and inputs"),
     max_minutes: float = typer.Option(5.0, "--max-minutes", min=0.0, help=MAX_MINUTES_HELP),
     mkdir: bool = typer.Option(False, "--mkdir", help=MKDIR_HELP),
     quiet: bool = typer.Option(False, "--quiet", help="no progress on stderr"),
@@ -290,7 +290,7 @@ def run_command(
     ),
     trace: Path | None = typer.Option(None, "--trace", help="write a Chrome/Perfetto trace"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
-    seed: int = typer.Option(0, "--seed", help="seed of random weights and inputs"),
+    seed: int = typer.Option(0, "--seed", min=0, help="seed of random weights and inputs"),
     max_minutes: float = typer.Option(5.0, "--max-minutes", min=0.0, help=MAX_MINUTES_HELP),
     mkdir: bool = typer.Option(False, "--mkdir", help="create the trace's missing folders"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress on stderr"),

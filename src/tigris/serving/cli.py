@@ -158,7 +158,7 @@ def serve_command(
     block_size: Annotated[int, typer.Option("--block-size", help="Tokens per KV block.")] = 16,
     slo_ttft: Annotated[float | None, typer.Option("--slo-ttft", help="TTFT SLO, seconds.")] = None,
     slo_tpot: Annotated[float | None, typer.Option("--slo-tpot", help="TPOT SLO, seconds.")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed (>= 0).")] = 0,
     max_memory: Annotated[
         str,
         typer.Option(

@@ -417,6 +417,12 @@ def simulate(
         deployment.token_budget if chunked_prefill else max(deployment.token_budget, longest_prompt)
     )
     plan = plan_memory(deployment, step_tokens)
+    if not plan.fits and plan.weights_bytes + plan.activations_bytes < plan.usable_bytes:
+        raise InfeasibleError(
+            f"no room for one KV block of {plan.block_size} tokens: "
+            f"{plan.kv_cache_bytes / 1e9:.1f} GB left for the KV cache per chip, a block "
+            f"needs {plan.kv_bytes_per_token * plan.block_size / 1e9:.1f} GB"
+        )
     if not plan.fits:
         # name what fills the chip: the weights, or the activations of a step as long as the
         # longest prompt (a long request, not the model, is then what does not fit)
