@@ -111,3 +111,23 @@ def test_server_search_progress_counts_every_run():
     done = [d for d, _ in seen]
     assert done == sorted(done) and all(d <= t for d, t in seen)
     assert seen[-1][0] == seen[-1][1] >= 2 * 200  # the offline run and the search's runs
+
+
+def test_a_run_estimated_past_max_time_is_refused_with_the_estimate():
+    # 10^6 requests at a fixed rate may step one request at a time: ~34 min estimated
+    result = run_tigris(
+        "llama3-8b", "--scenario", "server", "--rate", "100", "--num-requests", "1000000"
+    )
+    assert_user_error(result, "--max-time", "min", "raises the limit")
+    from tigris.serving.scenario import estimate_seconds
+
+    assert 10 * 60 < estimate_seconds(10**6, 128e6, 256, "server", fixed_rate=True) < 2 * 3600
+
+
+def test_time_estimate_grows_with_requests_tokens_and_search():
+    from tigris.serving.scenario import estimate_seconds
+
+    offline = estimate_seconds(10**5, 128e5, 256, "offline", fixed_rate=False)
+    assert estimate_seconds(2 * 10**5, 256e5, 256, "offline", fixed_rate=False) == 2 * offline
+    assert estimate_seconds(10**5, 128e5, 256, "server", fixed_rate=False) > 10 * offline
+    assert estimate_seconds(10**5, 128e5, 256, "server", fixed_rate=True) > offline

@@ -167,11 +167,19 @@ def serve_command(
             "about 160 bytes a request).",
         ),
     ] = "2 GiB",
+    max_time: Annotated[
+        str,
+        typer.Option(
+            "--max-time",
+            help="Refuse a run estimated to take longer than this (default 10 min; a rough "
+            "upper estimate: a fixed --rate may step one request at a time).",
+        ),
+    ] = "10 min",
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress on stderr.")] = False,
     as_json: AsJson = False,
 ) -> None:
     """Simulate serving (continuous batching, paged KV cache) under an MLPerf scenario."""
-    from tigris.io.limits import check_memory, parse_limit
+    from tigris.io.limits import check_memory, check_time, parse_limit
     from tigris.report.progress import Progress
     from tigris.serving.deployment import build_deployment
     from tigris.serving.requests import synthetic_workload
@@ -179,6 +187,7 @@ def serve_command(
         MLPERF_SLO_TPOT_S,
         MLPERF_SLO_TTFT_S,
         estimate_memory_bytes,
+        estimate_seconds,
         run_offline,
         run_server,
     )
@@ -230,6 +239,18 @@ def serve_command(
             seed=seed,
             length_dist=length_dist,  # type: ignore[arg-type]
         )
+    check_time(
+        estimate_seconds(
+            workload.num_requests,
+            float(workload.output_len.sum()),
+            max_num_seqs,
+            scenario,
+            fixed_rate=rate is not None,
+        ),
+        parse_limit(max_time, "time", "--max-time"),
+        f"simulating {workload.num_requests} requests ({scenario})",
+        "--max-time",
+    )
     with Progress("simulated requests", quiet=quiet) as bar:
         if scenario == "offline":
             result = run_offline(

@@ -48,6 +48,33 @@ MAX_SEARCH_RUNS = 3 + max(SEARCH_ITERATIONS, UPPER_SEARCH_ITERATIONS) + 1
 REQUEST_BYTES = 160
 
 
+# Simulator time, measured in-process on the project's 2-core machine (llama3-8b on one
+# h100-sxm, 2,000-200,000 requests of 16-2,048 output tokens): ~8 us a request and
+# ~12-16 us an engine step (1,000,000 requests offline: estimated 16 s, took 17.5 s). A
+# step serves a batch; at a fixed arrival rate the batch can
+# be as small as one request, and a rate search runs up to MAX_SEARCH_RUNS simulations
+# (measured: 20,000 requests, 16 s searched, 26 s at 10 requests/s, i.e. near batch 1).
+REQUEST_S = 8e-6
+STEP_S = 16e-6
+SEARCH_BATCH_FRACTION = 0.15  # the search's runs average about a sixth-full batch (16 s above)
+
+
+def estimate_seconds(
+    num_requests: int, output_tokens: float, max_num_seqs: int, scenario: str, fixed_rate: bool
+) -> float:
+    """A rough upper estimate of the wall time of simulating `num_requests` requests that
+    generate `output_tokens` in all: offline one run of full batches; a server run at a
+    fixed rate may step one request at a time; a server search up to MAX_SEARCH_RUNS runs."""
+    full = max(1, min(max_num_seqs, num_requests))
+    if scenario == "offline":
+        runs, batch = 1, full
+    elif fixed_rate:
+        runs, batch = 1, 1
+    else:
+        runs, batch = MAX_SEARCH_RUNS, max(1.0, full * SEARCH_BATCH_FRACTION)
+    return runs * (num_requests * REQUEST_S + output_tokens / batch * STEP_S)
+
+
 def estimate_memory_bytes(num_requests: int) -> float:
     """Peak memory of simulating `num_requests` requests (offline, or each run of a
     server search: the runs are one after another)."""
