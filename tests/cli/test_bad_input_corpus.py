@@ -502,6 +502,16 @@ case(
     files={"p.tbin": b"TGRS\x01", "o": FOLDER},
 )
 
+# tester 2
+case("compare-chips-only-commas", "compare", "--chips", ",,", "--out", "")
+case("compare-assumptions-folder", *COMPARE, "--assumptions", "{d}/a", files={"a": FOLDER})
+case("compare-out-trailing-slash", *COMPARE_RUN, "--out", "{d}/report.html/")
+compare_workload("workload-tokens-overflow", TRAIN_WORKLOAD + "tokens: 1e400\n")
+compare_workload("workload-zero-slo", SERVE_WORKLOAD + "slo_tpot: 0 ms\n")
+compare_workload("workload-plan-tp-not-dividing", TRAIN_WORKLOAD + "plan: {tp: 3}\n")
+compare_workload("workload-plan-huge-tp", TRAIN_WORKLOAD + f"plan: {{tp: {HUGE}}}\n")
+compare_workload("workload-plan-micro-batch-too-big", TRAIN_WORKLOAD + "plan: {micro_batch: 64}\n")
+
 
 # ---------------------------------------------------------------------------- running
 

@@ -215,6 +215,23 @@ def test_out_symlink_mode_and_mkdir(chat, tmp_path):
     assert sorted(p.name for p in fresh.parent.iterdir()) == ["r.html"]  # no temporary left
 
 
+def test_out_read_only_file_and_trailing_slash_refused(tmp_path):
+    kept = tmp_path / "kept.html"
+    kept.write_text("mine")
+    kept.chmod(0o444)  # refused even for root, whom the replacing rename would let through
+    _fails_at_once(tmp_path, str(kept), "read-only", "0444")
+    assert kept.read_text() == "mine" and stat.S_IMODE(kept.stat().st_mode) == 0o444
+    _fails_at_once(tmp_path, str(tmp_path / "r.html") + "/", "slash")  # was written as r.html
+
+
+def test_out_name_near_the_length_limit_is_written(chat, tmp_path):
+    out = tmp_path / ("r" * 250)  # the temporary's name once went past 255 bytes
+    args = ("compare", "--chips", "h100-sxm", "--workload", chat, "-q", "--out", str(out))
+    result = run_tigris(*args)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["chat.yaml", out.name])
+
+
 # ---------------------------------------------------------------- progress
 
 
@@ -239,3 +256,14 @@ def test_quiet_keeps_stderr_empty(chat):
     result = run_tigris("compare", "--chips", "h100-sxm", "--workload", chat, "--out", "",
                         "--quiet")  # fmt: skip
     assert result.returncode == 0 and result.stderr == ""
+
+
+def test_serve_on_a_huge_deployment_ends_in_seconds(tmp_path):
+    huge = tmp_path / "huge.yaml"  # tp was tried over every number up to num_chips (minutes)
+    huge.write_text(SMALL_SERVE.replace("num_chips: 1", "num_chips: 2147483646"))
+    started = time.perf_counter()
+    result = run_tigris("compare", "--chips", "h100-sxm", "--workload", str(huge), "--out", "",
+                        "--json", "-q")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert time.perf_counter() - started < 30
+    assert json.loads(result.stdout)["results"]["chat"]["h100-sxm"]["plan"]["tp"] >= 1

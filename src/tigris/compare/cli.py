@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from tigris.errors import SpecError
+from tigris.errors import SpecError, shorten
 
 DEFAULT_REPORT = "tigris-report.html"
 
@@ -24,9 +24,15 @@ def load_cost_assumptions(path: str | None, overrides: list[str]):
     from tigris.cost import load_assumptions
 
     if path is not None and not Path(path).is_file():
-        raise SpecError(
-            "file not found", file=path, key_path="--assumptions", hint="check the path"
+        given = Path(path)
+        problem = (
+            "is a folder; give a YAML file"
+            if given.is_dir()
+            else "is not a regular file (a pipe, device or socket)"
+            if given.exists()
+            else "file not found"
         )
+        raise SpecError(problem, file=path, key_path="--assumptions", hint="check the path")
     return load_assumptions(path, overrides)
 
 
@@ -83,6 +89,12 @@ def compare_command(
 
     cost = load_cost_assumptions(assumptions, overrides or [])
     chip_ids = _split(chips) or list(DEFAULT_CHIPS)
+    if chips and not _split(chips):  # `--chips ""` or `--chips ,`: not a request for defaults
+        raise SpecError(
+            f"no chip named in {shorten(repr(','.join(chips)))}",
+            key_path="--chips",
+            hint="give chip ids or YAML files, comma-separated; leave --chips out for the defaults",
+        )
     workloads = [resolve_workload(name) for name in workload or []] or list(DEFAULT_WORKLOADS)
     names = [w.name for w in workloads]
     if len(set(names)) != len(names):

@@ -14,6 +14,8 @@ steps at the mean KV length, per chip, plus the tp all-reduces (two per layer pe
 
 from __future__ import annotations
 
+from math import isqrt
+
 from tigris.compare.activity import OpTimer, graph_traffic, sent_fraction
 from tigris.compare.cell import Cell, failed, price
 from tigris.compare.workloads import ServeWorkload
@@ -68,7 +70,11 @@ def largest_batch(deployment: Deployment, workload: ServeWorkload, timer: StepTi
 
 
 def _layouts(num_chips: int) -> list[int]:
-    return [tp for tp in range(1, num_chips + 1) if num_chips % tp == 0]
+    """The divisors of num_chips (each a tp, the rest replicas), found up to its square
+    root: a file may ask for up to 2**31 - 1 chips, and a loop over all of them took
+    minutes."""
+    small = [tp for tp in range(1, isqrt(num_chips) + 1) if num_chips % tp == 0]
+    return sorted({*small, *(num_chips // tp for tp in small)})
 
 
 def evaluate_serve(chip: Chip, workload: ServeWorkload, assumptions: Assumptions) -> Cell:

@@ -26,12 +26,20 @@ Default search limits (stated so that a reader can judge the "best plan found"):
 
 from __future__ import annotations
 
+from math import prod
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
-from tigris.errors import SpecError
+from tigris.errors import SpecError, shorten
 from tigris.hardware.quantities import Duration
 from tigris.io.loader import load_mapping, validate_spec
 
@@ -52,6 +60,24 @@ class _Workload(BaseModel):
     )
 
 
+def _check_plan_fits(plan: dict[str, Any], num_chips: int, global_batch: int) -> None:
+    """Fixed plan sizes that no plan of the run could have, seen when the file is read:
+    otherwise every chip's cell says only that none of 0 plans was searched."""
+    fixed = {key: plan[key] for key in ("tp", "pp", "dp", "cp") if key in plan}
+    product = prod(fixed.values())
+    if num_chips % product:
+        sizes = " x ".join(f"{key} {value}" for key, value in fixed.items())
+        raise ValueError(f"{shorten(sizes)} does not divide num_chips {num_chips}")
+    if num_chips % plan.get("ep", 1):
+        raise ValueError(f"ep {shorten(str(plan['ep']))} does not divide num_chips {num_chips}")
+    per_step = plan.get("micro_batch", 1) * plan.get("dp", 1)
+    if global_batch % per_step:
+        raise ValueError(
+            f"dp x micro_batch = {shorten(str(per_step))} does not divide global_batch "
+            f"{global_batch}"
+        )
+
+
 class TrainWorkload(_Workload):
     """Train `model` on `num_chips` chips with the best parallel plan found."""
 
@@ -65,11 +91,14 @@ class TrainWorkload(_Workload):
         description="plan options held fixed in the search (tp, pp, dp, cp, ep, micro_batch, "
         "virtual_stages, recompute, zero, sequence_parallel)",
     )
-    tokens: float | None = Field(None, gt=0, description="token budget of the whole run")
+    # allow_inf_nan: YAML reads '1e400' (no dot) as a string, which pydantic made infinite
+    tokens: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="token budget of the whole run"
+    )
 
     @field_validator("plan")
     @classmethod
-    def _known_plan_options(cls, plan: dict[str, Any]) -> dict[str, Any]:
+    def _known_plan_options(cls, plan: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
         """Checked here, when the file is read, not after the other chips' searches ran:
         each key a ParallelPlan option (dtype is the workload's own), each value valid."""
         from tigris.parallel.plan import ParallelPlan
@@ -79,11 +108,14 @@ class TrainWorkload(_Workload):
             if key not in options:
                 raise ValueError(f"unknown plan option {key!r} (one of {', '.join(options)})")
         try:
-            ParallelPlan.model_validate(plan)
+            valid = ParallelPlan.model_validate(plan)
         except ValidationError as error:
             first = error.errors()[0]
             where = ".".join(str(part) for part in first["loc"])
             raise ValueError(f"{where}: {first['msg']}") from None
+        plan = {key: getattr(valid, key) for key in plan}  # '8' read as 8, as the search will
+        if "num_chips" in info.data and "global_batch" in info.data:
+            _check_plan_fits(plan, info.data["num_chips"], info.data["global_batch"])
         return plan
 
     def describe(self) -> str:
@@ -101,6 +133,13 @@ class ServeWorkload(_Workload):
     output_len: int = Field(gt=1, le=2**34, description="generated tokens")
     slo_ttft_s: Duration = Field(2.0, alias="slo_ttft", description="p99 time to first token")
     slo_tpot_s: Duration = Field(0.2, alias="slo_tpot", description="time per output token")
+
+    @field_validator("slo_ttft_s", "slo_tpot_s")
+    @classmethod
+    def _positive_slo(cls, value: float) -> float:
+        if value <= 0:  # no layout could meet it: each chip's cell would only say it missed
+            raise ValueError(f"an SLO must be above zero, got {value:g} s")
+        return value
 
     def describe(self) -> str:
         return (

@@ -47,12 +47,25 @@ def _resolve_target(path: Path, option: str) -> Path:
     return path
 
 
+def _writable(target: Path, info: os.stat_result) -> bool:
+    """Whether the user may write the existing file. The rename that replaces it needs only
+    the folder's permission, so this is asked first; a file with no write bit at all is
+    read-only even for root (who `access` says may write anything), as editors treat it."""
+    return bool(info.st_mode & 0o222) and os.access(target, os.W_OK)
+
+
 def check_output_path(path: str | Path, *, option: str = "--out", mkdir: bool = False) -> Path:
     """The real file a later `write_output` will replace; SpecError naming `option` if the
     path is a directory, a special file, or sits in a folder that does not exist."""
     given = Path(path)
     if str(path) == "":
         raise SpecError("empty path", key_path=option)
+    if str(path).endswith(os.sep):  # Path() drops the slash: 'out/' would become a file 'out'
+        raise SpecError(
+            "ends with a slash, as a folder does; give a file name",
+            file=str(path),
+            key_path=option,
+        )
     target = _resolve_target(given, option)
     try:
         info = target.stat()
@@ -72,6 +85,13 @@ def check_output_path(path: str | Path, *, option: str = "--out", mkdir: bool = 
                 "is not a regular file (a device, pipe or socket); refusing to replace it",
                 file=str(given),
                 key_path=option,
+            )
+        if not _writable(target, info):
+            raise SpecError(
+                f"is read-only (mode {stat.S_IMODE(info.st_mode):04o}); refusing to replace it",
+                file=str(given),
+                key_path=option,
+                hint="make it writable (chmod u+w) or choose another name",
             )
     parent = target.parent
     if not parent.exists():
@@ -97,7 +117,9 @@ def write_output(
         if mkdir:
             target.parent.mkdir(parents=True, exist_ok=True)
         mode = target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~_current_umask()
-        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+        # the name cut short: a target's name near the 255-byte limit must still leave room
+        # for the temporary file's dot and random suffix (60 characters are <= 240 bytes)
+        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name[:60]}.")
     except OSError as error:
         raise SpecError(
             f"cannot write here: {error.strerror}", file=str(path), key_path=option
