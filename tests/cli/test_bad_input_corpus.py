@@ -502,6 +502,12 @@ case(
     files={"p.tbin": b"TGRS\x01", "o": FOLDER},
 )
 
+# tester 1
+case("set-superscript-index", "show", "h100-sxm", "--set", "memory.sram[\u00b2].capacity=1 MB")
+case("set-unbalanced-bracket", "show", "h100-sxm", "--set", "memory.sram[0.capacity=1 MB")
+case("set-very-deep-path", "show", "h100-sxm", "--set", ".".join(["a"] * 50_000) + "=1")
+train("train-num-chips-1e18", "--num-chips", str(10**18), codes=(2, 3))
+
 # tester 2
 case("compare-chips-only-commas", "compare", "--chips", ",,", "--out", "")
 case("compare-assumptions-folder", *COMPARE, "--assumptions", "{d}/a", files={"a": FOLDER})

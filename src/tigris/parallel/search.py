@@ -56,10 +56,12 @@ def enumerate_plans(
     fixed = {k: v for k, v in (fixed or {}).items() if v is not None}
     spec, n = setup.spec, setup.num_chips
     domain = setup.cluster.node.scale_up.num_chips
+    # tp and pp divide both the chips and the heads (layers): listing the divisors of the
+    # model's side keeps this O(heads) when --num-chips is 1e18 (sqrt(n) would hang)
     tps = _choices(
-        fixed, "tp", [t for t in _divisors(n) if t <= domain and spec.num_heads % t == 0]
+        fixed, "tp", [t for t in _divisors(spec.num_heads) if t <= domain and n % t == 0]
     )
-    pps = _choices(fixed, "pp", [p for p in _divisors(n) if spec.num_layers % p == 0])
+    pps = _choices(fixed, "pp", [p for p in _divisors(spec.num_layers) if n % p == 0])
     cp_default = [c for c in (1, 2, 4, 8) if setup.seq_len >= LONG_SEQUENCE or c == 1]
     cps = _choices(fixed, "cp", cp_default)
     eps = _choices(fixed, "ep", _divisors(spec.num_experts) if spec.is_moe else [1])
