@@ -507,6 +507,29 @@ case("set-superscript-index", "show", "h100-sxm", "--set", "memory.sram[\u00b2].
 case("set-unbalanced-bracket", "show", "h100-sxm", "--set", "memory.sram[0.capacity=1 MB")
 case("set-very-deep-path", "show", "h100-sxm", "--set", ".".join(["a"] * 50_000) + "=1")
 train("train-num-chips-1e18", "--num-chips", str(10**18), codes=(2, 3))
+NEOX = {
+    "model_type": "gpt_neox", "hidden_size": 512, "num_hidden_layers": 6,
+    "num_attention_heads": 8, "intermediate_size": 2048, "vocab_size": 50304,
+    "max_position_embeddings": 2048, "hidden_act": "gelu", "rotary_pct": 0.25,
+}  # fmt: skip
+case(
+    "config-rotary-pct-string",
+    "infer",
+    "{d}/cfg.json",
+    files={"cfg.json": json.dumps({**NEOX, "rotary_pct": "0.5"})},
+)
+case(
+    "config-rotary-pct-bool",
+    "infer",
+    "{d}/cfg.json",
+    files={"cfg.json": json.dumps({**NEOX, "rotary_pct": True})},
+)
+case(
+    "chip-base-chain-too-deep",
+    "show",
+    "{d}/c1.yaml",
+    files={f"c{i}.yaml": f"base: c{i + 1}.yaml\n" for i in range(1, 11)},
+)
 
 # tester 2
 case("compare-chips-only-commas", "compare", "--chips", ",,", "--out", "")

@@ -85,8 +85,15 @@ def _merged(path: Path, kind: str, chain: tuple[Path, ...]) -> dict:
     except SpecError as error:
         raise SpecError(error.message, file=str(path), key_path="base", hint=error.hint) from None
     here = path.resolve()
-    if here in chain or len(chain) >= MAX_BASE_DEPTH:
+    if here in chain:
         raise SpecError(f"base {base!r} leads back to this file", file=str(path), key_path="base")
+    if len(chain) >= MAX_BASE_DEPTH:
+        raise SpecError(
+            f"base {base!r} makes a chain of more than {MAX_BASE_DEPTH} files",
+            file=str(path),
+            key_path="base",
+            hint="start from a catalog id or a file nearer the top",
+        )
     if not base_path.is_file():
         raise SpecError(f"no such file {str(base_path)!r}", file=str(path), key_path="base")
     return _merge(_merged(base_path, kind, (*chain, here)), data)

@@ -58,6 +58,19 @@ class _Config:
             raise SpecError(f"must be positive, got {given(value)}", file=self.file, key_path=key)
         return int(value)
 
+    def fraction(self, key: str, default: float) -> float:
+        """A number in (0, 1] (not "0.5" or true, which pydantic would quietly convert)."""
+        value = self.data.get(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SpecError(
+                f"expected a number in (0, 1], got {given(value)}", file=self.file, key_path=key
+            )
+        if not 0 < value <= 1:
+            raise SpecError(f"must be in (0, 1], got {given(value)}", file=self.file, key_path=key)
+        return float(value)
+
     def flag(self, key: str, default: bool) -> bool:
         """true or false (a string such as "false" would read as true)."""
         value = self.data.get(key)
@@ -70,14 +83,14 @@ class _Config:
         return value
 
 
-def _head_dim(config: _Config, hidden: int, heads: int) -> int:
+def _head_dim(config: _Config, hidden: int, heads: int, heads_key: str) -> int:
     if config.data.get("head_dim") is not None:
         return config.whole("head_dim")
     if hidden % heads:
         raise SpecError(
             f"hidden size {hidden} is not a multiple of {heads} heads; give head_dim",
             file=config.file,
-            key_path="num_attention_heads",
+            key_path=heads_key,
         )
     return hidden // heads
 
@@ -101,6 +114,19 @@ def _activation(config: _Config, key: str, gated: bool) -> str:
     raise SpecError(f"unsupported activation {given(act)}", file=config.file, key_path=key)
 
 
+def _kv_heads(config: _Config, heads: int) -> int:
+    """num_key_value_heads must divide num_attention_heads (GQA groups of equal size)."""
+    kv = config.whole("num_key_value_heads", heads)
+    if heads % kv:
+        raise SpecError(
+            f"{kv} KV heads do not divide the {heads} attention heads",
+            file=config.file,
+            key_path="num_key_value_heads",
+            hint="num_attention_heads must be a multiple of num_key_value_heads",
+        )
+    return kv
+
+
 def _read_llama_like(config: _Config) -> dict[str, Any]:
     """Llama, Mistral, Mixtral and Qwen2 share these keys (transformers LlamaConfig)."""
     hidden = config.whole("hidden_size")
@@ -109,8 +135,8 @@ def _read_llama_like(config: _Config) -> dict[str, Any]:
         "hidden_size": hidden,
         "num_layers": config.whole("num_hidden_layers"),
         "num_heads": heads,
-        "num_kv_heads": config.whole("num_key_value_heads", heads),
-        "head_dim": _head_dim(config, hidden, heads),
+        "num_kv_heads": _kv_heads(config, heads),
+        "head_dim": _head_dim(config, hidden, heads, "num_attention_heads"),
         "ffn_hidden_size": config.whole("intermediate_size"),
         "vocab_size": config.whole("vocab_size"),
         "max_position_embeddings": config.whole("max_position_embeddings"),
@@ -137,8 +163,16 @@ def _read_mistral(config: _Config) -> dict[str, Any]:
 
 def _read_mixtral(config: _Config) -> dict[str, Any]:
     fields = _read_mistral(config)
-    fields["num_experts"] = config.whole("num_local_experts")
-    fields["num_experts_per_token"] = config.whole("num_experts_per_tok")
+    experts = config.whole("num_local_experts")
+    top_k = config.whole("num_experts_per_tok")
+    if top_k > experts:
+        raise SpecError(
+            f"{top_k} experts per token exceed the {experts} experts (num_local_experts)",
+            file=config.file,
+            key_path="num_experts_per_tok",
+        )
+    fields["num_experts"] = experts
+    fields["num_experts_per_token"] = top_k
     return fields
 
 
@@ -162,7 +196,7 @@ def _read_gpt2(config: _Config) -> dict[str, Any]:
         "num_layers": config.whole("n_layer"),
         "num_heads": heads,
         "num_kv_heads": heads,
-        "head_dim": _head_dim(config, hidden, heads),
+        "head_dim": _head_dim(config, hidden, heads, "n_head"),
         "ffn_hidden_size": config.whole("n_inner", 4 * hidden),
         "vocab_size": config.whole("vocab_size"),
         "max_position_embeddings": positions,
@@ -187,7 +221,7 @@ def _read_gpt_neox(config: _Config) -> dict[str, Any]:
         "num_layers": config.whole("num_hidden_layers"),
         "num_heads": heads,
         "num_kv_heads": heads,
-        "head_dim": _head_dim(config, hidden, heads),
+        "head_dim": _head_dim(config, hidden, heads, "num_attention_heads"),
         "ffn_hidden_size": config.whole("intermediate_size"),
         "vocab_size": config.whole("vocab_size"),
         "max_position_embeddings": config.whole("max_position_embeddings"),
@@ -195,7 +229,7 @@ def _read_gpt_neox(config: _Config) -> dict[str, Any]:
         "gated_mlp": False,
         "norm": "layernorm",
         "position": "rope",
-        "rotary_fraction": config.get("rotary_pct", 0.25),
+        "rotary_fraction": config.fraction("rotary_pct", 0.25),
         "tie_word_embeddings": config.flag("tie_word_embeddings", False),
         "qkv_bias": bias,
         "attention_out_bias": bias,
