@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
+
+from cli_run import assert_user_error, run_tigris
 
 
 def tigris(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "tigris", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_tigris(*args, cwd=cwd)
 
 
 def test_compile_run_asm_disasm(tmp_path: Path) -> None:
@@ -68,15 +63,6 @@ def test_unknown_model_exits_2_without_output(tmp_path: Path) -> None:
 def digest_of(done: subprocess.CompletedProcess) -> str:
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)["digest"]
-
-
-def assert_user_error(done: subprocess.CompletedProcess, *fragments: str) -> None:
-    assert done.returncode == 2, done.stderr
-    assert "Traceback" not in done.stderr
-    message = " ".join(done.stderr.split())
-    assert 1 <= len(done.stderr.strip().splitlines()) <= 4, done.stderr
-    for fragment in fragments:
-        assert fragment in message, message
 
 
 def test_compile_asm_run_round_trip_keeps_the_image(tmp_path: Path) -> None:

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from cli_run import assert_user_error, run_tigris
 from tigris.executor.files import encode_image
 
 TINY = (
@@ -22,22 +22,7 @@ TINY = (
 
 
 def tigris(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "tigris", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def assert_user_error(done: subprocess.CompletedProcess, *fragments: str) -> None:
-    assert done.returncode == 2, done.stderr
-    assert "Traceback" not in done.stderr
-    message = " ".join(done.stderr.split())
-    assert 1 <= len(done.stderr.strip().splitlines()) <= 4, done.stderr
-    for fragment in fragments:
-        assert fragment in message, message
+    return run_tigris(*args, cwd=cwd)
 
 
 @pytest.fixture

@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from hf_reference import bert_forward, gpt2_forward, llama_forward, random_checkpoint
 
+from cli_run import assert_user_error, run_tigris
 from tigris.compiler import run_float
 from tigris.models import hf
 from tigris.models.safetensors_file import write_safetensors
@@ -58,27 +58,12 @@ SEQS = [[1, 5, 7, 9, 3], [10, 20, 30, 40, 50, 60, 70]]
 
 
 def tigris(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "tigris", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_tigris(*args, cwd=cwd)
 
 
 def digest(done: subprocess.CompletedProcess) -> str:
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)["digest"]
-
-
-def assert_user_error(done: subprocess.CompletedProcess, *fragments: str) -> None:
-    assert done.returncode == 2, done.stderr
-    assert "Traceback" not in done.stderr
-    message = " ".join(done.stderr.split())
-    assert 1 <= len(done.stderr.strip().splitlines()) <= 4, done.stderr
-    for fragment in fragments:
-        assert fragment in message, message
 
 
 def checkpoint(folder: Path, kind: str, seed: int, config: dict | None = None) -> Path:

@@ -5,37 +5,22 @@ The CLI runs in a subprocess, as a user runs it."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+import cli_run
 
 SMALL = ("llama3-8b", "--num-requests", "300", "--input-len", "128", "--output-len", "16")
 
 
 def run_tigris(*args: str, every_s: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    if every_s is not None:
-        env["TIGRIS_PROGRESS_EVERY_S"] = every_s
-    return subprocess.run(
-        [sys.executable, "-m", "tigris", "serve", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
+    return cli_run.run_tigris("serve", *args, every_s=every_s)
 
 
 def assert_user_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    assert 1 <= len(result.stderr.strip().splitlines()) <= 2, result.stderr
-    message = " ".join(result.stderr.split())
-    for fragment in fragments:
-        assert fragment in message, message
-    assert result.stdout == ""
+    cli_run.assert_user_error(result, *fragments, max_lines=2, no_stdout=True)
 
 
 def test_too_many_requests_are_refused_with_the_estimate():

@@ -5,38 +5,23 @@ user runs it, so exit codes and stderr are real."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+import cli_run
 from tigris.engines.systolic.budget import estimate_run
 from tigris.engines.systolic.config import SystolicConfig
 
 
 def run_tigris(*args: str, every_s: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    if every_s is not None:
-        env["TIGRIS_PROGRESS_EVERY_S"] = every_s
-    return subprocess.run(
-        [sys.executable, "-m", "tigris", "systolic", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
+    return cli_run.run_tigris("systolic", *args, every_s=every_s)
 
 
 def assert_user_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    assert 1 <= len(result.stderr.strip().splitlines()) <= 2, result.stderr
-    message = " ".join(result.stderr.split())
-    for fragment in fragments:
-        assert fragment in message, message
-    assert result.stdout == ""
+    cli_run.assert_user_error(result, *fragments, max_lines=2, no_stdout=True)
 
 
 @pytest.mark.parametrize(

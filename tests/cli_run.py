@@ -1,0 +1,50 @@
+"""Running the `tigris` command as a user does, in a subprocess, and checking that a user
+mistake ends as one: exit 2, no traceback, a short message naming what was wrong.
+
+Shared by the command-line tests of every package (pytest puts tests/ on sys.path)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def run_tigris(
+    *args: str,
+    cwd: Path | str | None = None,
+    every_s: str | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """`python -m tigris ARGS`; `every_s` sets TIGRIS_PROGRESS_EVERY_S (0: a progress line
+    at every update, so a test sees one at once)."""
+    env = dict(os.environ)
+    if every_s is not None:
+        env["TIGRIS_PROGRESS_EVERY_S"] = every_s
+    return subprocess.run(
+        [sys.executable, "-m", "tigris", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+def assert_user_error(
+    result: subprocess.CompletedProcess[str],
+    *fragments: str,
+    max_lines: int = 4,
+    no_stdout: bool = False,
+) -> None:
+    """Exit 2, no traceback, 1..max_lines lines on stderr (rich may wrap a long line), each
+    fragment in the message; with `no_stdout`, nothing on stdout."""
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert 1 <= len(result.stderr.strip().splitlines()) <= max_lines, result.stderr
+    message = " ".join(result.stderr.split())
+    for fragment in fragments:
+        assert fragment in message, message
+    if no_stdout:
+        assert result.stdout == ""
