@@ -126,7 +126,7 @@ def _stored_before(db: Path, sweep_hash: str) -> int:
 
     if not db.exists():
         return 0
-    with Store(db, read_only=True) as store:
+    with Store(db, read_only=True, checked=False) as store:
         try:
             return store.count(sweep_hash)
         except duckdb.CatalogException:  # a DuckDB file without our tables

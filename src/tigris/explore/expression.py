@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from tigris.errors import SpecError
+from tigris.errors import SpecError, shorten
 from tigris.explore.quantity import parse_any_quantity
 
 FUNCTIONS: dict[str, Callable[..., float]] = {
@@ -64,6 +64,9 @@ _TOKEN = re.compile(
 # Tree nodes: ("num", value) | ("name", text) | ("neg", node) | ("bin", op, a, b)
 # | ("call", function name, (args...))
 Node = tuple[Any, ...]
+# The tree is at most as deep as its tokens are many, and the compiled source nests one
+# parenthesis per level: Python's parser stops at 200 levels, its stack at about 1000.
+MAX_TOKENS = 150
 
 
 def _tokenize(text: str, where: str) -> list[tuple[str, str]]:
@@ -74,7 +77,7 @@ def _tokenize(text: str, where: str) -> list[tuple[str, str]]:
         match = _TOKEN.match(text, position)
         if match is None or match.end() == position:
             raise SpecError(
-                f"cannot read expression {text!r} at {text[position:].strip()!r}",
+                f"cannot read expression {shorten(text)!r} at {shorten(text[position:].strip())!r}",
                 key_path=where,
                 hint="use numbers, names, 'quantities', + - * / // % ** ( ) and "
                 + ", ".join(FUNCTIONS),
@@ -91,10 +94,16 @@ class _Parser:
         self.text = text
         self.where = where
         self.tokens = _tokenize(text, where)
+        if len(self.tokens) > MAX_TOKENS:  # the parser, the tree walks and compile recurse
+            raise SpecError(
+                f"expression of {len(self.tokens):,} tokens; at most {MAX_TOKENS} are read",
+                key_path=where,
+                hint="split it into several derived values",
+            )
         self.index = 0
 
     def fail(self, message: str) -> SpecError:
-        return SpecError(f"{message} in expression {self.text!r}", key_path=self.where)
+        return SpecError(f"{message} in expression {shorten(self.text)!r}", key_path=self.where)
 
     def peek(self) -> tuple[str, str] | None:
         return self.tokens[self.index] if self.index < len(self.tokens) else None
@@ -251,6 +260,8 @@ class Expression:
 def parse_expression(text: str, *, where: str = "expression") -> Expression:
     """Parse `text`; SpecError (located at `where`) for anything outside the grammar."""
     if not isinstance(text, str):
-        raise SpecError(f"expected an expression as text, got {text!r}", key_path=where)
+        raise SpecError(
+            f"expected an expression as text, got {shorten(repr(text))}", key_path=where
+        )
     tree = _Parser(text, where).parse()
     return Expression(text, tree, frozenset(_names(tree)))

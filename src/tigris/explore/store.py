@@ -79,15 +79,30 @@ class StoredSweep:
     tigris_version: str
 
 
+def _check_magic(path: Path) -> None:
+    """SpecError for an existing file that is not a DuckDB database (a DuckDB file has
+    'DUCK' at byte 8): DuckDB itself may try to download a reader for it (SQLite)."""
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(12)
+    except OSError:
+        return  # missing or unreadable: duckdb.connect says which
+    if head and head[8:12] != b"DUCK":
+        raise SpecError(
+            "is not a DuckDB results file", file=str(path), hint="give a new name to create one"
+        )
+
+
 class Store:
     """A DuckDB file of sweeps and their evaluations."""
 
-    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+    def __init__(self, path: str | Path, *, read_only: bool = False, checked: bool = True) -> None:
         import duckdb
 
         self.path = Path(path)
         if read_only and not self.path.is_file():
             raise SpecError("no such results file", file=str(path), hint="run a sweep first")
+        _check_magic(self.path)
         try:
             self.connection = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.Error as error:
@@ -95,7 +110,26 @@ class Store:
         if not read_only:
             for statement in _SCHEMA:
                 self.connection.execute(statement).fetchall()
+        if checked:
+            self._check_tables(duckdb.Error)
         self.version = tigris_version()
+
+    def _check_tables(self, error_type: type[Exception]) -> None:
+        """SpecError for a DuckDB file that is not a results file (no tables of ours, or
+        tables of the same names with other columns), seen before any query fails on it."""
+        columns = {"sweeps": "sweep_hash, name, file, text, objectives, axes, tigris_version"}
+        columns["evaluations"] = ", ".join(_TYPES)
+        for table, names in columns.items():
+            try:
+                self.connection.execute(f"SELECT {names} FROM {table} LIMIT 0").fetchall()
+            except error_type:
+                self.connection.close()
+                raise SpecError(
+                    f"a DuckDB file, but not a Tigris results file (its table {table!r} is "
+                    "missing or has other columns)",
+                    file=str(self.path),
+                    hint="give a file `tigris explore run` wrote, or a new name",
+                ) from None
 
     def close(self) -> None:
         self.connection.close()

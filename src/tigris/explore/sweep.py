@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from tigris.errors import SpecError
+from tigris.errors import SpecError, shorten
 from tigris.explore.axes import Axis, Value, parse_axis
 from tigris.explore.design import (
     Derived,
@@ -84,12 +84,12 @@ class ConstraintSpec(_Strict):
 class SearchSpec(_Strict):
     sampler: Sampler = "grid"
     samples: int | None = Field(None, gt=0, description="designs to evaluate (grid: all)")
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="numpy's (optuna's) seed range")
     batch: int = Field(64, gt=0, description="designs per task sent to a worker")
 
 
 class SweepFile(_Strict):
-    name: str | None = None
+    name: str | None = Field(None, max_length=200)  # it titles tables and the page
     base: str
     axes: dict[str, Any] = Field(min_length=1)
     derived: dict[str, str] = Field(default_factory=dict)
@@ -465,11 +465,21 @@ def load_sweep(path: str | Path) -> Sweep:
     known = {axis.path for axis in axes}
     derived: list[Derived] = []
     names_read: set[str] = set()
-    for target, text in spec.derived.items():
+    targets = [normalize_path(target) for target in spec.derived]
+    for index, (target, text) in enumerate(spec.derived.items()):
         try:
             expression = parse_expression(text, where=f"derived.{target}")
         except SpecError as error:
             raise error.with_file(file) from None
+        early = sorted(n for n in expression.names - known if normalize_path(n) in targets[index:])
+        if early:  # it would be looked up before it is computed (a KeyError per design)
+            raise SpecError(
+                f"reads {shorten(early[0])!r} before it is computed",
+                file=file,
+                key_path=f"derived.{shorten(target)}",
+                hint="derived values are computed in order; read only axes, chip fields "
+                "and the derived values above",
+            )
         names_read |= expression.names - known
         derived.append(Derived(normalize_path(target), expression))
         known.add(normalize_path(target))

@@ -23,9 +23,10 @@ Engine = Literal["tile", "roofline"]
 
 
 class _Workload(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # allow_inf_nan: YAML reads '1e400' (no dot) as a string, which pydantic made infinite
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-    name: str | None = None
+    name: str | None = Field(None, max_length=200)
     weight: float = Field(1.0, gt=0, description="share in objectives averaged over workloads")
 
     @property
@@ -90,10 +91,11 @@ class ServeWorkload(_Workload):
     num_chips: int = Field(1, gt=0)
     tp: int | None = Field(None, gt=0)
     rate: float = Field(gt=0, description="requests per second (Poisson)")
-    num_requests: int = Field(200, gt=0)
+    # bounded: each design simulates them all (2e9 ran for minutes before any limit)
+    num_requests: int = Field(200, gt=0, le=1_000_000)
     input_len: int = Field(gt=0)
     output_len: int = Field(gt=0)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="numpy's seed range")
 
 
 class SyntheticWorkload(_Workload):
