@@ -422,6 +422,9 @@ explore_sweep(
     ),
 )
 explore_sweep("sweep-zero-workers", SWEEP, "--workers", "0")
+explore_sweep(
+    "sweep-every-design-invalid", SWEEP + "derived:\n  matrix.rows: '128 / 0'\n"
+)  # exit 2 and no results file: the mistake is the file's, whatever the design
 explore_sweep("sweep-db-folder", SWEEP, "--db", "{d}/db", extra={"db": FOLDER})
 explore_sweep(
     "sweep-db-fifo",
@@ -524,6 +527,16 @@ case(
     "{d}/cfg.json",
     files={"cfg.json": json.dumps({**NEOX, "rotary_pct": True})},
 )
+serve_trace(
+    "trace-bool-length", "t.jsonl", '{"arrival_s": 0, "input_len": true, "output_len": 3}\n'
+)
+serve_trace(
+    "trace-int-too-long",
+    "t.jsonl",
+    '{"arrival_s": 0, "input_len": ' + HUGE_INT + ', "output_len": 3}\n',
+)
+serve_trace("trace-longer-than-context", "trace.csv", TRACE_HEAD + "0,100000,3\n")
+case("trace-device", *SERVE, "--trace", "/dev/zero")
 case(
     "chip-base-chain-too-deep",
     "show",

@@ -13,6 +13,7 @@ from tigris.errors import SpecError
 
 if TYPE_CHECKING:
     from tigris.serving.deployment import Deployment
+    from tigris.serving.requests import Workload
 
 Model = Annotated[str, typer.Argument(help="Model id (see `tigris models`) or a config.json.")]
 ChipOpt = Annotated[str, typer.Option("--chip", help="Chip id or YAML file.")]
@@ -59,6 +60,22 @@ def _check_context(deployment: Deployment, input_len: int, output_len: int) -> N
             f"of {window} tokens (max_position_embeddings)",
             key_path="--input-len",
             hint="shorten the request, or use a model config with a longer context",
+        )
+
+
+def _check_trace_context(deployment: Deployment, workload: Workload, trace: str) -> None:
+    """Every request of a trace must fit the model's context window, as --input-len and
+    --output-len must (the longest is named)."""
+    total = workload.input_len + workload.output_len
+    worst = int(total.argmax())
+    window = deployment.model.max_position_embeddings
+    if total[worst] > window:
+        raise SpecError(
+            f"a request of {workload.input_len[worst]} + {workload.output_len[worst]} tokens "
+            f"(arriving at {workload.arrival_s[worst]:g} s) exceeds {deployment.model.name}'s "
+            f"context window of {window} tokens (max_position_embeddings)",
+            file=trace,
+            key_path="--trace",
         )
 
 
@@ -229,6 +246,7 @@ def serve_command(
     )
     if trace is not None:
         workload = read_trace(trace)
+        _check_trace_context(deployment, workload, trace)
     else:
         _check_context(deployment, input_len, output_len)
         workload = synthetic_workload(

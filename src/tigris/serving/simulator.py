@@ -97,7 +97,8 @@ class _Replica:
         self.generated = np.zeros(n, dtype=np.int64)
         self.first = np.full(n, np.nan)
         self.finish = np.full(n, np.nan)
-        cap = self.max_seqs
+        # never more running than requests: --max-num-seqs 1e18 must not size the arrays
+        cap = max(1, min(self.max_seqs, n))
         self.r_id = np.zeros(cap, dtype=np.int64)
         self.r_kv = np.zeros(cap, dtype=np.int64)
         self.r_blocks = np.zeros(cap, dtype=np.int64)

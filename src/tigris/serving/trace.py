@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import stat
 from array import array
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,6 +48,8 @@ def _field(record: dict, name: str, file: str, line: int) -> float:
         if alias in record and record[alias] not in (None, ""):
             raw = record[alias]
             try:
+                if isinstance(raw, bool):  # JSON true would read as 1 token
+                    raise TypeError(raw)
                 value = float(raw)
             except (TypeError, ValueError, OverflowError):
                 raise SpecError(
@@ -80,14 +83,22 @@ def _field(record: dict, name: str, file: str, line: int) -> float:
 
 
 def _jsonl_records(path: Path) -> Iterator[tuple[int, dict]]:
-    with path.open(encoding="utf-8") as handle:
+    # utf-8-sig: a byte-order mark (as Windows editors write) is not part of the first line
+    with path.open(encoding="utf-8-sig") as handle:
         for line_number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
             try:
                 record = json.loads(line)
-            except (json.JSONDecodeError, RecursionError) as error:
-                reason = error.msg if isinstance(error, json.JSONDecodeError) else "nested"
+            except (ValueError, RecursionError) as error:
+                # ValueError beyond JSONDecodeError: an integer of more than 4300 digits
+                reason = (
+                    error.msg
+                    if isinstance(error, json.JSONDecodeError)
+                    else "nested"
+                    if isinstance(error, RecursionError)
+                    else "a number too long"
+                )
                 raise SpecError(
                     f"line {line_number}: malformed JSON ({reason})", file=str(path)
                 ) from None
@@ -97,7 +108,7 @@ def _jsonl_records(path: Path) -> Iterator[tuple[int, dict]]:
 
 
 def _csv_records(path: Path) -> Iterator[tuple[int, dict]]:
-    with path.open(encoding="utf-8", newline="") as handle:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle)
         try:
             header = [name.strip() for name in next(reader)]
@@ -139,8 +150,22 @@ def count_lines(path: str | Path) -> int:
 
 
 def _require_file(path: Path) -> None:
-    if not path.is_file():
-        raise SpecError("trace file not found", file=str(path), key_path="--trace")
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise SpecError("trace file not found", file=str(path), key_path="--trace") from None
+    except OSError as error:  # a symbolic link loop, a name too long, no permission
+        raise SpecError(
+            f"cannot read the trace: {error.strerror}", file=str(path), key_path="--trace"
+        ) from None
+    if stat.S_ISDIR(info.st_mode):
+        raise SpecError("is a directory; give a trace file", file=str(path), key_path="--trace")
+    if not stat.S_ISREG(info.st_mode):
+        raise SpecError(
+            "is not a regular file (a device, pipe or socket); give a trace file",
+            file=str(path),
+            key_path="--trace",
+        )
 
 
 def read_trace(path: str | Path) -> Workload:
