@@ -148,6 +148,10 @@ def _resume_command(sweep_file: Path, db: Path, options: dict[str, Any]) -> str:
     return shlex.join(words)
 
 
+class _EveryDesignInvalid(SpecError):
+    """Every design of a run was invalid: a mistake in the sweep file (exit 2)."""
+
+
 def _remove_results(db: Path) -> None:
     for path in (db, db.with_name(db.name + ".wal")):
         path.unlink(missing_ok=True)
@@ -238,9 +242,15 @@ def run_command(
     except KeyboardInterrupt as stop:
         _say_interrupted(sweep, db, created, _resume_command(sweep_file, db, options))
         raise typer.Exit(143 if isinstance(stop, Terminated) else 130) from None
-    except SpecError:
-        if created and _stored_before(db, sweep.sweep_hash) == 0:
-            _remove_results(db)  # a run that failed before any design leaves no file
+    except SpecError as error:
+        every_design_invalid = isinstance(error, _EveryDesignInvalid)
+        if created and (every_design_invalid or _stored_before(db, sweep.sweep_hash) == 0):
+            # a run that failed before any design, or whose every design was a mistake of
+            # the sweep file, leaves no file: there is nothing in it to keep
+            _remove_results(db)
+            _page_path(db).unlink(missing_ok=True)
+        if every_design_invalid:
+            raise error.with_file(str(sweep_file)) from None
         raise
 
 
@@ -267,6 +277,8 @@ def _report(sweep, store, db: Path, progress, as_json: bool) -> None:
 
     base_row = _base_row(sweep, store)
     rows = store.evaluations(sweep.sweep_hash)
+    if rows and all(row.status == "invalid" for row in rows):
+        raise _none_feasible(rows, db)  # a mistake of the file: no summary, no page
     front = pareto_front(rows, sweep.objectives)
     axes = [axis.path for axis in sweep.axes]
     counts: dict[str, int] = {}
@@ -315,18 +327,30 @@ def _report(sweep, store, db: Path, progress, as_json: bool) -> None:
 
 
 def _none_feasible(rows: list[Evaluation], db: Path) -> Exception:
-    """An InfeasibleError (exit 3) saying why the designs failed, most common reason first."""
+    """Why the designs failed, most common reason first: a SpecError (exit 2) when every
+    design is invalid (a derived value that divides by zero, a field the chip has not: the
+    sweep file is wrong, whatever the design), else an InfeasibleError (exit 3)."""
     from tigris.errors import InfeasibleError
 
-    reasons: dict[str, int] = {}
-    for row in rows:
-        key = re.sub(r" = \S+", "", row.reason or row.status)  # the bound, not the value
-        reasons[key] = reasons.get(key, 0) + 1
-    reason, count = max(reasons.items(), key=lambda item: item[1])
+    if all(row.status == "invalid" for row in rows):
+        reason, count = _most_common_reason(rows)
+        return _EveryDesignInvalid(
+            f"every design is invalid ({count:,} of {len(rows):,}: {shorten(reason)})",
+            hint="the sweep file's axes or derived values are wrong for every design",
+        )
+    reason, count = _most_common_reason(rows)
     return InfeasibleError(
         f"none of the {len(rows):,} designs is feasible; most often ({count:,}): "
         f"{shorten(reason)}; the rows are in {db}"
     )
+
+
+def _most_common_reason(rows: list[Evaluation]) -> tuple[str, int]:
+    reasons: dict[str, int] = {}
+    for row in rows:
+        key = re.sub(r" = \S+", "", row.reason or row.status)  # the bound, not the value
+        reasons[key] = reasons.get(key, 0) + 1
+    return max(reasons.items(), key=lambda item: item[1])
 
 
 def _base_row(sweep, store) -> Evaluation | None:
