@@ -68,3 +68,14 @@ def test_sram_area_follows_the_bitcell_and_a_full_memo(monkeypatch) -> None:
         sram_area_mm2(s, 5, load_assumptions()) for s in sizes
     ]
     assert sram_area_mm2(64 * 2**20, 5, assumptions) == first
+
+
+def test_a_bad_set_value_is_blamed_on_set_not_on_the_file():
+    import pytest
+
+    from tigris.cost.coefficients import load_assumptions
+    from tigris.errors import SpecError
+
+    with pytest.raises(SpecError) as error:
+        load_assumptions(overrides=["package.capex_basis=bogus"])
+    assert "(with --set)" in str(error.value) and "package.capex_basis" in str(error.value)

@@ -203,9 +203,11 @@ def load_assumptions(
     """
     file = Path(path) if path is not None else default_assumptions_path()
     data = load_mapping(file)
-    if overrides:
-        data = apply_overrides(data, overrides)
-    return validate_spec(Assumptions, data, file=str(file))
+    if not overrides:
+        return validate_spec(Assumptions, data, file=str(file))
+    data = apply_overrides(data, overrides)
+    # a bad value most likely came from --set, not from the (checked) file: say so
+    return validate_spec(Assumptions, data, file=f"{file.name} (with --set)")
 
 
 def node_value(table: dict[int, float], node_nm: float) -> float:

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from tigris.explore.sweep import Objective
 
 LOCAL_RAY = "local"
+# More local processes than this only add start-up and memory (each holds a model and a
+# chip cache): 1,000 workers took 16 s to evaluate two designs. Ray takes the large runs.
+MAX_WORKERS = 256
 
 
 class _OptionalRayValue(TyperCommand):
@@ -171,7 +174,12 @@ def run_command(
             help="designs in the file when done (grid: all, or the first N in order)",
         ),
     ] = None,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="local processes")] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers", min=1, max=MAX_WORKERS, help=f"local processes (at most {MAX_WORKERS})"
+        ),
+    ] = 1,
     ray: Annotated[
         str | None,
         typer.Option("--ray", help="run on Ray: alone for a local instance, or ADDRESS"),
