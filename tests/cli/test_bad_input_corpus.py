@@ -422,6 +422,7 @@ explore_sweep(
     ),
 )
 explore_sweep("sweep-zero-workers", SWEEP, "--workers", "0")
+explore_sweep("sweep-thousand-workers", SWEEP, "--workers", "1000")
 explore_sweep(
     "sweep-every-design-invalid", SWEEP + "derived:\n  matrix.rows: '128 / 0'\n"
 )  # exit 2 and no results file: the mistake is the file's, whatever the design
@@ -537,6 +538,8 @@ serve_trace(
 )
 serve_trace("trace-longer-than-context", "trace.csv", TRACE_HEAD + "0,100000,3\n")
 case("trace-device", *SERVE, "--trace", "/dev/zero")
+case("systolic-dram-bandwidth-tiny", *SYSTOLIC, "--dram-bandwidth", "1e-300")
+case("systolic-dram-bandwidth-inf", *SYSTOLIC, "--dram-bandwidth", "1e400")
 case(
     "chip-base-chain-too-deep",
     "show",

@@ -48,3 +48,24 @@ def test_max_num_seqs_far_above_the_requests_runs(tmp_path):
     assert "Traceback" not in done.stderr
     assert '"num_requests": 20,' in done.stdout
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_model_config_with_a_byte_order_mark_is_read(tmp_path):
+    """json.loads refuses a BOM; a config.json saved by a Windows editor is still valid."""
+    from importlib import resources
+
+    text = (
+        resources.files("tigris.workload") / "catalog" / "models" / "llama3-8b.json"
+    ).read_text()
+    config = tmp_path / "config.json"
+    config.write_text("\ufeff" + text, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "tigris", "infer", str(config), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json"]

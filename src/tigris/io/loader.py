@@ -145,7 +145,7 @@ def parse_text(text: str, *, file: str, json_only: bool = False) -> Any:
     try:
         if json_only:
             return json.loads(
-                text,
+                text.removeprefix("\ufeff"),  # a byte-order mark, as Windows editors write
                 object_pairs_hook=_reject_duplicate_pairs,
                 parse_float=_json_float,
                 parse_constant=_json_constant,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from tigris.engines.systolic.dataflow import Dataflow, parse_dataflow
@@ -9,6 +10,7 @@ from tigris.engines.systolic.numerics import NumberFormat, number_format
 from tigris.errors import SpecError
 
 DEFAULT_SRAM_BYTES = 512 * 1024
+MIN_DRAM_BANDWIDTH = 1e-3  # bytes per cycle: one byte per 1000 cycles; less is a slip
 
 
 @dataclass(frozen=True)
@@ -42,9 +44,16 @@ class SystolicConfig:
                     f"{name} must be at least 2 bytes (two halves), got {value!r}", key_path=name
                 )
         bandwidth = self.dram_bandwidth_bytes_per_cycle
-        if bandwidth is not None and not (isinstance(bandwidth, (int, float)) and bandwidth > 0):
+        # finite and at least MIN_DRAM_BANDWIDTH: inf is "unlimited" spelled wrong (omit the
+        # option), and 1e-300 B/cycle overflows the int64 cycle counts into nonsense
+        if bandwidth is not None and not (
+            isinstance(bandwidth, (int, float))
+            and not isinstance(bandwidth, bool)
+            and MIN_DRAM_BANDWIDTH <= bandwidth < math.inf
+        ):
             raise SpecError(
-                f"DRAM bandwidth must be a positive number of bytes per cycle, got {bandwidth!r}",
+                f"DRAM bandwidth must be a finite number of bytes per cycle of at least "
+                f"{MIN_DRAM_BANDWIDTH:g}, got {bandwidth!r}",
                 key_path="dram_bandwidth_bytes_per_cycle",
             )
 
