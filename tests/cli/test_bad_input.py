@@ -84,3 +84,17 @@ def test_unsupported_dtype_is_a_user_error() -> None:
     assert_user_error(
         run_tigris("gemm", "64", "64", "64", "--chip", "h100-sxm", "--dtype", "fp4"), "fp4"
     )
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "where"),
+    [
+        ("num_sms: 132", "num_sms: true", "matrix.num_sms"),
+        ("year: 2022", "year: false", "year"),
+    ],
+)
+def test_a_yes_no_where_a_number_belongs(tmp_path: Path, old: str, new: str, where: str) -> None:
+    """pydantic reads true as 1: a one-SM H100 would pass unseen."""
+    assert old in H100
+    path = write_chip(tmp_path, H100.replace(old, new, 1))
+    assert_user_error(run_tigris("show", path), path, where, "expected a number")

@@ -16,10 +16,11 @@ import json
 import math
 import stat
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, BeforeValidator, ValidationError
+from pydantic.fields import FieldInfo
 
 from tigris.errors import SpecError, given, shorten
 
@@ -305,8 +306,52 @@ def _path_in_data(data: Any, loc: list[Any]) -> list[Any]:
     return path
 
 
+# Field types that hold a plain number (a count, a year, a fraction) as pydantic reports
+# them; a dimensioned field may look the same (`float`) but carries its unit reader, a
+# BeforeValidator, in its metadata.
+_PLAIN_NUMBERS = (int, float, int | None, float | None)
+
+
+def _is_plain_number(field: FieldInfo) -> bool:
+    return field.annotation in _PLAIN_NUMBERS and not any(
+        isinstance(rule, BeforeValidator) for rule in field.metadata
+    )
+
+
+def _submodels(annotation: Any) -> list[type[BaseModel]]:
+    """The spec classes a field may hold (itself, in a list or dict, in a union)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [model for arg in get_args(annotation) for model in _submodels(arg)]
+
+
+def _reject_yes_no_numbers(model: type[BaseModel], data: Any, path: str) -> None:
+    """SpecError where a plain number field holds `true`/`false`: pydantic would read it
+    as 1 or 0 (`num_sms: true` a one-SM chip), so a slip in a file would pass unseen.
+    Checked here, on the user's data, not in a validator of every spec: the sweep's fast
+    chip assembly (explore.design) runs only specs without 'before' validators."""
+    if not isinstance(data, dict):
+        return
+    for key, value in data.items():
+        field = model.model_fields.get(key) if isinstance(key, str) else None
+        if field is None:
+            continue
+        where = f"{path}.{key}" if path else key
+        if isinstance(value, bool) and _is_plain_number(field):
+            raise SpecError(f"expected a number, got {value!r}", key_path=where)
+        for submodel in _submodels(field.annotation):
+            items = value if isinstance(value, list) else [value]
+            for index, item in enumerate(items):
+                inner = f"{where}[{index}]" if isinstance(value, list) else where
+                _reject_yes_no_numbers(submodel, item, inner)
+
+
 def validate_spec(model: type[SpecT], data: Any, *, file: str | None = None) -> SpecT:
     """Validate `data` into `model`, turning the first pydantic error into a SpecError."""
+    try:
+        _reject_yes_no_numbers(model, data, "")
+    except SpecError as error:
+        raise error.with_file(file) if file else error from None
     try:
         return model.model_validate(data, context={"strict_units": True})
     except ValidationError as error:
