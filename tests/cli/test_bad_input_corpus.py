@@ -558,14 +558,20 @@ compare_workload("workload-plan-huge-tp", TRAIN_WORKLOAD + f"plan: {{tp: {HUGE}}
 compare_workload("workload-plan-micro-batch-too-big", TRAIN_WORKLOAD + "plan: {micro_batch: 64}\n")
 explore_sweep("sweep-derived-reads-itself", SWEEP + "derived:\n  x: 'x + 1'\n")
 explore_sweep("sweep-derived-reads-later", SWEEP + "derived:\n  x: 'y + 1'\n  y: '2'\n")
-explore_sweep("sweep-derived-deep", SWEEP + "derived:\n  x: '" + "(" * 3000 + "1" + ")" * 3000 + "'\n")
+explore_sweep(
+    "sweep-derived-deep", SWEEP + "derived:\n  x: '" + "(" * 3000 + "1" + ")" * 3000 + "'\n"
+)
 explore_sweep("sweep-derived-long-sum", SWEEP + "derived:\n  x: '" + "+".join("1" * 5000) + "'\n")
 explore_sweep("sweep-seed-huge", SWEEP.replace("seed: 0", f"seed: {HUGE}"))
 explore_sweep("sweep-workload-seed-negative", SWEEP.replace("rate: 8", "rate: 8, seed: -1"))
 explore_sweep("sweep-rate-overflow", SWEEP.replace("rate: 8", "rate: 1e400"))
-explore_sweep("sweep-huge-num-requests", SWEEP.replace("num_requests: 20", "num_requests: 2000000000"))
+explore_sweep(
+    "sweep-huge-num-requests", SWEEP.replace("num_requests: 20", "num_requests: 2000000000")
+)
 explore_sweep("sweep-long-name", SWEEP.replace("name: s", "name: " + "n" * 100_000))
-explore_sweep("sweep-db-sqlite", SWEEP, "--db", "{d}/r.db", extra={"r.db": b"SQLite format 3\0" + bytes(4000)})
+explore_sweep(
+    "sweep-db-sqlite", SWEEP, "--db", "{d}/r.db", extra={"r.db": b"SQLite format 3\0" + bytes(4000)}
+)
 
 
 # ---------------------------------------------------------------------------- running
