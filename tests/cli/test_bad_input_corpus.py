@@ -297,6 +297,8 @@ case(
     codes=(2, 3),
 )
 case("infer-tp-not-dividing", *INFER, "--num-chips", "8", "--tp", "3")
+case("infer-model-does-not-fit", "infer", "llama3-70b", "--chip", "h100-sxm", codes=(3,))
+case("infer-batch-does-not-fit", *INFER, "--batch", str(10**6), codes=(3,))
 case("infer-bad-weight-dtype", *INFER, "--weight-dtype", "int3")
 case(
     "infer-config-nan",

@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tigris.errors import SpecError
+from tigris.errors import InfeasibleError, SpecError
 
 if TYPE_CHECKING:
     from tigris.serving.deployment import Deployment
     from tigris.serving.requests import Workload
+    from tigris.serving.static_batch import InferResult
 
 Model = Annotated[str, typer.Argument(help="Model id (see `tigris models`) or a config.json.")]
 ChipOpt = Annotated[str, typer.Option("--chip", help="Chip id or YAML file.")]
@@ -79,6 +80,23 @@ def _check_trace_context(deployment: Deployment, workload: Workload, trace: str)
         )
 
 
+def _refuse_unfit(result: InferResult, batch: int, capacity_bytes: float) -> None:
+    """A batch that does not fit is an infeasible design (exit 3, as `serve` exits for the
+    same case): its latencies would be numbers for a machine that cannot run it."""
+    if result.max_batch >= 1:
+        raise InfeasibleError(
+            f"batch {batch} does not fit in {capacity_bytes / 1e9:.0f} GB per chip "
+            f"({result.memory_per_chip_bytes / 1e9:.1f} GB needed); the largest batch that "
+            f"fits is {result.max_batch}"
+        )
+    raise InfeasibleError(
+        f"{result.model} does not fit on {result.num_chips} x {result.chip}: "
+        f"{result.weights_per_chip_bytes / 1e9:.1f} GB of weights per chip, "
+        f"{capacity_bytes / 1e9:.0f} GB of memory",
+        over_bytes=result.memory_per_chip_bytes - capacity_bytes,
+    )
+
+
 def _table(title: str, rows: list[tuple[str, str]]) -> None:
     from rich.console import Console
 
@@ -121,6 +139,8 @@ def infer_command(
     )
     _check_context(deployment, input_len, output_len)
     result = infer(deployment, batch, input_len, output_len)
+    if not result.fits:
+        _refuse_unfit(result, batch, deployment.chip.dram_capacity_bytes)
     if as_json:
         _print_json(result.to_dict())
         return
