@@ -167,7 +167,9 @@ def parse_text(text: str, *, file: str, json_only: bool = False) -> Any:
     except RecursionError:
         raise SpecError("nested too deeply to read", file=file) from None
     except ValueError as error:  # an integer of more than 4300 digits, and the like
-        raise SpecError(f"cannot read a value: {shorten(str(error), 120)}", file=file) from None
+        # Python's own text ends in advice to the programmer (set_int_max_str_digits)
+        reason = str(error).split(";")[0]
+        raise SpecError(f"cannot read a value: {shorten(reason, 120)}", file=file) from None
 
 
 def parse_value(text: str) -> Any:
