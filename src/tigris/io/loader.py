@@ -183,7 +183,8 @@ def parse_value(text: str) -> Any:
     except RecursionError:
         raise SpecError("nested too deeply to read") from None
     except ValueError as error:
-        raise SpecError(f"cannot read a value: {shorten(str(error), 120)}") from None
+        reason = str(error).split(";")[0]  # without Python's advice (see parse_text)
+        raise SpecError(f"cannot read a value: {shorten(reason, 120)}") from None
 
 
 def read_text(path: str | Path, *, what: str = "file", max_bytes: int = MAX_FILE_BYTES) -> str:
