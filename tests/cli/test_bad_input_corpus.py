@@ -575,6 +575,32 @@ explore_sweep(
     "sweep-db-sqlite", SWEEP, "--db", "{d}/r.db", extra={"r.db": b"SQLite format 3\0" + bytes(4000)}
 )
 
+# tester 3
+TASM = ".program x\n.chip tigris-1\n.mode bf16\n.hbm 4096\n"
+
+
+def run_tasm(id: str, text: str, **kwargs: object) -> None:
+    case(id, "run", "{d}/p.tasm", "--quiet", files={"p.tasm": text}, **kwargs)  # type: ignore[arg-type]
+
+
+run_tasm("tasm-hbm-5000-digits", TASM.replace(".hbm 4096", ".hbm " + HUGE_INT))
+run_tasm("tasm-segment-superscript-bytes", TASM + ".segment a 0x0 \u00b2\n")
+run_tasm("tasm-hbm-twice", TASM + ".hbm 8192\n")
+run_tasm("tasm-input-twice", TASM + ".input ids 0x0 i32 [4,1]\n.input ids 0x10 i32 [4,1]\n")
+run_tasm("tasm-segment-twice", TASM + ".segment a 0x0 16\n.segment a 0x10 16\n")
+case(
+    "asm-output-twice",
+    "asm",
+    "{d}/p.tasm",
+    "-o",
+    "{d}/p.tbin",
+    files={"p.tasm": TASM + ".output o 0x0 bf16 [4,4]\n.output o 0x0 bf16 [4,4]\n"},
+)
+case("run-input-200k-sequences", "run", "gpt2-tiny", "--input", "{d}/i.txt",
+     files={"i.txt": "1 2\n" * 200_000})  # fmt: skip
+case("run-minilm-100k-sentences", "run", "minilm", "--input", "{d}/i.txt",
+     files={"i.txt": "hello world\n" * 100_000})  # fmt: skip
+
 
 # ---------------------------------------------------------------------------- running
 

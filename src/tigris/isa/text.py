@@ -29,6 +29,8 @@ _HBM = re.compile(r"^hbm:0x([0-9a-f]+)\+(\d+)$")
 _INT = re.compile(r"^-?\d+$")
 _SHAPE = re.compile(r"^\[(\d+(?:,\d+)*)\]$")
 _CORE = re.compile(r"^c(\d+)$")
+_BYTES = re.compile(r"^[0-9]+$")  # str.isdigit also takes '²', which int() refuses
+_LONG_NUMBER = re.compile(r"\d{41}")  # int() refuses over 4300 digits; no field needs 41
 
 
 def format_value(value: Value) -> str:
@@ -168,6 +170,21 @@ def _parse_symbol(words: list[str]) -> Symbol:
     return Symbol(words[1], _parse_address(words[2]), words[3], shape)
 
 
+def _refuse_duplicate_names(
+    inputs: list[Symbol], outputs: list[Symbol], segments: list[Segment], file: str | None
+) -> None:
+    """Two inputs, outputs or segments of one name: which one an image or --input fills is
+    ambiguous, so the program is refused rather than one silently shadowing the other."""
+    for directive, items in ((".input", inputs), (".output", outputs), (".segment", segments)):
+        seen: set[str] = set()
+        for item in items:
+            if item.name in seen:
+                raise SpecError(
+                    f"{directive} {item.name[:80]!r} declared twice", file=file, key_path="header"
+                )
+            seen.add(item.name)
+
+
 def parse_program(text: str, *, file: str | None = None) -> Program:
     """Read assembly; SpecError naming the file and line of the first mistake."""
     header: dict[str, str] = {}
@@ -175,21 +192,28 @@ def parse_program(text: str, *, file: str | None = None) -> Program:
     outputs: list[Symbol] = []
     segments: list[Segment] = []
     instructions: list[Instruction] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        words = raw.split("#", 1)[0].split()
+    # An editor's byte-order mark is not part of the first directive.
+    for number, raw in enumerate(text.removeprefix("\ufeff").splitlines(), start=1):
+        code = raw.split("#", 1)[0]
+        words = code.split()
         if not words:
             continue
         try:
+            long_number = _LONG_NUMBER.search(code)
+            if long_number:
+                raise _LineError(f"a number of more than 40 digits ({long_number[0][:20]}...)")
             if words[0] in (".program", ".chip", ".mode", ".hbm"):
                 if len(words) != 2:
                     raise _LineError(f"{words[0]} takes one value")
+                if words[0][1:] in header:
+                    raise _LineError(f"{words[0]} given twice")
                 header[words[0][1:]] = words[1]
             elif words[0] == ".input":
                 inputs.append(_parse_symbol(words))
             elif words[0] == ".output":
                 outputs.append(_parse_symbol(words))
             elif words[0] == ".segment":
-                if len(words) != 4 or not words[3].isdigit():
+                if len(words) != 4 or not _BYTES.match(words[3]):
                     raise _LineError(".segment takes NAME ADDR BYTES")
                 segments.append(Segment(words[1], _parse_address(words[2]), int(words[3])))
             elif words[0].startswith("."):
@@ -201,7 +225,8 @@ def parse_program(text: str, *, file: str | None = None) -> Program:
     for key in ("program", "chip", "mode", "hbm"):
         if key not in header:
             raise SpecError(f"missing .{key} directive", file=file, key_path="line 1")
-    if not header["hbm"].isdigit():
+    _refuse_duplicate_names(inputs, outputs, segments, file)
+    if not _BYTES.match(header["hbm"]):
         raise SpecError(".hbm takes a byte count", file=file, key_path="header")
     if header["mode"] not in MODES:
         raise SpecError(
