@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 
 import plotly.graph_objects as go
@@ -24,6 +25,7 @@ from tigris.compare.table import (
 from tigris.compare.workloads import Workload
 from tigris.report.html import render_report, table_html
 from tigris.report.plots import roofline_figure, scatter_figure, stacked_bar_figure
+from tigris.worker_processes import worker_initializer
 
 FIGURE_HEIGHT = 460
 
@@ -199,7 +201,12 @@ def render_comparison(
         drawn = [_figure_job(job) for job in jobs]
     else:
         context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
+        with ProcessPoolExecutor(
+            max_workers=count,
+            mp_context=context,
+            initializer=worker_initializer,  # SIGTERM to compare must not orphan them
+            initargs=(os.getpid(),),
+        ) as pool:
             drawn = list(pool.map(_figure_job, jobs))
     figures = iter(drawn)
     sections = [
