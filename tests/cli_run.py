@@ -48,3 +48,20 @@ def assert_user_error(
         assert fragment in message, message
     if no_stdout:
         assert result.stdout == ""
+
+
+def live_processes() -> dict[int, tuple[int, int]]:
+    """Every process not yet a zombie: pid -> (parent pid, session id), read from
+    /proc/PID/stat (Linux), for the tests that check no worker outlives its command."""
+    found: dict[int, tuple[int, int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue  # gone between listing and reading
+        fields = stat.rsplit(")", 1)[1].split()  # the name in () may hold spaces
+        if fields[0] != "Z":
+            found[int(entry)] = (int(fields[1]), int(fields[3]))
+    return found

@@ -16,25 +16,16 @@ from pathlib import Path
 
 import pytest
 
+from cli_run import live_processes
+
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
 
 PREVIOUS = "<html>previous</html>"
 
 
 def session_pids(sid: int) -> set[int]:
-    """The processes of session `sid` (field 6 of /proc/PID/stat), zombies excluded."""
-    pids = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if fields[0] != "Z" and int(fields[3]) == sid:
-            pids.add(int(entry))
-    return pids
+    """The live processes of session `sid`."""
+    return {pid for pid, (_, session) in live_processes().items() if session == sid}
 
 
 def wait_for_second_pool(proc: subprocess.Popen, timeout: float = 30.0) -> bool:

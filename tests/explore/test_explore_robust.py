@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from explore_sweeps import write_sweep
 
+from cli_run import live_processes
 from tigris.explore import Store, load_sweep
 from tigris.explore.samplers import GridSampler
 
@@ -80,30 +81,12 @@ def start(*args: str) -> subprocess.Popen[str]:
 
 def children(pid: int) -> list[int]:
     """Live (not zombie) processes whose parent is `pid`."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        state, parent = stat.rsplit(")", 1)[1].split()[:2]
-        if int(parent) == pid and state != "Z":
-            found.append(int(entry))
-    return found
+    return [child for child, (parent, _) in live_processes().items() if parent == pid]
 
 
 def alive(pids: list[int]) -> list[int]:
-    living = []
-    for pid in pids:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        if stat.rsplit(")", 1)[1].split()[0] != "Z":
-            living.append(pid)
-    return living
+    living = live_processes()
+    return [pid for pid in pids if pid in living]
 
 
 def wait_for_children(process: subprocess.Popen[str], count: int) -> list[int]:
