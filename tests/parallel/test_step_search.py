@@ -157,11 +157,11 @@ def test_train_command_bad_arguments_exit_2(extra, tmp_path):
 
 
 def test_divisors_match_brute_force_and_scale_to_huge_counts():
-    from tigris.parallel.search import _divisors
+    from tigris.parallel.search import divisors
 
     for n in range(1, 300):
-        assert _divisors(n) == [d for d in range(1, n + 1) if n % d == 0]
+        assert divisors(n) == [d for d in range(1, n + 1) if n % d == 0]
     # 10^12 = 2^12 5^12 has 13 * 13 divisors; a linear scan would not finish
-    divisors = _divisors(10**12)
+    divisors = divisors(10**12)
     assert len(divisors) == 169 and divisors[0] == 1 and divisors[-1] == 10**12
     assert divisors == sorted(divisors)

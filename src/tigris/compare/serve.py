@@ -14,8 +14,6 @@ steps at the mean KV length, per chip, plus the tp all-reduces (two per layer pe
 
 from __future__ import annotations
 
-from math import isqrt
-
 from tigris.compare.activity import OpTimer, graph_traffic, sent_fraction
 from tigris.compare.cell import Cell, failed, price
 from tigris.compare.workloads import ServeWorkload
@@ -23,6 +21,7 @@ from tigris.cost import Assumptions, energy_per_token
 from tigris.engines.base import get_engine
 from tigris.errors import InfeasibleError, TigrisError
 from tigris.hardware.chip import Chip
+from tigris.parallel.search import divisors
 from tigris.serving.deployment import DEFAULT_MAX_NUM_SEQS, Deployment
 from tigris.serving.static_batch import InferResult, infer
 from tigris.serving.step_time import StepTimer
@@ -70,11 +69,9 @@ def largest_batch(deployment: Deployment, workload: ServeWorkload, timer: StepTi
 
 
 def _layouts(num_chips: int) -> list[int]:
-    """The divisors of num_chips (each a tp, the rest replicas), found up to its square
-    root: a file may ask for up to 2**31 - 1 chips, and a loop over all of them took
-    minutes."""
-    small = [tp for tp in range(1, isqrt(num_chips) + 1) if num_chips % tp == 0]
-    return sorted({*small, *(num_chips // tp for tp in small)})
+    """Each divisor of num_chips is a tp, the rest replicas (a file may ask for up to
+    2**31 - 1 chips: `divisors` finds them in O(sqrt n))."""
+    return divisors(num_chips)
 
 
 def evaluate_serve(chip: Chip, workload: ServeWorkload, assumptions: Assumptions) -> Cell:

@@ -36,7 +36,7 @@ class SearchResult:
     num_fit: int  # valid plans that fit in memory
 
 
-def _divisors(n: int) -> list[int]:
+def divisors(n: int) -> list[int]:
     """The divisors of n, ascending, in O(sqrt n): chip counts and batches can be huge
     (a user asking for 1e8 chips must get an answer, not a minute-long loop)."""
     small = [d for d in range(1, isqrt(n) + 1) if n % d == 0]
@@ -59,12 +59,12 @@ def enumerate_plans(
     # tp and pp divide both the chips and the heads (layers): listing the divisors of the
     # model's side keeps this O(heads) when --num-chips is 1e18 (sqrt(n) would hang)
     tps = _choices(
-        fixed, "tp", [t for t in _divisors(spec.num_heads) if t <= domain and n % t == 0]
+        fixed, "tp", [t for t in divisors(spec.num_heads) if t <= domain and n % t == 0]
     )
-    pps = _choices(fixed, "pp", [p for p in _divisors(spec.num_layers) if n % p == 0])
+    pps = _choices(fixed, "pp", [p for p in divisors(spec.num_layers) if n % p == 0])
     cp_default = [c for c in (1, 2, 4, 8) if setup.seq_len >= LONG_SEQUENCE or c == 1]
     cps = _choices(fixed, "cp", cp_default)
-    eps = _choices(fixed, "ep", _divisors(spec.num_experts) if spec.is_moe else [1])
+    eps = _choices(fixed, "ep", divisors(spec.num_experts) if spec.is_moe else [1])
     recomputes = _choices(fixed, "recompute", ["none", "selective", "full"])
     zeros = _choices(fixed, "zero", [0, 1, 2, 3])
     dtype = fixed.get("dtype", "bf16")
@@ -78,9 +78,9 @@ def enumerate_plans(
             continue
         per_replica = setup.global_batch // dp
         mbs = _choices(
-            fixed, "micro_batch", [b for b in _divisors(per_replica) if b <= MAX_MICRO_BATCH]
+            fixed, "micro_batch", [b for b in divisors(per_replica) if b <= MAX_MICRO_BATCH]
         )
-        chunks = [v for v in _divisors(spec.num_layers // pp) if v <= MAX_VIRTUAL_STAGES]
+        chunks = [v for v in divisors(spec.num_layers // pp) if v <= MAX_VIRTUAL_STAGES]
         vs = _choices(fixed, "virtual_stages", chunks if pp > 1 else [1])
         sps = _choices(fixed, "sequence_parallel", [True, False] if tp > 1 else [False])
         for ep, mb, v, recompute, zero, sp in product(eps, mbs, vs, recomputes, zeros, sps):

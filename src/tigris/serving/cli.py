@@ -51,9 +51,6 @@ def _check_positive(value: float | None, option: str) -> None:
 def _check_context(deployment: Deployment, input_len: int, output_len: int) -> None:
     """Prompt and output must fit the model's context window (its position embeddings):
     a model cannot attend past it, so a longer request is a mistake, not a workload."""
-    for option, value in (("--input-len", input_len), ("--output-len", output_len)):
-        if value < 1:
-            raise SpecError(f"must be a positive integer, got {value}", key_path=option)
     window = deployment.model.max_position_embeddings
     if input_len + output_len > window:
         raise SpecError(
