@@ -58,9 +58,7 @@ def enumerate_plans(
     domain = setup.cluster.node.scale_up.num_chips
     # tp and pp divide both the chips and the heads (layers): listing the divisors of the
     # model's side keeps this O(heads) when --num-chips is 1e18 (sqrt(n) would hang)
-    tps = _choices(
-        fixed, "tp", [t for t in divisors(spec.num_heads) if t <= domain and n % t == 0]
-    )
+    tps = _choices(fixed, "tp", [t for t in divisors(spec.num_heads) if t <= domain and n % t == 0])
     pps = _choices(fixed, "pp", [p for p in divisors(spec.num_layers) if n % p == 0])
     cp_default = [c for c in (1, 2, 4, 8) if setup.seq_len >= LONG_SEQUENCE or c == 1]
     cps = _choices(fixed, "cp", cp_default)
