@@ -6,12 +6,12 @@ import time
 
 import numpy as np
 
-from tigris.compiler import compile_graph
-from tigris.executor.fidelity import agreement, compare, table
-from tigris.executor.run import execute
 from tigris.hardware import load_chip
-from tigris.isa.machine import machine_of
-from tigris.models.decoder import decoder_graph, tiny_spec
+from tigris.toolchain.compiler import compile_graph
+from tigris.toolchain.executor.fidelity import agreement, compare, table
+from tigris.toolchain.executor.run import execute
+from tigris.toolchain.frontends.decoder import decoder_graph, tiny_spec
+from tigris.toolchain.isa.machine import machine_of
 
 chip = load_chip("tigris-1")
 m = machine_of(chip)

@@ -12,7 +12,7 @@ from explore_sweeps import ZDT1, write_sweep
 
 def explore(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tigris.explore.cli", *args],
+        [sys.executable, "-m", "tigris.cli.explore", *args],
         capture_output=True,
         text=True,
         timeout=120,

@@ -18,7 +18,7 @@ def command(sweep: Path, db: Path) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "tigris.explore.cli",
+        "tigris.cli.explore",
         "run",
         str(sweep),
         "--db",

@@ -107,7 +107,7 @@ def test_cli_exits_2_before_writing_results(tmp_path: Path, case: int) -> None:
     path = write_sweep(tmp_path, text)
     db = tmp_path / "results.duckdb"
     result = subprocess.run(
-        [sys.executable, "-m", "tigris.explore.cli", "run", str(path), "--db", str(db)],
+        [sys.executable, "-m", "tigris.cli.explore", "run", str(path), "--db", str(db)],
         capture_output=True,
         text=True,
         timeout=120,

@@ -83,7 +83,7 @@ def test_search_with_nothing_fitting_is_infeasible():
 
 def _app():
     from tigris.cli import app, validate_app
-    from tigris.parallel.cli import register
+    from tigris.cli.train import register
 
     if not any(c.name == "train" for c in app.registered_commands):
         register(app, validate_app)

@@ -171,7 +171,7 @@ def test_bad_trace_names_the_line_or_field(tmp_path, name, text, needle):
 def _app():
     import typer
 
-    from tigris.serving.cli import register
+    from tigris.cli.serve import register
 
     app = typer.Typer()
     validate_app = typer.Typer()

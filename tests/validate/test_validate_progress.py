@@ -55,8 +55,8 @@ def test_gemm_json_is_the_same_with_and_without_progress():
 
 
 def _validate_app() -> typer.Typer:
-    from tigris.parallel.cli import register as register_parallel
-    from tigris.serving.cli import register as register_serving
+    from tigris.cli.serve import register as register_serving
+    from tigris.cli.train import register as register_parallel
 
     app = typer.Typer()
     validate_app = typer.Typer()

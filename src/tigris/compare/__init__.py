@@ -4,10 +4,10 @@ with speed, memory, energy and cost, as terminal tables and a self-contained HTM
 Public API:
   DEFAULT_CHIPS, DEFAULT_WORKLOADS, TrainWorkload, ServeWorkload, load_workload(path)
   run_comparison(chips, workloads, assumptions) -> Comparison (cells by workload and chip)
-  render_comparison(comparison) -> str (the HTML page); print_tables(comparison, console)
+  render_comparison(comparison) -> str (the HTML page); the terminal tables are
+  tigris.cli.compare.print_tables
 
-The names are imported on first use, so that `tigris compare` (whose command module lives
-in this package) checks its arguments before loading the models and plotly.
+The names are imported on first use, so that `tigris compare` checks its arguments before loading the models and plotly.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ _WHERE = {
     "render_comparison": "tigris.compare.report",
     "Comparison": "tigris.compare.runner",
     "run_comparison": "tigris.compare.runner",
-    "print_tables": "tigris.compare.table",
     "DEFAULT_CHIPS": "tigris.compare.workloads",
     "DEFAULT_WORKLOADS": "tigris.compare.workloads",
     "ServeWorkload": "tigris.compare.workloads",

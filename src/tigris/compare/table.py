@@ -1,15 +1,11 @@
-"""The comparison as rows of formatted text: terminal tables (rich) and the report's tables
-share them. The only place in tigris.compare that formats units."""
+"""The comparison as rows of formatted text: the terminal tables (tigris.cli.compare) and
+the report's tables share them. The only place in tigris.compare that formats units."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-from rich.console import Console
-
 from tigris.compare.cell import Cell
 from tigris.compare.runner import Comparison
-from tigris.report.fit_table import Column, print_table
+from tigris.report.columns import Column
 from tigris.units import format_quantity
 
 DASH = "-"
@@ -252,41 +248,3 @@ def workload_table_rows(comparison: Comparison, workload: str) -> list[list[str]
     """The workload's rows as the tables show them: $ marked with the capex basis when
     the chips' bases differ."""
     return _with_basis(comparison, workload_rows(comparison, workload), 7)
-
-
-def print_tables(comparison: Comparison, console: Console, *, wide: bool = False) -> None:
-    """Every table, each fitted to the console's width (every column with `wide`)."""
-    for workload in comparison.workloads:
-        columns = TRAIN_COLUMNS if workload.kind == "train" else SERVE_COLUMNS
-        rows = workload_table_rows(comparison, workload.name)
-        failed = [row[1].startswith("cannot run") for row in rows]
-        if any(failed):  # the reason is in the plan column: never drop it
-            columns = (columns[0], replace(columns[1], priority=0), *columns[2:])
-        print_table(
-            console,
-            f"{workload.name}: {workload.describe()}",
-            columns,
-            rows,
-            wide=wide,
-            row_styles=["red" if f else None for f in failed],
-        )
-    print_table(
-        console,
-        "Chips: the cost model's estimates (* = an input assumed)",
-        CHIP_COLUMNS,
-        chip_rows(comparison),
-        wide=wide,
-    )
-    print_table(
-        console,
-        "Sanity checks: model (from public specs alone) vs published die area and TDP",
-        CHECK_COLUMNS,
-        check_rows(comparison),
-        wide=wide,
-    )
-    basis = comparison.assumptions.operations.price_basis
-    console.print(
-        f"$ on the '{basis}' basis (operations.price_basis; package.capex_basis = "
-        f"'{comparison.assumptions.package.capex_basis}'); every assumption is listed in the "
-        "report and can be changed with --set key=value or --assumptions FILE."
-    )

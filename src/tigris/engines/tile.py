@@ -14,7 +14,7 @@ Mechanisms, each a term you can point to:
   overlapped with the arrays. A kernel's DMA pipeline fills and drains: its first
   operands land a DMA latency after they stream, its last output tile is stored after
   the last fold and lands a latency later, and the cores meet at a barrier
-  (`systolic_pipeline_s`; the same assumptions as the ISA's machine, tigris.isa.machine).
+  (`systolic_pipeline_s`; the same assumptions as the ISA's machine, tigris.toolchain.isa.machine).
 - Attention on systolic chips (`time_systolic_attention`): per (batch, head) QK^T and PV as
   weight-stationary folds (head_dim fills only part of an array), causal key tiles only
   for the queries at or below them, the softmax as vector-unit passes over the scores in
@@ -39,7 +39,7 @@ from math import ceil, isqrt
 from tigris.engines.base import OpTime
 from tigris.hardware.chip import Chip, SimdMatrix, SystolicMatrix, TensorCoreMatrix
 from tigris.hardware.quantities import dtype_bytes
-from tigris.isa.machine import BARRIER_CYCLES, DMA_LATENCY_S
+from tigris.toolchain.isa.machine import BARRIER_CYCLES, DMA_LATENCY_S
 from tigris.workload.ops import Attention, Gemm, Op, Stream
 
 # K elements consumed per main-loop step of a GPU GEMM kernel (CUTLASS "bk").

@@ -33,7 +33,7 @@ from tigris.engines.tile import (
 )
 from tigris.hardware.chip import Chip, SystolicMatrix, VectorUnit
 from tigris.hardware.quantities import dtype_bytes
-from tigris.isa.machine import DMA_LATENCY_S
+from tigris.toolchain.isa.machine import DMA_LATENCY_S
 from tigris.workload.ops import Attention, Gemm, Op, Stream
 
 # Fewest chips worth batching: below it, one by one is as fast.

@@ -77,9 +77,7 @@ def check_output_path(path: str | Path, *, option: str = "--out", mkdir: bool = 
         ) from None
     if info is not None:
         if stat.S_ISDIR(info.st_mode):
-            raise SpecError(
-                "is a directory; give a file name", file=str(given), key_path=option
-            )
+            raise SpecError("is a directory; give a file name", file=str(given), key_path=option)
         if not stat.S_ISREG(info.st_mode):
             raise SpecError(
                 "is not a regular file (a device, pipe or socket); refusing to replace it",

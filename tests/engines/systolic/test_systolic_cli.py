@@ -8,8 +8,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from tigris.cli.systolic import register
 from tigris.engines.systolic import compute_cycles
-from tigris.engines.systolic.cli import register
 from tigris.errors import SpecError
 
 KEYS = {

@@ -1,0 +1,389 @@
+"""`tigris infer`, `tigris serve` and `tigris validate infer`."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from tigris.errors import InfeasibleError, SpecError
+
+if TYPE_CHECKING:
+    from tigris.serving.deployment import Deployment
+    from tigris.serving.requests import Workload
+    from tigris.serving.static_batch import InferResult
+
+Model = Annotated[str, typer.Argument(help="Model id (see `tigris models`) or a config.json.")]
+ChipOpt = Annotated[str, typer.Option("--chip", help="Chip id or YAML file.")]
+NumChips = Annotated[
+    int, typer.Option("--num-chips", help="Chips in all (replicas x tp x ep x pp).")
+]
+Tp = Annotated[int | None, typer.Option("--tp", help="Tensor parallel ways (default: all chips).")]
+Pp = Annotated[int, typer.Option("--pp", help="Pipeline stages.")]
+Ep = Annotated[int, typer.Option("--ep", help="Expert parallel ways (MoE).")]
+WeightDtype = Annotated[
+    str | None,
+    typer.Option("--weight-dtype", help="bf16 | fp16 | fp8 | int8 | int4 (default: compute)"),
+]
+KvDtype = Annotated[
+    str | None, typer.Option("--kv-dtype", help="KV-cache dtype (default: compute).")
+]
+ComputeDtype = Annotated[
+    str, typer.Option("--compute-dtype", help="Activations and GEMM inputs: bf16 | fp16 | fp8.")
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
+def _print_json(data: object) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=float) + "\n")
+
+
+def _check_positive(value: float | None, option: str) -> None:
+    """An SLO or a rate must be a positive, finite number (NaN compares false everywhere,
+    so it would silently disable the check it configures)."""
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise SpecError(f"must be a positive, finite number, got {value}", key_path=option)
+
+
+def _check_context(deployment: Deployment, input_len: int, output_len: int) -> None:
+    """Prompt and output must fit the model's context window (its position embeddings):
+    a model cannot attend past it, so a longer request is a mistake, not a workload."""
+    window = deployment.model.max_position_embeddings
+    if input_len + output_len > window:
+        raise SpecError(
+            f"{input_len} + {output_len} tokens exceed {deployment.model.name}'s context window "
+            f"of {window} tokens (max_position_embeddings)",
+            key_path="--input-len",
+            hint="shorten the request, or use a model config with a longer context",
+        )
+
+
+def _check_trace_context(deployment: Deployment, workload: Workload, trace: str) -> None:
+    """Every request of a trace must fit the model's context window, as --input-len and
+    --output-len must (the longest is named)."""
+    total = workload.input_len + workload.output_len
+    worst = int(total.argmax())
+    window = deployment.model.max_position_embeddings
+    if total[worst] > window:
+        raise SpecError(
+            f"a request of {workload.input_len[worst]} + {workload.output_len[worst]} tokens "
+            f"(arriving at {workload.arrival_s[worst]:g} s) exceeds {deployment.model.name}'s "
+            f"context window of {window} tokens (max_position_embeddings)",
+            file=trace,
+            key_path="--trace",
+        )
+
+
+def _refuse_unfit(result: InferResult, batch: int, capacity_bytes: float) -> None:
+    """A batch that does not fit is an infeasible design (exit 3, as `serve` exits for the
+    same case): its latencies would be numbers for a machine that cannot run it."""
+    if result.max_batch >= 1:
+        raise InfeasibleError(
+            f"batch {batch} does not fit in {capacity_bytes / 1e9:.0f} GB per chip "
+            f"({result.memory_per_chip_bytes / 1e9:.1f} GB needed); the largest batch that "
+            f"fits is {result.max_batch}"
+        )
+    raise InfeasibleError(
+        f"{result.model} does not fit on {result.num_chips} x {result.chip}: "
+        f"{result.weights_per_chip_bytes / 1e9:.1f} GB of weights per chip, "
+        f"{capacity_bytes / 1e9:.0f} GB of memory",
+        over_bytes=result.memory_per_chip_bytes - capacity_bytes,
+    )
+
+
+def _table(title: str, rows: list[tuple[str, str]]) -> None:
+    from rich.console import Console
+
+    from tigris.cli.fit_table import Column, print_table
+
+    # fitted to the terminal: values wrap between words only, a number is never cut
+    columns = (Column("quantity"), Column("value"))
+    print_table(Console(), title, columns, [list(row) for row in rows], show_header=False)
+
+
+def infer_command(
+    model: Model,
+    chip: ChipOpt = "h100-sxm",
+    num_chips: NumChips = 1,
+    tp: Tp = None,
+    pp: Pp = 1,
+    ep: Ep = 1,
+    batch: Annotated[int, typer.Option("--batch", help="Sequences per replica.")] = 1,
+    input_len: Annotated[int, typer.Option("--input-len", help="Prompt tokens.")] = 512,
+    output_len: Annotated[int, typer.Option("--output-len", help="Generated tokens.")] = 128,
+    weight_dtype: WeightDtype = None,
+    kv_dtype: KvDtype = None,
+    compute_dtype: ComputeDtype = "bf16",
+    as_json: AsJson = False,
+) -> None:
+    """Latency, throughput and memory of one static batch (prefill, then decode)."""
+    from tigris.serving.deployment import build_deployment
+    from tigris.serving.static_batch import infer
+
+    deployment = build_deployment(
+        model,
+        chip,
+        num_chips=num_chips,
+        tp=tp,
+        pp=pp,
+        ep=ep,
+        weight_dtype=weight_dtype,
+        kv_dtype=kv_dtype,
+        compute_dtype=compute_dtype,
+    )
+    _check_context(deployment, input_len, output_len)
+    result = infer(deployment, batch, input_len, output_len)
+    if not result.fits:
+        _refuse_unfit(result, batch, deployment.chip.dram_capacity_bytes)
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    from tigris.units import format_quantity
+
+    _table(
+        f"{result.model} on {result.num_chips} x {result.chip} (tp {result.tp}, pp {result.pp}, "
+        f"ep {result.ep}), batch {batch}, {input_len} in / {output_len} out",
+        [
+            ("TTFT", format_quantity(result.ttft_s, "time")),
+            ("TPOT", format_quantity(result.tpot_s, "time")),
+            ("end to end", format_quantity(result.e2e_latency_s, "time")),
+            ("throughput", f"{result.throughput_tokens_per_s:,.0f} output tokens/s"),
+            ("memory per chip", format_quantity(result.memory_per_chip_bytes, "capacity")),
+            ("weights per chip", format_quantity(result.weights_per_chip_bytes, "capacity")),
+            ("max batch", str(result.max_batch)),
+            ("fits", "yes" if result.fits else "NO"),
+        ],
+    )
+
+
+def serve_command(
+    model: Model,
+    chip: ChipOpt = "h100-sxm",
+    num_chips: NumChips = 1,
+    tp: Tp = None,
+    pp: Pp = 1,
+    ep: Ep = 1,
+    scenario: Annotated[str, typer.Option("--scenario", help="offline | server")] = "offline",
+    rate: Annotated[
+        float | None, typer.Option("--rate", help="Poisson arrivals per second (server).")
+    ] = None,
+    num_requests: Annotated[
+        int, typer.Option("--num-requests", help="Requests to simulate.")
+    ] = 1000,
+    input_len: Annotated[int, typer.Option("--input-len", help="Mean prompt tokens.")] = 512,
+    output_len: Annotated[int, typer.Option("--output-len", help="Mean output tokens.")] = 128,
+    length_dist: Annotated[
+        str, typer.Option("--length-dist", help="fixed | uniform | exponential | lognormal")
+    ] = "fixed",
+    trace: Annotated[
+        str | None, typer.Option("--trace", help="CSV or JSONL: arrival_s, input_len, output_len.")
+    ] = None,
+    weight_dtype: WeightDtype = None,
+    kv_dtype: KvDtype = None,
+    compute_dtype: ComputeDtype = "bf16",
+    chunked_prefill: Annotated[
+        bool, typer.Option("--chunked-prefill/--no-chunked-prefill", help="Sarathi-style chunks.")
+    ] = False,
+    token_budget: Annotated[int, typer.Option("--token-budget", help="Tokens per step.")] = 8192,
+    max_num_seqs: Annotated[int, typer.Option("--max-num-seqs", help="Sequences per step.")] = 256,
+    block_size: Annotated[int, typer.Option("--block-size", help="Tokens per KV block.")] = 16,
+    slo_ttft: Annotated[float | None, typer.Option("--slo-ttft", help="TTFT SLO, seconds.")] = None,
+    slo_tpot: Annotated[float | None, typer.Option("--slo-tpot", help="TPOT SLO, seconds.")] = None,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed (>= 0).")] = 0,
+    max_memory: Annotated[
+        str,
+        typer.Option(
+            "--max-memory",
+            help="Refuse a run estimated to need more memory than this (default 2 GiB; "
+            "about 160 bytes a request).",
+        ),
+    ] = "2 GiB",
+    max_time: Annotated[
+        str,
+        typer.Option(
+            "--max-time",
+            help="Refuse a run estimated to take longer than this (default 10 min; a rough "
+            "upper estimate: a fixed --rate may step one request at a time).",
+        ),
+    ] = "10 min",
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress on stderr.")] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Simulate serving (continuous batching, paged KV cache) under an MLPerf scenario."""
+    from tigris.cli.progress import Progress
+    from tigris.io.limits import check_memory, check_time, parse_limit
+    from tigris.serving.deployment import build_deployment
+    from tigris.serving.requests import synthetic_workload
+    from tigris.serving.scenario import (
+        MLPERF_SLO_TPOT_S,
+        MLPERF_SLO_TTFT_S,
+        estimate_memory_bytes,
+        estimate_seconds,
+        run_offline,
+        run_server,
+    )
+    from tigris.serving.trace import count_lines, read_trace
+
+    if scenario not in ("offline", "server"):
+        raise SpecError(
+            f"unknown scenario {scenario!r}", key_path="--scenario", hint="offline or server"
+        )
+    for option, value in (("--slo-ttft", slo_ttft), ("--slo-tpot", slo_tpot), ("--rate", rate)):
+        _check_positive(value, option)
+    if trace is None and num_requests < 1:
+        raise SpecError(
+            f"must be a positive integer, got {num_requests}", key_path="--num-requests"
+        )
+    # Before anything is allocated: the requests a trace may hold are at most its lines.
+    requests = count_lines(trace) if trace is not None else num_requests
+    check_memory(
+        estimate_memory_bytes(requests),
+        parse_limit(max_memory, "capacity", "--max-memory"),
+        f"simulating a trace of {requests} lines"
+        if trace is not None
+        else f"simulating {requests} requests",
+        "--max-memory",
+    )
+    deployment = build_deployment(
+        model,
+        chip,
+        num_chips=num_chips,
+        tp=tp,
+        pp=pp,
+        ep=ep,
+        weight_dtype=weight_dtype,
+        kv_dtype=kv_dtype,
+        compute_dtype=compute_dtype,
+        token_budget=token_budget,
+        max_num_seqs=max_num_seqs,
+        block_size=block_size,
+    )
+    if trace is not None:
+        workload = read_trace(trace)
+        _check_trace_context(deployment, workload, trace)
+    else:
+        _check_context(deployment, input_len, output_len)
+        workload = synthetic_workload(
+            num_requests,
+            input_len,
+            output_len,
+            rate_per_s=rate if scenario == "server" else None,
+            seed=seed,
+            length_dist=length_dist,  # type: ignore[arg-type]
+        )
+    check_time(
+        estimate_seconds(
+            workload.num_requests,
+            float(workload.output_len.sum()),
+            max_num_seqs,
+            scenario,
+            fixed_rate=rate is not None,
+        ),
+        parse_limit(max_time, "time", "--max-time"),
+        f"simulating {workload.num_requests} requests ({scenario})",
+        "--max-time",
+    )
+    with Progress("simulated requests", quiet=quiet) as bar:
+        if scenario == "offline":
+            result = run_offline(
+                deployment,
+                workload,
+                chunked_prefill=chunked_prefill,
+                slo_ttft_s=slo_ttft,
+                slo_tpot_s=slo_tpot,
+                progress=bar.update,
+            )
+        else:
+            result = run_server(
+                deployment,
+                workload,
+                slo_ttft_s=slo_ttft if slo_ttft is not None else MLPERF_SLO_TTFT_S,
+                slo_tpot_s=slo_tpot if slo_tpot is not None else MLPERF_SLO_TPOT_S,
+                rate_per_s=rate,
+                seed=seed,
+                chunked_prefill=chunked_prefill,
+                progress=bar.update,
+            )
+    header = {
+        "model": deployment.model.name,
+        "chip": deployment.chip.id,
+        "num_chips": deployment.num_chips,
+        "tp": deployment.tp,
+        "pp": deployment.pp,
+        "ep": deployment.ep,
+        "num_replicas": deployment.num_replicas,
+        "chunked_prefill": chunked_prefill,
+        "seed": seed,
+    }
+    result = header | result
+    if as_json:
+        _print_json(result)
+        return
+    rows = [
+        (key, f"{value:.4g}" if isinstance(value, float) else str(value))
+        for key, value in result.items()
+        if key != "kv_occupancy_over_time" and value is not None
+    ]
+    _table(f"serve {scenario}: {deployment.model.name} on {num_chips} x {deployment.chip.id}", rows)
+
+
+def validate_infer_command(
+    rows: Annotated[bool, typer.Option("--rows", help="Also print every row.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress on stderr.")] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Predicted vs measured for the infer_chip and infer_cluster rows."""
+    from tigris.cli.progress import Progress
+    from tigris.validate.infer import summarize_by_source, validate_infer_rows
+
+    with Progress("validate infer: rows", quiet=quiet) as bar:
+        results = validate_infer_rows(progress=bar.update)
+    summary = summarize_by_source(results)
+    if as_json:
+        _print_json(
+            {
+                "summary": summary,
+                "rows": [r.to_dict() for r in results],
+            }
+        )
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if rows:
+        detail = Table(title="Rows")
+        for column in ("id", "metric", "measured", "predicted", "error %"):
+            detail.add_column(column, no_wrap=column == "id")
+        for r in results:
+            if r.error_pct is not None:
+                detail.add_row(
+                    r.row_id,
+                    r.metric,
+                    f"{r.measured:.4g}",
+                    f"{r.predicted:.4g}",
+                    f"{r.error_pct:+.1f}",
+                )
+        console.print(detail)
+    table = Table(title="Inference: predicted vs measured, absolute % error per source")
+    for column in ("source", "rows", "skipped", "mean |error| %", "max |error| %"):
+        table.add_column(column)
+    for item in summary:
+        table.add_row(
+            item["source"],
+            str(item["num_rows"]),
+            str(item["num_skipped"]),
+            f"{item['mean_abs_error_pct']:.1f}",
+            f"{item['max_abs_error_pct']:.1f}",
+        )
+    console.print(table)
+
+
+def register(app: typer.Typer, validate_app: typer.Typer) -> None:
+    """Add `infer`, `serve` and `validate infer` to the tigris app."""
+    app.command("infer")(infer_command)
+    app.command("serve")(serve_command)
+    validate_app.command("infer")(validate_infer_command)
