@@ -136,8 +136,8 @@ class Deployment:
 
 
 def build_deployment(
-    model: str,
-    chip: str,
+    model: str | TransformerSpec,
+    chip: str | Chip,
     *,
     num_chips: int = 1,
     tp: int | None = None,
@@ -148,9 +148,10 @@ def build_deployment(
     compute_dtype: str = "bf16",
     **settings: object,
 ) -> Deployment:
-    """A Deployment from catalog ids (or file paths); tp defaults to num_chips / (pp ep)."""
-    spec = load_model(model)
-    chip_spec = load_chip(chip)
+    """A Deployment from catalog ids, file paths or spec objects; tp defaults to
+    num_chips / (pp ep)."""
+    spec = model if isinstance(model, TransformerSpec) else load_model(model)
+    chip_spec = chip if isinstance(chip, Chip) else load_chip(chip)
     if tp is None:
         _positive("--pp", pp)
         _positive("--ep", ep)
