@@ -171,9 +171,11 @@ class _Replica:
     # ---- the loop ----------------------------------------------------------------------
 
     def run(self) -> _ReplicaOutcome:
+        # The hot loop: one iteration per engine step (millions for big workloads), so the
+        # loop state stays in locals and each step calls a few helpers, not one per line.
         w = self.w
         n_req = w.num_requests
-        arrival, outputs = w.arrival_s, w.output_len
+        arrival = w.arrival_s
         waiting: deque[int] = deque()
         prefilling: list[list[int]] = []  # [rid, tokens prefilled, tokens to prefill, blocks]
         next_arrival = 0
@@ -201,56 +203,8 @@ class _Replica:
                         times.append(now)
                         used.append(self.total_blocks - self.free)
                     continue
-            chunks: list[tuple[int, int]] = []  # (q_len, kv_len) of prefill work this step
-            completing: list[tuple[int, int, int]] = []  # (rid, kv, blocks)
-            decode = True
-            if self.chunked:
-                budget = self.budget - self.n_run
-                for item in prefilling:
-                    if budget <= 0:
-                        break
-                    q = min(item[2] - item[1], budget)
-                    item[1] += q
-                    budget -= q
-                    chunks.append((q, item[1]))
-                budget = self._admit(waiting, prefilling, budget, chunks)
-                still = []
-                for item in prefilling:
-                    if item[1] >= item[2]:
-                        completing.append((item[0], item[2], item[3]))
-                    else:
-                        still.append(item)
-                prefilling[:] = still
-            else:
-                admitted = self._admit_whole(waiting)
-                if admitted:
-                    decode = False
-                    for rid, tokens, blocks in admitted:
-                        chunks.append((tokens, tokens))
-                        completing.append((rid, tokens, blocks))
-            n_dec = 0
-            mean_kv = 0.0
-            if decode and self.n_run:
-                n = self.n_run
-                new_kv = self.r_kv[:n] + 1
-                need = int(
-                    ((new_kv + self.block_size - 1) // self.block_size - self.r_blocks[:n]).sum()
-                )
-                if need > self.free:
-                    self._preempt_for(need, waiting)
-                    n = self.n_run
-                    new_kv = self.r_kv[:n] + 1
-                    need = int(
-                        (
-                            (new_kv + self.block_size - 1) // self.block_size - self.r_blocks[:n]
-                        ).sum()
-                    )
-                n_dec = n
-                if n:
-                    mean_kv = float(new_kv.mean())
-                    self.free -= need
-                    self.r_kv[:n] = new_kv
-                    self.r_blocks[:n] = (new_kv + self.block_size - 1) // self.block_size
+            chunks, completing, decode = self._schedule_prefill(waiting, prefilling)
+            n_dec, mean_kv = self._grow_decoding(waiting) if decode and self.n_run else (0, 0.0)
             if n_dec == 0 and not chunks:
                 # Nothing could run (the queue waits for blocks that only arrivals free).
                 if next_arrival < n_req:
@@ -262,16 +216,7 @@ class _Replica:
             now += step_s
             self.steps += 1
             if n_dec:
-                ids = self.r_id[:n_dec]
-                self.generated[ids] += 1
-                finished = self.generated[ids] >= outputs[ids]
-                if finished.any():
-                    done_ids = ids[finished]
-                    self.finish[done_ids] = now
-                    self.free += int(self.r_blocks[:n_dec][finished].sum())
-                    for _ in range(len(done_ids)):
-                        self._finished_one()
-                    self._remove(~finished)
+                self._retire_decoded(n_dec, now)
             for rid, kv, blocks in completing:
                 self._emit_after_prefill(rid, kv, blocks, now)
             in_use = self.total_blocks - self.free
@@ -279,7 +224,83 @@ class _Replica:
             if self.record_kv:
                 times.append(now)
                 used.append(in_use)
-        span = max(now - start, 1e-30)
+        return self._outcome(now - start, occupancy_area, times, used)
+
+    def _schedule_prefill(
+        self, waiting: deque, prefilling: list[list[int]]
+    ) -> tuple[list[tuple[int, int]], list[tuple[int, int, int]], bool]:
+        """This step's prefill work: the (q_len, kv_len) chunks, the (rid, kv, blocks) of
+        the prefills that complete, and whether running sequences also decode."""
+        chunks: list[tuple[int, int]] = []
+        completing: list[tuple[int, int, int]] = []
+        decode = True
+        if self.chunked:
+            # decodes take one token each first; partial prefills continue before admission
+            budget = self.budget - self.n_run
+            for item in prefilling:
+                if budget <= 0:
+                    break
+                q = min(item[2] - item[1], budget)
+                item[1] += q
+                budget -= q
+                chunks.append((q, item[1]))
+            budget = self._admit(waiting, prefilling, budget, chunks)
+            still = []
+            for item in prefilling:
+                if item[1] >= item[2]:
+                    completing.append((item[0], item[2], item[3]))
+                else:
+                    still.append(item)
+            prefilling[:] = still
+        else:
+            # without chunking a step either prefills whole prompts or decodes, never both
+            admitted = self._admit_whole(waiting)
+            if admitted:
+                decode = False
+                for rid, tokens, blocks in admitted:
+                    chunks.append((tokens, tokens))
+                    completing.append((rid, tokens, blocks))
+        return chunks, completing, decode
+
+    def _grow_decoding(self, waiting: deque) -> tuple[int, float]:
+        """Give every running sequence the KV room for one more token, preempting the
+        latest admitted when blocks run out. Returns (sequences decoding, their mean KV
+        length after the step)."""
+        n = self.n_run
+        new_kv = self.r_kv[:n] + 1
+        need = int(((new_kv + self.block_size - 1) // self.block_size - self.r_blocks[:n]).sum())
+        if need > self.free:
+            self._preempt_for(need, waiting)
+            n = self.n_run
+            new_kv = self.r_kv[:n] + 1
+            need = int(
+                ((new_kv + self.block_size - 1) // self.block_size - self.r_blocks[:n]).sum()
+            )
+        mean_kv = 0.0
+        if n:
+            mean_kv = float(new_kv.mean())
+            self.free -= need
+            self.r_kv[:n] = new_kv
+            self.r_blocks[:n] = (new_kv + self.block_size - 1) // self.block_size
+        return n, mean_kv
+
+    def _retire_decoded(self, n_dec: int, now: float) -> None:
+        """Count the token each decoding sequence emitted at `now`; free the finished."""
+        ids = self.r_id[:n_dec]
+        self.generated[ids] += 1
+        finished = self.generated[ids] >= self.w.output_len[ids]
+        if finished.any():
+            done_ids = ids[finished]
+            self.finish[done_ids] = now
+            self.free += int(self.r_blocks[:n_dec][finished].sum())
+            for _ in range(len(done_ids)):
+                self._finished_one()
+            self._remove(~finished)
+
+    def _outcome(
+        self, span_s: float, occupancy_area: float, times: array, used: array
+    ) -> _ReplicaOutcome:
+        span = max(span_s, 1e-30)
         total = max(self.total_blocks, 1)
         return _ReplicaOutcome(
             self.first,
@@ -413,25 +434,7 @@ def simulate(
     """Serve `workload` on every replica of `deployment`; requests dealt round-robin.
     `progress(done, total)` hears of requests finished."""
     timer = timer or StepTimer(deployment)
-    longest_prompt = int(np.max(workload.input_len + workload.output_len))
-    step_tokens = (
-        deployment.token_budget if chunked_prefill else max(deployment.token_budget, longest_prompt)
-    )
-    plan = plan_memory(deployment, step_tokens)
-    if not plan.fits and plan.weights_bytes + plan.activations_bytes < plan.usable_bytes:
-        raise InfeasibleError(
-            f"no room for one KV block of {plan.block_size} tokens: "
-            f"{plan.kv_cache_bytes / 1e9:.1f} GB left for the KV cache per chip, a block "
-            f"needs {plan.kv_bytes_per_token * plan.block_size / 1e9:.1f} GB"
-        )
-    if not plan.fits:
-        # name what fills the chip: the weights, or the activations of a step as long as the
-        # longest prompt (a long request, not the model, is then what does not fit)
-        raise InfeasibleError(
-            f"{deployment.model.name} does not fit: {plan.weights_bytes / 1e9:.1f} GB of weights "
-            f"and {plan.activations_bytes / 1e9:.1f} GB of activations for a {step_tokens}-token "
-            f"step per chip, {plan.usable_bytes / 1e9:.1f} GB usable"
-        )
+    plan = _fitting_memory_plan(deployment, workload, chunked_prefill)
     n = workload.num_requests
     replicas = deployment.num_replicas
     first = np.full(n, np.nan)
@@ -444,19 +447,13 @@ def simulate(
     for replica in range(min(replicas, n)):
         # a slice: each replica reads a view of the workload, no per-request copy
         index = slice(replica, None, replicas)
-        report = None
-        if progress is not None:
-
-            def report(done: int, base: int = finished_before) -> None:
-                progress(base + done, n)
-
         outcome = _Replica(
             workload.subset(index),
             timer,
             plan,
             chunked_prefill=chunked_prefill,
             record_kv=replica == 0,
-            progress=report,
+            progress=_replica_progress(progress, finished_before, n),
         ).run()
         finished_before += len(outcome.finish_s)
         first[index] = outcome.first_token_s
@@ -481,3 +478,44 @@ def simulate(
         kv_mean_occupancy=float(np.mean(means)),
         kv_max_occupancy=max_occ,
     )
+
+
+def _fitting_memory_plan(
+    deployment: Deployment, workload: Workload, chunked_prefill: bool
+) -> MemoryPlan:
+    """The memory plan for the largest step the scheduler may run; InfeasibleError naming
+    what fills the chip when it does not fit."""
+    longest_prompt = int(np.max(workload.input_len + workload.output_len))
+    step_tokens = (
+        deployment.token_budget if chunked_prefill else max(deployment.token_budget, longest_prompt)
+    )
+    plan = plan_memory(deployment, step_tokens)
+    if not plan.fits and plan.weights_bytes + plan.activations_bytes < plan.usable_bytes:
+        raise InfeasibleError(
+            f"no room for one KV block of {plan.block_size} tokens: "
+            f"{plan.kv_cache_bytes / 1e9:.1f} GB left for the KV cache per chip, a block "
+            f"needs {plan.kv_bytes_per_token * plan.block_size / 1e9:.1f} GB"
+        )
+    if not plan.fits:
+        # name what fills the chip: the weights, or the activations of a step as long as the
+        # longest prompt (a long request, not the model, is then what does not fit)
+        raise InfeasibleError(
+            f"{deployment.model.name} does not fit: {plan.weights_bytes / 1e9:.1f} GB of weights "
+            f"and {plan.activations_bytes / 1e9:.1f} GB of activations for a {step_tokens}-token "
+            f"step per chip, {plan.usable_bytes / 1e9:.1f} GB usable"
+        )
+    return plan
+
+
+def _replica_progress(
+    progress: Callable[[int, int], None] | None, finished_before: int, total: int
+) -> Callable[[int], None] | None:
+    """A replica counts its own finished requests; the caller hears the running total
+    over all replicas (those before this one are done)."""
+    if progress is None:
+        return None
+
+    def report(done: int) -> None:
+        progress(finished_before + done, total)
+
+    return report
