@@ -204,10 +204,6 @@ def run_server(
         )
         return summarize(result, slo_ttft_s, slo_tpot_s)
 
-    def meets(rate: float) -> dict[str, object] | None:
-        summary = at(rate)
-        return summary if _meets(summary, slo_ttft_s, slo_tpot_s) else None
-
     if offline is None:
         offline = run_offline(
             deployment,
@@ -218,26 +214,7 @@ def run_server(
             progress=tally.run(),
         )
     capacity = float(offline["requests_per_s"])  # type: ignore[arg-type]
-    high = HIGH_RATE_FACTOR * capacity
-    best = meets(high)
-    best_rate = high if best is not None else 0.0
-    if best is None:
-        half = 0.5 * high
-        best = meets(half)
-        if best is not None:
-            low, iterations, best_rate = half, UPPER_SEARCH_ITERATIONS, half
-        else:
-            low, high, iterations = LOW_RATE_FRACTION * capacity, half, SEARCH_ITERATIONS
-            best = meets(low)
-            best_rate = low if best is not None else 0.0
-            iterations = iterations if best is not None else 0
-        for _ in range(iterations):
-            middle = (low * high) ** 0.5
-            summary = meets(middle)
-            if summary is not None:
-                low, best, best_rate = middle, summary, middle
-            else:
-                high = middle
+    best, best_rate = _highest_rate_meeting_slo(at, capacity, slo_ttft_s, slo_tpot_s)
     low_summary = best or at(LOW_RATE_FRACTION * capacity)
     mean_output = float(workload.output_len.mean())
     shown = at(rate_per_s) if rate_per_s is not None else low_summary
@@ -250,3 +227,44 @@ def run_server(
         "max_rate_tokens_per_s": best_rate * mean_output,
         "offline_throughput_tokens_per_s": offline["throughput_tokens_per_s"],
     }
+
+
+def _highest_rate_meeting_slo(
+    at: Callable[[float], dict[str, object]],
+    capacity: float,
+    slo_ttft_s: float,
+    slo_tpot_s: float,
+) -> tuple[dict[str, object] | None, float]:
+    """(summary, rate) of the highest arrival rate found meeting the SLOs; (None, 0.0) when
+    even the low rate misses them. `at(rate)` simulates one rate; `capacity` is the offline
+    throughput in requests/s, which bounds the search."""
+
+    def meets(rate: float) -> dict[str, object] | None:
+        summary = at(rate)
+        return summary if _meets(summary, slo_ttft_s, slo_tpot_s) else None
+
+    # Full capacity first: loose SLOs are met even there, and one run then settles it.
+    high = HIGH_RATE_FACTOR * capacity
+    best = meets(high)
+    best_rate = high if best is not None else 0.0
+    if best is None:
+        # half capacity splits the range: the narrow upper half needs fewer bisection
+        # steps for the same resolution than the wide range below it
+        half = 0.5 * high
+        best = meets(half)
+        if best is not None:
+            low, iterations, best_rate = half, UPPER_SEARCH_ITERATIONS, half
+        else:
+            low, high, iterations = LOW_RATE_FRACTION * capacity, half, SEARCH_ITERATIONS
+            best = meets(low)
+            best_rate = low if best is not None else 0.0
+            iterations = iterations if best is not None else 0
+        # geometric bisection: rates span orders of magnitude
+        for _ in range(iterations):
+            middle = (low * high) ** 0.5
+            summary = meets(middle)
+            if summary is not None:
+                low, best, best_rate = middle, summary, middle
+            else:
+                high = middle
+    return best, best_rate
