@@ -4,29 +4,26 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from tigris.cli.progress import Progress
-from tigris.engines.systolic.budget import MAX_CYCLES, estimate_run
-from tigris.engines.systolic.config import SystolicConfig, check_gemm_shape
-from tigris.engines.systolic.dataflow import parse_dataflow
-from tigris.engines.systolic.simulator import compute_output, simulate
-from tigris.engines.systolic.trace import chrome_trace, line_trace
 from tigris.errors import SpecError
-from tigris.io.limits import (
-    DEFAULT_MAX_MEMORY,
-    DEFAULT_MAX_TIME,
-    check_memory,
-    check_time,
-    parse_limit,
-)
-from tigris.io.output import check_output_path, write_output
-from tigris.units import UnitError, parse_quantity
+
+if TYPE_CHECKING:
+    from tigris.engines.systolic.config import SystolicConfig
+
+# The defaults of --max-memory / --max-time (tigris.io.limits' DEFAULT_MAX_MEMORY and
+# DEFAULT_MAX_TIME, checked equal by tests/cli/test_startup_imports.py): literals here so
+# that registering the command imports nothing of the simulator.
+DEFAULT_MAX_MEMORY = "2 GiB"
+DEFAULT_MAX_TIME = "10 min"
 
 
 def parse_sram(text: str) -> int:
     """'512 KiB' -> 524288 bytes; SpecError for anything that is not a capacity."""
+    from tigris.units import UnitError, parse_quantity
+
     try:
         size = parse_quantity(text, "capacity")
     except UnitError as error:
@@ -72,6 +69,13 @@ def systolic(
     Before it starts, the run's memory and time are estimated from the sizes; a run over
     --max-memory (default 2 GiB) or --max-time (default 10 min) is refused, naming its
     estimate."""
+    from tigris.cli.progress import Progress
+    from tigris.engines.systolic.config import SystolicConfig, check_gemm_shape
+    from tigris.engines.systolic.dataflow import parse_dataflow
+    from tigris.engines.systolic.simulator import compute_output, simulate
+    from tigris.engines.systolic.trace import chrome_trace, line_trace
+    from tigris.io.output import check_output_path, write_output
+
     sram_bytes = parse_sram(sram)
     config = SystolicConfig(
         rows=rows,
@@ -117,6 +121,9 @@ def _check_budget(
 ) -> None:
     """SpecError, before anything is allocated, for a run over the limits (or the cycle
     counter's range)."""
+    from tigris.engines.systolic.budget import MAX_CYCLES, estimate_run
+    from tigris.io.limits import check_memory, check_time, parse_limit
+
     memory_limit = parse_limit(max_memory, "capacity", "--max-memory")
     time_limit = parse_limit(max_time, "time", "--max-time")
     estimate = estimate_run(

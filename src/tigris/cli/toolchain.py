@@ -19,34 +19,21 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import typer
 
-from tigris.cli.progress import Progress
 from tigris.errors import InfeasibleError, SpecError, UnsupportedError
-from tigris.hardware import load_chip
-from tigris.io.output import check_output_path, write_output
-from tigris.toolchain.compiler import compile_graph
-from tigris.toolchain.compiler.compile import Compiled
-from tigris.toolchain.compiler.graph import Graph
-from tigris.toolchain.compiler.numerics import MODES
-from tigris.toolchain.executor.files import (
-    check_program_output,
-    find_image,
-    image_path,
-    is_binary_path,
-    load_program,
-    missing_image,
-    program_text,
-    read_input_bytes,
-    read_program_file,
-    write_program,
-)
-from tigris.toolchain.executor.run import MAX_SIMULATED_HBM_BYTES, check_hbm_size, execute
-from tigris.toolchain.executor.trace import chrome_trace
-from tigris.toolchain.isa.checks import layout_violations
-from tigris.toolchain.isa.machine import Machine, machine_of
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from tigris.toolchain.compiler.compile import Compiled
+    from tigris.toolchain.compiler.graph import Graph
+    from tigris.toolchain.isa.machine import Machine
+
+# The toolchain (numpy, the compiler, the executor) is imported inside the commands:
+# registering them for `tigris --help` must not load it.
 
 BUILTINS = ("gpt2-tiny", "llama-tiny", "minilm")
 MODELS = BUILTINS  # kept for callers of the old name
@@ -66,6 +53,8 @@ def _note(message: str) -> None:
 
 
 def _mode(dtype: str) -> str:
+    from tigris.toolchain.compiler.numerics import MODES
+
     if dtype not in MODES:
         raise SpecError(
             f"unknown numerics mode {dtype!r}", key_path="--dtype", hint="bf16, int8 or fp8"
@@ -74,6 +63,9 @@ def _mode(dtype: str) -> str:
 
 
 def _machine(chip: str) -> Machine:
+    from tigris.hardware import load_chip
+    from tigris.toolchain.isa.machine import machine_of
+
     return machine_of(load_chip(chip))
 
 
@@ -87,6 +79,10 @@ def _id_error(message: str, path: Path) -> SpecError:
 def _read_ids(path: Path | None, vocab: int, seed: int) -> list[list[int]]:
     """Token-id sequences from --input (random ones of DEFAULT_LENGTHS without it), each id
     in [0, vocab); SpecError naming the file for anything else."""
+    import numpy as np
+
+    from tigris.toolchain.executor.files import read_input_bytes
+
     if path is None:
         rng = np.random.default_rng(seed)
         return [rng.integers(0, vocab, n).tolist() for n in DEFAULT_LENGTHS]
@@ -126,6 +122,8 @@ def _read_ids(path: Path | None, vocab: int, seed: int) -> list[list[int]]:
 
 
 def _read_sentences(path: Path | None) -> list[str]:
+    from tigris.toolchain.executor.files import read_input_bytes
+
     if path is None:
         return ["A systolic array multiplies matrices."]
     data = read_input_bytes(path, what="input file", option="--input")
@@ -149,6 +147,8 @@ def _check_count(count: int, what: str, path: Path) -> None:
 
 
 def _ids_array(seqs: list[list[int]]) -> np.ndarray:
+    import numpy as np
+
     return np.concatenate([np.asarray(s, dtype=np.int32) for s in seqs])
 
 
@@ -166,6 +166,8 @@ def build(
 ) -> tuple[Graph, np.ndarray]:
     """The graph of MODEL (a built-in or a user's model) and its input ids. A user's model
     is checked against the time budget (`max_minutes`) before its weights are made."""
+    from tigris.toolchain.executor.run import MAX_SIMULATED_HBM_BYTES
+
     if model == "minilm":
         from tigris.toolchain.frontends.bert import bert_graph, load_bert, minilm_dir, tokenize
 
@@ -227,6 +229,9 @@ def _compile(
     run: bool,
     quiet: bool,
 ) -> tuple[Compiled, np.ndarray]:
+    from tigris.cli.progress import Progress
+    from tigris.toolchain.compiler import compile_graph
+
     graph, ids = build(model, input_path, seed, mode=mode, max_minutes=max_minutes, run=run)
     try:
         with Progress(f"compiling {graph.name}", len(graph.nodes), quiet=quiet) as bar:
@@ -274,6 +279,13 @@ def compile_command(
     quiet: bool = typer.Option(False, "--quiet", help="no progress on stderr"),
 ) -> None:
     """Compile MODEL for CHIP into a program."""
+    from tigris.toolchain.executor.files import (
+        check_program_output,
+        image_path,
+        is_binary_path,
+        write_program,
+    )
+
     mode = _mode(dtype)
     binary = is_binary_path(output)
     check_program_output(output, option="-o", mkdir=mkdir, binary=binary, image=True)
@@ -310,6 +322,15 @@ def run_command(
     quiet: bool = typer.Option(False, "--quiet", help="no progress on stderr"),
 ) -> None:
     """Run MODEL (compiled on the fly) or a program on the simulated CHIP."""
+    import numpy as np
+
+    from tigris.cli.progress import Progress
+    from tigris.io.output import check_output_path, write_output
+    from tigris.toolchain.executor.files import load_program
+    from tigris.toolchain.executor.run import check_hbm_size, execute
+    from tigris.toolchain.executor.trace import chrome_trace
+    from tigris.toolchain.isa.checks import layout_violations
+
     if dtype is not None:
         _mode(dtype)
     if trace is not None:
@@ -410,6 +431,14 @@ def asm_command(
     mkdir: bool = typer.Option(False, "--mkdir", help=MKDIR_HELP),
 ) -> None:
     """Assemble text into a binary program (with the constant image inside)."""
+    from tigris.io.output import check_output_path
+    from tigris.toolchain.executor.files import (
+        find_image,
+        missing_image,
+        read_program_file,
+        write_program,
+    )
+
     check_output_path(output, option="-o", mkdir=mkdir)
     program, embedded = read_program_file(source)
     found, where = find_image(source, program, embedded, image)
@@ -429,6 +458,14 @@ def disasm_command(
     mkdir: bool = typer.Option(False, "--mkdir", help=MKDIR_HELP),
 ) -> None:
     """Disassemble a binary program into text (and its image into OUTPUT.img)."""
+    from tigris.toolchain.executor.files import (
+        check_program_output,
+        find_image,
+        program_text,
+        read_program_file,
+        write_program,
+    )
+
     if output is not None:
         check_program_output(output, option="-o", mkdir=mkdir, binary=False, image=True)
     program, embedded = read_program_file(source)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 
-import ml_dtypes
 import numpy as np
 
 from tigris.errors import UnsupportedError
@@ -25,6 +24,7 @@ from tigris.toolchain.compiler.graph import (
     Rope,
     Unsupported,
 )
+from tigris.toolchain.isa.dtypes import numpy_dtype
 
 _erf = np.vectorize(math.erf, otypes=[np.float64])
 
@@ -136,7 +136,7 @@ def clip_range(values: np.ndarray, qmax: float, integer: bool) -> float:
         q = (
             np.rint(q)
             if integer
-            else q.astype(np.float32).astype(ml_dtypes.float8_e4m3fn).astype(np.float64)
+            else q.astype(np.float32).astype(numpy_dtype("e4m3")).astype(np.float64)
         )
         err = float(((q * step - x) ** 2).sum())
         if err < best_err:

@@ -25,13 +25,13 @@ from __future__ import annotations
 
 from math import ceil
 
-import ml_dtypes
 import numpy as np
 
 from tigris.errors import UnsupportedError
 from tigris.toolchain.compiler.context import ACT, Context
 from tigris.toolchain.compiler.emitter import Kernel, Ring
 from tigris.toolchain.compiler.graph import Attention, MeanPool
+from tigris.toolchain.isa.dtypes import numpy_dtype
 from tigris.toolchain.isa.operands import Tile
 
 # Heads in flight per core (ring depth of the per-head tiles): enough that one head's QK^T,
@@ -181,7 +181,7 @@ def lower_mean_pool(node: MeanPool, ctx: Context) -> None:
     width = x.shape[1]
     R, C = machine.rows, machine.cols
     out = ctx.layout.tensor(node.out, len(graph.seq_lengths), width, "f32")
-    ones = ctx.layout.constant("pool.ones", np.ones((1, R), dtype=ml_dtypes.bfloat16), "bf16")
+    ones = ctx.layout.constant("pool.ones", np.ones((1, R), dtype=numpy_dtype("bf16")), "bf16")
     kernel = Kernel(e, node.name)
     longest = max(graph.seq_lengths)
     for core in range(machine.num_cores):

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import ml_dtypes
 import numpy as np
 
 from tigris.errors import SpecError
+from tigris.toolchain.isa.dtypes import numpy_dtype
 
 
 @dataclass(frozen=True)
@@ -60,13 +60,13 @@ def quantize(x: np.ndarray, scale: np.ndarray | float, target: str) -> np.ndarra
     q = np.asarray(x, dtype=np.float32) / np.asarray(scale, dtype=np.float32)
     if target == "i8":
         return np.clip(np.rint(q), -127, 127).astype(np.int8)
-    return np.clip(q, -448.0, 448.0).astype(ml_dtypes.float8_e4m3fn)
+    return np.clip(q, -448.0, 448.0).astype(numpy_dtype("e4m3"))
 
 
 def quantize_weight(w: np.ndarray, m: Mode) -> tuple[np.ndarray, np.ndarray]:
     """(stored weight, per-output-channel fp32 scales) of a [in, out] fp32 weight."""
     if not m.quantized:
-        return w.astype(ml_dtypes.bfloat16), np.ones(w.shape[1], dtype=np.float32)
+        return w.astype(numpy_dtype("bf16")), np.ones(w.shape[1], dtype=np.float32)
     assert m.qmax is not None
     scales = scale_for(np.abs(w).max(axis=0), m.qmax)
     return quantize(w, scales[None, :], m.weight_dtype), scales

@@ -1,0 +1,75 @@
+"""Start-up stays light: `import tigris.cli.app`, `tigris --help` and a one-chip `tigris
+gemm` load none of the heavy modules (ml_dtypes alone takes ~0.6 s to load) nor the
+cycle-level simulator. Checked on sys.modules in a fresh interpreter, not by timing.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("ml_dtypes", "plotly", "duckdb", "tigris.engines.systolic")
+
+# Runs the CLI's main() in this interpreter, then lists the heavy modules it loaded.
+_RUN_MAIN = """
+import json, sys
+from tigris.cli.app import main
+sys.argv = ["tigris", *{args!r}]
+try:
+    main()
+except SystemExit as exit:
+    code = exit.code
+else:
+    code = 0
+sys.stderr.write(json.dumps({{"code": code, "loaded": [m for m in {heavy!r} if m in sys.modules]}}))
+"""
+
+
+def loaded_by(*args: str) -> tuple[object, list[str]]:
+    """(exit code, heavy modules loaded) of `tigris ARGS` in a fresh interpreter."""
+    result = subprocess.run(
+        [sys.executable, "-c", _RUN_MAIN.format(args=args, heavy=HEAVY)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
+    report = json.loads(result.stderr.strip().splitlines()[-1])
+    return report["code"], report["loaded"]
+
+
+def test_importing_the_cli_loads_nothing_heavy() -> None:
+    code = f"import sys, tigris.cli.app; print([m for m in {HEAVY!r} if m in sys.modules])"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("--help",), ("gemm", "8192", "8192", "8192", "--chip", "h100-sxm", "--json")],
+    ids=["help", "gemm"],
+)
+def test_command_loads_nothing_heavy(args: tuple[str, ...]) -> None:
+    code, loaded = loaded_by(*args)
+    assert code == 0
+    assert loaded == []
+
+
+def test_literal_option_defaults_match_their_domain_modules() -> None:
+    """The command modules spell some defaults as literals so as not to import their
+    domain package at start-up; they must stay what the domain uses."""
+    from tigris.cli import explore as explore_cli
+    from tigris.cli import systolic as systolic_cli
+    from tigris.explore import defaults
+    from tigris.io import limits
+
+    assert systolic_cli.DEFAULT_MAX_MEMORY == limits.DEFAULT_MAX_MEMORY
+    assert systolic_cli.DEFAULT_MAX_TIME == limits.DEFAULT_MAX_TIME
+    assert explore_cli.DEFAULT_MAX_DESIGNS == defaults.DEFAULT_MAX_DESIGNS
+    assert explore_cli.RAY_TIMEOUT_S == defaults.RAY_TIMEOUT_S
