@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -105,20 +106,64 @@ def test_example_base_point_equals_the_training_step_model() -> None:
     )
 
 
-def test_missing_cost_model_declines_with_a_reason(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "tigris.cost", None)  # import now raises ImportError
-    sweep = load_sweep(EXAMPLE)  # its cost constraints cannot be checked now: not an error
+def _raises(error: Exception):
+    def model(*args: object, **kwargs: object) -> None:
+        raise error
+
+    return model
+
+
+def test_a_bug_inside_a_model_is_an_error_not_a_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A TypeError or AttributeError inside a model is a bug: it propagates with its
+    traceback instead of becoming an 'unavailable' row (missing data)."""
+    import tigris.cost as cost
+
+    sweep = load_sweep(EXAMPLE)
+    monkeypatch.setattr(cost, "estimate_area", _raises(TypeError("a bug in the area model")))
+    with pytest.raises(TypeError, match="a bug in the area model"):
+        Evaluator(sweep).evaluate(sweep.base_params())
+    monkeypatch.undo()
+    monkeypatch.setattr(cost, "tco", _raises(AttributeError("a bug in the TCO model")))
+    with pytest.raises(AttributeError, match="a bug in the TCO model"):
+        Evaluator(sweep).evaluate_batch([sweep.base_params()] * 2)
+
+
+def test_a_design_the_model_declines_is_a_row_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """UnsupportedError, the model's own "this design cannot run this", is recorded."""
+    import tigris.cost as cost
+    from tigris.errors import UnsupportedError
+
+    sweep = load_sweep(EXAMPLE)
+    monkeypatch.setattr(cost, "estimate_tdp", _raises(UnsupportedError("no TDP model here")))
     row = Evaluator(sweep).evaluate(sweep.base_params())
-    assert row.status == "unavailable"
-    assert "tigris.cost" in row.reason
+    assert row.status == "infeasible"
+    assert row.reason is not None and row.reason.endswith("no TDP model here")
     assert row.objectives["tokens_per_s"] is None
 
 
-def test_missing_training_model_declines(monkeypatch: pytest.MonkeyPatch) -> None:
-    sweep = load_sweep(EXAMPLE)
-    monkeypatch.setitem(sys.modules, "tigris.parallel.step", None)
-    row = Evaluator(sweep).evaluate(sweep.base_params())
-    assert row.status == "unavailable"
-    assert "tokens_per_s@train-llama3-70b" in row.reason
-    assert "tigris.parallel.step" in row.reason
-    assert row.metrics["train-llama3-70b"]["unavailable"].startswith("the training objectives")
+BROKEN_AREA_RUN = """
+import sys
+import tigris.cost as cost
+
+def broken(*args, **kwargs):
+    raise TypeError("a bug in the area model")
+
+cost.estimate_area = broken
+from tigris.cli.app import main
+sys.argv = ["tigris", "explore", "run", *sys.argv[1:]]
+main()
+"""
+
+
+def test_a_bug_inside_a_model_stops_the_command_with_its_traceback(tmp_path: Path) -> None:
+    db = tmp_path / "run.duckdb"
+    args = [str(EXAMPLE), "--db", str(db), "--samples", "4", "--quiet", "--json"]
+    result = subprocess.run(
+        [sys.executable, "-c", BROKEN_AREA_RUN, *args], capture_output=True, text=True
+    )
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "Traceback" in result.stderr
+    assert "TypeError: a bug in the area model" in result.stderr
+    assert result.stdout == ""

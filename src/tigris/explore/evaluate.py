@@ -34,11 +34,9 @@ from tigris.explore.metrics import (
     CostModels,
     Unavailable,
     Work,
-    call_model,
     derived_metrics,
     graph_work,
     infer_work,
-    optional_module,
     serve_work,
     synthetic_metrics,
     train_work,
@@ -242,7 +240,7 @@ class Evaluator:
 
     def __init__(self, sweep: Sweep, cost: CostModels | None = None) -> None:
         self.sweep = sweep
-        self._cost: CostModels | Unavailable | None = cost
+        self._cost = cost
         self._prepared: dict[str, Any] = {}
         self._bounds = sweep.numeric_bounds()
         # (workload, its label): a label is a pydantic property, read per design otherwise
@@ -259,13 +257,9 @@ class Evaluator:
         return wanted
 
     def cost_models(self) -> CostModels:
+        """tigris.cost's assumptions, read when a design first needs them."""
         if self._cost is None:
-            try:
-                self._cost = CostModels.load()
-            except Unavailable as missing:
-                self._cost = missing
-        if isinstance(self._cost, Unavailable):
-            raise self._cost
+            self._cost = CostModels.load()
         return self._cost
 
     # ---- per workload --------------------------------------------------------------
@@ -305,23 +299,25 @@ class Evaluator:
         if task == "decode":
             return decode_graph(spec, workload.batch, workload.kv_len), get_engine(workload.engine)
         if task == "train":
-            parallel = optional_module("tigris.parallel.step", "the training objectives")
-            plan_module = optional_module("tigris.parallel.plan", "the training objectives")
             from tigris.hardware.presets import load_cluster
+            from tigris.parallel import step as parallel
+            from tigris.parallel.plan import ParallelPlan
 
             system = workload.system or self.sweep.space.base.get("default_system")
             if system is None:
                 raise Unavailable("the training step needs a system (cluster); give `system`")
-            plan = plan_module.ParallelPlan.model_validate(workload.plan)
-            cache = call_model("the training step", parallel.StepCache)
+            plan = ParallelPlan.model_validate(workload.plan)
+            cache = parallel.StepCache()
             precision = parallel.Precision()  # one for every design's TrainSetup
             return spec, load_cluster(system), plan, parallel, cache, precision
-        serving = optional_module("tigris.serving", "the serving objectives")
+        from tigris import serving
+
         if task == "infer":
             return spec, serving, None
-        simulator = optional_module("tigris.serving.simulator", "the serving objectives")
-        requests = optional_module("tigris.serving.requests", "the serving objectives")
-        arrivals = requests.synthetic_workload(
+        from tigris.serving import simulator
+        from tigris.serving.requests import synthetic_workload
+
+        arrivals = synthetic_workload(
             workload.num_requests,
             workload.input_len,
             workload.output_len,
@@ -440,9 +436,9 @@ class Evaluator:
 
     def _prefetch(self, chips: list[Any]) -> None:
         """Time the training workloads' ops on the batch's chips together (tigris.parallel's
-        StepCache.prefetch: the same times as one design at a time). Where that fails, the
-        designs are timed one by one, and a design that cannot run fails there with its
-        reason."""
+        StepCache.prefetch: the same times as one design at a time). Where a design cannot
+        run (a TigrisError), the designs are timed one by one, and that one fails there
+        with its reason; any other error is a bug and propagates."""
         if len(chips) < 2:
             return
         for workload, label in self._workloads:
@@ -453,7 +449,7 @@ class Evaluator:
                 setups = [self._train_setup(workload, chip, prepared) for chip in chips]
                 _, _, plan, _, cache, _ = prepared
                 cache.prefetch(setups, plan)
-            except (Unavailable, TigrisError, ArithmeticError, ValueError, TypeError):
+            except (Unavailable, TigrisError):
                 continue
 
     def _build_chip(self, params: Mapping[str, Value], ident: str) -> tuple[Any, dict]:
@@ -472,11 +468,9 @@ class Evaluator:
                 if constraint.kind == "chip":
                     value = figures.get(constraint.metric)  # type: ignore[arg-type]
                 else:
-                    value = constraint.expression.evaluate(env)  # type: ignore[union-attr]
+                    value = _expression_value(constraint, env)
             except Unavailable as missing:
                 raise _Rejected("unavailable", f"{constraint.label}: {missing.reason}") from None
-            except (ArithmeticError, ValueError, TypeError) as error:
-                raise _Rejected("invalid", f"{constraint.label}: {error}") from None
             except (InfeasibleError, UnsupportedError, SpecError) as error:
                 raise _Rejected("infeasible", f"{constraint.label}: {error}") from None
             violation = constraint.violation(value)
@@ -533,6 +527,15 @@ class Evaluator:
                 raise _Rejected("infeasible", violation)
 
 
+def _expression_value(constraint: Any, env: dict) -> float:
+    """An expression constraint's value; one undefined for this design (a division by
+    zero, a name the design leaves unset) makes the design invalid."""
+    try:
+        return constraint.expression.evaluate(env)
+    except (ArithmeticError, ValueError, TypeError) as error:
+        raise _Rejected("invalid", f"{constraint.label}: {error}") from None
+
+
 def _plain(metrics: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Metrics as JSON-ready values (an Unavailable becomes its reason)."""
     return {
@@ -544,13 +547,9 @@ def _plain(metrics: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     }
 
 
-def load_cost_models() -> CostModels | None:
-    """tigris.cost's assumptions, or None where the cost model is missing (then each
-    worker finds that out and the rows say so)."""
-    try:
-        return CostModels.load()
-    except Unavailable:
-        return None
+def load_cost_models() -> CostModels:
+    """tigris.cost's assumptions, read once in the parent and handed to every worker."""
+    return CostModels.load()
 
 
 def evaluate_batch(

@@ -2,9 +2,12 @@
 
 Nothing here models hardware: times come from the engines (tigris.engines), the training
 step model (tigris.parallel), the serving simulator (tigris.serving); area, cost, power
-and energy from tigris.cost. Where a model is missing (not installed, or an API this code
-does not know), the metric raises `Unavailable` with a one-line reason and the sweep
-records it in the row instead of failing.
+and energy from tigris.cost, each imported by name (lazily: a sweep file is read and checked
+without loading them). A model says "this design cannot run this" by raising
+InfeasibleError, UnsupportedError or SpecError, which the sweep records in the row with
+the reason; a figure nothing can compute here (no die_area in the spec, no cluster for a
+training workload) raises `Unavailable`. Any other exception is a bug and propagates with
+its traceback: never a row of missing data.
 
 Energy per token: tigris.cost.energy_per_token over the op graph's flop and DRAM bytes
 where the task has one (train_step, prefill, decode); otherwise the modelled typical power
@@ -15,8 +18,6 @@ energy, tigris.cost.tco; never a published cloud price, which belongs to the bas
 
 from __future__ import annotations
 
-import importlib
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -35,30 +36,12 @@ from tigris.hardware.chip import Chip
 
 
 class Unavailable(Exception):
-    """A metric whose model is missing; `reason` says which."""
+    """A figure that cannot be computed for this sweep (the chip spec or the workload lacks
+    what its model needs); `reason` says which."""
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(reason)
-
-
-def optional_module(name: str, purpose: str) -> Any:
-    """Import a sibling model package, or Unavailable naming what is missing."""
-    module = sys.modules.get(name)  # imported already: skip importlib (called per design)
-    if module is not None:
-        return module
-    try:
-        return importlib.import_module(name)
-    except ImportError as error:
-        raise Unavailable(f"{purpose} needs {name}, which is not available ({error})") from None
-
-
-def call_model(purpose: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call another package's model; an API this code does not match becomes Unavailable."""
-    try:
-        return function(*args, **kwargs)
-    except (AttributeError, TypeError) as error:
-        raise Unavailable(f"{purpose}: the model's API differs ({error})") from None
 
 
 # ---------------------------------------------------------------------------- chip metrics
@@ -87,12 +70,15 @@ class CostModels:
 
     @property
     def module(self) -> Any:
-        return optional_module("tigris.cost", "area, power and cost")
+        from tigris import cost  # lazily: a sweep is read and checked without it
+
+        return cost
 
     @classmethod
     def load(cls) -> CostModels:
-        module = optional_module("tigris.cost", "area, power and cost")
-        return cls(call_model("tigris.cost", module.load_assumptions))
+        from tigris.cost import load_assumptions
+
+        return cls(load_assumptions())
 
 
 class ChipFigures:
@@ -116,17 +102,17 @@ class ChipFigures:
         return value
 
     def models(self) -> tuple[Any, Any]:
-        """tigris.cost and its assumptions (Unavailable where missing, on every call)."""
+        """tigris.cost and its assumptions."""
         models = self._models
         if models is None:
             cost = self.cost()
             models = self._models = (cost.module, cost.assumptions)
         return models
 
-    def call(self, purpose: str, name: str, *args: Any, **kwargs: Any) -> Any:
-        """tigris.cost's `name`(chip, assumptions, *args, **kwargs), through call_model."""
+    def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """tigris.cost's `name`(chip, assumptions, *args, **kwargs)."""
         module, assumptions = self.models()
-        return call_model(purpose, getattr(module, name), self.chip, assumptions, *args, **kwargs)
+        return getattr(module, name)(self.chip, assumptions, *args, **kwargs)
 
     def area(self) -> Any:
         """tigris.cost's estimate_area of the chip."""
@@ -145,7 +131,7 @@ class ChipFigures:
 
     def usd_per_chip_hour(self, power_w: float) -> float:
         cost, area = self.chip_cost(), self.area()
-        result = self.call("TCO", "tco", power_w=power_w, cost=cost, area=area)
+        result = self.call("tco", power_w=power_w, cost=cost, area=area)
         return float(result.owned_usd_per_chip_hour)
 
 
@@ -166,18 +152,16 @@ _FIGURES: dict[str, Callable[[ChipFigures], Any]] = {
     "dram_bandwidth": lambda figures: figures.chip.dram_bandwidth_bytes_per_s,
     "onchip_capacity": lambda figures: figures.chip.onchip_capacity_bytes,
     "peak_bf16": lambda figures: figures.chip.peak_flop_per_s("bf16"),
-    "_area": lambda figures: figures.call("modelled die area", "estimate_area"),
-    "_cost": lambda figures: figures.call("chip cost", "estimate_cost", figures.area()),
-    "_full_load": lambda figures: figures.call(
-        "full-load power", "full_load_power", figures.area()
-    ),
+    "_area": lambda figures: figures.call("estimate_area"),
+    "_cost": lambda figures: figures.call("estimate_cost", figures.area()),
+    "_full_load": lambda figures: figures.call("full_load_power", figures.area()),
     "modelled_die_area": lambda figures: float(figures.area().die_area_mm2),
     "modelled_tdp": lambda figures: float(
-        figures.call("modelled TDP", "estimate_tdp", full_load=figures.full_load())
+        figures.call("estimate_tdp", full_load=figures.full_load())
     ),
     "cost": lambda figures: float(figures.chip_cost().manufacturing_cost_usd),
     "_typical_power": lambda figures: float(
-        figures.call("typical power", "typical_power_w", full_load=figures.full_load())
+        figures.call("typical_power_w", full_load=figures.full_load())
     ),
 }
 """How ChipFigures.get computes each figure (CHIP_METRICS, and the models' results)."""
@@ -216,8 +200,8 @@ def train_work(
 ) -> Work:
     """The training step of `setup` under `plan`; `cache`, a tigris.parallel StepCache,
     shares the chip-independent sharded graph between designs (same results)."""
-    model = call_model("the training step", parallel.StepModel, setup, cache)
-    result = call_model("the training step", model.evaluate, plan, checked=True)
+    model = parallel.StepModel(setup, cache)
+    result = model.evaluate(plan, checked=True)
     if not result.fits:
         memory = result.memory
         raise InfeasibleError(
@@ -235,14 +219,7 @@ def train_work(
 
 
 def infer_work(workload: InferWorkload, deployment: Any, serving: Any) -> Work:
-    result = call_model(
-        "inference",
-        serving.infer,
-        deployment,
-        workload.batch,
-        workload.input_len,
-        workload.output_len,
-    )
+    result = serving.infer(deployment, workload.batch, workload.input_len, workload.output_len)
     if not result.fits:
         raise InfeasibleError(
             f"{workload.label}: {result.memory_per_chip_bytes / 1e9:.1f} GB per chip does not fit"
@@ -264,7 +241,7 @@ def infer_work(workload: InferWorkload, deployment: Any, serving: Any) -> Work:
 def serve_work(workload: ServeWorkload, deployment: Any, requests: Any, simulator: Any) -> Work:
     import numpy as np
 
-    result = call_model("serving", simulator.simulate, deployment, requests)
+    result = simulator.simulate(deployment, requests)
     arrival = np.asarray(requests.arrival_s, dtype=float)
     finish = np.asarray(result.finish_s, dtype=float)
     e2e = finish - arrival
@@ -309,11 +286,8 @@ def derived_metrics(work: Work, figures: ChipFigures, wanted: set[str]) -> dict[
             power_w = _average_power_w(work, figures)
             metrics["j_per_token"] = power_w * work.num_chips * work.time_s / work.tokens
             usd_h = figures.usd_per_chip_hour(power_w)
-            metrics["usd_per_mtoken"] = call_model(
-                "$ per token",
-                figures.models()[0].usd_per_million_tokens,
-                usd_h,
-                work.tokens_per_s / work.num_chips,
+            metrics["usd_per_mtoken"] = figures.models()[0].usd_per_million_tokens(
+                usd_h, work.tokens_per_s / work.num_chips
             )
         except Unavailable as missing:
             metrics.setdefault("j_per_token", missing)
@@ -325,9 +299,7 @@ def _average_power_w(work: Work, figures: ChipFigures) -> float:
     if work.flop is not None and work.dram_bytes is not None:
         area = figures.area()
         module, assumptions = figures.models()
-        energy = call_model(
-            "energy per token",
-            module.energy_per_token,
+        energy = module.energy_per_token(
             figures.chip,
             flop=work.flop,
             dram_bytes=work.dram_bytes,

@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from tigris.errors import SpecError, shorten
+from tigris.errors import SpecError, TigrisError, shorten
 from tigris.explore.axes import Axis, Value, parse_axis
 from tigris.explore.design import (
     Derived,
@@ -375,15 +375,11 @@ def _check_constraints(
             if met[i] or i in unavailable:
                 continue
             try:
-                value = (
-                    figures.get(constraint.metric)  # type: ignore[arg-type]
-                    if constraint.kind == "chip"
-                    else constraint.expression.evaluate(env)  # type: ignore[union-attr]
-                )
+                value = _static_value(constraint, figures, env)
             except Unavailable:
                 unavailable.add(i)
                 continue
-            except (ArithmeticError, ValueError, TypeError):
+            if value is None:
                 continue
             seen[i].append(value)
             met[i] = constraint.violation(value) is None
@@ -402,6 +398,21 @@ def _check_constraints(
             key_path=f"constraints[{i}]",
             hint="widen the bound or the axes",
         )
+
+
+def _static_value(constraint: Constraint, figures: ChipFigures, env: dict) -> Any:
+    """A chip or expression constraint's value on one design; None where this design
+    cannot give it (the model declines it, or the expression is undefined here). Any
+    other error inside a model is a bug and propagates."""
+    if constraint.kind == "chip":
+        try:
+            return figures.get(constraint.metric)  # type: ignore[arg-type]
+        except TigrisError:
+            return None
+    try:
+        return constraint.expression.evaluate(env)  # type: ignore[union-attr]
+    except (ArithmeticError, ValueError, TypeError):
+        return None
 
 
 def _check_workloads(workloads: tuple[Any, ...], file: str) -> None:
