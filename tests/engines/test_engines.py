@@ -9,12 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tigris.engines.roofline import RooflineEngine
-from tigris.engines.tile import (
-    TileEngine,
-    _gpu_gemm_one,
-    systolic_compute_cycles,
-    time_systolic_gemm,
-)
+from tigris.engines.tile import TileEngine, systolic_compute_cycles, time_systolic_gemm
+from tigris.engines.tile.gpu import _gpu_gemm_one
 from tigris.hardware.chip import Chip
 from tigris.hardware.presets import load_chip
 from tigris.workload.ops import Attention, Gemm, Stream

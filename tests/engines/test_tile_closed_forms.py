@@ -3,7 +3,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tigris.engines.tile import _causal_kv_blocks, _causal_scores, _excess_sum
+from tigris.engines.tile.attention import _causal_kv_blocks, _causal_scores, _excess_sum
 
 
 @given(
@@ -39,7 +39,7 @@ def test_causal_kv_blocks_equals_loop(q_len: int, extra: int, block: int) -> Non
 def test_weight_stationary_cores_split_as_a_grid() -> None:
     """Hand-worked WS cycles on 128 x 128 arrays, one array per core (a fold streams its
     M share through in share + 2R + C - 2 cycles; the count ends one short)."""
-    from tigris.engines.tile import _parallel_cycles
+    from tigris.engines.tile.systolic import _parallel_cycles
 
     # 2 cores, one K fold, two column tiles: a tile per core, all 128 rows: 128+382 = 510
     assert _parallel_cycles(128, 256, 128, 128, 128, 2, 1, "ws") == (509, "folds")

@@ -67,16 +67,30 @@ class Engine(Protocol):
     def time(self, op: Op, chip: Chip) -> OpTime: ...
 
 
+# The one engine table: name -> (module, class, what it models). Modules load on first use.
+ENGINES: dict[str, tuple[str, str, str]] = {
+    "roofline": ("tigris.engines.roofline", "RooflineEngine", "the roofline bound"),
+    "tile": ("tigris.engines.tile", "TileEngine", "tiling, waves, folds, calibration"),
+    "systolic": (
+        "tigris.engines.systolic.engine",
+        "SystolicEngine",
+        "the cycle-level systolic simulator (GEMMs on systolic chips)",
+    ),
+}
+
+
 def get_engine(name: str) -> Engine:
-    """An engine by name: 'roofline' or 'tile' (a new one each call)."""
-    if name == "tile":
-        from tigris.engines.tile import TileEngine
+    """An engine by name from ENGINES (a new one each call); SpecError naming it if unknown."""
+    entry = ENGINES.get(name)
+    if entry is None:
+        from tigris.errors import SpecError, shorten
 
-        return TileEngine()
-    if name == "roofline":
-        from tigris.engines.roofline import RooflineEngine
+        raise SpecError(
+            f"unknown engine {shorten(repr(name))}",
+            key_path="engine",
+            hint="one of " + ", ".join(ENGINES),
+        )
+    from importlib import import_module
 
-        return RooflineEngine()
-    from tigris.errors import SpecError
-
-    raise SpecError(f"unknown engine {name!r}", key_path="engine", hint="roofline or tile")
+    module, cls, _ = entry
+    return getattr(import_module(module), cls)()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from tigris.errors import UnsupportedError
 from tigris.hardware.quantities import (
@@ -77,6 +77,18 @@ class SystolicMatrix(Spec):
     macs_per_pe_per_cycle: dict[DType, PositiveRate] = Field(
         description="MACs one PE completes per cycle in each dtype (e.g. bf16: 1, int8: 2)"
     )
+    # The defaults are the modelling assumptions the tile engine and the ISA's machine made
+    # before they were chip fields (a typical HBM load-to-use latency; a short barrier).
+    dma_latency_s: Duration = Field(
+        500e-9,
+        alias="dma_latency",
+        description="first-byte latency of one DMA transfer between DRAM and a core's SRAM",
+    )
+    barrier_cycles: int = Field(
+        64, ge=0, le=MAX_COUNT, description="cycles a barrier across cores costs after the last"
+    )
+
+    model_config = ConfigDict(populate_by_name=True)  # YAML 'dma_latency', Python dma_latency_s
 
     def peak_flop_per_s(self, dtype: str) -> float | None:
         rate = self.macs_per_pe_per_cycle.get(dtype)  # type: ignore[call-overload]

@@ -7,17 +7,8 @@ trace.py), not by calling this.
 
 from __future__ import annotations
 
-from math import ceil
-
 from tigris.engines.systolic.config import check_gemm_shape
-from tigris.engines.systolic.dataflow import Dataflow, parse_dataflow
-
-# Per dataflow: (rows dim, cols dim, time dim, extra rows of preload per fold).
-_FORM = {
-    Dataflow.OS: ("M", "N", "K", 0),
-    Dataflow.WS: ("K", "N", "M", 1),
-    Dataflow.IS: ("K", "M", "N", 1),
-}
+from tigris.engines.systolic.dataflow import Dataflow, rule_for
 
 
 def compute_cycles(m: int, n: int, k: int, rows: int, cols: int, dataflow: str | Dataflow) -> int:
@@ -27,13 +18,10 @@ def compute_cycles(m: int, n: int, k: int, rows: int, cols: int, dataflow: str |
     WS: ceil(K/R) * ceil(N/C) folds of M + 2R + C - 2;
     IS: ceil(K/R) * ceil(M/C) folds of N + 2R + C - 2;
     reported total = folds * cycles_per_fold - 1 (SCALE-Sim reports the index of the last
-    cycle, counting from 0).
+    cycle, counting from 0). The folds come from the one table, dataflow.RULES.
     """
     check_gemm_shape(m, n, k)
     if rows < 1 or cols < 1:
         raise ValueError("array dimensions must be positive")
-    row_dim, col_dim, time_dim, preload = _FORM[parse_dataflow(dataflow)]
-    size = {"M": m, "N": n, "K": k}
-    folds = ceil(size[row_dim] / rows) * ceil(size[col_dim] / cols)
-    cycles_per_fold = size[time_dim] + rows + cols - 2 + preload * rows
+    folds, cycles_per_fold = rule_for(dataflow).folds(m, n, k, rows, cols)
     return folds * cycles_per_fold - 1

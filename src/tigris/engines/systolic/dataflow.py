@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from math import ceil
 
 from tigris.errors import SpecError
 
@@ -46,7 +47,19 @@ class DataflowRule:
     def spatial_dims(self) -> tuple[str, str]:
         return (self.rows, self.cols)
 
+    def folds(self, m: int, n: int, k: int, array_rows: int, array_cols: int) -> tuple[int, int]:
+        """(number of folds, cycles per fold) of C[M,N] = A[M,K] x B[K,N] on one array,
+        stall-free: the rows dimension cut into pieces of R, the columns one into pieces of
+        C, and per fold the time dimension streams through the R x C skew after the preload
+        (SCALE-Sim's closed form; the simulator reaches the same from the PE schedule)."""
+        sizes = {"M": m, "N": n, "K": k}
+        folds = ceil(sizes[self.rows] / array_rows) * ceil(sizes[self.cols] / array_cols)
+        per_fold = sizes[self.time] + array_rows + array_cols - 2 + self.preload_cycles(array_rows)
+        return folds, per_fold
 
+
+# The one fold table: the closed form (closed_form.py), the simulator's fold grid and PE
+# schedule (folds.py) and the tile engine (tigris.engines.tile.systolic) all read it.
 RULES: dict[Dataflow, DataflowRule] = {
     Dataflow.OS: DataflowRule(rows="M", cols="N", time="K", preload_rows=False),
     Dataflow.WS: DataflowRule(rows="K", cols="N", time="M", preload_rows=True),

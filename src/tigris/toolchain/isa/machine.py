@@ -91,4 +91,6 @@ def machine_of(chip: Chip) -> Machine:
         dram_bandwidth_bytes_per_s=chip.dram_bandwidth_bytes_per_s,
         vector_lanes=max(1, lanes),
         hbm_capacity_bytes=int(chip.dram_capacity_bytes or 0),
+        dma_latency_s=matrix.dma_latency_s,
+        barrier_cycles=matrix.barrier_cycles,
     )
