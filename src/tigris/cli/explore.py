@@ -208,22 +208,34 @@ def run_command(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
 ) -> None:
     """Evaluate a sweep into a DuckDB file (resumes where an earlier run stopped)."""
-    from tigris.explore.run import check_run_size, run_sweep, target_samples
-    from tigris.explore.runners import check_ray_address
-    from tigris.explore.store import Store
-    from tigris.explore.sweep import load_sweep
-    from tigris.io.output import check_output_path
+    from tigris.explore.run import run_sweep
 
     db = db or sweep_file.with_suffix(".duckdb")
-    check_output_path(db, option="--db", mkdir=mkdir)
-    check_output_path(_page_path(db), option="--db (its Pareto page)", mkdir=mkdir)
-    sweep = load_sweep(sweep_file)
-    address = None if ray in (None, LOCAL_RAY) else ray
-    if address is not None:
-        check_ray_address(address, ray_timeout)  # before the results file is created
-    stored = _stored_before(db, sweep.sweep_hash)
-    check_run_size(sweep, target_samples(sweep, samples) - stored, max_designs, workers)
-    options = {
+    sweep = _checked_run(sweep_file, db, samples, workers, ray, ray_timeout, max_designs, mkdir)
+    options = _given_options(samples, workers, ray, ray_timeout, max_designs, quiet, as_json)
+    run = partial(
+        run_sweep,
+        sweep,
+        samples=samples,
+        workers=workers,
+        use_ray=ray is not None,
+        ray_address=_ray_address(ray),
+        ray_timeout_s=ray_timeout,
+    )
+    _run_into(db, run, sweep, sweep_file, options)
+
+
+def _given_options(
+    samples: int | None,
+    workers: int,
+    ray: str | None,
+    ray_timeout: float,
+    max_designs: int,
+    quiet: bool,
+    as_json: bool,
+) -> dict[str, Any]:
+    """The options as the resume command repeats them (None: the default, left out)."""
+    return {
         "--samples": samples,
         "--workers": workers if workers != 1 else None,
         "--ray": ray,
@@ -232,26 +244,56 @@ def run_command(
         "--quiet": quiet,
         "--json": as_json,
     }
+
+
+def _ray_address(ray: str | None) -> str | None:
+    """The cluster `--ray ADDRESS` names; None for no Ray or a local instance."""
+    return None if ray in (None, LOCAL_RAY) else ray
+
+
+def _checked_run(
+    sweep_file: Path,
+    db: Path,
+    samples: int | None,
+    workers: int,
+    ray: str | None,
+    ray_timeout: float,
+    max_designs: int,
+    mkdir: bool,
+):
+    """The sweep, once every option is checked and before anything is written (the
+    parent folder of --db created with --mkdir)."""
+    from tigris.explore.run import check_run_size, target_samples
+    from tigris.explore.runners import check_ray_address
+    from tigris.explore.sweep import load_sweep
+    from tigris.io.output import check_output_path
+
+    check_output_path(db, option="--db", mkdir=mkdir)
+    check_output_path(_page_path(db), option="--db (its Pareto page)", mkdir=mkdir)
+    sweep = load_sweep(sweep_file)
+    address = _ray_address(ray)
+    if address is not None:
+        check_ray_address(address, ray_timeout)  # before the results file is created
+    stored = _stored_before(db, sweep.sweep_hash)
+    check_run_size(sweep, target_samples(sweep, samples) - stored, max_designs, workers)
     if mkdir:
         db.parent.mkdir(parents=True, exist_ok=True)
+    return sweep
+
+
+def _run_into(db: Path, run, sweep, sweep_file: Path, options: dict[str, Any]) -> None:
+    """`run`(store, on_progress=) into `db`, then its report; Ctrl-C or SIGTERM say how to
+    resume; a run that failed with nothing to keep leaves no file."""
+    from tigris.explore.store import Store
+
     created = not db.exists()
     try:
         with _sigterm_stops_the_run(), Store(db) as store:
-            run = partial(
-                run_sweep,
-                sweep,
-                store,
-                samples=samples,
-                workers=workers,
-                use_ray=ray is not None,
-                ray_address=address,
-                ray_timeout_s=ray_timeout,
-            )
-            if as_json:
-                progress = run(on_progress=None if quiet else _log_commits())
+            if options["--json"]:
+                progress = run(store, on_progress=None if options["--quiet"] else _log_commits())
             else:
-                progress = _run_with_progress(run, sweep, quiet)
-            _report(sweep, store, db, progress, as_json)
+                progress = _run_with_progress(partial(run, store), sweep, options["--quiet"])
+            _report(sweep, store, db, progress, options["--json"])
     except KeyboardInterrupt as stop:
         _say_interrupted(sweep, db, created, _resume_command(sweep_file, db, options))
         raise typer.Exit(143 if isinstance(stop, Terminated) else 130) from None
@@ -461,35 +503,10 @@ def show_command(
     objectives = _objectives(stored.objectives)
     front = pareto_front(rows, objectives)
     if html is not None:
-        from tigris.explore.report import pareto_page
-        from tigris.io.output import write_output
-
-        summary = f"sweep {stored.name} ({stored.sweep_hash}): {len(rows)} designs"
-        page = pareto_page(stored.name, rows, front, objectives, stored.axes, summary)
-        write_output(html, page, option="--html", mkdir=mkdir)
-    reasons: dict[str, int] = {}
-    for row in rows:
-        if row.reason:
-            key = row.reason.split(" = ")[0] if " = " in row.reason else row.reason
-            reasons[key] = reasons.get(key, 0) + 1
+        _write_show_page(html, stored, rows, front, objectives, mkdir)
+    reasons = _reason_counts(rows)
     if as_json:
-        sys.stdout.write(
-            json.dumps(
-                {
-                    "sweep": stored.name,
-                    "sweep_hash": stored.sweep_hash,
-                    "tigris_version": stored.tigris_version,
-                    "designs": len(rows),
-                    "statuses": counts,
-                    "reasons": reasons,
-                    "objectives": stored.objectives,
-                    "pareto_front": [_row_dict(row) for row in front[:top]],
-                },
-                indent=2,
-                default=repr,
-            )
-            + "\n"
-        )
+        _print_show_json(stored, rows, counts, reasons, front[:top])
         return
     from rich.console import Console
 
@@ -501,6 +518,45 @@ def show_command(
     for reason, count in sorted(reasons.items(), key=lambda item: -item[1])[:8]:
         console.print(f"  {count:>7} {reason}")
     _print_front(front[:top], objectives, stored.axes)
+
+
+def _write_show_page(html: Path, stored, rows, front, objectives, mkdir: bool) -> None:
+    from tigris.explore.report import pareto_page
+    from tigris.io.output import write_output
+
+    summary = f"sweep {stored.name} ({stored.sweep_hash}): {len(rows)} designs"
+    page = pareto_page(stored.name, rows, front, objectives, stored.axes, summary)
+    write_output(html, page, option="--html", mkdir=mkdir)
+
+
+def _reason_counts(rows: list[Evaluation]) -> dict[str, int]:
+    """How many rows give each reason (its bound, not the design's value)."""
+    reasons: dict[str, int] = {}
+    for row in rows:
+        if row.reason:
+            key = row.reason.split(" = ")[0] if " = " in row.reason else row.reason
+            reasons[key] = reasons.get(key, 0) + 1
+    return reasons
+
+
+def _print_show_json(stored, rows, counts, reasons, front) -> None:
+    sys.stdout.write(
+        json.dumps(
+            {
+                "sweep": stored.name,
+                "sweep_hash": stored.sweep_hash,
+                "tigris_version": stored.tigris_version,
+                "designs": len(rows),
+                "statuses": counts,
+                "reasons": reasons,
+                "objectives": stored.objectives,
+                "pareto_front": [_row_dict(row) for row in front],
+            },
+            indent=2,
+            default=repr,
+        )
+        + "\n"
+    )
 
 
 def register(app: typer.Typer) -> None:

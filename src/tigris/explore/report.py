@@ -103,23 +103,50 @@ def pareto_page(
     summary: str,
 ) -> str:
     """A self-contained HTML page with the front plot, the front table and design details."""
-    from tigris.report.html import render_report, table_html
-    from tigris.report.plots import pareto_figure
+    from tigris.report.html import render_report
 
     feasible = [row for row in evaluations if row.feasible]
+    plotted = _plotted(feasible, front)
+    heading = f"{title}: {len(feasible)} feasible designs, {len(front)} on the Pareto front"
+    return render_report(
+        title,
+        [
+            ("Summary", f"<p class='note'>{html.escape(summary)}</p>"),
+            ("Pareto front", _front_figure(heading, plotted, front, objectives, axes)),
+            ("Design", _SCRIPT % _details_json(plotted)),
+            ("Designs on the front", _anchored_table(front, objectives, axes)),
+        ],
+    )
+
+
+def _plotted(feasible: list[Evaluation], front: Sequence[Evaluation]) -> list[Evaluation]:
+    """The front, then at most MAX_PLOTTED other feasible designs (a fixed sample)."""
     front_ids = {row.design_id for row in front}
     others = [row for row in feasible if row.design_id not in front_ids]
     if len(others) > MAX_PLOTTED:
         others = random.Random(0).sample(others, MAX_PLOTTED)
-    plotted = list(front) + others
+    return list(front) + others
+
+
+def _front_figure(
+    heading: str,
+    plotted: list[Evaluation],
+    front: Sequence[Evaluation],
+    objectives: Sequence[Objective],
+    axes: Sequence[str],
+) -> str:
+    """The first two objectives plotted (one objective: against the first axis)."""
+    from tigris.report.plots import pareto_figure
+
     if len(objectives) >= 2:
         x_name, y_name = objectives[0].name, objectives[1].name
         points = [(row.objectives[x_name], row.objectives[y_name]) for row in plotted]
     else:
         x_name, y_name = axes[0], objectives[0].name
         points = [(float(row.params[x_name]), row.objectives[y_name]) for row in plotted]
-    figure = pareto_figure(
-        f"{title}: {len(feasible)} feasible designs, {len(front)} on the Pareto front",
+    front_ids = {row.design_id for row in front}
+    return pareto_figure(
+        heading,
         points,
         [row.design_id in front_ids for row in plotted],
         [_label(row, axes) for row in plotted],
@@ -127,6 +154,14 @@ def pareto_page(
         x_name,
         y_name,
     )
+
+
+def _anchored_table(
+    front: Sequence[Evaluation], objectives: Sequence[Objective], axes: Sequence[str]
+) -> str:
+    """The front table, each row anchored as `design-<id>` so that a link finds it."""
+    from tigris.report.html import table_html
+
     headers, rows = front_table(front, objectives, axes)
     anchored = "".join(
         f"<tr id='design-{html.escape(r[0])}'>"
@@ -134,7 +169,11 @@ def pareto_page(
         + "</tr>"
         for r in rows
     )
-    table = table_html(headers, []).replace("<tbody></tbody>", f"<tbody>{anchored}</tbody>")
+    return table_html(headers, []).replace("<tbody></tbody>", f"<tbody>{anchored}</tbody>")
+
+
+def _details_json(plotted: list[Evaluation]) -> str:
+    """What a click on a point shows, as JSON safe inside a <script> element."""
     details = {
         row.design_id: {
             "status": row.status,
@@ -145,16 +184,7 @@ def pareto_page(
         }
         for row in plotted
     }
-    script = _SCRIPT % json.dumps(details, default=repr).replace("</", "<\\/")
-    return render_report(
-        title,
-        [
-            ("Summary", f"<p class='note'>{html.escape(summary)}</p>"),
-            ("Pareto front", figure),
-            ("Design", script),
-            ("Designs on the front", table),
-        ],
-    )
+    return json.dumps(details, default=repr).replace("</", "<\\/")
 
 
 def write_pareto_page(path: str | Path, text: str) -> Path:

@@ -462,18 +462,54 @@ def load_sweep(path: str | Path) -> Sweep:
     """Load and check a sweep file; SpecError (file, key path, hint) for any mistake."""
     path = Path(path)
     file = str(path)
-    raw = load_mapping(path)
-    spec = validate_spec(SweepFile, raw, file=file)
+    spec = validate_spec(SweepFile, load_mapping(path), file=file)
     base_id, base, _ = _load_base(spec.base, path.parent, file)
+    axes = _axes(spec, file)
+    known = {axis.path for axis in axes}
+    derived, names_read = _derived(spec, known, file)
+    workloads = tuple(spec.workloads)
+    labels = _workload_labels(workloads, file)
+    constraints = tuple(_constraint(c, i, labels, file) for i, c in enumerate(spec.constraints))
+    for constraint in constraints:
+        if constraint.expression is not None:
+            names_read |= constraint.expression.names - known
+    objectives = _objectives(spec, labels, file)
+    _check_synthetic_inputs(workloads, known, file)
+    try:
+        constants = resolve_constants(base, names_read, known, "derived")
+    except SpecError as error:
+        raise error.with_file(file) from None
+    space = DesignSpace(base, tuple(axes), tuple(derived), constants)
+    _check_axis_paths(space, file)
+    _check_workloads(workloads, file)
+    _check_constraints(space, constraints, spec.search.seed, file)
+    return Sweep(
+        name=spec.name or path.stem,
+        file=file,
+        base_id=base_id,
+        space=space,
+        constraints=constraints,
+        workloads=workloads,
+        objectives=objectives,
+        search=spec.search,
+        sweep_hash=_digest(spec, base, axes, derived, workloads),
+        text=path.read_text(encoding="utf-8"),
+    )
 
+
+def _axes(spec: SweepFile, file: str) -> list[Axis]:
     axes: list[Axis] = []
     for key, axis_spec in spec.axes.items():
         try:
             axes.append(parse_axis(normalize_path(key), axis_spec, where=f"axes.{key}"))
         except SpecError as error:
             raise error.with_file(file) from None
+    return axes
 
-    known = {axis.path for axis in axes}
+
+def _derived(spec: SweepFile, known: set[str], file: str) -> tuple[list[Derived], set[str]]:
+    """The derived values in order, and the names they read that are neither axes nor
+    derived (base-chip fields); `known` gains each target."""
     derived: list[Derived] = []
     names_read: set[str] = set()
     targets = [normalize_path(target) for target in spec.derived]
@@ -494,13 +530,10 @@ def load_sweep(path: str | Path) -> Sweep:
         names_read |= expression.names - known
         derived.append(Derived(normalize_path(target), expression))
         known.add(normalize_path(target))
+    return derived, names_read
 
-    workloads = tuple(spec.workloads)
-    labels = _workload_labels(workloads, file)
-    constraints = tuple(_constraint(c, i, labels, file) for i, c in enumerate(spec.constraints))
-    for constraint in constraints:
-        if constraint.expression is not None:
-            names_read |= constraint.expression.names - known
+
+def _objectives(spec: SweepFile, labels: dict[str, Any], file: str) -> tuple[Objective, ...]:
     objectives = tuple(_objective(o, i, labels, file) for i, o in enumerate(spec.objectives))
     if spec.search.sampler == "tpe" and len(objectives) != 1:
         raise SpecError(
@@ -512,22 +545,26 @@ def load_sweep(path: str | Path) -> Sweep:
     names = [o.name for o in objectives]
     if len(set(names)) != len(names):
         raise SpecError("two objectives share a name", file=file, key_path="objectives")
+    return objectives
+
+
+def _check_synthetic_inputs(workloads: tuple[Any, ...], known: set[str], file: str) -> None:
     for workload in workloads:
         if workload.task == "synthetic":
             for name in workload.inputs:
                 if normalize_path(name) not in known:
                     raise SpecError(f"unknown input {name!r}", file=file, key_path="workloads")
 
-    try:
-        constants = resolve_constants(base, names_read, known, "derived")
-    except SpecError as error:
-        raise error.with_file(file) from None
-    space = DesignSpace(base, tuple(axes), tuple(derived), constants)
-    _check_axis_paths(space, file)
-    _check_workloads(workloads, file)
-    _check_constraints(space, constraints, spec.search.seed, file)
 
-    digest = sweep_hash(
+def _digest(
+    spec: SweepFile,
+    base: dict[str, Any],
+    axes: list[Axis],
+    derived: list[Derived],
+    workloads: tuple[Any, ...],
+) -> str:
+    """The sweep hash: what determines the results (not the sample count or batching)."""
+    return sweep_hash(
         {
             "base": base,
             "axes": [(a.path, list(a.values)) for a in axes],
@@ -538,16 +575,4 @@ def load_sweep(path: str | Path) -> Sweep:
             "sampler": spec.search.sampler,
             "seed": spec.search.seed,
         }
-    )
-    return Sweep(
-        name=spec.name or path.stem,
-        file=file,
-        base_id=base_id,
-        space=space,
-        constraints=constraints,
-        workloads=workloads,
-        objectives=objectives,
-        search=spec.search,
-        sweep_hash=digest,
-        text=path.read_text(encoding="utf-8"),
     )
