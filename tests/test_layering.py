@@ -50,17 +50,6 @@ TOOLCHAIN_LAYERS: tuple[tuple[str, ...], ...] = (
 FRONT_END_LIBRARIES = ("typer", "rich")
 FRONT_END_HOME = "tigris.cli"
 
-KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {
-    ("tigris.engines.tile", "tigris.toolchain.isa.machine"): (
-        "engines helper (issue 12 item 3): DMA latency and barrier cycles to come from the chip spec"
-    ),
-    ("tigris.engines.tile_batch", "tigris.toolchain.isa.machine"): (
-        "engines helper (issue 12 item 3): tile_batch.py is to disappear into one vectorised tile model"
-    ),
-}
-"""Imports waiting on their owner's refactoring, excused here until fixed. The lead empties
-this list before issue 12 closes; an entry whose import is gone fails the test (stale)."""
-
 MODULE_NAME = re.compile(r"^tigris(\.[A-Za-z_]\w*)+$")
 
 
@@ -207,12 +196,7 @@ def all_violations(imports: list[Import]) -> list[str]:
 
 def test_tigris_imports_follow_the_layers() -> None:
     imports, _ = scan_imports(SRC)
-    excused = [edge for edge in imports if (edge.importer, edge.imported) in KNOWN_VIOLATIONS]
-    stale = set(KNOWN_VIOLATIONS) - {(edge.importer, edge.imported) for edge in excused}
-    violations = all_violations([edge for edge in imports if edge not in excused])
-    violations += [
-        f"{a} -> {b} (stale KNOWN_VIOLATIONS entry: the import is gone)" for a, b in sorted(stale)
-    ]
+    violations = all_violations(imports)
     assert not violations, "\n" + "\n".join(violations)
 
 
