@@ -10,6 +10,7 @@ import pytest
 from tigris.hardware.presets import load_chip, load_cluster
 from tigris.parallel.plan import ParallelPlan
 from tigris.parallel.step import StepCache, StepModel, TrainSetup
+from tigris.parallel.step_memo import chip_key
 from tigris.workload import load_model
 
 LLAMA = load_model("llama3-8b")
@@ -115,25 +116,49 @@ def _tigris_variants(count: int) -> list:
     return chips
 
 
-@pytest.mark.parametrize("numpy_sums", [True, False])
 @pytest.mark.parametrize("plan", PLANS, ids=range(len(PLANS)))
-def test_prefetched_steps_are_identical(
-    plan: ParallelPlan, numpy_sums: bool, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """StepCache.prefetch (a batch's op times at once, each group summed for all chips
-    together, or per chip with sum() where it compensates) and the figures shared between
-    chips give the plain model's numbers."""
-    import tigris.parallel.step as step_module
-
-    if step_module._SEQUENTIAL_SUM:
-        monkeypatch.setattr(step_module, "_SEQUENTIAL_SUM", numpy_sums)
-    elif numpy_sums:
-        pytest.skip("sum() compensates here: the numpy sums are not used")
+def test_prefetched_steps_are_identical(plan: ParallelPlan) -> None:
+    """StepMemo.prefetch (a batch's op times at once, through the tile engine's grid) and
+    the figures shared between chips give the plain model's numbers."""
     base = TrainSetup(LLAMA, TIGRIS, POD, 16, 64, 4096)
     setups = [replace(base, chip=chip) for chip in [*_tigris_variants(7), H100]]
     cache = StepCache()
     cache.prefetch(setups, plan)
+    step = cache.step(base, plan)
     for setup in setups:
         _same(StepModel(setup, per_op=True), StepModel(setup, cache), plan)
-    prefetched = [cache.prefetched_totals(s.chip, cache.step(s, plan)) for s in setups]
-    assert all(found is not None for found in prefetched)
+        assert set(step.shapes) <= cache.chip_times(chip_key(setup)).keys()  # prefetched
+
+
+def test_memo_off_gives_the_same_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plan search with memoisation (one StepMemo over every plan) and without it (the
+    pure model on each plan) finds the same plans with the same numbers, bit for bit."""
+    from tigris.parallel.search import search_plans
+    from tigris.parallel.step import no_memo
+
+    setup = TrainSetup(MIXTRAL, H100, DGX, 64, 256, 4096)
+    fixed = {"micro_batch": 1, "virtual_stages": 1, "tp": 2}
+    memoised = search_plans(setup, fixed, top_k=50)
+    with no_memo():
+        plain = search_plans(setup, fixed, top_k=50)
+    monkeypatch.setenv("TIGRIS_NO_MEMO", "1")
+    from_env = search_plans(setup, fixed, top_k=50)
+    assert memoised.num_fit == plain.num_fit > 5
+    for found in (plain, from_env):
+        assert [r.to_dict(tokens=1e12) for r in found.top] == [
+            r.to_dict(tokens=1e12) for r in memoised.top
+        ]
+        assert [r.tree for r in found.top] == [r.tree for r in memoised.top]
+
+
+def test_tree_traffic_adds_up() -> None:
+    """The tree's parents carry their children's flop and bytes; compute reads the ops."""
+    setup = TrainSetup(LLAMA, H100, DGX, 16, 64, 4096)
+    result = StepModel(setup).evaluate(PLANS[1])
+    tree = result.tree
+    assert tree.flop == sum(child.flop for child in tree.children) > 0
+    compute = tree.find("compute")
+    assert compute is not None and compute.dram_bytes > 0
+    comm = tree.find("communication (exposed)")
+    assert comm is not None and comm.link_bytes > 0
+    assert tree.to_dict() == result.to_dict()["breakdown"]  # times only in the JSON

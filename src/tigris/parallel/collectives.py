@@ -41,6 +41,16 @@ from tigris.hardware.system import Cluster
 
 KINDS = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "p2p")
 
+
+def sent_fraction(kind: str, group_size: int) -> float:
+    """Bytes one rank sends per byte of message: a ring all-reduce sends 2 (n - 1) / n of
+    it, an all-gather, reduce-scatter or all-to-all (n - 1) / n, a point-to-point send all
+    of it (Thakur et al. 2005; NCCL's bus-bandwidth factors)."""
+    if group_size <= 1:
+        return 0.0
+    share = (group_size - 1) / group_size
+    return {"all_reduce": 2 * share, "p2p": 1.0}.get(kind, share)
+
 # Bus bandwidth achieved / link rate for large messages (fitted on the collective rows).
 SCALE_UP_BUS_EFFICIENCY = 0.80
 SCALE_OUT_BUS_EFFICIENCY = 0.95

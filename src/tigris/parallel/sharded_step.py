@@ -1,0 +1,190 @@
+"""The chip-independent part of a training step under one plan: the per-chip ops of one
+micro-batch as the framework runs them (attention kernel, dropout, fp8 casts), grouped by
+the part of the step they belong to, each distinct op shape once.
+
+The step model (`tigris.parallel.step_model`) times these groups on a chip; a design
+sweep shares one ShardedStep between all its chips (`tigris.parallel.step_memo`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from tigris.parallel.partition import _gemm_info, _scale_stream, shard_graph
+from tigris.parallel.plan import ParallelPlan
+from tigris.parallel.step_result import AttentionKernel, Recompute, TrainSetup
+from tigris.workload.ops import Attention, Gemm, Op, Stream, copy_op, make_stream
+from tigris.workload.tasks import train_step_graph
+
+
+@dataclass(frozen=True)
+class ShardedStep:
+    """The per-chip ops of a micro-batch and the optimizer's shard of its streams, each
+    distinct op shape once in `ops` (ops that differ only in name take the same time), and
+    every group as indices into `ops` in graph order (so a group's sum adds the same times
+    in the same order as the ops themselves)."""
+
+    ops: tuple[Op, ...]
+    shapes: tuple[Op, ...]  # ops[i] without its name: the key of its time
+    layer_fwd: tuple[int, ...]
+    layer_bwd: tuple[int, ...]
+    layer_recompute: tuple[int, ...]
+    layer_attention: tuple[int, ...]
+    embedding: tuple[int, ...]  # forward then backward
+    head: tuple[int, ...]  # forward then backward
+    optimizer_layer: tuple[int, ...]  # the layer's optimizer streams, scaled to the shard
+    optimizer_model: tuple[int, ...]
+    optimizer_layer_ops: tuple[Op, ...]  # unscaled, as the graph holds them
+    optimizer_model_ops: tuple[Op, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSums:
+    """Sums over each group of a ShardedStep of one per-op figure (seconds, flop or DRAM
+    bytes on one chip): one layer's passes, the model's ends, the optimizer's shards."""
+
+    layer_fwd: float
+    layer_bwd: float
+    layer_recompute: float
+    layer_attention: float
+    embedding: float
+    head: float
+    optimizer_layer: float
+    optimizer_model: float
+
+
+def group_sums(step: ShardedStep, per_op: Sequence[float]) -> GroupSums:
+    """Each group's figures added in graph order, from 0 as sum() does (so the per-op
+    reference path, which adds op by op, gives the same floats)."""
+
+    def total(group: tuple[int, ...]) -> float:
+        return sum(map(per_op.__getitem__, group))
+
+    return GroupSums(
+        layer_fwd=total(step.layer_fwd),
+        layer_bwd=total(step.layer_bwd),
+        layer_recompute=total(step.layer_recompute),
+        layer_attention=total(step.layer_attention),
+        embedding=total(step.embedding),
+        head=total(step.head),
+        optimizer_layer=total(step.optimizer_layer),
+        optimizer_model=total(step.optimizer_model),
+    )
+
+
+def zero_shard(plan: ParallelPlan) -> float:
+    """The share of the optimizer state a chip updates: 1 / dp under ZeRO, else all."""
+    return 1.0 / plan.dp if plan.zero >= 1 else 1.0
+
+
+def step_parts(setup: TrainSetup, plan: ParallelPlan) -> dict[tuple[str, str], tuple[Op, ...]]:
+    """The per-chip ops of one micro-batch by (group, phase), as the framework runs them."""
+    full = plan.recompute == Recompute.full
+    # FP8 training (Transformer Engine) casts only the linear layers' inputs to fp8 inside
+    # their GEMMs: activations between ops, attention and the elementwise work stay bf16.
+    precision = setup.precision
+    if plan.dtype != "fp8":
+        precision = precision.model_copy(update={"compute_dtype": plan.dtype})
+    graph = train_step_graph(
+        setup.spec,
+        plan.micro_batch,
+        setup.seq_len,
+        precision,
+        recompute="full" if full else "none",
+        loss=setup.loss,
+    )
+    shard = shard_graph(
+        graph, tp=plan.tp, ep=plan.ep, cp=plan.cp, sequence_parallel=plan.sequence_parallel
+    )
+    return {
+        (group.name, group.phase): as_run(setup, group.ops, plan.dtype) for group in shard.groups
+    }
+
+
+def fp8_casts(op: Gemm) -> tuple[Op, ...]:
+    """Transformer Engine's casts before an fp8 GEMM of a linear layer: Hopper's fp8 GEMMs
+    take only the TN layout, so each bf16 operand is cast to fp8 together with a transposed
+    fp8 copy (TE's fused cast_transpose: read 2 bytes, write 1 + 1 per element), the other
+    pass's GEMM reading the copy. Forward: the input (M x K) and the weight (K x N, cast
+    every micro-batch unless the framework passes TE's is_first_microbatch, which
+    llm-foundry does not); backward: the output gradient (dgrad's M x K); wgrad reuses the
+    transposed copies. TE's amax reductions are folded into these passes."""
+    tokens = op.m * op.batch
+    kind = _gemm_info(op.name)[0]  # 0 forward, 1 data gradient, 2 weight gradient
+    if kind == 2:
+        return ()
+    casts = [
+        make_stream(f"{op.name}.cast", tokens * op.k, 2.0 * tokens * op.k, 2.0 * tokens * op.k)
+    ]
+    if kind == 0:
+        weight = op.k * op.n * op.batch
+        casts.append(make_stream(f"{op.name}.wcast", weight, 2.0 * weight, 2.0 * weight))
+    return tuple(casts)
+
+
+def as_run(setup: TrainSetup, ops: tuple[Op, ...], dtype: str) -> tuple[Op, ...]:
+    """The ops as the framework runs them: its attention kernel and dropout, and fp8
+    GEMMs (bf16 out) when the plan computes in fp8: the linear layers' GEMMs with their
+    casts (`fp8_casts`); the LM head stays bf16 (llm-foundry's tied unembedding is a
+    plain F.linear, Megatron-core's output_layer is not a Transformer Engine module)."""
+    out: list[Op] = []
+    for op in ops:
+        unfused = setup.attention != AttentionKernel.flash2 or setup.attention_dropout
+        if isinstance(op, Attention) and unfused:
+            op = replace(op, implementation=setup.attention, dropout=setup.attention_dropout)
+        elif isinstance(op, Gemm) and dtype == "fp8" and not op.name.startswith("head."):
+            out.extend(fp8_casts(op))
+            op = replace(op, dtype="fp8", out_dtype=op.out_dtype or op.dtype)
+        out.append(op)
+    return tuple(out)
+
+
+class _ShapeIndex:
+    """Indices of op shapes (ops without their names) in order of first appearance."""
+
+    def __init__(self) -> None:
+        self.shapes: dict[Op, int] = {}
+        self.ops: list[Op] = []
+
+    def of(self, ops: tuple[Op, ...]) -> tuple[int, ...]:
+        out = []
+        for op in ops:
+            shape = copy_op(op, name="")
+            found = self.shapes.get(shape)
+            if found is None:
+                found = self.shapes[shape] = len(self.ops)
+                self.ops.append(op)
+            out.append(found)
+        return tuple(out)
+
+
+def build_sharded_step(setup: TrainSetup, plan: ParallelPlan) -> ShardedStep:
+    """The ShardedStep of `setup` under `plan` (reads no chip)."""
+    parts = step_parts(setup, plan)
+    shard = zero_shard(plan)
+    # Keyed by shape, not name (as tigris.serving's step timer): an engine's time reads
+    # an op's shape and dtypes only, so the norms of a layer, its residual adds, or the
+    # same GEMM in forward and recompute are one op to time.
+    index = _ShapeIndex()
+    layer_fwd = parts[("layer", "fwd")]
+    optimizer_layer_ops = parts[("layer", "optimizer")]
+    optimizer_model_ops = parts[("model", "optimizer")]
+
+    def scaled(ops: tuple[Op, ...]) -> tuple[Op, ...]:
+        return tuple(_scale_stream(op, shard) for op in ops if isinstance(op, Stream))
+
+    return ShardedStep(
+        layer_fwd=index.of(layer_fwd),
+        layer_bwd=index.of(parts[("layer", "bwd")]),
+        layer_recompute=index.of(parts.get(("layer", "recompute"), ())),
+        layer_attention=index.of(tuple(op for op in layer_fwd if isinstance(op, Attention))),
+        embedding=index.of(parts[("embedding", "fwd")] + parts[("embedding", "bwd")]),
+        head=index.of(parts[("head", "fwd")] + parts[("head", "bwd")]),
+        optimizer_layer=index.of(scaled(optimizer_layer_ops)),
+        optimizer_model=index.of(scaled(optimizer_model_ops)),
+        optimizer_layer_ops=optimizer_layer_ops,
+        optimizer_model_ops=optimizer_model_ops,
+        ops=tuple(index.ops),
+        shapes=tuple(index.shapes),  # insertion order: shapes[i] is ops[i]'s
+    )

@@ -1,0 +1,433 @@
+"""One training step under a ParallelPlan: where every second goes. A pure model:
+`evaluate(setup, plan, op_times)` reads its inputs and remembers nothing; memoisation
+lives in `tigris.parallel.step_memo`, which passes its own `StepInputs`.
+
+Per micro-batch, the slowest pipeline stage runs its layers forward and backward (and the
+forward again under full recomputation); the per-chip ops come from
+`tigris.parallel.sharded_step` and are timed on the chip by `op_times`. Communication is
+added by mechanism:
+- tp all-reduce (or all-gather + reduce-scatter with sequence parallelism) sits between
+  dependent GEMMs: exposed.
+- ep all-to-all dispatch and combine: exposed (the experts wait for their tokens).
+- cp ring exchange of K/V: overlapped with the attention it feeds; only the excess shows.
+- pp: the bubble, (p - 1) / v micro-batch times, and the point-to-point sends the schedule
+  waits for.
+- dp: gradients reduced in buckets while the last micro-batch's backward runs (ZeRO 0-2),
+  the last bucket exposed; ZeRO 1/2 all-gather the updated weights while the next step's
+  first forward runs; ZeRO-3 gathers weights each micro-batch forward and backward and
+  reduce-scatters gradients, overlapped with that pass's compute. On a GPU an overlapped
+  collective slows the compute beside it, and PyTorch FSDP adds its passes over each
+  unsharded gradient (`tigris.parallel.overlap`).
+- optimizer: AdamW streams of the chip's shard of the weights (1 / dp of them under ZeRO).
+- clock: a chip whose dense GEMM stream exceeds its board power limit settles below the
+  boost clock its short-benchmark calibration saw; the step's compute time stretches by
+  the clock it sustains at the step's tensor activity (`tigris.parallel.clock`).
+
+The result's tree (`StepResult.tree`) carries each part's flop, DRAM bytes and link bytes
+next to its time (`tigris.parallel.step_traffic`), so energy reads the same ops the time
+does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from tigris.engines.base import Engine, OpTime
+from tigris.hardware.chip import Chip
+from tigris.hardware.quantities import dtype_bytes
+from tigris.parallel.clock import clock_stretch, sustained_clock_ratio
+from tigris.parallel.collectives import CommGroup, collective_time_s
+from tigris.parallel.memory import MemoryBreakdown, memory_per_chip, params_per_chip
+from tigris.parallel.overlap import collective_slowdown, exposed_s, fsdp_grad_pass_bytes
+from tigris.parallel.partition import ACTIVATION_BYTES, plan_layer_collectives
+from tigris.parallel.pipeline import bubble_time_s, p2p_messages_on_critical_path
+from tigris.parallel.plan import ParallelPlan, check_plan
+from tigris.parallel.sharded_step import GroupSums, ShardedStep, build_sharded_step, group_sums
+from tigris.parallel.step_result import (
+    Collective,
+    CommSeconds,
+    ComputeSeconds,
+    Recompute,
+    StepResult,
+    StepSeconds,
+    TrainSetup,
+    model_flop_per_token,
+    recompute_flop_per_token,
+)
+from tigris.workload.ops import Op, make_stream
+from tigris.workload.spec import TransformerSpec
+
+# Megatron-LM's data-parallel gradient bucket (--ddp-bucket-size default: 40M elements).
+DP_BUCKET_ELEMENTS = 40e6
+
+
+class OpTimes(Protocol):
+    """Op times on the setup's chip: seconds (the model's), and the engine's full results
+    (flop and DRAM bytes, for the result's tree)."""
+
+    def times_s(self, ops: Sequence[Op]) -> list[float]: ...
+
+    def results(self, ops: Sequence[Op]) -> list[OpTime]: ...
+
+
+class EngineOpTimes:
+    """OpTimes through an engine on one chip, each call timed anew. Eager steps (ops
+    launched one by one from Python) take at least the host's launch time per kernel."""
+
+    def __init__(self, engine: Engine, chip: Chip, *, eager: bool = False) -> None:
+        self.engine, self.chip, self.eager = engine, chip, eager
+
+    def time_s(self, op: Op) -> float:
+        result = self.engine.time(op, self.chip)
+        if not self.eager:
+            return result.time_s
+        kernels = result.details.get("kernels", 1.0)
+        return max(result.time_s, kernels * self.chip.calibration.host_overhead)
+
+    def times_s(self, ops: Sequence[Op]) -> list[float]:
+        # the engine's batch call gives the same floats without an OpTime per op; eager
+        # needs each op's kernel count, which only the full result has
+        batch = getattr(self.engine, "times_s", None)
+        if batch is None or self.eager:
+            return [self.time_s(op) for op in ops]
+        return batch(list(ops), self.chip)
+
+    def results(self, ops: Sequence[Op]) -> list[OpTime]:
+        return [self.engine.time(op, self.chip) for op in ops]
+
+
+@dataclass(frozen=True, slots=True)
+class LayerComm:
+    """Seconds of one layer's tp / cp / ep collectives for one micro-batch and phase."""
+
+    tp: float
+    cp: float
+    ep: float
+
+
+@dataclass(frozen=True, slots=True)
+class ShardedDpComm:
+    """ZeRO-3's data-parallel collectives: the weights gathered for each pass, the
+    gradients reduce-scattered after each backward."""
+
+    params: float  # parameters on the chip
+    gather_s: float
+    scatter_s: float
+    weight_bytes: float
+    grad_bytes: float
+
+
+@dataclass(frozen=True, slots=True)
+class ReducedDpComm:
+    """ZeRO 0-2's data-parallel collectives: the gradient reduction (an all-reduce, or a
+    reduce-scatter under ZeRO 1/2), its last bucket, and ZeRO 1/2's all-gather of the
+    updated weights (None under ZeRO-0)."""
+
+    params: float
+    kind: str  # all_reduce or reduce_scatter
+    reduce_s: float
+    last_bucket_s: float
+    gather_s: float | None
+    weight_bytes: float
+    grad_bytes: float
+
+
+DpComm = ShardedDpComm | ReducedDpComm
+
+
+@dataclass(frozen=True, slots=True)
+class PlanFigures:
+    """What a step under one plan owes to everything but the chip: the model, cluster,
+    batch, sequence and framework of a TrainSetup (its collective times are the
+    cluster's, see StepInputs.collective_s). A sweep's designs share them."""
+
+    num_microbatches: int
+    layers: float  # per pipeline stage
+    repeats: int  # forward collectives per micro-batch (2: recomputed)
+    tp_s: float  # one micro-batch's tp collectives (exposed)
+    ep_s: float  # one micro-batch's ep all-to-alls (exposed)
+    cp_fwd_s: float  # one layer's cp ring exchange, forward (overlaps attention)
+    cp_bwd_s: float
+    p2p_bytes: float  # one pipeline send
+    p2p_s: float  # the step's pipeline sends on the critical path
+    dp_comm: DpComm | None  # None without data parallelism
+    tokens: int
+    model_flop: float
+    hardware_flop: float
+    memory: MemoryBreakdown  # on the capacity of the chip that computed them
+
+    def memory_on(self, capacity_bytes: float) -> MemoryBreakdown:
+        """The memory breakdown on a chip of `capacity_bytes` (the same bytes)."""
+        memory = self.memory
+        if memory.capacity_bytes == capacity_bytes:
+            return memory
+        return replace(memory, capacity_bytes=capacity_bytes)
+
+
+class StepInputs:
+    """The model's look-ups, computed afresh on every call. `tigris.parallel.step_memo`
+    subclasses it to remember them by value; the model never stores anything itself."""
+
+    def sharded(self, setup: TrainSetup, plan: ParallelPlan) -> ShardedStep:
+        return build_sharded_step(setup, plan)
+
+    def group_seconds(
+        self, setup: TrainSetup, plan: ParallelPlan, step: ShardedStep, op_times: OpTimes
+    ) -> GroupSums:
+        """Seconds of each group of `step`'s ops on setup.chip."""
+        return group_sums(step, op_times.times_s(step.shapes))
+
+    def collective_s(
+        self, setup: TrainSetup, kind: str, message_bytes: float, size: int, stride: int
+    ) -> float:
+        group = CommGroup(setup.cluster, setup.chip, size, stride)
+        return collective_time_s(kind, message_bytes, group)
+
+    def layer_comm(self, setup: TrainSetup, plan: ParallelPlan, phase: str) -> LayerComm:
+        return layer_comm(setup, plan, phase, self)
+
+    def flop_per_token(
+        self, spec: TransformerSpec, seq_len: int, recompute: str
+    ) -> tuple[float, float]:
+        """(model, recomputed) flop per token."""
+        return (
+            model_flop_per_token(spec, seq_len),
+            recompute_flop_per_token(spec, seq_len, recompute),
+        )
+
+    def figures(self, setup: TrainSetup, plan: ParallelPlan) -> PlanFigures:
+        return plan_figures(setup, plan, self)
+
+
+DIRECT = StepInputs()
+
+
+def layer_comm(setup: TrainSetup, plan: ParallelPlan, phase: str, inputs: StepInputs) -> LayerComm:
+    """Seconds of one layer's tp, cp and ep collectives for one micro-batch."""
+    tokens = plan.micro_batch * setup.seq_len
+    strides = {"tp": 1, "cp": plan.tp, "ep": plan.tp * plan.cp}
+    sizes = {"tp": plan.tp, "cp": plan.cp, "ep": plan.ep}
+    out = {"tp": 0.0, "cp": 0.0, "ep": 0.0}
+    for kind, size_bytes, role in plan_layer_collectives(setup.spec, tokens, plan, phase):
+        out[role] += inputs.collective_s(setup, kind, size_bytes, sizes[role], strides[role])
+    return LayerComm(out["tp"], out["cp"], out["ep"])
+
+
+def p2p_message_bytes(setup: TrainSetup, plan: ParallelPlan) -> float:
+    """One pipeline send: a micro-batch's activations at a stage boundary."""
+    spec = setup.spec
+    p2p_bytes = plan.micro_batch * setup.seq_len / plan.cp * spec.hidden_size * ACTIVATION_BYTES
+    if plan.sequence_parallel:
+        p2p_bytes /= plan.tp  # Megatron's scatter-gather: each tp rank sends a slice
+    return p2p_bytes
+
+
+def plan_figures(setup: TrainSetup, plan: ParallelPlan, inputs: StepInputs) -> PlanFigures:
+    """The step's chip-independent figures under `plan` (see PlanFigures)."""
+    spec = setup.spec
+    m = plan.num_microbatches(setup.global_batch)
+    memory = memory_per_chip(
+        spec, plan, setup.seq_len, m, setup.chip.dram_capacity_bytes, setup.precision
+    )
+    layers = spec.num_layers / plan.pp
+    fwd, bwd = inputs.layer_comm(setup, plan, "fwd"), inputs.layer_comm(setup, plan, "bwd")
+    repeats = 2 if plan.recompute == Recompute.full else 1  # recompute repeats fwd comm
+    p2p_bytes = p2p_message_bytes(setup, plan)
+    p2p_s = (
+        p2p_messages_on_critical_path(plan.pp, m, plan.virtual_stages)
+        * inputs.collective_s(setup, Collective.p2p, p2p_bytes, 2, plan.tp * plan.cp * plan.dp)
+        if plan.pp > 1
+        else 0.0
+    )
+    tokens = setup.global_batch * setup.seq_len
+    model_per_token, recompute_per_token = inputs.flop_per_token(
+        spec, setup.seq_len, plan.recompute
+    )
+    model_flop = model_per_token * tokens
+    return PlanFigures(
+        num_microbatches=m,
+        layers=layers,
+        repeats=repeats,
+        tp_s=layers * (repeats * fwd.tp + bwd.tp),
+        ep_s=layers * (repeats * fwd.ep + bwd.ep),
+        cp_fwd_s=fwd.cp,
+        cp_bwd_s=bwd.cp,
+        p2p_bytes=p2p_bytes,
+        p2p_s=p2p_s,
+        dp_comm=dp_comm(setup, plan, inputs),
+        tokens=tokens,
+        model_flop=model_flop,
+        hardware_flop=model_flop + recompute_per_token * tokens,
+        memory=memory,
+    )
+
+
+def dp_comm(setup: TrainSetup, plan: ParallelPlan, inputs: StepInputs) -> DpComm | None:
+    """The data-parallel collectives of one step (chip-independent)."""
+    if plan.dp == 1:
+        return None
+    params, _ = params_per_chip(setup.spec, plan)
+    reduce_dtype = setup.grad_reduce_dtype or setup.precision.grad_dtype
+    grad_b = dtype_bytes(reduce_dtype)
+    grads, weights = params * grad_b, params * 2.0
+    stride = plan.tp * plan.cp
+
+    def seconds(kind: str, message_bytes: float) -> float:
+        return inputs.collective_s(setup, kind, message_bytes, plan.dp, stride)
+
+    if plan.zero >= 3:
+        gather = seconds(Collective.all_gather, weights)
+        scatter = seconds(Collective.reduce_scatter, grads)
+        return ShardedDpComm(params, gather, scatter, weights, grads)
+    kind = Collective.all_reduce if plan.zero == 0 else Collective.reduce_scatter
+    bucket = min(grads, DP_BUCKET_ELEMENTS * grad_b)
+    reduce_s, last_bucket_s = seconds(kind, grads), seconds(kind, bucket)
+    gather = seconds(Collective.all_gather, weights) if plan.zero >= 1 else None
+    return ReducedDpComm(params, kind, reduce_s, last_bucket_s, gather, weights, grads)
+
+
+def evaluate(
+    setup: TrainSetup,
+    plan: ParallelPlan,
+    op_times: OpTimes,
+    inputs: StepInputs = DIRECT,
+    *,
+    checked: bool = False,
+) -> StepResult:
+    """The step of `setup` under `plan`, its ops timed by `op_times` on setup.chip;
+    `checked`: the caller has run check_plan (a search checks before evaluating)."""
+    if not checked:
+        check_plan(plan, setup.spec, setup.num_chips, setup.global_batch, setup.seq_len)
+    figures = inputs.figures(setup, plan)
+    step = inputs.sharded(setup, plan)
+    groups = inputs.group_seconds(setup, plan, step, op_times)
+    seconds = step_seconds(setup, plan, figures, groups, op_times, inputs)
+
+    def build_tree(seconds: StepSeconds):  # noqa: ANN202 (the result's lazy tree)
+        from tigris.parallel.step_traffic import traffic_tree
+
+        return traffic_tree(setup, plan, figures, step, op_times, seconds)
+
+    return StepResult(
+        plan=plan,
+        step_time_s=seconds.step_s,
+        num_microbatches=figures.num_microbatches,
+        tokens_per_step=figures.tokens,
+        num_chips=setup.num_chips,
+        model_flop_per_step=figures.model_flop,
+        hardware_flop_per_step=figures.hardware_flop,
+        peak_flop_per_s=setup.chip.peak_flop_per_s(plan.dtype),
+        memory=figures.memory_on(setup.chip.dram_capacity_bytes),
+        seconds=seconds,
+        build_tree=build_tree,
+    )
+
+
+def step_seconds(
+    setup: TrainSetup,
+    plan: ParallelPlan,
+    figures: PlanFigures,
+    groups: GroupSums,
+    op_times: OpTimes,
+    inputs: StepInputs,
+) -> StepSeconds:
+    """The step's seconds by part from its figures and one micro-batch's op times."""
+    m, layers = figures.num_microbatches, figures.layers
+    fwd_s = layers * groups.layer_fwd
+    bwd_s = layers * groups.layer_bwd
+    recompute_s = layers * groups.layer_recompute
+    ends_s = groups.embedding + groups.head
+    if plan.pp > 1:  # embedding on the first stage, head on the last: the larger counts
+        ends_s = max(groups.embedding, groups.head)
+    # the clock the chip holds through the step under its power limit (parallel.clock)
+    stretch = clock_stretch_of(setup, plan, m, fwd_s + bwd_s + recompute_s + ends_s, inputs)
+    fwd_s, bwd_s, recompute_s = fwd_s * stretch, bwd_s * stretch, recompute_s * stretch
+    ends_s *= stretch
+    tp_s, ep_s = figures.tp_s, figures.ep_s
+    attention_s = groups.layer_attention
+    cp_s = layers * (
+        max(0.0, figures.cp_fwd_s - attention_s) * figures.repeats
+        + max(0.0, figures.cp_bwd_s - 2.5 * attention_s)
+    )
+    compute_mb_s = fwd_s + bwd_s + recompute_s + ends_s
+    bubble_s = bubble_time_s(plan.pp, plan.virtual_stages, compute_mb_s + tp_s + ep_s + cp_s)
+    dp_s = dp_exposed_s(setup, plan, figures.dp_comm, m, fwd_s, bwd_s + recompute_s, op_times)
+    optimizer_s = layers * groups.optimizer_layer + groups.optimizer_model
+    compute_total = m * compute_mb_s
+    comm = CommSeconds(m * tp_s, m * cp_s, m * ep_s, figures.p2p_s, dp_s)
+    return StepSeconds(
+        step_s=compute_total + comm.total + bubble_s + optimizer_s,
+        compute_s=compute_total,
+        compute=ComputeSeconds(m * fwd_s, m * bwd_s, m * recompute_s, m * ends_s),
+        comm=comm,
+        bubble_s=bubble_s,
+        optimizer_s=optimizer_s,
+    )
+
+
+def clock_stretch_of(
+    setup: TrainSetup, plan: ParallelPlan, m: int, compute_mb_s: float, inputs: StepInputs
+) -> float:
+    """Factor by which the step's compute time grows at the clock the chip sustains
+    under its power limit (tigris.parallel.clock): the tensor units' activity is the
+    matrix flop a chip executes (causal attention kernels skip the masked half) at
+    its calibrated GEMM rate, over the compute time at the unthrottled clock."""
+    spec, chip = setup.spec, setup.chip
+    ratio = sustained_clock_ratio(chip)
+    if ratio >= 1.0 or compute_mb_s <= 0.0:
+        return 1.0
+    tokens_per_chip = setup.global_batch * setup.seq_len / setup.num_chips
+    attention = 12.0 * spec.num_layers * spec.q_size * setup.seq_len
+    model_per_token, recompute = inputs.flop_per_token(spec, setup.seq_len, plan.recompute)
+    recompute_attention = (
+        4.0 * spec.num_layers * spec.q_size * setup.seq_len
+        if plan.recompute in (Recompute.full, Recompute.selective)
+        else 0.0
+    )
+    gemm_flop = model_per_token - attention + recompute
+    gemm_flop -= recompute_attention
+    attention_flop = 0.5 * (attention + recompute_attention)  # causal
+    fraction = chip.calibration.matrix_fraction
+    attention_dtype = "bf16" if plan.dtype == "fp8" else plan.dtype
+    busy_s = tokens_per_chip * (
+        gemm_flop / (fraction * chip.peak_flop_per_s(plan.dtype))
+        + attention_flop / (fraction * chip.peak_flop_per_s(attention_dtype))
+    )
+    return clock_stretch(ratio, busy_s / (m * compute_mb_s))
+
+
+def dp_exposed_s(
+    setup: TrainSetup,
+    plan: ParallelPlan,
+    comm: DpComm | None,
+    m: int,
+    fwd_s: float,
+    bwd_s: float,
+    op_times: OpTimes,
+) -> float:
+    """Exposed data-parallel communication of one step (see the module docstring),
+    with the slow-down of the compute it overlaps and FSDP's gradient passes."""
+    if comm is None:
+        return 0.0
+    slowdown = collective_slowdown(setup.chip)
+    passes_s = fsdp_grad_passes_s(setup, comm.params, op_times) if setup.grad_reduce_dtype else 0.0
+    if isinstance(comm, ShardedDpComm):
+        gather, scatter = comm.gather_s, comm.scatter_s
+        per_mb = exposed_s(gather, fwd_s, slowdown) + exposed_s(gather + scatter, bwd_s, slowdown)
+        return m * (per_mb + passes_s)
+    exposed = comm.reduce_s
+    if setup.dp_overlap:  # all but the last bucket under the backward
+        last = comm.last_bucket_s
+        exposed = last + exposed_s(comm.reduce_s - last, bwd_s, slowdown)
+    if comm.gather_s is not None:  # ZeRO 1/2: the updated weights' all-gather
+        exposed += exposed_s(comm.gather_s, fwd_s, slowdown)
+    return exposed + m * passes_s
+
+
+def fsdp_grad_passes_s(setup: TrainSetup, params: float, op_times: OpTimes) -> float:
+    """Seconds of FSDP's cast and pre-division passes over `params` gradients."""
+    read, written = fsdp_grad_pass_bytes(setup.grad_reduce_dtype)
+    op = make_stream("fsdp.grad_passes", int(params), read * params, written * params)
+    return op_times.times_s([op])[0]
