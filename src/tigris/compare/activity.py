@@ -2,10 +2,8 @@
 energy model needs (flop, DRAM bytes, link bytes).
 
 Flop and DRAM bytes are the tile engine's, op by op, on the per-chip graph (the same ops
-the step and serving models time). Link bytes approximate what each chip sends: a ring
-all-reduce sends 2 (n - 1) / n of the message, an all-gather, reduce-scatter or all-to-all
-(n - 1) / n, a point-to-point send all of it (Thakur et al. 2005; NCCL's bus-bandwidth
-factors).
+the step and serving models time; training reads them from the step model's tree).
+Link bytes: what each chip sends, by `sent_fraction` (tigris.parallel.collectives).
 """
 
 from __future__ import annotations
@@ -15,16 +13,9 @@ from dataclasses import dataclass
 
 from tigris.engines.base import Engine, OpTime
 from tigris.hardware.chip import Chip
+from tigris.parallel.collectives import sent_fraction  # noqa: F401 (serve reads it here)
 from tigris.workload.graph import OpGraph
 from tigris.workload.ops import Op
-
-
-def sent_fraction(kind: str, group_size: int) -> float:
-    """Bytes one rank sends per byte of message, by collective."""
-    if group_size <= 1:
-        return 0.0
-    share = (group_size - 1) / group_size
-    return {"all_reduce": 2 * share, "p2p": 1.0}.get(kind, share)
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,15 @@
 """A training workload on one chip: the best plan found, and its energy and cost.
 
 The plan comes from `tigris.parallel.search.search_plans` (options in the workload's
-`plan` held fixed). Energy per token: the tile engine's flop and DRAM bytes of the best
-plan's per-chip ops over one step, plus the bytes each chip sends in its tp / cp / ep
-collectives, pipeline sends and data-parallel gradient reduction, through
-`tigris.cost.energy_per_token` (capped at TDP). Cost: `tigris.cost.tco` at that power.
+`plan` held fixed). Energy per token: the flop, DRAM bytes and link bytes of the best
+plan's step as the step model's tree gives them (the ops and collectives it timed),
+through `tigris.cost.energy_per_token` (capped at TDP). Cost: `tigris.cost.tco` at that
+power.
 """
 
 from __future__ import annotations
 
-from tigris.compare.activity import OpTimer, Traffic, sent_fraction
+from tigris.compare.activity import OpTimer, Traffic
 from tigris.compare.cell import Cell, failed, price
 from tigris.compare.workloads import TrainWorkload
 from tigris.cost import Assumptions, energy_per_token, training_run_cost
@@ -17,17 +17,11 @@ from tigris.engines.base import get_engine
 from tigris.errors import InfeasibleError, TigrisError
 from tigris.hardware.chip import Chip
 from tigris.hardware.presets import default_cluster
-from tigris.parallel.memory import params_per_chip
-from tigris.parallel.partition import ACTIVATION_BYTES, plan_layer_collectives, shard_graph
-from tigris.parallel.plan import ParallelPlan
 from tigris.parallel.search import SearchResult, search_plans
+from tigris.parallel.sharded_step import step_parts
 from tigris.parallel.step import StepResult, TimeNode, TrainSetup
 from tigris.workload.precision import Precision
 from tigris.workload.presets import load_model
-from tigris.workload.spec import TransformerSpec
-from tigris.workload.tasks import train_step_graph
-
-GRADIENT_BYTES = 2.0  # gradients reduced in bf16 (Megatron-LM's default grad reduce dtype)
 
 
 def where_time_goes(breakdown: TimeNode) -> dict[str, float]:
@@ -41,40 +35,12 @@ def where_time_goes(breakdown: TimeNode) -> dict[str, float]:
     return parts
 
 
-def step_traffic(
-    spec: TransformerSpec, setup: TrainSetup, plan: ParallelPlan, timer: OpTimer
-) -> tuple[Traffic, float]:
+def step_traffic(result: StepResult) -> tuple[Traffic, float]:
     """(flop and DRAM bytes, link bytes sent) of one chip over one step, averaged over the
-    pipeline stages."""
-    precision = setup.precision.model_copy(update={"compute_dtype": plan.dtype})
-    full = plan.recompute == "full"
-    graph = train_step_graph(
-        spec, plan.micro_batch, setup.seq_len, precision, recompute="full" if full else "none"
-    )
-    shard = shard_graph(
-        graph, tp=plan.tp, ep=plan.ep, cp=plan.cp, sequence_parallel=plan.sequence_parallel
-    )
-    m = plan.num_microbatches(setup.global_batch)
-    zero_share = 1.0 / plan.dp if plan.zero >= 1 else 1.0
-    traffic = Traffic()
-    for group in shard.groups:
-        per_step = zero_share if group.phase == "optimizer" else m
-        traffic = traffic.plus(timer.traffic(group.ops), group.count / plan.pp * per_step)
-    # links: per-layer collectives, pipeline sends, gradient reduction
-    sizes = {"tp": plan.tp, "cp": plan.cp, "ep": plan.ep}
-    link = 0.0
-    tokens = plan.micro_batch * setup.seq_len
-    for phase, repeats in (("fwd", 2 if full else 1), ("bwd", 1)):
-        for item in plan_layer_collectives(spec, tokens, plan, phase):
-            sent = item.message_bytes * sent_fraction(item.kind, sizes[item.group_role])
-            link += repeats * sent * spec.num_layers / plan.pp * m
-    if plan.pp > 1:
-        hidden = tokens / plan.cp * spec.hidden_size * ACTIVATION_BYTES / plan.tp
-        link += 2 * hidden * m  # activation forward, its gradient back
-    params, _ = params_per_chip(spec, plan)
-    passes = 3 if plan.zero == 3 else 2  # ZeRO-3 also gathers weights for the backward
-    link += params * GRADIENT_BYTES * passes / 2 * sent_fraction("all_reduce", plan.dp)
-    return traffic, link
+    pipeline stages: read from the step model's tree, so energy counts the ops and the
+    collectives the step time was made of."""
+    tree = result.tree
+    return Traffic(tree.flop, tree.dram_bytes), tree.link_bytes
 
 
 def best_plan(setup: TrainSetup, fixed: dict[str, object]) -> SearchResult:
@@ -135,7 +101,9 @@ def _evaluate(chip: Chip, workload: TrainWorkload, assumptions: Assumptions) -> 
     found = best_plan(setup, {**workload.plan, "dtype": workload.dtype})
     best: StepResult = found.best
     timer = OpTimer(get_engine(setup.engine), chip)
-    traffic, link_bytes = step_traffic(spec, setup, best.plan, timer)
+    for ops in step_parts(setup, best.plan).values():  # the per-chip ops, for the roofline
+        timer.traffic(ops)
+    traffic, link_bytes = step_traffic(best)
     n = workload.num_chips
     energy = energy_per_token(
         chip,
