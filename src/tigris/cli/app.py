@@ -202,9 +202,7 @@ def show(
 
 # ---------------------------------------------------------------------------- gemm
 
-MAX_GEMM_SIZE = 2**31
-"""The largest GEMM dimension or batch `tigris gemm` takes (int32 indexing, as GEMM
-libraries use): a typo of many digits is a usage error, not a figure of 1e90 flop."""
+from tigris.api.operators import MAX_GEMM_SIZE  # noqa: E402 - the gemm command's own limit
 
 
 @app.command()
@@ -222,56 +220,44 @@ def gemm(
     as_json: JsonOption = False,
 ) -> None:
     """Time one GEMM C[M,N] = A[M,K] x B[K,N] on a chip."""
-    from tigris.engines.base import get_engine
-    from tigris.hardware.presets import load_chip_with_overrides
-    from tigris.workload.ops import Gemm
+    from tigris.api.operators import gemm as time_gemm
 
-    if dtype not in ("bf16", "fp16", "fp8", "int8", "fp32", "tf32"):
-        raise SpecError(
-            f"unknown dtype {dtype!r}", key_path="--dtype", hint="bf16, fp16, fp8 or int8"
-        )
-    spec = load_chip_with_overrides(chip, overrides or [])
-    result = get_engine(engine).time(Gemm("gemm", m=m, n=n, k=k, batch=batch, dtype=dtype), spec)
-    data = {
-        "chip": spec.id,
-        "m": m,
-        "n": n,
-        "k": k,
-        "batch": batch,
-        "dtype": dtype,
-        "peak_flop_per_s": spec.peak_flop_per_s(dtype),
-        **result.to_dict(),
-    }
-    data["utilization"] = result.achieved_flop_per_s / data["peak_flop_per_s"]
+    result = time_gemm(
+        m, n, k, chip=chip, dtype=dtype, batch=batch, engine=engine, overrides=overrides
+    )
     if as_json:
-        _print_json(data)
+        _print_json(result.to_dict())
         return
+    _console().print(_gemm_table(result))
+
+
+def _gemm_table(result: Any) -> Table:
+    """`tigris gemm`'s table: time, achieved rate, bound, flop, traffic, engine details."""
     from tigris.units import format_quantity
 
+    timing = result.timing
     table = Table(
-        title=f"GEMM {m} x {n} x {k} ({dtype}) on {spec.name}, {engine} engine",
+        title=f"GEMM {result.m} x {result.n} x {result.k} ({result.dtype}) on "
+        f"{result.chip.name}, {result.engine} engine",
         show_header=False,
         title_justify="left",
     )
-    table.add_row("time", format_quantity(result.time_s, "time"))
+    table.add_row("time", format_quantity(timing.time_s, "time"))
     table.add_row(
         "achieved",
-        f"{format_quantity(result.achieved_flop_per_s, 'flop_rate')} "
-        f"({100 * data['utilization']:.1f}% of peak)",
+        f"{format_quantity(timing.achieved_flop_per_s, 'flop_rate')} "
+        f"({100 * result.utilization:.1f}% of peak)",
     )
-    table.add_row("bound by", result.bound)
-    table.add_row("flop", f"{result.flop:.4g}")
-    table.add_row("DRAM traffic", format_quantity(result.dram_bytes, "capacity"))
+    table.add_row("bound by", timing.bound)
+    table.add_row("flop", f"{timing.flop:.4g}")
+    table.add_row("DRAM traffic", format_quantity(timing.dram_bytes, "capacity"))
+    parts = (timing.compute_s, timing.memory_s, timing.overhead_s)
     table.add_row(
-        "compute / memory / overhead",
-        " / ".join(
-            format_quantity(t, "time")
-            for t in (result.compute_s, result.memory_s, result.overhead_s)
-        ),
+        "compute / memory / overhead", " / ".join(format_quantity(t, "time") for t in parts)
     )
-    for key, value in result.details.items():
+    for key, value in timing.details.items():
         table.add_row(key, f"{value:g}")
-    _console().print(table)
+    return table
 
 
 # ---------------------------------------------------------------------------- validate

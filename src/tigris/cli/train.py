@@ -1,26 +1,31 @@
-"""`tigris train` and `tigris validate train|collectives`: thin wrappers over tigris.parallel."""
+"""`tigris train`, `tigris infer` and `tigris validate train|infer|collectives|attention`:
+thin wrappers over tigris.api and tigris.validate (parse the options, call, print)."""
 
 from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tigris.errors import SpecError
+from tigris.api.training import MAX_GLOBAL_BATCH, MAX_SEQ_LEN
+
+if TYPE_CHECKING:
+    from tigris.api.inference import InferResult
+    from tigris.api.training import TrainResult
+
+Model = Annotated[str, typer.Argument(help="Model id (see `tigris models`) or a config.json.")]
+ChipOpt = Annotated[str, typer.Option("--chip", help="Chip id or YAML file.")]
+# A plan option held fixed (None: searched); typer names each --tp, --micro-batch, ...
+PlanOpt = Annotated[int | None, typer.Option(min=1)]
+AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+Quiet = Annotated[bool, typer.Option("--quiet", help="No progress on stderr.")]
+Rows = Annotated[bool, typer.Option("--rows", help="Also print every row.")]
 
 
 def _print_json(data: object) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=float) + "\n")
-
-
-def _load_model(name: str):
-    """A catalog id or a config.json, read strictly (tigris.io.loader: a malformed,
-    binary or bomb-like file is a one-line SpecError naming it)."""
-    from tigris.workload import load_model
-
-    return load_model(name)
 
 
 def _format_tree(node, depth: int = 0, total: float | None = None) -> list[str]:
@@ -33,26 +38,29 @@ def _format_tree(node, depth: int = 0, total: float | None = None) -> list[str]:
     return lines
 
 
+# ---------------------------------------------------------------------------- train
+
+
 def train(
-    model: Annotated[str, typer.Argument(help="Model id (see `tigris models`) or a config.json.")],
-    chip: Annotated[str, typer.Option("--chip", help="Chip id or YAML file.")],
+    model: Model,
+    chip: ChipOpt,
     num_chips: Annotated[int, typer.Option("--num-chips", min=1, help="Chips in the run.")],
     global_batch: Annotated[
-        int, typer.Option("--global-batch", min=1, max=2**24, help="Sequences per step.")
+        int, typer.Option("--global-batch", min=1, max=MAX_GLOBAL_BATCH, help="Sequences per step.")
     ],
     seq_len: Annotated[
-        int, typer.Option("--seq-len", min=1, max=2**34, help="Tokens per sequence.")
+        int, typer.Option("--seq-len", min=1, max=MAX_SEQ_LEN, help="Tokens per sequence.")
     ],
     system: Annotated[
         str | None, typer.Option("--system", help="System id or YAML (default: the chip's).")
     ] = None,
-    tp: Annotated[int | None, typer.Option("--tp", min=1)] = None,
-    pp: Annotated[int | None, typer.Option("--pp", min=1)] = None,
-    dp: Annotated[int | None, typer.Option("--dp", min=1)] = None,
-    cp: Annotated[int | None, typer.Option("--cp", min=1)] = None,
-    ep: Annotated[int | None, typer.Option("--ep", min=1)] = None,
-    micro_batch: Annotated[int | None, typer.Option("--micro-batch", min=1)] = None,
-    virtual_stages: Annotated[int | None, typer.Option("--virtual-stages", min=1)] = None,
+    tp: PlanOpt = None,
+    pp: PlanOpt = None,
+    dp: PlanOpt = None,
+    cp: PlanOpt = None,
+    ep: PlanOpt = None,
+    micro_batch: PlanOpt = None,
+    virtual_stages: PlanOpt = None,
     recompute: Annotated[
         str | None, typer.Option("--recompute", help="none | selective | full")
     ] = None,
@@ -65,85 +73,36 @@ def train(
         float | None, typer.Option("--tokens", help="Token budget: time to train.")
     ] = None,
     top: Annotated[int, typer.Option("--top", min=1, help="Plans to list.")] = 5,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Time a training step (or search the best plan) for MODEL on NUM_CHIPS chips."""
-    from tigris.hardware.presets import default_cluster, load_chip, load_cluster
-    from tigris.parallel.search import search_plans
-    from tigris.parallel.step import TrainSetup
+    # every option but --json is the keyword of tigris.api.train of the same name
+    options = {key: value for key, value in locals().items() if key != "as_json"}
+    from tigris.api.training import train as search_training
 
-    if recompute is not None and recompute not in ("none", "selective", "full"):
-        raise SpecError(
-            f"unknown recompute {recompute!r}",
-            key_path="--recompute",
-            hint="none, selective or full",
-        )
-    if dtype not in ("bf16", "fp8"):
-        raise SpecError(f"unknown dtype {dtype!r}", key_path="--dtype", hint="bf16 or fp8")
-    if tokens is not None and not 0 < tokens < float("inf"):
-        raise SpecError(f"must be a positive number of tokens, got {tokens:g}", key_path="--tokens")
-    spec = _load_model(model)
-    chip_spec = load_chip(chip)
-    chip_spec.peak_flop_per_s(dtype)  # UnsupportedError (exit 2) without that path
-    cluster = load_cluster(system) if system else default_cluster(chip_spec)
-    if cluster is None:
-        raise SpecError(
-            f"{chip_spec.id} names no default system", key_path="--system", hint="give --system"
-        )
-    fixed = {
-        "tp": tp,
-        "pp": pp,
-        "dp": dp,
-        "cp": cp,
-        "ep": ep,
-        "micro_batch": micro_batch,
-        "virtual_stages": virtual_stages,
-        "recompute": recompute,
-        "zero": zero,
-        "sequence_parallel": sequence_parallel,
-        "dtype": dtype,
-    }
-    if all(fixed[key] is not None for key in ("tp", "pp", "dp")):
-        product = fixed["tp"] * fixed["pp"] * fixed["dp"] * (fixed["cp"] or 1)
-        if product != num_chips:
-            raise SpecError(
-                f"tp x pp x dp x cp = {product}, not the {num_chips} chips", key_path="--num-chips"
-            )
-    if global_batch % (dp or 1):
-        raise SpecError(
-            f"global batch {global_batch} is not a multiple of dp={dp}", key_path="--global-batch"
-        )
-    setup = TrainSetup(spec, chip_spec, cluster, num_chips, global_batch, seq_len)
-    found = search_plans(setup, fixed, top_k=top)
-    best = found.best
+    result = search_training(**options)
     if as_json:
-        out = best.to_dict(tokens)
-        out |= {
-            "model": spec.name,
-            "chip": chip_spec.id,
-            "system": cluster.id,
-            "plans_searched": found.num_searched,
-            "plans_valid": found.num_valid,
-            "plans_fit": found.num_fit,
-            "top": [
-                {"plan": r.plan.as_dict(), "step_time_s": r.step_time_s, "mfu": r.mfu}
-                for r in found.top
-            ],
-        }
-        _print_json(out)
+        _print_json(result.to_dict())
         return
+    _print_training(result)
+
+
+def _print_training(result: TrainResult) -> None:
+    """The best plan, its step time by part, and the top plans as a table."""
+    best = result.best
+    found = result.search
     lines = [
-        f"{spec.name} on {num_chips} x {chip_spec.id} ({cluster.id}), "
-        f"batch {global_batch} x {seq_len} tokens, {dtype}",
+        f"{result.model.name} on {result.num_chips} x {result.chip.id} ({result.system.id}), "
+        f"batch {result.global_batch} x {result.seq_len} tokens, {result.dtype}",
         f"plans searched: {found.num_searched} (valid {found.num_valid}, fit {found.num_fit})",
         f"best plan: {best.plan.as_dict()}",
         f"step time {best.step_time_s:.4f} s   MFU {100 * best.mfu:.1f}%   HFU {100 * best.hfu:.1f}%",
         f"tokens/s {best.tokens_per_s:.4g}   model flop/s per chip {best.model_flop_per_s_per_chip:.4g}",
         f"memory per chip {best.memory.total_bytes / 1e9:.2f} GB of {best.memory.usable_bytes / 1e9:.1f} GB usable",
     ]
-    if tokens:
-        days = best.time_to_train_s(tokens) / 86400
-        lines.append(f"time to train {tokens:.3g} tokens: {days:.2f} days")
+    if result.tokens:
+        days = best.time_to_train_s(result.tokens) / 86400
+        lines.append(f"time to train {result.tokens:.3g} tokens: {days:.2f} days")
     lines.append("where the step goes:")
     lines += _format_tree(best.breakdown)
     typer.echo("\n".join(lines))
@@ -190,69 +149,194 @@ def _print_top_plans(top) -> None:
     print_table(Console(), f"top {len(top)} plans", columns, rows, hint="--json lists every field")
 
 
+# ---------------------------------------------------------------------------- infer
+
+
+def infer_command(
+    model: Model,
+    chip: ChipOpt = "h100-sxm",
+    num_chips: Annotated[
+        int, typer.Option("--num-chips", help="Chips in all (replicas x tp x ep x pp).")
+    ] = 1,
+    tp: Annotated[
+        int | None, typer.Option("--tp", help="Tensor parallel ways (default: all chips).")
+    ] = None,
+    pp: Annotated[int, typer.Option("--pp", help="Pipeline stages.")] = 1,
+    ep: Annotated[int, typer.Option("--ep", help="Expert parallel ways (MoE).")] = 1,
+    batch: Annotated[int, typer.Option("--batch", help="Sequences per replica.")] = 1,
+    input_len: Annotated[int, typer.Option("--input-len", help="Prompt tokens.")] = 512,
+    output_len: Annotated[int, typer.Option("--output-len", help="Generated tokens.")] = 128,
+    weight_dtype: Annotated[
+        str | None,
+        typer.Option("--weight-dtype", help="bf16 | fp16 | fp8 | int8 | int4 (default: compute)"),
+    ] = None,
+    kv_dtype: Annotated[
+        str | None, typer.Option("--kv-dtype", help="KV-cache dtype (default: compute).")
+    ] = None,
+    compute_dtype: Annotated[
+        str, typer.Option("--compute-dtype", help="Activations and GEMM inputs: bf16 | fp16 | fp8.")
+    ] = "bf16",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Latency, throughput and memory of one static batch (prefill, then decode)."""
+    # every option but --json is the keyword of tigris.api.infer of the same name
+    options = {key: value for key, value in locals().items() if key != "as_json"}
+    from tigris.api.inference import infer
+
+    result = infer(**options)
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    _print_inference(result)
+
+
+def _print_inference(result: InferResult) -> None:
+    from tigris.units import format_quantity
+
+    r = result.estimate
+    _table(
+        f"{r.model} on {r.num_chips} x {r.chip} (tp {r.tp}, pp {r.pp}, ep {r.ep}), "
+        f"batch {r.batch}, {r.input_len} in / {r.output_len} out",
+        [
+            ("TTFT", format_quantity(r.ttft_s, "time")),
+            ("TPOT", format_quantity(r.tpot_s, "time")),
+            ("end to end", format_quantity(r.e2e_latency_s, "time")),
+            ("throughput", f"{r.throughput_tokens_per_s:,.0f} output tokens/s"),
+            ("memory per chip", format_quantity(r.memory_per_chip_bytes, "capacity")),
+            ("weights per chip", format_quantity(r.weights_per_chip_bytes, "capacity")),
+            ("max batch", str(r.max_batch)),
+            ("fits", "yes" if r.fits else "NO"),
+        ],
+    )
+
+
+def _table(title: str, rows: list[tuple[str, str]]) -> None:
+    from rich.console import Console
+
+    from tigris.cli.fit_table import Column, print_table
+
+    # fitted to the terminal: values wrap between words only, a number is never cut
+    columns = (Column("quantity"), Column("value"))
+    print_table(Console(), title, columns, [list(row) for row in rows], show_header=False)
+
+
+# ---------------------------------------------------------------------------- validate
+
+
 def validate_train_command(
     source: Annotated[
         str | None, typer.Option("--source", help="megatron | mosaicml | maxtext")
     ] = None,
-    rows: Annotated[bool, typer.Option("--rows", help="Also print every row.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress on stderr.")] = False,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    rows: Rows = False,
+    quiet: Quiet = False,
+    as_json: AsJson = False,
 ) -> None:
     """Predicted vs measured for the train_cluster rows of the calibration data."""
+    from tigris.api.inputs import check_choice
+    from tigris.cli.progress import Progress
     from tigris.validate.train import load_train_cases, summarize_train, validate_train
 
-    known = sorted({case.source for case in load_train_cases()})
-    if source is not None and source not in known:
-        raise SpecError(f"unknown source {source!r}", key_path="--source", hint=", ".join(known))
-    from tigris.cli.progress import Progress
-
+    if source is not None:
+        known = sorted({case.source for case in load_train_cases()})
+        check_choice(source, known, "--source", hint=", ".join(known))
     with Progress("validate train: rows", quiet=quiet) as bar:
         results = validate_train((source,) if source else None, progress=bar.update)
     summary = summarize_train(results)
     if as_json:
-        _print_json(
-            {
-                "summary": {
-                    k: dict(
-                        zip(
-                            ("rows", "mean_abs_error_pct", "max_abs_error_pct", "mean_error_pct"),
-                            v,
-                            strict=True,
-                        )
-                    )
-                    for k, v in summary.items()
-                },
-                "rows": [
-                    {
-                        "id": r.case.row_id,
-                        "source": r.case.source,
-                        "chip": r.case.chip_id,
-                        "num_chips": r.case.num_chips,
-                        "metric": r.case.metric,
-                        "measured": r.case.measured,
-                        "predicted": r.predicted,
-                        "error_pct": r.error_pct,
-                        "plan": r.plan,
-                        "note": r.note,
-                    }
-                    for r in results
-                ],
-            }
-        )
+        _print_json(_train_validation_dict(results, summary))
         return
     if rows:
-        for r in results:
-            error = f"{r.error_pct:+7.1f}%" if r.error_pct is not None else "skipped"
-            predicted = f"{r.predicted:.4g}" if r.predicted is not None else "-"
-            apart = f"  ({r.note})" if r.case.apart else ""
-            typer.echo(
-                f"{r.case.row_id:<32} {r.case.metric:<30} measured {r.case.measured:.4g}  predicted {predicted}  {error}{apart}"
-            )
+        _print_train_rows(results)
     typer.echo(
         f"{'source':<28} {'rows':>5} {'mean |err| %':>13} {'max |err| %':>12} {'mean err %':>11}"
     )
     for key, (count, mean_abs, max_abs, signed) in summary.items():
         typer.echo(f"{key:<28} {count:>5} {mean_abs:>13.1f} {max_abs:>12.1f} {signed:>+11.1f}")
+
+
+def _train_validation_dict(results: list, summary: dict) -> dict[str, object]:
+    """What `tigris validate train --json` prints: the summary per source, then each row."""
+    fields = ("rows", "mean_abs_error_pct", "max_abs_error_pct", "mean_error_pct")
+    return {
+        "summary": {key: dict(zip(fields, value, strict=True)) for key, value in summary.items()},
+        "rows": [
+            {
+                "id": r.case.row_id,
+                "source": r.case.source,
+                "chip": r.case.chip_id,
+                "num_chips": r.case.num_chips,
+                "metric": r.case.metric,
+                "measured": r.case.measured,
+                "predicted": r.predicted,
+                "error_pct": r.error_pct,
+                "plan": r.plan,
+                "note": r.note,
+            }
+            for r in results
+        ],
+    }
+
+
+def _print_train_rows(results: list) -> None:
+    for r in results:
+        error = f"{r.error_pct:+7.1f}%" if r.error_pct is not None else "skipped"
+        predicted = f"{r.predicted:.4g}" if r.predicted is not None else "-"
+        apart = f"  ({r.note})" if r.case.apart else ""
+        typer.echo(
+            f"{r.case.row_id:<32} {r.case.metric:<30} measured {r.case.measured:.4g}  predicted {predicted}  {error}{apart}"
+        )
+
+
+def validate_infer_command(
+    rows: Rows = False, quiet: Quiet = False, as_json: AsJson = False
+) -> None:
+    """Predicted vs measured for the infer_chip and infer_cluster rows."""
+    from tigris.cli.progress import Progress
+    from tigris.validate.infer import summarize_by_source, validate_infer_rows
+
+    with Progress("validate infer: rows", quiet=quiet) as bar:
+        results = validate_infer_rows(progress=bar.update)
+    summary = summarize_by_source(results)
+    if as_json:
+        _print_json({"summary": summary, "rows": [r.to_dict() for r in results]})
+        return
+    from rich.console import Console
+
+    console = Console()
+    if rows:
+        console.print(_infer_rows_table(results))
+    console.print(_infer_summary_table(summary))
+
+
+def _infer_rows_table(results: list):
+    from rich.table import Table
+
+    detail = Table(title="Rows")
+    for column in ("id", "metric", "measured", "predicted", "error %"):
+        detail.add_column(column, no_wrap=column == "id")
+    for r in results:
+        if r.error_pct is not None:
+            detail.add_row(
+                r.row_id, r.metric, f"{r.measured:.4g}", f"{r.predicted:.4g}", f"{r.error_pct:+.1f}"
+            )
+    return detail
+
+
+def _infer_summary_table(summary: list[dict]):
+    from rich.table import Table
+
+    table = Table(title="Inference: predicted vs measured, absolute % error per source")
+    for column in ("source", "rows", "skipped", "mean |error| %", "max |error| %"):
+        table.add_column(column)
+    for item in summary:
+        table.add_row(
+            item["source"],
+            str(item["num_rows"]),
+            str(item["num_skipped"]),
+            f"{item['mean_abs_error_pct']:.1f}",
+            f"{item['max_abs_error_pct']:.1f}",
+        )
+    return table
 
 
 def validate_collectives_command(
@@ -353,8 +437,10 @@ def validate_attention_command(
 
 
 def register(app: typer.Typer, validate_app: typer.Typer) -> None:
-    """Add `tigris train`, `tigris validate train|collectives|attention`."""
+    """Add `tigris train`, `tigris infer`, `tigris validate train|infer|collectives|attention`."""
     app.command("train")(train)
+    app.command("infer")(infer_command)
     validate_app.command("train")(validate_train_command)
+    validate_app.command("infer")(validate_infer_command)
     validate_app.command("collectives")(validate_collectives_command)
     validate_app.command("attention")(validate_attention_command)

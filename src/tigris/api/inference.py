@@ -1,0 +1,99 @@
+"""`infer`: latency, throughput and memory of one static batch (`tigris infer`): the
+prompts prefilled in one step, then decoded together (tigris.serving.static_batch)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tigris.api.inputs import resolve_chip, resolve_model
+from tigris.errors import InfeasibleError, SpecError
+
+if TYPE_CHECKING:
+    from tigris.hardware.chip import Chip
+    from tigris.serving.deployment import Deployment
+    from tigris.serving.static_batch import InferResult as StaticBatch
+    from tigris.workload.spec import TransformerSpec
+
+
+@dataclass(frozen=True)
+class InferResult:
+    """One static batch per replica: where it ran (`deployment`: model, chip, layout,
+    dtypes) and what it took (`estimate`: TTFT, TPOT, throughput, memory per chip)."""
+
+    deployment: Deployment
+    estimate: StaticBatch
+
+    def to_dict(self) -> dict[str, object]:
+        """What `tigris infer --json` prints."""
+        return self.estimate.to_dict()
+
+
+def infer(
+    model: str | Path | TransformerSpec,
+    *,
+    chip: str | Path | Chip,
+    num_chips: int = 1,
+    tp: int | None = None,
+    pp: int = 1,
+    ep: int = 1,
+    batch: int = 1,
+    input_len: int = 512,
+    output_len: int = 128,
+    weight_dtype: str | None = None,
+    kv_dtype: str | None = None,
+    compute_dtype: str = "bf16",
+) -> InferResult:
+    """Serve `batch` prompts of `input_len` tokens per replica, each generating
+    `output_len` tokens, on `num_chips` chips split into replicas of tp x ep x pp
+    (tp default: every chip of a replica). InfeasibleError when the batch does not fit."""
+    from tigris.serving.deployment import build_deployment
+    from tigris.serving.static_batch import infer as estimate_static_batch
+
+    deployment = build_deployment(
+        resolve_model(model),
+        resolve_chip(chip),
+        num_chips=num_chips,
+        tp=tp,
+        pp=pp,
+        ep=ep,
+        weight_dtype=weight_dtype,
+        kv_dtype=kv_dtype,
+        compute_dtype=compute_dtype,
+    )
+    check_context(deployment, input_len, output_len)
+    estimate = estimate_static_batch(deployment, batch, input_len, output_len)
+    if not estimate.fits:
+        refuse_unfit(estimate, batch, deployment.chip.dram_capacity_bytes)
+    return InferResult(deployment, estimate)
+
+
+def check_context(deployment: Deployment, input_len: int, output_len: int) -> None:
+    """Prompt and output must fit the model's context window (its position embeddings):
+    a model cannot attend past it, so a longer request is a mistake, not a workload."""
+    window = deployment.model.max_position_embeddings
+    if input_len + output_len > window:
+        raise SpecError(
+            f"{input_len} + {output_len} tokens exceed {deployment.model.name}'s context window "
+            f"of {window} tokens (max_position_embeddings)",
+            key_path="--input-len",
+            hint="shorten the request, or use a model config with a longer context",
+        )
+
+
+def refuse_unfit(estimate: StaticBatch, batch: int, capacity_bytes: float) -> None:
+    """A batch that does not fit is an infeasible design (`serve` refuses the same case):
+    its latencies would be numbers for a machine that cannot run it."""
+    if estimate.max_batch >= 1:
+        raise InfeasibleError(
+            f"batch {batch} does not fit in {capacity_bytes / 1e9:.0f} GB per chip "
+            f"({estimate.memory_per_chip_bytes / 1e9:.1f} GB needed); the largest batch that "
+            f"fits is {estimate.max_batch}"
+        )
+    raise InfeasibleError(
+        f"{estimate.model} does not fit on {estimate.num_chips} x {estimate.chip}: "
+        f"{estimate.weights_per_chip_bytes / 1e9:.1f} GB of weights per chip, "
+        f"{capacity_bytes / 1e9:.0f} GB of memory",
+        over_bytes=estimate.memory_per_chip_bytes - capacity_bytes,
+    )

@@ -1,0 +1,156 @@
+"""`train`: the best parallel plans for one training step of a model on chips
+(`tigris train`): the plan search of tigris.parallel, with its arguments checked."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tigris.api.inputs import check_choice, check_int, resolve_chip, resolve_model, resolve_system
+from tigris.errors import SpecError
+
+if TYPE_CHECKING:
+    from tigris.hardware.chip import Chip
+    from tigris.hardware.system import Cluster
+    from tigris.parallel.search import SearchResult
+    from tigris.parallel.step import StepResult
+    from tigris.workload.spec import TransformerSpec
+
+MAX_GLOBAL_BATCH = 2**24
+MAX_SEQ_LEN = 2**34
+RECOMPUTE_CHOICES = ("none", "selective", "full")
+TRAIN_DTYPES = ("bf16", "fp8")
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """A plan search: what was asked (model, chip, system, chips, batch, sequence, dtype,
+    token budget) and what tigris.parallel found (`search`: the best plans, and how many
+    plans were searched, valid and fitting)."""
+
+    model: TransformerSpec
+    chip: Chip
+    system: Cluster
+    num_chips: int
+    global_batch: int
+    seq_len: int
+    dtype: str
+    tokens: float | None
+    search: SearchResult
+
+    @property
+    def best(self) -> StepResult:
+        return self.search.best
+
+    @property
+    def top(self) -> tuple[StepResult, ...]:
+        return self.search.top
+
+    def to_dict(self) -> dict[str, object]:
+        """What `tigris train --json` prints: the best plan's step, then the search."""
+        found = self.search
+        return self.best.to_dict(self.tokens) | {
+            "model": self.model.name,
+            "chip": self.chip.id,
+            "system": self.system.id,
+            "plans_searched": found.num_searched,
+            "plans_valid": found.num_valid,
+            "plans_fit": found.num_fit,
+            "top": [
+                {"plan": r.plan.as_dict(), "step_time_s": r.step_time_s, "mfu": r.mfu}
+                for r in found.top
+            ],
+        }
+
+
+def train(
+    model: str | Path | TransformerSpec,
+    *,
+    chip: str | Path | Chip,
+    num_chips: int,
+    global_batch: int,
+    seq_len: int,
+    system: str | Path | Cluster | None = None,
+    tp: int | None = None,
+    pp: int | None = None,
+    dp: int | None = None,
+    cp: int | None = None,
+    ep: int | None = None,
+    micro_batch: int | None = None,
+    virtual_stages: int | None = None,
+    recompute: str | None = None,
+    zero: int | None = None,
+    sequence_parallel: bool | None = None,
+    dtype: str = "bf16",
+    tokens: float | None = None,
+    top: int = 5,
+) -> TrainResult:
+    """Search the parallel plans of one training step of `global_batch` sequences of
+    `seq_len` tokens on `num_chips` chips (on `system`, default: the chip's), holding
+    every plan option given; `tokens` adds the time to train that many tokens; `top`
+    plans are kept. InfeasibleError when no plan fits."""
+    from tigris.parallel.search import search_plans
+    from tigris.parallel.step import TrainSetup
+
+    layout = {"tp": tp, "pp": pp, "dp": dp, "cp": cp, "ep": ep}
+    layout |= {"micro_batch": micro_batch, "virtual_stages": virtual_stages}
+    _check_sizes(num_chips, global_batch, seq_len, top, layout, zero)
+    _check_choices(recompute, dtype, tokens)
+    spec = resolve_model(model)
+    chip_spec = resolve_chip(chip)
+    chip_spec.peak_flop_per_s(dtype)  # UnsupportedError (exit 2) without that path
+    cluster = resolve_system(system, chip_spec)
+    fixed = layout | {"recompute": recompute, "zero": zero}
+    fixed |= {"sequence_parallel": sequence_parallel, "dtype": dtype}
+    _check_layout(fixed, num_chips, global_batch)
+    setup = TrainSetup(spec, chip_spec, cluster, num_chips, global_batch, seq_len)
+    found = search_plans(setup, fixed, top_k=top)
+    return TrainResult(
+        spec, chip_spec, cluster, num_chips, global_batch, seq_len, dtype, tokens, found
+    )
+
+
+def _check_sizes(
+    num_chips: int,
+    global_batch: int,
+    seq_len: int,
+    top: int,
+    layout: dict[str, int | None],
+    zero: int | None,
+) -> None:
+    """The ranges `tigris train`'s options take."""
+    check_int("--num-chips", num_chips)
+    check_int("--global-batch", global_batch, 1, MAX_GLOBAL_BATCH)
+    check_int("--seq-len", seq_len, 1, MAX_SEQ_LEN)
+    check_int("--top", top)
+    for key, value in layout.items():
+        if value is not None:
+            check_int(f"--{key.replace('_', '-')}", value)
+    if zero is not None:
+        check_int("--zero", zero, 0, 3)
+
+
+def _check_choices(recompute: str | None, dtype: str, tokens: float | None) -> None:
+    if recompute is not None:
+        check_choice(recompute, RECOMPUTE_CHOICES, "--recompute")
+    check_choice(dtype, TRAIN_DTYPES, "--dtype")
+    if tokens is not None and not 0 < tokens < math.inf:
+        raise SpecError(f"must be a positive number of tokens, got {tokens:g}", key_path="--tokens")
+
+
+def _check_layout(fixed: dict[str, object], num_chips: int, global_batch: int) -> None:
+    """A fully fixed tp x pp x dp (x cp) must use every chip, and dp must divide the
+    batch (said here, naming the option, rather than as 'no plan found')."""
+    tp, pp, dp, cp = (fixed[key] for key in ("tp", "pp", "dp", "cp"))
+    if tp is not None and pp is not None and dp is not None:
+        product = tp * pp * dp * (cp or 1)
+        if product != num_chips:
+            raise SpecError(
+                f"tp x pp x dp x cp = {product}, not the {num_chips} chips", key_path="--num-chips"
+            )
+    if global_batch % (dp or 1):
+        raise SpecError(
+            f"global batch {global_batch} is not a multiple of dp={dp}", key_path="--global-batch"
+        )
