@@ -7,7 +7,7 @@ Each shipped file carries `_source`, the URL of the public config or paper it co
 from __future__ import annotations
 
 import difflib
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from tigris.workload.hf_config import from_hf_config
 from tigris.workload.spec import TransformerSpec
 
 
+@cache  # importlib.resources takes ~70 us a call, more than a warm estimate's model step
 def _models_dir() -> Path:
     return Path(str(resources.files("tigris.workload") / "catalog" / "models"))
 
@@ -53,7 +54,12 @@ def load_model(name_or_path: str | Path) -> TransformerSpec:
         path = Path(text)
         stem = path.parent.name if path.name == "config.json" else path.stem
         return _load_file(text, stem or text)
-    path = _models_dir() / f"{text}.json"
+    return _load_file(_catalog_file(text), text)
+
+
+@cache  # the catalog does not change while Tigris runs; only ids found are kept
+def _catalog_file(model_id: str) -> str:
+    path = _models_dir() / f"{model_id}.json"
     if not path.is_file():
-        raise _unknown_model(text)
-    return _load_file(str(path), text)
+        raise _unknown_model(model_id)
+    return str(path)
