@@ -1,23 +1,33 @@
 """Request-level serving: inference steps, memory and the paged KV cache, static-batch
 inference (`infer`), the discrete-event serving simulator (`simulate`) and the MLPerf-style
-scenarios (`run_offline`, `run_server`)."""
+scenarios (`run_offline`, `run_server`).
 
-from tigris.serving.deployment import Deployment, build_deployment
-from tigris.serving.memory import MemoryPlan, plan_memory
-from tigris.serving.requests import Workload, synthetic_workload
-from tigris.serving.static_batch import InferResult, infer
-from tigris.serving.step_time import StepTimer
-from tigris.serving.trace import read_trace
+The names below are imported on first use: `tigris infer` needs the deployment, memory
+and step-time modules only, not numpy (which request generation and traces load).
+"""
 
-__all__ = [
-    "Deployment",
-    "InferResult",
-    "MemoryPlan",
-    "StepTimer",
-    "Workload",
-    "build_deployment",
-    "infer",
-    "plan_memory",
-    "read_trace",
-    "synthetic_workload",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_WHERE = {
+    "Deployment": "tigris.serving.deployment",
+    "build_deployment": "tigris.serving.deployment",
+    "MemoryPlan": "tigris.serving.memory",
+    "plan_memory": "tigris.serving.memory",
+    "Workload": "tigris.serving.requests",
+    "synthetic_workload": "tigris.serving.requests",
+    "InferResult": "tigris.serving.static_batch",
+    "infer": "tigris.serving.static_batch",
+    "StepTimer": "tigris.serving.step_time",
+    "read_trace": "tigris.serving.trace",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'tigris.serving' has no attribute {name!r}")
+    return getattr(importlib.import_module(_WHERE[name]), name)
