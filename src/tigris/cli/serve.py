@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import math
 import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tigris.errors import InfeasibleError, SpecError
+from tigris.errors import InfeasibleError
 
 if TYPE_CHECKING:
-    from tigris.serving.deployment import Deployment
-    from tigris.serving.requests import Workload
     from tigris.serving.static_batch import InferResult
 
 Model = Annotated[str, typer.Argument(help="Model id (see `tigris models`) or a config.json.")]
@@ -35,46 +32,39 @@ ComputeDtype = Annotated[
     str, typer.Option("--compute-dtype", help="Activations and GEMM inputs: bf16 | fp16 | fp8.")
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+# `tigris serve`'s longer options, named here so that the command reads as one screen
+Scenario = Annotated[str, typer.Option("--scenario", help="offline | server")]
+Rate = Annotated[float | None, typer.Option("--rate", help="Poisson arrivals per second (server).")]
+NumRequests = Annotated[int, typer.Option("--num-requests", help="Requests to simulate.")]
+LengthDist = Annotated[
+    str, typer.Option("--length-dist", help="fixed | uniform | exponential | lognormal")
+]
+Trace = Annotated[
+    str | None, typer.Option("--trace", help="CSV or JSONL: arrival_s, input_len, output_len.")
+]
+ChunkedPrefill = Annotated[
+    bool, typer.Option("--chunked-prefill/--no-chunked-prefill", help="Sarathi-style chunks.")
+]
+MaxMemory = Annotated[
+    str,
+    typer.Option(
+        "--max-memory",
+        help="Refuse a run estimated to need more memory than this (default 2 GiB; "
+        "about 160 bytes a request).",
+    ),
+]
+MaxTime = Annotated[
+    str,
+    typer.Option(
+        "--max-time",
+        help="Refuse a run estimated to take longer than this (default 10 min; a rough "
+        "upper estimate: a fixed --rate may step one request at a time).",
+    ),
+]
 
 
 def _print_json(data: object) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=float) + "\n")
-
-
-def _check_positive(value: float | None, option: str) -> None:
-    """An SLO or a rate must be a positive, finite number (NaN compares false everywhere,
-    so it would silently disable the check it configures)."""
-    if value is not None and not (math.isfinite(value) and value > 0):
-        raise SpecError(f"must be a positive, finite number, got {value}", key_path=option)
-
-
-def _check_context(deployment: Deployment, input_len: int, output_len: int) -> None:
-    """Prompt and output must fit the model's context window (its position embeddings):
-    a model cannot attend past it, so a longer request is a mistake, not a workload."""
-    window = deployment.model.max_position_embeddings
-    if input_len + output_len > window:
-        raise SpecError(
-            f"{input_len} + {output_len} tokens exceed {deployment.model.name}'s context window "
-            f"of {window} tokens (max_position_embeddings)",
-            key_path="--input-len",
-            hint="shorten the request, or use a model config with a longer context",
-        )
-
-
-def _check_trace_context(deployment: Deployment, workload: Workload, trace: str) -> None:
-    """Every request of a trace must fit the model's context window, as --input-len and
-    --output-len must (the longest is named)."""
-    total = workload.input_len + workload.output_len
-    worst = int(total.argmax())
-    window = deployment.model.max_position_embeddings
-    if total[worst] > window:
-        raise SpecError(
-            f"a request of {workload.input_len[worst]} + {workload.output_len[worst]} tokens "
-            f"(arriving at {workload.arrival_s[worst]:g} s) exceeds {deployment.model.name}'s "
-            f"context window of {window} tokens (max_position_embeddings)",
-            file=trace,
-            key_path="--trace",
-        )
 
 
 def _refuse_unfit(result: InferResult, batch: int, capacity_bytes: float) -> None:
@@ -120,6 +110,7 @@ def infer_command(
     as_json: AsJson = False,
 ) -> None:
     """Latency, throughput and memory of one static batch (prefill, then decode)."""
+    from tigris.api.inference import check_context
     from tigris.serving.deployment import build_deployment
     from tigris.serving.static_batch import infer
 
@@ -134,7 +125,7 @@ def infer_command(
         kv_dtype=kv_dtype,
         compute_dtype=compute_dtype,
     )
-    _check_context(deployment, input_len, output_len)
+    check_context(deployment, input_len, output_len)
     result = infer(deployment, batch, input_len, output_len)
     if not result.fits:
         _refuse_unfit(result, batch, deployment.chip.dram_capacity_bytes)
@@ -166,168 +157,53 @@ def serve_command(
     tp: Tp = None,
     pp: Pp = 1,
     ep: Ep = 1,
-    scenario: Annotated[str, typer.Option("--scenario", help="offline | server")] = "offline",
-    rate: Annotated[
-        float | None, typer.Option("--rate", help="Poisson arrivals per second (server).")
-    ] = None,
-    num_requests: Annotated[
-        int, typer.Option("--num-requests", help="Requests to simulate.")
-    ] = 1000,
+    scenario: Scenario = "offline",
+    rate: Rate = None,
+    num_requests: NumRequests = 1000,
     input_len: Annotated[int, typer.Option("--input-len", help="Mean prompt tokens.")] = 512,
     output_len: Annotated[int, typer.Option("--output-len", help="Mean output tokens.")] = 128,
-    length_dist: Annotated[
-        str, typer.Option("--length-dist", help="fixed | uniform | exponential | lognormal")
-    ] = "fixed",
-    trace: Annotated[
-        str | None, typer.Option("--trace", help="CSV or JSONL: arrival_s, input_len, output_len.")
-    ] = None,
+    length_dist: LengthDist = "fixed",
+    trace: Trace = None,
     weight_dtype: WeightDtype = None,
     kv_dtype: KvDtype = None,
     compute_dtype: ComputeDtype = "bf16",
-    chunked_prefill: Annotated[
-        bool, typer.Option("--chunked-prefill/--no-chunked-prefill", help="Sarathi-style chunks.")
-    ] = False,
+    chunked_prefill: ChunkedPrefill = False,
     token_budget: Annotated[int, typer.Option("--token-budget", help="Tokens per step.")] = 8192,
     max_num_seqs: Annotated[int, typer.Option("--max-num-seqs", help="Sequences per step.")] = 256,
     block_size: Annotated[int, typer.Option("--block-size", help="Tokens per KV block.")] = 16,
     slo_ttft: Annotated[float | None, typer.Option("--slo-ttft", help="TTFT SLO, seconds.")] = None,
     slo_tpot: Annotated[float | None, typer.Option("--slo-tpot", help="TPOT SLO, seconds.")] = None,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed (>= 0).")] = 0,
-    max_memory: Annotated[
-        str,
-        typer.Option(
-            "--max-memory",
-            help="Refuse a run estimated to need more memory than this (default 2 GiB; "
-            "about 160 bytes a request).",
-        ),
-    ] = "2 GiB",
-    max_time: Annotated[
-        str,
-        typer.Option(
-            "--max-time",
-            help="Refuse a run estimated to take longer than this (default 10 min; a rough "
-            "upper estimate: a fixed --rate may step one request at a time).",
-        ),
-    ] = "10 min",
+    max_memory: MaxMemory = "2 GiB",
+    max_time: MaxTime = "10 min",
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress on stderr.")] = False,
     as_json: AsJson = False,
 ) -> None:
     """Simulate serving (continuous batching, paged KV cache) under an MLPerf scenario."""
+    from tigris.api.serving import serve
     from tigris.cli.progress import Progress
-    from tigris.io.limits import check_memory, check_time, parse_limit
-    from tigris.serving.deployment import build_deployment
-    from tigris.serving.requests import synthetic_workload
-    from tigris.serving.scenario import (
-        MLPERF_SLO_TPOT_S,
-        MLPERF_SLO_TTFT_S,
-        estimate_memory_bytes,
-        estimate_seconds,
-        run_offline,
-        run_server,
-    )
-    from tigris.serving.trace import count_lines, read_trace
 
-    if scenario not in ("offline", "server"):
-        raise SpecError(
-            f"unknown scenario {scenario!r}", key_path="--scenario", hint="offline or server"
-        )
-    for option, value in (("--slo-ttft", slo_ttft), ("--slo-tpot", slo_tpot), ("--rate", rate)):
-        _check_positive(value, option)
-    if trace is None and num_requests < 1:
-        raise SpecError(
-            f"must be a positive integer, got {num_requests}", key_path="--num-requests"
-        )
-    # Before anything is allocated: the requests a trace may hold are at most its lines.
-    requests = count_lines(trace) if trace is not None else num_requests
-    check_memory(
-        estimate_memory_bytes(requests),
-        parse_limit(max_memory, "capacity", "--max-memory"),
-        f"simulating a trace of {requests} lines"
-        if trace is not None
-        else f"simulating {requests} requests",
-        "--max-memory",
-    )
-    deployment = build_deployment(
-        model,
-        chip,
-        num_chips=num_chips,
-        tp=tp,
-        pp=pp,
-        ep=ep,
-        weight_dtype=weight_dtype,
-        kv_dtype=kv_dtype,
-        compute_dtype=compute_dtype,
-        token_budget=token_budget,
-        max_num_seqs=max_num_seqs,
-        block_size=block_size,
-    )
-    if trace is not None:
-        workload = read_trace(trace)
-        _check_trace_context(deployment, workload, trace)
-    else:
-        _check_context(deployment, input_len, output_len)
-        workload = synthetic_workload(
-            num_requests,
-            input_len,
-            output_len,
-            rate_per_s=rate if scenario == "server" else None,
-            seed=seed,
-            length_dist=length_dist,  # type: ignore[arg-type]
-        )
-    check_time(
-        estimate_seconds(
-            workload.num_requests,
-            float(workload.output_len.sum()),
-            max_num_seqs,
-            scenario,
-            fixed_rate=rate is not None,
-        ),
-        parse_limit(max_time, "time", "--max-time"),
-        f"simulating {workload.num_requests} requests ({scenario})",
-        "--max-time",
-    )
     with Progress("simulated requests", quiet=quiet) as bar:
-        if scenario == "offline":
-            result = run_offline(
-                deployment,
-                workload,
-                chunked_prefill=chunked_prefill,
-                slo_ttft_s=slo_ttft,
-                slo_tpot_s=slo_tpot,
-                progress=bar.update,
-            )
-        else:
-            result = run_server(
-                deployment,
-                workload,
-                slo_ttft_s=slo_ttft if slo_ttft is not None else MLPERF_SLO_TTFT_S,
-                slo_tpot_s=slo_tpot if slo_tpot is not None else MLPERF_SLO_TPOT_S,
-                rate_per_s=rate,
-                seed=seed,
-                chunked_prefill=chunked_prefill,
-                progress=bar.update,
-            )
-    header = {
-        "model": deployment.model.name,
-        "chip": deployment.chip.id,
-        "num_chips": deployment.num_chips,
-        "tp": deployment.tp,
-        "pp": deployment.pp,
-        "ep": deployment.ep,
-        "num_replicas": deployment.num_replicas,
-        "chunked_prefill": chunked_prefill,
-        "seed": seed,
-    }
-    result = header | result
+        result = serve(
+            model, chip=chip, num_chips=num_chips, scenario=scenario, tp=tp, pp=pp, ep=ep,
+            rate_per_s=rate, num_requests=num_requests, input_len=input_len,
+            output_len=output_len, length_dist=length_dist, trace=trace,
+            weight_dtype=weight_dtype, kv_dtype=kv_dtype, compute_dtype=compute_dtype,
+            chunked_prefill=chunked_prefill, token_budget=token_budget,
+            max_num_seqs=max_num_seqs, block_size=block_size, slo_ttft_s=slo_ttft,
+            slo_tpot_s=slo_tpot, seed=seed, max_memory=max_memory, max_time=max_time,
+            progress=bar.update,
+        )  # fmt: skip
+    data = result.to_dict()
     if as_json:
-        _print_json(result)
+        _print_json(data)
         return
     rows = [
         (key, f"{value:.4g}" if isinstance(value, float) else str(value))
-        for key, value in result.items()
+        for key, value in data.items()
         if key != "kv_occupancy_over_time" and value is not None
     ]
-    _table(f"serve {scenario}: {deployment.model.name} on {num_chips} x {deployment.chip.id}", rows)
+    _table(f"serve {scenario}: {data['model']} on {num_chips} x {data['chip']}", rows)
 
 
 def validate_infer_command(

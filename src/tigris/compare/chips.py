@@ -45,9 +45,11 @@ def _catalog_file(chip: Chip, given: str) -> bool:
     return Path(given).resolve() == chip_path(chip.id).resolve()
 
 
-def _load_given(name: str) -> tuple[Chip, str | None]:
+def _load_given(name: str | Chip) -> tuple[Chip, str | None]:
     from tigris.hardware.presets import load_chip
 
+    if isinstance(name, Chip):  # a spec object (tigris.api.compare): known by its id
+        return name, None
     chip = load_chip(name)
     looks_like_file = name.endswith((".yaml", ".yml", ".json")) or "/" in name
     if not looks_like_file or _catalog_file(chip, name):
@@ -55,15 +57,17 @@ def _load_given(name: str) -> tuple[Chip, str | None]:
     return chip, name
 
 
-def resolve_chips(names: list[str] | tuple[str, ...]) -> list[GivenChip]:
-    """The chips named by ids or YAML files, labelled so that no two rows read alike;
-    SpecError for a bad file or id, or for the same chip given twice."""
+def resolve_chips(names: list[str | Chip] | tuple[str | Chip, ...]) -> list[GivenChip]:
+    """The chips named by ids or YAML files (or given as Chip objects), labelled so that
+    no two rows read alike; SpecError for a bad file or id, or for the same chip given
+    twice."""
     from tigris.hardware.presets import list_chip_ids
 
     loaded: list[tuple[str, Chip, str | None]] = []
     seen: dict[object, str] = {}
     for name in names:
         chip, file = _load_given(name)
+        name = name if isinstance(name, str) else f"Chip {chip.id}"  # never a whole spec
         key = ("file", Path(file).resolve()) if file else ("catalog", chip.id)
         if key in seen:
             raise SpecError(

@@ -1,0 +1,277 @@
+"""`tigris.api.serve`: simulate serving a model (continuous batching, paged KV cache)
+under an MLPerf scenario, as `tigris serve` does.
+
+    import tigris.api as t
+    result = t.serve("llama3-8b", chip="h100-sxm", num_chips=1, num_requests=200)
+    result.metrics["throughput_tokens_per_s"]
+    result.to_dict()  # what `tigris serve ... --json` prints
+
+Errors are those of the command: SpecError for a bad argument (it names the matching
+command-line option), InfeasibleError for a model that does not fit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tigris.errors import SpecError, shorten
+
+if TYPE_CHECKING:
+    from tigris.hardware.chip import Chip
+    from tigris.serving.deployment import Deployment
+    from tigris.serving.requests import Workload
+    from tigris.workload.spec import TransformerSpec
+
+SCENARIOS = ("offline", "server")
+
+
+@dataclass(frozen=True)
+class ServeResult:
+    """One serving simulation: the deployment simulated, the scenario and its metrics
+    (the scenario's summary: throughput, latency percentiles, SLO attainment, ...)."""
+
+    deployment: Deployment
+    scenario: str
+    chunked_prefill: bool
+    seed: int
+    metrics: dict[str, object] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        """Exactly what `tigris serve ... --json` prints."""
+        deployment = self.deployment
+        header = {
+            "model": deployment.model.name,
+            "chip": deployment.chip.id,
+            "num_chips": deployment.num_chips,
+            "tp": deployment.tp,
+            "pp": deployment.pp,
+            "ep": deployment.ep,
+            "num_replicas": deployment.num_replicas,
+            "chunked_prefill": self.chunked_prefill,
+            "seed": self.seed,
+        }
+        return header | self.metrics
+
+
+def serve(
+    model: str | Path | TransformerSpec,
+    *,
+    chip: str | Path | Chip,
+    num_chips: int,
+    scenario: str = "offline",
+    tp: int | None = None,
+    pp: int = 1,
+    ep: int = 1,
+    rate_per_s: float | None = None,
+    num_requests: int = 1000,
+    input_len: int = 512,
+    output_len: int = 128,
+    length_dist: str = "fixed",
+    trace: str | Path | None = None,
+    weight_dtype: str | None = None,
+    kv_dtype: str | None = None,
+    compute_dtype: str = "bf16",
+    chunked_prefill: bool = False,
+    token_budget: int = 8192,
+    max_num_seqs: int = 256,
+    block_size: int = 16,
+    slo_ttft_s: float | None = None,
+    slo_tpot_s: float | None = None,
+    seed: int = 0,
+    max_memory: str = "2 GiB",
+    max_time: str = "10 min",
+    progress: Callable[[int, int], None] | None = None,
+) -> ServeResult:
+    """Simulate `num_requests` requests (or a trace's) of `model` on `num_chips` chips.
+
+    `model`: a model id, a config.json path or a TransformerSpec; `chip`: a chip id, a
+    YAML path or a Chip. Offline: every request at time 0. Server: Poisson arrivals at
+    `rate_per_s`, or the highest rate meeting the SLOs (MLPerf's 2 s TTFT / 200 ms TPOT
+    by default). `max_memory` / `max_time` refuse a run estimated to need more (SpecError).
+    `progress(done, total)` hears of requests simulated."""
+    _check_options(scenario, rate_per_s, slo_ttft_s, slo_tpot_s, seed)
+    from tigris.api.inputs import resolve_chip, resolve_model
+    from tigris.serving.deployment import build_deployment
+
+    trace = str(trace) if trace is not None else None
+    _check_memory(trace, num_requests, max_memory)
+    model, chip = resolve_model(model), resolve_chip(chip)
+    deployment = build_deployment(
+        model, chip, num_chips=num_chips, tp=tp, pp=pp, ep=ep, weight_dtype=weight_dtype,
+        kv_dtype=kv_dtype, compute_dtype=compute_dtype, token_budget=token_budget,
+        max_num_seqs=max_num_seqs, block_size=block_size,
+    )  # fmt: skip
+    workload = _workload(
+        deployment, trace, scenario, num_requests, input_len, output_len, length_dist,
+        rate_per_s, seed,
+    )  # fmt: skip
+    _check_time(workload, max_num_seqs, scenario, rate_per_s, max_time)
+    metrics = _simulate(
+        deployment, workload, scenario, chunked_prefill, slo_ttft_s, slo_tpot_s, rate_per_s,
+        seed, progress,
+    )  # fmt: skip
+    return ServeResult(deployment, scenario, chunked_prefill, seed, metrics)
+
+
+def _workload(
+    deployment: Deployment,
+    trace: str | None,
+    scenario: str,
+    num_requests: int,
+    input_len: int,
+    output_len: int,
+    length_dist: str,
+    rate_per_s: float | None,
+    seed: int,
+) -> Workload:
+    """The trace's requests, or `num_requests` drawn ones (arriving at `rate_per_s` in the
+    server scenario, all at time 0 offline)."""
+    if trace is not None:
+        return _read_trace(deployment, trace)
+    from tigris.api.inference import check_context
+    from tigris.serving.requests import synthetic_workload
+
+    check_context(deployment, input_len, output_len)
+
+    return synthetic_workload(
+        num_requests,
+        input_len,
+        output_len,
+        rate_per_s=rate_per_s if scenario == "server" else None,
+        seed=seed,
+        length_dist=length_dist,  # type: ignore[arg-type]
+    )
+
+
+def _simulate(
+    deployment: Deployment,
+    workload: Workload,
+    scenario: str,
+    chunked_prefill: bool,
+    slo_ttft_s: float | None,
+    slo_tpot_s: float | None,
+    rate_per_s: float | None,
+    seed: int,
+    progress: Callable[[int, int], None] | None,
+) -> dict[str, object]:
+    """The scenario's summary (offline: one run; server: a rate, or the rate search)."""
+    from tigris.serving.scenario import (
+        MLPERF_SLO_TPOT_S,
+        MLPERF_SLO_TTFT_S,
+        run_offline,
+        run_server,
+    )
+
+    if scenario == "offline":
+        return run_offline(
+            deployment,
+            workload,
+            chunked_prefill=chunked_prefill,
+            slo_ttft_s=slo_ttft_s,
+            slo_tpot_s=slo_tpot_s,
+            progress=progress,
+        )
+    return run_server(
+        deployment,
+        workload,
+        slo_ttft_s=slo_ttft_s if slo_ttft_s is not None else MLPERF_SLO_TTFT_S,
+        slo_tpot_s=slo_tpot_s if slo_tpot_s is not None else MLPERF_SLO_TPOT_S,
+        rate_per_s=rate_per_s,
+        seed=seed,
+        chunked_prefill=chunked_prefill,
+        progress=progress,
+    )
+
+
+def _check_options(
+    scenario: str,
+    rate_per_s: float | None,
+    slo_ttft_s: float | None,
+    slo_tpot_s: float | None,
+    seed: int,
+) -> None:
+    """The scenario is known; SLOs and the rate are positive and finite (NaN compares
+    false everywhere, so it would silently disable the check it configures)."""
+    if scenario not in SCENARIOS:
+        raise SpecError(
+            f"unknown scenario {shorten(repr(scenario))}",
+            key_path="--scenario",
+            hint="offline or server",
+        )
+    for option, value in (("--slo-ttft", slo_ttft_s), ("--slo-tpot", slo_tpot_s)):
+        _check_positive(value, option)
+    _check_positive(rate_per_s, "--rate")
+    if seed < 0:
+        raise SpecError(f"must be >= 0, got {seed}", key_path="--seed")
+
+
+def _check_positive(value: float | None, option: str) -> None:
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise SpecError(f"must be a positive, finite number, got {value}", key_path=option)
+
+
+def _check_memory(trace: str | None, num_requests: int, max_memory: str) -> None:
+    """Before anything is allocated: the requests a trace may hold are at most its lines."""
+    from tigris.io.limits import check_memory, parse_limit
+    from tigris.serving.scenario import estimate_memory_bytes
+
+    if trace is None and num_requests < 1:
+        raise SpecError(
+            f"must be a positive integer, got {num_requests}", key_path="--num-requests"
+        )
+    if trace is not None:
+        from tigris.serving.trace import count_lines
+
+        requests, what = count_lines(trace), "simulating a trace of {} lines"
+    else:
+        requests, what = num_requests, "simulating {} requests"
+    check_memory(
+        estimate_memory_bytes(requests),
+        parse_limit(max_memory, "capacity", "--max-memory"),
+        what.format(requests),
+        "--max-memory",
+    )
+
+
+def _check_time(
+    workload: Workload, max_num_seqs: int, scenario: str, rate_per_s: float | None, max_time: str
+) -> None:
+    from tigris.io.limits import check_time, parse_limit
+    from tigris.serving.scenario import estimate_seconds
+
+    check_time(
+        estimate_seconds(
+            workload.num_requests,
+            float(workload.output_len.sum()),
+            max_num_seqs,
+            scenario,
+            fixed_rate=rate_per_s is not None,
+        ),
+        parse_limit(max_time, "time", "--max-time"),
+        f"simulating {workload.num_requests} requests ({scenario})",
+        "--max-time",
+    )
+
+
+def _read_trace(deployment: Deployment, trace: str) -> Workload:
+    """The trace's requests; every one must fit the model's context window, as
+    --input-len and --output-len must (the longest is named)."""
+    from tigris.serving.trace import read_trace
+
+    workload = read_trace(trace)
+    total = workload.input_len + workload.output_len
+    worst = int(total.argmax())
+    window = deployment.model.max_position_embeddings
+    if total[worst] > window:
+        raise SpecError(
+            f"a request of {workload.input_len[worst]} + {workload.output_len[worst]} tokens "
+            f"(arriving at {workload.arrival_s[worst]:g} s) exceeds {deployment.model.name}'s "
+            f"context window of {window} tokens (max_position_embeddings)",
+            file=trace,
+            key_path="--trace",
+        )
+    return workload
