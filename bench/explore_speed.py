@@ -1,7 +1,9 @@
 """Speed of design-space exploration on the example sweep (examples/better-tigris-1.yaml).
 
-Target (issue 7): at least 2,000 design x workload evaluations per second per core for the
-analytical training model, and near-linear gain from 1 to 2 workers.
+Target (issue 12): at least 10,000 design x workload evaluations per second per core on the
+example, and a 1 -> 2 worker speed-up of at least 1.8x. Both rates are printed: designs/s
+counts every design (those cut by the area and power constraints stop before the training
+model), training evals/s only the pairs that ran the training model.
 
 Prints:
 - per core, in one process, designs evaluated in the sweep's batches as a worker does
@@ -34,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 from tigris.explore import Evaluator, Store, load_sweep, run_sweep
@@ -142,6 +145,25 @@ def worker_scaling() -> tuple[int, dict[int, list[float]], dict[int, list[float]
     return size, {int(k): v for k, v in walls.items()}, {int(k): v for k, v in cpus.items()}
 
 
+def _timed(spent: dict, depth: dict, module, name: str, key: str):
+    """Replace module.name by a wrapper adding its CPU time to spent[key]; the original."""
+    original = getattr(module, name)
+
+    def wrapper(*args, **kwargs):
+        if depth[key]:
+            return original(*args, **kwargs)
+        depth[key] += 1
+        start = time.process_time()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            spent[key] += time.process_time() - start
+            depth[key] -= 1
+
+    setattr(module, name, wrapper)
+    return original
+
+
 def time_split(sweep, batch: list[dict]) -> dict[str, float]:
     """CPU seconds per design that ran the workload: in the step model, the cost model and
     the rest (chip building and validation, constraints, designs cut by a constraint)."""
@@ -150,24 +172,7 @@ def time_split(sweep, batch: list[dict]) -> dict[str, float]:
 
     spent = {"step": 0.0, "cost": 0.0}
     depth = {"step": 0, "cost": 0}  # a call inside another of its kind is counted once
-
-    def timed(module, name, key):
-        original = getattr(module, name)
-
-        def wrapper(*args, **kwargs):
-            if depth[key]:
-                return original(*args, **kwargs)
-            depth[key] += 1
-            start = time.process_time()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                spent[key] += time.process_time() - start
-                depth[key] -= 1
-
-        setattr(module, name, wrapper)
-        return original
-
+    timed = partial(_timed, spent, depth)
     originals = [
         (step.StepModel, "evaluate", timed(step.StepModel, "evaluate", "step")),
         (step.StepCache, "prefetch", timed(step.StepCache, "prefetch", "step")),
@@ -275,7 +280,7 @@ def main() -> None:
         f"training model, median of {REPEATS} passes):"
     )
     print(f"  designs/s                          {design_rate:10.0f}")
-    print(f"  design x workload training evals/s {train_rate:10.0f}   (target 2000)")
+    print(f"  design x workload training evals/s {train_rate:10.0f}   (target 10000)")
     print(
         f"  first pass (chip-part and geometry caches cold): {design_rates[0]:.0f} designs/s, "
         f"{train_rates[0]:.0f} training evals/s"
@@ -289,7 +294,7 @@ def main() -> None:
     print(f"  machinery alone (synthetic workload) {machinery:8.0f} designs/s")
     print(
         f"per core, the whole grid in the sampler's order, fresh process (median of 3): "
-        f"{grid_designs:.0f} designs/s, {grid_train:.0f} training evals/s   (target 2000)"
+        f"{grid_designs:.0f} designs/s, {grid_train:.0f} training evals/s   (target 10000)"
     )
 
     cores = os.cpu_count() or 1
@@ -307,7 +312,8 @@ def main() -> None:
     print(f"  2 workers {two:6.2f} s wall {cpu_two:6.2f} s CPU  {size / two:6.0f} designs/s")
     print(
         f"  1 -> 2 worker speed-up (wall clock): {statistics.median(pair_ratios):.2f}x, the "
-        f"median of {PAIRS} back-to-back pairs ({', '.join(f'{r:.2f}' for r in pair_ratios)}); "
+        f"median of {PAIRS} back-to-back pairs ({', '.join(f'{r:.2f}' for r in pair_ratios)}, "
+        f"spread {pair_ratios[-1] - pair_ratios[0]:.2f}); "
         f"ratio of the medians {one / two:.2f}x"
     )
     print(

@@ -246,6 +246,9 @@ class Evaluator:
         # (workload, its label): a label is a pydantic property, read per design otherwise
         self._workloads = tuple((w, w.label) for w in sweep.workloads)
         self._wanted = self._wanted_metrics()
+        # the training setups _prefetch built, by (workload, id of the chip), for the batch
+        # being evaluated only (its chips are alive, so no other object takes their ids)
+        self._batch_setups: dict[tuple[str, int], Any] = {}
 
     def _wanted_metrics(self) -> dict[str, set[str]]:
         wanted: dict[str, set[str]] = {label: set() for _, label in self._workloads}
@@ -348,7 +351,9 @@ class Evaluator:
             return graph_work(graph, chip, engine)
         if task == "train":
             _, _, plan, parallel, cache, _ = prepared
-            setup = self._train_setup(workload, chip, prepared)
+            setup = self._batch_setups.get((label, id(chip)))
+            if setup is None:
+                setup = self._train_setup(workload, chip, prepared)
             return train_work(workload, setup, plan, parallel, cache)
         spec, serving, serve_parts = prepared
         deployment = serving.Deployment(
@@ -390,10 +395,13 @@ class Evaluator:
         staged = [self._stage(params) for params in batch]
         start = time.perf_counter()
         built = [design for design in staged if design.rejected is None]
-        self._prefetch([design.chip for design in built])
-        for design in built:  # each design's share of the time spent on all of them
-            design.elapsed_s += (time.perf_counter() - start) / len(built)
-        return [self._finish(design) for design in staged]
+        try:
+            self._prefetch([design.chip for design in built])
+            for design in built:  # each design's share of the time spent on all of them
+                design.elapsed_s += (time.perf_counter() - start) / len(built)
+            return [self._finish(design) for design in staged]
+        finally:
+            self._batch_setups.clear()
 
     def _stage(self, params: Mapping[str, Value]) -> _Staged:
         """The design's chip, built and held to the static constraints."""
@@ -449,6 +457,8 @@ class Evaluator:
                 setups = [self._train_setup(workload, chip, prepared) for chip in chips]
                 _, _, plan, _, cache, _ = prepared
                 cache.prefetch(setups, plan)
+                for chip, setup in zip(chips, setups, strict=True):
+                    self._batch_setups[label, id(chip)] = setup
             except (Unavailable, TigrisError):
                 continue
 
