@@ -109,48 +109,18 @@ def run_comparison(
     list is the default). Chips are ids or YAML files (see Comparison for the row labels).
     Unknown chip or model ids, bad chip files, and a chip given twice raise SpecError
     before any work. `progress(done, total)` is called as (workload, chip) cells finish."""
-    loaded = {given.label: given for given in resolve_chips(chips)}
-    given_labels = tuple(loaded)
-    by_workload: dict[str, tuple[str, ...]] = {}
-    for workload in workloads:
-        load_model(workload.model)
-        extra = [c for c in workload.also_on if c not in loaded] if default_chips else []
-        for chip_id in extra:
-            loaded[chip_id] = GivenChip(chip_id, load_chip(chip_id), None)
-        by_workload[workload.name] = given_labels + tuple(extra)
-    tasks = [
-        (loaded[label].chip, workload, assumptions)
+    loaded, by_workload = _load_chips(chips, workloads, default_chips)
+    # training cells first: they are the slowest, so the pool does not end on one of them
+    order = [
+        (label, workload)
         for workload in sorted(workloads, key=lambda w: w.kind != "train")
         for label in by_workload[workload.name]
     ]
-    labels = [
-        label
-        for workload in sorted(workloads, key=lambda w: w.kind != "train")
-        for label in by_workload[workload.name]
-    ]
-    count = workers if workers is not None else worker_count(len(tasks))
-    report = progress or (lambda done, total: None)
-    report(0, len(tasks))
-    if count <= 1:
-        results = []
-        for task in tasks:
-            results.append(_run(task))
-            report(len(results), len(tasks))
-    else:
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(
-            max_workers=count,
-            mp_context=context,
-            initializer=worker_initializer,  # workers die with this process
-            initargs=(os.getpid(),),
-        ) as pool:
-            futures = [pool.submit(_run, task) for task in tasks]
-            for done, _ in enumerate(as_completed(futures), 1):
-                report(done, len(tasks))
-            results = [future.result() for future in futures]
+    tasks = [(loaded[label].chip, workload, assumptions) for label, workload in order]
+    results = _run_cells(tasks, workers, progress)
     cells = {
         (cell.workload, label): replace(cell, chip_id=label)
-        for cell, label in zip(results, labels, strict=True)
+        for cell, (label, _) in zip(results, order, strict=True)
     }
     all_chips = tuple(loaded)
     return Comparison(
@@ -163,6 +133,53 @@ def run_comparison(
         chips_by_workload=by_workload,
         specs=loaded,
     )
+
+
+def _load_chips(
+    chips: list[str] | tuple[str, ...],
+    workloads: list[Workload] | tuple[Workload, ...],
+    default_chips: bool,
+) -> tuple[dict[str, GivenChip], dict[str, tuple[str, ...]]]:
+    """(chips by label, the chip labels of each workload). Loads every chip and model up
+    front so that a bad id or file fails before any cell runs."""
+    loaded = {given.label: given for given in resolve_chips(chips)}
+    given_labels = tuple(loaded)
+    by_workload: dict[str, tuple[str, ...]] = {}
+    for workload in workloads:
+        load_model(workload.model)
+        extra = [c for c in workload.also_on if c not in loaded] if default_chips else []
+        for chip_id in extra:
+            loaded[chip_id] = GivenChip(chip_id, load_chip(chip_id), None)
+        by_workload[workload.name] = given_labels + tuple(extra)
+    return loaded, by_workload
+
+
+def _run_cells(
+    tasks: list[tuple[Chip, Workload, Assumptions]],
+    workers: int | None,
+    progress: Callable[[int, int], None] | None,
+) -> list[Cell]:
+    """Each task's cell, in task order: in this process for one worker, else in a pool."""
+    count = workers if workers is not None else worker_count(len(tasks))
+    report = progress or (lambda done, total: None)
+    report(0, len(tasks))
+    if count <= 1:
+        results = []
+        for task in tasks:
+            results.append(_run(task))
+            report(len(results), len(tasks))
+        return results
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(
+        max_workers=count,
+        mp_context=context,
+        initializer=worker_initializer,  # workers die with this process
+        initargs=(os.getpid(),),
+    ) as pool:
+        futures = [pool.submit(_run, task) for task in tasks]
+        for done, _ in enumerate(as_completed(futures), 1):
+            report(done, len(tasks))
+        return [future.result() for future in futures]
 
 
 __all__ = ["DEFAULT_CHIPS", "Comparison", "evaluate_cell", "run_comparison"]

@@ -14,10 +14,10 @@ steps at the mean KV length, per chip, plus the tp all-reduces (two per layer pe
 
 from __future__ import annotations
 
-from tigris.compare.activity import OpTimer, graph_traffic, sent_fraction
+from tigris.compare.activity import OpTimer, Traffic, graph_traffic, sent_fraction
 from tigris.compare.cell import Cell, failed, price
 from tigris.compare.workloads import ServeWorkload
-from tigris.cost import Assumptions, energy_per_token
+from tigris.cost import Assumptions, EnergyPerToken, energy_per_token
 from tigris.engines.base import get_engine
 from tigris.errors import InfeasibleError, TigrisError
 from tigris.hardware.chip import Chip
@@ -27,6 +27,7 @@ from tigris.serving.static_batch import InferResult, infer
 from tigris.serving.step_time import StepTimer
 from tigris.workload.precision import Precision
 from tigris.workload.presets import load_model
+from tigris.workload.spec import TransformerSpec
 from tigris.workload.tasks import decode_graph, prefill_graph
 
 
@@ -86,48 +87,12 @@ def _evaluate(chip: Chip, workload: ServeWorkload, assumptions: Assumptions) -> 
     spec = load_model(workload.model)
     chip.peak_flop_per_s(workload.dtype)  # UnsupportedError without that matrix path
     precision = Precision(compute_dtype=workload.dtype)
-    candidates: list[tuple[Deployment, StepTimer, InferResult]] = []
-    misses: list[str] = []
-    for tp in _layouts(workload.num_chips):
-        try:
-            deployment = Deployment(
-                spec, chip, num_chips=workload.num_chips, tp=tp, precision=precision
-            )
-            timer = StepTimer(deployment)
-            candidates.append((deployment, timer, largest_batch(deployment, workload, timer)))
-        except InfeasibleError as error:
-            misses.append(error.reason)
-    if not candidates:
-        raise InfeasibleError(misses[-1] if misses else "no layout")
-    deployment, timer, best = max(candidates, key=lambda c: c[2].throughput_tokens_per_s)
+    deployment, timer, best, misses = _best_layout(spec, chip, workload, precision)
     tp, batch = deployment.tp, best.batch
     ops = OpTimer(get_engine(deployment.engine), chip)
-    from tigris.parallel.partition import shard_graph
-
-    def per_chip(graph):
-        return shard_graph(graph, tp=tp) if tp > 1 else graph
-
-    prefill = graph_traffic(
-        per_chip(prefill_graph(spec, batch, workload.input_len, precision)), ops
-    )
-    mean_kv = workload.input_len + workload.output_len // 2
-    decode = graph_traffic(per_chip(decode_graph(spec, batch, mean_kv, precision)), ops)
+    traffic = _traffic_per_chip(spec, workload, precision, tp, batch, ops)
     steps = workload.output_len - 1
-    traffic = prefill.plus(decode, steps)
-    tokens_through = batch * (workload.input_len + steps)
-    hidden = spec.hidden_size * precision_bytes(workload.dtype)
-    link = 2 * spec.num_layers * tokens_through * hidden * sent_fraction("all_reduce", tp)
-    energy = energy_per_token(
-        chip,
-        flop=traffic.flop * tp,
-        dram_bytes=traffic.dram_bytes * tp,
-        link_bytes=link * tp,
-        time_s=best.e2e_latency_s,
-        tokens=batch * workload.output_len,
-        num_chips=tp,
-        dtype=workload.dtype,
-        assumptions=assumptions,
-    )
+    energy = _energy(chip, spec, workload, tp, best, traffic, assumptions)
     per_chip_rate = best.throughput_tokens_per_s / workload.num_chips
     lengths = (batch, workload.input_len + 1, steps)
     decode_attention = timer.sum_decode_attention_s(*lengths)
@@ -161,6 +126,80 @@ def _evaluate(chip: Chip, workload: ServeWorkload, assumptions: Assumptions) -> 
         ops=ops.results(),
         num_plans_searched=len(_layouts(workload.num_chips)),
         **price(chip, assumptions, energy, per_chip_rate),  # type: ignore[arg-type]
+    )
+
+
+def _best_layout(
+    spec: TransformerSpec, chip: Chip, workload: ServeWorkload, precision: Precision
+) -> tuple[Deployment, StepTimer, InferResult, list[str]]:
+    """The layout (tp, the rest replicas) whose largest SLO-meeting batch has the most
+    output tokens/s, with its timer and result, and why the other layouts did not run."""
+    candidates: list[tuple[Deployment, StepTimer, InferResult]] = []
+    misses: list[str] = []
+    for tp in _layouts(workload.num_chips):
+        try:
+            deployment = Deployment(
+                spec, chip, num_chips=workload.num_chips, tp=tp, precision=precision
+            )
+            timer = StepTimer(deployment)
+            candidates.append((deployment, timer, largest_batch(deployment, workload, timer)))
+        except InfeasibleError as error:
+            misses.append(error.reason)
+    if not candidates:
+        # layouts go by ascending tp: the last miss is the widest, least loaded chip's
+        raise InfeasibleError(misses[-1] if misses else "no layout")
+    deployment, timer, best = max(candidates, key=lambda c: c[2].throughput_tokens_per_s)
+    return deployment, timer, best, misses
+
+
+def _traffic_per_chip(
+    spec: TransformerSpec,
+    workload: ServeWorkload,
+    precision: Precision,
+    tp: int,
+    batch: int,
+    ops: OpTimer,
+) -> Traffic:
+    """Flop and DRAM bytes of one chip: the prefill graph, then O - 1 decode steps at the
+    mean KV length (one graph stands for all of them)."""
+    from tigris.parallel.partition import shard_graph
+
+    def per_chip(graph):
+        return shard_graph(graph, tp=tp) if tp > 1 else graph
+
+    prefill = graph_traffic(
+        per_chip(prefill_graph(spec, batch, workload.input_len, precision)), ops
+    )
+    mean_kv = workload.input_len + workload.output_len // 2
+    decode = graph_traffic(per_chip(decode_graph(spec, batch, mean_kv, precision)), ops)
+    return prefill.plus(decode, workload.output_len - 1)
+
+
+def _energy(
+    chip: Chip,
+    spec: TransformerSpec,
+    workload: ServeWorkload,
+    tp: int,
+    best: InferResult,
+    traffic: Traffic,
+    assumptions: Assumptions,
+) -> EnergyPerToken:
+    """Energy per output token of one replica: its tp chips' traffic plus the tp
+    all-reduces (two per layer for every token through the model)."""
+    batch = best.batch
+    tokens_through = batch * (workload.input_len + workload.output_len - 1)
+    hidden = spec.hidden_size * precision_bytes(workload.dtype)
+    link = 2 * spec.num_layers * tokens_through * hidden * sent_fraction("all_reduce", tp)
+    return energy_per_token(
+        chip,
+        flop=traffic.flop * tp,
+        dram_bytes=traffic.dram_bytes * tp,
+        link_bytes=link * tp,
+        time_s=best.e2e_latency_s,
+        tokens=batch * workload.output_len,
+        num_chips=tp,
+        dtype=workload.dtype,
+        assumptions=assumptions,
     )
 
 
