@@ -220,6 +220,15 @@ def _segments(rows: object) -> tuple[Segment, ...]:
     return tuple(found)
 
 
+class _Cursor:
+    """Where decoding is in the file: the byte offset, and what is read there (the error
+    messages name it, so a cut-short file says which part it lost)."""
+
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
+        self.where = "the header"
+
+
 def decode_binary(
     data: bytes, *, file: str | None = None
 ) -> tuple[Program, dict[str, bytes] | None]:
@@ -227,85 +236,110 @@ def decode_binary(
     SpecError if it is not one, is cut short, garbled, or has bytes left over."""
     if data[:4] != MAGIC:
         raise SpecError("not a Tigris binary program (bad magic)", file=file)
-    where = "the header"
+    cursor = _Cursor(4)
     try:
-        version, head_len = struct.unpack_from("<HI", data, 4)
-        if version not in READABLE_VERSIONS:
-            raise SpecError(
-                f"binary version {version}; this Tigris reads versions "
-                + ", ".join(str(v) for v in READABLE_VERSIONS),
-                file=file,
-            )
-        offset = 10
-        if offset + head_len > len(data):
-            raise ValueError("the header runs past the end of the file")
-        header = json.loads(data[offset : offset + head_len])
-        if not isinstance(header, dict):
-            raise ValueError("the header is not a JSON object")
-        if header.get("mode") not in MODES:
-            raise ValueError(f"mode {header.get('mode')!r} is not one of {', '.join(MODES)}")
-        program_head = (
-            _word(header.get("name"), "the program name"),
-            _word(header.get("chip"), "the chip"),
-            header["mode"],
-            _count(header.get("hbm_bytes"), "hbm_bytes"),
-            _symbols(header.get("inputs", []), "inputs"),
-            _symbols(header.get("outputs", []), "outputs"),
-            _segments(header.get("segments", [])),
-        )
-        offset += head_len
-        where = "the instruction count"
-        (count,) = struct.unpack_from("<I", data, offset)
-        offset += 4
-        instructions = []
-        for index in range(count):
-            where = f"instruction {index} of {count}"
-            code, core = struct.unpack_from("<Bh", data, offset)
-            offset += 3
-            if code not in BY_CODE:
-                raise SpecError(
-                    f"unknown opcode {code} (a garbled or truncated file?)",
-                    file=file,
-                    key_path=f"instruction {index}",
-                )
-            op = BY_CODE[code]
-            if (core < 0) != (op.name == "barrier") or core < -1:
-                raise ValueError(f"instruction {index} ({op.name}): bad core {core}")
-            args = []
-            for _, kind in op.fields:
-                value, offset = _decode_value(kind, data, offset)
-                args.append(value)
-            instructions.append(Instruction(op.name, core, tuple(args)))
+        header, program_head = _read_header(data, cursor, file)
+        instructions = _read_instructions(data, cursor, file)
     except struct.error:
         raise SpecError(
-            f"the file ends ({len(data)} bytes) inside {where}: cut short",
+            f"the file ends ({len(data)} bytes) inside {cursor.where}: cut short",
             file=file,
             hint="assemble it again with tigris asm",
         ) from None
     except (KeyError, ValueError, TypeError, RecursionError) as error:
+        # what a garbled header or field raises: a user's broken file, not a bug
         raise SpecError(
-            f"corrupt binary program, in {where} ({error})",
+            f"corrupt binary program, in {cursor.where} ({error})",
             file=file,
             hint="the file is cut short or garbled; assemble it again with tigris asm",
         ) from None
-    segments = program_head[6]
-    image = None
-    if header.get("image"):
-        need = sum(s.nbytes for s in segments)
-        if len(data) - offset != need:
-            raise SpecError(
-                f"the embedded image has {len(data) - offset} bytes, its segments {need}",
-                file=file,
-                hint="the file is cut short or garbled; assemble it again with tigris asm",
-            )
-        image = {}
-        for segment in segments:
-            image[segment.name] = bytes(data[offset : offset + segment.nbytes])
-            offset += segment.nbytes
-    elif offset != len(data):
-        raise SpecError(f"{len(data) - offset} trailing bytes after the program", file=file)
+    image = _read_image(data, cursor.offset, bool(header.get("image")), program_head[6], file)
     program = Program(*program_head, tuple(instructions))
     return program, image
+
+
+def _read_header(data: bytes, cursor: _Cursor, file: str | None) -> tuple[dict, tuple]:
+    """The version check and the JSON header: (header, the Program fields it gives, in
+    Program's order up to the instructions). Leaves the cursor after the header."""
+    version, head_len = struct.unpack_from("<HI", data, cursor.offset)
+    if version not in READABLE_VERSIONS:
+        raise SpecError(
+            f"binary version {version}; this Tigris reads versions "
+            + ", ".join(str(v) for v in READABLE_VERSIONS),
+            file=file,
+        )
+    offset = cursor.offset + 6
+    if offset + head_len > len(data):
+        raise ValueError("the header runs past the end of the file")
+    header = json.loads(data[offset : offset + head_len])
+    if not isinstance(header, dict):
+        raise ValueError("the header is not a JSON object")
+    if header.get("mode") not in MODES:
+        raise ValueError(f"mode {header.get('mode')!r} is not one of {', '.join(MODES)}")
+    program_head = (
+        _word(header.get("name"), "the program name"),
+        _word(header.get("chip"), "the chip"),
+        header["mode"],
+        _count(header.get("hbm_bytes"), "hbm_bytes"),
+        _symbols(header.get("inputs", []), "inputs"),
+        _symbols(header.get("outputs", []), "outputs"),
+        _segments(header.get("segments", [])),
+    )
+    cursor.offset = offset + head_len
+    return header, program_head
+
+
+def _read_instructions(data: bytes, cursor: _Cursor, file: str | None) -> list[Instruction]:
+    """The instruction count and the instructions; leaves the cursor after them."""
+    cursor.where = "the instruction count"
+    offset = cursor.offset
+    (count,) = struct.unpack_from("<I", data, offset)
+    offset += 4
+    instructions = []
+    for index in range(count):
+        cursor.where = f"instruction {index} of {count}"
+        code, core = struct.unpack_from("<Bh", data, offset)
+        offset += 3
+        if code not in BY_CODE:
+            raise SpecError(
+                f"unknown opcode {code} (a garbled or truncated file?)",
+                file=file,
+                key_path=f"instruction {index}",
+            )
+        op = BY_CODE[code]
+        # only a barrier spans every core (-1); any other op names one core
+        if (core < 0) != (op.name == "barrier") or core < -1:
+            raise ValueError(f"instruction {index} ({op.name}): bad core {core}")
+        args = []
+        for _, kind in op.fields:
+            value, offset = _decode_value(kind, data, offset)
+            args.append(value)
+        instructions.append(Instruction(op.name, core, tuple(args)))
+    cursor.offset = offset
+    return instructions
+
+
+def _read_image(
+    data: bytes, offset: int, has_image: bool, segments: tuple[Segment, ...], file: str | None
+) -> dict[str, bytes] | None:
+    """The constant image after the instructions (version 2), or None when the header
+    says there is none; either way no byte may be left over."""
+    if not has_image:
+        if offset != len(data):
+            raise SpecError(f"{len(data) - offset} trailing bytes after the program", file=file)
+        return None
+    need = sum(s.nbytes for s in segments)
+    if len(data) - offset != need:
+        raise SpecError(
+            f"the embedded image has {len(data) - offset} bytes, its segments {need}",
+            file=file,
+            hint="the file is cut short or garbled; assemble it again with tigris asm",
+        )
+    image = {}
+    for segment in segments:
+        image[segment.name] = bytes(data[offset : offset + segment.nbytes])
+        offset += segment.nbytes
+    return image
 
 
 def decode_program(data: bytes, *, file: str | None = None) -> Program:

@@ -63,68 +63,105 @@ def violations(
 ) -> list[str]:
     """Every broken rule, as 'instruction N (text): why'; empty when the program is clean."""
     found: list[str] = layout_violations(program)
+    # per core: live SRAM regions (base -> size) and DMAs in flight (tag -> destination)
     live: list[dict[int, int]] = [{} for _ in range(num_cores)]
     pending: list[dict[int, Tile]] = [{} for _ in range(num_cores)]
-
-    def report(index: int, inst: Instruction, why: str) -> None:
-        found.append(f"instruction {index} ({inst.op} on core {inst.core}): {why}")
-
     for index, inst in enumerate(program.instructions):
         if inst.op == "barrier":
+            # a barrier completes every DMA of every core
             for core_pending in pending:
                 core_pending.clear()
             continue
         if not 0 <= inst.core < num_cores:
-            report(index, inst, f"core {inst.core} does not exist")
-            continue
-        regions, waiting = live[inst.core], pending[inst.core]
-        if inst.op == "sram.alloc":
-            base, size = int(inst["base"]), int(inst["size"])
-            if base < 0 or size <= 0 or base + size > sram_bytes:
-                report(index, inst, f"region [{base}, {base + size}) outside SRAM")
-            elif any(_overlaps(base, base + size, b, b + s) for b, s in regions.items()):
-                report(index, inst, "region overlaps a live allocation")
-            else:
-                regions[base] = size
-            continue
-        if inst.op == "sram.free":
-            base, size = int(inst["base"]), int(inst["size"])
-            if regions.get(base) != size:
-                report(index, inst, f"frees [{base}, {base + size}) which is not allocated")
-                continue
-            if any(_overlaps(base, base + size, t.addr, t.end) for t in waiting.values()):
-                report(index, inst, "frees a region with a DMA still in flight")
-            del regions[base]
-            continue
-        if inst.op == "dma.wait":
-            waiting.pop(int(inst["tag"]), None)
-            continue
-        if inst.unit == "mxu" and not 0 <= int(inst["arr"]) < arrays_per_core:
-            report(index, inst, f"array {inst['arr']} does not exist")
-        for name, tile in inst.tiles().items():
-            if not _inside(tile, regions):
-                report(index, inst, f"{name} [{tile.addr}, {tile.end}) is not in allocated SRAM")
-            for tag, dest in waiting.items():
-                if tiles_overlap(tile, dest):
-                    report(
-                        index,
-                        inst,
-                        f"{name} touches the destination of DMA tag {tag} before its wait",
-                    )
-        if inst.op in ("dma.load", "dma.store"):
-            side, ref = ("dst", inst["src"]) if inst.op == "dma.load" else ("src", inst["dst"])
-            start, end = hbm_extent(ref, inst[side])  # type: ignore[arg-type]
-            if end > program.hbm_bytes:
-                report(
-                    index,
-                    inst,
-                    f"HBM [{start}, {end}) lies outside the program's {program.hbm_bytes} bytes",
-                )
-        if inst.op == "dma.gather" and inst["table"].addr >= program.hbm_bytes:  # type: ignore[union-attr]
-            report(index, inst, f"table at {inst['table'].addr} lies outside HBM")  # type: ignore[union-attr]
-        if inst.op in ("dma.load", "dma.gather"):
-            tag = int(inst["tag"])
-            if tag in waiting:
-                report(index, inst, f"tag {tag} reused while pending")
-            waiting[tag] = inst["dst"]  # type: ignore[assignment]
+            whys = [f"core {inst.core} does not exist"]
+        else:
+            whys = _instruction_problems(
+                inst,
+                live[inst.core],
+                pending[inst.core],
+                arrays_per_core=arrays_per_core,
+                sram_bytes=sram_bytes,
+                hbm_bytes=program.hbm_bytes,
+            )
+        found.extend(f"instruction {index} ({inst.op} on core {inst.core}): {why}" for why in whys)
     return found
+
+
+def _instruction_problems(
+    inst: Instruction,
+    regions: dict[int, int],
+    waiting: dict[int, Tile],
+    *,
+    arrays_per_core: int,
+    sram_bytes: int,
+    hbm_bytes: int,
+) -> list[str]:
+    """Why one instruction on an existing core breaks the rules; updates its core's live
+    regions and pending DMAs as the instruction would."""
+    if inst.op == "sram.alloc":
+        return _alloc_problems(inst, regions, sram_bytes)
+    if inst.op == "sram.free":
+        return _free_problems(inst, regions, waiting)
+    if inst.op == "dma.wait":
+        waiting.pop(int(inst["tag"]), None)
+        return []
+    return _access_problems(inst, regions, waiting, arrays_per_core, hbm_bytes)
+
+
+def _alloc_problems(inst: Instruction, regions: dict[int, int], sram_bytes: int) -> list[str]:
+    """Rule 1 for `sram.alloc`; a valid region becomes live."""
+    base, size = int(inst["base"]), int(inst["size"])
+    if base < 0 or size <= 0 or base + size > sram_bytes:
+        return [f"region [{base}, {base + size}) outside SRAM"]
+    if any(_overlaps(base, base + size, b, b + s) for b, s in regions.items()):
+        return ["region overlaps a live allocation"]
+    regions[base] = size
+    return []
+
+
+def _free_problems(
+    inst: Instruction, regions: dict[int, int], waiting: dict[int, Tile]
+) -> list[str]:
+    """Rules 1 and 3 for `sram.free`; a live region is released even when the free is
+    reported for a DMA still in flight into it."""
+    base, size = int(inst["base"]), int(inst["size"])
+    if regions.get(base) != size:
+        return [f"frees [{base}, {base + size}) which is not allocated"]
+    problems = []
+    if any(_overlaps(base, base + size, t.addr, t.end) for t in waiting.values()):
+        problems.append("frees a region with a DMA still in flight")
+    del regions[base]
+    return problems
+
+
+def _access_problems(
+    inst: Instruction,
+    regions: dict[int, int],
+    waiting: dict[int, Tile],
+    arrays_per_core: int,
+    hbm_bytes: int,
+) -> list[str]:
+    """Rules 2 to 5 for an instruction that reads or writes tiles; a load or gather
+    becomes pending under its tag."""
+    problems = []
+    if inst.unit == "mxu" and not 0 <= int(inst["arr"]) < arrays_per_core:
+        problems.append(f"array {inst['arr']} does not exist")
+    for name, tile in inst.tiles().items():
+        if not _inside(tile, regions):
+            problems.append(f"{name} [{tile.addr}, {tile.end}) is not in allocated SRAM")
+        for tag, dest in waiting.items():
+            if tiles_overlap(tile, dest):
+                problems.append(f"{name} touches the destination of DMA tag {tag} before its wait")
+    if inst.op in ("dma.load", "dma.store"):
+        side, ref = ("dst", inst["src"]) if inst.op == "dma.load" else ("src", inst["dst"])
+        start, end = hbm_extent(ref, inst[side])  # type: ignore[arg-type]
+        if end > hbm_bytes:
+            problems.append(f"HBM [{start}, {end}) lies outside the program's {hbm_bytes} bytes")
+    if inst.op == "dma.gather" and inst["table"].addr >= hbm_bytes:  # type: ignore[union-attr]
+        problems.append(f"table at {inst['table'].addr} lies outside HBM")  # type: ignore[union-attr]
+    if inst.op in ("dma.load", "dma.gather"):
+        tag = int(inst["tag"])
+        if tag in waiting:
+            problems.append(f"tag {tag} reused while pending")
+        waiting[tag] = inst["dst"]  # type: ignore[assignment]
+    return problems
