@@ -70,32 +70,16 @@ def systolic(
     --max-memory (default 2 GiB) or --max-time (default 10 min) is refused, naming its
     estimate."""
     from tigris.cli.progress import Progress
-    from tigris.engines.systolic.config import SystolicConfig, check_gemm_shape
-    from tigris.engines.systolic.dataflow import parse_dataflow
-    from tigris.engines.systolic.simulator import compute_output, simulate
+    from tigris.engines.systolic.config import check_gemm_shape
     from tigris.engines.systolic.trace import chrome_trace, line_trace
     from tigris.io.output import check_output_path, write_output
 
-    sram_bytes = parse_sram(sram)
-    config = SystolicConfig(
-        rows=rows,
-        cols=cols,
-        dataflow=parse_dataflow(dataflow),
-        dtype=dtype,
-        ifmap_sram_bytes=sram_bytes,
-        filter_sram_bytes=sram_bytes,
-        ofmap_sram_bytes=sram_bytes,
-        dram_bandwidth_bytes_per_cycle=dram_bandwidth,
-    )
+    config = _config(rows, cols, dataflow, dtype, sram, dram_bandwidth)
     check_gemm_shape(m, n, k)
     _check_budget(m, n, k, config, verify, trace is not None, show_line_trace, max_memory, max_time)
     if trace is not None:
         check_output_path(trace, option="--trace", mkdir=mkdir)
-    with Progress("scheduling folds", quiet=quiet) as bar:
-        result = simulate(m, n, k, config, progress=bar.update)
-    if verify:
-        with Progress("computing C (MACs)", quiet=quiet) as bar:
-            result = compute_output(result, verify=True, progress=bar.update)
+    result = _simulate(m, n, k, config, verify, quiet)
     if trace is not None:
         with Progress("writing the fold trace", quiet=quiet) as bar:
             document = json.dumps(chrome_trace(result, progress=bar.update))
@@ -106,6 +90,40 @@ def systolic(
         typer.echo(json.dumps(result.to_json_dict()))
         return
     typer.echo(_summary_text(result))
+
+
+def _config(
+    rows: int, cols: int, dataflow: str, dtype: str, sram: str, dram_bandwidth: float | None
+) -> SystolicConfig:
+    """The array the options describe: three SRAMs (ifmap, filter, ofmap) of --sram each."""
+    from tigris.engines.systolic.config import SystolicConfig
+    from tigris.engines.systolic.dataflow import parse_dataflow
+
+    sram_bytes = parse_sram(sram)
+    return SystolicConfig(
+        rows=rows,
+        cols=cols,
+        dataflow=parse_dataflow(dataflow),
+        dtype=dtype,
+        ifmap_sram_bytes=sram_bytes,
+        filter_sram_bytes=sram_bytes,
+        ofmap_sram_bytes=sram_bytes,
+        dram_bandwidth_bytes_per_cycle=dram_bandwidth,
+    )
+
+
+def _simulate(m: int, n: int, k: int, config: SystolicConfig, verify: bool, quiet: bool):
+    """Schedule the folds (cycle counts, traffic); with --verify also compute C and check
+    it, a second pass that does every MAC."""
+    from tigris.cli.progress import Progress
+    from tigris.engines.systolic.simulator import compute_output, simulate
+
+    with Progress("scheduling folds", quiet=quiet) as bar:
+        result = simulate(m, n, k, config, progress=bar.update)
+    if verify:
+        with Progress("computing C (MACs)", quiet=quiet) as bar:
+            result = compute_output(result, verify=True, progress=bar.update)
+    return result
 
 
 def _check_budget(
