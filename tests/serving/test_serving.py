@@ -171,12 +171,13 @@ def test_bad_trace_names_the_line_or_field(tmp_path, name, text, needle):
 def _app():
     import typer
 
-    from tigris.cli.serve import register
+    from tigris.cli import serve, train
 
     app = typer.Typer()
     validate_app = typer.Typer()
     app.add_typer(validate_app, name="validate")
-    register(app, validate_app)
+    train.register(app, validate_app)  # infer
+    serve.register(app, validate_app)
     return app
 
 

@@ -399,11 +399,11 @@ _PLUGINS_OF = {
     "asm": (_register_executor,),
     "disasm": (_register_executor,),
     "train": (_register_parallel,),
-    "infer": (_register_serving,),
+    "infer": (_register_parallel,),
     "serve": (_register_serving,),
     "compare": (_register_compare,),
     "explore": (_register_explore,),
-    "validate": (_register_parallel, _register_serving),
+    "validate": (_register_parallel,),
 }
 
 

@@ -1,4 +1,4 @@
-"""`tigris infer`, `tigris serve` and `tigris validate infer`."""
+"""`tigris serve`: a thin wrapper over tigris.api.serve (`infer` lives in cli/train.py)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tigris.errors import InfeasibleError
-
 if TYPE_CHECKING:
-    from tigris.serving.static_batch import InferResult
+    pass
 
 Model = Annotated[str, typer.Argument(help="Model id (see `tigris models`) or a config.json.")]
 ChipOpt = Annotated[str, typer.Option("--chip", help="Chip id or YAML file.")]
@@ -67,23 +65,6 @@ def _print_json(data: object) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=float) + "\n")
 
 
-def _refuse_unfit(result: InferResult, batch: int, capacity_bytes: float) -> None:
-    """A batch that does not fit is an infeasible design (exit 3, as `serve` exits for the
-    same case): its latencies would be numbers for a machine that cannot run it."""
-    if result.max_batch >= 1:
-        raise InfeasibleError(
-            f"batch {batch} does not fit in {capacity_bytes / 1e9:.0f} GB per chip "
-            f"({result.memory_per_chip_bytes / 1e9:.1f} GB needed); the largest batch that "
-            f"fits is {result.max_batch}"
-        )
-    raise InfeasibleError(
-        f"{result.model} does not fit on {result.num_chips} x {result.chip}: "
-        f"{result.weights_per_chip_bytes / 1e9:.1f} GB of weights per chip, "
-        f"{capacity_bytes / 1e9:.0f} GB of memory",
-        over_bytes=result.memory_per_chip_bytes - capacity_bytes,
-    )
-
-
 def _table(title: str, rows: list[tuple[str, str]]) -> None:
     from rich.console import Console
 
@@ -92,62 +73,6 @@ def _table(title: str, rows: list[tuple[str, str]]) -> None:
     # fitted to the terminal: values wrap between words only, a number is never cut
     columns = (Column("quantity"), Column("value"))
     print_table(Console(), title, columns, [list(row) for row in rows], show_header=False)
-
-
-def infer_command(
-    model: Model,
-    chip: ChipOpt = "h100-sxm",
-    num_chips: NumChips = 1,
-    tp: Tp = None,
-    pp: Pp = 1,
-    ep: Ep = 1,
-    batch: Annotated[int, typer.Option("--batch", help="Sequences per replica.")] = 1,
-    input_len: Annotated[int, typer.Option("--input-len", help="Prompt tokens.")] = 512,
-    output_len: Annotated[int, typer.Option("--output-len", help="Generated tokens.")] = 128,
-    weight_dtype: WeightDtype = None,
-    kv_dtype: KvDtype = None,
-    compute_dtype: ComputeDtype = "bf16",
-    as_json: AsJson = False,
-) -> None:
-    """Latency, throughput and memory of one static batch (prefill, then decode)."""
-    from tigris.api.inference import check_context
-    from tigris.serving.deployment import build_deployment
-    from tigris.serving.static_batch import infer
-
-    deployment = build_deployment(
-        model,
-        chip,
-        num_chips=num_chips,
-        tp=tp,
-        pp=pp,
-        ep=ep,
-        weight_dtype=weight_dtype,
-        kv_dtype=kv_dtype,
-        compute_dtype=compute_dtype,
-    )
-    check_context(deployment, input_len, output_len)
-    result = infer(deployment, batch, input_len, output_len)
-    if not result.fits:
-        _refuse_unfit(result, batch, deployment.chip.dram_capacity_bytes)
-    if as_json:
-        _print_json(result.to_dict())
-        return
-    from tigris.units import format_quantity
-
-    _table(
-        f"{result.model} on {result.num_chips} x {result.chip} (tp {result.tp}, pp {result.pp}, "
-        f"ep {result.ep}), batch {batch}, {input_len} in / {output_len} out",
-        [
-            ("TTFT", format_quantity(result.ttft_s, "time")),
-            ("TPOT", format_quantity(result.tpot_s, "time")),
-            ("end to end", format_quantity(result.e2e_latency_s, "time")),
-            ("throughput", f"{result.throughput_tokens_per_s:,.0f} output tokens/s"),
-            ("memory per chip", format_quantity(result.memory_per_chip_bytes, "capacity")),
-            ("weights per chip", format_quantity(result.weights_per_chip_bytes, "capacity")),
-            ("max batch", str(result.max_batch)),
-            ("fits", "yes" if result.fits else "NO"),
-        ],
-    )
 
 
 def serve_command(
@@ -206,60 +131,6 @@ def serve_command(
     _table(f"serve {scenario}: {data['model']} on {num_chips} x {data['chip']}", rows)
 
 
-def validate_infer_command(
-    rows: Annotated[bool, typer.Option("--rows", help="Also print every row.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress on stderr.")] = False,
-    as_json: AsJson = False,
-) -> None:
-    """Predicted vs measured for the infer_chip and infer_cluster rows."""
-    from tigris.cli.progress import Progress
-    from tigris.validate.infer import summarize_by_source, validate_infer_rows
-
-    with Progress("validate infer: rows", quiet=quiet) as bar:
-        results = validate_infer_rows(progress=bar.update)
-    summary = summarize_by_source(results)
-    if as_json:
-        _print_json(
-            {
-                "summary": summary,
-                "rows": [r.to_dict() for r in results],
-            }
-        )
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    if rows:
-        detail = Table(title="Rows")
-        for column in ("id", "metric", "measured", "predicted", "error %"):
-            detail.add_column(column, no_wrap=column == "id")
-        for r in results:
-            if r.error_pct is not None:
-                detail.add_row(
-                    r.row_id,
-                    r.metric,
-                    f"{r.measured:.4g}",
-                    f"{r.predicted:.4g}",
-                    f"{r.error_pct:+.1f}",
-                )
-        console.print(detail)
-    table = Table(title="Inference: predicted vs measured, absolute % error per source")
-    for column in ("source", "rows", "skipped", "mean |error| %", "max |error| %"):
-        table.add_column(column)
-    for item in summary:
-        table.add_row(
-            item["source"],
-            str(item["num_rows"]),
-            str(item["num_skipped"]),
-            f"{item['mean_abs_error_pct']:.1f}",
-            f"{item['max_abs_error_pct']:.1f}",
-        )
-    console.print(table)
-
-
 def register(app: typer.Typer, validate_app: typer.Typer) -> None:
-    """Add `infer`, `serve` and `validate infer` to the tigris app."""
-    app.command("infer")(infer_command)
+    """Add `serve` to the tigris app (`validate_app` kept for the common register signature)."""
     app.command("serve")(serve_command)
-    validate_app.command("infer")(validate_infer_command)
