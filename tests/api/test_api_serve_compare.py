@@ -1,6 +1,6 @@
 """tigris.api.serve and tigris.api.compare: each result's to_dict() is what the command
 prints with --json; chips given as ids, YAML paths or Chip objects; a bad argument is a
-SpecError naming it; every python example of docs/api-serve-compare.md runs."""
+SpecError naming it; docs/api.md shows both (test_api.py runs its examples)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from cli_run import run_tigris
 from tigris.errors import SpecError
 from tigris.hardware.presets import chip_path, load_chip
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "api-serve-compare.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 SMALL = {"num_requests": 60, "input_len": 128, "output_len": 16}
 SMALL_ARGS = ("--num-requests", "60", "--input-len", "128", "--output-len", "16")
 
@@ -93,12 +93,7 @@ def _doc_examples() -> list[str]:
 
 
 def test_the_doc_has_an_example_of_each():
+    """docs/api.md shows serve and compare (tests/api/test_api.py runs every example)."""
     examples = _doc_examples()
-    assert len(examples) == 2
-    assert "t.serve(" in examples[0] and "t.compare(" in examples[1]
-
-
-@pytest.mark.parametrize("index", range(2))
-def test_every_doc_example_runs(index, capsys):
-    exec(compile(_doc_examples()[index], f"{DOC.name} example {index + 1}", "exec"), {})
-    assert capsys.readouterr().out  # each example prints what it found
+    assert any("t.serve(" in example for example in examples)
+    assert any("t.compare(" in example for example in examples)
