@@ -83,7 +83,8 @@ def evaluate_train(chip: Chip, workload: TrainWorkload, assumptions: Assumptions
         return failed(workload.name, "train", chip.id, error)
 
 
-def _evaluate(chip: Chip, workload: TrainWorkload, assumptions: Assumptions) -> Cell:
+def _search(chip: Chip, workload: TrainWorkload):  # -> (TrainSetup, the plan search)
+    """The workload's best plan on `chip`'s default system (InfeasibleError without one)."""
     spec = load_model(workload.model)
     chip.peak_flop_per_s(workload.dtype)  # UnsupportedError without that matrix path
     cluster = default_cluster(chip)
@@ -98,7 +99,29 @@ def _evaluate(chip: Chip, workload: TrainWorkload, assumptions: Assumptions) -> 
         workload.seq_len,
         precision=Precision(compute_dtype=workload.dtype),
     )
-    found = best_plan(setup, {**workload.plan, "dtype": workload.dtype})
+    return setup, best_plan(setup, {**workload.plan, "dtype": workload.dtype})
+
+
+def _run_figures(chip, workload, best, power_w_per_chip, assumptions) -> dict[str, object]:
+    """Time, cost and energy of the whole run when the workload names a token budget."""
+    run_s = best.time_to_train_s(workload.tokens)
+    extra: dict[str, object] = {"tokens": workload.tokens, "time_to_train_s": run_s}
+    try:
+        run = training_run_cost(
+            chip,
+            num_chips=workload.num_chips,
+            time_s=run_s,
+            power_w_per_chip=power_w_per_chip,
+            assumptions=assumptions,
+        )
+        extra |= {"run_cost_usd": run.cost_usd, "run_energy_mwh": run.energy_mwh}
+    except TigrisError:
+        pass  # no price on this basis: the cell's cost_note says why
+    return extra
+
+
+def _evaluate(chip: Chip, workload: TrainWorkload, assumptions: Assumptions) -> Cell:
+    setup, found = _search(chip, workload)
     best: StepResult = found.best
     timer = OpTimer(get_engine(setup.engine), chip)
     for ops in step_parts(setup, best.plan).values():  # the per-chip ops, for the roofline
@@ -124,19 +147,7 @@ def _evaluate(chip: Chip, workload: TrainWorkload, assumptions: Assumptions) -> 
         "plans_fit": found.num_fit,
     }
     if workload.tokens:
-        run_s = best.time_to_train_s(workload.tokens)
-        extra |= {"tokens": workload.tokens, "time_to_train_s": run_s}
-        try:
-            run = training_run_cost(
-                chip,
-                num_chips=n,
-                time_s=run_s,
-                power_w_per_chip=energy.power_w_per_chip,
-                assumptions=assumptions,
-            )
-            extra |= {"run_cost_usd": run.cost_usd, "run_energy_mwh": run.energy_mwh}
-        except TigrisError:
-            pass  # no price on this basis: the cell's cost_note says why
+        extra |= _run_figures(chip, workload, best, energy.power_w_per_chip, assumptions)
     return Cell(
         workload=workload.name,
         kind="train",
