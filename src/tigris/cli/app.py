@@ -215,7 +215,10 @@ def gemm(
     batch: Annotated[
         int, typer.Option("--batch", min=1, max=MAX_GEMM_SIZE, help="independent GEMMs")
     ] = 1,
-    engine: Annotated[str, typer.Option("--engine", help="tile | roofline")] = "tile",
+    engine: Annotated[
+        str,
+        typer.Option("--engine", help="tile | roofline | systolic (cycle-level, systolic chips)"),
+    ] = "tile",
     overrides: SetOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -271,39 +274,44 @@ def validate_gemm(
     as_json: JsonOption = False,
 ) -> None:
     """Predicted vs measured for the gemm and memory_bw rows of the calibration data."""
+    from tigris.cli.progress import Progress
     from tigris.engines.base import get_engine
     from tigris.validate.single_chip import summarize, validate_rows
 
     get_engine(engine)  # SpecError for an unknown engine, before any row is skipped for it
-    from tigris.cli.progress import Progress
-
     with Progress("validate gemm: rows", quiet=quiet) as bar:
         results = validate_rows(engine_name=engine, progress=bar.update)
     summary = summarize(results)
-    skipped = [r for r in results if r.skipped]
     if as_json:
         _print_json(
             {
                 "engine": engine,
                 "summary": [s.__dict__ for s in summary],
-                "rows": [
-                    {
-                        "id": r.case.row_id,
-                        "category": r.case.category,
-                        "hardware": r.case.hardware,
-                        "chip": r.case.chip_id,
-                        "metric": r.case.metric,
-                        "measured": r.case.measured,
-                        "predicted": r.predicted,
-                        "error_pct": r.error_pct,
-                        "skipped": r.skipped,
-                        "source": r.case.source,
-                    }
-                    for r in results
-                ],
+                "rows": [_gemm_row(r) for r in results],
             }
         )
         return
+    _print_gemm_tables(engine, results, summary, rows=rows)
+
+
+def _gemm_row(r: Any) -> dict[str, Any]:
+    """One validate-gemm row as --json prints it."""
+    return {
+        "id": r.case.row_id,
+        "category": r.case.category,
+        "hardware": r.case.hardware,
+        "chip": r.case.chip_id,
+        "metric": r.case.metric,
+        "measured": r.case.measured,
+        "predicted": r.predicted,
+        "error_pct": r.error_pct,
+        "skipped": r.skipped,
+        "source": r.case.source,
+    }
+
+
+def _print_gemm_tables(engine: str, results: list, summary: list, *, rows: bool) -> None:
+    """The summary table (and with `rows`, every scored row first); skipped rows counted."""
     console = _console()
     if rows:
         detail = Table(title="Rows")
@@ -334,6 +342,7 @@ def validate_gemm(
             style=style,
         )
     console.print(table)
+    skipped = [r for r in results if r.skipped]
     if skipped:
         reasons = sorted({r.skipped for r in skipped if r.skipped})
         console.print(f"{len(skipped)} rows skipped: " + "; ".join(reasons))
