@@ -224,26 +224,44 @@ def execute(
     """Run `program`; compute=False times it without the arithmetic (outputs are zeros).
     `progress(done, total)` is called every PROGRESS_EVERY instructions and at the end."""
     if check:
-        found = violations(
-            program,
-            num_cores=machine.num_cores,
-            arrays_per_core=machine.arrays_per_core,
-            sram_bytes=machine.sram_bytes_per_core,
-        )
-        if found:
-            raise SpecError(
-                f"{len(found)} memory-discipline violation(s); first: {found[0]}",
-                key_path="program",
-            )
+        _check_discipline(program, machine)
     timeline = Timeline(machine, machine.macs_per_pe(program.mode))
     functional = None
     if compute:
+        # every refusal (too much HBM, a bad image) comes before the HBM is allocated
         check_hbm_size(program, machine)
         check_image(program, image)
         memory = Memory(program.hbm_bytes, machine.num_cores, machine.sram_bytes_per_core)
         _load_image(memory, program, image)
         _load_inputs(memory, program, inputs)
         functional = Functional(machine, memory, program.segments)
+    macs = _run_instructions(program, timeline, functional, progress)
+    return _result(program, machine, timeline, _read_outputs(program, functional), macs)
+
+
+def _check_discipline(program: Program, machine: Machine) -> None:
+    """SpecError naming the first broken memory rule (tigris.toolchain.isa.checks)."""
+    found = violations(
+        program,
+        num_cores=machine.num_cores,
+        arrays_per_core=machine.arrays_per_core,
+        sram_bytes=machine.sram_bytes_per_core,
+    )
+    if found:
+        raise SpecError(
+            f"{len(found)} memory-discipline violation(s); first: {found[0]}",
+            key_path="program",
+        )
+
+
+def _run_instructions(
+    program: Program,
+    timeline: Timeline,
+    functional: Functional | None,
+    progress: Callable[[int, int], None] | None,
+) -> int:
+    """Time every instruction in program order (and compute it, given `functional`);
+    returns the MACs issued. A failing instruction is a SpecError naming it."""
     macs = 0
     total = len(program.instructions)
     for index, inst in enumerate(program.instructions):
@@ -264,13 +282,19 @@ def execute(
                     hint=error.hint,
                 ) from None
             except (ValueError, IndexError, TypeError) as error:
+                # numpy's complaints about a bad operand: the program's fault, not a bug
                 raise SpecError(
                     f"cannot execute: {error}",
                     key_path=f"instruction {index} ({format_instruction(inst)})",
                 ) from None
     if progress is not None:
         progress(total, total)
-    cycles = timeline.total_cycles
+    return macs
+
+
+def _read_outputs(program: Program, functional: Functional | None) -> dict[str, np.ndarray]:
+    """Each output symbol's array: copied out of the simulated HBM, or zeros when the
+    run only timed the program."""
     outputs = {}
     for symbol in program.outputs:
         if functional is not None:
@@ -279,6 +303,19 @@ def execute(
             ).copy()
         else:
             outputs[symbol.name] = np.zeros(symbol.shape, dtype=numpy_dtype(symbol.dtype))
+    return outputs
+
+
+def _result(
+    program: Program,
+    machine: Machine,
+    timeline: Timeline,
+    outputs: dict[str, np.ndarray],
+    macs: int,
+) -> RunResult:
+    """The RunResult: cycles, and each unit's busy cycles over what its instances could
+    have done in that time (all MXU arrays count as one unit)."""
+    cycles = timeline.total_cycles
     busy: Counter[str] = Counter()
     for span in timeline.spans:
         busy["mxu" if span.unit.startswith("mxu") else span.unit] += span.end - span.start
