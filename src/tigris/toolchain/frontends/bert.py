@@ -84,19 +84,40 @@ def bert_graph(
         raise SpecError(
             f"a sentence of {longest} tokens exceeds max_position_embeddings", key_path="inputs"
         )
-    c: dict[str, np.ndarray] = {}
+    ck = _Checkpoint(tensors)
+    nodes: list[Node] = _embedding_nodes(ck, eps)
+    x = "x0"
+    for layer in range(config["num_hidden_layers"]):
+        nodes.extend(_encoder_layer(ck, layer, x, heads, d, eps, act))
+        x = f"l{layer}.out"
+    nodes.append(MeanPool("pool", "embedding", x, normalize=True))
+    return Graph(name, tuple(nodes), ck.constants, tuple(seq_lengths), output="embedding")
 
-    def t(key: str) -> np.ndarray:
-        if key not in tensors:
+
+class _Checkpoint:
+    """Reads the checkpoint's tensors (a missing one is a SpecError naming it) and holds
+    the graph's constants, in the order the nodes put them."""
+
+    def __init__(self, tensors: dict[str, np.ndarray]) -> None:
+        self.tensors = tensors
+        self.constants: dict[str, np.ndarray] = {}
+
+    def t(self, key: str) -> np.ndarray:
+        if key not in self.tensors:
             raise SpecError(f"checkpoint has no tensor {key!r}", key_path=key)
-        return np.asarray(tensors[key], dtype=np.float32)
+        return np.asarray(self.tensors[key], dtype=np.float32)
 
-    def put(key: str, value: np.ndarray) -> str:
-        c[key] = np.ascontiguousarray(value, dtype=np.float32)
+    def put(self, key: str, value: np.ndarray) -> str:
+        self.constants[key] = np.ascontiguousarray(value, dtype=np.float32)
         return key
 
+
+def _embedding_nodes(ck: _Checkpoint, eps: float) -> list[Node]:
+    """Word + position + token-type-0 embeddings (every sentence is segment 0), then
+    LayerNorm, into x0."""
+    t, put = ck.t, ck.put
     emb = "embeddings"
-    nodes: list[Node] = [
+    return [
         Embedding(
             "embed",
             "emb",
@@ -114,81 +135,64 @@ def bert_graph(
             eps,
         ),
     ]
-    x = "x0"
-    for layer in range(config["num_hidden_layers"]):
-        p = f"encoder.layer.{layer}"
-        a = f"{p}.attention"
-        qkv_w = np.concatenate(
-            [t(f"{a}.self.{n}.weight").T for n in ("query", "key", "value")], axis=1
-        )
-        qkv_b = np.concatenate([t(f"{a}.self.{n}.bias") for n in ("query", "key", "value")])
-        nodes.append(
-            Linear(
-                f"l{layer}.qkv",
-                f"l{layer}.qkv",
-                x,
-                put(f"l{layer}.qkv.w", qkv_w),
-                put(f"l{layer}.qkv.b", qkv_b),
-            )
-        )
-        nodes.append(
-            Attention(
-                f"l{layer}.attn", f"l{layer}.attn", f"l{layer}.qkv", heads, heads, d, causal=False
-            )
-        )
-        nodes.append(
-            Linear(
-                f"l{layer}.attn_out",
-                f"l{layer}.attn_res",
-                f"l{layer}.attn",
-                put(f"l{layer}.o.w", t(f"{a}.output.dense.weight").T),
-                put(f"l{layer}.o.b", t(f"{a}.output.dense.bias")),
-                residual=x,
-            )
-        )
-        nodes.append(
-            LayerNorm(
-                f"l{layer}.attn_norm",
-                f"l{layer}.h",
-                f"l{layer}.attn_res",
-                put(f"l{layer}.ln1.g", t(f"{a}.output.LayerNorm.weight")),
-                put(f"l{layer}.ln1.b", t(f"{a}.output.LayerNorm.bias")),
-                eps,
-            )
-        )
-        nodes.append(
-            Linear(
-                f"l{layer}.up",
-                f"l{layer}.up",
-                f"l{layer}.h",
-                put(f"l{layer}.up.w", t(f"{p}.intermediate.dense.weight").T),
-                put(f"l{layer}.up.b", t(f"{p}.intermediate.dense.bias")),
-                activation=act,
-            )
-        )
-        nodes.append(
-            Linear(
-                f"l{layer}.down",
-                f"l{layer}.mlp_res",
-                f"l{layer}.up",
-                put(f"l{layer}.down.w", t(f"{p}.output.dense.weight").T),
-                put(f"l{layer}.down.b", t(f"{p}.output.dense.bias")),
-                residual=f"l{layer}.h",
-            )
-        )
-        nodes.append(
-            LayerNorm(
-                f"l{layer}.mlp_norm",
-                f"l{layer}.out",
-                f"l{layer}.mlp_res",
-                put(f"l{layer}.ln2.g", t(f"{p}.output.LayerNorm.weight")),
-                put(f"l{layer}.ln2.b", t(f"{p}.output.LayerNorm.bias")),
-                eps,
-            )
-        )
-        x = f"l{layer}.out"
-    nodes.append(MeanPool("pool", "embedding", x, normalize=True))
-    return Graph(name, tuple(nodes), c, tuple(seq_lengths), output="embedding")
+
+
+def _encoder_layer(
+    ck: _Checkpoint, layer: int, x: str, heads: int, d: int, eps: float, act: str
+) -> list[Node]:
+    """One post-norm encoder layer on `x`, into f"l{layer}.out". torch Linear weights are
+    [out, in], transposed to the graph's [in, out]."""
+    t, put = ck.t, ck.put
+    p = f"encoder.layer.{layer}"
+    a = f"{p}.attention"
+    lp = f"l{layer}"  # the graph's names for this layer
+    # the three torch projections side by side: one fused QKV matmul
+    qkv_w = np.concatenate([t(f"{a}.self.{n}.weight").T for n in ("query", "key", "value")], axis=1)
+    qkv_b = np.concatenate([t(f"{a}.self.{n}.bias") for n in ("query", "key", "value")])
+    return [
+        Linear(f"{lp}.qkv", f"{lp}.qkv", x, put(f"{lp}.qkv.w", qkv_w), put(f"{lp}.qkv.b", qkv_b)),
+        Attention(f"{lp}.attn", f"{lp}.attn", f"{lp}.qkv", heads, heads, d, causal=False),
+        Linear(
+            f"{lp}.attn_out",
+            f"{lp}.attn_res",
+            f"{lp}.attn",
+            put(f"{lp}.o.w", t(f"{a}.output.dense.weight").T),
+            put(f"{lp}.o.b", t(f"{a}.output.dense.bias")),
+            residual=x,
+        ),
+        LayerNorm(
+            f"{lp}.attn_norm",
+            f"{lp}.h",
+            f"{lp}.attn_res",
+            put(f"{lp}.ln1.g", t(f"{a}.output.LayerNorm.weight")),
+            put(f"{lp}.ln1.b", t(f"{a}.output.LayerNorm.bias")),
+            eps,
+        ),
+        Linear(
+            f"{lp}.up",
+            f"{lp}.up",
+            f"{lp}.h",
+            put(f"{lp}.up.w", t(f"{p}.intermediate.dense.weight").T),
+            put(f"{lp}.up.b", t(f"{p}.intermediate.dense.bias")),
+            activation=act,
+        ),
+        Linear(
+            f"{lp}.down",
+            f"{lp}.mlp_res",
+            f"{lp}.up",
+            put(f"{lp}.down.w", t(f"{p}.output.dense.weight").T),
+            put(f"{lp}.down.b", t(f"{p}.output.dense.bias")),
+            residual=f"{lp}.h",
+        ),
+        LayerNorm(
+            f"{lp}.mlp_norm",
+            f"{lp}.out",
+            f"{lp}.mlp_res",
+            put(f"{lp}.ln2.g", t(f"{p}.output.LayerNorm.weight")),
+            put(f"{lp}.ln2.b", t(f"{p}.output.LayerNorm.bias")),
+            eps,
+        ),
+    ]
 
 
 def bert_tensor_shapes(config: dict) -> dict[str, tuple[int, ...]]:

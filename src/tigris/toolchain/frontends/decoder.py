@@ -72,141 +72,152 @@ def decoder_graph(
     """The prefill graph of `spec` over sequences of `seq_lengths` tokens: random weights
     from `seed`, or `weights` by graph name (every name the graph uses, at its shape).
     `activation` overrides the MLP activation's lowering (gelu, gelu_tanh, silu, relu)."""
-    rng = np.random.default_rng(seed)
-    h, d = spec.hidden_size, spec.head_dim
-    heads, kv = spec.num_heads, spec.num_kv_heads
-    qkv_width = (heads + 2 * kv) * d
-    gpt = spec.norm == "layernorm"
-    c: dict[str, np.ndarray] = {}
+    build = _DecoderBuilder(spec, np.random.default_rng(seed), weights, norm_eps, activation)
+    table = build.embedding(seq_lengths, rope_base)
+    x = "x0"
+    for layer in range(spec.num_layers):
+        x = build.layer(f"l{layer}", x)
+    output = build.norm("final_norm", x)
+    if lm_head:
+        output = build.lm_head(output, table)
+    return Graph(spec.name, tuple(build.nodes), build.constants, tuple(seq_lengths), output=output)
 
-    def weight(name: str, *shape: int, scale: float = 0.02, offset: float = 0.0) -> str:
-        if weights is None:
-            c[name] = (offset + scale * rng.standard_normal(shape)).astype(np.float32)
+
+class _DecoderBuilder:
+    """Appends the graph's nodes and their weights. Random weights are drawn in the order
+    the nodes ask for them, so a seed always gives the same weights: keep that order."""
+
+    def __init__(
+        self,
+        spec: TransformerSpec,
+        rng: np.random.Generator,
+        weights: dict[str, np.ndarray] | None,
+        norm_eps: float,
+        activation: str | None,
+    ) -> None:
+        self.spec = spec
+        self.rng = rng
+        self.given = weights
+        self.norm_eps = norm_eps
+        self.activation = activation
+        self.constants: dict[str, np.ndarray] = {}
+        self.nodes: list[Node | Unsupported] = []
+
+    def weight(self, name: str, *shape: int, scale: float = 0.02, offset: float = 0.0) -> str:
+        """Put the constant `name`: drawn at random, or the given weight checked for shape."""
+        if self.given is None:
+            values = offset + scale * self.rng.standard_normal(shape)
+            self.constants[name] = values.astype(np.float32)
             return name
-        if name not in weights:
+        if name not in self.given:
             raise SpecError(f"no weight {name!r} given", key_path="weights")
-        value = np.ascontiguousarray(weights[name], dtype=np.float32)
+        value = np.ascontiguousarray(self.given[name], dtype=np.float32)
         if value.shape != shape:
             raise SpecError(
                 f"weight {name!r} has shape {list(value.shape)}, expected {list(shape)}",
                 key_path="weights",
             )
-        c[name] = value
+        self.constants[name] = value
         return name
 
-    nodes: list[Node | Unsupported] = []
-    table = weight("embed.tokens", spec.vocab_size, h)
-    positions = (
-        weight("embed.positions", spec.max_position_embeddings, h)
-        if spec.position == "learned"
-        else None
-    )
-    nodes.append(Embedding("embed", "x0", "ids", table, positions))
-    if spec.position == "rope":
-        c["rope.cos"], c["rope.sin"] = rope_tables(seq_lengths, d, rope_base)
-    for kind_name, kind in _unsupported(spec):
-        nodes.append(Unsupported(kind_name, f"{kind_name}.out", "x0", kind))
-    x = "x0"
-    act = activation or ("gelu_tanh" if spec.activation == "gelu" else spec.activation)
-    for layer in range(spec.num_layers):
-        p = f"l{layer}"
+    def bias(self, name: str, width: int, on: bool) -> str | None:
+        return self.weight(name, width) if on else None
 
-        def norm(name: str, src: str, p: str = p) -> str:
-            out = f"{p}.{name}"
-            gamma = weight(f"{out}.g", h, scale=0.1, offset=1.0)
-            if gpt:
-                nodes.append(LayerNorm(out, out, src, gamma, weight(f"{out}.b", h), norm_eps))
-            else:
-                nodes.append(RMSNorm(out, out, src, gamma, norm_eps))
-            return out
-
-        def bias(name: str, width: int, on: bool) -> str | None:
-            return weight(name, width) if on else None
-
-        n1 = norm("attn_norm", x)
-        qkv = f"{p}.qkv"
-        nodes.append(
-            Linear(
-                qkv,
-                qkv,
-                n1,
-                weight(f"{qkv}.w", h, qkv_width),
-                bias(f"{qkv}.b", qkv_width, spec.qkv_bias),
-            )
+    def embedding(self, seq_lengths: tuple[int, ...], rope_base: float) -> str:
+        """Token (and learned position) embeddings, the RoPE tables, and an Unsupported
+        node for each feature this front end cannot express. Returns the token table's
+        name (a tied LM head reuses it)."""
+        spec = self.spec
+        h = spec.hidden_size
+        table = self.weight("embed.tokens", spec.vocab_size, h)
+        positions = (
+            self.weight("embed.positions", spec.max_position_embeddings, h)
+            if spec.position == "learned"
+            else None
         )
+        self.nodes.append(Embedding("embed", "x0", "ids", table, positions))
         if spec.position == "rope":
-            nodes.append(
+            cos, sin = rope_tables(seq_lengths, spec.head_dim, rope_base)
+            self.constants["rope.cos"], self.constants["rope.sin"] = cos, sin
+        for kind_name, kind in _unsupported(spec):
+            self.nodes.append(Unsupported(kind_name, f"{kind_name}.out", "x0", kind))
+        return table
+
+    def norm(self, out: str, src: str) -> str:
+        """LayerNorm (GPT-2 style) or RMSNorm (Llama style) of `src`, named `out`."""
+        h = self.spec.hidden_size
+        gamma = self.weight(f"{out}.g", h, scale=0.1, offset=1.0)
+        if self.spec.norm == "layernorm":
+            beta = self.weight(f"{out}.b", h)
+            self.nodes.append(LayerNorm(out, out, src, gamma, beta, self.norm_eps))
+        else:
+            self.nodes.append(RMSNorm(out, out, src, gamma, self.norm_eps))
+        return out
+
+    def layer(self, p: str, x: str) -> str:
+        """One pre-norm decoder layer on `x`; returns its output's name."""
+        o = self.attention(p, self.norm(f"{p}.attn_norm", x), residual=x)
+        return self.mlp(p, self.norm(f"{p}.mlp_norm", o), residual=o)
+
+    def attention(self, p: str, src: str, residual: str) -> str:
+        """Fused QKV projection, RoPE, causal attention and the output projection, with
+        the residual add in its epilogue."""
+        spec = self.spec
+        h, d = spec.hidden_size, spec.head_dim
+        heads, kv = spec.num_heads, spec.num_kv_heads
+        qkv_width = (heads + 2 * kv) * d
+        qkv = f"{p}.qkv"
+        w = self.weight(f"{qkv}.w", h, qkv_width)
+        b = self.bias(f"{qkv}.b", qkv_width, spec.qkv_bias)
+        self.nodes.append(Linear(qkv, qkv, src, w, b))
+        if spec.position == "rope":
+            self.nodes.append(
                 Rope(f"{p}.rope", f"{p}.qkv_rope", qkv, "rope.cos", "rope.sin", d, heads + kv)
             )
             qkv = f"{p}.qkv_rope"
-        nodes.append(Attention(f"{p}.attn", f"{p}.attn", qkv, heads, kv, d, causal=True))
+        self.nodes.append(Attention(f"{p}.attn", f"{p}.attn", qkv, heads, kv, d, causal=True))
         o = f"{p}.attn_out"
-        nodes.append(
-            Linear(
-                o,
-                o,
-                f"{p}.attn",
-                weight(f"{o}.w", heads * d, h),
-                bias(f"{o}.b", h, spec.attention_out_bias),
-                residual=x,
-            )
-        )
-        n2 = norm("mlp_norm", o)
-        f = spec.ffn_hidden_size
+        w = self.weight(f"{o}.w", heads * d, h)
+        b = self.bias(f"{o}.b", h, spec.attention_out_bias)
+        self.nodes.append(Linear(o, o, f"{p}.attn", w, b, residual=residual))
+        return o
+
+    def mlp(self, p: str, src: str, residual: str) -> str:
+        """Gated ([gate | up] then the gated activation) or plain (activation in the up
+        projection's epilogue) MLP; the residual add goes into the down projection."""
+        spec = self.spec
+        h, f = spec.hidden_size, spec.ffn_hidden_size
         if spec.gated_mlp:
             gu = f"{p}.gate_up"
-            nodes.append(
-                Linear(
-                    gu,
-                    gu,
-                    n2,
-                    weight(f"{gu}.w", h, 2 * f),
-                    bias(f"{gu}.b", 2 * f, spec.mlp_bias),
-                )
-            )
-            gated = activation or ("silu" if spec.activation == "swiglu" else "gelu_tanh")
-            nodes.append(GatedActivation(f"{p}.act", f"{p}.act", gu, gated))
+            w = self.weight(f"{gu}.w", h, 2 * f)
+            b = self.bias(f"{gu}.b", 2 * f, spec.mlp_bias)
+            self.nodes.append(Linear(gu, gu, src, w, b))
+            gated = self.activation or ("silu" if spec.activation == "swiglu" else "gelu_tanh")
+            self.nodes.append(GatedActivation(f"{p}.act", f"{p}.act", gu, gated))
             inner = f"{p}.act"
         else:
+            # GPT-2's "gelu" is the tanh approximation
+            act = self.activation or ("gelu_tanh" if spec.activation == "gelu" else spec.activation)
             up = f"{p}.up"
-            nodes.append(
-                Linear(
-                    up,
-                    up,
-                    n2,
-                    weight(f"{up}.w", h, f),
-                    bias(f"{up}.b", f, spec.mlp_bias),
-                    activation=act,
-                )
-            )
+            w = self.weight(f"{up}.w", h, f)
+            b = self.bias(f"{up}.b", f, spec.mlp_bias)
+            self.nodes.append(Linear(up, up, src, w, b, activation=act))
             inner = up
         down = f"{p}.down"
-        nodes.append(
-            Linear(
-                down,
-                down,
-                inner,
-                weight(f"{down}.w", f, h),
-                bias(f"{down}.b", h, spec.mlp_bias),
-                residual=o,
-            )
-        )
-        x = down
-    final = "final_norm"
-    gamma = weight("final_norm.g", h, scale=0.1, offset=1.0)
-    if gpt:
-        nodes.append(LayerNorm(final, final, x, gamma, weight("final_norm.b", h), norm_eps))
-    else:
-        nodes.append(RMSNorm(final, final, x, gamma, norm_eps))
-    output = final
-    if lm_head:
+        w = self.weight(f"{down}.w", f, h)
+        b = self.bias(f"{down}.b", h, spec.mlp_bias)
+        self.nodes.append(Linear(down, down, inner, w, b, residual=residual))
+        return down
+
+    def lm_head(self, src: str, table: str) -> str:
+        """Logits over the vocabulary; a tied head is the token table transposed."""
+        spec = self.spec
         if spec.tie_word_embeddings:
-            c["lm_head.w"] = np.ascontiguousarray(c[table].T)
+            self.constants["lm_head.w"] = np.ascontiguousarray(self.constants[table].T)
         else:
-            weight("lm_head.w", h, spec.vocab_size)
-        nodes.append(Linear("lm_head", "logits", final, "lm_head.w"))
-        output = "logits"
-    return Graph(spec.name, tuple(nodes), c, tuple(seq_lengths), output=output)
+            self.weight("lm_head.w", spec.hidden_size, spec.vocab_size)
+        self.nodes.append(Linear("lm_head", "logits", src, "lm_head.w"))
+        return "logits"
 
 
 def tiny_spec(style: str, **overrides: object) -> TransformerSpec:

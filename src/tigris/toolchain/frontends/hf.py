@@ -222,6 +222,41 @@ def resolve_model(target: str) -> UserModel:
 
 
 def _user_model(config: dict[str, Any], file: Path, weights: tuple[Path, ...]) -> UserModel:
+    model_type = _supported_model_type(config, file)
+    name = _program_name(file, model_type)
+    if model_type == "bert":
+        return _bert_model(config, file, weights, name)
+    if model_type == "gpt2":
+        activation, norm_eps, rope_base = _gpt2_numerics(config, file)
+    else:
+        activation, norm_eps, rope_base = _llama_numerics(config, file)
+    spec = from_hf_config(config, name, file=str(file))
+    window = spec.sliding_window
+    if window is not None:
+        spec = spec.model_copy(update={"sliding_window": None})
+    if spec.position == "rope" and spec.head_dim % 2:
+        raise _refuse(f"RoPE on an odd head_dim ({spec.head_dim})", "head_dim", file)
+    return UserModel(
+        name=name,
+        model_type=model_type,
+        config=config,
+        config_file=file,
+        weight_files=weights,
+        spec=spec,
+        activation=activation,
+        norm_eps=norm_eps,
+        rope_base=rope_base,
+        vocab_size=spec.vocab_size,
+        num_layers=spec.num_layers,
+        num_params=spec.num_params,
+        max_positions=spec.max_position_embeddings if spec.position == "learned" else None,
+        sliding_window=window,
+    )
+
+
+def _supported_model_type(config: dict[str, Any], file: Path) -> str:
+    """The config's model_type, or a SpecError when it is missing, a mixture of experts
+    (refused by name, whatever its type) or a type the compiler has no front end for."""
     model_type = config.get("model_type")
     if model_type is None:
         raise SpecError(
@@ -238,60 +273,41 @@ def _user_model(config: dict[str, Any], file: Path, weights: tuple[Path, ...]) -
             key_path="model_type",
             hint="supported: " + ", ".join(SUPPORTED_TYPES),
         )
-    name = _program_name(file, str(model_type))
-    if model_type == "bert":
-        return _bert_model(config, file, weights, name)
-    if model_type == "gpt2":
-        if config.get("scale_attn_weights", True) is False:
-            raise _refuse("attention without 1/sqrt(head_dim) scaling", "scale_attn_weights", file)
-        if config.get("scale_attn_by_inverse_layer_idx"):
-            raise _refuse(
-                "attention scaled by the inverse layer index",
-                "scale_attn_by_inverse_layer_idx",
-                file,
-            )
-        if config.get("add_cross_attention"):
-            raise _refuse("cross attention", "add_cross_attention", file)
-        activation = _activation(config, "activation_function", "gelu_new", GPT2_ACTIVATIONS, file)
-        norm_eps = _float(config, "layer_norm_epsilon", file, 1e-5)
-        rope_base = ROPE_BASE
-    else:
-        scaling = config.get("rope_scaling")
-        if scaling:
-            kind = (
-                scaling.get("rope_type", scaling.get("type"))
-                if isinstance(scaling, dict)
-                else scaling
-            )
-            if kind != "default":
-                raise _refuse(f"rope scaling {kind!r}", "rope_scaling", file)
-        if config.get("partial_rotary_factor", 1) != 1:
-            raise _refuse("partial rotary embedding", "partial_rotary_factor", file)
-        activation = _activation(config, "hidden_act", "silu", GATED_ACTIVATIONS, file)
-        norm_eps = _float(config, "rms_norm_eps", file, 1e-6)
-        rope_base = _float(config, "rope_theta", file, ROPE_BASE)
-    spec = from_hf_config(config, name, file=str(file))
-    window = spec.sliding_window
-    if window is not None:
-        spec = spec.model_copy(update={"sliding_window": None})
-    if spec.position == "rope" and spec.head_dim % 2:
-        raise _refuse(f"RoPE on an odd head_dim ({spec.head_dim})", "head_dim", file)
-    return UserModel(
-        name=name,
-        model_type=str(model_type),
-        config=config,
-        config_file=file,
-        weight_files=weights,
-        spec=spec,
-        activation=activation,
-        norm_eps=norm_eps,
-        rope_base=rope_base,
-        vocab_size=spec.vocab_size,
-        num_layers=spec.num_layers,
-        num_params=spec.num_params,
-        max_positions=spec.max_position_embeddings if spec.position == "learned" else None,
-        sliding_window=window,
-    )
+    return str(model_type)
+
+
+def _gpt2_numerics(config: dict[str, Any], file: Path) -> tuple[str, float, float]:
+    """(activation, norm eps, RoPE base) of a GPT-2 config; refuses the attention
+    variants the decoder front end does not build."""
+    if config.get("scale_attn_weights", True) is False:
+        raise _refuse("attention without 1/sqrt(head_dim) scaling", "scale_attn_weights", file)
+    if config.get("scale_attn_by_inverse_layer_idx"):
+        raise _refuse(
+            "attention scaled by the inverse layer index",
+            "scale_attn_by_inverse_layer_idx",
+            file,
+        )
+    if config.get("add_cross_attention"):
+        raise _refuse("cross attention", "add_cross_attention", file)
+    activation = _activation(config, "activation_function", "gelu_new", GPT2_ACTIVATIONS, file)
+    return activation, _float(config, "layer_norm_epsilon", file, 1e-5), ROPE_BASE
+
+
+def _llama_numerics(config: dict[str, Any], file: Path) -> tuple[str, float, float]:
+    """(activation, norm eps, RoPE base) of a Llama-style config; refuses RoPE scaling
+    and partial rotary embeddings, which the decoder front end does not build."""
+    scaling = config.get("rope_scaling")
+    if scaling:
+        kind = (
+            scaling.get("rope_type", scaling.get("type")) if isinstance(scaling, dict) else scaling
+        )
+        if kind != "default":
+            raise _refuse(f"rope scaling {kind!r}", "rope_scaling", file)
+    if config.get("partial_rotary_factor", 1) != 1:
+        raise _refuse("partial rotary embedding", "partial_rotary_factor", file)
+    activation = _activation(config, "hidden_act", "silu", GATED_ACTIVATIONS, file)
+    norm_eps = _float(config, "rms_norm_eps", file, 1e-6)
+    return activation, norm_eps, _float(config, "rope_theta", file, ROPE_BASE)
 
 
 def _bert_model(
