@@ -30,7 +30,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from peers import REPO, peer_python  # noqa: E402
 
-TIGRIS = [sys.executable, "-m", "tigris"]
+# The `tigris` script a user runs (beside this interpreter), else `python -m tigris`.
+_SCRIPT = Path(sys.executable).with_name("tigris")
+TIGRIS = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "tigris"]
 GPT3_TRAIN = ["gpt3-175b", "--chip", "h100-sxm", "--num-chips", "1024"]
 GPT3_TRAIN += ["--global-batch", "1536", "--seq-len", "2048"]
 GPT3_PLAN = ["--tp", "8", "--pp", "8", "--dp", "16", "--micro-batch", "1"]
