@@ -41,7 +41,9 @@ def test_energy_per_token_equals_the_power_record(chip_id: str) -> None:
                 num_chips=num_chips,
                 assumptions=assumptions,
             )
-            power = cost.estimate_power(
+            from tigris.cost.power_scope import scoped_power
+
+            power = scoped_power(
                 chip,
                 cost.Activity(
                     time_s=time_s,
@@ -49,15 +51,18 @@ def test_energy_per_token_equals_the_power_record(chip_id: str) -> None:
                     dram_bytes=dram_bytes / num_chips,
                     link_bytes=link_bytes / num_chips,
                 ),
-                assumptions,
+                assumptions=assumptions,
             )
             reference = cost.EnergyPerToken(
                 chip_id=chip.id,
                 num_chips=num_chips,
                 tokens=tokens,
-                energy_j=power.energy_j * num_chips,
-                power_w_per_chip=power.power_w,
+                energy_j=power.energy_j("board") * num_chips,
+                power_w_per_chip=power.board_w,
                 slowdown=power.slowdown,
+                power_chip_w=power.chip_w,
+                power_node_wall_w=power.node_wall_w,
+                energy_wall_j=power.energy_j("node_wall") * num_chips,
             )
             assert result == reference
 

@@ -375,6 +375,12 @@ def _register_serving() -> None:
     register(app, validate_app)
 
 
+def _register_power() -> None:
+    from tigris.cli.validate_power import register
+
+    register(app, validate_app)
+
+
 def _register_compare() -> None:
     from tigris.cli.compare import register
 
@@ -395,6 +401,7 @@ _PLUGINS = (
     _register_serving,
     _register_compare,
     _register_explore,
+    _register_power,
 )
 # The plugins a command needs. A command named here (or defined above) loads only these:
 # importing every plugin costs seconds (ml_dtypes, the compiler, duckdb), which a user
@@ -412,7 +419,7 @@ _PLUGINS_OF = {
     "serve": (_register_serving,),
     "compare": (_register_compare,),
     "explore": (_register_explore,),
-    "validate": (_register_parallel,),
+    "validate": (_register_parallel, _register_power),
 }
 
 

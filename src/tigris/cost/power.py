@@ -293,17 +293,31 @@ class EnergyPerToken:
     chip_id: str
     num_chips: int
     tokens: float
-    energy_j: float
-    power_w_per_chip: float
+    energy_j: float  # board scope, all chips
+    power_w_per_chip: float  # board scope
     slowdown: float
+    power_chip_w: float = 0.0
+    power_node_wall_w: float = 0.0
+    energy_wall_j: float = 0.0
 
     @property
     def energy_per_token_j(self) -> float:
+        """Board energy per token (what tigris compare ranks and prices)."""
         return self.energy_j / self.tokens
+
+    @property
+    def energy_per_token_chip_j(self) -> float:
+        return self.energy_per_token_j * self.power_chip_w / self.power_w_per_chip
+
+    @property
+    def energy_per_token_wall_j(self) -> float:
+        return self.energy_wall_j / self.tokens
 
     def to_dict(self) -> dict[str, object]:
         data = asdict(self)
         data["energy_per_token_j"] = self.energy_per_token_j
+        data["energy_per_token_chip_j"] = self.energy_per_token_chip_j
+        data["energy_per_token_wall_j"] = self.energy_per_token_wall_j
         return data
 
 
@@ -319,29 +333,40 @@ def energy_per_token(
     dtype: str = "bf16",
     assumptions: Assumptions | None = None,
     area: AreaBreakdown | None = None,
+    power_cap_w: float | None = None,
 ) -> EnergyPerToken:
-    """Chip energy per token for totals over `num_chips` chips working for `time_s`.
+    """Board energy per token for totals over `num_chips` chips working for `time_s`,
+    with the chip and node-wall figures beside it (tigris.cost.power_scope: the fitted,
+    scoped model, under the chip's TDP and `power_cap_w`).
 
     flop, dram_bytes and link_bytes are totals across all chips (link bytes counted once
-    per byte sent); the work is taken to be spread evenly. Facility overheads (server,
-    PUE) are applied in tco, not here. `area` (the chip's estimate_area) saves recomputing it.
+    per byte sent); the work is taken to be spread evenly. tco applies its own server
+    multiplier and PUE to power_w_per_chip. `area` (the chip's estimate_area) saves
+    recomputing it.
     """
+    from tigris.cost.power_scope import scoped_power
+
     if tokens <= 0 or num_chips <= 0:
         raise ValueError("tokens and num_chips must be positive")
     per_chip = (flop / num_chips, dram_bytes / num_chips, link_bytes / num_chips)
-    _check_activity(time_s, *per_chip, 0.0)  # as Activity would
+    activity = Activity(time_s, *per_chip, dtype=dtype)
     assumptions = assumptions or load_assumptions()
     area = area or estimate_area(chip, assumptions)
-    power = _power(chip, assumptions, area, time_s, *per_chip, 0.0, dtype)
+    power = scoped_power(
+        chip, activity, power_cap_w=power_cap_w, assumptions=assumptions, area=area
+    )
     return record(
         EnergyPerToken,
         {
             "chip_id": chip.id,
             "num_chips": num_chips,
             "tokens": tokens,
-            "energy_j": power.energy_j * num_chips,
-            "power_w_per_chip": power.power_w,
+            "energy_j": power.energy_j("board") * num_chips,
+            "power_w_per_chip": power.board_w,
             "slowdown": power.slowdown,
+            "power_chip_w": power.chip_w,
+            "power_node_wall_w": power.node_wall_w,
+            "energy_wall_j": power.energy_j("node_wall") * num_chips,
         },
     )
 

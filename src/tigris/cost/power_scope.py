@@ -1,0 +1,259 @@
+"""Power with a scope: chip, board, node at the wall, facility.
+
+Per chip (the board a GPU's NVML reports):
+
+    board = idle + core + memory + network
+    idle     = static_fraction x TDP             (leakage, clocks, HBM refresh, fans of
+                                                  the board: what an idle board holding a
+                                                  context draws)
+    core     = core_scale x (matrix MACs by precision + their on-chip operand traffic +
+               large-SRAM traffic) at the chip's node (tigris.cost.power's per-event
+               energies: Horowitz 45 nm scaled by density)
+    memory   = memory_scale x DRAM bytes x pJ/bit of the DRAM kind
+    network  = link bytes x the scale-up SerDes pJ/bit (sourced, not scaled)
+
+The per-event energies give the mix (what a MAC costs against a DRAM byte); the scales
+carry what the 45 nm event table leaves out on a real product (instruction issue,
+register files, clock trees, L2 and NoC traffic, voltage margins). static_fraction,
+core_scale and memory_scale are fitted by `tigris.cost.power_fit` on measured board
+power rows, and the fit records the rows it used (`PowerCoefficients.fitted_on`).
+`chip` scope is the board without the DRAM stacks' dynamic power.
+
+Cap. A board whose demand exceeds its limit (min of TDP and a MaxQ-style power cap)
+lowers its clock to the ratio r at which it fits: core energy per operation goes as r^2
+(voltage follows the clock near the top of the DVFS curve), the compute-bound share u of
+the time stretches by 1/r, memory and link energy do not change. So a memory-bound
+decode step loses little speed under a cap and a GEMM stream loses the most; time and
+power stay consistent (power x time = energy at the throttled point).
+
+Node at the wall, per chip: (board + host_w_per_chip) / psu_efficiency, host_w_per_chip
+(the chip's share of host CPUs, DRAM, NICs, NVSwitch, fans, storage) fitted on wall
+rows; psu_efficiency sourced. Facility: node_wall x PUE (tigris.cost assumptions).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from importlib import resources
+
+from tigris.cost.area import AreaBreakdown, estimate_area
+from tigris.cost.coefficients import Assumptions, load_assumptions
+from tigris.cost.power import Activity, _per_event_j, estimate_tdp
+from tigris.errors import SpecError, UnsupportedError
+from tigris.hardware.chip import Chip
+
+SCOPES = ("chip", "board", "node_wall", "facility")
+# 80 PLUS Titanium (230 V internal redundant supplies, the DGX/HGX class): at least 94 %
+# efficient at full load and 96 % at half load (CLEAResult 80 PLUS program table);
+# the full-load figure is taken.
+PSU_EFFICIENCY = 0.94
+PSU_EFFICIENCY_SOURCE = "80 PLUS Titanium 230 V internal: >= 94 % at 100 % load (CLEAResult)"
+MIN_CLOCK_RATIO = 0.3  # below this a board would be far outside its DVFS table
+FIT_FILE = "power_fit.json"
+
+
+@dataclass(frozen=True)
+class PowerCoefficients:
+    """The fitted terms of the power model and the rows each was fitted on."""
+
+    static_fraction: float
+    core_scale: float
+    memory_scale: float
+    host_w_per_chip: float
+    psu_efficiency: float = PSU_EFFICIENCY
+    fitted_on: tuple[str, ...] = ()
+    node_fitted_on: tuple[str, ...] = ()
+    note: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        data["fitted_on"] = list(self.fitted_on)
+        data["node_fitted_on"] = list(self.node_fitted_on)
+        return data
+
+
+@lru_cache(maxsize=1)
+def default_coefficients() -> PowerCoefficients:
+    """The coefficients `tigris validate power --write-fit` fitted on every mappable row
+    of the shipped power.csv (the file lists the row ids)."""
+    text = resources.files("tigris.cost").joinpath("data", FIT_FILE).read_text()
+    data = json.loads(text)
+    data["fitted_on"] = tuple(data.get("fitted_on", ()))
+    data["node_fitted_on"] = tuple(data.get("node_fitted_on", ()))
+    return PowerCoefficients(**data)
+
+
+@dataclass(frozen=True)
+class RefRates:
+    """Dynamic power of an activity at its unthrottled time, before the fitted scales
+    (W), with the compute-bound share of its time."""
+
+    core_w: float
+    memory_w: float
+    link_w: float
+    compute_bound: float
+
+
+def reference_rates(
+    chip: Chip, activity: Activity, assumptions: Assumptions, area: AreaBreakdown
+) -> RefRates:
+    """The per-event energies of tigris.cost.power over `activity`, as power."""
+    mac_pj, onchip_pj, sram_pj, dram_j_per_byte = _per_event_j(
+        chip, activity.dtype, area.node_nm, assumptions
+    )
+    t = activity.time_s
+    core_j = activity.flop / 2 * (mac_pj + onchip_pj) * 1e-12
+    core_j += activity.sram_bytes * 8 * sram_pj * 1e-12
+    link_j = activity.link_bytes * 8 * assumptions.energy.link_pj_per_bit * 1e-12
+    try:
+        peak = chip.peak_flop_per_s(activity.dtype)
+    except UnsupportedError:  # a dtype the chip lacks: no compute-bound share
+        peak = None
+    bound = min(1.0, activity.flop / (peak * t)) if peak else 0.0
+    return RefRates(core_j / t, activity.dram_bytes * dram_j_per_byte / t, link_j / t, bound)
+
+
+@dataclass(frozen=True)
+class ScopedPower:
+    """Average power per chip of an activity in every scope, after the cap."""
+
+    chip_id: str
+    time_s: float
+    capped_time_s: float
+    clock_ratio: float
+    limit_w: float | None
+    idle_w: float
+    compute_w: float
+    memory_w: float
+    network_w: float
+    host_w: float
+    conversion_w: float
+    facility_overhead_w: float
+
+    @property
+    def board_w(self) -> float:
+        return self.idle_w + self.compute_w + self.memory_w + self.network_w
+
+    @property
+    def chip_w(self) -> float:
+        return self.board_w - self.memory_w
+
+    @property
+    def node_wall_w(self) -> float:
+        return self.board_w + self.host_w + self.conversion_w
+
+    @property
+    def facility_w(self) -> float:
+        return self.node_wall_w + self.facility_overhead_w
+
+    @property
+    def slowdown(self) -> float:
+        return self.capped_time_s / self.time_s
+
+    def power_w(self, scope: str) -> float:
+        """Power per chip in `scope` (one of SCOPES)."""
+        if scope not in SCOPES:
+            raise SpecError(f"unknown power scope {scope!r}", hint=f"one of {', '.join(SCOPES)}")
+        return float(getattr(self, f"{scope}_w"))
+
+    def energy_j(self, scope: str) -> float:
+        """Energy per chip over the (capped) time in `scope`."""
+        return self.power_w(scope) * self.capped_time_s
+
+    def to_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        data |= {f"power_{scope}_w": self.power_w(scope) for scope in SCOPES}
+        data["slowdown"] = self.slowdown
+        return data
+
+
+def board_limit_w(chip: Chip, power_cap_w: float | None) -> float | None:
+    """The board's limit: its TDP, lowered by a cap (a cap above TDP changes nothing)."""
+    if power_cap_w is not None and power_cap_w <= 0:
+        raise SpecError(f"must be positive, got {power_cap_w:g}", key_path="--power-cap")
+    limits = [w for w in (chip.tdp, power_cap_w) if w is not None]
+    return min(limits) if limits else None
+
+
+def throttle(
+    idle_w: float, core_w: float, other_w: float, bound: float, limit_w: float | None
+) -> tuple[float, float]:
+    """(clock ratio r, time stretch) at which idle + core r^2 / stretch + other / stretch
+    fits under `limit_w`; stretch = 1 + bound (1/r - 1). Bisection: power falls as r does."""
+
+    def power(r: float) -> tuple[float, float]:
+        stretch = 1.0 + bound * (1.0 / r - 1.0)
+        return idle_w + (core_w * r * r + other_w) / stretch, stretch
+
+    if limit_w is None or power(1.0)[0] <= limit_w:
+        return 1.0, 1.0
+    lo, hi = MIN_CLOCK_RATIO, 1.0
+    if power(lo)[0] > limit_w:
+        return lo, power(lo)[1]
+    for _ in range(50):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if power(mid)[0] <= limit_w else (lo, mid)
+    return lo, power(lo)[1]
+
+
+def scoped_power(
+    chip: Chip,
+    activity: Activity,
+    coefficients: PowerCoefficients | None = None,
+    *,
+    power_cap_w: float | None = None,
+    assumptions: Assumptions | None = None,
+    area: AreaBreakdown | None = None,
+) -> ScopedPower:
+    """Power per chip of `chip` doing `activity`, in every scope, under its TDP and cap."""
+    coefficients = coefficients or default_coefficients()
+    assumptions = assumptions or load_assumptions()
+    area = area or estimate_area(chip, assumptions)
+    rates = reference_rates(chip, activity, assumptions, area)
+    # a chip without a published TDP idles at the share of the model's own TDP
+    tdp = chip.tdp if chip.tdp is not None else estimate_tdp(chip, assumptions, area)
+    return power_from_rates(
+        chip.id,
+        tdp,
+        rates,
+        activity.time_s,
+        coefficients,
+        limit_w=board_limit_w(chip, power_cap_w),
+        pue=assumptions.operations.pue,
+    )
+
+
+def power_from_rates(
+    chip_id: str,
+    tdp_w: float | None,
+    rates: RefRates,
+    time_s: float,
+    coefficients: PowerCoefficients,
+    *,
+    limit_w: float | None,
+    pue: float,
+) -> ScopedPower:
+    """`scoped_power` from reference rates (what the fitter evaluates row by row)."""
+    c = coefficients
+    idle = c.static_fraction * (tdp_w if tdp_w is not None else 0.0)
+    core = c.core_scale * rates.core_w
+    memory = c.memory_scale * rates.memory_w
+    ratio, stretch = throttle(idle, core, memory + rates.link_w, rates.compute_bound, limit_w)
+    board = idle + (core * ratio * ratio + memory + rates.link_w) / stretch
+    wall = (board + c.host_w_per_chip) / c.psu_efficiency
+    return ScopedPower(
+        chip_id=chip_id,
+        time_s=time_s,
+        capped_time_s=time_s * stretch,
+        clock_ratio=ratio,
+        limit_w=limit_w,
+        idle_w=idle,
+        compute_w=core * ratio * ratio / stretch,
+        memory_w=memory / stretch,
+        network_w=rates.link_w / stretch,
+        host_w=c.host_w_per_chip,
+        conversion_w=wall - board - c.host_w_per_chip,
+        facility_overhead_w=wall * (pue - 1.0),
+    )

@@ -1,0 +1,249 @@
+"""Measured power rows (power.csv) mapped to the row's setup and run through the models.
+
+Each row becomes a `RowSetup` (model, chip, chips, tp, batch, lengths, dtype, power cap,
+scope) or an `Unmapped` with the reason; no row is dropped. A mapped row is run once
+through tigris' serving or training model (`predict_row`): the model's time for the
+row's setup and the per-chip activity of that time, reduced to the power model's
+reference rates (`tigris.cost.power_scope.reference_rates`). Fitting and scoring
+(tigris.validate.power_score) only combine those rates with coefficients: no measured
+value of a row enters its own rates.
+
+Assumptions where a row does not state its setup (each named in the row's `assumed`):
+- chat and gpqa prompts: 256 input tokens (ML.ENERGY logs give output lengths only);
+- MLPerf llama2-70b: 294 input and 294 output tokens on average (OpenOrca subset,
+  MLPerf Inference rules), the largest batch that fits up to 512 sequences per replica,
+  tp 2 (NVIDIA v4.0 config: "TP2 x4"); the 450 W MaxQ cap read from the row's notes;
+- "NVIDIA A100 GPU" (Argonne, Polaris): the A100-SXM4-40GB; "NVIDIA H100 GPU": H100 SXM.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from tigris.errors import SpecError
+
+COLUMNS = (
+    "id", "source", "hardware", "num_chips", "model", "scenario", "precision",
+    "throughput_value", "throughput_unit", "power_w", "power_scope", "energy_j_per_token", "notes",
+)  # fmt: skip
+CHAT_INPUT_LEN = 256
+MLPERF_LLAMA_LEN = 294
+MLPERF_MAX_BATCH = 512
+
+# (substring of the lower-cased model name, catalog id); first match wins
+MODEL_IDS = (
+    ("llama-2-7b", "llama2-7b"),
+    ("meta-llama-3-8b", "llama3-8b"),
+    ("llama-3.1-8b", "llama3-8b"),
+    ("llama-3.1-70b", "llama3-70b"),
+    ("llama-3.3-70b", "llama3-70b"),
+    ("llama-3.1-405b", "llama3.1-405b"),
+    ("mixtral-8x7b", "mixtral-8x7b"),
+    ("llama2-70b-99", "llama2-70b"),
+)
+CHIP_IDS = (
+    ("h100-pcie", "h100-pcie"),
+    ("h100", "h100-sxm"),
+    ("a100-sxm4-40gb", "a100-sxm-40gb"),
+    ("a100 gpu", "a100-sxm-40gb"),
+)
+
+
+@dataclass(frozen=True)
+class RowSetup:
+    """What a row ran, as tigris' models take it."""
+
+    kind: str  # "serve" (train rows are not mapped yet: see map_row)
+    model_id: str
+    chip_id: str
+    num_chips: int
+    tp: int
+    batch: int
+    input_len: int
+    output_len: int
+    dtype: str
+    power_cap_w: float | None
+    scope: str  # "board" or "node_wall"
+    tokens: str  # "output" or "input+output": what the row's throughput counts
+    assumed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PowerRow:
+    """One row of power.csv: its measurement and its setup or why it has none."""
+
+    row_id: str
+    source: str
+    chip_label: str
+    num_chips: int
+    measured_power_w: float
+    measured_j_per_token: float
+    measured_tokens_per_s: float
+    setup: RowSetup | None
+    reason: str = ""
+    raw: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+
+def default_power_csv() -> Path:
+    return Path(str(resources.files("tigris.validate").joinpath("data", "power.csv")))
+
+
+def read_power_rows(path: Path | None = None) -> list[PowerRow]:
+    """Every row of `path` (default: the shipped power.csv), mapped or with a reason."""
+    path = path or default_power_csv()
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise SpecError(f"cannot read: {error}", file=str(path), key_path="--data") from None
+    if not rows:
+        raise SpecError("no rows", file=str(path), key_path="--data")
+    missing = [c for c in COLUMNS if c not in rows[0]]
+    if missing:
+        raise SpecError(
+            f"missing column(s) {', '.join(missing[:5])}",
+            file=str(path),
+            key_path="--data",
+            hint="the schema of shared/data/calibration/power.csv",
+        )
+    return [_power_row(raw, str(path), n + 2) for n, raw in enumerate(rows)]
+
+
+def _number(raw: dict[str, str], key: str, path: str, line: int) -> float:
+    try:
+        value = float(raw[key])
+    except (TypeError, ValueError):
+        raise SpecError(
+            f"line {line}: {key} is not a number: {str(raw[key])[:40]!r}", file=path
+        ) from None
+    if not value > 0:
+        raise SpecError(f"line {line}: {key} must be positive, got {value:g}", file=path)
+    return value
+
+
+def _power_row(raw: dict[str, str], path: str, line: int) -> PowerRow:
+    chips = int(_number(raw, "num_chips", path, line))
+    setup, reason = map_row(raw, chips)
+    return PowerRow(
+        row_id=raw["id"],
+        source=raw["source"],
+        chip_label=raw["hardware"],
+        num_chips=chips,
+        measured_power_w=_number(raw, "power_w", path, line),
+        measured_j_per_token=_number(raw, "energy_j_per_token", path, line),
+        measured_tokens_per_s=_number(raw, "throughput_value", path, line),
+        setup=setup,
+        reason=reason,
+        raw=raw,
+    )
+
+
+def _lookup(table: tuple[tuple[str, str], ...], name: str) -> str | None:
+    name = name.lower()
+    return next((target for key, target in table if key in name), None)
+
+
+def _scope(raw: dict[str, str]) -> tuple[str | None, str]:
+    scope = raw["power_scope"].lower()
+    if "all gpus visible" in scope:
+        return (
+            None,
+            "power sums every GPU of the node, idle ones included; their number is not recorded",
+        )
+    if scope.startswith("gpu only"):
+        return "board", ""
+    if "at the wall" in scope:
+        return "node_wall", ""
+    return None, f"power scope not modelled: {raw['power_scope'][:60]!r}"
+
+
+def _dtype(raw: dict[str, str]) -> str | None:
+    text = (raw["precision"] + " " + raw["model"]).lower()
+    if "mxfp4" in text:
+        return None
+    return "fp8" if "fp8" in text else "bf16"
+
+
+def _cap(raw: dict[str, str], model_id: str) -> float | None:
+    """The per-GPU power limit the notes state for this row's model (MaxQ)."""
+    match = re.search(r"(\S+) power_limit (\d+(?:\.\d+)?) W", raw["notes"])
+    if match and model_id in match.group(1):
+        return float(match.group(2))
+    return None
+
+
+def map_row(raw: dict[str, str], chips: int) -> tuple[RowSetup | None, str]:
+    """The row's setup, or None and why it cannot be mapped."""
+    if raw.get("category") == "train_power" or "train" in raw["throughput_unit"].lower():
+        return None, "LoRA fine-tuning time-to-train (not modelled: tigris train is full training)"
+    model_id = _lookup(MODEL_IDS, raw["model"])
+    if model_id is None:
+        return None, f"model not in the catalog: {raw['model'][:50]}"
+    chip_id = _lookup(CHIP_IDS, raw["hardware"])
+    if chip_id is None:
+        return None, f"chip not in the catalog: {raw['hardware'][:50]}"
+    scope, why = _scope(raw)
+    if scope is None:
+        return None, why
+    dtype = _dtype(raw)
+    if dtype is None:
+        return None, "mxfp4 weights (no fp4 GEMM path on this chip in tigris)"
+    if raw["id"].startswith("MLPI"):
+        return _mlperf_setup(raw, model_id, chip_id, chips, dtype, scope)
+    return _sweep_setup(raw, model_id, chip_id, chips, dtype, scope)
+
+
+def _sweep_setup(raw, model_id, chip_id, chips, dtype, scope) -> tuple[RowSetup | None, str]:
+    """ML.ENERGY and Argonne rows: the batch and lengths are in the scenario or notes."""
+    text = raw["scenario"] + " " + raw["notes"]
+    assumed: list[str] = []
+    if raw["id"].startswith("ANL"):
+        batch = _int(r"batch (\d+)", text)
+        lengths = _int(r"input=output=(\d+)", text)
+        inp = out = lengths or 0
+        tokens = "input+output"
+    else:
+        batch = _avg(r"avg[ _]batch[ =](\d+(?:\.\d+)?)", text)
+        out = _avg(r"avg_out_len=(\d+(?:\.\d+)?)", text) or _avg(
+            r"Avg Output Tokens \((\d+(?:\.\d+)?)\)", text
+        )
+        inp, tokens = CHAT_INPUT_LEN, "output"
+        assumed.append(f"input_len {CHAT_INPUT_LEN} (not in the row)")
+    if not batch or not out:
+        return None, "batch or output length not stated"
+    if "a100 gpu" in raw["hardware"].lower() or raw["hardware"] == "NVIDIA H100 GPU":
+        assumed.append(f"{raw['hardware']} read as {chip_id}")
+    return RowSetup(
+        "serve", model_id, chip_id, chips, chips, batch, inp, out, dtype, None, scope, tokens,
+        tuple(assumed),
+    ), ""  # fmt: skip
+
+
+def _mlperf_setup(raw, model_id, chip_id, chips, dtype, scope) -> tuple[RowSetup | None, str]:
+    if model_id != "llama2-70b":
+        return None, f"MLPerf setup not mapped for {raw['model'][:40]}"
+    assumed = (
+        f"input/output {MLPERF_LLAMA_LEN} tokens (OpenOrca mean)",
+        f"largest batch that fits, up to {MLPERF_MAX_BATCH} per replica",
+        "tp 2 (NVIDIA v4.0 config)",
+        "fp8 (every H100 llama2-70b closed submission)",
+    )
+    length = MLPERF_LLAMA_LEN
+    return RowSetup(
+        "serve", model_id, chip_id, chips, 2, MLPERF_MAX_BATCH, length, length, "fp8",
+        _cap(raw, model_id), scope, "output", assumed,
+    ), ""  # fmt: skip
+
+
+def _int(pattern: str, text: str) -> int | None:
+    match = re.search(pattern, text)
+    return int(match.group(1)) if match else None
+
+
+def _avg(pattern: str, text: str) -> int | None:
+    match = re.search(pattern, text)
+    return max(1, round(float(match.group(1)))) if match else None

@@ -1,0 +1,92 @@
+"""Run one mapped power row through tigris' serving model: its time and the reference
+rates of its activity, with nothing of the row's measured power or energy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from tigris.cost.area import estimate_area
+from tigris.cost.coefficients import load_assumptions
+from tigris.cost.power_fit import PowerSample
+from tigris.cost.power_scope import RefRates, board_limit_w, reference_rates
+from tigris.cost.workload_activity import inference_activity
+from tigris.errors import TigrisError
+from tigris.hardware.presets import load_chip
+from tigris.serving.deployment import build_deployment
+from tigris.serving.static_batch import infer
+from tigris.validate.power import PowerRow, RowSetup
+from tigris.workload.presets import load_model
+
+
+@dataclass(frozen=True)
+class RowModel:
+    """What the models say about a row's setup, before any power coefficient."""
+
+    row_id: str
+    chip_id: str
+    tdp_w: float | None
+    limit_w: float | None
+    time_s: float  # one batch of one replica, unthrottled
+    tokens: float  # tokens of the row's kind the whole system makes in time_s
+    rates: RefRates
+    batch: int
+
+
+def _batch(setup: RowSetup, deployment) -> int:
+    """The row's batch; for MLPerf Offline/Server the largest that fits (up to it)."""
+    if not setup.assumed or not any("largest batch" in a for a in setup.assumed):
+        return setup.batch
+    probe = infer(deployment, 1, setup.input_len, setup.output_len)
+    batch = max(1, min(setup.batch, probe.max_batch))
+    while batch > 1 and not infer(deployment, batch, setup.input_len, setup.output_len).fits:
+        batch = batch * 3 // 4
+    return batch
+
+
+@lru_cache(maxsize=4096)
+def model_row(setup: RowSetup, row_id: str) -> RowModel:
+    """The serving model over the row's setup (TigrisError when it cannot run it)."""
+    chip = load_chip(setup.chip_id)
+    deployment = build_deployment(
+        load_model(setup.model_id),
+        chip,
+        num_chips=setup.tp,
+        tp=setup.tp,
+        compute_dtype=setup.dtype,
+    )
+    batch = _batch(setup, deployment)
+    result = infer(deployment, batch, setup.input_len, setup.output_len)
+    if not result.fits:
+        raise TigrisError(f"batch {batch} does not fit in the model's memory plan")
+    activity = inference_activity(
+        deployment, batch, setup.input_len, setup.output_len, result.e2e_latency_s
+    )
+    assumptions = load_assumptions()
+    rates = reference_rates(chip, activity, assumptions, estimate_area(chip, assumptions))
+    per_seq = setup.output_len + (setup.input_len if setup.tokens == "input+output" else 0)
+    replicas = setup.num_chips // setup.tp
+    return RowModel(
+        row_id=row_id,
+        chip_id=chip.id,
+        tdp_w=chip.tdp,
+        limit_w=board_limit_w(chip, setup.power_cap_w),
+        time_s=result.e2e_latency_s,
+        tokens=replicas * batch * per_seq,
+        rates=rates,
+        batch=batch,
+    )
+
+
+def sample_of(row: PowerRow, model: RowModel) -> PowerSample:
+    """The fit's view of a row: its rates and its measured power per chip."""
+    assert row.setup is not None
+    return PowerSample(
+        row_id=row.row_id,
+        scope=row.setup.scope,
+        tdp_w=model.tdp_w,
+        limit_w=model.limit_w,
+        rates=model.rates,
+        time_s=model.time_s,
+        measured_w=row.measured_power_w / row.num_chips,
+    )

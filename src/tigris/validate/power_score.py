@@ -1,0 +1,201 @@
+"""Score the power model on measured rows: in-sample and held out, per source and chip.
+
+In-sample: one fit on every mapped row, each row scored with it. Held out: for each
+group (a source, or a chip), a fit on the rows outside the group, the group's rows scored
+with it; `fitted_on` of that fit is checked to hold none of them. J/token in the row's
+scope: predicted power x chips / predicted tokens per second (the model's own time,
+stretched by the cap), against the row's measured J/token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from statistics import mean
+
+from tigris.cost.area import estimate_area
+from tigris.cost.coefficients import load_assumptions
+from tigris.cost.power import Activity
+from tigris.cost.power_fit import PowerSample, fit_coefficients
+from tigris.cost.power_scope import PowerCoefficients, power_from_rates, reference_rates
+from tigris.errors import TigrisError
+from tigris.hardware.presets import load_chip
+from tigris.validate.measured import with_progress
+from tigris.validate.power import PowerRow
+from tigris.validate.power_predict import RowModel, model_row, sample_of
+
+HOLDOUTS = ("source", "chip")
+ANCHOR_ID = "anchor:epoch_single_h100_test"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    power_w: float  # whole row (num_chips), in the row's scope
+    j_per_token: float
+
+
+@dataclass(frozen=True)
+class Mapped:
+    row: PowerRow
+    model: RowModel
+    sample: PowerSample
+
+
+def run_models(rows: list[PowerRow], progress: Callable[[int, int], None] | None = None):
+    """(mapped rows with their model runs, {row id: reason} of the rest)."""
+    mapped: list[Mapped] = []
+    reasons: dict[str, str] = {}
+    for row in with_progress(rows, progress):
+        if row.setup is None:
+            reasons[row.row_id] = row.reason
+            continue
+        try:
+            model = model_row(row.setup, row.row_id)
+        except TigrisError as error:
+            reasons[row.row_id] = f"the model cannot run the setup: {str(error).splitlines()[0]}"
+            continue
+        mapped.append(Mapped(row, model, sample_of(row, model)))
+    return mapped, reasons
+
+
+def predict(item: Mapped, coefficients: PowerCoefficients) -> Prediction:
+    """Power and J/token of a row in its scope, from coefficients and the model's rates."""
+    m, setup = item.model, item.row.setup
+    assert setup is not None
+    power = power_from_rates(
+        m.chip_id, m.tdp_w, m.rates, m.time_s, coefficients, limit_w=m.limit_w, pue=1.0
+    )
+    per_chip = power.power_w(setup.scope)
+    tokens_per_s = m.tokens / power.capped_time_s
+    total = per_chip * item.row.num_chips
+    return Prediction(total, total / tokens_per_s)
+
+
+def group_key(row: PowerRow, holdout: str) -> str:
+    if holdout == "chip":
+        return row.setup.chip_id if row.setup else row.chip_label
+    return row.source
+
+
+def dense_anchor() -> PowerSample:
+    """A published board measurement of dense matrix work, which serving rows (mostly
+    memory-bound decode) cannot pin down: one H100 at 70 % of its dense bf16 peak drew
+    its 700 W TDP (Epoch AI, training-cost-trends energy.py, server_TDP_fraction();
+    cost-area-power.yaml `epoch_single_h100_test`). DRAM at 30 % of its bandwidth
+    (a large GEMM stream, assumed)."""
+    chip = load_chip("h100-sxm")
+    activity = Activity(
+        time_s=1.0,
+        flop=0.7 * chip.peak_flop_per_s("bf16"),
+        dram_bytes=0.3 * chip.dram_bandwidth_bytes_per_s,
+    )
+    assumptions = load_assumptions()
+    rates = reference_rates(chip, activity, assumptions, estimate_area(chip, assumptions))
+    return PowerSample(ANCHOR_ID, "board", chip.tdp, None, rates, 1.0, 700.0)
+
+
+def fit_without(mapped: list[Mapped], left_out: set[str]) -> PowerCoefficients | None:
+    """A fit on every mapped row not in `left_out`, plus the dense anchor (None when no
+    board row remains)."""
+    samples = [m.sample for m in mapped if m.row.row_id not in left_out] + [dense_anchor()]
+    if not any(s.scope == "board" for s in samples):
+        return None
+    fit = fit_coefficients(samples, note=f"{len(left_out)} rows held out")
+    assert not left_out & set(fit.fitted_on + fit.node_fitted_on)
+    return fit
+
+
+def score(rows: list[PowerRow], holdout: str = "source", progress=None) -> dict[str, object]:
+    """The whole validation: per-row predictions in-sample and held out, per-group
+    headlines, the unmapped rows with their reasons, the fits."""
+    mapped, reasons = run_models(rows, progress)
+    if not any(m.sample.scope == "board" for m in mapped):
+        raise TigrisError("no mapped board-power row to fit the power model on")
+    full = fit_without(mapped, set())
+    assert full is not None
+    held: dict[str, PowerCoefficients | None] = {}
+    for key in sorted({group_key(m.row, holdout) for m in mapped}):
+        out = {m.row.row_id for m in mapped if group_key(m.row, holdout) == key}
+        held[key] = fit_without(mapped, out)
+    per_row = [_row_result(m, full, held[group_key(m.row, holdout)]) for m in mapped]
+    return {
+        "holdout": holdout,
+        "groups": _groups(rows, per_row, reasons, holdout),
+        "rows": per_row,
+        "unmapped": [{"id": k, "reason": v} for k, v in reasons.items()],
+        "fit_all_rows": full.to_dict(),
+        "fits_held_out": {k: (v.to_dict() if v else None) for k, v in held.items()},
+    }
+
+
+def _err(predicted: float, measured: float) -> float:
+    return predicted / measured - 1.0
+
+
+def _row_result(item: Mapped, full: PowerCoefficients, held: PowerCoefficients | None):
+    row, setup = item.row, item.row.setup
+    assert setup is not None
+    ins = predict(item, full)
+    result: dict[str, object] = {
+        "id": row.row_id,
+        "source": row.source,
+        "chip": setup.chip_id,
+        "model": setup.model_id,
+        "scope": setup.scope,
+        "batch": item.model.batch,
+        "power_cap_w": setup.power_cap_w,
+        "measured_power_w": row.measured_power_w,
+        "measured_j_per_token": row.measured_j_per_token,
+        "power_w_in_sample": ins.power_w,
+        "j_per_token_in_sample": ins.j_per_token,
+        "power_err_in_sample": _err(ins.power_w, row.measured_power_w),
+        "j_per_token_err_in_sample": _err(ins.j_per_token, row.measured_j_per_token),
+        "assumed": list(setup.assumed),
+    }
+    if held is not None:
+        out = predict(item, held)
+        result |= {
+            "power_w_held_out": out.power_w,
+            "j_per_token_held_out": out.j_per_token,
+            "power_err_held_out": _err(out.power_w, row.measured_power_w),
+            "j_per_token_err_held_out": _err(out.j_per_token, row.measured_j_per_token),
+        }
+    return result
+
+
+def _mape(results: list[dict], key: str) -> float | None:
+    values = [abs(r[key]) for r in results if key in r]
+    return mean(values) if values else None
+
+
+def _groups(rows, per_row, reasons, holdout) -> list[dict[str, object]]:
+    """Per (group, chip, scope): rows in the data, rows scored, MAPE in and out of sample."""
+    scored: dict[tuple[str, str, str], list[dict]] = {}
+    by_id = {r.row_id: r for r in rows}
+    for result in per_row:
+        key = (group_key(by_id[result["id"]], holdout), result["chip"], result["scope"])
+        scored.setdefault(key, []).append(result)
+    totals: dict[str, int] = {}
+    unmapped: dict[str, int] = {}
+    for row in rows:
+        totals[row.source] = totals.get(row.source, 0) + 1
+        if row.row_id in reasons:
+            unmapped[row.source] = unmapped.get(row.source, 0) + 1
+    out = []
+    for (group, chip, scope), results in sorted(scored.items()):
+        out.append(
+            {
+                "group": group,
+                "chip": chip,
+                "scope": scope,
+                "rows_scored": len(results),
+                **{
+                    f"{what}_mape_{kind}": _mape(results, f"{what}_err_{kind}")
+                    for what in ("power", "j_per_token")
+                    for kind in ("in_sample", "held_out")
+                },
+            }
+        )
+    for source, total in sorted(totals.items()):
+        out.append({"group": source, "rows_total": total, "rows_unmapped": unmapped.get(source, 0)})
+    return out
