@@ -1,11 +1,14 @@
 """Fit the power model's terms on measured rows, recording the rows used.
 
-Board terms (static_fraction, core_scale, memory_scale): least squares on the relative
-error of board power per chip, through the same capped model that predicts
+Board terms (static_fraction, memory_scale): least squares on the relative error of
+board power per chip, through the same capped model that predicts
 (`tigris.cost.power_scope.power_from_rates`), by projected Gauss-Newton with bounds.
-Node term (host_w_per_chip): closed-form weighted least squares of wall power per chip
-given the board terms, so the wall fit never sees a board row's measurement again and a
-board fit never sees a wall row.
+The compute term is not fitted: its scale is the TDP anchor (dense_tdp_fraction, see
+tigris.cost.power_scope), since serving rows, mostly memory-bound decode, do not identify
+it. Node term (host_w_per_chip): closed-form weighted least squares of wall power per
+chip given the board terms, so the wall fit never sees a board row's measurement again
+and a board fit never sees a wall row; with no wall row, the measured node's share
+(power_scope.HOST_W_FALLBACK).
 
 The caller (tigris.validate.power) decides which rows go in; the fitter keeps their ids
 in the result, so a score can check that none of its rows fed the fit.
@@ -18,10 +21,17 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from tigris.cost.power_scope import PowerCoefficients, RefRates, power_from_rates
+from tigris.cost.power_scope import (
+    DENSE_TDP_FRACTION,
+    HOST_W_FALLBACK,
+    HOST_W_FALLBACK_SOURCE,
+    PowerCoefficients,
+    RefRates,
+    power_from_rates,
+)
 
-BOUNDS = ((0.02, 0.6), (0.0, 100.0), (0.0, 100.0))  # static fraction, core, memory scales
-START = (0.15, 3.0, 2.0)
+BOUNDS = ((0.02, 0.6), (0.0, 100.0))  # static fraction, memory scale
+START = (0.15, 2.0)
 ITERATIONS = 40
 
 
@@ -53,7 +63,7 @@ def _predict(sample: PowerSample, coefficients: PowerCoefficients, pue: float = 
 
 
 def _residuals(x: np.ndarray, samples: Sequence[PowerSample]) -> np.ndarray:
-    c = PowerCoefficients(float(x[0]), float(x[1]), float(x[2]), 0.0)
+    c = PowerCoefficients(float(x[0]), DENSE_TDP_FRACTION, float(x[1]), 0.0)
     return np.array([_predict(s, c) / s.measured_w - 1.0 for s in samples])
 
 
@@ -61,17 +71,17 @@ def _clip(x: np.ndarray) -> np.ndarray:
     return np.array([min(max(v, lo), hi) for v, (lo, hi) in zip(x, BOUNDS, strict=True)])
 
 
-def fit_board_terms(samples: Sequence[PowerSample]) -> tuple[float, float, float]:
-    """(static_fraction, core_scale, memory_scale) minimising the squared relative error
+def fit_board_terms(samples: Sequence[PowerSample]) -> tuple[float, float]:
+    """(static_fraction, memory_scale) minimising the squared relative error
     of board power over `samples` (board rows only)."""
     if not samples:
         raise ValueError("no board rows to fit on")
     x = np.array(START, dtype=float)
     for _ in range(ITERATIONS):
         r = _residuals(x, samples)
-        jac = np.empty((len(samples), 3))
-        for k in range(3):
-            step = np.zeros(3)
+        jac = np.empty((len(samples), len(x)))
+        for k in range(len(x)):
+            step = np.zeros(len(x))
             step[k] = 1e-4 * max(1.0, abs(x[k]))
             jac[:, k] = (_residuals(_clip(x + step), samples) - r) / step[k]
         delta, *_ = np.linalg.lstsq(jac, -r, rcond=None)
@@ -84,7 +94,7 @@ def fit_board_terms(samples: Sequence[PowerSample]) -> tuple[float, float, float
         if np.allclose(candidate, x, rtol=1e-7, atol=1e-9):
             break
         x = candidate
-    return float(x[0]), float(x[1]), float(x[2])
+    return float(x[0]), float(x[1])
 
 
 def fit_host_w(samples: Sequence[PowerSample], board: PowerCoefficients) -> float:
@@ -108,10 +118,15 @@ def fit_coefficients(samples: Sequence[PowerSample], note: str = "") -> PowerCoe
     used is recorded."""
     board_rows = [s for s in samples if s.scope == "board"]
     wall_rows = [s for s in samples if s.scope == "node_wall"]
-    static, core, memory = fit_board_terms(board_rows)
-    board = PowerCoefficients(static, core, memory, 0.0, fitted_on=_ids(board_rows), note=note)
-    host = fit_host_w(wall_rows, board) if wall_rows else 0.0
-    return replace(board, host_w_per_chip=host, node_fitted_on=_ids(wall_rows))
+    static, memory = fit_board_terms(board_rows)
+    board = PowerCoefficients(
+        static, DENSE_TDP_FRACTION, memory, 0.0, fitted_on=_ids(board_rows), note=note
+    )
+    if not wall_rows:
+        return replace(board, host_w_per_chip=HOST_W_FALLBACK, host_source=HOST_W_FALLBACK_SOURCE)
+    host = fit_host_w(wall_rows, board)
+    return replace(board, host_w_per_chip=host, node_fitted_on=_ids(wall_rows),
+                   host_source="fitted on node_fitted_on")  # fmt: skip
 
 
 def _ids(samples: Sequence[PowerSample]) -> tuple[str, ...]:

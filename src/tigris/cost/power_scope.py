@@ -2,33 +2,42 @@
 
 Per chip (the board a GPU's NVML reports):
 
-    board = idle + core + memory + network
+    board = idle + compute + memory + network
     idle     = static_fraction x TDP             (leakage, clocks, HBM refresh, fans of
                                                   the board: what an idle board holding a
                                                   context draws)
-    core     = core_scale x (matrix MACs by precision + their on-chip operand traffic +
-               large-SRAM traffic) at the chip's node (tigris.cost.power's per-event
-               energies: Horowitz 45 nm scaled by density)
+    compute  = load x (dense_tdp_fraction x TDP - idle - memory at dense load)
+    load     = matrix flop/s / the chip's sustained dense matrix flop/s in that dtype
+               (peak x calibrated matrix_fraction x sustained_clock_fraction)
     memory   = memory_scale x DRAM bytes x pJ/bit of the DRAM kind
     network  = link bytes x the scale-up SerDes pJ/bit (sourced, not scaled)
 
-The per-event energies give the mix (what a MAC costs against a DRAM byte); the scales
-carry what the 45 nm event table leaves out on a real product (instruction issue,
-register files, clock trees, L2 and NoC traffic, voltage margins). static_fraction,
-core_scale and memory_scale are fitted by `tigris.cost.power_fit` on measured board
-power rows, and the fit records the rows it used (`PowerCoefficients.fitted_on`).
+The compute term is identified by mechanism, not by the measured rows (which are mostly
+memory-bound decode and barely see it): a vendor sets TDP so that dense matrix work at
+the sustained clock reaches it, so the compute energy per flop of a chip in a dtype is
+what is left of TDP, after idle and the DRAM power of a GEMM stream, divided by its
+sustained dense flop/s. Evidence: one H100 at ~70 % of its dense bf16 peak drew its
+700 W TDP (Epoch AI, training-cost-trends energy.py, server_TDP_fraction();
+cost-area-power.yaml `epoch_single_h100_test`), hence dense_tdp_fraction = 1. FP8 work,
+at twice the flop/s in the same TDP, costs half the energy per flop. A GEMM stream is
+taken to move DRAM at DENSE_DRAM_FRACTION of its bandwidth (assumed: large tiles reuse
+operands from SRAM).
+
+static_fraction and memory_scale are fitted by `tigris.cost.power_fit` on measured
+board power rows, and the fit records the rows it used (`PowerCoefficients.fitted_on`).
 `chip` scope is the board without the DRAM stacks' dynamic power.
 
 Cap. A board whose demand exceeds its limit (min of TDP and a MaxQ-style power cap)
-lowers its clock to the ratio r at which it fits: core energy per operation goes as r^2
-(voltage follows the clock near the top of the DVFS curve), the compute-bound share u of
-the time stretches by 1/r, memory and link energy do not change. So a memory-bound
+lowers its clock to the ratio r at which it fits: compute energy per operation goes as
+r^2 (voltage follows the clock near the top of the DVFS curve), the compute-bound share u
+of the time stretches by 1/r, memory and link energy do not change. So a memory-bound
 decode step loses little speed under a cap and a GEMM stream loses the most; time and
 power stay consistent (power x time = energy at the throttled point).
 
 Node at the wall, per chip: (board + host_w_per_chip) / psu_efficiency, host_w_per_chip
 (the chip's share of host CPUs, DRAM, NICs, NVSwitch, fans, storage) fitted on wall
-rows; psu_efficiency sourced. Facility: node_wall x PUE (tigris.cost assumptions).
+rows; where a fit has no wall row, the share from a measured node (HOST_W_FALLBACK).
+psu_efficiency sourced. Facility: node_wall x PUE (tigris.cost assumptions).
 """
 
 from __future__ import annotations
@@ -40,7 +49,7 @@ from importlib import resources
 
 from tigris.cost.area import AreaBreakdown, estimate_area
 from tigris.cost.coefficients import Assumptions, load_assumptions
-from tigris.cost.power import Activity, _per_event_j, estimate_tdp
+from tigris.cost.power import Activity, dram_energy_per_byte_j, estimate_tdp, peak_dtype
 from tigris.errors import SpecError, UnsupportedError
 from tigris.hardware.chip import Chip
 
@@ -51,6 +60,22 @@ SCOPES = ("chip", "board", "node_wall", "facility")
 PSU_EFFICIENCY = 0.94
 PSU_EFFICIENCY_SOURCE = "80 PLUS Titanium 230 V internal: >= 94 % at 100 % load (CLEAResult)"
 MIN_CLOCK_RATIO = 0.3  # below this a board would be far outside its DVFS table
+# A GEMM stream's DRAM traffic over the chip's bandwidth (assumed: large tiles reuse
+# operands from SRAM; only the compute term's TDP budget depends on it).
+DENSE_DRAM_FRACTION = 0.3
+# Board power at sustained dense matrix throughput over TDP (Epoch AI: one H100 at ~70 %
+# of dense bf16 peak drew its 700 W TDP).
+DENSE_TDP_FRACTION = 1.0
+# A node's share per GPU of host CPUs, DRAM, NICs, NVSwitch, fans and storage, from a
+# measured 8x H100 node: peak 8.4 kW at the wall in LLM fine-tuning (Latif et al., IEEE
+# Access 13 (2025) 61740; cost-area-power.yaml `hgx_h100_measured_node_power`), the GPUs
+# taken at their 700 W TDP: 8400 x 0.94 / 8 - 700. Upper bound: the DGX H100 rating,
+# 10.2 kW (10200 x 0.94 / 8 - 700 = 499 W). Used where a fit has no wall row.
+HOST_W_FALLBACK = 8400.0 * 0.94 / 8 - 700.0
+HOST_W_FALLBACK_SOURCE = (
+    "8x H100 node peak 8.4 kW at the wall, GPUs at 700 W (Latif et al., IEEE Access 13 "
+    "(2025) 61740); bound: DGX H100 rated 10.2 kW -> 499 W"
+)
 FIT_FILE = "power_fit.json"
 
 
@@ -59,13 +84,14 @@ class PowerCoefficients:
     """The fitted terms of the power model and the rows each was fitted on."""
 
     static_fraction: float
-    core_scale: float
+    dense_tdp_fraction: float
     memory_scale: float
     host_w_per_chip: float
     psu_efficiency: float = PSU_EFFICIENCY
     fitted_on: tuple[str, ...] = ()
     node_fitted_on: tuple[str, ...] = ()
     note: str = ""
+    host_source: str = ""
 
     def to_dict(self) -> dict[str, object]:
         data = asdict(self)
@@ -87,32 +113,47 @@ def default_coefficients() -> PowerCoefficients:
 
 @dataclass(frozen=True)
 class RefRates:
-    """Dynamic power of an activity at its unthrottled time, before the fitted scales
-    (W), with the compute-bound share of its time."""
+    """An activity at its unthrottled time, before the fitted terms: its compute load
+    (matrix flop/s over the chip's sustained dense flop/s in the dtype), DRAM and link
+    power (W), the compute-bound share of its time, and the DRAM power of a GEMM stream
+    on the chip (W, before memory_scale: what the compute term's TDP budget leaves out)."""
 
-    core_w: float
+    compute_load: float
     memory_w: float
     link_w: float
     compute_bound: float
+    dense_memory_w: float
+
+
+def sustained_dense_flop_per_s(chip: Chip, dtype: str) -> float:
+    """Matrix flop/s a back-to-back GEMM stream holds at the board limit: peak x the
+    calibrated matrix_fraction x the sustained clock (tigris.parallel.clock). A dtype
+    the chip lacks counts as its TDP-defining one (bf16 or its widest)."""
+    try:
+        peak = chip.peak_flop_per_s(dtype)
+    except UnsupportedError:
+        peak = chip.peak_flop_per_s(peak_dtype(chip))
+    fraction = chip.calibration.matrix_fraction * (chip.sustained_clock_fraction or 1.0)
+    return peak * fraction
 
 
 def reference_rates(
     chip: Chip, activity: Activity, assumptions: Assumptions, area: AreaBreakdown
 ) -> RefRates:
-    """The per-event energies of tigris.cost.power over `activity`, as power."""
-    mac_pj, onchip_pj, sram_pj, dram_j_per_byte = _per_event_j(
-        chip, activity.dtype, area.node_nm, assumptions
-    )
+    """`activity` as load and power, before the fitted terms."""
+    del area  # the compute term no longer uses the per-event table (kept for callers)
+    dram_j_per_byte = dram_energy_per_byte_j(chip, assumptions)
     t = activity.time_s
-    core_j = activity.flop / 2 * (mac_pj + onchip_pj) * 1e-12
-    core_j += activity.sram_bytes * 8 * sram_pj * 1e-12
     link_j = activity.link_bytes * 8 * assumptions.energy.link_pj_per_bit * 1e-12
     try:
         peak = chip.peak_flop_per_s(activity.dtype)
     except UnsupportedError:  # a dtype the chip lacks: no compute-bound share
         peak = None
     bound = min(1.0, activity.flop / (peak * t)) if peak else 0.0
-    return RefRates(core_j / t, activity.dram_bytes * dram_j_per_byte / t, link_j / t, bound)
+    load = activity.flop / t / sustained_dense_flop_per_s(chip, activity.dtype)
+    dense_memory_w = DENSE_DRAM_FRACTION * chip.dram_bandwidth_bytes_per_s * dram_j_per_byte
+    return RefRates(load, activity.dram_bytes * dram_j_per_byte / t, link_j / t, bound,
+                    dense_memory_w)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -237,8 +278,10 @@ def power_from_rates(
 ) -> ScopedPower:
     """`scoped_power` from reference rates (what the fitter evaluates row by row)."""
     c = coefficients
-    idle = c.static_fraction * (tdp_w if tdp_w is not None else 0.0)
-    core = c.core_scale * rates.core_w
+    tdp = tdp_w if tdp_w is not None else 0.0
+    idle = c.static_fraction * tdp
+    dense_budget = c.dense_tdp_fraction * tdp - idle - c.memory_scale * rates.dense_memory_w
+    core = rates.compute_load * max(0.0, dense_budget)
     memory = c.memory_scale * rates.memory_w
     ratio, stretch = throttle(idle, core, memory + rates.link_w, rates.compute_bound, limit_w)
     board = idle + (core * ratio * ratio + memory + rates.link_w) / stretch

@@ -13,19 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from statistics import mean
 
-from tigris.cost.area import estimate_area
-from tigris.cost.coefficients import load_assumptions
-from tigris.cost.power import Activity
 from tigris.cost.power_fit import PowerSample, fit_coefficients
-from tigris.cost.power_scope import PowerCoefficients, power_from_rates, reference_rates
+from tigris.cost.power_scope import PowerCoefficients, power_from_rates
 from tigris.errors import TigrisError
-from tigris.hardware.presets import load_chip
 from tigris.validate.measured import with_progress
 from tigris.validate.power import PowerRow
 from tigris.validate.power_predict import RowModel, model_row, sample_of
 
 HOLDOUTS = ("source", "chip")
-ANCHOR_ID = "anchor:epoch_single_h100_test"
 
 
 @dataclass(frozen=True)
@@ -77,27 +72,11 @@ def group_key(row: PowerRow, holdout: str) -> str:
     return row.source
 
 
-def dense_anchor() -> PowerSample:
-    """A published board measurement of dense matrix work, which serving rows (mostly
-    memory-bound decode) cannot pin down: one H100 at 70 % of its dense bf16 peak drew
-    its 700 W TDP (Epoch AI, training-cost-trends energy.py, server_TDP_fraction();
-    cost-area-power.yaml `epoch_single_h100_test`). DRAM at 30 % of its bandwidth
-    (a large GEMM stream, assumed)."""
-    chip = load_chip("h100-sxm")
-    activity = Activity(
-        time_s=1.0,
-        flop=0.7 * chip.peak_flop_per_s("bf16"),
-        dram_bytes=0.3 * chip.dram_bandwidth_bytes_per_s,
-    )
-    assumptions = load_assumptions()
-    rates = reference_rates(chip, activity, assumptions, estimate_area(chip, assumptions))
-    return PowerSample(ANCHOR_ID, "board", chip.tdp, None, rates, 1.0, 700.0)
-
-
 def fit_without(mapped: list[Mapped], left_out: set[str]) -> PowerCoefficients | None:
-    """A fit on every mapped row not in `left_out`, plus the dense anchor (None when no
-    board row remains)."""
-    samples = [m.sample for m in mapped if m.row.row_id not in left_out] + [dense_anchor()]
+    """A fit on every mapped row not in `left_out` (None when no board row remains). The
+    compute term is anchored to each chip's TDP by mechanism (tigris.cost.power_scope),
+    not fitted."""
+    samples = [m.sample for m in mapped if m.row.row_id not in left_out]
     if not any(s.scope == "board" for s in samples):
         return None
     fit = fit_coefficients(samples, note=f"{len(left_out)} rows held out")
