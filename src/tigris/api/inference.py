@@ -24,10 +24,24 @@ class InferResult:
 
     deployment: Deployment
     estimate: StaticBatch
+    power_cap_w: float | None = None
 
     def to_dict(self) -> dict[str, object]:
-        """What `tigris infer --json` prints."""
-        return self.estimate.to_dict()
+        """What `tigris infer --json` prints: the batch's figures, then its power and
+        energy per output token (tigris.cost.power_report; a cap stretches the times)."""
+        from tigris.cost.power_report import report_power, stretch_times
+        from tigris.cost.workload_activity import inference_activity
+
+        data = self.estimate.to_dict()
+        d, e = self.deployment, self.estimate
+        activity = inference_activity(d, e.batch, e.input_len, e.output_len, e.e2e_latency_s)
+        report = report_power(d.chip, activity, tokens=e.batch * e.output_len,
+                              num_chips=d.num_chips // d.num_replicas,
+                              power_cap_w=self.power_cap_w)  # fmt: skip
+        stretch_times(data, report.cap_slowdown,
+                      ("ttft_s", "tpot_s", "e2e_latency_s", "prefill_s", "decode_s"),
+                      ("throughput_tokens_per_s",))  # fmt: skip
+        return data | report.to_dict()
 
 
 def infer(
@@ -44,10 +58,13 @@ def infer(
     weight_dtype: str | None = None,
     kv_dtype: str | None = None,
     compute_dtype: str = "bf16",
+    power_cap: str | float | None = None,
 ) -> InferResult:
     """Serve `batch` prompts of `input_len` tokens per replica, each generating
     `output_len` tokens, on `num_chips` chips split into replicas of tp x ep x pp
-    (tp default: every chip of a replica). InfeasibleError when the batch does not fit."""
+    (tp default: every chip of a replica); `power_cap` ('450 W') caps each chip's power.
+    InfeasibleError when the batch does not fit."""
+    from tigris.cost.power_report import parse_power_cap
     from tigris.serving.deployment import build_deployment
     from tigris.serving.static_batch import infer as estimate_static_batch
 
@@ -62,11 +79,12 @@ def infer(
         kv_dtype=kv_dtype,
         compute_dtype=compute_dtype,
     )
+    cap_w = parse_power_cap(power_cap)
     check_context(deployment, input_len, output_len)
     estimate = estimate_static_batch(deployment, batch, input_len, output_len)
     if not estimate.fits:
         refuse_unfit(estimate, batch, deployment.chip.dram_capacity_bytes)
-    return InferResult(deployment, estimate)
+    return InferResult(deployment, estimate, cap_w)
 
 
 def check_context(deployment: Deployment, input_len: int, output_len: int) -> None:

@@ -85,6 +85,7 @@ def serve(
     max_memory: str = "2 GiB",
     max_time: str = "10 min",
     progress: Callable[[int, int], None] | None = None,
+    power_cap: str | float | None = None,
 ) -> ServeResult:
     """Simulate `num_requests` requests (or a trace's) of `model` on `num_chips` chips.
 
@@ -92,8 +93,12 @@ def serve(
     YAML path or a Chip. Offline: every request at time 0. Server: Poisson arrivals at
     `rate_per_s`, or the highest rate meeting the SLOs (MLPerf's 2 s TTFT / 200 ms TPOT
     by default). `max_memory` / `max_time` refuse a run estimated to need more (SpecError).
-    `progress(done, total)` hears of requests simulated."""
+    `progress(done, total)` hears of requests simulated. `power_cap` ('450 W') caps each
+    chip's power: the figures are stretched by its throttling (tigris.cost.power_report)."""
     _check_options(scenario, rate_per_s, slo_ttft_s, slo_tpot_s, seed)
+    from tigris.cost.power_report import parse_power_cap, serving_power
+
+    cap_w = parse_power_cap(power_cap)
     from tigris.api.inputs import resolve_chip, resolve_model
     from tigris.serving.deployment import build_deployment
 
@@ -114,6 +119,7 @@ def serve(
         deployment, workload, scenario, chunked_prefill, slo_ttft_s, slo_tpot_s, rate_per_s,
         seed, progress,
     )  # fmt: skip
+    metrics |= serving_power(deployment, metrics, cap_w)
     return ServeResult(deployment, scenario, chunked_prefill, seed, metrics)
 
 

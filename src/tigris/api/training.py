@@ -39,6 +39,7 @@ class TrainResult:
     dtype: str
     tokens: float | None
     search: SearchResult
+    power_cap_w: float | None = None
 
     @property
     def best(self) -> StepResult:
@@ -51,7 +52,7 @@ class TrainResult:
     def to_dict(self) -> dict[str, object]:
         """What `tigris train --json` prints: the best plan's step, then the search."""
         found = self.search
-        return self.best.to_dict(self.tokens) | {
+        data = self.best.to_dict(self.tokens) | {
             "model": self.model.name,
             "chip": self.chip.id,
             "system": self.system.id,
@@ -63,6 +64,22 @@ class TrainResult:
                 for r in found.top
             ],
         }
+        return data | self._power(data)
+
+    def _power(self, data: dict[str, object]) -> dict[str, object]:
+        """Power and energy per token of the best plan's step (tigris.cost.power_report);
+        a power cap stretches the step's figures in `data` by its slowdown."""
+        from tigris.cost.power_report import report_power, stretch_times
+        from tigris.cost.workload_activity import training_activity
+
+        best = self.best
+        report = report_power(self.chip, training_activity(best, self.dtype),
+                              tokens=best.tokens_per_step, num_chips=self.num_chips,
+                              power_cap_w=self.power_cap_w)  # fmt: skip
+        rates = ("mfu", "hfu", "tokens_per_s", "model_flop_per_s_per_chip",
+                 "hardware_flop_per_s_per_chip")  # fmt: skip
+        stretch_times(data, report.cap_slowdown, ("step_time_s", "time_to_train_s"), rates)
+        return report.to_dict()
 
 
 def train(
@@ -86,11 +103,14 @@ def train(
     dtype: str = "bf16",
     tokens: float | None = None,
     top: int = 5,
+    power_cap: str | float | None = None,
 ) -> TrainResult:
     """Search the parallel plans of one training step of `global_batch` sequences of
     `seq_len` tokens on `num_chips` chips (on `system`, default: the chip's), holding
     every plan option given; `tokens` adds the time to train that many tokens; `top`
-    plans are kept. InfeasibleError when no plan fits."""
+    plans are kept; `power_cap` ('450 W') caps each chip's power (MaxQ-style: the step
+    slows by the cap's throttling). InfeasibleError when no plan fits."""
+    from tigris.cost.power_report import parse_power_cap
     from tigris.parallel.search import search_plans
     from tigris.parallel.step import TrainSetup
 
@@ -98,6 +118,7 @@ def train(
     layout |= {"micro_batch": micro_batch, "virtual_stages": virtual_stages}
     _check_sizes(num_chips, global_batch, seq_len, top, layout, zero)
     _check_choices(recompute, dtype, tokens)
+    cap_w = parse_power_cap(power_cap)
     spec = resolve_model(model)
     chip_spec = resolve_chip(chip)
     chip_spec.peak_flop_per_s(dtype)  # UnsupportedError (exit 2) without that path
@@ -108,7 +129,7 @@ def train(
     setup = TrainSetup(spec, chip_spec, cluster, num_chips, global_batch, seq_len)
     found = search_plans(setup, fixed, top_k=top)
     return TrainResult(
-        spec, chip_spec, cluster, num_chips, global_batch, seq_len, dtype, tokens, found
+        spec, chip_spec, cluster, num_chips, global_batch, seq_len, dtype, tokens, found, cap_w
     )
 
 

@@ -1,15 +1,10 @@
 """`tigris serve`: a thin wrapper over tigris.api.serve (`infer` lives in cli/train.py)."""
 
-from __future__ import annotations
-
 import json
 import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
-
-if TYPE_CHECKING:
-    pass
 
 Model = Annotated[str, typer.Argument(help="Model id (see `tigris models`) or a config.json.")]
 ChipOpt = Annotated[str, typer.Option("--chip", help="Chip id or YAML file.")]
@@ -102,6 +97,10 @@ def serve_command(
     max_memory: MaxMemory = "2 GiB",
     max_time: MaxTime = "10 min",
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress on stderr.")] = False,
+    power_cap: Annotated[
+        str | None,
+        typer.Option("--power-cap", help="Per-chip power cap, e.g. '450 W' (MaxQ-style: slower)."),
+    ] = None,
     as_json: AsJson = False,
 ) -> None:
     """Simulate serving (continuous batching, paged KV cache) under an MLPerf scenario."""
@@ -117,7 +116,7 @@ def serve_command(
             chunked_prefill=chunked_prefill, token_budget=token_budget,
             max_num_seqs=max_num_seqs, block_size=block_size, slo_ttft_s=slo_ttft,
             slo_tpot_s=slo_tpot, seed=seed, max_memory=max_memory, max_time=max_time,
-            progress=bar.update,
+            progress=bar.update, power_cap=power_cap,
         )  # fmt: skip
     data = result.to_dict()
     if as_json:
@@ -126,9 +125,15 @@ def serve_command(
     rows = [
         (key, f"{value:.4g}" if isinstance(value, float) else str(value))
         for key, value in data.items()
-        if key != "kv_occupancy_over_time" and value is not None
+        if key not in _JSON_ONLY and value is not None and not isinstance(value, dict)
     ]
+    rows += [(f"  {name}", f"{watts:.4g}") for name, watts in data["power_breakdown_w"].items()]
     _table(f"serve {scenario}: {data['model']} on {num_chips} x {data['chip']}", rows)
+
+
+# in --json only (the table keeps to the terminal's width)
+_JSON_ONLY = {"kv_occupancy_over_time", "power_facility_w", "energy_per_token_board_j",
+              "energy_per_token_facility_j", "energy_per_token_chip_j", "power_clock_ratio"}  # fmt: skip
 
 
 def register(app: typer.Typer, validate_app: typer.Typer) -> None:

@@ -1,8 +1,6 @@
 """`tigris train`, `tigris infer` and `tigris validate train|infer|collectives|attention`:
 thin wrappers over tigris.api and tigris.validate (parse the options, call, print)."""
 
-from __future__ import annotations
-
 import json
 import sys
 from typing import TYPE_CHECKING, Annotated
@@ -22,6 +20,10 @@ PlanOpt = Annotated[int | None, typer.Option(min=1)]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 Quiet = Annotated[bool, typer.Option("--quiet", help="No progress on stderr.")]
 Rows = Annotated[bool, typer.Option("--rows", help="Also print every row.")]
+PowerCap = Annotated[
+    str | None,
+    typer.Option("--power-cap", help="Per-chip power cap, e.g. '450 W' (MaxQ-style: slower)."),
+]
 
 
 def _print_json(data: object) -> None:
@@ -73,6 +75,7 @@ def train(
         float | None, typer.Option("--tokens", help="Token budget: time to train.")
     ] = None,
     top: Annotated[int, typer.Option("--top", min=1, help="Plans to list.")] = 5,
+    power_cap: PowerCap = None,
     as_json: AsJson = False,
 ) -> None:
     """Time a training step (or search the best plan) for MODEL on NUM_CHIPS chips."""
@@ -87,7 +90,7 @@ def train(
     _print_training(result)
 
 
-def _print_training(result: TrainResult) -> None:
+def _print_training(result: "TrainResult") -> None:
     """The best plan, its step time by part, and the top plans as a table."""
     best = result.best
     found = result.search
@@ -176,6 +179,7 @@ def infer_command(
     compute_dtype: Annotated[
         str, typer.Option("--compute-dtype", help="Activations and GEMM inputs: bf16 | fp16 | fp8.")
     ] = "bf16",
+    power_cap: PowerCap = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Latency, throughput and memory of one static batch (prefill, then decode)."""
@@ -190,7 +194,7 @@ def infer_command(
     _print_inference(result)
 
 
-def _print_inference(result: InferResult) -> None:
+def _print_inference(result: "InferResult") -> None:
     from tigris.units import format_quantity
 
     r = result.estimate

@@ -1,0 +1,143 @@
+"""Power and energy per token of a train / infer / serve result, in every scope, with a
+MaxQ-style power cap (`--power-cap`).
+
+The scoped model (tigris.cost.power_scope) runs over the per-chip activity of the
+result: at the chip's TDP, and again under the cap when one is given. A cap's slowdown
+is the capped time over the time at TDP (the step model's own clock under TDP, e.g.
+tigris.parallel.clock for training, is already in the result's times), and the
+caller stretches its reported times by it: the same throttling compare reports as
+`power_cap_slowdown`.
+
+Keys (per chip unless said): power_chip_w (chip scope: the board without the DRAM
+stacks), power_board_w (what NVML reports), power_node_wall_w (the chip's share of its
+node at the wall), power_facility_w (x PUE); energy_per_token_j at the wall,
+energy_per_token_chip_j, energy_per_token_board_j, energy_per_token_facility_j; the
+breakdown power_breakdown_w (idle, compute, memory, network, host, conversion,
+facility_overhead).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tigris.cost.power import Activity
+from tigris.cost.power_scope import ScopedPower, scoped_power
+from tigris.errors import SpecError
+from tigris.hardware.chip import Chip
+
+BREAKDOWN = ("idle", "compute", "memory", "network", "host", "conversion", "facility_overhead")
+
+
+def parse_power_cap(value: str | float | None) -> float | None:
+    """A per-chip power cap: '450 W' (or a number of watts from the API); None: no cap."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        from tigris.units import UnitError, parse_quantity
+
+        try:
+            watts = parse_quantity(value, "power")
+        except UnitError as error:
+            raise SpecError(str(error), key_path="--power-cap") from None
+    elif isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SpecError(f"expected a power such as '450 W', got {str(value)[:30]!r}",
+                        key_path="--power-cap")  # fmt: skip
+    else:
+        watts = float(value)
+    if not 0 < watts < float("inf"):
+        raise SpecError(f"must be a positive power, got {watts:g} W", key_path="--power-cap")
+    return watts
+
+
+@dataclass(frozen=True)
+class PowerReport:
+    """The scoped power of a result's activity under its limit, and its tokens."""
+
+    power: ScopedPower
+    num_chips: int  # chips the activity and tokens cover
+    tokens: float  # tokens those chips make over the activity (unthrottled) time
+    power_cap_w: float | None
+    cap_slowdown: float  # time under the cap over time at TDP (1: no cap, or no effect)
+
+    def energy_per_token_j(self, scope: str) -> float:
+        return self.power.energy_j(scope) * self.num_chips / self.tokens
+
+    def to_dict(self) -> dict[str, object]:
+        p = self.power
+        breakdown = {name: getattr(p, f"{name}_w") for name in BREAKDOWN}
+        return {
+            "power_cap_w": self.power_cap_w,
+            "power_chip_w": p.chip_w,
+            "power_board_w": p.board_w,
+            "power_node_wall_w": p.node_wall_w,
+            "power_facility_w": p.facility_w,
+            "energy_per_token_j": self.energy_per_token_j("node_wall"),
+            "energy_per_token_chip_j": self.energy_per_token_j("chip"),
+            "energy_per_token_board_j": self.energy_per_token_j("board"),
+            "energy_per_token_facility_j": self.energy_per_token_j("facility"),
+            "power_breakdown_w": breakdown,
+            "power_clock_ratio": p.clock_ratio,
+            "power_cap_slowdown": self.cap_slowdown,
+        }
+
+
+def report_power(
+    chip: Chip, activity: Activity, *, tokens: float, num_chips: int, power_cap_w: float | None
+) -> PowerReport:
+    """`activity` (one chip's) on `chip` at its TDP and under `power_cap_w`."""
+    at_tdp = scoped_power(chip, activity)
+    capped = (
+        at_tdp if power_cap_w is None else scoped_power(chip, activity, power_cap_w=power_cap_w)
+    )
+    slowdown = capped.capped_time_s / at_tdp.capped_time_s
+    return PowerReport(capped, num_chips, tokens, power_cap_w, slowdown)
+
+
+def stretch_times(data: dict[str, object], slowdown: float, times: tuple[str, ...],
+                  rates: tuple[str, ...]) -> None:  # fmt: skip
+    """Apply a cap's slowdown to a result's figures in place: times longer, rates lower."""
+    if slowdown == 1.0:
+        return
+    for key in times:
+        if isinstance(data.get(key), float):
+            data[key] = data[key] * slowdown  # type: ignore[operator]
+    for key in rates:
+        if isinstance(data.get(key), float):
+            data[key] = data[key] / slowdown  # type: ignore[operator]
+
+
+SERVE_TIMES = ("duration_s",) + tuple(
+    f"{kind}_{stat}_s" for kind in ("ttft", "tpot", "e2e") for stat in ("p50", "p90", "p99", "mean")
+)
+SERVE_RATES = ("throughput_tokens_per_s", "input_tokens_per_s", "requests_per_s",
+               "goodput_requests_per_s")  # fmt: skip
+
+
+def serving_power(deployment, metrics: dict[str, object], power_cap_w: float | None):
+    """Power figures of a serving simulation's summary, `metrics` stretched in place by a
+    cap's slowdown (SLO attainment is the uncapped run's).
+
+    Activity per chip of a replica (approximation: the simulator does not count flop):
+    its requests at their mean input and output lengths, run as static batches of the
+    mean decode batch (output tokens over decode steps), each batch's prefill and decode
+    graphs counted as `tigris infer` counts them."""
+    from tigris.cost.workload_activity import inference_activity
+
+    d = deployment
+    duration = float(metrics["duration_s"])  # type: ignore[arg-type]
+    out_tokens = float(metrics["throughput_tokens_per_s"]) * duration  # type: ignore[arg-type]
+    in_tokens = float(metrics["input_tokens_per_s"]) * duration  # type: ignore[arg-type]
+    requests = int(metrics["num_requests"])  # type: ignore[call-overload]
+    per_replica = max(1.0, requests / d.num_replicas)
+    steps = max(1, int(metrics.get("num_steps") or 1))  # type: ignore[call-overload]
+    batch = int(min(per_replica, max(1.0, round(out_tokens / d.num_replicas / steps))))
+    mean_in = max(1, round(in_tokens / requests))
+    mean_out = max(1, round(out_tokens / requests))
+    one = inference_activity(d, batch, mean_in, mean_out, 1.0)
+    batches = per_replica / batch
+    activity = Activity(duration, one.flop * batches, one.dram_bytes * batches,
+                        one.link_bytes * batches, dtype=one.dtype)  # fmt: skip
+    report = report_power(d.chip, activity, tokens=out_tokens / d.num_replicas,
+                          num_chips=d.num_chips // d.num_replicas, power_cap_w=power_cap_w)  # fmt: skip
+    stretch_times(metrics, report.cap_slowdown, SERVE_TIMES, SERVE_RATES)
+    return report.to_dict()

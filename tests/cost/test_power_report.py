@@ -1,0 +1,58 @@
+"""Power in the results of train, infer and serve, and --power-cap, through the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+POWER_KEYS = {"power_chip_w", "power_node_wall_w", "energy_per_token_j", "energy_per_token_chip_j",
+              "power_breakdown_w", "power_cap_slowdown"}  # fmt: skip
+INFER = ("infer", "llama3-8b", "--chip", "h100-sxm", "--batch", "64", "--json")
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tigris", *args], capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+
+
+def test_infer_reports_power_and_a_cap_throttles_it() -> None:
+    from tigris.api import infer
+
+    free = _run(*INFER)
+    capped = _run(*INFER, "--power-cap", "450 W")
+    assert free.returncode == 0 and capped.returncode == 0, free.stderr + capped.stderr
+    free_data, capped_data = json.loads(free.stdout), json.loads(capped.stdout)
+    assert set(free_data) >= POWER_KEYS
+    assert free_data == json.loads(
+        json.dumps(infer("llama3-8b", chip="h100-sxm", batch=64).to_dict())
+    )
+    assert capped_data["power_board_w"] <= 450.0 + 1e-6 < free_data["power_board_w"]
+    assert capped_data["tpot_s"] > free_data["tpot_s"]
+    assert capped_data["power_cap_slowdown"] > 1.0
+    scopes = free_data["power_node_wall_w"] > free_data["power_board_w"] > free_data["power_chip_w"]
+    assert scopes and sum(free_data["power_breakdown_w"].values()) > free_data["power_board_w"]
+
+
+def test_train_and_serve_report_power() -> None:
+    train = _run("train", "llama3-8b", "--chip", "h100-sxm", "--num-chips", "8", "--global-batch",
+                 "64", "--seq-len", "4096", "--top", "1", "--power-cap", "500 W", "--json")  # fmt: skip
+    serve = _run("serve", "llama3-8b", "--chip", "h100-sxm", "--num-chips", "1",
+                 "--num-requests", "20", "--quiet", "--json")  # fmt: skip
+    for done in (train, serve):
+        assert done.returncode == 0, done.stderr
+        data = json.loads(done.stdout)
+        assert set(data) >= POWER_KEYS
+        assert 100 < data["power_chip_w"] <= 700 and data["energy_per_token_j"] > 0
+    assert json.loads(train.stdout)["power_board_w"] <= 500.0 + 1e-6
+
+
+@pytest.mark.parametrize("cap", ["450", "-5 W", "fast"])
+def test_a_bad_power_cap_is_refused(cap: str) -> None:
+    done = _run(*INFER, "--power-cap", cap)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "--power-cap" in done.stderr
+    assert len(done.stderr.strip().splitlines()) <= 2
