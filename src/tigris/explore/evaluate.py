@@ -134,8 +134,8 @@ class Evaluation:
         processes compute it before sending the row (`encode_rows`), so the process that
         writes the store does not encode every row itself."""
         return (
-            stored_json(self.params),
-            stored_json(self.derived),
+            flat_stored_json(self.params),
+            flat_stored_json(self.derived),
             stored_json(self.objectives),
             stored_json(self.metrics),
         )
@@ -205,6 +205,29 @@ def stored_json(value: Any) -> str:
 # json.dumps(value, sort_keys=True, default=repr, allow_nan=True), without building an
 # encoder per call (four per row)
 _STORE_ENCODER = json.JSONEncoder(sort_keys=True, default=repr, allow_nan=True)
+
+
+def flat_stored_json(values: Mapping[str, Any]) -> str:
+    """`stored_json` of a flat mapping of text keys (a design's parameters or derived
+    values), joined from each item's memoised `"key": value` fragment: a sweep sets the
+    same few values on every design. Anything else takes the plain encoding."""
+    parts = []
+    try:
+        for key in sorted(values):
+            value = values[key]
+            # a zero is not memoised (0.0 == -0.0), nor is a key that is not text
+            if type(key) is not str or (isinstance(value, (int, float)) and value == 0):
+                return stored_json(values)
+            parts.append(_stored_fragment(key, type(value), value))
+    except TypeError:  # an unhashable value (or keys that do not sort)
+        return stored_json(values)
+    return "{" + ", ".join(parts) + "}"
+
+
+@lru_cache(maxsize=4096)
+def _stored_fragment(key: str, kind: type, value: Any) -> str:
+    """The `"key": value` item of `stored_json`; `kind` keeps True apart from 1."""
+    return _STORE_ENCODER.encode(key) + ": " + _STORE_ENCODER.encode(value)
 
 
 def encode_rows(rows: list[Evaluation]) -> list[Evaluation]:
@@ -431,15 +454,17 @@ class Evaluator:
             status, reason = "ok", None
         except _Rejected as rejected:
             status, reason = rejected.status, rejected.reason
-        return Evaluation(
-            design_id=design.ident,
-            params=dict(design.params),
-            derived=design.derived,
-            status=status,
-            reason=reason,
-            objectives=objectives,
-            metrics=_plain(metrics),
-            elapsed_s=design.elapsed_s + time.perf_counter() - start,
+        return _row(
+            {
+                "design_id": design.ident,
+                "params": dict(design.params),
+                "derived": design.derived,
+                "status": status,
+                "reason": reason,
+                "objectives": objectives,
+                "metrics": _plain(metrics),
+                "elapsed_s": design.elapsed_s + time.perf_counter() - start,
+            }
         )
 
     def _prefetch(self, chips: list[Any]) -> None:
@@ -544,6 +569,15 @@ def _expression_value(constraint: Any, env: dict) -> float:
         return constraint.expression.evaluate(env)
     except (ArithmeticError, ValueError, TypeError) as error:
         raise _Rejected("invalid", f"{constraint.label}: {error}") from None
+
+
+def _row(fields: dict[str, Any]) -> Evaluation:
+    """Evaluation(**fields), every field given in order, without the frozen dataclass's
+    __init__ (a setattr per field: a few microseconds per row of a sweep); `fields` becomes
+    the row's __dict__, as in `_packed`."""
+    row = object.__new__(Evaluation)
+    object.__setattr__(row, "__dict__", fields)
+    return row
 
 
 def _plain(metrics: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -83,13 +83,22 @@ class CostModels:
 
 class ChipFigures:
     """Chip metrics of one design, each computed once (`get`, by the table _FIGURES); the
-    modelled area is handed to the cost and TCO models where their API takes it."""
+    modelled area is handed to the cost and TCO models where their API takes it.
+
+    The area, full-load power and cost results are kept in attributes rather than the
+    table's dict, and tigris.cost is looked up once per design: a sweep reads them on
+    every design, and the dispatch cost as much as the cached models' lookups."""
+
+    __slots__ = ("_area", "_cache", "_cost", "_full_load", "_models", "chip", "cost")
 
     def __init__(self, chip: Chip, cost: Callable[[], CostModels]) -> None:
         self.chip = chip
         self.cost = cost
         self._cache: dict[str, Any] = {}
         self._models: tuple[Any, Any] | None = None
+        self._area: Any = None
+        self._full_load: Any = None
+        self._cost: Any = None
 
     def get(self, name: str) -> Any:
         cache = self._cache
@@ -116,22 +125,37 @@ class ChipFigures:
 
     def area(self) -> Any:
         """tigris.cost's estimate_area of the chip."""
-        return self.get("_area")
+        area = self._area
+        if area is None:
+            module, assumptions = self.models()
+            area = self._area = module.estimate_area(self.chip, assumptions)
+        return area
 
     def full_load(self) -> Any:
         """tigris.cost's full_load_power of the chip, given its area."""
-        return self.get("_full_load")
+        full_load = self._full_load
+        if full_load is None:
+            module, assumptions = self.models()
+            full_load = module.full_load_power(self.chip, assumptions, self.area())
+            self._full_load = full_load
+        return full_load
 
     def chip_cost(self) -> Any:
         """tigris.cost's estimate_cost of the chip, given its area."""
-        return self.get("_cost")
+        cost = self._cost
+        if cost is None:
+            module, assumptions = self.models()
+            cost = self._cost = module.estimate_cost(self.chip, assumptions, self.area())
+        return cost
 
     def typical_power_w(self) -> float:
         return self.get("_typical_power")
 
     def usd_per_chip_hour(self, power_w: float) -> float:
-        cost, area = self.chip_cost(), self.area()
-        result = self.call("tco", power_w=power_w, cost=cost, area=area)
+        module, assumptions = self.models()
+        result = module.tco(
+            self.chip, assumptions, power_w=power_w, cost=self.chip_cost(), area=self.area()
+        )
         return float(result.owned_usd_per_chip_hour)
 
 
@@ -152,9 +176,6 @@ _FIGURES: dict[str, Callable[[ChipFigures], Any]] = {
     "dram_bandwidth": lambda figures: figures.chip.dram_bandwidth_bytes_per_s,
     "onchip_capacity": lambda figures: figures.chip.onchip_capacity_bytes,
     "peak_bf16": lambda figures: figures.chip.peak_flop_per_s("bf16"),
-    "_area": lambda figures: figures.call("estimate_area"),
-    "_cost": lambda figures: figures.call("estimate_cost", figures.area()),
-    "_full_load": lambda figures: figures.call("full_load_power", figures.area()),
     "modelled_die_area": lambda figures: float(figures.area().die_area_mm2),
     "modelled_tdp": lambda figures: float(
         figures.call("estimate_tdp", full_load=figures.full_load())
