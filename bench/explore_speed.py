@@ -267,17 +267,22 @@ def sweep_seconds(sweep, workers: int) -> tuple[float, float]:
 def main() -> None:
     sweep = load_sweep(EXAMPLE)
     batch = designs(sweep, DESIGNS)
+    load_before = os.getloadavg()[0]  # a shared machine: other sessions' load beside each rate
     design_rates, train_rates, ran = per_core(sweep, batch)
+    load_after = os.getloadavg()[0]
     design_rate, train_rate = statistics.median(design_rates), statistics.median(train_rates)
     split = time_split(sweep, batch)
     machinery = machinery_only(EXAMPLE, batch)
+    load_before = os.getloadavg()[0]
     grid_designs, grid_train = grid_in_order()
+    grid_load = f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
     print(
         f"example sweep: {sweep.name}, {sweep.space.size} designs, {len(sweep.workloads)} workload"
     )
     print(
         f"per core ({DESIGNS} random designs in batches of {sweep.search.batch}, {ran} ran the "
-        f"training model, median of {REPEATS} passes):"
+        f"training model, median of {REPEATS} passes; load average {load_before:.1f} before, "
+        f"{load_after:.1f} after, {os.cpu_count()} cores):"
     )
     print(f"  designs/s                          {design_rate:10.0f}")
     print(f"  design x workload training evals/s {train_rate:10.0f}   (target 10000)")
@@ -294,7 +299,8 @@ def main() -> None:
     print(f"  machinery alone (synthetic workload) {machinery:8.0f} designs/s")
     print(
         f"per core, the whole grid in the sampler's order, fresh process (median of 3): "
-        f"{grid_designs:.0f} designs/s, {grid_train:.0f} training evals/s   (target 10000)"
+        f"{grid_designs:.0f} designs/s, {grid_train:.0f} training evals/s   (target 10000; "
+        f"{grid_load})"
     )
 
     cores = os.cpu_count() or 1
