@@ -162,3 +162,23 @@ def test_tree_traffic_adds_up() -> None:
     comm = tree.find("communication (exposed)")
     assert comm is not None and comm.link_bytes > 0
     assert tree.to_dict() == result.to_dict()["breakdown"]  # times only in the JSON
+
+
+def test_shared_memo_across_calls_gives_the_same_search() -> None:
+    """Searches after a first one read the process-wide memo (sharded steps, memory,
+    figures, op times by value); they find what the pure model finds, bit for bit, with
+    an equal setup built anew (keys by value, not by object)."""
+    from tigris.parallel.search import search_plans
+    from tigris.parallel.step import no_memo
+    from tigris.parallel.step_memo import shared_memo
+
+    def search() -> list[dict]:
+        setup = TrainSetup(LLAMA, H100, DGX, 16, 64, 4096)
+        found = search_plans(setup, {"micro_batch": 1, "virtual_stages": 1}, top_k=20)
+        return [r.to_dict(tokens=1e12) for r in found.top] + [found.num_fit]
+
+    first = search()
+    assert shared_memo().memory  # the first search filled it
+    with no_memo():
+        plain = search()
+    assert search() == first == plain

@@ -51,6 +51,7 @@ def sent_fraction(kind: str, group_size: int) -> float:
     share = (group_size - 1) / group_size
     return {"all_reduce": 2 * share, "p2p": 1.0}.get(kind, share)
 
+
 # Bus bandwidth achieved / link rate for large messages (fitted on the collective rows).
 SCALE_UP_BUS_EFFICIENCY = 0.80
 SCALE_OUT_BUS_EFFICIENCY = 0.95

@@ -126,10 +126,12 @@ def memory_per_chip(
     num_microbatches: int,
     capacity_bytes: float,
     precision: Precision | None = None,
+    params: tuple[float, float] | None = None,
 ) -> MemoryBreakdown:
-    """Memory of one chip of the first pipeline stage under `plan`."""
+    """Memory of one chip of the first pipeline stage under `plan`; `params`: its
+    `params_per_chip`, if the caller has them."""
     precision = precision or Precision()
-    params, layer_params = params_per_chip(spec, plan)
+    params, layer_params = params or params_per_chip(spec, plan)
     weight_b = dtype_bytes("bf16")  # weights kept in bf16 (fp8 GEMMs cast on the fly)
     grad_b = dtype_bytes(precision.grad_dtype)
     state_b = dtype_bytes(precision.master_dtype) + 2 * dtype_bytes(precision.optimizer_state_dtype)

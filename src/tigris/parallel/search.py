@@ -12,13 +12,12 @@ every plan with the same (tp, cp, ep, sequence parallel, micro-batch, recompute)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import product
 from math import isqrt
 
 from tigris.errors import InfeasibleError, SpecError
-from tigris.parallel.memory import memory_per_chip
 from tigris.parallel.plan import ParallelPlan, check_plan
 from tigris.parallel.step import StepModel, StepResult, TrainSetup
 
@@ -66,6 +65,7 @@ def enumerate_plans(
     recomputes = _choices(fixed, "recompute", ["none", "selective", "full"])
     zeros = _choices(fixed, "zero", [0, 1, 2, 3])
     dtype = fixed.get("dtype", "bf16")
+    make = _plan_maker({*fixed, "dtype"} & ParallelPlan.model_fields.keys())
     for tp, pp, cp in product(tps, pps, cps):
         if n % (tp * pp * cp):
             continue
@@ -82,7 +82,7 @@ def enumerate_plans(
         vs = _choices(fixed, "virtual_stages", chunks if pp > 1 else [1])
         sps = _choices(fixed, "sequence_parallel", [True, False] if tp > 1 else [False])
         for ep, mb, v, recompute, zero, sp in product(eps, mbs, vs, recomputes, zeros, sps):
-            yield ParallelPlan(
+            yield make(
                 tp=tp,
                 pp=pp,
                 dp=dp,
@@ -97,6 +97,24 @@ def enumerate_plans(
             )
 
 
+def _plan_maker(fixed_keys: set[str]) -> Callable[..., ParallelPlan]:
+    """ParallelPlan(**fields): the first plan validated, the rest built with the first's
+    checked values of the caller's `fixed_keys` (the same in every plan) and their
+    enumerated options, valid by construction (`model_construct`: a search builds
+    thousands of plans)."""
+    first: ParallelPlan | None = None
+
+    def make(**fields: object) -> ParallelPlan:
+        nonlocal first
+        if first is None:
+            first = ParallelPlan(**fields)
+            return first
+        checked = first.__dict__
+        return ParallelPlan.model_construct(**fields | {key: checked[key] for key in fixed_keys})
+
+    return make
+
+
 def search_plans(
     setup: TrainSetup, fixed: dict[str, object] | None = None, top_k: int = 5
 ) -> SearchResult:
@@ -107,6 +125,7 @@ def search_plans(
     fitting: list[StepResult] = []
     smallest_over: float | None = None
     capacity = setup.chip.dram_capacity_bytes
+    inputs = model.inputs
     for plan in enumerate_plans(setup, fixed):
         searched += 1
         try:
@@ -114,8 +133,7 @@ def search_plans(
         except (InfeasibleError, SpecError):
             continue
         valid += 1
-        m = plan.num_microbatches(setup.global_batch)
-        memory = memory_per_chip(spec, plan, setup.seq_len, m, capacity, setup.precision)
+        memory = inputs.memory(setup, plan)
         if not memory.fits:
             over = memory.over_bytes
             smallest_over = over if smallest_over is None else min(smallest_over, over)

@@ -78,7 +78,10 @@ def zero_shard(plan: ParallelPlan) -> float:
     return 1.0 / plan.dp if plan.zero >= 1 else 1.0
 
 
-def step_parts(setup: TrainSetup, plan: ParallelPlan) -> dict[tuple[str, str], tuple[Op, ...]]:
+StepParts = dict[tuple[str, str], tuple[Op, ...]]
+
+
+def step_parts(setup: TrainSetup, plan: ParallelPlan) -> StepParts:
     """The per-chip ops of one micro-batch by (group, phase), as the framework runs them."""
     full = plan.recompute == Recompute.full
     # FP8 training (Transformer Engine) casts only the linear layers' inputs to fp8 inside
@@ -159,9 +162,13 @@ class _ShapeIndex:
         return tuple(out)
 
 
-def build_sharded_step(setup: TrainSetup, plan: ParallelPlan) -> ShardedStep:
-    """The ShardedStep of `setup` under `plan` (reads no chip)."""
-    parts = step_parts(setup, plan)
+def build_sharded_step(
+    setup: TrainSetup, plan: ParallelPlan, parts: StepParts | None = None
+) -> ShardedStep:
+    """The ShardedStep of `setup` under `plan` (reads no chip); `parts`: its
+    `step_parts`, if the caller has them (they do not depend on the ZeRO shard)."""
+    if parts is None:
+        parts = step_parts(setup, plan)
     shard = zero_shard(plan)
     # Keyed by shape, not name (as tigris.serving's step timer): an engine's time reads
     # an op's shape and dtypes only, so the norms of a layer, its residual adds, or the

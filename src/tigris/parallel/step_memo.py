@@ -23,15 +23,21 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
+from operator import attrgetter
 
 from tigris.engines.base import Engine, OpTime, get_engine
+from tigris.hardware.chip import Chip
+from tigris.hardware.system import Cluster
+from tigris.parallel.memory import MemoryBreakdown
 from tigris.parallel.plan import ParallelPlan
 from tigris.parallel.sharded_step import (
     GroupSums,
     ShardedStep,
+    StepParts,
     build_sharded_step,
     group_sums,
+    step_parts,
     zero_shard,
 )
 from tigris.parallel.step_model import (
@@ -57,6 +63,9 @@ _MEMO_OFF: ContextVar[bool] = ContextVar("tigris_step_memo_off", default=False)
 # Chips whose op times a memo keeps before it forgets them all: a sweep times thousands
 # of designs, each needed only while its batch is evaluated.
 _MAX_CHIPS = 1024
+# Value keys a memo interns before it forgets everything (bounds the process-wide memo of
+# a long-running Python session that evaluates many setups).
+_MAX_KEYS = 1 << 14
 
 
 def memo_enabled() -> bool:
@@ -74,12 +83,21 @@ def no_memo() -> Iterator[None]:
         _MEMO_OFF.reset(token)
 
 
+def _spec_json(spec: Chip | Cluster) -> str:
+    """A frozen spec's value as its JSON, serialised once per object (it holds lists, so
+    it has no hash; a str keeps its hash)."""
+    return spec.derived("value_json", _dump_json)
+
+
+def _dump_json(spec: Chip | Cluster) -> str:
+    return spec.model_dump_json()
+
+
 def _setup_key(setup: TrainSetup) -> tuple:
-    """Everything of a setup the chip-independent figures read, by value (the cluster as
-    its JSON: it holds lists, so it has no hash)."""
+    """Everything of a setup the chip-independent figures read, by value."""
     return (
         setup.spec,
-        setup.cluster.model_dump_json(),
+        _spec_json(setup.cluster),
         setup.precision,
         setup.num_chips,
         setup.global_batch,
@@ -94,7 +112,11 @@ def _setup_key(setup: TrainSetup) -> tuple:
 
 def chip_key(setup: TrainSetup) -> str:
     """The chip's value as op times read it: its JSON, the engine, eager launches."""
-    return f"{setup.engine}|{setup.eager}|{setup.chip.model_dump_json()}"
+    return f"{setup.engine}|{setup.eager}|{_spec_json(setup.chip)}"
+
+
+# A plan's value as a tuple of its fields (cheaper to hash than the pydantic model).
+plan_key = attrgetter(*ParallelPlan.model_fields)
 
 
 def _graph_key(setup: TrainSetup, plan: ParallelPlan) -> tuple:
@@ -118,11 +140,14 @@ class StepMemo:
     def __init__(self) -> None:
         # value keys -> small ints, so lookups hash a few ints, not a pydantic spec
         self._ids: dict[tuple, int] = {}
+        self.parts: dict[tuple, StepParts] = {}
         self.sharded: dict[tuple, ShardedStep] = {}
         self.figures: dict[tuple, PlanFigures] = {}
         self.comm: dict[tuple, float] = {}
         self.layer_comm: dict[tuple, LayerComm] = {}
         self.flops: dict[tuple, tuple[float, float]] = {}
+        self.params: dict[tuple, tuple[float, float]] = {}
+        self.memory: dict[tuple, MemoryBreakdown] = {}
         # by chip key (engine, eagerness and the chip's JSON; a str caches its hash):
         # shape -> seconds
         self.op_s: dict[str, dict[Op, float]] = {}
@@ -130,9 +155,12 @@ class StepMemo:
         self.engines: dict[str, Engine] = {}
 
     def intern(self, key: tuple) -> int:
-        """A small int standing for `key`'s value."""
+        """A small int standing for `key`'s value (every table forgotten past a bound:
+        the ints number the keys of the tables)."""
         found = self._ids.get(key)
         if found is None:
+            if len(self._ids) >= _MAX_KEYS:
+                self.__init__()  # type: ignore[misc]
             found = self._ids[key] = len(self._ids)
         return found
 
@@ -178,6 +206,13 @@ class StepMemo:
 StepCache = StepMemo  # the name explore and the benchmarks knew
 
 
+@cache
+def shared_memo() -> StepMemo:
+    """The memo of StepModels given none: one per process, so that repeated calls (the
+    same plan asked again, a search after a search) reuse what earlier ones computed."""
+    return StepMemo()
+
+
 class MemoOpTimes:
     """OpTimes of one chip through a memo's table for it (ops keyed by shape: an engine's
     time reads an op's shape and dtypes, not its name)."""
@@ -211,7 +246,7 @@ class MemoInputs(StepInputs):
             (setup.spec, setup.seq_len, setup.precision, str(setup.loss))
             + (str(setup.attention), setup.attention_dropout)
         )
-        self.cluster_id = memo.intern(("cluster", setup.cluster.model_dump_json()))
+        self.cluster_id = memo.intern(("cluster", _spec_json(setup.cluster)))
         self.setup = setup
 
     @cached_property
@@ -222,7 +257,13 @@ class MemoInputs(StepInputs):
         key = (self.graph_id, *_graph_key(setup, plan))
         found = self.memo.sharded.get(key)
         if found is None:
-            found = self.memo.sharded[key] = build_sharded_step(setup, plan)
+            # the per-chip ops do not depend on the ZeRO shard (the key's last item): only
+            # the optimizer's streams are scaled by it
+            parts_key = key[:-1]
+            parts = self.memo.parts.get(parts_key)
+            if parts is None:
+                parts = self.memo.parts[parts_key] = step_parts(setup, plan)
+            found = self.memo.sharded[key] = build_sharded_step(setup, plan, parts)
         return found
 
     def group_seconds(
@@ -263,9 +304,23 @@ class MemoInputs(StepInputs):
             found = self.memo.flops[key] = DIRECT.flop_per_token(spec, seq_len, recompute)
         return found
 
+    def params(self, spec: TransformerSpec, plan: ParallelPlan) -> tuple[float, float]:
+        key = (self.graph_id, plan.tp, plan.pp, plan.ep)
+        found = self.memo.params.get(key)
+        if found is None:
+            found = self.memo.params[key] = DIRECT.params(spec, plan)
+        return found
+
+    def memory(self, setup: TrainSetup, plan: ParallelPlan) -> MemoryBreakdown:
+        key = (self.setup_id, setup.chip.dram_capacity_bytes, plan_key(plan))
+        found = self.memo.memory.get(key)
+        if found is None:
+            found = self.memo.memory[key] = StepInputs.memory(self, setup, plan)
+        return found
+
     def figures(self, setup: TrainSetup, plan: ParallelPlan) -> PlanFigures:
         # the figures read no chip but its memory capacity (PlanFigures.memory_on)
-        key = (self.setup_id, plan)
+        key = (self.setup_id, plan_key(plan))
         found = self.memo.figures.get(key)
         if found is None:
             found = self.memo.figures[key] = plan_figures(setup, plan, self)
@@ -298,7 +353,7 @@ class StepModel:
         self.setup = setup
         self.memo: StepMemo | None = None
         if not per_op and memo_enabled():
-            self.memo = cache if cache is not None else StepMemo()
+            self.memo = cache if cache is not None else shared_memo()
 
     # made on first use: a sweep's model evaluates once and a search thousands of times
     @cached_property

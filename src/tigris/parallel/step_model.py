@@ -200,6 +200,19 @@ class StepInputs:
     def figures(self, setup: TrainSetup, plan: ParallelPlan) -> PlanFigures:
         return plan_figures(setup, plan, self)
 
+    def params(self, spec: TransformerSpec, plan: ParallelPlan) -> tuple[float, float]:
+        """`params_per_chip` (reads tp, pp and ep only)."""
+        return params_per_chip(spec, plan)
+
+    def memory(self, setup: TrainSetup, plan: ParallelPlan) -> MemoryBreakdown:
+        """Memory per chip of `plan` on setup.chip (what a search checks first)."""
+        m = plan.num_microbatches(setup.global_batch)
+        capacity = setup.chip.dram_capacity_bytes
+        params = self.params(setup.spec, plan)
+        return memory_per_chip(
+            setup.spec, plan, setup.seq_len, m, capacity, setup.precision, params
+        )
+
 
 DIRECT = StepInputs()
 
@@ -228,9 +241,7 @@ def plan_figures(setup: TrainSetup, plan: ParallelPlan, inputs: StepInputs) -> P
     """The step's chip-independent figures under `plan` (see PlanFigures)."""
     spec = setup.spec
     m = plan.num_microbatches(setup.global_batch)
-    memory = memory_per_chip(
-        spec, plan, setup.seq_len, m, setup.chip.dram_capacity_bytes, setup.precision
-    )
+    memory = inputs.memory(setup, plan)
     layers = spec.num_layers / plan.pp
     fwd, bwd = inputs.layer_comm(setup, plan, "fwd"), inputs.layer_comm(setup, plan, "bwd")
     repeats = 2 if plan.recompute == Recompute.full else 1  # recompute repeats fwd comm
@@ -268,7 +279,7 @@ def dp_comm(setup: TrainSetup, plan: ParallelPlan, inputs: StepInputs) -> DpComm
     """The data-parallel collectives of one step (chip-independent)."""
     if plan.dp == 1:
         return None
-    params, _ = params_per_chip(setup.spec, plan)
+    params, _ = inputs.params(setup.spec, plan)
     reduce_dtype = setup.grad_reduce_dtype or setup.precision.grad_dtype
     grad_b = dtype_bytes(reduce_dtype)
     grads, weights = params * grad_b, params * 2.0

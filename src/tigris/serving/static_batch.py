@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from tigris.errors import SpecError
 from tigris.serving.deployment import Deployment
 from tigris.serving.memory import plan_memory
-from tigris.serving.step_time import StepTimer
+from tigris.serving.step_time import StepTimer, shared_timer
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def infer(
     """Latency, throughput and memory of one static batch per replica."""
     _check_lengths(batch, input_len, output_len)
     d = deployment
-    timer = timer or StepTimer(d)
+    timer = timer or shared_timer(d)
     plan = plan_memory(d, min(batch * input_len, max(d.token_budget, input_len)))
     seq_len = input_len + output_len
     max_batch = plan.max_batch(seq_len) * d.ep

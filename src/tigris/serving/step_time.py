@@ -41,6 +41,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import fields, replace
+from functools import cache
 from math import ceil, floor, log2
 
 from tigris.engines.base import OpTime, get_engine
@@ -86,6 +87,46 @@ def interpolate(f, x: float, exact_below: int, per_octave: int) -> float:
     if x == lo:
         return low
     return low + (f(lo + step) - low) * (x - lo) / step
+
+
+# Deployments whose timers `shared_timer` keeps before it forgets them all.
+_MAX_TIMERS = 64
+
+
+def deployment_key(deployment: Deployment) -> tuple:
+    """A deployment's value: its fields, the chip and cluster as their JSON (serialised
+    once per spec object; they hold lists, so they have no hash)."""
+    return tuple(
+        value.derived("value_json", _dump_json) if hasattr(value, "derived") else value
+        for value in (getattr(deployment, f.name) for f in fields(deployment))
+    )
+
+
+def _dump_json(spec) -> str:  # noqa: ANN001 (a Chip or a Cluster)
+    return spec.model_dump_json()
+
+
+@cache
+def _timers() -> dict[tuple, StepTimer]:
+    """The process's StepTimers by deployment value (see shared_timer)."""
+    return {}
+
+
+def shared_timer(deployment: Deployment) -> StepTimer:
+    """A StepTimer of `deployment`, shared by every call on an equal deployment in this
+    process (its op and step times computed once), unless memoisation is off
+    (TIGRIS_NO_MEMO=1, `tigris.parallel.step_memo.no_memo`): then a new one."""
+    from tigris.parallel.step_memo import memo_enabled
+
+    if not memo_enabled():
+        return StepTimer(deployment)
+    key, timers = deployment_key(deployment), _timers()
+    found = timers.get(key)
+    if found is None:
+        if len(timers) >= _MAX_TIMERS:
+            timers.clear()
+        found = timers[key] = StepTimer(deployment)
+    return found
 
 
 class StepTimer:
