@@ -79,6 +79,7 @@ from tigris.engines.base import get_engine
 from tigris.hardware.presets import load_chip, load_cluster
 from tigris.workload import load_model
 import tigris.parallel.search, tigris.serving.static_batch, tigris.serving.deployment
+import tigris.cost.power_report  # every train/infer result reports its power
 get_engine("tile")
 chip, cluster = load_chip("h100-sxm"), load_cluster("dgx-h100")
 gpt3, llama70 = load_model("gpt3-175b"), load_model("llama3-70b")
