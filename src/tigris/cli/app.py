@@ -4,8 +4,6 @@ User mistakes (SpecError, UnsupportedError) print one or two lines and exit 2; a
 design that cannot run the workload (InfeasibleError) exits 3. No tracebacks for either.
 """
 
-from __future__ import annotations
-
 import contextlib
 import json
 import sys
@@ -270,32 +268,54 @@ def _gemm_table(result: Any) -> Table:
 def validate_gemm(
     engine: Annotated[str, typer.Option("--engine", help="tile | roofline")] = "tile",
     rows: Annotated[bool, typer.Option("--rows", help="Also print every row.")] = False,
+    holdout: Annotated[
+        str, typer.Option("--holdout", help="source | chip: what each re-fit leaves out")
+    ] = "source",
+    data: Annotated[
+        str | None,
+        typer.Option("--data", help="Score this CSV (measured.csv's schema) instead."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress on stderr.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Predicted vs measured for the gemm and memory_bw rows of the calibration data."""
+    """Predicted vs measured for the gemm and memory_bw rows: in-sample and held-out."""
+    from pathlib import Path
+
+    from tigris.cli.holdout_table import print_groups, print_unmapped
     from tigris.cli.progress import Progress
     from tigris.engines.base import get_engine
-    from tigris.validate.single_chip import summarize, validate_rows
+    from tigris.validate.gemm import validate_gemm as run_validation
+    from tigris.validate.protocol import check_holdout, summarize_by_category
+    from tigris.validate.single_chip import summarize
 
     get_engine(engine)  # SpecError for an unknown engine, before any row is skipped for it
-    with Progress("validate gemm: rows", quiet=quiet) as bar:
-        results = validate_rows(engine_name=engine, progress=bar.update)
-    summary = summarize(results)
+    check_holdout(holdout)
+    with Progress("validate gemm: rows and re-fits", quiet=quiet) as bar:
+        found = run_validation(
+            Path(data) if data else None, holdout, engine_name=engine, progress=bar.update
+        )
+    summary = summarize(found.in_sample)
+    groups = summarize_by_category(found.scored)
+    scored = {s.case.id: s for s in found.scored}
     if as_json:
         _print_json(
             {
                 "engine": engine,
+                "holdout": holdout,
                 "summary": [s.__dict__ for s in summary],
-                "rows": [_gemm_row(r) for r in results],
+                "groups": groups,
+                "rows": [_gemm_row(r, scored.get(r.case.row_id)) for r in found.in_sample],
+                "unmapped": [u.to_dict() for u in found.unmapped],
             }
         )
         return
-    _print_gemm_tables(engine, results, summary, rows=rows)
+    _print_gemm_tables(engine, found.in_sample, summary, rows=rows)
+    print_groups(groups, "gemm and memory_bw", holdout)
+    print_unmapped(found.unmapped)
 
 
-def _gemm_row(r: Any) -> dict[str, Any]:
-    """One validate-gemm row as --json prints it."""
+def _gemm_row(r: Any, scored: Any) -> dict[str, Any]:
+    """One validate-gemm row as --json prints it (the protocol's keys added)."""
     return {
         "id": r.case.row_id,
         "category": r.case.category,
@@ -307,6 +327,11 @@ def _gemm_row(r: Any) -> dict[str, Any]:
         "error_pct": r.error_pct,
         "skipped": r.skipped,
         "source": r.case.source,
+        "source_group": scored.case.source if scored else None,
+        "fitted": scored.case.fitted if scored else False,
+        "predicted_held_out": scored.predicted_held_out if scored else None,
+        "error_pct_held_out": scored.error_pct(held_out=True) if scored else None,
+        "interval": scored.interval if scored else None,
     }
 
 

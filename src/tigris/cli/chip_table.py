@@ -1,8 +1,6 @@
 """`tigris show`'s terminal table: the chip's derived figures (report.chip_summary) drawn
 with rich."""
 
-from __future__ import annotations
-
 from rich.table import Table
 
 from tigris.hardware.chip import Chip

@@ -1,7 +1,5 @@
 """`tigris compare`: chips side by side on training and serving workloads, with cost."""
 
-from __future__ import annotations
-
 import json
 import sys
 import time
@@ -95,7 +93,7 @@ def register(app: typer.Typer) -> None:
     app.command("compare")(compare_command)
 
 
-def print_tables(comparison: Comparison, console: Console, *, wide: bool = False) -> None:
+def print_tables(comparison: "Comparison", console: "Console", *, wide: bool = False) -> None:
     """Every table, each fitted to the console's width (every column with `wide`)."""
     from tigris.compare import table
 

@@ -1,8 +1,6 @@
 """`tigris explore run SWEEP.yaml` and `tigris explore show DB`. The lead's cli.py calls
 register(app) to add them."""
 
-from __future__ import annotations
-
 import json
 import re
 import signal
@@ -54,13 +52,13 @@ explore_app = typer.Typer(
 )
 
 
-def _objectives(stored: list[dict[str, Any]]) -> list[Objective]:
+def _objectives(stored: list[dict[str, Any]]) -> "list[Objective]":
     from tigris.explore.sweep import Objective
 
     return [Objective(o["name"], o["metric"], o["goal"], o.get("workload")) for o in stored]
 
 
-def _row_dict(row: Evaluation) -> dict[str, Any]:
+def _row_dict(row: "Evaluation") -> dict[str, Any]:
     return {
         "design_id": row.design_id,
         "status": row.status,
@@ -72,7 +70,7 @@ def _row_dict(row: Evaluation) -> dict[str, Any]:
     }
 
 
-def _print_front(front: list[Evaluation], objectives: list[Objective], axes: list[str]) -> None:
+def _print_front(front: "list[Evaluation]", objectives: "list[Objective]", axes: list[str]) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -95,7 +93,7 @@ def _print_front(front: list[Evaluation], objectives: list[Objective], axes: lis
 
 
 def _write_page(
-    db: Path, name: str, rows: list[Evaluation], front, objectives, axes, summary
+    db: Path, name: str, rows: "list[Evaluation]", front, objectives, axes, summary
 ) -> Path:
     from tigris.explore.report import pareto_page
     from tigris.io.output import write_output
@@ -381,7 +379,7 @@ def _report(sweep, store, db: Path, progress, as_json: bool) -> None:
         raise _none_feasible(rows, db)
 
 
-def _none_feasible(rows: list[Evaluation], db: Path) -> Exception:
+def _none_feasible(rows: "list[Evaluation]", db: Path) -> Exception:
     """Why the designs failed, most common reason first: a SpecError (exit 2) when every
     design is invalid (a derived value that divides by zero, a field the chip has not: the
     sweep file is wrong, whatever the design), else an InfeasibleError (exit 3)."""
@@ -400,7 +398,7 @@ def _none_feasible(rows: list[Evaluation], db: Path) -> Exception:
     )
 
 
-def _most_common_reason(rows: list[Evaluation]) -> tuple[str, int]:
+def _most_common_reason(rows: "list[Evaluation]") -> tuple[str, int]:
     reasons: dict[str, int] = {}
     for row in rows:
         key = re.sub(r" = \S+", "", row.reason or row.status)  # the bound, not the value
@@ -408,7 +406,7 @@ def _most_common_reason(rows: list[Evaluation]) -> tuple[str, int]:
     return max(reasons.items(), key=lambda item: item[1])
 
 
-def _base_row(sweep, store) -> Evaluation | None:
+def _base_row(sweep, store) -> "Evaluation | None":
     """The base chip's own design (evaluated and stored if the sampler skipped it)."""
     from tigris.explore.evaluate import Evaluator, design_id
 
@@ -424,7 +422,7 @@ def _base_row(sweep, store) -> Evaluation | None:
     return row
 
 
-def _compare(base: Evaluation, front: list[Evaluation], objectives: list[Objective]) -> str:
+def _compare(base: "Evaluation", front: "list[Evaluation]", objectives: "list[Objective]") -> str:
     """'tigris-1 design abc: tokens_per_s 4.9e5 (best 5.1e5), ...'."""
     if not base.feasible:
         return f"design {base.design_id[:8]} is {base.status}: {base.reason}"
@@ -529,7 +527,7 @@ def _write_show_page(html: Path, stored, rows, front, objectives, mkdir: bool) -
     write_output(html, page, option="--html", mkdir=mkdir)
 
 
-def _reason_counts(rows: list[Evaluation]) -> dict[str, int]:
+def _reason_counts(rows: "list[Evaluation]") -> dict[str, int]:
     """How many rows give each reason (its bound, not the design's value)."""
     reasons: dict[str, int] = {}
     for row in rows:

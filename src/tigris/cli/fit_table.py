@@ -14,8 +14,6 @@ A file or a pipe has no width (unless $COLUMNS says one): every column is shown,
 of rich's default table box.
 """
 
-from __future__ import annotations
-
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass

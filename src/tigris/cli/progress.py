@@ -7,8 +7,6 @@ callback, and the command line passes `Progress.update` (so a notebook or a scri
 pass its own, or none).
 """
 
-from __future__ import annotations
-
 import os
 import sys
 import threading
@@ -42,7 +40,7 @@ class Progress:
         self._stop = threading.Event()
         self._heartbeat: threading.Thread | None = None
 
-    def __enter__(self) -> Progress:
+    def __enter__(self) -> "Progress":
         self._start = time.monotonic()
         if not self.quiet and _is_terminal(self.stream):
             from rich.console import Console

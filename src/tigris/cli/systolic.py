@@ -1,7 +1,5 @@
 """The `tigris systolic` command. The lead's cli.py calls register(app) to add it."""
 
-from __future__ import annotations
-
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -94,7 +92,7 @@ def systolic(
 
 def _config(
     rows: int, cols: int, dataflow: str, dtype: str, sram: str, dram_bandwidth: float | None
-) -> SystolicConfig:
+) -> "SystolicConfig":
     """The array the options describe: three SRAMs (ifmap, filter, ofmap) of --sram each."""
     from tigris.engines.systolic.config import SystolicConfig
     from tigris.engines.systolic.dataflow import parse_dataflow
@@ -112,7 +110,7 @@ def _config(
     )
 
 
-def _simulate(m: int, n: int, k: int, config: SystolicConfig, verify: bool, quiet: bool):
+def _simulate(m: int, n: int, k: int, config: "SystolicConfig", verify: bool, quiet: bool):
     """Schedule the folds (cycle counts, traffic); with --verify also compute C and check
     it, a second pass that does every MAC."""
     from tigris.cli.progress import Progress
@@ -130,7 +128,7 @@ def _check_budget(
     m: int,
     n: int,
     k: int,
-    config: SystolicConfig,
+    config: "SystolicConfig",
     verify: bool,
     fold_trace: bool,
     show_line_trace: bool,

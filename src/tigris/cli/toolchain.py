@@ -14,8 +14,6 @@ its image inside). Every output path is checked before the work starts and writt
 atomically (`tigris.io.output`); `--mkdir` creates missing folders.
 """
 
-from __future__ import annotations
-
 import io
 import json
 from pathlib import Path
@@ -64,7 +62,7 @@ def _mode(dtype: str) -> str:
     return dtype
 
 
-def _machine(chip: str) -> Machine:
+def _machine(chip: str) -> "Machine":
     from tigris.hardware import load_chip
     from tigris.toolchain.isa.machine import machine_of
 
@@ -148,7 +146,7 @@ def _check_count(count: int, what: str, path: Path) -> None:
         )
 
 
-def _ids_array(seqs: list[list[int]]) -> np.ndarray:
+def _ids_array(seqs: list[list[int]]) -> "np.ndarray":
     import numpy as np
 
     return np.concatenate([np.asarray(s, dtype=np.int32) for s in seqs])
@@ -165,7 +163,7 @@ def build(
     mode: str = "bf16",
     max_minutes: float | None = None,
     run: bool = False,
-) -> tuple[Graph, np.ndarray]:
+) -> "tuple[Graph, np.ndarray]":
     """The graph of MODEL (a built-in or a user's model) and its input ids. A user's model
     is checked against the time budget (`max_minutes`) before its weights are made."""
     from tigris.toolchain.executor.run import MAX_SIMULATED_HBM_BYTES
@@ -209,7 +207,7 @@ def build(
     return hf.model_graph(user, lengths, seed=seed), _ids_array(seqs)
 
 
-def _minilm(input_path: Path | None) -> tuple[Graph, np.ndarray]:
+def _minilm(input_path: Path | None) -> "tuple[Graph, np.ndarray]":
     """The packaged all-MiniLM-L6-v2 and the token ids of the sentences of --input."""
     from tigris.toolchain.frontends.bert import bert_graph, load_bert, minilm_dir, tokenize
 
@@ -227,7 +225,7 @@ def _minilm(input_path: Path | None) -> tuple[Graph, np.ndarray]:
 
 def _compile(
     model: str,
-    machine: Machine,
+    machine: "Machine",
     mode: str,
     input_path: Path | None,
     seed: int,
@@ -235,7 +233,7 @@ def _compile(
     *,
     run: bool,
     quiet: bool,
-) -> tuple[Compiled, np.ndarray]:
+) -> "tuple[Compiled, np.ndarray]":
     from tigris.cli.progress import Progress
     from tigris.toolchain.compiler import compile_graph
 
@@ -371,13 +369,13 @@ def run_command(
 
 def _compile_for_run(
     model: str,
-    machine: Machine,
+    machine: "Machine",
     dtype: str | None,
     input_path: Path | None,
     seed: int,
     max_minutes: float | None,
     quiet: bool,
-) -> tuple[Program, dict[str, bytes], dict[str, np.ndarray]]:
+) -> "tuple[Program, dict[str, bytes], dict[str, np.ndarray]]":
     """(program, image, inputs) of MODEL compiled on the fly for its --input."""
     compiled, ids = _compile(
         model,
@@ -395,7 +393,7 @@ def _compile_for_run(
 
 def _load_for_run(
     path: Path, image: Path | None, chip: str | None, dtype: str | None
-) -> tuple[str, Machine, Program, dict[str, bytes]]:
+) -> "tuple[str, Machine, Program, dict[str, bytes]]":
     """(chip id, machine, program, image) of a .tasm/.tbin program. The chip defaults to
     the program's; one whose HBM or layout cannot hold the program fails here, naming the
     file, before any input is read."""
@@ -422,7 +420,9 @@ def _load_for_run(
     return chip, machine, program, loaded.image
 
 
-def _program_inputs(program: Program, input_path: Path | None, seed: int) -> dict[str, np.ndarray]:
+def _program_inputs(
+    program: "Program", input_path: Path | None, seed: int
+) -> "dict[str, np.ndarray]":
     """A compiled program's input: the ids of --input (exactly as many as it was
     compiled for: its shapes are fixed), or zeros without --input."""
     import numpy as np
@@ -446,7 +446,7 @@ def _program_inputs(program: Program, input_path: Path | None, seed: int) -> dic
     return {symbol.name: ids}
 
 
-def _print_run(program: Program, chip: str, result: RunResult, as_json: bool) -> None:
+def _print_run(program: "Program", chip: str, result: "RunResult", as_json: bool) -> None:
     if as_json:
         typer.echo(
             json.dumps(

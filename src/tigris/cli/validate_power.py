@@ -1,7 +1,5 @@
 """`tigris validate power`: measured power rows against the scoped power model."""
 
-from __future__ import annotations
-
 import json
 import sys
 from pathlib import Path
