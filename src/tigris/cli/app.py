@@ -290,7 +290,7 @@ def validate_gemm(
 
     get_engine(engine)  # SpecError for an unknown engine, before any row is skipped for it
     check_holdout(holdout)
-    with Progress("validate gemm: rows and re-fits", quiet=quiet) as bar:
+    with Progress("validate gemm: rows", quiet=quiet) as bar:
         found = run_validation(
             Path(data) if data else None, holdout, engine_name=engine, progress=bar.update
         )

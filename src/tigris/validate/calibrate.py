@@ -10,6 +10,9 @@ into the chip's preset YAML (with `fitted_on`).
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import lru_cache
 from statistics import mean
 
 import numpy as np
@@ -55,6 +58,48 @@ def fit_chip(chip: Chip, cases: list[Case], rounds: int = 3) -> tuple[Calibratio
     ids = sorted({case.row_id.rsplit("_", 1)[0] for case in cases})
     fitted = current.model_copy(update={"fitted_on": f"measured.csv gemm rows {', '.join(ids)}"})
     return fitted, best_error
+
+
+@dataclass(frozen=True)
+class GemmFit:
+    """A chip's calibration and the rows it was fitted on (empty: the default,
+    uncalibrated efficiencies, as for a chip never measured)."""
+
+    chip_id: str
+    calibration: Calibration
+    row_ids: tuple[str, ...]
+    error_pct: float | None
+
+
+def uncalibrated(chip: Chip) -> Chip:
+    """The chip with its GEMM calibration terms at their defaults (other fitted
+    quantities, such as attention fractions, kept)."""
+    default = Calibration()
+    update: dict[str, object] = {name: getattr(default, name) for name in GRIDS}
+    update["fitted_on"] = None
+    return chip.model_copy(update={"calibration": chip.calibration.model_copy(update=update)})
+
+
+@lru_cache(maxsize=64)
+def fit_gemm(chip_id: str, cases: tuple[Case, ...]) -> GemmFit:
+    """The chip's calibration fitted from its defaults on `cases` (its gemm rows)."""
+    chip = uncalibrated(load_chip(chip_id))
+    if not cases:
+        return GemmFit(chip_id, chip.calibration, (), None)
+    calibration, error = fit_chip(chip, list(cases))
+    return GemmFit(chip_id, calibration, tuple(case.row_id for case in cases), error)
+
+
+def refit_without(
+    cases: Iterable[Case], chip_ids: Iterable[str], leave_out: Callable[[Case], bool]
+) -> dict[str, GemmFit]:
+    """Each chip's calibration re-fitted on its gemm rows among `cases` for which
+    `leave_out(case)` is false: the left-out rows never feed the fit."""
+    kept: dict[str, list[Case]] = {}
+    for case in cases:
+        if case.category == "gemm" and case.chip_id and not leave_out(case):
+            kept.setdefault(case.chip_id, []).append(case)
+    return {chip_id: fit_gemm(chip_id, tuple(kept.get(chip_id, ()))) for chip_id in chip_ids}
 
 
 def gemm_cases_for(chip_id: str) -> list[Case]:

@@ -175,6 +175,16 @@ def _case_from_row(row: dict[str, str]) -> Case | None:
     return None
 
 
+def case_or_reason(row: dict[str, str]) -> Case | str:
+    """The row's case, or why it cannot be turned into ops (tigris.validate.protocol)."""
+    if row["category"] == "gemm" and row["precision"] not in _DTYPE:
+        return f"precision not modelled: {row['precision'][:30]!r}"
+    case = _case_from_row(row)
+    if case is None:
+        return f"metric {row['metric_name'][:40]!r} or its shape in the notes not recognised"
+    return case
+
+
 @lru_cache(maxsize=1)
 def load_cases() -> tuple[Case, ...]:
     """Every gemm and memory_bw row that can be turned into ops."""
