@@ -7,14 +7,16 @@ design that cannot run the workload (InfeasibleError) exits 3. No tracebacks for
 import contextlib
 import json
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 from typer.core import TyperGroup
 
 from tigris.errors import InfeasibleError, SpecError, TigrisError, UnsupportedError, shorten
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
 
 try:  # typer >= 0.20 carries its own copy of click
     from typer._click import exceptions as _click_exceptions
@@ -84,8 +86,16 @@ SetOption = Annotated[
 ]
 
 
-def _console() -> Console:
+def _console() -> "Console":
+    from rich.console import Console  # here, not at start-up: --json never draws
+
     return Console()
+
+
+def _table(*args: Any, **kwargs: Any) -> "Table":
+    from rich.table import Table  # here, not at start-up: --json never draws
+
+    return Table(*args, **kwargs)
 
 
 def _print_json(data: Any) -> None:
@@ -122,7 +132,7 @@ def chips(as_json: JsonOption = False) -> None:
         return
     from tigris.units import format_quantity
 
-    table = Table(title="Chip presets")
+    table = _table(title="Chip presets")
     for column in ("id", "name", "kind", "year", "peak bf16", "DRAM", "DRAM bandwidth", "system"):
         table.add_column(column, no_wrap=column == "id")
     for chip in loaded:
@@ -163,7 +173,7 @@ def models(as_json: JsonOption = False) -> None:
     if as_json:
         _print_json(rows)
         return
-    table = Table(title="Model presets")
+    table = _table(title="Model presets")
     for column in ("id", "params", "active", "layers", "hidden", "heads", "kv heads", "experts"):
         table.add_column(column, no_wrap=column == "id")
     for row in rows:
@@ -232,12 +242,12 @@ def gemm(
     _console().print(_gemm_table(result))
 
 
-def _gemm_table(result: Any) -> Table:
+def _gemm_table(result: Any) -> "Table":
     """`tigris gemm`'s table: time, achieved rate, bound, flop, traffic, engine details."""
     from tigris.units import format_quantity
 
     timing = result.timing
-    table = Table(
+    table = _table(
         title=f"GEMM {result.m} x {result.n} x {result.k} ({result.dtype}) on "
         f"{result.chip.name}, {result.engine} engine",
         show_header=False,
@@ -339,7 +349,7 @@ def _print_gemm_tables(engine: str, results: list, summary: list, *, rows: bool)
     """The summary table (and with `rows`, every scored row first); skipped rows counted."""
     console = _console()
     if rows:
-        detail = Table(title="Rows")
+        detail = _table(title="Rows")
         for column in ("id", "chip", "metric", "measured", "predicted", "error %"):
             detail.add_column(column)
         for r in results:
@@ -353,7 +363,7 @@ def _print_gemm_tables(engine: str, results: list, summary: list, *, rows: bool)
                     f"{r.error_pct:+.1f}",
                 )
         console.print(detail)
-    table = Table(title=f"Predicted ({engine} engine) vs measured: absolute % error")
+    table = _table(title=f"Predicted ({engine} engine) vs measured: absolute % error")
     for column in ("category", "chip", "rows", "mean |error| %", "max |error| %"):
         table.add_column(column, no_wrap=column == "id")
     for s in summary:
@@ -474,6 +484,7 @@ MAX_MESSAGE_CHARS = 1000
 
 
 def _print_error(label: str, error: Exception) -> None:
+    from rich.console import Console
     from rich.markup import escape
 
     text = shorten(str(error), MAX_MESSAGE_CHARS)
