@@ -146,19 +146,23 @@ def check_run_size(
 
 
 def _record(progress: Progress, sweep: Sweep, rows: list[Evaluation]) -> None:
+    """Count a finished batch's rows and keep the best value of each objective (the
+    process that writes the store does this for every row: kept to plain lookups)."""
+    progress.done += len(rows)
+    progress.new += len(rows)
+    statuses, best, best_design = progress.statuses, progress.best, progress.best_design
     for row in rows:
-        progress.done += 1
-        progress.new += 1
-        progress.statuses[row.status] = progress.statuses.get(row.status, 0) + 1
-        if not row.feasible:
+        status = row.status
+        statuses[status] = statuses.get(status, 0) + 1
+        if status != "ok":  # Evaluation.feasible
             continue
         progress.feasible += 1
         for objective in sweep.objectives:
             value = row.objectives[objective.name]
-            best = progress.best.get(objective.name)
-            if value is not None and (best is None or objective.better(value, best)):
-                progress.best[objective.name] = value
-                progress.best_design[objective.name] = row.design_id
+            found = best.get(objective.name)
+            if value is not None and (found is None or objective.better(value, found)):
+                best[objective.name] = value
+                best_design[objective.name] = row.design_id
     progress.elapsed_s = time.perf_counter() - progress.started_s
 
 
