@@ -76,12 +76,8 @@ def test_command_loads_nothing_heavy(args: tuple[str, ...]) -> None:
 def test_literal_option_defaults_match_their_domain_modules() -> None:
     """The command modules spell some defaults as literals so as not to import their
     domain package at start-up; they must stay what the domain uses."""
-    from tigris.cli import explore as explore_cli
     from tigris.cli import systolic as systolic_cli
-    from tigris.explore import defaults
     from tigris.io import limits
 
     assert systolic_cli.DEFAULT_MAX_MEMORY == limits.DEFAULT_MAX_MEMORY
     assert systolic_cli.DEFAULT_MAX_TIME == limits.DEFAULT_MAX_TIME
-    assert explore_cli.DEFAULT_MAX_DESIGNS == defaults.DEFAULT_MAX_DESIGNS
-    assert explore_cli.RAY_TIMEOUT_S == defaults.RAY_TIMEOUT_S

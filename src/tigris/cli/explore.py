@@ -16,12 +16,7 @@ import typer
 from typer.core import TyperCommand
 
 from tigris.errors import SpecError, shorten
-
-# tigris.explore.defaults' values (checked equal by tests/cli/test_startup_imports.py):
-# literals here, as importing any module of tigris.explore runs its package's __init__,
-# which loads the whole explorer (duckdb included) on every `tigris --help`.
-DEFAULT_MAX_DESIGNS = 1_000_000
-RAY_TIMEOUT_S = 5.0
+from tigris.explore.defaults import DEFAULT_MAX_DESIGNS, RAY_TIMEOUT_S
 
 if TYPE_CHECKING:
     from tigris.explore.evaluate import Evaluation

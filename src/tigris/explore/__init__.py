@@ -10,28 +10,36 @@ Public API:
   Store(path)                                    the DuckDB results file
   pareto_front(evaluations, objectives) -> list[Evaluation]; non_dominated(values)
   parse_expression(text) -> Expression           the safe arithmetic of derived values
+
+The names are imported on first use, so that importing one light module of the package
+(tigris.explore.defaults, read by the command line at start-up) does not load the whole
+explorer (DuckDB included).
 """
 
-from tigris.explore.evaluate import Evaluation, Evaluator, design_id, evaluate_batch
-from tigris.explore.expression import Expression, parse_expression
-from tigris.explore.pareto import non_dominated, pareto_front
-from tigris.explore.run import Progress, run_sweep
-from tigris.explore.store import Store
-from tigris.explore.sweep import Objective, Sweep, load_sweep
+import importlib
+from typing import Any
 
-__all__ = [
-    "Evaluation",
-    "Evaluator",
-    "Expression",
-    "Objective",
-    "Progress",
-    "Store",
-    "Sweep",
-    "design_id",
-    "evaluate_batch",
-    "load_sweep",
-    "non_dominated",
-    "parse_expression",
-    "pareto_front",
-    "run_sweep",
-]
+_WHERE = {
+    "Evaluation": "tigris.explore.evaluate",
+    "Evaluator": "tigris.explore.evaluate",
+    "design_id": "tigris.explore.evaluate",
+    "evaluate_batch": "tigris.explore.evaluate",
+    "Expression": "tigris.explore.expression",
+    "parse_expression": "tigris.explore.expression",
+    "non_dominated": "tigris.explore.pareto",
+    "pareto_front": "tigris.explore.pareto",
+    "Progress": "tigris.explore.run",
+    "run_sweep": "tigris.explore.run",
+    "Store": "tigris.explore.store",
+    "Objective": "tigris.explore.sweep",
+    "Sweep": "tigris.explore.sweep",
+    "load_sweep": "tigris.explore.sweep",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'tigris.explore' has no attribute {name!r}")
+    return getattr(importlib.import_module(_WHERE[name]), name)
