@@ -2,32 +2,34 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tigris.hardware.presets import load_chip
 from tigris.validate.infer import source_family, summarize_by_source, validate_infer_rows
 
+# The issue's accuracy target for serving on measurements the model never saw (issue 14:
+# "serving within 15 %"); no quantity is fitted on these rows' sources, so their scores
+# are held out (tigris.validate.infer_protocol). Not today's figures.
+SERVING_TARGET_PCT = 15.0
 
-def test_tensorrt_llm_rows_within_ten_and_a_half_percent():
+
+def test_tensorrt_llm_rows_within_the_serving_target():
     results = validate_infer_rows(["TensorRT-LLM"])
     (summary,) = summarize_by_source(results)
     assert summary["num_rows"] >= 40
-    assert summary["mean_abs_error_pct"] <= 10.5  # 12.9 while fp8 runs stored fp8 activations
+    assert summary["mean_abs_error_pct"] <= SERVING_TARGET_PCT
     assert all("L40S" in r.skipped for r in results if r.skipped)
 
 
-def test_llmcompass_rows_predicted_per_operator():
-    results = validate_infer_rows(["LLMCompass"])
-    (summary,) = summarize_by_source(results)
-    assert summary["num_rows"] == 26 and summary["num_skipped"] == 0
-    totals = [r for r in results if "layer_latency_sum" in r.metric]
-    assert all(abs(r.error_pct) <= 15.0 for r in totals)
-    assert summary["mean_abs_error_pct"] <= 12.0  # was 18.1 before the per-op host paths
-    decode_small = [
-        r
-        for r in results
-        if r.metric.startswith("decode_")
-        and r.metric.split("_", 1)[1].startswith(("Softmax", "LayerNorm", "GeLU"))
-    ]
-    assert len(decode_small) == 4 and all(abs(r.error_pct) <= 15.0 for r in decode_small)
+def test_llmcompass_rows_held_out_within_the_serving_target():
+    """Held out: neither LLMCompass's GEMM rows (A100 calibration re-fitted without them)
+    nor its op sweeps (host paths from the prior) feed these predictions."""
+    from tigris.validate.infer import evaluate_row, read_rows
+
+    rows = [r for r in read_rows(("infer_cluster",)) if source_family(r) == "LLMCompass"]
+    held = [evaluate_row(row, "source").error_pct for row in rows]
+    assert len(held) == 26 and None not in held
+    assert sum(abs(e) for e in held) / 26 <= SERVING_TARGET_PCT
 
 
 def test_llmcompass_host_paths_from_the_harness_sweeps():
@@ -78,3 +80,24 @@ def test_mlperf_rows_run_the_submitters_layout():
     assert StepTimer(_mlperf_deployment(board, 2, 896))._comm_s(512) > 1.5 * (
         StepTimer(fp8)._comm_s(512)
     )
+
+
+def test_llmcompass_held_out_reads_none_of_the_harness_sweeps(monkeypatch):
+    """The leakage removed: held out, the host paths come from the prior, so the sweep
+    rows (LLMCOMPASS_HOST_ROWS) are never read; in-sample they still are."""
+    from tigris.validate import infer_llmcompass
+    from tigris.validate.infer import evaluate_row, read_rows
+
+    row = next(
+        r for r in read_rows(("infer_cluster",)) if r["metric_name"] == "decode_GeLU_latency"
+    )
+    before = evaluate_row(row, "source").predicted
+
+    def leak(row_id: str) -> float:
+        raise AssertionError(f"held-out prediction read {row_id}")
+
+    monkeypatch.setattr(infer_llmcompass, "_llmcompass_host_s", leak)
+    assert evaluate_row(row, "source").predicted == before
+    assert evaluate_row(row, "chip").predicted is not None
+    with pytest.raises(AssertionError, match="held-out prediction read"):
+        evaluate_row(row)  # in-sample reads them: the test can fail

@@ -31,13 +31,8 @@ def test_cases_are_read_from_the_rows() -> None:
     assert sum(case.category == "gemm" for case in cases.values()) >= 250
 
 
-def test_gemm_mean_absolute_error_within_12_percent(results) -> None:
-    """Issue 2's target; LLMCompass, the best peer, reports 10.9% average operator error."""
-    summary = {s.chip_id: s for s in summarize(results) if s.category == "gemm"}
-    assert summary["all"].num_rows >= 240
-    assert summary["all"].mean_abs_error_pct <= 12.0
-    for chip_id in ("h100-sxm", "a100-sxm-80gb", "mi210"):
-        assert summary[chip_id].mean_abs_error_pct <= 12.0, chip_id
+# The old check here (in-sample MAPE <= 12 % per chip) scored the rows the calibration is
+# fitted on. Held-out checks live in tests/validate/test_protocol.py.
 
 
 def test_every_mapped_chip_is_reported(results) -> None:

@@ -72,13 +72,23 @@ def _fake_rows(*args, progress=None, **kwargs):
     return []
 
 
+def _fake_protocol(result_type):
+    """A stub of a protocol run (train, infer): progress, then no rows."""
+
+    def run(*args, progress=None, **kwargs):
+        _fake_rows(progress=progress)
+        return result_type([], [], [], "source")
+
+    return run
+
+
 @pytest.mark.parametrize(
     ("command", "module", "function"),
     [
         ("attention", "tigris.validate.attention", "validate_attention"),
         ("collectives", "tigris.validate.collectives", "validate_collectives"),
-        ("train", "tigris.validate.train", "validate_train"),
-        ("infer", "tigris.validate.infer", "validate_infer_rows"),
+        ("train", "tigris.validate.train_protocol", "validate_train_protocol"),
+        ("infer", "tigris.validate.infer_protocol", "validate_infer_protocol"),
     ],
 )
 def test_quiet_silences_the_progress(monkeypatch, command, module, function):
@@ -86,7 +96,11 @@ def test_quiet_silences_the_progress(monkeypatch, command, module, function):
     stubbed: the real ones take from seconds to a minute)."""
     import importlib
 
-    monkeypatch.setattr(importlib.import_module(module), function, _fake_rows)
+    imported = importlib.import_module(module)
+    fake = _fake_rows
+    if function.endswith("_protocol"):
+        fake = _fake_protocol(getattr(imported, f"{command.capitalize()}Validation"))
+    monkeypatch.setattr(imported, function, fake)
     monkeypatch.setenv("TIGRIS_PROGRESS_EVERY_S", "0")
     app = _validate_app()
     loud = CliRunner().invoke(app, ["validate", command, "--json"])

@@ -227,42 +227,84 @@ def _table(title: str, rows: list[tuple[str, str]]) -> None:
 # ---------------------------------------------------------------------------- validate
 
 
+Holdout = Annotated[
+    str, typer.Option("--holdout", help="source | chip: what each held-out score leaves out")
+]
+DataFile = Annotated[
+    str | None, typer.Option("--data", help="Score this CSV (measured.csv's schema) instead.")
+]
+
+
 def validate_train_command(
     source: Annotated[
         str | None, typer.Option("--source", help="megatron | mosaicml | maxtext")
     ] = None,
+    holdout: Holdout = "source",
+    data: DataFile = None,
     rows: Rows = False,
     quiet: Quiet = False,
     as_json: AsJson = False,
 ) -> None:
-    """Predicted vs measured for the train_cluster rows of the calibration data."""
-    from tigris.api.inputs import check_choice
-    from tigris.cli.progress import Progress
-    from tigris.validate.train import load_train_cases, summarize_train, validate_train
+    """Predicted vs measured for the train_cluster rows: in-sample and held-out."""
+    from pathlib import Path
 
+    from tigris.api.inputs import check_choice
+    from tigris.cli.holdout_table import print_groups, print_unmapped
+    from tigris.cli.progress import Progress
+    from tigris.validate.protocol import check_holdout, summarize_groups
+    from tigris.validate.train import load_train_cases, summarize_train
+    from tigris.validate.train_protocol import validate_train_protocol
+
+    check_holdout(holdout)
     if source is not None:
         known = sorted({case.source for case in load_train_cases()})
         check_choice(source, known, "--source", hint=", ".join(known))
     with Progress("validate train: rows", quiet=quiet) as bar:
-        results = validate_train((source,) if source else None, progress=bar.update)
-    summary = summarize_train(results)
+        found = validate_train_protocol(
+            Path(data) if data else None,
+            holdout,
+            (source,) if source else None,
+            progress=bar.update,
+        )
+    summary = summarize_train(found.results)
+    groups = summarize_groups(found.scored)
     if as_json:
-        _print_json(_train_validation_dict(results, summary))
+        _print_json(_train_validation_dict(found, summary, groups))
         return
     if rows:
-        _print_train_rows(results)
+        _print_train_rows(found.results)
     typer.echo(
         f"{'source':<28} {'rows':>5} {'mean |err| %':>13} {'max |err| %':>12} {'mean err %':>11}"
     )
     for key, (count, mean_abs, max_abs, signed) in summary.items():
         typer.echo(f"{key:<28} {count:>5} {mean_abs:>13.1f} {max_abs:>12.1f} {signed:>+11.1f}")
+    print_groups(groups, "train_cluster", holdout)
+    _print_memory_failures(found.results)
+    print_unmapped(found.unmapped)
 
 
-def _train_validation_dict(results: list, summary: dict) -> dict[str, object]:
-    """What `tigris validate train --json` prints: the summary per source, then each row."""
+def _print_memory_failures(results: list) -> None:
+    """Rows the memory model rejects (counted at -100 % above), with the error of their
+    fastest plan ignoring memory."""
+    failures = [r for r in results if r.memory_failure]
+    if not failures:
+        return
+    typer.echo(f"{len(failures)} memory-model failures (counted as -100 %; time-only error):")
+    for r in failures:
+        time_only = r.time_only_error_pct
+        shown = f"{time_only:+.1f}%" if time_only is not None else "-"
+        typer.echo(f"  {r.case.row_id:<32} {shown}")
+
+
+def _train_validation_dict(found: object, summary: dict, groups: list) -> dict[str, object]:
+    """What `tigris validate train --json` prints: the summary per source, the protocol's
+    groups, each row, the unmapped rows."""
     fields = ("rows", "mean_abs_error_pct", "max_abs_error_pct", "mean_error_pct")
+    scored = {s.case.id: s for s in found.scored}
     return {
+        "holdout": found.holdout,
         "summary": {key: dict(zip(fields, value, strict=True)) for key, value in summary.items()},
+        "groups": groups,
         "rows": [
             {
                 "id": r.case.row_id,
@@ -275,9 +317,17 @@ def _train_validation_dict(results: list, summary: dict) -> dict[str, object]:
                 "error_pct": r.error_pct,
                 "plan": r.plan,
                 "note": r.note,
+                "memory_failure": r.memory_failure,
+                "time_only_predicted": r.time_only_predicted,
+                "time_only_error_pct": r.time_only_error_pct,
+                "fitted": False,
+                "predicted_held_out": scored[r.case.row_id].predicted_held_out,
+                "error_pct_held_out": scored[r.case.row_id].error_pct(held_out=True),
+                "interval": None,
             }
-            for r in results
+            for r in found.results
         ],
+        "unmapped": [u.to_dict() for u in found.unmapped],
     }
 
 
@@ -285,31 +335,67 @@ def _print_train_rows(results: list) -> None:
     for r in results:
         error = f"{r.error_pct:+7.1f}%" if r.error_pct is not None else "skipped"
         predicted = f"{r.predicted:.4g}" if r.predicted is not None else "-"
-        apart = f"  ({r.note})" if r.case.apart else ""
+        note = f"  ({r.note})" if r.note else ""
         typer.echo(
-            f"{r.case.row_id:<32} {r.case.metric:<30} measured {r.case.measured:.4g}  predicted {predicted}  {error}{apart}"
+            f"{r.case.row_id:<32} {r.case.metric:<30} measured {r.case.measured:.4g}  predicted {predicted}  {error}{note}"
         )
 
 
 def validate_infer_command(
-    rows: Rows = False, quiet: Quiet = False, as_json: AsJson = False
+    holdout: Holdout = "source",
+    data: DataFile = None,
+    rows: Rows = False,
+    quiet: Quiet = False,
+    as_json: AsJson = False,
 ) -> None:
-    """Predicted vs measured for the infer_chip and infer_cluster rows."""
-    from tigris.cli.progress import Progress
-    from tigris.validate.infer import summarize_by_source, validate_infer_rows
+    """Predicted vs measured for the infer_chip and infer_cluster rows: in-sample and
+    held-out."""
+    from pathlib import Path
 
+    from tigris.cli.holdout_table import print_groups, print_unmapped
+    from tigris.cli.progress import Progress
+    from tigris.validate.infer import summarize_by_source
+    from tigris.validate.infer_protocol import validate_infer_protocol
+    from tigris.validate.protocol import check_holdout, summarize_groups
+
+    check_holdout(holdout)
     with Progress("validate infer: rows", quiet=quiet) as bar:
-        results = validate_infer_rows(progress=bar.update)
-    summary = summarize_by_source(results)
+        found = validate_infer_protocol(
+            Path(data) if data else None, holdout, progress=bar.update
+        )
+    summary = summarize_by_source(found.results)
+    groups = summarize_groups(found.scored)
     if as_json:
-        _print_json({"summary": summary, "rows": [r.to_dict() for r in results]})
+        scored = {s.case.id: s for s in found.scored}
+        _print_json(
+            {
+                "holdout": holdout,
+                "summary": summary,
+                "groups": groups,
+                "rows": [_infer_row(r, scored.get(r.row_id)) for r in found.results],
+                "unmapped": [u.to_dict() for u in found.unmapped],
+            }
+        )
         return
     from rich.console import Console
 
     console = Console()
     if rows:
-        console.print(_infer_rows_table(results))
+        console.print(_infer_rows_table(found.results))
     console.print(_infer_summary_table(summary))
+    print_groups(groups, "infer_chip and infer_cluster", holdout)
+    print_unmapped(found.unmapped)
+
+
+def _infer_row(result: object, scored: object) -> dict[str, object]:
+    """One validate-infer row as --json prints it: the old keys, then the protocol's."""
+    return result.to_dict() | {  # type: ignore[attr-defined]
+        "id": result.row_id,  # type: ignore[attr-defined]
+        "fitted": False,
+        "predicted_held_out": scored.predicted_held_out if scored else None,  # type: ignore[attr-defined]
+        "error_pct_held_out": scored.error_pct(held_out=True) if scored else None,  # type: ignore[attr-defined]
+        "interval": None,
+    }
 
 
 def _infer_rows_table(results: list):

@@ -19,7 +19,7 @@ import numpy as np
 
 from tigris.hardware.chip import Calibration, Chip
 from tigris.hardware.presets import load_chip
-from tigris.validate.measured import Case, load_cases
+from tigris.validate.measured import Case, load_cases, source_label
 from tigris.validate.single_chip import evaluate
 
 GRIDS = {
@@ -100,6 +100,21 @@ def refit_without(
         if case.category == "gemm" and case.chip_id and not leave_out(case):
             kept.setdefault(case.chip_id, []).append(case)
     return {chip_id: fit_gemm(chip_id, tuple(kept.get(chip_id, ()))) for chip_id in chip_ids}
+
+
+def held_out_chip(chip_id: str, holdout: str | None, group: str = "") -> Chip:
+    """The chip as a score held out by `holdout` sees it: the preset (None), its GEMM
+    calibration re-fitted without the rows of source `group` ("source"), or with no
+    calibration at all ("chip": a chip never measured)."""
+    chip = load_chip(chip_id)
+    if holdout == "chip":
+        return chip.model_copy(update={"calibration": Calibration()})
+    if holdout == "source":
+        fits = refit_without(
+            load_cases(), [chip_id], lambda case: source_label(case.source) == group
+        )
+        return chip.model_copy(update={"calibration": fits[chip_id].calibration})
+    return chip
 
 
 def gemm_cases_for(chip_id: str) -> list[Case]:

@@ -14,7 +14,13 @@ from pathlib import Path
 
 from tigris.hardware.presets import load_chip
 from tigris.validate.calibrate import refit_without
-from tigris.validate.measured import Case, case_or_reason, load_cases, with_progress
+from tigris.validate.measured import (
+    Case,
+    case_or_reason,
+    load_cases,
+    source_label,
+    with_progress,
+)
 from tigris.validate.protocol import (
     Scored,
     Unmapped,
@@ -27,12 +33,6 @@ from tigris.validate.protocol import (
 from tigris.validate.single_chip import RowResult, evaluate
 
 CATEGORIES = ("gemm", "memory_bw")
-
-
-def source_label(source: str) -> str:
-    """The publication a row comes from ("vidur", "ml-engineering"):
-    the last part of the source column's first word, the unit a held-out source leaves out."""
-    return source.split()[0].rstrip(",").rsplit("/", 1)[-1] if source.strip() else "?"
 
 
 def _validation_case(case: Case, fit_ids: frozenset[str]) -> ValidationCase:

@@ -42,12 +42,17 @@ from functools import lru_cache
 from math import ceil
 from statistics import mean
 
-from tigris.engines.base import get_engine
 from tigris.errors import TigrisError
-from tigris.hardware.presets import default_cluster, load_chip, load_cluster
+from tigris.hardware.presets import load_cluster
 from tigris.serving.deployment import Deployment
+from tigris.validate.calibrate import held_out_chip
+from tigris.validate.infer_llmcompass import (  # noqa: F401  (re-exported: tests, bench)
+    LLMCOMPASS_HOST_ROWS,
+    _llmcompass_host_s,
+    _predict_llmcompass,
+    llmcompass_host_paths,
+)
 from tigris.validate.measured import HARDWARE_TO_CHIP, read_rows, with_progress
-from tigris.workload.ops import Gemm, Stream
 from tigris.workload.precision import Precision
 from tigris.workload.presets import load_model
 from tigris.workload.spec import TransformerSpec
@@ -156,7 +161,6 @@ FALCON_180B = TransformerSpec(
     tie_word_embeddings=False,
     parallel_residual=True,
 )
-LLMCOMPASS_GPT3 = dict(hidden=12288, heads=96, tp=4, batch=8, prefill_len=2048, kv_len=3072)
 
 
 @dataclass(frozen=True)
@@ -202,13 +206,13 @@ def _precision(text: str) -> Precision:
 # ---------------------------------------------------------------------------- TensorRT-LLM
 
 
-def _predict_trtllm(row: dict[str, str], chip_id: str) -> float:
+def _predict_trtllm(row: dict[str, str], chip_id: str, uncalibrated: bool = False) -> float:
     from tigris.serving.static_batch import infer
 
     spec = _model(row["model"])
     if spec is None:
         raise _Skip(f"no spec for {row['model']}")
-    chip = load_chip(chip_id)
+    chip = held_out_chip(chip_id, "chip" if uncalibrated else None)
     tp = int(row["tp"] or 1)
     deployment = Deployment(
         spec,
@@ -224,107 +228,6 @@ def _predict_trtllm(row: dict[str, str], chip_id: str) -> float:
         return infer(deployment, batch, lengths[0], 1).ttft_s
     result = infer(deployment, batch, lengths[0], lengths[1])
     return result.throughput_tokens_per_s / tp
-
-
-# ---------------------------------------------------------------------------- LLMCompass
-
-
-def _llmcompass_ops(phase: str, name: str) -> list[Gemm | Stream]:
-    g = LLMCOMPASS_GPT3
-    h, tp, b = g["hidden"], g["tp"], g["batch"]
-    heads = g["heads"] // tp
-    d = h // g["heads"]
-    rows, q, kv = (b * g["prefill_len"], g["prefill_len"], g["prefill_len"])
-    if phase == "decode":
-        rows, q, kv = b, 1, g["kv_len"]
-    dt = "fp16"
-    ops = {
-        "Q_K_V": [Gemm("qkv", m=rows, n=3 * h // tp, k=h, dtype=dt)],
-        "Q_mul_K": [Gemm("qk", m=q, n=kv, k=d, batch=b * heads, dtype=dt)],
-        "A_mul_V": [Gemm("av", m=q, n=d, k=kv, batch=b * heads, dtype=dt)],
-        "Wo_proj": [Gemm("wo", m=rows, n=h, k=h // tp, dtype=dt)],
-        "W1_proj": [Gemm("w1", m=rows, n=4 * h // tp, k=h, dtype=dt)],
-        "W2_proj": [Gemm("w2", m=rows, n=h, k=4 * h // tp, dtype=dt)],
-        "Softmax": [
-            Stream(
-                "softmax",
-                b * heads * q * kv,
-                2.0 * b * heads * q * kv,
-                2.0 * b * heads * q * kv,
-                5.0,
-            )
-        ],
-        "LayerNorm_MHA": [Stream("ln", rows * h, 2.0 * rows * h, 2.0 * rows * h, 7.0)],
-        "LayerNorm_FFN": [Stream("ln", rows * h, 2.0 * rows * h, 2.0 * rows * h, 7.0)],
-        "GeLU": [
-            Stream(
-                "gelu", rows * 4 * h // tp, 2.0 * rows * 4 * h // tp, 2.0 * rows * 4 * h // tp, 8.0
-            )
-        ],
-    }
-    return ops.get(name, [])
-
-
-def _llmcompass_allreduce_s(phase: str) -> float:
-    from tigris.parallel.collectives import CommGroup, collective_time_s
-
-    g = LLMCOMPASS_GPT3
-    chip = load_chip("a100-sxm-80gb")
-    cluster = default_cluster(chip)
-    rows = g["batch"] * (g["prefill_len"] if phase == "prefill" else 1)
-    group = CommGroup(cluster, chip, g["tp"])  # type: ignore[arg-type]
-    return collective_time_s("all_reduce", rows * g["hidden"] * 2.0, group)
-
-
-LLMCOMPASS_OPS = (
-    "Q_K_V", "Q_mul_K", "A_mul_V", "Wo_proj", "W1_proj", "W2_proj",
-    "Softmax", "LayerNorm_MHA", "LayerNorm_FFN", "GeLU", "AllReduce_MHA", "AllReduce_FFN",
-)  # fmt: skip
-
-
-# The harness's op sweeps on A100 (measured.csv ids) whose smallest size gives the host
-# path of each non-GEMM op: eager torch.softmax, torch.compile'd layer_norm and gelu.
-LLMCOMPASS_HOST_ROWS = {
-    "Softmax": "llmcompass_softmax_534",  # [4096, 32]
-    "LayerNorm_MHA": "llmcompass_layernorm_556",  # [4096, 32]
-    "LayerNorm_FFN": "llmcompass_layernorm_556",
-    "GeLU": "llmcompass_gelu_644",  # 1024 elements
-}
-
-
-@lru_cache(maxsize=8)
-def _llmcompass_host_s(row_id: str) -> float:
-    """Host time of one call on the harness's path: a tiny op's measured latency less
-    the engine's device time for it."""
-    row = next(r for r in read_rows() if r["id"] == row_id)
-    shape = re.findall(r"[MN]=(\d+)", row["notes"])
-    if shape:
-        elements = int(shape[0]) * int(shape[1])
-    else:
-        elements = int(re.search(r"over (\d+) elements", row["notes"]).group(1))  # type: ignore[union-attr]
-    latency_s = elements / (float(row["metric_value"]) * 1e9)
-    chip = load_chip("a100-sxm-80gb")
-    tiny = Stream("tiny", elements, 2.0 * elements, 2.0 * elements, 8.0)
-    return max(0.0, latency_s - get_engine("tile").time(tiny, chip).time_s)
-
-
-def _llmcompass_op_s(phase: str, name: str) -> float:
-    if name.startswith("AllReduce"):
-        return _llmcompass_allreduce_s(phase)
-    chip = load_chip("a100-sxm-80gb")
-    engine = get_engine("tile")
-    ops = _llmcompass_ops(phase, name)
-    host_s = chip.calibration.host_overhead
-    if name in LLMCOMPASS_HOST_ROWS:
-        host_s = _llmcompass_host_s(LLMCOMPASS_HOST_ROWS[name])
-    return sum(engine.time(op, chip).time_s + host_s for op in ops)
-
-
-def _predict_llmcompass(row: dict[str, str]) -> float:
-    phase, rest = row["metric_name"].split("_", 1)
-    if rest == "layer_latency_sum":
-        return sum(_llmcompass_op_s(phase, name) for name in LLMCOMPASS_OPS)
-    return _llmcompass_op_s(phase, rest.removesuffix("_latency"))
 
 
 # ---------------------------------------------------------------------------- MLPerf
@@ -388,6 +291,7 @@ class _MlperfSystem:
     limit_w: float | None = None
     layout: str | None = None
     hgx4: bool = False
+    uncalibrated: bool = False  # a held-out chip: no fitted calibration
 
 
 def _mlperf_precision(chip_id: str) -> Precision:
@@ -397,7 +301,7 @@ def _mlperf_precision(chip_id: str) -> Precision:
 
 
 def _mlperf_deployment(system: _MlperfSystem, tp: int, max_seqs: int) -> Deployment:
-    chip = load_chip(system.chip_id)
+    chip = held_out_chip(system.chip_id, "chip" if system.uncalibrated else None)
     return Deployment(
         load_model("llama2-70b"),
         chip,
@@ -466,7 +370,7 @@ def _mlperf_server(system: _MlperfSystem, output_tokens: int) -> float:
     return float(result["max_rate_tokens_per_s"]) * system.num_chips / tp  # type: ignore[arg-type]
 
 
-def _mlperf_system(row: dict[str, str], chip_id: str) -> _MlperfSystem:
+def _mlperf_system(row: dict[str, str], chip_id: str, uncalibrated: bool = False) -> _MlperfSystem:
     num_chips = int(row["num_chips"])
     found = re.search(r"system=([^;]+)", row["notes"])
     name = found.group(1).strip() if found else ""
@@ -478,11 +382,12 @@ def _mlperf_system(row: dict[str, str], chip_id: str) -> _MlperfSystem:
         limit_w=MLPERF_POWER_LIMIT_W.get(name),
         layout=layout,
         hgx4=chip_id == "h100-sxm" and num_chips == 4,
+        uncalibrated=uncalibrated,
     )
 
 
-def _predict_mlperf(row: dict[str, str], chip_id: str) -> float:
-    system = _mlperf_system(row, chip_id)
+def _predict_mlperf(row: dict[str, str], chip_id: str, uncalibrated: bool = False) -> float:
+    system = _mlperf_system(row, chip_id, uncalibrated)
     output_tokens = _mlperf_output_tokens(row)
     if row["metric_name"] == "tokens_per_s":
         return _mlperf_best_tp(system, output_tokens)[1]
@@ -501,7 +406,9 @@ def _measured_si(row: dict[str, str]) -> float:
     return value * 1e-3 if row["metric_unit"] == "ms" else value
 
 
-def evaluate_row(row: dict[str, str]) -> InferRow:
+def evaluate_row(row: dict[str, str], held_out: str | None = None) -> InferRow:
+    """The row predicted in-sample (held_out None) or held out by "source" or "chip"
+    (tigris.validate.protocol): no measured value of the left-out group feeds it."""
     family = source_family(row)
     measured = _measured_si(row)
     common = {
@@ -516,12 +423,13 @@ def evaluate_row(row: dict[str, str]) -> InferRow:
     try:
         if chip_id is None:
             raise _Skip(f"no preset for {row['hardware']}")
+        uncalibrated = held_out == "chip"
         if family == "TensorRT-LLM":
-            predicted = _predict_trtllm(row, chip_id)
+            predicted = _predict_trtllm(row, chip_id, uncalibrated)
         elif family == "LLMCompass":
-            predicted = _predict_llmcompass(row)
+            predicted = _predict_llmcompass(row, held_out)
         else:
-            predicted = _predict_mlperf(row, chip_id)
+            predicted = _predict_mlperf(row, chip_id, uncalibrated)
     except (_Skip, TigrisError) as reason:
         return InferRow(predicted=None, error_pct=None, skipped=str(reason), **common)
     error = (predicted - measured) / measured * 100.0

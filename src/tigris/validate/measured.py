@@ -84,6 +84,12 @@ class Case:
         return time_s if self.metric == "time_s" else self.work / time_s
 
 
+def source_label(source: str) -> str:
+    """The publication a row comes from ("vidur", "LLMCompass", "ml-engineering"): the
+    last part of the source column's first word, the unit a held-out source leaves out."""
+    return source.split()[0].rstrip(",").rsplit("/", 1)[-1] if source.strip() else "?"
+
+
 def read_rows(categories: tuple[str, ...] | None = None) -> list[dict[str, str]]:
     """The packaged measured.csv rows, optionally only those of some categories."""
     path = resources.files("tigris.validate") / "data" / "measured.csv"

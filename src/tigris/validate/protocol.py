@@ -142,7 +142,8 @@ def summarize_by_category(scored: Iterable[Scored]) -> list[dict[str, object]]:
 
 def summarize_groups(scored: Iterable[Scored]) -> list[dict[str, object]]:
     """Per source and per chip (and all rows): rows, in-sample and held-out MAPE, memory
-    failures; a chip with fewer than MIN_ROWS_FOR_ERROR rows is 'calibration input'."""
+    failures; a chip with fewer than MIN_ROWS_FOR_ERROR rows, fitted on, is 'calibration
+    input' (no in-sample figure)."""
     rows = list(scored)
     groups: dict[tuple[str, str], list[Scored]] = {("all", "all"): rows}
     for row in rows:
@@ -160,7 +161,7 @@ def summarize_groups(scored: Iterable[Scored]) -> list[dict[str, object]]:
             "held_out_mape": _mape([m.error_pct(held_out=True) for m in members]),
             "status": None,
         }
-        if kind == "chip" and len(members) < MIN_ROWS_FOR_ERROR:
+        if kind == "chip" and len(members) < MIN_ROWS_FOR_ERROR and summary["fitted_rows"]:
             summary |= {"status": CALIBRATION_INPUT, "in_sample_mape": None}
         out.append(summary)
     return out

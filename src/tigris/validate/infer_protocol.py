@@ -1,0 +1,87 @@
+"""`tigris validate infer` under the protocol (tigris.validate.protocol).
+
+What is fitted where: the chip calibrations on GEMM rows (Vidur, LLMCompass,
+ml-engineering), and, in-sample only, the LLMCompass host paths on LLMCompass's own op
+sweeps (tigris.validate.infer_llmcompass). No inference row is a fit row (`fitted: false`
+on every row), but with `--holdout source` the LLMCompass rows are re-predicted with
+neither LLMCompass's GEMM rows nor its sweeps (the rest: no fit sees their source, so the
+held-out prediction is the in-sample one). With `--holdout chip` every row is re-run on
+its chip with no calibration, as for a chip never measured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tigris.validate.infer import CATEGORIES, InferRow, evaluate_row, source_family
+from tigris.validate.measured import HARDWARE_TO_CHIP, with_progress
+from tigris.validate.protocol import (
+    Scored,
+    Unmapped,
+    ValidationCase,
+    check_holdout,
+    map_rows,
+    read_measured,
+)
+
+# Sources with a fitted quantity of their own (re-predicted under --holdout source).
+SOURCES_WITH_FITS = ("LLMCompass",)
+
+
+@dataclass(frozen=True)
+class InferValidation:
+    results: list[InferRow]  # in-sample, every row (skipped ones with their reason)
+    scored: list[Scored]
+    unmapped: list[Unmapped]
+    holdout: str
+
+
+def _validation_case(row: dict[str, str], result: InferRow) -> ValidationCase:
+    return ValidationCase(
+        id=result.row_id,
+        source=result.source,
+        chip=HARDWARE_TO_CHIP.get(row["hardware"]),
+        category=result.category,
+        inputs=row,
+        measured=result.measured,
+        fitted=False,
+        metric=result.metric,
+    )
+
+
+def _needs_rerun(row: dict[str, str], holdout: str) -> bool:
+    return holdout == "chip" or source_family(row) in SOURCES_WITH_FITS
+
+
+def validate_infer_protocol(
+    data: Path | None = None,
+    holdout: str = "source",
+    progress: Callable[[int, int], None] | None = None,
+) -> InferValidation:
+    """Every infer_chip/infer_cluster row of `data` (default: the packaged rows), in-sample
+    and held out; `progress(done, total)` hears of each prediction."""
+    check_holdout(holdout)
+    rows = read_measured(data, CATEGORIES)
+    jobs = [(row, None) for row in rows] + [
+        (row, holdout) for row in rows if _needs_rerun(row, holdout)
+    ]
+    predictions: dict[tuple[str, str | None], InferRow] = {}
+    unmapped: list[Unmapped] = []
+    for row, held_out in with_progress(jobs, progress):
+        done, failed = map_rows([row], lambda r, h=held_out: evaluate_row(r, h))
+        if done:
+            predictions[(row["id"], held_out)] = done[0]  # type: ignore[assignment]
+        elif held_out is None:
+            unmapped += failed
+    results = [predictions[(row["id"], None)] for row in rows if (row["id"], None) in predictions]
+    unmapped += [Unmapped(r.row_id, r.skipped) for r in results if r.skipped]
+    scored = []
+    for row in rows:
+        result = predictions.get((row["id"], None))
+        if result is None or result.skipped:
+            continue
+        held = predictions.get((row["id"], holdout), result)
+        scored.append(Scored(_validation_case(row, result), result.predicted, held.predicted))
+    return InferValidation(results, scored, unmapped, holdout)

@@ -1,0 +1,174 @@
+"""The validation protocol: fitting apart from scoring, every row counted, the user's CSV.
+
+Tolerances are stated where they are used; none is today's error."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tigris.validate import gemm as gemm_validation
+from tigris.validate.calibrate import refit_without
+from tigris.validate.gemm import validate_gemm
+from tigris.validate.measured import load_cases, source_label
+from tigris.validate.protocol import (
+    CALIBRATION_INPUT,
+    Scored,
+    ValidationCase,
+    default_measured_csv,
+    summarize_groups,
+)
+from tigris.validate.single_chip import evaluate
+
+
+def _packaged_rows(ids: list[str]) -> tuple[list[str], list[dict[str, str]]]:
+    with open(default_measured_csv(), newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        rows = [row for row in reader if row["id"] in ids]
+        return list(reader.fieldnames or []), rows
+
+
+def _write(path: Path, header: list[str], rows: list[dict[str, str]]) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tigris", "validate", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_leaving_a_source_out_changes_the_fit():
+    cases = load_cases()
+    full = refit_without(cases, ["a100-sxm-80gb"], lambda case: False)["a100-sxm-80gb"]
+    left = refit_without(
+        cases, ["a100-sxm-80gb"], lambda case: source_label(case.source) == "LLMCompass"
+    )["a100-sxm-80gb"]
+    assert not any(row_id.startswith("llmcompass") for row_id in left.row_ids)
+    assert any(row_id.startswith("llmcompass") for row_id in full.row_ids)
+    assert len(left.row_ids) == len(full.row_ids) - 20
+    assert left.calibration != full.calibration
+
+
+def _held_out(monkeypatch, perturb_id: str, factor: float) -> dict[str, float | None]:
+    """Held-out predictions of h100's vidur rows, with one packaged row's measured value
+    scaled by `factor` in the data the re-fits read."""
+    perturbed = tuple(
+        dataclasses.replace(c, measured=c.measured * factor) if c.row_id == perturb_id else c
+        for c in load_cases()
+    )
+    monkeypatch.setattr(gemm_validation, "load_cases", lambda: perturbed)
+    scored = [
+        gemm_validation._validation_case(c, frozenset())
+        for c in perturbed
+        if c.chip_id == "h100-sxm" and c.category == "gemm"
+    ]
+    return gemm_validation._held_out_group(scored, "vidur", "source", "tile")
+
+
+def test_a_scored_rows_measurement_never_feeds_its_held_out_prediction(monkeypatch):
+    base = _held_out(monkeypatch, "none", 1.0)
+    scored_moved = _held_out(monkeypatch, "vidur_op_316", 3.0)
+    assert scored_moved == base  # the row's own (and its source's) values are never fitted on
+    # control: a row of another source feeds the fit, so scaling it moves the predictions
+    other_moved = _held_out(monkeypatch, "mamf_179", 3.0)
+    assert other_moved["vidur_op_316"] != base["vidur_op_316"]
+
+
+def test_chips_with_few_rows_are_calibration_input_not_an_error_figure():
+    case = ValidationCase("x", "s", "mi300x", "gemm", None, 1.0, True, "flop_per_s")
+    groups = summarize_groups([Scored(case, 1.0, 1.5)])
+    chip = next(g for g in groups if g["group"] == "chip")
+    assert chip["status"] == CALIBRATION_INPUT and chip["in_sample_mape"] is None
+    assert chip["held_out_mape"] == pytest.approx(50.0)
+
+
+def test_data_with_copies_of_packaged_rows_reproduces_their_predictions(tmp_path):
+    ids = ["vidur_op_316", "mamf_179", "mamf_160"]
+    header, rows = _packaged_rows(ids)
+    path = _write(tmp_path / "mine.csv", header, rows)
+    result = _cli("gemm", "--data", str(path), "--json", "--quiet")
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    cases = {c.row_id: c for c in load_cases()}
+    predicted = {row["id"]: row for row in out["rows"]}
+    for row_id in ("vidur_op_316", "mamf_179"):
+        assert predicted[row_id]["predicted"] == evaluate(cases[row_id]).predicted
+        assert predicted[row_id]["fitted"] is True
+        assert predicted[row_id]["interval"] is None
+        assert predicted[row_id]["predicted_held_out"] is not None
+    assert out["unmapped"] == [{"id": "mamf_160", "reason": "no preset for Intel Gaudi 2"}]
+    assert {"in_sample_mape", "held_out_mape"} <= set(out["groups"][0])
+
+
+def test_train_data_with_copies_of_packaged_rows_reproduces_their_predictions(tmp_path):
+    from tigris.validate.train import evaluate_case, load_train_cases
+
+    ids = ["meg21_t1_1", "meg21_t1_1_agg", "mpt_101"]
+    header, rows = _packaged_rows(ids)
+    path = _write(tmp_path / "mine.csv", header, rows)
+    result = _cli("train", "--data", str(path), "--json", "--quiet")
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    cases = {c.row_id: c for c in load_train_cases()}
+    for row in out["rows"]:
+        assert row["predicted"] == evaluate_case(cases[row["id"]]).predicted
+    assert [u["id"] for u in out["unmapped"]] == ["meg21_t1_1_agg"]
+
+
+@pytest.mark.parametrize(
+    ("change", "column"),
+    [
+        (lambda row: row.pop("notes"), "notes"),
+        (lambda row: row.update(metric_value="n/a"), "metric_value"),
+    ],
+)
+def test_a_bad_data_file_exits_2_naming_the_file_and_column(tmp_path, change, column):
+    header, rows = _packaged_rows(["vidur_op_316"])
+    for row in rows:
+        change(row)
+    header = [h for h in header if h in rows[0]]
+    path = _write(tmp_path / "bad.csv", header, rows)
+    result = _cli("gemm", "--data", str(path), "--json", "--quiet")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "bad.csv" in result.stderr and column in result.stderr
+    assert len(result.stderr.strip().splitlines()) <= 2
+    assert result.stdout == ""
+
+
+@pytest.fixture(scope="module")
+def gemm_groups():
+    found = validate_gemm(holdout="source")
+    return found, summarize_groups(s for s in found.scored if s.case.category == "gemm")
+
+
+def test_gemm_held_out_by_source_stays_usable(gemm_groups):
+    """Every source's held-out gemm MAPE below 50 %: a prediction off by more than half is
+    of no use for choosing a chip, so above that the refit path is broken. (The issue's
+    target for unseen GEMMs, 12 % overall, is checked in the next test.)"""
+    found, groups = gemm_groups
+    sources = [g for g in groups if g["group"] == "source"]
+    assert len(sources) == 3
+    assert all(g["held_out_mape"] < 50.0 for g in sources), sources
+    assert all(g["rows"] == sum(s.case.source == g["name"] and s.case.category == "gemm"
+                                for s in found.scored) for g in sources)  # fmt: skip
+
+
+@pytest.mark.xfail(strict=True, reason="held-out gemm MAPE is ~16 % by source (issue 14: 12 %)")
+def test_gemm_held_out_meets_the_issue_target(gemm_groups):
+    (overall,) = [g for g in gemm_groups[1] if g["group"] == "all"]
+    assert overall["held_out_mape"] <= 12.0
