@@ -172,3 +172,34 @@ def test_gemm_held_out_by_source_stays_usable(gemm_groups):
 def test_gemm_held_out_meets_the_issue_target(gemm_groups):
     (overall,) = [g for g in gemm_groups[1] if g["group"] == "all"]
     assert overall["held_out_mape"] <= 12.0
+
+
+def test_infer_data_with_copies_of_packaged_rows_reproduces_their_predictions(tmp_path):
+    from tigris.validate.infer import evaluate_row, read_rows
+
+    nvl = "mlpi_v4.1_ASUSTeK_ESC4000A_E12_4XH100_TRT_llama2-70b-99_Offline"
+    llmcompass = [r["id"] for r in read_rows(("infer_cluster",)) if "LLMCompass" in r["source"]]
+    header, rows = _packaged_rows([*llmcompass[:2], nvl])
+    path = _write(tmp_path / "mine.csv", header, rows)
+    result = _cli("infer", "--data", str(path), "--json", "--quiet")
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    by_id = {row["id"]: row for row in rows}
+    scored = [row for row in out["rows"] if row["predicted"] is not None]
+    assert len(scored) == 2
+    for row in scored:
+        assert row["predicted"] == evaluate_row(by_id[row["id"]]).predicted
+        assert row["predicted_held_out"] == evaluate_row(by_id[row["id"]], "source").predicted
+    assert [u["id"] for u in out["unmapped"]] == [nvl]
+    assert "no preset" in out["unmapped"][0]["reason"]
+
+
+def test_gemm_holdout_chip_runs_and_a_bad_holdout_exits_2():
+    result = _cli("gemm", "--holdout", "chip", "--json", "--quiet")
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["holdout"] == "chip"
+    h100 = next(g for g in out["groups"] if g["category"] == "gemm" and g["name"] == "h100-sxm")
+    assert h100["held_out_mape"] is not None and h100["in_sample_mape"] is not None
+    bad = _cli("gemm", "--holdout", "row", "--json", "--quiet")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and "--holdout" in bad.stderr
