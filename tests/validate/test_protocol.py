@@ -203,3 +203,20 @@ def test_gemm_holdout_chip_runs_and_a_bad_holdout_exits_2():
     assert h100["held_out_mape"] is not None and h100["in_sample_mape"] is not None
     bad = _cli("gemm", "--holdout", "row", "--json", "--quiet")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "--holdout" in bad.stderr
+
+
+def test_a_rows_interval_comes_from_other_groups_held_out_residuals():
+    from tigris.validate.protocol import attach_intervals
+
+    def row(i: int, source: str, measured: float) -> Scored:
+        case = ValidationCase(f"r{i}", source, "c", "gemm", None, measured, False, "time_s")
+        return Scored(case, 1.0, 1.0)
+
+    rows = [row(i, f"s{i % 3}", 1.0 + 0.05 * i) for i in range(30)]
+    base = attach_intervals(rows, "source")
+    moved = attach_intervals([row(0, "s0", 50.0), *rows[1:]], "source")
+    assert base[0].interval == moved[0].interval  # its own measurement: not used
+    assert base[3].interval == moved[3].interval  # same source (s0): not used either
+    assert base[1].interval != moved[1].interval  # another source's row: used
+    assert base[0].interval["coverage"] == 0.8
+    assert base[0].interval["low"] < base[0].interval["high"]

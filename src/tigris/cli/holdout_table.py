@@ -17,7 +17,7 @@ def print_groups(groups: list[dict[str, Any]], title: str, holdout: str) -> None
     has_category = any("category" in group for group in groups)
     has_memory = any(group.get("memory_failures") for group in groups)
     columns = ["category"] if has_category else []
-    columns += ["group", "name", "rows", "fitted", "in-sample", "held-out"]
+    columns += ["group", "name", "rows", "fitted", "in-sample", "held-out", "in 80% band"]
     columns += ["memory failures"] if has_memory else []
     for column in columns:
         table.add_column(column)
@@ -26,7 +26,8 @@ def print_groups(groups: list[dict[str, Any]], title: str, holdout: str) -> None
         in_sample = group["status"] or _pct(group["in_sample_mape"])
         cells = [group["category"]] if has_category else []
         cells += [group["group"], group["name"], str(group["rows"]), str(group["fitted_rows"])]
-        cells += [in_sample, held_out]
+        coverage = group.get("interval_coverage")
+        cells += [in_sample, held_out, "-" if coverage is None else f"{coverage:.0%}"]
         cells += [str(group["memory_failures"])] if has_memory else []
         table.add_row(*cells, style="bold" if group["group"] == "all" else None)
     Console().print(table)

@@ -323,7 +323,7 @@ def _train_validation_dict(found: object, summary: dict, groups: list) -> dict[s
                 "fitted": False,
                 "predicted_held_out": scored[r.case.row_id].predicted_held_out,
                 "error_pct_held_out": scored[r.case.row_id].error_pct(held_out=True),
-                "interval": None,
+                "interval": scored[r.case.row_id].interval,
             }
             for r in found.results
         ],
@@ -394,7 +394,7 @@ def _infer_row(result: object, scored: object) -> dict[str, object]:
         "fitted": False,
         "predicted_held_out": scored.predicted_held_out if scored else None,  # type: ignore[attr-defined]
         "error_pct_held_out": scored.error_pct(held_out=True) if scored else None,  # type: ignore[attr-defined]
-        "interval": None,
+        "interval": scored.interval if scored else None,  # type: ignore[attr-defined]
     }
 
 

@@ -25,6 +25,7 @@ from tigris.validate.protocol import (
     Scored,
     Unmapped,
     ValidationCase,
+    attach_intervals,
     check_holdout,
     group_of,
     map_rows,
@@ -96,7 +97,7 @@ def validate_gemm(
         )
         for case in protocol
     ]
-    return GemmValidation(scored, unmapped, in_sample, holdout)
+    return GemmValidation(attach_intervals(scored, holdout), unmapped, in_sample, holdout)
 
 
 def _held_out_group(

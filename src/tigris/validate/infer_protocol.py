@@ -21,6 +21,7 @@ from tigris.validate.protocol import (
     Scored,
     Unmapped,
     ValidationCase,
+    attach_intervals,
     check_holdout,
     map_rows,
     read_measured,
@@ -84,4 +85,4 @@ def validate_infer_protocol(
             continue
         held = predictions.get((row["id"], holdout), result)
         scored.append(Scored(_validation_case(row, result), result.predicted, held.predicted))
-    return InferValidation(results, scored, unmapped, holdout)
+    return InferValidation(results, attach_intervals(scored, holdout), unmapped, holdout)

@@ -19,6 +19,7 @@ their in-sample error says nothing about accuracy.
 from __future__ import annotations
 
 import csv
+import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -112,6 +113,52 @@ class Scored:
         }
 
 
+INTERVAL_COVERAGE = 0.8
+MIN_RESIDUALS = 5
+
+
+def _quantile(values: list[float], q: float) -> float:
+    """Linear-interpolated quantile of sorted `values`."""
+    position = q * (len(values) - 1)
+    low = int(position)
+    high = min(low + 1, len(values) - 1)
+    return values[low] + (values[high] - values[low]) * (position - low)
+
+
+def attach_intervals(scored: list[Scored], holdout: str) -> list[Scored]:
+    """Each row with an INTERVAL_COVERAGE band around its held-out prediction, from the
+    held-out ratios measured / predicted of the rows of its category in OTHER groups (so
+    neither the row nor its source or chip shapes its own band); None with fewer than
+    MIN_RESIDUALS such rows."""
+    ratios = [
+        (row.case.category, group_of(row.case, holdout), row.case.measured / row.predicted_held_out)
+        for row in scored
+        if row.predicted_held_out and not row.memory_failure
+    ]
+    tail = (1.0 - INTERVAL_COVERAGE) / 2.0
+    out = []
+    for row in scored:
+        group = group_of(row.case, holdout)
+        others = sorted(r for c, g, r in ratios if c == row.case.category and g != group)
+        interval = None
+        if row.predicted_held_out and len(others) >= MIN_RESIDUALS:
+            interval = {
+                "metric": row.case.metric,
+                "low": row.predicted_held_out * _quantile(others, tail),
+                "high": row.predicted_held_out * _quantile(others, 1.0 - tail),
+                "coverage": INTERVAL_COVERAGE,
+                "basis": f"held-out {row.case.category} rows of other {holdout}s ({len(others)})",
+            }
+        out.append(dataclasses.replace(row, interval=interval))
+    return out
+
+
+def _covered(row: Scored) -> bool | None:
+    if row.interval is None:
+        return None
+    return row.interval["low"] <= row.case.measured <= row.interval["high"]  # type: ignore[operator]
+
+
 def check_holdout(holdout: str) -> str:
     if holdout not in HOLDOUTS:
         raise SpecError(
@@ -159,12 +206,19 @@ def summarize_groups(scored: Iterable[Scored]) -> list[dict[str, object]]:
             "memory_failures": sum(m.memory_failure for m in members),
             "in_sample_mape": _mape([m.error_pct() for m in members]),
             "held_out_mape": _mape([m.error_pct(held_out=True) for m in members]),
+            "interval_coverage": _coverage(members),
             "status": None,
         }
         if kind == "chip" and len(members) < MIN_ROWS_FOR_ERROR and summary["fitted_rows"]:
             summary |= {"status": CALIBRATION_INPUT, "in_sample_mape": None}
         out.append(summary)
     return out
+
+
+def _coverage(members: list[Scored]) -> float | None:
+    """Share of the rows with an interval whose measurement falls inside it."""
+    inside = [c for c in (_covered(m) for m in members) if c is not None]
+    return sum(inside) / len(inside) if inside else None
 
 
 def default_measured_csv() -> Path:

@@ -24,6 +24,7 @@ from tigris.validate.protocol import (
     Scored,
     Unmapped,
     ValidationCase,
+    attach_intervals,
     check_holdout,
     map_rows,
     read_measured,
@@ -81,4 +82,4 @@ def validate_train_protocol(
     in_sample = results[: len(cases)]
     held_out = results[len(cases) :] or in_sample
     scored = [_scored(a, b) for a, b in zip(in_sample, held_out, strict=True)]
-    return TrainValidation(in_sample, scored, unmapped, holdout)
+    return TrainValidation(in_sample, attach_intervals(scored, holdout), unmapped, holdout)
