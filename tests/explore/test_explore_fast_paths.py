@@ -125,3 +125,58 @@ def test_warm_heap_freezes_once_and_gives_back() -> None:
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+def test_flat_store_json_is_the_plain_encoding() -> None:
+    """Parameters and derived values are stored as joined, memoised fragments: the same
+    text as json.dumps(sort_keys=True), zeros, booleans, NaN and odd values included."""
+    from tigris.explore.evaluate import flat_stored_json, stored_json
+
+    cases = [
+        {},
+        {"b": 1, "a": 2.5},
+        {"a": True, "b": 1, "c": 1.0},
+        {"x": -0.0},
+        {"x": 0},
+        {"x": 0.0, "y": False},
+        {"x": float("nan"), "y": float("inf")},
+        {"x": 's"q', "y": None},
+        {"x": [1, 2]},  # unhashable: the plain encoding
+        {1: 2},  # a key that is not text
+        {"é": 1e300},
+    ]
+    for values in cases:
+        for _ in range(2):  # the second time from the memoised fragments
+            assert flat_stored_json(values) == stored_json(values)
+
+
+def test_pool_workers_warmed_in_the_parent_give_the_inline_rows() -> None:
+    """Forked workers inherit one Evaluator that evaluated a few designs in the parent:
+    their rows equal those of the inline runner."""
+    from tigris.explore.runners import InlineRunner, PoolRunner
+
+    sweep = load_sweep(EXAMPLE)
+    rng = random.Random(11)
+    designs = [{a.path: rng.choice(a.values) for a in sweep.axes} for _ in range(48)]
+    inline = InlineRunner(sweep)
+    inline.submit(designs)
+    expected = {row.design_id: row for rows in inline.finished() for row in rows}
+    inline.close()
+    pool = PoolRunner(sweep, 2)
+    try:
+        for first in range(0, len(designs), 12):
+            pool.submit(designs[first : first + 12])
+        received = []
+        while pool.in_flight():
+            received += [row for rows in pool.finished() for row in rows]
+    finally:
+        pool.close()
+    assert {row.status for row in received} >= {"ok", "infeasible"}
+    assert len(received) == len(designs)  # a design drawn twice is evaluated twice
+    for row in received:
+        want = expected[row.design_id]
+        assert (row.status, row.reason, row.params, row.derived) == (
+            want.status, want.reason, want.params, want.derived
+        )  # fmt: skip
+        assert row.metrics == want.metrics and row.objectives == want.objectives
+        assert row.stored_json == want.stored_json
