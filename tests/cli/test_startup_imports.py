@@ -23,6 +23,7 @@ HEAVY = (
     "numpy",
     "tigris.engines.systolic.simulator",
     "tigris.toolchain.compiler",
+    "markdown_it",  # typer's help renderer imports it; Tigris never writes markdown help
 )
 
 # Runs the CLI's main() in this interpreter, then lists the heavy modules it loaded.
@@ -71,6 +72,31 @@ def test_command_loads_nothing_heavy(args: tuple[str, ...]) -> None:
     code, loaded = loaded_by(*args)
     assert code == 0
     assert loaded == []
+
+
+def test_json_draws_no_table() -> None:
+    """A --json command prints no table: rich's console and tables stay unloaded."""
+    args = ("gemm", "8192", "8192", "8192", "--chip", "h100-sxm", "--json")
+    code = _RUN_MAIN.format(args=args, heavy=("rich.console", "rich.table"))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    report = json.loads(result.stderr.strip().splitlines()[-1])
+    assert report == {"code": 0, "loaded": []}
+
+
+def test_deferred_rich_modules_still_work() -> None:
+    """After cli.lazy_rich.defer(), rich's markdown and traceback load when first used."""
+    code = (
+        "from tigris.cli.lazy_rich import defer\n"
+        "defer()\n"
+        "from rich.console import Console\n"
+        "from rich.markdown import Markdown\n"
+        "from rich.traceback import Traceback\n"
+        "Console(width=40).print(Markdown('# title'))\n"
+        "print(Traceback.__module__, type(Markdown('x')).__name__)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-2:] == ["rich.traceback", "Markdown"]
 
 
 def test_literal_option_defaults_match_their_domain_modules() -> None:

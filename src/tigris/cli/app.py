@@ -499,6 +499,9 @@ def main() -> None:
 
     User mistakes exit 2, an infeasible design 3, Ctrl-C 130 (with the line 'interrupted';
     a command may catch KeyboardInterrupt itself first and say more)."""
+    from tigris.cli.lazy_rich import defer
+
+    defer()  # typer's help renderer imports two rich modules Tigris never uses
     try:
         _register_plugins(sys.argv[1:])
         app()

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from tigris.api.comparison import load_cost_assumptions as load_cost_assumptions  # re-export
-from tigris.cli.fit_table import print_table
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -95,6 +94,7 @@ def register(app: typer.Typer) -> None:
 
 def print_tables(comparison: "Comparison", console: "Console", *, wide: bool = False) -> None:
     """Every table, each fitted to the console's width (every column with `wide`)."""
+    from tigris.cli.fit_table import print_table
     from tigris.compare import table
 
     for workload in comparison.workloads:
