@@ -208,25 +208,22 @@ _STORE_ENCODER = json.JSONEncoder(sort_keys=True, default=repr, allow_nan=True)
 
 
 def flat_stored_json(values: Mapping[str, Any]) -> str:
-    """`stored_json` of a flat mapping of text keys (a design's parameters or derived
-    values), joined from each item's memoised `"key": value` fragment: a sweep sets the
-    same few values on every design. Anything else takes the plain encoding."""
+    """`stored_json` of a flat mapping (parameters, derived values) joined from memoised
+    `"key": value` fragments; zeros (0.0 == -0.0) and odd keys or values: plain."""
     parts = []
     try:
         for key in sorted(values):
             value = values[key]
-            # a zero is not memoised (0.0 == -0.0), nor is a key that is not text
             if type(key) is not str or (isinstance(value, (int, float)) and value == 0):
                 return stored_json(values)
             parts.append(_stored_fragment(key, type(value), value))
-    except TypeError:  # an unhashable value (or keys that do not sort)
+    except TypeError:  # an unhashable value, or keys that do not sort
         return stored_json(values)
     return "{" + ", ".join(parts) + "}"
 
 
 @lru_cache(maxsize=4096)
-def _stored_fragment(key: str, kind: type, value: Any) -> str:
-    """The `"key": value` item of `stored_json`; `kind` keeps True apart from 1."""
+def _stored_fragment(key: str, kind: type, value: Any) -> str:  # kind: True is not 1
     return _STORE_ENCODER.encode(key) + ": " + _STORE_ENCODER.encode(value)
 
 
@@ -572,9 +569,8 @@ def _expression_value(constraint: Any, env: dict) -> float:
 
 
 def _row(fields: dict[str, Any]) -> Evaluation:
-    """Evaluation(**fields), every field given in order, without the frozen dataclass's
-    __init__ (a setattr per field: a few microseconds per row of a sweep); `fields` becomes
-    the row's __dict__, as in `_packed`."""
+    """Evaluation(**fields), all fields in order, without the frozen dataclass's __init__
+    (a setattr per field); `fields` becomes the row's __dict__, as in `_packed`."""
     row = object.__new__(Evaluation)
     object.__setattr__(row, "__dict__", fields)
     return row
