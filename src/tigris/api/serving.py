@@ -87,21 +87,16 @@ def serve(
     progress: Callable[[int, int], None] | None = None,
     power_cap: str | float | None = None,
 ) -> ServeResult:
-    """Simulate `num_requests` requests (or a trace's) of `model` on `num_chips` chips.
-
-    `model`: a model id, a config.json path or a TransformerSpec; `chip`: a chip id, a
-    YAML path or a Chip. Offline: every request at time 0. Server: Poisson arrivals at
-    `rate_per_s`, or the highest rate meeting the SLOs (MLPerf's 2 s TTFT / 200 ms TPOT
-    by default). `max_memory` / `max_time` refuse a run estimated to need more (SpecError).
-    `progress(done, total)` hears of requests simulated. `power_cap` ('450 W') caps each
-    chip's power: the figures are stretched by its throttling (tigris.cost.power_report)."""
-    _check_options(scenario, rate_per_s, slo_ttft_s, slo_tpot_s, seed)
-    from tigris.cost.power_report import parse_power_cap, serving_power
-
-    cap_w = parse_power_cap(power_cap)
+    """Simulate `num_requests` requests (or a trace's) of `model` (id, config.json or spec)
+    on `num_chips` x `chip` (id, YAML or Chip). Offline: all at time 0; server: Poisson at
+    `rate_per_s`, or the highest rate meeting the SLOs. `max_memory`/`max_time` refuse a run
+    estimated larger; `progress(done, total)`; `power_cap` ('450 W') throttles the chips."""
     from tigris.api.inputs import resolve_chip, resolve_model
+    from tigris.cost.power_report import parse_power_cap, serving_power
     from tigris.serving.deployment import build_deployment
 
+    _check_options(scenario, rate_per_s, slo_ttft_s, slo_tpot_s, seed)
+    cap_w = parse_power_cap(power_cap)
     trace = str(trace) if trace is not None else None
     _check_memory(trace, num_requests, max_memory)
     model, chip = resolve_model(model), resolve_chip(chip)
