@@ -360,9 +360,7 @@ def validate_infer_command(
 
     check_holdout(holdout)
     with Progress("validate infer: rows", quiet=quiet) as bar:
-        found = validate_infer_protocol(
-            Path(data) if data else None, holdout, progress=bar.update
-        )
+        found = validate_infer_protocol(Path(data) if data else None, holdout, progress=bar.update)
     summary = summarize_by_source(found.results)
     groups = summarize_groups(found.scored)
     if as_json:
