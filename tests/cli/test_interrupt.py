@@ -21,8 +21,8 @@ import tigris.cli as cli
 
 @cli.app.command("sleep-test")
 def sleep_test(catch: bool = typer.Option(False, "--catch")) -> None:
-    print("ready", file=sys.stderr, flush=True)
-    try:
+    try:  # 'ready' inside the try: a SIGINT sent the moment it is read lands in here
+        print("ready", file=sys.stderr, flush=True)
         time.sleep(60)
     except KeyboardInterrupt:
         if not catch:
