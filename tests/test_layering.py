@@ -24,7 +24,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("tigris.errors",),
+    ("tigris.errors", "tigris.lazy_names"),
     ("tigris.units",),
     ("tigris.io", "tigris.worker_processes"),
     ("tigris.hardware",),

@@ -18,8 +18,9 @@ not after the functions, so that a module never shadows its function here.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+from tigris.lazy_names import load_name
 
 _WHERE = {
     "gemm": "tigris.api.operators",
@@ -38,6 +39,4 @@ __all__ = sorted(_WHERE)
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module 'tigris.api' has no attribute {name!r}")
-    return getattr(importlib.import_module(_WHERE[name]), name)
+    return load_name(__name__, _WHERE, name)

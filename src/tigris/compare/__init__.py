@@ -12,8 +12,9 @@ The names are imported on first use, so that `tigris compare` checks its argumen
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+from tigris.lazy_names import load_name
 
 _WHERE = {
     "Cell": "tigris.compare.cell",
@@ -31,6 +32,4 @@ __all__ = sorted(_WHERE)
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module 'tigris.compare' has no attribute {name!r}")
-    return getattr(importlib.import_module(_WHERE[name]), name)
+    return load_name(__name__, _WHERE, name)

@@ -16,8 +16,9 @@ The names are imported on first use, so that importing one light module of the p
 explorer (DuckDB included).
 """
 
-import importlib
 from typing import Any
+
+from tigris.lazy_names import load_name
 
 _WHERE = {
     "Evaluation": "tigris.explore.evaluate",
@@ -40,6 +41,4 @@ __all__ = sorted(_WHERE)
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module 'tigris.explore' has no attribute {name!r}")
-    return getattr(importlib.import_module(_WHERE[name]), name)
+    return load_name(__name__, _WHERE, name)

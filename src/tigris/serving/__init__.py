@@ -8,8 +8,9 @@ and step-time modules only, not numpy (which request generation and traces load)
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+from tigris.lazy_names import load_name
 
 _WHERE = {
     "Deployment": "tigris.serving.deployment",
@@ -28,6 +29,4 @@ __all__ = sorted(_WHERE)
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module 'tigris.serving' has no attribute {name!r}")
-    return getattr(importlib.import_module(_WHERE[name]), name)
+    return load_name(__name__, _WHERE, name)

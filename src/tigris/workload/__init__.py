@@ -7,8 +7,9 @@ tigris.workload.ops only, not the model specs, their catalog and the graph build
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+from tigris.lazy_names import load_name
 
 _WHERE = {
     "OpGraph": "tigris.workload.graph",
@@ -33,6 +34,4 @@ __all__ = sorted(_WHERE)
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module 'tigris.workload' has no attribute {name!r}")
-    return getattr(importlib.import_module(_WHERE[name]), name)
+    return load_name(__name__, _WHERE, name)
