@@ -97,13 +97,3 @@ def test_deferred_rich_modules_still_work() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[-2:] == ["rich.traceback", "Markdown"]
-
-
-def test_literal_option_defaults_match_their_domain_modules() -> None:
-    """The command modules spell some defaults as literals so as not to import their
-    domain package at start-up; they must stay what the domain uses."""
-    from tigris.cli import systolic as systolic_cli
-    from tigris.io import limits
-
-    assert systolic_cli.DEFAULT_MAX_MEMORY == limits.DEFAULT_MAX_MEMORY
-    assert systolic_cli.DEFAULT_MAX_TIME == limits.DEFAULT_MAX_TIME

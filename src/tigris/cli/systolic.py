@@ -7,15 +7,10 @@ from typing import TYPE_CHECKING
 import typer
 
 from tigris.errors import SpecError
+from tigris.io.limits import DEFAULT_MAX_MEMORY, DEFAULT_MAX_TIME
 
 if TYPE_CHECKING:
     from tigris.engines.systolic.config import SystolicConfig
-
-# The defaults of --max-memory / --max-time (tigris.io.limits' DEFAULT_MAX_MEMORY and
-# DEFAULT_MAX_TIME, checked equal by tests/cli/test_startup_imports.py): literals here so
-# that registering the command imports nothing of the simulator.
-DEFAULT_MAX_MEMORY = "2 GiB"
-DEFAULT_MAX_TIME = "10 min"
 
 
 def parse_sram(text: str) -> int:
