@@ -12,30 +12,28 @@ The names load on first use (PEP 562): the tile engine reads the fold table
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import Any
 
+from tigris.lazy_names import load_name
+
 # public name -> the module that defines it
-_HOMES = {
-    "FORMATS": "numerics",
-    "RULES": "dataflow",
-    "Dataflow": "dataflow",
-    "SystolicConfig": "config",
-    "SystolicResult": "result",
-    "chrome_trace": "trace",
-    "compute_cycles": "closed_form",
-    "line_trace": "trace",
-    "mac_events": "trace",
-    "number_format": "numerics",
-    "random_operands": "simulator",
-    "simulate": "simulator",
+_WHERE = {
+    "FORMATS": "tigris.engines.systolic.numerics",
+    "RULES": "tigris.engines.systolic.dataflow",
+    "Dataflow": "tigris.engines.systolic.dataflow",
+    "SystolicConfig": "tigris.engines.systolic.config",
+    "SystolicResult": "tigris.engines.systolic.result",
+    "chrome_trace": "tigris.engines.systolic.trace",
+    "compute_cycles": "tigris.engines.systolic.closed_form",
+    "line_trace": "tigris.engines.systolic.trace",
+    "mac_events": "tigris.engines.systolic.trace",
+    "number_format": "tigris.engines.systolic.numerics",
+    "random_operands": "tigris.engines.systolic.simulator",
+    "simulate": "tigris.engines.systolic.simulator",
 }
 
-__all__ = sorted(_HOMES)
+__all__ = sorted(_WHERE)
 
 
 def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"{__name__}.{home}"), name)
+    return load_name(__name__, _WHERE, name)
