@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tigris.cli.compare import load_cost_assumptions
+from tigris.api.comparison import load_cost_assumptions
 from tigris.compare.runner import evaluate_cell, run_comparison
 from tigris.compare.workloads import ServeWorkload, load_workload, resolve_workload
 from tigris.cost import default_assumptions_path

@@ -8,8 +8,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tigris.api.comparison import load_cost_assumptions as load_cost_assumptions  # re-export
-
 if TYPE_CHECKING:
     from rich.console import Console
 
