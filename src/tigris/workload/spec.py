@@ -22,8 +22,25 @@ from pydantic import Field, model_validator
 from tigris.hardware.quantities import Spec, cached_figure
 from tigris.workload.ops import causal_pairs
 
-Activation = Literal["swiglu", "geglu", "gelu", "relu", "silu"]
+Activation = Literal["swiglu", "geglu", "gelu", "relu", "silu", "relu2"]
 GATED_ACTIVATIONS = ("swiglu", "geglu")
+AttentionKind = Literal["full", "sliding", "chunked"]
+MlpKind = Literal["dense", "moe"]
+
+
+@dataclass(frozen=True)
+class LayerKind:
+    """What sets one decoder layer apart from another of the same model.
+
+    `attention`: 'full' causal attention; 'sliding': each query sees at most `window` keys
+    (Mistral v0.1, Gemma 2/3 local layers, gpt-oss); 'chunked': each query sees only the
+    keys of its own `window`-token chunk (Llama 4's local layers). `window` is None for
+    'full'. `mlp`: 'dense' (ffn_hidden_size wide) or 'moe' (routed experts of
+    expert_ffn_hidden_size, plus the shared experts)."""
+
+    attention: AttentionKind
+    window: int | None
+    mlp: MlpKind
 
 
 @dataclass(frozen=True)
@@ -110,6 +127,49 @@ class TransformerSpec(Spec):
         le=2**16,
         description="experts every token goes to (DeepSeek style), each of expert width",
     )
+    # ---- layers that differ (None = every layer alike, as before) ----------------------
+    attention_pattern: tuple[AttentionKind, ...] | None = Field(
+        None,
+        description="attention kind of each layer (num_layers entries); None: every layer "
+        "'sliding' when sliding_window is set, else 'full'",
+    )
+    attention_chunk_size: int | None = Field(
+        None, gt=0, le=2**34, description="tokens per chunk of 'chunked' layers (Llama 4)"
+    )
+    mlp_pattern: tuple[MlpKind, ...] | None = Field(
+        None,
+        description="MLP kind of each layer (num_layers entries); None: every layer 'moe' "
+        "when num_experts > 0, else 'dense'. Dense layers of an MoE model are "
+        "ffn_hidden_size wide (DeepSeek-V3's first three, Llama 4's interleaved ones)",
+    )
+    # ---- multi-head latent attention (DeepSeek-V2/V3, Kimi K2) ------------------------
+    kv_lora_rank: int | None = Field(
+        None,
+        gt=0,
+        le=2**20,
+        description="MLA: width of the compressed KV latent (set = MLA attention); the KV "
+        "cache holds kv_lora_rank + qk_rope_head_dim values per token and layer",
+    )
+    q_lora_rank: int | None = Field(
+        None, gt=0, le=2**20, description="MLA: query low-rank width; None = full-rank query"
+    )
+    qk_rope_head_dim: int = Field(
+        0, ge=0, le=2**16, description="MLA: rotary part of each query/key head (decoupled)"
+    )
+    v_head_dim: int | None = Field(
+        None, gt=0, le=2**16, description="width of one value head; None = head_dim"
+    )
+    # ---- small per-layer extras --------------------------------------------------------
+    qk_norm: bool = Field(False, description="RMSNorm on each query and key head (Qwen3, Gemma 3)")
+    attention_sinks: bool = Field(
+        False, description="one learned sink logit per head and layer (gpt-oss)"
+    )
+    num_mtp_layers: int = Field(
+        0,
+        ge=0,
+        le=2**8,
+        description="multi-token-prediction modules (DeepSeek-V3); stored, not in num_params",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> TransformerSpec:
@@ -124,7 +184,63 @@ class TransformerSpec(Spec):
             raise ValueError("num_experts and num_experts_per_token are set together")
         if self.num_experts_per_token > self.num_experts:
             raise ValueError("num_experts_per_token exceeds num_experts")
+        self._check_patterns()
         return self
+
+    def _check_patterns(self) -> None:
+        for name, pattern in (
+            ("attention_pattern", self.attention_pattern),
+            ("mlp_pattern", self.mlp_pattern),
+        ):
+            if pattern is not None and len(pattern) != self.num_layers:
+                raise ValueError(f"{name} has {len(pattern)} entries for {self.num_layers} layers")
+        kinds = set(self.attention_pattern or ())
+        if "sliding" in kinds and self.sliding_window is None:
+            raise ValueError("attention_pattern has 'sliding' layers but no sliding_window")
+        if "chunked" in kinds and self.attention_chunk_size is None:
+            raise ValueError("attention_pattern has 'chunked' layers but no attention_chunk_size")
+        if "moe" in (self.mlp_pattern or ()) and not self.num_experts:
+            raise ValueError("mlp_pattern has 'moe' layers but num_experts is 0")
+
+    # ---- layers -----------------------------------------------------------------------------
+
+    def layer_sequence(self) -> tuple[LayerKind, ...]:
+        """The kind of every layer, first to last (for assigning layers to stages)."""
+        return self._layer_sequence
+
+    def layer_kinds(self) -> tuple[tuple[LayerKind, int], ...]:
+        """Each distinct layer kind with how many layers have it, in first-seen order."""
+        return self._layer_kinds
+
+    @cached_figure
+    def _layer_sequence(self) -> tuple[LayerKind, ...]:
+        default_attention = "full" if self.sliding_window is None else "sliding"
+        attention = self.attention_pattern or (default_attention,) * self.num_layers
+        mlp = self.mlp_pattern or (("moe" if self.is_moe else "dense"),) * self.num_layers
+        windows = {
+            "full": None,
+            "sliding": self.sliding_window,
+            "chunked": self.attention_chunk_size,
+        }
+        return tuple(
+            LayerKind(kind, windows[kind], mlp_kind)
+            for kind, mlp_kind in zip(attention, mlp, strict=True)
+        )
+
+    @cached_figure
+    def _layer_kinds(self) -> tuple[tuple[LayerKind, int], ...]:
+        counts: dict[LayerKind, int] = {}
+        for kind in self._layer_sequence:
+            counts[kind] = counts.get(kind, 0) + 1
+        return tuple(counts.items())
+
+    @property
+    def is_mla(self) -> bool:
+        return self.kv_lora_rank is not None
+
+    @property
+    def value_head_dim(self) -> int:
+        return self.v_head_dim or self.head_dim
 
     # ---- shape helpers -------------------------------------------------------------------
 
