@@ -32,7 +32,7 @@ from tigris.workload.ops import (
     make_stream,
 )
 from tigris.workload.precision import Precision
-from tigris.workload.spec import TransformerSpec
+from tigris.workload.spec import LayerKind, TransformerSpec
 
 NORM_FLOP_PER_ELEMENT = {"rmsnorm": 4.0, "layernorm": 7.0}
 ACTIVATION_FLOP_PER_ELEMENT = {"swiglu": 5.0, "geglu": 9.0, "gelu": 8.0, "relu": 1.0, "silu": 4.0}
@@ -196,9 +196,15 @@ def embedding_steps(shape: Shape) -> list[Step]:
 # ---- decoder layer -----------------------------------------------------------------------
 
 
-def attention_steps(shape: Shape) -> list[Step]:
+def layer_kind(shape: Shape, kind: LayerKind | None) -> LayerKind:
+    """The kind asked for, or the model's first layer's (every layer alike, as before)."""
+    return shape.spec.layer_sequence()[0] if kind is None else kind
+
+
+def attention_steps(shape: Shape, kind: LayerKind | None = None) -> list[Step]:
     """norm, QKV projection (+ bias), RoPE, KV-cache append, attention, output projection
-    (+ bias), residual add."""
+    (+ bias), residual add, for a layer of `kind` (None: the first layer's)."""
+    kind = layer_kind(shape, kind)
     spec, precision, tokens = shape.spec, shape.precision, shape.tokens
     h, qkv_width = spec.hidden_size, spec.q_size + 2 * spec.kv_size
     steps = [norm(shape, "attn.norm", tokens), weight_gemm(shape, "attn.qkv", tokens, qkv_width, h)]
@@ -225,7 +231,7 @@ def attention_steps(shape: Shape) -> list[Step]:
         precision.compute_dtype,  # dtype
         precision.kv_cache if shape.kv_cache and shape.kv_len > shape.q_len else None,
         "fwd",
-        spec.sliding_window,  # window
+        kind.window,  # window
     )
     core_bwd = (copy_op(core, name="attn.core.bwd", phase="bwd"),) if shape.backward else ()
     steps.append(Step(core, core_bwd))
@@ -308,11 +314,12 @@ def moe_steps(shape: Shape) -> list[Step]:
     return steps
 
 
-def mlp_steps(shape: Shape) -> list[Step]:
-    """norm, dense MLP or MoE, residual add."""
+def mlp_steps(shape: Shape, kind: LayerKind | None = None) -> list[Step]:
+    """norm, dense MLP (ffn_hidden_size wide, also in the 'dense' layers of an MoE model)
+    or MoE, residual add, for a layer of `kind` (None: the first layer's)."""
     spec = shape.spec
     steps = [norm(shape, "mlp.norm", shape.tokens)]
-    if spec.is_moe:
+    if layer_kind(shape, kind).mlp == "moe":
         steps.extend(moe_steps(shape))
     else:
         steps.extend(dense_mlp_steps(shape, "mlp", shape.tokens, spec.ffn_hidden_size))
@@ -320,9 +327,11 @@ def mlp_steps(shape: Shape) -> list[Step]:
     return steps
 
 
-def layer_steps(shape: Shape) -> list[Step]:
-    """One decoder layer (pre-norm; a parallel residual has the same operators)."""
-    return attention_steps(shape) + mlp_steps(shape)
+def layer_steps(shape: Shape, kind: LayerKind | None = None) -> list[Step]:
+    """One decoder layer of `kind` (None: the first layer's; pre-norm, a parallel residual
+    has the same operators)."""
+    kind = layer_kind(shape, kind)
+    return attention_steps(shape, kind) + mlp_steps(shape, kind)
 
 
 # ---- head --------------------------------------------------------------------------------
