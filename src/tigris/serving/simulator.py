@@ -54,6 +54,7 @@ class SimulationResult:
     kv_occupancy: np.ndarray  # used / total KV blocks after each step of replica 0
     kv_mean_occupancy: float  # time-weighted, averaged over replicas
     kv_max_occupancy: float
+    busy_s: float = 0.0  # engine time over all replicas (steps run back to back)
 
 
 @dataclass
@@ -65,6 +66,7 @@ class _ReplicaOutcome:
     times: np.ndarray
     occupancy: np.ndarray
     mean_occupancy: float
+    busy_s: float
 
 
 class _Replica:
@@ -79,8 +81,13 @@ class _Replica:
         chunked_prefill: bool,
         record_kv: bool,
         progress: Callable[[int], None] | None,
+        kv_transferred: bool = False,
     ) -> None:
         d = timer.deployment
+        # a decode pool's requests arrive with their prompt's KV (disaggregated serving):
+        # admitting one allocates its blocks and costs no compute
+        self.kv_transferred = kv_transferred
+        self.busy_s = 0.0
         self.w = workload
         self.timer = timer
         self.block_size = plan.block_size
@@ -199,6 +206,7 @@ class _Replica:
                 if skipped_s:
                     occupancy_area += (self.total_blocks - self.free) * skipped_s
                     now += skipped_s
+                    self.busy_s += skipped_s
                     if self.record_kv:
                         times.append(now)
                         used.append(self.total_blocks - self.free)
@@ -214,6 +222,7 @@ class _Replica:
             step_s = self._step_time(chunks, n_dec, mean_kv, len(completing))
             previous = now
             now += step_s
+            self.busy_s += step_s
             self.steps += 1
             if n_dec:
                 self._retire_decoded(n_dec, now)
@@ -310,6 +319,7 @@ class _Replica:
             np.array(times),
             np.array(used, dtype=float) / total,
             occupancy_area / span / total,
+            self.busy_s,
         )
 
     def _can_admit(self, waiting: deque) -> bool:
@@ -377,6 +387,8 @@ class _Replica:
         self, chunks: list[tuple[int, int]], n_dec: int, mean_kv: float, n_emit_prefill: int
     ) -> float:
         timer = self.timer
+        if self.kv_transferred:
+            chunks, n_emit_prefill = [], 0
         tokens = n_dec + sum(q for q, _ in chunks)
         time_s = timer.tokenwise_s(tokens) + timer.head_s(n_dec + n_emit_prefill)
         time_s += timer.decode_attention_s(n_dec, mean_kv)
@@ -430,9 +442,12 @@ def simulate(
     chunked_prefill: bool = False,
     timer: StepTimer | None = None,
     progress: Callable[[int, int], None] | None = None,
+    kv_transferred: bool = False,
 ) -> SimulationResult:
     """Serve `workload` on every replica of `deployment`; requests dealt round-robin.
-    `progress(done, total)` hears of requests finished."""
+    `progress(done, total)` hears of requests finished. `kv_transferred`: the requests
+    arrive with their prompt's KV cache (a disaggregated decode pool): admission costs
+    no compute and emits the first token at once."""
     timer = timer or StepTimer(deployment)
     plan = _fitting_memory_plan(deployment, workload, chunked_prefill)
     n = workload.num_requests
@@ -440,6 +455,7 @@ def simulate(
     first = np.full(n, np.nan)
     finish = np.full(n, np.nan)
     preemptions = steps = 0
+    busy_s = 0.0
     means: list[float] = []
     max_occ = 0.0
     times = occupancy = np.zeros(0)
@@ -454,7 +470,9 @@ def simulate(
             chunked_prefill=chunked_prefill,
             record_kv=replica == 0,
             progress=_replica_progress(progress, finished_before, n),
+            kv_transferred=kv_transferred,
         ).run()
+        busy_s += outcome.busy_s
         finished_before += len(outcome.finish_s)
         first[index] = outcome.first_token_s
         finish[index] = outcome.finish_s
@@ -477,6 +495,7 @@ def simulate(
         kv_occupancy=occupancy,
         kv_mean_occupancy=float(np.mean(means)),
         kv_max_occupancy=max_occ,
+        busy_s=busy_s,
     )
 
 

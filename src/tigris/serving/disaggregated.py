@@ -1,0 +1,268 @@
+"""Disaggregated serving: a prefill pool and a decode pool, possibly of different chips.
+
+One request's life (Splitwise, Patel et al. ISCA 2024; DistServe, Zhong et al. OSDI 2024):
+1. Prefill pool: the one-pool simulator (tigris.serving.simulator) over the requests with
+   one output token each: token-budget batches of whole prompts (or chunks with
+   chunked prefill), FCFS, paged KV, requests dealt round-robin to its replicas. A
+   request's prefill ends when that token is emitted.
+2. KV transfer (tigris.serving.kv_transfer): the prompt's KV to the decode pool, queued
+   behind the same prefill replica's earlier transfers.
+3. Decode pool: the same simulator over the requests in the order their KV lands, with
+   `kv_transferred` (admission allocates the prompt's KV blocks and costs no compute):
+   continuous batching under the decode pool's own KV memory and max-num-seqs, dealt
+   round-robin to its replicas. The first token reaches the user when the decode pool
+   admits the request (as with vLLM's and Dynamo's disaggregated serving, where the decode
+   worker streams the tokens): TTFT = queue + prefill + transfer + decode admission.
+Step times are the pools' own StepTimers (one step model for both modes), so a pool of
+another chip runs at that chip's speed.
+
+Per-pool figures: utilisation (engine busy time over replicas x the run's span), memory
+per chip, KV occupancy, steps and power (tigris.cost's serving activity split by phase:
+the prefill pool does the prompts' work, the decode pool the rest).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from tigris.errors import SpecError, shorten
+from tigris.serving.deployment import Deployment
+from tigris.serving.kv_transfer import (
+    KvLink,
+    Transfers,
+    kv_bytes_per_token,
+    kv_link,
+    schedule_transfers,
+    transfer_summary,
+)
+from tigris.serving.memory import plan_memory
+from tigris.serving.metrics import summarize
+from tigris.serving.requests import Workload
+from tigris.serving.simulator import SimulationResult, simulate
+from tigris.serving.step_time import shared_timer
+
+POOL_KEYS = ("tp", "ep")
+
+
+@dataclass(frozen=True)
+class PoolSpec:
+    """`CHIP:COUNT[:tp=..,ep=..]` as the user wrote it (tp None: all the pool's chips)."""
+
+    chip: str
+    count: int
+    tp: int | None = None
+    ep: int = 1
+
+
+def _positive_int(text: str, what: str, option: str, spec: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise SpecError(
+            f"{what} must be a positive integer, got {shorten(repr(text))} in "
+            f"{shorten(repr(spec))}",
+            key_path=option,
+            hint="CHIP:COUNT[:tp=N,ep=N], e.g. h100-sxm:8:tp=8",
+        )
+    return value
+
+
+def parse_pool(spec: str, option: str) -> PoolSpec:
+    """`CHIP:COUNT[:tp=..,ep=..]`; SpecError naming `option` (--prefill, --decode)."""
+    parts = spec.split(":")
+    if len(parts) not in (2, 3) or not parts[0].strip():
+        raise SpecError(
+            f"expected CHIP:COUNT[:tp=N,ep=N], got {shorten(repr(spec))}",
+            key_path=option,
+            hint="e.g. h100-sxm:8:tp=8",
+        )
+    count = _positive_int(parts[1], "COUNT", option, spec)
+    settings: dict[str, int] = {}
+    for item in parts[2].split(",") if len(parts) == 3 else []:
+        key, _, value = item.partition("=")
+        if key.strip() not in POOL_KEYS or key.strip() in settings:
+            raise SpecError(
+                f"unknown or repeated setting {shorten(repr(item))} in {shorten(repr(spec))}",
+                key_path=option,
+                hint="tp=N and ep=N",
+            )
+        settings[key.strip()] = _positive_int(value, key.strip(), option, spec)
+    tp, ep = settings.get("tp"), settings.get("ep", 1)
+    if count % ((tp or 1) * ep):
+        raise SpecError(
+            f"tp x ep = {(tp or 1) * ep} does not divide the pool's {count} chips",
+            key_path=option,
+            hint="COUNT must be a multiple of tp x ep (each replica is one tp x ep group)",
+        )
+    return PoolSpec(parts[0].strip(), count, tp, ep)
+
+
+@dataclass(frozen=True)
+class DisaggregatedResult:
+    """Both pools' simulations, the transfers, and the requests' end-to-end times."""
+
+    prefill: SimulationResult
+    decode: SimulationResult
+    transfers: Transfers
+    prefill_done_s: np.ndarray
+    link: KvLink
+    combined: SimulationResult  # request times as the user sees them
+
+
+def prefill_workload(workload: Workload) -> Workload:
+    """The prefill pool's requests: the same prompts, one output token each."""
+    return Workload(workload.arrival_s, workload.input_len, np.ones_like(workload.output_len))
+
+
+def simulate_disaggregated(
+    prefill: Deployment,
+    decode: Deployment,
+    workload: Workload,
+    *,
+    chunked_prefill: bool = False,
+    link: KvLink | None = None,
+    prefill_result: SimulationResult | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> DisaggregatedResult:
+    """Serve `workload` on the two pools. `prefill_result`: the prefill pool's simulation
+    of this workload when the caller has it (a layout search reuses it across decode
+    pools). `progress(done, total)` hears of requests through the decode pool."""
+    link = link or kv_link(prefill, decode)
+    if prefill_result is None:
+        prefill_result = simulate(
+            prefill, prefill_workload(workload), chunked_prefill=chunked_prefill,
+            timer=shared_timer(prefill),
+        )  # fmt: skip
+    done = prefill_result.first_token_s
+    sender = np.arange(workload.num_requests) % prefill.num_replicas  # simulate's dealing
+    bytes_ = kv_bytes_per_token(prefill) * workload.input_len
+    transfers = schedule_transfers(done, sender, bytes_.astype(float), link)
+    order = np.argsort(transfers.end_s, kind="stable")
+    landed = Workload(transfers.end_s[order], workload.input_len[order], workload.output_len[order])
+    decode_result = simulate(
+        decode, landed, timer=shared_timer(decode), progress=progress, kv_transferred=True
+    )
+    first = np.empty(workload.num_requests)
+    finish = np.empty(workload.num_requests)
+    first[order] = decode_result.first_token_s
+    finish[order] = decode_result.finish_s
+    combined = SimulationResult(
+        workload=workload,
+        first_token_s=first,
+        finish_s=finish,
+        num_preemptions=prefill_result.num_preemptions + decode_result.num_preemptions,
+        num_steps=prefill_result.num_steps + decode_result.num_steps,
+        kv_time_s=decode_result.kv_time_s,
+        kv_occupancy=decode_result.kv_occupancy,
+        kv_mean_occupancy=decode_result.kv_mean_occupancy,
+        kv_max_occupancy=decode_result.kv_max_occupancy,
+        busy_s=prefill_result.busy_s + decode_result.busy_s,
+    )
+    return DisaggregatedResult(prefill_result, decode_result, transfers, done, link, combined)
+
+
+def pool_summary(
+    deployment: Deployment, result: SimulationResult, span_s: float, phase: str
+) -> dict[str, object]:
+    """A pool's figures: layout, utilisation, memory per chip, KV occupancy, power."""
+    plan = plan_memory(deployment)
+    w = result.workload
+    summary = summarize(result)
+    return {
+        "chip": deployment.chip.id,
+        "num_chips": deployment.num_chips,
+        "tp": deployment.tp,
+        "ep": deployment.ep,
+        "num_replicas": deployment.num_replicas,
+        "utilization": result.busy_s / (deployment.num_replicas * max(span_s, 1e-30)),
+        "busy_s": result.busy_s,
+        "num_steps": result.num_steps,
+        "num_preemptions": result.num_preemptions,
+        "input_tokens": int(w.input_len.sum()),
+        "output_tokens": int(w.output_len.sum()) if phase == "decode" else w.num_requests,
+        "memory_per_chip": {
+            "capacity_bytes": plan.capacity_bytes,
+            "weights_bytes": plan.weights_bytes,
+            "activations_bytes": plan.activations_bytes,
+            "kv_cache_bytes": plan.kv_cache_bytes,
+            "kv_capacity_tokens": plan.kv_capacity_tokens,
+        },
+        "kv_occupancy_mean": summary["kv_occupancy_mean"],
+        "kv_occupancy_max": summary["kv_occupancy_max"],
+        **pool_power(deployment, result, span_s, phase),
+    }
+
+
+def pool_power(
+    deployment: Deployment, result: SimulationResult, span_s: float, phase: str
+) -> dict[str, object]:
+    """Power per chip of a pool over the run's span, from the serving activity model
+    (tigris.cost.workload_activity.inference_activity, as `tigris serve` counts it): its
+    requests at their mean lengths in static batches of the pool's mean step batch; the
+    prefill pool counts the prompts and their first token, the decode pool the full
+    request's activity less that."""
+    from tigris.cost.power import Activity
+    from tigris.cost.power_report import report_power
+    from tigris.cost.workload_activity import inference_activity
+
+    d, w = deployment, result.workload
+    per_replica = max(1.0, w.num_requests / d.num_replicas)
+    steps = max(1, result.num_steps)
+    generated = w.num_requests if phase == "prefill" else float(w.output_len.sum())
+    batch = int(min(per_replica, max(1.0, round(generated / d.num_replicas / steps))))
+    mean_in = max(1, round(float(w.input_len.mean())))
+    mean_out = max(1, round(float(w.output_len.mean())))
+    prompt = inference_activity(d, batch, mean_in, 1, 1.0)
+    whole = prompt if phase == "prefill" else inference_activity(d, batch, mean_in, mean_out, 1.0)
+    scale = per_replica / batch
+    activity = Activity(
+        max(span_s, 1e-30),
+        max(0.0, whole.flop - (phase == "decode") * prompt.flop) * scale,
+        max(0.0, whole.dram_bytes - (phase == "decode") * prompt.dram_bytes) * scale,
+        max(0.0, whole.link_bytes - (phase == "decode") * prompt.link_bytes) * scale,
+        dtype=whole.dtype,
+    )
+    tokens = max(generated / d.num_replicas, 1e-30)
+    chips = d.num_chips // d.num_replicas
+    report = report_power(d.chip, activity, tokens=tokens, num_chips=chips, power_cap_w=None)
+    data = report.to_dict()
+    return {
+        "power_board_w": data["power_board_w"],
+        "power_node_wall_w": data["power_node_wall_w"],
+        "pool_power_node_wall_w": float(data["power_node_wall_w"]) * d.num_chips,  # type: ignore[arg-type]
+        "energy_per_token_j": data["energy_per_token_j"],
+        "power_breakdown_w": data["power_breakdown_w"],
+    }
+
+
+def summarize_disaggregated(
+    prefill: Deployment,
+    decode: Deployment,
+    result: DisaggregatedResult,
+    slo_ttft_s: float | None,
+    slo_tpot_s: float | None,
+) -> dict[str, object]:
+    """The JSON of a disaggregated run: the user's view (TTFT, TPOT, goodput at the SLO:
+    metrics.summarize), `pools: {prefill, decode}` and `kv_transfer`."""
+    summary = summarize(result.combined, slo_ttft_s, slo_tpot_s)
+    span = float(summary["duration_s"])  # type: ignore[arg-type]
+    w = result.combined.workload
+    prefill_latency = result.prefill_done_s - w.arrival_s
+    pools = {
+        "prefill": pool_summary(prefill, result.prefill, span, "prefill"),
+        "decode": pool_summary(decode, result.decode, span, "decode"),
+    }
+    pools["prefill"]["prefill_latency_p50_s"] = float(np.percentile(prefill_latency, 50))
+    pools["prefill"]["prefill_latency_p99_s"] = float(np.percentile(prefill_latency, 99))
+    total_power = sum(float(p["pool_power_node_wall_w"]) for p in pools.values())  # type: ignore[arg-type]
+    return {
+        **summary,
+        "power_node_wall_w_total": total_power,
+        "pools": pools,
+        "kv_transfer": transfer_summary(result.transfers, result.prefill_done_s, result.link),
+    }
