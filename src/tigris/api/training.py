@@ -14,6 +14,7 @@ from tigris.errors import SpecError
 if TYPE_CHECKING:
     from tigris.hardware.chip import Chip
     from tigris.hardware.system import Cluster
+    from tigris.parallel.goodput import GoodputOptions
     from tigris.parallel.search import SearchResult
     from tigris.parallel.step import StepResult
     from tigris.workload.spec import TransformerSpec
@@ -40,6 +41,7 @@ class TrainResult:
     tokens: float | None
     search: SearchResult
     power_cap_w: float | None = None
+    goodput: GoodputOptions | None = None  # `--goodput`: adds the "goodput" object
 
     @property
     def best(self) -> StepResult:
@@ -64,7 +66,22 @@ class TrainResult:
                 for r in found.top
             ],
         }
-        return data | self._power(data)
+        data |= self._power(data)
+        if self.goodput is not None:
+            data["goodput"] = self._goodput(data)
+        return data
+
+    def _goodput(self, data: dict[str, object]) -> dict[str, object]:
+        """tigris.parallel.goodput's figures for the best plan, from the (capped) time to
+        train and energy per token in `data`."""
+        from tigris.parallel.goodput import train_goodput
+
+        per_token = {"energy_j": "energy_per_token_j",
+                     "energy_facility_j": "energy_per_token_facility_j"}  # fmt: skip
+        energy = {key: data[name] * self.tokens for key, name in per_token.items()}  # type: ignore[operator]
+        chips_per_host = self.system.node.chips_per_node
+        solve_s = data["time_to_train_s"]
+        return train_goodput(self.best, self.model, chips_per_host, solve_s, energy, self.goodput)  # type: ignore[arg-type]
 
     def _power(self, data: dict[str, object]) -> dict[str, object]:
         """Power and energy per token of the best plan's step (tigris.cost.power_report);
@@ -104,12 +121,18 @@ def train(
     tokens: float | None = None,
     top: int = 5,
     power_cap: str | float | None = None,
+    goodput: bool = False,
+    storage_gbps: float | None = None,
+    checkpoint_interval_s: float | None = None,
 ) -> TrainResult:
     """Search the parallel plans of one training step of `global_batch` sequences of
     `seq_len` tokens on `num_chips` chips (on `system`, default: the chip's), holding
     every plan option given; `tokens` adds the time to train that many tokens; `top`
     plans are kept; `power_cap` ('450 W') caps each chip's power (MaxQ-style: the step
-    slows by the cap's throttling). InfeasibleError when no plan fits."""
+    slows by the cap's throttling). `goodput` (needs `tokens`) adds the expected wall time
+    with failures and checkpoints (tigris.parallel.goodput): `storage_gbps` the aggregate
+    storage bandwidth in GB/s, `checkpoint_interval_s` the compute between saves (default
+    Daly's optimum). InfeasibleError when no plan fits."""
     from tigris.cost.power_report import parse_power_cap
     from tigris.parallel.search import search_plans
     from tigris.parallel.step import TrainSetup
@@ -118,6 +141,7 @@ def train(
     layout |= {"micro_batch": micro_batch, "virtual_stages": virtual_stages}
     _check_sizes(num_chips, global_batch, seq_len, top, layout, zero)
     _check_choices(recompute, dtype, tokens)
+    options = _goodput_options(goodput, tokens, storage_gbps, checkpoint_interval_s)
     cap_w = parse_power_cap(power_cap)
     spec = resolve_model(model)
     chip_spec = resolve_chip(chip)
@@ -129,8 +153,9 @@ def train(
     setup = TrainSetup(spec, chip_spec, cluster, num_chips, global_batch, seq_len)
     found = search_plans(setup, fixed, top_k=top)
     return TrainResult(
-        spec, chip_spec, cluster, num_chips, global_batch, seq_len, dtype, tokens, found, cap_w
-    )
+        spec, chip_spec, cluster, num_chips, global_batch, seq_len, dtype, tokens, found, cap_w,
+        options,
+    )  # fmt: skip
 
 
 def _check_sizes(
@@ -159,6 +184,29 @@ def _check_choices(recompute: str | None, dtype: str, tokens: float | None) -> N
     check_choice(dtype, TRAIN_DTYPES, "--dtype")
     if tokens is not None and not 0 < tokens < math.inf:
         raise SpecError(f"must be a positive number of tokens, got {tokens:g}", key_path="--tokens")
+
+
+def _goodput_options(
+    goodput: bool, tokens: float | None, storage_gbps: float | None, interval_s: float | None
+) -> GoodputOptions | None:
+    """--goodput's options, checked: positive finite numbers, and only with --goodput
+    (which needs --tokens)."""
+    from tigris.parallel.goodput import GoodputOptions
+
+    given = {"--storage-gbps": storage_gbps, "--checkpoint-interval-s": interval_s}
+    for option, value in given.items():
+        if value is None:
+            continue
+        if not goodput:
+            raise SpecError("applies only with --goodput", key_path=option)
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number or not 0 < value < math.inf:
+            raise SpecError(f"must be a positive number, got {str(value)[:30]}", key_path=option)
+    if not goodput:
+        return None
+    if tokens is None:
+        raise SpecError("needs --tokens (the run's token budget)", key_path="--goodput")
+    return GoodputOptions(storage_gbps, interval_s)
 
 
 def _check_layout(fixed: dict[str, object], num_chips: int, global_batch: int) -> None:

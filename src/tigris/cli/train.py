@@ -76,6 +76,18 @@ def train(
     ] = None,
     top: Annotated[int, typer.Option("--top", min=1, help="Plans to list.")] = 5,
     power_cap: PowerCap = None,
+    goodput: Annotated[
+        bool,
+        typer.Option("--goodput", help="Add failures and checkpoints: wall time, goodput, energy."),
+    ] = False,
+    storage_gbps: Annotated[
+        float | None,
+        typer.Option("--storage-gbps", help="Checkpoint storage, all chips, GB/s (1e9 bytes/s)."),
+    ] = None,
+    checkpoint_interval_s: Annotated[
+        float | None,
+        typer.Option("--checkpoint-interval-s", help="Compute between saves (default: optimum)."),
+    ] = None,
     as_json: AsJson = False,
 ) -> None:
     """Time a training step (or search the best plan) for MODEL on NUM_CHIPS chips."""
@@ -111,6 +123,34 @@ def _print_training(result: "TrainResult") -> None:
     typer.echo("\n".join(lines))
     if len(found.top) > 1:
         _print_top_plans(found.top)
+    if result.goodput is not None:
+        _print_goodput(result.to_dict()["goodput"])
+
+
+def _print_goodput(data: dict) -> None:
+    """The `goodput` object of --json as a short table."""
+    from tigris.units import format_quantity
+
+    def seconds(key: str) -> str:
+        value = data[key]
+        if value is None:
+            return "never"
+        return f"{value / 3600:.3g} h" if value >= 3600 else format_quantity(value, "time")
+
+    _table(
+        "with failures and checkpoints (Llama 3 interruption rates)",
+        [
+            ("wall-clock time", f"{data['wall_time_s'] / 86400:.2f} days"),
+            ("goodput", f"{100 * data['goodput']:.1f}%"),
+            ("expected interruptions", f"{data['expected_interruptions']:.1f}"),
+            ("mean time to interrupt", seconds("mtti_s")),
+            ("checkpoint size", format_quantity(data["checkpoint_bytes"], "capacity")),
+            ("checkpoint save", seconds("checkpoint_save_s")),
+            ("checkpoint interval", seconds("checkpoint_interval_s")),
+            ("optimal interval (Daly)", seconds("optimal_checkpoint_interval_s")),
+            ("energy at the wall", f"{data['energy_j'] / 3.6e9:,.4g} MWh"),
+        ],
+    )
 
 
 def _print_top_plans(top) -> None:
