@@ -101,11 +101,37 @@ def serve_command(
         str | None,
         typer.Option("--power-cap", help="Per-chip power cap, e.g. '450 W' (MaxQ-style: slower)."),
     ] = None,
+    disaggregate: Annotated[
+        bool, typer.Option("--disaggregate", help="Separate prefill and decode pools.")
+    ] = False,
+    prefill: Annotated[
+        str | None, typer.Option("--prefill", help="Prefill pool CHIP:COUNT[:tp=N,ep=N].")
+    ] = None,
+    decode: Annotated[
+        str | None, typer.Option("--decode", help="Decode pool CHIP:COUNT[:tp=N,ep=N].")
+    ] = None,
+    search: Annotated[
+        bool, typer.Option("--search", help="Search pool layouts up to those counts under the SLO.")
+    ] = False,
     as_json: AsJson = False,
 ) -> None:
     """Simulate serving (continuous batching, paged KV cache) under an MLPerf scenario."""
     from tigris.api.serving import serve
+    from tigris.cli.disaggregated import check_pool_options, run_disaggregated
     from tigris.cli.progress import Progress
+
+    check_pool_options(disaggregate, prefill, decode, search)
+    if disaggregate:
+        run_disaggregated(
+            as_json, quiet, model=model, prefill=prefill, decode=decode, scenario=scenario,
+            rate_per_s=rate, num_requests=num_requests, input_len=input_len,
+            output_len=output_len, length_dist=length_dist, trace=trace,
+            chunked_prefill=chunked_prefill, slo_ttft_s=slo_ttft, slo_tpot_s=slo_tpot,
+            seed=seed, max_memory=max_memory, search=search, weight_dtype=weight_dtype,
+            kv_dtype=kv_dtype, compute_dtype=compute_dtype, token_budget=token_budget,
+            max_num_seqs=max_num_seqs, block_size=block_size,
+        )  # fmt: skip
+        return
 
     with Progress("simulated requests", quiet=quiet) as bar:
         result = serve(
