@@ -36,6 +36,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("tigris.report",),
     ("tigris.validate", "tigris.compare", "tigris.explore"),
     ("tigris.api",),
+    ("tigris.fleet",),
     ("tigris.cli",),
     ("tigris.__main__",),
 )

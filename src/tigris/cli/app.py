@@ -428,6 +428,12 @@ def _register_explore() -> None:
     register(app)
 
 
+def _register_plan() -> None:
+    from tigris.cli.plan import register
+
+    register(app)
+
+
 # Commands that live beside their engines, in the order `tigris --help` lists them.
 _PLUGINS = (
     _register_systolic,
@@ -436,6 +442,7 @@ _PLUGINS = (
     _register_serving,
     _register_compare,
     _register_explore,
+    _register_plan,
     _register_power,
 )
 # The plugins a command needs. A command named here (or defined above) loads only these:
@@ -454,6 +461,7 @@ _PLUGINS_OF = {
     "serve": (_register_serving,),
     "compare": (_register_compare,),
     "explore": (_register_explore,),
+    "plan": (_register_plan,),
     "validate": (_register_parallel, _register_power),
 }
 

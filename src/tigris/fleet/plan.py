@@ -1,0 +1,215 @@
+"""`plan_fleet`: the demand file -> candidates (tigris.fleet.candidates) -> the
+mixed-integer program (tigris.fleet.milp) -> the chosen fleet, re-checked.
+
+The re-check: every (service, system) the program chose is simulated again at the
+daily peak, each replica at its share of the peak (`tigris.api.serve` at that rate).
+A replica that misses an SLO there has its rate lowered below the rate it missed at
+and the program is solved again (at most MAX_ROUNDS times); the SLO attainment
+reported is always that of the fleet reported, so it never says met when the
+simulator says otherwise.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from tigris.fleet.candidates import (
+    RunCandidate,
+    RunTask,
+    ServiceCandidate,
+    ServiceTask,
+    evaluate,
+    service_lengths,
+    simulate_at,
+)
+from tigris.fleet.costs import Economics, Operations, economics, operations
+from tigris.fleet.demand import Demand
+from tigris.fleet.milp import Problem, RunOption, ServeOption, ServiceNeed, Solution, SystemCost
+from tigris.fleet.milp import solve as solve_program
+
+MAX_ROUNDS = 3
+DERATE = 0.9  # a rate missed at the peak is retried at this share of it
+Progress = Callable[[int, int], None] | None
+Candidates = dict[str, ServiceCandidate | RunCandidate]
+
+
+@dataclass(frozen=True)
+class PeakCheck:
+    """One (service, system) of the fleet simulated at its share of the peak."""
+
+    service: str
+    system: str
+    rate_per_replica: float
+    ttft_p99_s: float
+    tpot_p99_s: float
+    slo_attainment: float
+    met: bool
+
+
+@dataclass(frozen=True)
+class FleetPlan:
+    """The chosen fleet and everything it was chosen from."""
+
+    demand: Demand
+    ops: Operations
+    economics: tuple[Economics, ...]
+    services: tuple[ServiceCandidate, ...]  # by service, then system
+    runs: tuple[RunCandidate, ...]  # by run, then system
+    problem: Problem
+    solution: Solution
+    checks: tuple[PeakCheck, ...]
+    rounds: int
+    elapsed_s: float
+    derated: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, object]:
+        from tigris.fleet.summary import plan_dict
+
+        return plan_dict(self)
+
+
+def candidate_key(task: ServiceTask | RunTask) -> str:
+    """A task's identity by value (what a what-if reuses from the baseline)."""
+    if isinstance(task, ServiceTask):
+        return "serve|" + task.service.model_dump_json() + task.system.model_dump_json() + \
+            task.settings.model_dump_json()  # fmt: skip
+    return "train|" + task.run.model_dump_json() + task.system.model_dump_json()
+
+
+def tasks_of(demand: Demand) -> list[ServiceTask | RunTask]:
+    tasks: list[ServiceTask | RunTask] = [
+        ServiceTask(service, system, demand.settings)
+        for service in demand.services
+        for system in demand.supply
+    ]
+    tasks += [RunTask(run, system) for run in demand.runs for system in demand.supply]
+    return tasks
+
+
+def evaluate_candidates(
+    demand: Demand, *, workers: int = 1, ray: bool = False, progress: Progress = None,
+    known: Candidates | None = None,
+) -> Candidates:  # fmt: skip
+    """Every task's candidate by key; those in `known` are not evaluated again."""
+    from tigris.fleet.execute import map_tasks
+
+    known = dict(known or {})
+    todo = [task for task in tasks_of(demand) if candidate_key(task) not in known]
+    found = map_tasks(evaluate, todo, workers=workers, ray=ray, progress=progress)
+    known.update({candidate_key(task): result for task, result in zip(todo, found, strict=True)})
+    return known
+
+
+def plan_fleet(
+    demand: Demand, *, workers: int = 1, ray: bool = False, progress: Progress = None,
+    known: Candidates | None = None,
+) -> tuple[FleetPlan, Candidates]:  # fmt: skip
+    """The cheapest fleet meeting the demand, re-checked at the peak; and the candidates
+    (to reuse in a what-if). InfeasibleError (exit 3) naming what binds."""
+    started = time.perf_counter()
+    ops = operations(demand.constraints)
+    econ = tuple(economics(system, ops) for system in demand.supply)
+    candidates = evaluate_candidates(demand, workers=workers, ray=ray, progress=progress,
+                                     known=known)  # fmt: skip
+    tasks = tasks_of(demand)
+    services = tuple(
+        c for t in tasks if isinstance((c := candidates[candidate_key(t)]), ServiceCandidate)
+    )
+    runs = tuple(c for t in tasks if isinstance((c := candidates[candidate_key(t)]), RunCandidate))
+    problem = build_problem(demand, ops, econ, services, runs)
+    solution, checks, rounds, derated = _solve_and_check(demand, problem, workers, ray)
+    plan = FleetPlan(demand, ops, econ, services, runs, problem, solution, checks, rounds,
+                     time.perf_counter() - started, derated)  # fmt: skip
+    return plan, candidates
+
+
+def peak_and_mean(demand: Demand, index: int) -> tuple[float, float]:
+    """(requests/s at the daily peak with growth, the day's mean over its peak)."""
+    service = demand.services[index]
+    profile = service.traffic.daily_profile
+    _, _, rate = service_lengths(service)
+    peak = rate * max(profile) * (1.0 + service.growth)
+    return peak, sum(profile) / len(profile) / max(profile)
+
+
+def build_problem(
+    demand: Demand,
+    ops: Operations,
+    econ: tuple[Economics, ...],
+    services: tuple[ServiceCandidate, ...],
+    runs: tuple[RunCandidate, ...],
+) -> Problem:
+    """The program's numbers from the candidates (infeasible candidates left out)."""
+    count = len(demand.supply)
+    systems = tuple(
+        SystemCost(e.system, e.capex_usd_per_chip_year, e.usd_per_wall_w_year, e.max_chips)
+        for e in econ
+    )
+    needs = tuple(
+        ServiceNeed(s.name, *peak_and_mean(demand, v)) for v, s in enumerate(demand.services)
+    )
+    serve = {
+        (i // count, i % count): ServeOption(c.chips_per_replica, c.rate_per_replica,
+                                             c.wall_w_per_chip, c.idle_wall_w_per_chip)
+        for i, c in enumerate(services) if c.feasible
+    }  # fmt: skip
+    train = {
+        (i // count, i % count): RunOption(c.num_chips, c.wall_w_per_chip)
+        for i, c in enumerate(runs) if c.feasible
+    }  # fmt: skip
+    return Problem(systems, needs, tuple(r.name for r in demand.runs), serve, train,
+                   ops.power_budget_mw * 1e6)  # fmt: skip
+
+
+def _solve_and_check(
+    demand: Demand, problem: Problem, workers: int, ray: bool
+) -> tuple[Solution, tuple[PeakCheck, ...], int, tuple[str, ...]]:
+    """Solve, re-check at the peak, lower the rates that missed, until all are met or
+    MAX_ROUNDS solutions were checked."""
+    derated: list[str] = []
+    for rounds in range(1, MAX_ROUNDS + 1):
+        solution = solve_program(problem)
+        checks = recheck(demand, problem, solution, workers=workers, ray=ray)
+        missed = [(key, check) for key, check in checks.items() if not check.met]
+        if not missed or rounds == MAX_ROUNDS:
+            return solution, tuple(checks.values()), rounds, tuple(derated)
+        serve = dict(problem.serve)
+        for key, check in missed:
+            serve[key] = replace(serve[key], rate=DERATE * check.rate_per_replica)
+            derated.append(f"{check.service} on {check.system}: {check.rate_per_replica:.4g} "
+                           f"-> {serve[key].rate:.4g} req/s per replica")  # fmt: skip
+        problem = replace(problem, serve=serve)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def recheck(
+    demand: Demand, problem: Problem, solution: Solution, *, workers: int = 1, ray: bool = False
+) -> dict[tuple[int, int], PeakCheck]:
+    """Each chosen (service, system) simulated at its replicas' share of the peak."""
+    from tigris.fleet.execute import map_tasks
+
+    keys = sorted(solution.replicas)
+    jobs = [
+        (ServiceTask(demand.services[v], demand.supply[s], demand.settings),
+         problem.serve[v, s].chips, solution.shares[v, s] / solution.replicas[v, s])
+        for v, s in keys
+    ]  # fmt: skip
+    found = map_tasks(check_at_peak, jobs, workers=workers, ray=ray)
+    return dict(zip(keys, found, strict=True))
+
+
+def check_at_peak(job: tuple[ServiceTask, int, float]) -> PeakCheck:
+    """One replica of `tp` chips at `rate` requests/s: are both p99 SLOs met?"""
+    task, tp, rate = job
+    figures = simulate_at(task, tp, rate) if rate > 0 else None
+    slo = task.service.slo
+    if figures is None:  # a replica given no traffic meets its SLO trivially
+        return PeakCheck(task.service.name, task.system.label, 0.0, 0.0, 0.0, 1.0, True)
+    ttft, tpot = float(figures["ttft_p99_s"]), float(figures["tpot_p99_s"])  # type: ignore[arg-type]
+    return PeakCheck(
+        task.service.name, task.system.label, rate, ttft, tpot,
+        float(figures["slo_attainment"]),  # type: ignore[arg-type]
+        ttft <= slo.ttft_p99_s and tpot <= slo.tpot_p99_s,
+    )  # fmt: skip
