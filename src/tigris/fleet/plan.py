@@ -4,7 +4,8 @@ mixed-integer program (tigris.fleet.milp) -> the chosen fleet, re-checked.
 The re-check: every (service, system) the program chose is simulated again at the
 daily peak, each replica at its share of the peak (`tigris.api.serve` at that rate).
 A replica that misses an SLO there has its rate lowered below the rate it missed at
-and the program is solved again (at most MAX_ROUNDS times); the SLO attainment
+(by the ratio of the SLO to the latency it saw, at least by DERATE) and the program is
+solved again (at most MAX_ROUNDS solutions are checked); the SLO attainment
 reported is always that of the fleet reported, so it never says met when the
 simulator says otherwise.
 """
@@ -29,7 +30,7 @@ from tigris.fleet.demand import Demand
 from tigris.fleet.milp import Problem, RunOption, ServeOption, ServiceNeed, Solution, SystemCost
 from tigris.fleet.milp import solve as solve_program
 
-MAX_ROUNDS = 3
+MAX_ROUNDS = 4
 DERATE = 0.9  # a rate missed at the peak is retried at this share of it
 Progress = Callable[[int, int], None] | None
 Candidates = dict[str, ServiceCandidate | RunCandidate]
@@ -177,11 +178,19 @@ def _solve_and_check(
             return solution, tuple(checks.values()), rounds, tuple(derated)
         serve = dict(problem.serve)
         for key, check in missed:
-            serve[key] = replace(serve[key], rate=DERATE * check.rate_per_replica)
+            serve[key] = replace(serve[key], rate=derated_rate(check, demand))
             derated.append(f"{check.service} on {check.system}: {check.rate_per_replica:.4g} "
                            f"-> {serve[key].rate:.4g} req/s per replica")  # fmt: skip
         problem = replace(problem, serve=serve)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def derated_rate(check: PeakCheck, demand: Demand) -> float:
+    """The rate to try after a miss at `check.rate_per_replica`: lowered by the worse of
+    the two latencies' SLO / measured ratios, and by DERATE at least."""
+    slo = next(s.slo for s in demand.services if s.name == check.service)
+    ratio = min(slo.ttft_p99_s / check.ttft_p99_s, slo.tpot_p99_s / check.tpot_p99_s)
+    return check.rate_per_replica * min(DERATE, ratio)
 
 
 def recheck(
