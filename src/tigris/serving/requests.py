@@ -4,6 +4,8 @@ Arrivals: Poisson at a rate (exponential gaps), or all at once (time 0). Lengths
 or drawn around a mean: uniform on [1, 2 mean - 1], exponential (at least 1), or
 lognormal with sigma 1 (the heavy tail of chat traces), all with the given mean.
 Everything is drawn from numpy's PCG64 generator seeded with `seed`: same seed, same run.
+A trace's requests can be replayed faster or slower (`rate_scale`), cut to their first
+seconds (`duration_s`) and sampled (`sample`, with the seed): `shape_workload`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ class Workload:
     arrival_s: np.ndarray  # float64
     input_len: np.ndarray  # int64
     output_len: np.ndarray  # int64
+    # per request, the ids of its prompt's blocks of hash_block_tokens tokens (a trace's
+    # hash_ids, Mooncake style; equal ids = the same prefix); None when the trace has none
+    prefix_hashes: np.ndarray | None = None  # object array of tuples of ints
+    hash_block_tokens: int = 0
 
     def __post_init__(self) -> None:
         n = len(self.arrival_s)
@@ -41,7 +47,20 @@ class Workload:
 
     def subset(self, index: np.ndarray | slice) -> Workload:
         """The requests at `index` (a slice gives views of these arrays, no copy)."""
-        return Workload(self.arrival_s[index], self.input_len[index], self.output_len[index])
+        hashes = None if self.prefix_hashes is None else self.prefix_hashes[index]
+        return Workload(
+            self.arrival_s[index],
+            self.input_len[index],
+            self.output_len[index],
+            hashes,
+            self.hash_block_tokens,
+        )
+
+    def with_arrivals(self, arrival_s: np.ndarray) -> Workload:
+        """The same requests (lengths, prefixes) arriving at arrival_s."""
+        return Workload(
+            arrival_s, self.input_len, self.output_len, self.prefix_hashes, self.hash_block_tokens
+        )
 
 
 def draw_lengths(
@@ -95,4 +114,37 @@ def with_poisson_arrivals(workload: Workload, rate_per_s: float, seed: int = 0) 
     """The same lengths arriving as a Poisson process at rate_per_s."""
     rng = np.random.default_rng(seed)
     arrival = np.cumsum(rng.exponential(1.0 / rate_per_s, size=workload.num_requests))
-    return Workload(arrival, workload.input_len, workload.output_len)
+    return workload.with_arrivals(arrival)
+
+
+def shape_workload(
+    workload: Workload,
+    *,
+    rate_scale: float | None = None,
+    duration_s: float | None = None,
+    sample: int | None = None,
+    seed: int = 0,
+) -> Workload:
+    """A trace replayed rate_scale times as fast (gaps divided by it, from the first
+    arrival), its first duration_s seconds (of the replay), then `sample` of those
+    requests drawn without replacement with the seed (kept in arrival order)."""
+    for value, key in ((rate_scale, "--rate-scale"), (duration_s, "--duration")):
+        if value is not None and not (np.isfinite(value) and value > 0):
+            raise SpecError(f"must be a positive, finite number, got {value}", key_path=key)
+    if sample is not None and sample < 1:
+        raise SpecError(f"must be a positive integer, got {sample}", key_path="--sample")
+    if rate_scale is not None and rate_scale != 1:
+        start = workload.arrival_s[0]
+        workload = workload.with_arrivals(start + (workload.arrival_s - start) / rate_scale)
+    if duration_s is not None:
+        kept = int(np.searchsorted(workload.arrival_s, workload.arrival_s[0] + duration_s))
+        if kept == 0:
+            raise SpecError(
+                f"no request arrives in the first {duration_s} s", key_path="--duration"
+            )
+        workload = workload.subset(slice(kept))
+    if sample is not None and sample < workload.num_requests:
+        rng = np.random.default_rng(seed)
+        picked = np.sort(rng.choice(workload.num_requests, size=sample, replace=False))
+        workload = workload.subset(picked)
+    return workload

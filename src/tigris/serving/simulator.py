@@ -287,7 +287,7 @@ class _Replica:
             )
         mean_kv = 0.0
         if n:
-            mean_kv = float(new_kv.mean())
+            mean_kv = float(new_kv.sum()) / n  # as exact as .mean(), without its overhead
             self.free -= need
             self.r_kv[:n] = new_kv
             self.r_blocks[:n] = (new_kv + self.block_size - 1) // self.block_size
@@ -357,23 +357,23 @@ class _Replica:
             k = low
         timer = self.timer
         fixed = timer.tokenwise_s(n) + timer.head_s(n)
-        mean_kv = float(kv.mean()) + 1.0
+        mean_kv = float(kv.sum()) / n + 1.0
 
         def elapsed(j: int) -> float:
             return j * fixed + timer.sum_decode_attention_s(n, mean_kv, j)
 
-        if elapsed(k) > next_arrival_s - now and k > 0:
+        total = elapsed(k)
+        if total > next_arrival_s - now and k > 0:
             # steps that start before the arrival: the largest j with elapsed(j) < gap
             gap = next_arrival_s - now
-            low, high = 0, k
+            low, high = _bracket(elapsed, gap, k, total)
             while high - low > 1:
                 middle = (low + high) // 2
                 if elapsed(middle) < gap:
                     low = middle
                 else:
                     high = middle
-            k = high if elapsed(high) < gap else low + 1 if elapsed(low) < gap else low
-            k = min(k, steps_left)
+            k = min(high, steps_left)
         if k < 2:
             return 0.0
         self.free -= growth(k)
@@ -392,6 +392,8 @@ class _Replica:
         tokens = n_dec + sum(q for q, _ in chunks)
         time_s = timer.tokenwise_s(tokens) + timer.head_s(n_dec + n_emit_prefill)
         time_s += timer.decode_attention_s(n_dec, mean_kv)
+        if len(chunks) == 1:  # most steps at low load: no Counter to build
+            return time_s + timer.prefill_attention_s(*chunks[0], 1)
         for (q, kv), count in Counter(chunks).items():
             time_s += timer.prefill_attention_s(q, kv, count)
         return time_s
@@ -524,6 +526,23 @@ def _fitting_memory_plan(
             f"step per chip, {plan.usable_bytes / 1e9:.1f} GB usable"
         )
     return plan
+
+
+def _bracket(elapsed: Callable[[int], float], gap: float, k: int, total: float) -> tuple[int, int]:
+    """(low, high) with elapsed(low) < gap <= elapsed(high), given elapsed(k) = total >=
+    gap: guesses from the mean step time (steps grow longer with the KV cache, so the
+    answer lies near gap / mean step), each checked, falling back to (0, k). elapsed is
+    strictly increasing, so any such bracket bisects to the same step."""
+    low, high = 0, k
+    guess = min(int(gap * k / total), k - 1)
+    if guess > 0:
+        if elapsed(guess) < gap:
+            low = guess
+            if low + 1 < high and elapsed(low + 1) >= gap:
+                high = low + 1
+        else:
+            high = guess
+    return low, high
 
 
 def _replica_progress(
