@@ -8,160 +8,41 @@ One reader per `model_type`, each naming the keys its architecture uses in trans
   learned positions, LayerNorm, biases everywhere, tied embeddings. GPT-3 (Brown et al. 2020)
   is this architecture at another size (its alternating sparse attention is not modeled).
 - gpt_neox: `hidden_size`, `intermediate_size`, `rotary_pct`, `use_parallel_residual`.
+- deepseek_v3/kimi_k2, qwen3, qwen3_moe, llama4, gpt_oss, nemotron, gemma2/gemma3, gptj,
+  falcon, mpt: in `hf_families` (the shared key checks are in `hf_reading`).
 
 Keys starting with '_' (such as `_source`) are comments and ignored.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from tigris.errors import SpecError, given
 from tigris.io.loader import validate_spec
+from tigris.workload.hf_families import FAMILY_KEYS, FAMILY_READERS
+from tigris.workload.hf_reading import (
+    Config,
+    Reader,
+    activation,
+    head_dim,
+    read_llama_like,
+)
 from tigris.workload.spec import TransformerSpec
 
-Reader = Callable[["_Config"], dict[str, Any]]
+
+def _read_llama(config: Config) -> dict[str, Any]:
+    return read_llama_like(config)
 
 
-class _Config:
-    """A config mapping whose missing keys raise SpecError naming the file and key."""
-
-    def __init__(self, data: Mapping[str, Any], file: str | None) -> None:
-        self.data = {key: value for key, value in data.items() if not str(key).startswith("_")}
-        self.file = file
-
-    def require(self, key: str) -> Any:
-        if self.data.get(key) is None:
-            raise SpecError("required key is missing", file=self.file, key_path=key)
-        return self.data[key]
-
-    def get(self, key: str, default: Any) -> Any:
-        value = self.data.get(key)
-        return default if value is None else value
-
-    def whole(self, key: str, default: Any = ...) -> Any:
-        """A positive whole number (4096 or 4096.0; not 1.5, true, "4096" or NaN), or
-        `default` when the key is missing or null (a required key without one)."""
-        value = self.data.get(key)
-        if value is None:
-            return self.require(key) if default is ... else default
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise SpecError(
-                f"expected a whole number, got {given(value)}", file=self.file, key_path=key
-            )
-        if isinstance(value, float) and not value.is_integer():
-            raise SpecError(
-                f"expected a whole number, got {given(value)}", file=self.file, key_path=key
-            )
-        if value <= 0:
-            raise SpecError(f"must be positive, got {given(value)}", file=self.file, key_path=key)
-        return int(value)
-
-    def fraction(self, key: str, default: float) -> float:
-        """A number in (0, 1] (not "0.5" or true, which pydantic would quietly convert)."""
-        value = self.data.get(key)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise SpecError(
-                f"expected a number in (0, 1], got {given(value)}", file=self.file, key_path=key
-            )
-        if not 0 < value <= 1:
-            raise SpecError(f"must be in (0, 1], got {given(value)}", file=self.file, key_path=key)
-        return float(value)
-
-    def flag(self, key: str, default: bool) -> bool:
-        """true or false (a string such as "false" would read as true)."""
-        value = self.data.get(key)
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            raise SpecError(
-                f"expected true or false, got {given(value)}", file=self.file, key_path=key
-            )
-        return value
-
-
-def _head_dim(config: _Config, hidden: int, heads: int, heads_key: str) -> int:
-    if config.data.get("head_dim") is not None:
-        return config.whole("head_dim")
-    if hidden % heads:
-        raise SpecError(
-            f"hidden size {hidden} is not a multiple of {heads} heads; give head_dim",
-            file=config.file,
-            key_path=heads_key,
-        )
-    return hidden // heads
-
-
-def _activation(config: _Config, key: str, gated: bool) -> str:
-    act = config.get(key, "silu" if gated else "gelu")
-    if not isinstance(act, str):
-        raise SpecError(
-            f"expected an activation name, got {given(act)}", file=config.file, key_path=key
-        )
-    if gated:
-        if act in ("silu", "swish"):
-            return "swiglu"
-        if act.startswith("gelu"):
-            return "geglu"
-    else:
-        if act.startswith("gelu"):
-            return "gelu"
-        if act in ("relu", "silu"):
-            return act
-    raise SpecError(f"unsupported activation {given(act)}", file=config.file, key_path=key)
-
-
-def _kv_heads(config: _Config, heads: int) -> int:
-    """num_key_value_heads must divide num_attention_heads (GQA groups of equal size)."""
-    kv = config.whole("num_key_value_heads", heads)
-    if heads % kv:
-        raise SpecError(
-            f"{kv} KV heads do not divide the {heads} attention heads",
-            file=config.file,
-            key_path="num_key_value_heads",
-            hint="num_attention_heads must be a multiple of num_key_value_heads",
-        )
-    return kv
-
-
-def _read_llama_like(config: _Config) -> dict[str, Any]:
-    """Llama, Mistral, Mixtral and Qwen2 share these keys (transformers LlamaConfig)."""
-    hidden = config.whole("hidden_size")
-    heads = config.whole("num_attention_heads")
-    return {
-        "hidden_size": hidden,
-        "num_layers": config.whole("num_hidden_layers"),
-        "num_heads": heads,
-        "num_kv_heads": _kv_heads(config, heads),
-        "head_dim": _head_dim(config, hidden, heads, "num_attention_heads"),
-        "ffn_hidden_size": config.whole("intermediate_size"),
-        "vocab_size": config.whole("vocab_size"),
-        "max_position_embeddings": config.whole("max_position_embeddings"),
-        "activation": _activation(config, "hidden_act", gated=True),
-        "gated_mlp": True,
-        "norm": "rmsnorm",
-        "position": "rope",
-        "tie_word_embeddings": config.flag("tie_word_embeddings", False),
-        "qkv_bias": config.flag("attention_bias", False),
-        "attention_out_bias": config.flag("attention_bias", False),
-        "mlp_bias": config.flag("mlp_bias", False),
-    }
-
-
-def _read_llama(config: _Config) -> dict[str, Any]:
-    return _read_llama_like(config)
-
-
-def _read_mistral(config: _Config) -> dict[str, Any]:
-    fields = _read_llama_like(config)
+def _read_mistral(config: Config) -> dict[str, Any]:
+    fields = read_llama_like(config)
     fields["sliding_window"] = config.whole("sliding_window", None)
     return fields
 
 
-def _read_mixtral(config: _Config) -> dict[str, Any]:
+def _read_mixtral(config: Config) -> dict[str, Any]:
     fields = _read_mistral(config)
     experts = config.whole("num_local_experts")
     top_k = config.whole("num_experts_per_tok")
@@ -176,9 +57,9 @@ def _read_mixtral(config: _Config) -> dict[str, Any]:
     return fields
 
 
-def _read_qwen2(config: _Config) -> dict[str, Any]:
+def _read_qwen2(config: Config) -> dict[str, Any]:
     """Qwen2: bias on Q, K, V only; the sliding window applies only if use_sliding_window."""
-    fields = _read_llama_like(config)
+    fields = read_llama_like(config)
     fields["qkv_bias"] = True
     fields["attention_out_bias"] = False
     if config.get("use_sliding_window", False):
@@ -186,7 +67,7 @@ def _read_qwen2(config: _Config) -> dict[str, Any]:
     return fields
 
 
-def _read_gpt2(config: _Config) -> dict[str, Any]:
+def _read_gpt2(config: Config) -> dict[str, Any]:
     """GPT-2 (Radford et al. 2019) and GPT-3 (Brown et al. 2020): d_ff = 4 * d_model."""
     hidden = config.whole("n_embd")
     heads = config.whole("n_head")
@@ -196,11 +77,11 @@ def _read_gpt2(config: _Config) -> dict[str, Any]:
         "num_layers": config.whole("n_layer"),
         "num_heads": heads,
         "num_kv_heads": heads,
-        "head_dim": _head_dim(config, hidden, heads, "n_head"),
+        "head_dim": head_dim(config, hidden, heads, "n_head"),
         "ffn_hidden_size": config.whole("n_inner", 4 * hidden),
         "vocab_size": config.whole("vocab_size"),
         "max_position_embeddings": positions,
-        "activation": _activation(config, "activation_function", gated=False),
+        "activation": activation(config, "activation_function", gated=False),
         "gated_mlp": False,
         "norm": "layernorm",
         "position": "learned",
@@ -211,7 +92,7 @@ def _read_gpt2(config: _Config) -> dict[str, Any]:
     }
 
 
-def _read_gpt_neox(config: _Config) -> dict[str, Any]:
+def _read_gpt_neox(config: Config) -> dict[str, Any]:
     """GPT-NeoX (Black et al. 2022) and Pythia: partial RoPE, parallel residual, biases."""
     hidden = config.whole("hidden_size")
     heads = config.whole("num_attention_heads")
@@ -221,11 +102,11 @@ def _read_gpt_neox(config: _Config) -> dict[str, Any]:
         "num_layers": config.whole("num_hidden_layers"),
         "num_heads": heads,
         "num_kv_heads": heads,
-        "head_dim": _head_dim(config, hidden, heads, "num_attention_heads"),
+        "head_dim": head_dim(config, hidden, heads, "num_attention_heads"),
         "ffn_hidden_size": config.whole("intermediate_size"),
         "vocab_size": config.whole("vocab_size"),
         "max_position_embeddings": config.whole("max_position_embeddings"),
-        "activation": _activation(config, "hidden_act", gated=False),
+        "activation": activation(config, "hidden_act", gated=False),
         "gated_mlp": False,
         "norm": "layernorm",
         "position": "rope",
@@ -262,6 +143,7 @@ KEY_OF_FIELD: dict[str, dict[str, str]] = {
     "qwen2": _LLAMA_KEYS,
     "gpt2": _GPT2_KEYS,
     "gpt_neox": _NEOX_KEYS,
+    **FAMILY_KEYS,
 }
 """TransformerSpec field -> the config.json key it is read from, where the names differ."""
 
@@ -272,6 +154,7 @@ READERS: dict[str, Reader] = {
     "qwen2": _read_qwen2,
     "gpt2": _read_gpt2,
     "gpt_neox": _read_gpt_neox,
+    **FAMILY_READERS,
 }
 
 
@@ -287,7 +170,7 @@ def from_hf_config(
     Raises SpecError naming `file` and the key for an unknown model_type, a missing
     required key or a value out of range.
     """
-    wrapped = _Config(config, file)
+    wrapped = Config(config, file)
     model_type = wrapped.require("model_type")
     reader = READERS.get(model_type) if isinstance(model_type, str) else None
     if reader is None:

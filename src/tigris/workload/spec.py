@@ -2,14 +2,19 @@
 
 One spec covers the Llama family (GQA, SwiGLU, RoPE, RMSNorm), Mistral, Mixtral (top-k
 mixture of experts), Qwen2 (QKV bias), GPT-2/GPT-3 (learned positions, LayerNorm, GELU MLP
-of 4x width, biases everywhere) and GPT-NeoX (partial RoPE, parallel residual).
+of 4x width, biases everywhere), GPT-NeoX/GPT-J/Falcon (partial RoPE, parallel residual),
+MPT (ALiBi), Qwen3 (qk_norm), DeepSeek-V3/Kimi K2 (MLA, shared and routed experts, dense
+first layers, MTP), Llama 4 (interleaved MoE, chunked attention), gpt-oss (sliding and full
+layers, sinks), Gemma 2/3 (local/global layers, four norms per layer), Nemotron (relu2).
 
 Assumptions, stated once:
-- Pre-norm decoder layers: norm, attention, residual add, norm, MLP, residual add (GPT-NeoX's
-  parallel residual has the same operators, only their wiring differs).
-- Every layer is identical (the same MLP kind in every layer; MoE in every layer).
+- Pre-norm decoder layers: norm, attention, residual add, norm, MLP, residual add (parallel
+  residual has the same operators, only their wiring differs; `norms_per_layer` counts the
+  norms a layer stores: 1 for GPT-J, 4 for Gemma's pre and post norms).
+- Layers differ only by their LayerKind (attention window, dense or MoE MLP).
 - Parameters are counted as stored in the checkpoint: RMSNorm has a scale (h), LayerNorm a
-  scale and a bias (2h); RoPE and the router softmax have none.
+  scale and a bias (2h; h when norm_bias is false, MPT); RoPE, ALiBi and the router softmax
+  have none.
 """
 
 from __future__ import annotations
@@ -21,6 +26,19 @@ from pydantic import Field, model_validator
 
 from tigris.hardware.quantities import Spec, cached_figure
 from tigris.workload.ops import causal_pairs
+
+
+def chunked_pairs(q_len: int, kv_len: int, chunk: int) -> float:
+    """Query-key pairs of chunked causal attention (Llama 4's local layers): the query at
+    position p sees the keys of its own chunk up to itself, (p mod chunk) + 1 of them;
+    queries are the last q_len of kv_len positions."""
+
+    def prefix(n: int) -> int:  # pairs of the first n positions
+        full, rest = divmod(n, chunk)
+        return full * chunk * (chunk + 1) // 2 + rest * (rest + 1) // 2
+
+    return float(prefix(kv_len) - prefix(kv_len - q_len))
+
 
 Activation = Literal["swiglu", "geglu", "gelu", "relu", "silu", "relu2"]
 GATED_ACTIVATIONS = ("swiglu", "geglu")
@@ -45,19 +63,20 @@ class LayerKind:
 
 @dataclass(frozen=True)
 class ParamCount:
-    """Parameters by where they live. Per-layer figures are for one layer."""
+    """Parameters by where they live. Per-layer figures are for one layer: the mean over the
+    layers when they differ (an MoE model's dense layers), so num_layers * layer is exact."""
 
     embedding: int
     position_embedding: int
     layer_attention: int
-    layer_mlp: int
+    layer_mlp: int | float
     layer_norm: int
     final_norm: int
     lm_head: int  # 0 when tied to the embedding
     num_layers: int
 
     @property
-    def layer(self) -> int:
+    def layer(self) -> int | float:
         return self.layer_attention + self.layer_mlp + self.layer_norm
 
     @property
@@ -95,7 +114,9 @@ class TransformerSpec(Spec):
     activation: Activation = Field(description="MLP activation; swiglu/geglu are gated")
     gated_mlp: bool = Field(description="gated MLP: up and gate projections, then down")
     norm: Literal["rmsnorm", "layernorm"] = Field(description="normalization kind")
-    position: Literal["rope", "learned"] = Field(description="position encoding")
+    position: Literal["rope", "learned", "alibi"] = Field(
+        description="position encoding ('alibi': a per-head linear bias, MPT; no weights)"
+    )
     rotary_fraction: float = Field(
         1.0, gt=0, le=1, description="share of each head's width rotated by RoPE (NeoX rotary_pct)"
     )
@@ -169,6 +190,15 @@ class TransformerSpec(Spec):
         ge=0,
         le=2**8,
         description="multi-token-prediction modules (DeepSeek-V3); stored, not in num_params",
+    )
+    # ---- what a checkpoint stores beyond the common layout (defaults: as before) ---------
+    norms_per_layer: int = Field(
+        2, ge=1, le=8, description="norms one layer stores (GPT-J 1, Gemma 2/3 4)"
+    )
+    norm_bias: bool = Field(True, description="LayerNorm has a bias (MPT's has none)")
+    lm_head_bias: bool = Field(False, description="bias on the LM head (GPT-J)")
+    router_bias: bool = Field(
+        False, description="one bias per routed expert (gpt-oss; DeepSeek's score correction)"
     )
 
     @model_validator(mode="after")
@@ -270,19 +300,51 @@ class TransformerSpec(Spec):
     @property
     def norm_params(self) -> int:
         """Parameters of one norm: scale (RMSNorm) or scale and bias (LayerNorm)."""
-        return self.hidden_size * (2 if self.norm == "layernorm" else 1)
+        return self.hidden_size * (2 if self.norm == "layernorm" and self.norm_bias else 1)
 
     def kv_cache_bytes_per_token(self, kv_dtype_bytes: float) -> float:
-        """KV-cache bytes one token holds over all layers (K and V)."""
+        """KV-cache bytes one token holds over all layers: K and V, or with MLA the one
+        latent of kv_lora_rank + qk_rope_head_dim values (DeepSeek-V2, Sec. 2.1). Sliding
+        layers hold every token too: evicting old ones is a serving decision."""
+        if self.kv_lora_rank is not None:
+            return float(self.num_layers * (self.kv_lora_rank + self.qk_rope_head_dim)) * (
+                kv_dtype_bytes
+            )
+        if self.value_head_dim != self.head_dim:
+            values = self.num_kv_heads * self.value_head_dim
+            return float(self.num_layers * (self.kv_size + values)) * kv_dtype_bytes
         return 2.0 * self.num_layers * self.kv_size * kv_dtype_bytes
 
     # ---- parameters ----------------------------------------------------------------------
 
+    def _attention_matmul_params(self) -> int:
+        """Weights of one layer's attention projections. MLA (DeepSeek-V2/V3): q_a_proj and
+        q_b_proj (or q_proj), kv_a_proj_with_mqa, kv_b_proj, and o_proj from heads *
+        v_head_dim; otherwise Q, K, V (values kv_heads * v_head_dim wide) and O."""
+        h, heads, values = self.hidden_size, self.num_heads, self.value_head_dim
+        out = heads * values * h
+        if self.kv_lora_rank is None:
+            return h * (self.q_size + self.kv_size + self.num_kv_heads * values) + out
+        q_rank = self.q_lora_rank
+        query = h * self.q_size if q_rank is None else (h + self.q_size) * q_rank
+        nope = self.head_dim - self.qk_rope_head_dim
+        kv_a = h * (self.kv_lora_rank + self.qk_rope_head_dim)
+        kv_b = self.kv_lora_rank * heads * (nope + values)
+        return query + kv_a + kv_b + out
+
     def _attention_params(self) -> int:
+        """One layer's attention: projections, biases, MLA's latent norms, per-head q/k
+        norms (qk_norm: one head_dim scale each) and sink logits (one per head)."""
         h = self.hidden_size
-        weights = h * (self.q_size + 2 * self.kv_size) + self.q_size * h
-        biases = (self.q_size + 2 * self.kv_size) * self.qkv_bias
-        return weights + biases + h * self.attention_out_bias
+        extras = h * self.attention_out_bias
+        if self.kv_lora_rank is None:
+            extras += (self.q_size + self.kv_size + self.num_kv_heads * self.value_head_dim) * (
+                self.qkv_bias
+            )
+        else:
+            extras += self.kv_lora_rank + (self.q_lora_rank or 0)
+        extras += 2 * self.head_dim * self.qk_norm + self.num_heads * self.attention_sinks
+        return self._attention_matmul_params() + extras
 
     def _mlp_params(self, width: int) -> int:
         """One dense MLP (or expert) of inner width `width`."""
@@ -291,13 +353,24 @@ class TransformerSpec(Spec):
         weights = h * up_width + width * h
         return weights + (up_width + h) * self.mlp_bias
 
-    def _layer_mlp_params(self, *, active: bool) -> int:
-        if not self.is_moe:
-            return self._mlp_params(self.ffn_hidden_size)
+    def _kind_mlp_params(self, mlp: MlpKind, *, active: bool, matmul_only: bool = False) -> int:
+        """One layer's MLP of kind `mlp`: a dense MLP ffn_hidden_size wide, or the router,
+        the routed experts (top-k when `active`) and the shared ones."""
+        h = self.hidden_size
+        if mlp == "dense":
+            width = self.ffn_hidden_size
+            return self.mlp_matrices * h * width if matmul_only else self._mlp_params(width)
         experts = self.num_experts_per_token if active else self.num_experts
-        router = self.hidden_size * self.num_experts
-        expert = self._mlp_params(self.expert_ffn_hidden_size)
+        router = h * self.num_experts + self.num_experts * self.router_bias * (not matmul_only)
+        width = self.expert_ffn_hidden_size
+        expert = self.mlp_matrices * h * width if matmul_only else self._mlp_params(width)
         return router + (experts + self.num_shared_experts) * expert
+
+    def _mlp_total(self, *, active: bool, matmul_only: bool = False) -> int:
+        return sum(
+            count * self._kind_mlp_params(kind.mlp, active=active, matmul_only=matmul_only)
+            for kind, count in self.layer_kinds()
+        )
 
     def param_count(self, *, active: bool = False) -> ParamCount:
         """Parameters by place; `active` counts only the top-k (and shared) experts of MoE."""
@@ -313,44 +386,54 @@ class TransformerSpec(Spec):
 
     def _count_params(self, *, active: bool) -> ParamCount:
         embedding = self.vocab_size * self.hidden_size
+        mlp, layers = divmod(self._mlp_total(active=active), self.num_layers)
         return ParamCount(
             embedding=embedding,
             position_embedding=(
                 self.max_position_embeddings * self.hidden_size if self.position == "learned" else 0
             ),
             layer_attention=self._attention_params(),
-            layer_mlp=self._layer_mlp_params(active=active),
-            layer_norm=2 * self.norm_params,
+            layer_mlp=mlp if not layers else self._mlp_total(active=active) / self.num_layers,
+            layer_norm=self.norms_per_layer * self.norm_params,
             final_norm=self.norm_params,
-            lm_head=0 if self.tie_word_embeddings else embedding,
+            lm_head=0
+            if self.tie_word_embeddings
+            else embedding + self.vocab_size * self.lm_head_bias,
             num_layers=self.num_layers,
         )
 
     @property
     def num_params(self) -> int:
-        """Every stored parameter (all experts)."""
-        return self.param_count().total
+        """Every stored parameter (all experts), MTP modules excluded (`num_mtp_params`)."""
+        return round(self.param_count().total)
 
     @property
     def num_active_params(self) -> int:
         """Parameters one token uses: MoE counts the top-k routed and the shared experts."""
-        return self.param_count(active=True).total
+        return round(self.param_count(active=True).total)
+
+    @property
+    def num_mtp_params(self) -> int:
+        """Parameters of the multi-token-prediction modules (DeepSeek-V3 README_WEIGHTS.md):
+        per module the enorm and hnorm, eh_proj (2h -> h), one decoder layer like the last
+        one and shared_head's norm; the embedding and head are shared with the main model
+        and not counted again."""
+        if not self.num_mtp_layers:
+            return 0
+        h = self.hidden_size
+        last = self.layer_sequence()[-1].mlp
+        layer = self._attention_params() + self.norms_per_layer * self.norm_params
+        layer += self._kind_mlp_params(last, active=False)
+        return self.num_mtp_layers * (3 * self.norm_params + 2 * h * h + layer)
 
     def num_matmul_params(self, *, active: bool = True) -> int:
         """Weights that multiply activations in a forward pass: every layer's projection
         matrices (and MoE router), plus the LM head (counted even when tied to the
         embedding: the tied matrix is still multiplied). Excludes embeddings (a gather),
         norms and biases. `active` keeps only the experts one token goes to."""
-        h = self.hidden_size
-        attention = h * (self.q_size + 2 * self.kv_size) + self.q_size * h
-        width = self.expert_ffn_hidden_size if self.is_moe else self.ffn_hidden_size
-        one_mlp = (3 if self.gated_mlp else 2) * h * width
-        if self.is_moe:
-            experts = self.num_experts_per_token if active else self.num_experts
-            mlp = h * self.num_experts + (experts + self.num_shared_experts) * one_mlp
-        else:
-            mlp = one_mlp
-        return self.num_layers * (attention + mlp) + self.vocab_size * h
+        attention = self.num_layers * self._attention_matmul_params()
+        mlp = self._mlp_total(active=active, matmul_only=True)
+        return attention + mlp + self.vocab_size * self.hidden_size
 
     # ---- flop per token (closed forms; the op graph must agree) ---------------------------
 
@@ -359,11 +442,23 @@ class TransformerSpec(Spec):
         each query seeing at most `sliding_window` keys when the model has one."""
         return causal_pairs(q_len, kv_len, self.sliding_window)
 
+    @staticmethod
+    def layer_pairs(kind: LayerKind, q_len: int, kv_len: int) -> float:
+        """Query-key pairs per head of one layer of `kind` (full, sliding or chunked)."""
+        if kind.attention == "chunked":
+            return chunked_pairs(q_len, kv_len, kind.window or kv_len)
+        return causal_pairs(q_len, kv_len, kind.window)
+
     def attention_flop_per_token(self, seq_len: int) -> float:
-        """Forward attention flop (QK^T and AV) per token of a causal sequence of seq_len:
-        4 * layers * heads * head_dim * pairs / seq_len."""
-        pairs = self.attention_pairs(seq_len, seq_len)
-        return 4.0 * self.num_layers * self.q_size * pairs / seq_len
+        """Forward attention flop (QK^T and AV) per token of a causal sequence of seq_len,
+        summed over the layer kinds: 2 * heads * (head_dim + v_head_dim) * pairs / seq_len
+        per layer (4 * heads * head_dim * pairs / seq_len when the widths are equal). MLA
+        in prefill runs unabsorbed: QK over qk_nope + qk_rope, AV over v_head_dim."""
+        width = 2 * self.num_heads * (self.head_dim + self.value_head_dim)
+        return sum(
+            float(count * width) * self.layer_pairs(kind, seq_len, seq_len) / seq_len
+            for kind, count in self.layer_kinds()
+        )
 
     def forward_matmul_flop_per_token(self) -> float:
         """2 flop per multiply-add per active matmul weight (Kaplan et al. 2020, C_fwd ~ 2N)."""
@@ -376,8 +471,28 @@ class TransformerSpec(Spec):
             seq_len
         )
 
+    @staticmethod
+    def decode_keys(kind: LayerKind, kv_len: int) -> int:
+        """Keys the newest of kv_len tokens sees in a layer of `kind`."""
+        if kind.attention == "chunked" and kind.window:
+            return (kv_len - 1) % kind.window + 1
+        return min(kv_len, kind.window or kv_len)
+
     def decode_flop_per_token(self, kv_len: int) -> float:
-        """One generated token attending to kv_len keys (its own included):
-        2 * N_matmul + 4 * layers * heads * head_dim * min(kv_len, window)."""
-        keys = min(kv_len, self.sliding_window or kv_len)
-        return self.forward_matmul_flop_per_token() + 4.0 * self.num_layers * self.q_size * keys
+        """One generated token attending to kv_len keys (its own included): 2 * N_matmul
+        plus, per layer, 2 * heads * (QK width + AV width) * keys, keys as its kind allows
+        (a sliding window, the own chunk). MLA decodes absorbed (DeepSeek-V2 Sec. 2.1.2):
+        every head scores the cached latent, QK over kv_lora_rank + qk_rope_head_dim and AV
+        over kv_lora_rank; kv_b_proj's weights then multiply the query and the output
+        instead of the cache, which leaves 2 * N_matmul as it is. Sink logits add one
+        exponential per head, no matmul flop."""
+        if self.kv_lora_rank is None:
+            widths = self.head_dim + self.value_head_dim
+        else:
+            widths = 2 * self.kv_lora_rank + self.qk_rope_head_dim
+        width = 2 * self.num_heads * widths
+        attention = sum(
+            float(count * width) * self.decode_keys(kind, kv_len)
+            for kind, count in self.layer_kinds()
+        )
+        return self.forward_matmul_flop_per_token() + attention
