@@ -25,6 +25,26 @@ EXPECTED_IDS = {
     "mixtral-8x22b",
     "mistral-7b",
     "qwen2-72b",
+    # the newer families (totals checked in test_new_families.py)
+    "deepseek-v3",
+    "deepseek-r1",
+    "kimi-k2",
+    "qwen3-8b",
+    "qwen3-14b",
+    "qwen3-32b",
+    "qwen3-30b-a3b",
+    "qwen3-235b-a22b",
+    "llama4-scout",
+    "llama4-maverick",
+    "gpt-oss-20b",
+    "gpt-oss-120b",
+    "nemotron-4-340b",
+    "gemma3-12b",
+    "gemma3-27b",
+    "gpt-j-6b",
+    "falcon-180b",
+    "mpt-7b",
+    "mpt-30b",
 }
 
 # Published totals, and where each comes from.
