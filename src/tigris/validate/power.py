@@ -44,6 +44,18 @@ MODEL_IDS = (
     ("llama-3.1-405b", "llama3.1-405b"),
     ("mixtral-8x7b", "mixtral-8x7b"),
     ("llama2-70b-99", "llama2-70b"),
+    # the newer families (Nemotron-Nano-v2 is a hybrid Mamba model: not modelled)
+    ("llama-4-scout", "llama4-scout"),
+    ("llama-4-maverick", "llama4-maverick"),
+    ("qwen3-235b-a22b", "qwen3-235b-a22b"),
+    ("30b-a3b", "qwen3-30b-a3b"),  # Qwen3-30B-A3B and Qwen3-Coder-30B-A3B: one architecture
+    ("qwen3-32b", "qwen3-32b"),
+    ("qwen3-14b", "qwen3-14b"),
+    ("qwen3-8b", "qwen3-8b"),
+    ("gpt-oss-120b", "gpt-oss-120b"),
+    ("gpt-oss-20b", "gpt-oss-20b"),
+    ("gemma-3-27b", "gemma3-27b"),
+    ("gemma-3-12b", "gemma3-12b"),
 )
 CHIP_IDS = (
     ("h100-pcie", "h100-pcie"),

@@ -366,6 +366,16 @@ class TransformerSpec(Spec):
         expert = self.mlp_matrices * h * width if matmul_only else self._mlp_params(width)
         return router + (experts + self.num_shared_experts) * expert
 
+    def _layer_mlp_params(self, *, active: bool) -> int:
+        """The MLP of the model's main layer kind (MoE when it has experts), as before."""
+        return self._kind_mlp_params("moe" if self.is_moe else "dense", active=active)
+
+    def layer_params_of(self, kind: LayerKind, *, active: bool = False) -> int:
+        """Stored (or, `active`, used) parameters of one layer of `kind`: attention, its
+        norms and the kind's MLP."""
+        mlp = self._kind_mlp_params(kind.mlp, active=active)
+        return self._attention_params() + self.norms_per_layer * self.norm_params + mlp
+
     def _mlp_total(self, *, active: bool, matmul_only: bool = False) -> int:
         return sum(
             count * self._kind_mlp_params(kind.mlp, active=active, matmul_only=matmul_only)
