@@ -24,7 +24,7 @@ the prefill pool does the prompts' work, the decode pool the rest).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -42,7 +42,7 @@ from tigris.serving.memory import plan_memory
 from tigris.serving.metrics import summarize
 from tigris.serving.requests import Workload
 from tigris.serving.simulator import SimulationResult, simulate
-from tigris.serving.step_time import shared_timer
+from tigris.serving.step_time import StepTimer, shared_timer
 
 POOL_KEYS = ("tp", "ep")
 
@@ -114,6 +114,13 @@ class DisaggregatedResult:
     combined: SimulationResult  # request times as the user sees them
 
 
+def replica_timer(deployment: Deployment) -> StepTimer:
+    """The shared StepTimer of one replica: a step's time does not depend on how many
+    replicas there are, so pools of 1, 2, ... replicas of one layout share their cache."""
+    one = replace(deployment, num_chips=deployment.chips_per_replica)
+    return shared_timer(one)
+
+
 def prefill_workload(workload: Workload) -> Workload:
     """The prefill pool's requests: the same prompts, one output token each."""
     return Workload(workload.arrival_s, workload.input_len, np.ones_like(workload.output_len))
@@ -136,7 +143,7 @@ def simulate_disaggregated(
     if prefill_result is None:
         prefill_result = simulate(
             prefill, prefill_workload(workload), chunked_prefill=chunked_prefill,
-            timer=shared_timer(prefill),
+            timer=replica_timer(prefill),
         )  # fmt: skip
     done = prefill_result.first_token_s
     sender = np.arange(workload.num_requests) % prefill.num_replicas  # simulate's dealing
@@ -145,7 +152,7 @@ def simulate_disaggregated(
     order = np.argsort(transfers.end_s, kind="stable")
     landed = Workload(transfers.end_s[order], workload.input_len[order], workload.output_len[order])
     decode_result = simulate(
-        decode, landed, timer=shared_timer(decode), progress=progress, kv_transferred=True
+        decode, landed, timer=replica_timer(decode), progress=progress, kv_transferred=True
     )
     first = np.empty(workload.num_requests)
     finish = np.empty(workload.num_requests)

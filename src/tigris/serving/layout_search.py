@@ -23,11 +23,10 @@ from functools import cache
 from tigris.errors import InfeasibleError
 from tigris.hardware.chip import Chip
 from tigris.serving.deployment import Deployment
-from tigris.serving.disaggregated import prefill_workload, simulate_disaggregated
+from tigris.serving.disaggregated import prefill_workload, replica_timer, simulate_disaggregated
 from tigris.serving.metrics import summarize
 from tigris.serving.requests import Workload
 from tigris.serving.simulator import SimulationResult, simulate
-from tigris.serving.step_time import shared_timer
 
 
 @dataclass(frozen=True)
@@ -139,7 +138,7 @@ def _prefill_run(
 ) -> tuple[Deployment | None, SimulationResult | None, str]:
     try:
         prefill = _deployment(base, chip, layout)
-        result = simulate(prefill, prefill_workload(workload), timer=shared_timer(prefill))
+        result = simulate(prefill, prefill_workload(workload), timer=replica_timer(prefill))
         return prefill, result, ""
     except InfeasibleError as error:
         return None, None, f"prefill pool: {error}"
