@@ -70,7 +70,7 @@ def serve_disaggregated(
     """The JSON of `tigris serve --disaggregate` (see the module doc). `settings`:
     weight_dtype, kv_dtype, compute_dtype, token_budget, max_num_seqs, block_size."""
     from tigris.api.inputs import resolve_model
-    from tigris.api.serving import _check_memory, _check_options, _workload
+    from tigris.api.serving import _check_memory, _check_options
 
     _check_options(scenario, rate_per_s, slo_ttft_s, slo_tpot_s, seed)
     trace = str(trace) if trace is not None else None
@@ -78,9 +78,8 @@ def serve_disaggregated(
     spec = resolve_model(model)
     p = pool_deployment(spec, prefill, "--prefill", settings)
     d = pool_deployment(spec, decode, "--decode", settings)
-    workload = _workload(
-        p, trace, scenario, num_requests, input_len, output_len, length_dist, rate_per_s, seed
-    )
+    workload = _requests(p, trace, scenario, num_requests, (input_len, output_len),
+                         length_dist, rate_per_s, seed)  # fmt: skip
     header = {"model": spec.name, "mode": "disaggregated", "scenario": scenario,
               "chunked_prefill": chunked_prefill, "seed": seed}  # fmt: skip
     if search:
@@ -90,6 +89,41 @@ def serve_disaggregated(
     elif rate_per_s is None and trace is None:
         return header | _rate_search(p, d, workload, chunked_prefill, slo_ttft_s, slo_tpot_s, seed)
     return header | _run(p, d, workload, chunked_prefill, slo_ttft_s, slo_tpot_s, progress)
+
+
+def _requests(
+    p: Deployment,
+    trace: str | None,
+    scenario: str,
+    num_requests: int,
+    lengths: tuple[int, int],
+    length_dist: str,
+    rate_per_s: float | None,
+    seed: int,
+) -> Workload:
+    """The trace's requests (every one within the model's context window), or drawn ones
+    arriving at `rate_per_s` (server) or at time 0."""
+    from tigris.api.inference import check_context
+    from tigris.serving.requests import synthetic_workload
+
+    if trace is None:
+        check_context(p, *lengths)
+        rate = rate_per_s if scenario == "server" else None
+        return synthetic_workload(num_requests, *lengths, rate_per_s=rate, seed=seed,
+                                  length_dist=length_dist)  # type: ignore[arg-type]  # fmt: skip
+    from tigris.serving.trace import read_trace
+
+    workload = read_trace(trace)
+    total = workload.input_len + workload.output_len
+    window = p.model.max_position_embeddings
+    if int(total.max()) > window:
+        raise SpecError(
+            f"a request of {int(total.max())} tokens exceeds {p.model.name}'s context window "
+            f"of {window} tokens (max_position_embeddings)",
+            file=trace,
+            key_path="--trace",
+        )
+    return workload
 
 
 def _at_once(workload: Workload) -> Workload:
