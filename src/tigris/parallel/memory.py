@@ -27,8 +27,10 @@ from dataclasses import dataclass
 from tigris.hardware.quantities import dtype_bytes
 from tigris.parallel.pipeline import microbatches_in_flight
 from tigris.parallel.plan import ParallelPlan
+from tigris.parallel.stages import StageGroup, stage_groups
 from tigris.workload.precision import Precision
 from tigris.workload.spec import TransformerSpec
+from tigris.workload.tasks import layer_params
 
 # Share of DRAM the framework can allocate: the CUDA context, NCCL's own buffers and the
 # caching allocator's fragmentation take the rest.
@@ -59,7 +61,7 @@ def activation_bytes_per_layer(
 
 @dataclass(frozen=True)
 class MemoryBreakdown:
-    """Bytes per chip on the busiest (first) pipeline stage."""
+    """Bytes per chip on the fullest pipeline stage."""
 
     weights_bytes: float
     gradients_bytes: float
@@ -102,21 +104,65 @@ class MemoryBreakdown:
         }
 
 
-def params_per_chip(spec: TransformerSpec, plan: ParallelPlan) -> tuple[float, float]:
-    """(parameters of the first stage's chip, parameters of one of its layers).
+def layer_params_per_chip(spec: TransformerSpec, plan: ParallelPlan) -> tuple[float, ...]:
+    """Parameters one chip holds of one layer of each kind (`spec.layer_kinds()` order):
+    layer weights split by tp, routed experts also by ep (norms are replicated, a small
+    error)."""
+    out = []
+    for kind, _ in spec.layer_kinds():
+        moe = kind.mlp == "moe"
+        expert = spec._mlp_params(spec.expert_ffn_hidden_size) if moe else 0
+        experts = spec.num_experts * expert
+        dense = layer_params(spec, kind) - experts
+        out.append(dense / plan.tp + experts / (plan.tp * plan.ep))
+    return tuple(out)
 
-    Layer weights split by tp (experts also by ep; norms are replicated, a small error);
-    the first stage also holds the vocabulary-parallel embedding (and the LM head when
-    pp = 1 or tied)."""
+
+def stage_params(
+    spec: TransformerSpec, plan: ParallelPlan, stage: StageGroup, ends: int
+) -> tuple[float, float]:
+    """(parameters of a chip of a stage holding `stage`'s layers and the model `ends`
+    (1 embedding, 2 LM head, 3 both), parameters of its largest layer). The embedding
+    and the LM head are vocabulary-parallel (split by tp); a tied head is the
+    embedding's matrix (on the first stage)."""
     counts = spec.param_count()
-    expert = spec._mlp_params(spec.expert_ffn_hidden_size) if spec.is_moe else 0
-    experts = spec.num_experts * expert
-    dense = counts.layer - experts
-    layer = dense / plan.tp + experts / (plan.tp * plan.ep)
-    layers = spec.num_layers / plan.pp * layer
-    embedding = (counts.embedding + counts.position_embedding) / plan.tp
-    head = counts.lm_head / plan.tp if plan.pp == 1 else 0.0
-    return layers + embedding + head, layer
+    per_layer = layer_params_per_chip(spec, plan)
+    layers = sum(n * layer for n, layer in zip(stage.kinds, per_layer, strict=True))
+    embedding = (counts.embedding + counts.position_embedding) / plan.tp if ends & 1 else 0.0
+    head = counts.lm_head / plan.tp if ends & 2 else 0.0
+    largest = max(layer for n, layer in zip(stage.kinds, per_layer, strict=True) if n)
+    return layers + embedding + head, largest
+
+
+def _stage_ends(plan: ParallelPlan, stage: int) -> int:
+    return (1 if stage == 0 else 0) | (2 if stage == plan.pp - 1 else 0)
+
+
+def _memory_stages(
+    plan: ParallelPlan, groups: tuple[StageGroup, ...]
+) -> list[tuple[StageGroup, int]]:
+    """(group, stage index) of the stages that can be the fullest: each group's first
+    stage (the most micro-batches in flight) and the last stage (the LM head)."""
+    out = [(group, group.first_stage) for group in groups]
+    last = plan.pp - 1
+    for group in groups:
+        if group.first_stage != last and (2 in group.ends or 3 in group.ends):
+            out.append((group, last))
+    return out
+
+
+def params_per_chip(spec: TransformerSpec, plan: ParallelPlan) -> tuple[float, float]:
+    """(parameters of the chip of the stage holding the most, parameters of one of its
+    layers, the largest): with an even split of alike layers, the first stage's (its
+    layers and the embedding, and the LM head when pp = 1)."""
+    groups = stage_groups(spec, plan.pp, plan.virtual_stages, plan.pp_layers)
+    return max(
+        (
+            stage_params(spec, plan, group, _stage_ends(plan, stage))
+            for group, stage in _memory_stages(plan, groups)
+        ),
+        key=lambda found: found[0],
+    )
 
 
 def memory_per_chip(
@@ -128,10 +174,34 @@ def memory_per_chip(
     precision: Precision | None = None,
     params: tuple[float, float] | None = None,
 ) -> MemoryBreakdown:
-    """Memory of one chip of the first pipeline stage under `plan`; `params`: its
-    `params_per_chip`, if the caller has them."""
+    """Memory of one chip of the fullest pipeline stage under `plan` (with an even split
+    of alike layers, the first stage: the most micro-batches in flight); `params`: unused
+    (the stages' parameters are counted here), kept for callers that pass them."""
+    groups = stage_groups(spec, plan.pp, plan.virtual_stages, plan.pp_layers)
+    fullest: MemoryBreakdown | None = None
+    for group, stage in _memory_stages(plan, groups):
+        found = stage_memory(
+            spec, plan, seq_len, num_microbatches, capacity_bytes, precision, group, stage
+        )
+        if fullest is None or found.total_bytes > fullest.total_bytes:
+            fullest = found
+    assert fullest is not None
+    return fullest
+
+
+def stage_memory(
+    spec: TransformerSpec,
+    plan: ParallelPlan,
+    seq_len: int,
+    num_microbatches: int,
+    capacity_bytes: float,
+    precision: Precision | None,
+    group: StageGroup,
+    stage: int,
+) -> MemoryBreakdown:
+    """Memory of one chip of pipeline stage `stage`, which holds `group`'s layers."""
     precision = precision or Precision()
-    params, layer_params = params or params_per_chip(spec, plan)
+    params, layer_params = stage_params(spec, plan, group, _stage_ends(plan, stage))
     weight_b = dtype_bytes("bf16")  # weights kept in bf16 (fp8 GEMMs cast on the fly)
     grad_b = dtype_bytes(precision.grad_dtype)
     state_b = dtype_bytes(precision.master_dtype) + 2 * dtype_bytes(precision.optimizer_state_dtype)
@@ -150,9 +220,8 @@ def memory_per_chip(
         recompute=plan.recompute,
         flash_attention=True,
     )
-    layers_per_stage = spec.num_layers / plan.pp
-    in_flight = microbatches_in_flight(plan.pp, num_microbatches, plan.virtual_stages)
-    activations = per_layer * layers_per_stage * in_flight
+    in_flight = microbatches_in_flight(plan.pp, num_microbatches, plan.virtual_stages, stage)
+    activations = per_layer * group.layers * in_flight
     tokens = float(local_seq) * plan.micro_batch
     if plan.recompute == "full":  # one layer's full activations live while it recomputes
         activations += activation_bytes_per_layer(

@@ -266,13 +266,13 @@ def shard_graph(
     # a group whose ops are the very tuple of an earlier group (recompute repeats the
     # forward layer's) gets that group's split
     done: dict[int, tuple[Op, ...]] = {}
-    forward = {group.name: group.ops for group in graph.groups if group.phase == "fwd"}
-    weight_shares: dict[str, float] = {}
+    forward = {(g.name, g.kind): g.ops for g in graph.groups if g.phase == "fwd"}
+    weight_shares: dict[tuple, float] = {}
     for group in graph.groups:
         if group.phase == "optimizer":
-            # layer weights for the layers' optimizer; the vocabulary-parallel LM head
-            # (and embedding) for the rest of the model
-            part = "layer" if group.name == "layer" else "head"
+            # the layers' weights (of the group's kind) for a layer optimizer; the
+            # vocabulary-parallel LM head (and embedding) for the rest of the model
+            part = ("layer", group.kind) if group.name == "layer" else ("head", None)
             factor = weight_shares.get(part)
             if factor is None:
                 source = forward.get(part, ())
@@ -284,7 +284,7 @@ def shard_graph(
             ops = done.get(id(group.ops))  # type: ignore[assignment]
             if ops is None:
                 ops = done[id(group.ops)] = _shard_ops(group.ops, shards)
-        groups.append(make_group(group.name, group.phase, group.count, ops))
+        groups.append(make_group(group.name, group.phase, group.count, ops, group.kind))
     return make_graph(
         graph.model,
         graph.task,

@@ -35,10 +35,13 @@ def p2p_messages_on_critical_path(pp: int, num_microbatches: int, virtual_stages
     return 2 * num_microbatches * virtual_stages + 2 * (pp - 1)
 
 
-def microbatches_in_flight(pp: int, num_microbatches: int, virtual_stages: int = 1) -> float:
-    """Micro-batches whose activations the first stage holds at once, in units of one
-    micro-batch through all of the stage's layers."""
-    in_flight = float(min(pp, num_microbatches))
+def microbatches_in_flight(
+    pp: int, num_microbatches: int, virtual_stages: int = 1, stage: int = 0
+) -> float:
+    """Micro-batches whose activations a stage (the first by default) holds at once, in
+    units of one micro-batch through all of the stage's layers: under 1F1B stage s
+    starts its first backward after pp - s forwards."""
+    in_flight = float(min(pp - stage, num_microbatches))
     if virtual_stages > 1:
         in_flight *= 1 + (pp - 1) / (pp * virtual_stages)
     return in_flight

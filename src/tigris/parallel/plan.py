@@ -40,6 +40,9 @@ class ParallelPlan(BaseModel):
         False, description="split norms/dropout by tp (Korthikanti 2022)"
     )
     dtype: Literal["bf16", "fp8"] = Field("bf16", description="GEMM compute dtype")
+    pp_layers: tuple[int, ...] | None = Field(
+        None, description="layers of each pipeline stage (None: pp divides them evenly)"
+    )
 
     @property
     def num_chips(self) -> int:
@@ -49,7 +52,12 @@ class ParallelPlan(BaseModel):
         return global_batch // (self.dp * self.micro_batch)
 
     def as_dict(self) -> dict[str, object]:
-        return self.model_dump(exclude={"dtype"})
+        """The plan's options (pp_layers only when the split is explicit)."""
+        exclude = {"dtype"} if self.pp_layers is not None else {"dtype", "pp_layers"}
+        out = self.model_dump(exclude=exclude)
+        if self.pp_layers is not None:
+            out["pp_layers"] = list(self.pp_layers)
+        return out
 
 
 def check_plan(
@@ -77,11 +85,7 @@ def check_plan(
     kv = spec.num_kv_heads
     if (plan.tp <= kv and kv % plan.tp) or (plan.tp > kv and plan.tp % kv):
         raise InfeasibleError(f"tp={plan.tp} and the {kv} KV heads do not divide one another")
-    chunks = plan.pp * plan.virtual_stages
-    if spec.num_layers % chunks:
-        raise InfeasibleError(
-            f"pp x virtual stages = {chunks} does not divide the {spec.num_layers} layers"
-        )
+    _check_stages(plan, spec)
     if plan.virtual_stages > 1:
         if plan.pp == 1:
             raise InfeasibleError("virtual stages (interleaving) need pp > 1")
@@ -101,3 +105,26 @@ def check_plan(
             raise InfeasibleError(f"ep={plan.ep} must divide dp={plan.dp}")
     if plan.sequence_parallel and plan.tp == 1:
         raise InfeasibleError("sequence parallelism needs tp > 1")
+
+
+def _check_stages(plan: ParallelPlan, spec: TransformerSpec) -> None:
+    """The layers split over the stages: evenly (pp x virtual stages divide them) unless
+    the plan lists each stage's layers, one list per stage summing to the layers;
+    interleaving only over an even split."""
+    layers = spec.num_layers
+    if plan.pp_layers is None or len(set(plan.pp_layers)) == 1 and plan.virtual_stages > 1:
+        chunks = plan.pp * plan.virtual_stages
+        if layers % chunks:
+            raise InfeasibleError(
+                f"pp x virtual stages = {chunks} does not divide the {layers} layers"
+            )
+    if plan.pp_layers is None:
+        return
+    if len(plan.pp_layers) != plan.pp or min(plan.pp_layers) < 1 or sum(plan.pp_layers) != layers:
+        raise SpecError(
+            f"pp_layers {plan.pp_layers[:8]} is not {plan.pp} stages of 1 or more of the "
+            f"{layers} layers",
+            key_path="--pp-layers",
+        )
+    if plan.virtual_stages > 1 and len(set(plan.pp_layers)) > 1:
+        raise InfeasibleError("virtual stages (interleaving) need an even pipeline split")

@@ -1,6 +1,9 @@
 """Plan search: every valid plan for a model, system, chip count, batch and sequence.
 
-Enumerated: tp (dividing the heads, inside one scale-up domain), pp (dividing the layers),
+Enumerated: tp (dividing the heads, inside one scale-up domain), pp with each split of the
+layers it allows (even when pp divides the layers, Megatron-LM/Llama 3's balanced split with
+one layer fewer on the first and last stages when pp divides layers + 2; see
+`tigris.parallel.stages`),
 cp (powers of two up to 8, for sequences of 8k tokens and more or when asked), ep (MoE:
 dividing experts and dp), dp the rest; micro-batch (divisors of the per-replica batch, up
 to 16), virtual stages (divisors of the layers per stage, up to 8), recomputation,
@@ -19,6 +22,7 @@ from math import isqrt
 
 from tigris.errors import InfeasibleError, SpecError
 from tigris.parallel.plan import ParallelPlan, check_plan
+from tigris.parallel.stages import balanced_split, candidate_splits
 from tigris.parallel.step import StepModel, StepResult, TrainSetup
 
 MAX_MICRO_BATCH = 16
@@ -58,7 +62,8 @@ def enumerate_plans(
     # tp and pp divide both the chips and the heads (layers): listing the divisors of the
     # model's side keeps this O(heads) when --num-chips is 1e18 (sqrt(n) would hang)
     tps = _choices(fixed, "tp", [t for t in divisors(spec.num_heads) if t <= domain and n % t == 0])
-    pps = _choices(fixed, "pp", [p for p in divisors(spec.num_layers) if n % p == 0])
+    layers = spec.num_layers
+    pps = _choices(fixed, "pp", pipeline_sizes(layers, n))
     cp_default = [c for c in (1, 2, 4, 8) if setup.seq_len >= LONG_SEQUENCE or c == 1]
     cps = _choices(fixed, "cp", cp_default)
     eps = _choices(fixed, "ep", divisors(spec.num_experts) if spec.is_moe else [1])
@@ -66,7 +71,7 @@ def enumerate_plans(
     zeros = _choices(fixed, "zero", [0, 1, 2, 3])
     dtype = fixed.get("dtype", "bf16")
     make = _plan_maker({*fixed, "dtype"} & ParallelPlan.model_fields.keys())
-    for tp, pp, cp in product(tps, pps, cps):
+    for tp, pp, cp, pp_layers in _layouts(tps, pps, cps, layers, fixed):
         if n % (tp * pp * cp):
             continue
         dp = n // (tp * pp * cp)
@@ -78,8 +83,9 @@ def enumerate_plans(
         mbs = _choices(
             fixed, "micro_batch", [b for b in divisors(per_replica) if b <= MAX_MICRO_BATCH]
         )
-        chunks = [v for v in divisors(spec.num_layers // pp) if v <= MAX_VIRTUAL_STAGES]
-        vs = _choices(fixed, "virtual_stages", chunks if pp > 1 else [1])
+        chunks = [v for v in divisors(layers // pp) if v <= MAX_VIRTUAL_STAGES]
+        even = pp_layers is None or len(set(pp_layers)) == 1
+        vs = _choices(fixed, "virtual_stages", chunks if pp > 1 and even else [1])
         sps = _choices(fixed, "sequence_parallel", [True, False] if tp > 1 else [False])
         for ep, mb, v, recompute, zero, sp in product(eps, mbs, vs, recomputes, zeros, sps):
             yield make(
@@ -94,7 +100,29 @@ def enumerate_plans(
                 zero=zero,
                 sequence_parallel=sp,
                 dtype=dtype,
+                pp_layers=pp_layers,
             )
+
+
+def pipeline_sizes(num_layers: int, num_chips: int) -> list[int]:
+    """Stage counts dividing the chips with an even or a balanced split of the layers
+    (`tigris.parallel.stages`): the divisors of the layers and of the layers + 2 (listing
+    the model's side keeps this O(layers) for any chip count)."""
+    sizes = set(divisors(num_layers))
+    sizes |= {p for p in divisors(num_layers + 2) if balanced_split(num_layers, p)}
+    return sorted(p for p in sizes if num_chips % p == 0)
+
+
+def _layouts(
+    tps: list, pps: list, cps: list, num_layers: int, fixed: dict[str, object]
+) -> Iterator[tuple[int, int, int, tuple[int, ...] | None]]:
+    """(tp, pp, cp, pp_layers) to try: the caller's split when fixed, else each pp's
+    candidate splits (even and balanced)."""
+    given = fixed.get("pp_layers")
+    for tp, pp in product(tps, pps):
+        splits = [given] if given is not None else candidate_splits(num_layers, pp) or [None]
+        for split, cp in product(splits, cps):
+            yield tp, pp, cp, split  # type: ignore[misc]
 
 
 def _plan_maker(fixed_keys: set[str]) -> Callable[..., ParallelPlan]:

@@ -15,6 +15,7 @@ from tigris.parallel.partition import _gemm_info, _scale_stream, shard_graph
 from tigris.parallel.plan import ParallelPlan
 from tigris.parallel.step_result import AttentionKernel, Recompute, TrainSetup
 from tigris.workload.ops import Attention, Gemm, Op, Stream, copy_op, make_stream
+from tigris.workload.spec import LayerKind
 from tigris.workload.tasks import train_step_graph
 
 
@@ -23,34 +24,36 @@ class ShardedStep:
     """The per-chip ops of a micro-batch and the optimizer's shard of its streams, each
     distinct op shape once in `ops` (ops that differ only in name take the same time), and
     every group as indices into `ops` in graph order (so a group's sum adds the same times
-    in the same order as the ops themselves)."""
+    in the same order as the ops themselves). Layer groups have one entry per layer kind
+    (`spec.layer_kinds()` order; one for a model whose layers are alike)."""
 
     ops: tuple[Op, ...]
     shapes: tuple[Op, ...]  # ops[i] without its name: the key of its time
-    layer_fwd: tuple[int, ...]
-    layer_bwd: tuple[int, ...]
-    layer_recompute: tuple[int, ...]
-    layer_attention: tuple[int, ...]
+    layer_fwd: tuple[tuple[int, ...], ...]
+    layer_bwd: tuple[tuple[int, ...], ...]
+    layer_recompute: tuple[tuple[int, ...], ...]
+    layer_attention: tuple[tuple[int, ...], ...]
     embedding: tuple[int, ...]  # forward then backward
     head: tuple[int, ...]  # forward then backward
-    optimizer_layer: tuple[int, ...]  # the layer's optimizer streams, scaled to the shard
+    optimizer_layer: tuple[tuple[int, ...], ...]  # each kind's optimizer, scaled to the shard
     optimizer_model: tuple[int, ...]
-    optimizer_layer_ops: tuple[Op, ...]  # unscaled, as the graph holds them
+    optimizer_layer_ops: tuple[tuple[Op, ...], ...]  # unscaled, as the graph holds them
     optimizer_model_ops: tuple[Op, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class GroupSums:
     """Sums over each group of a ShardedStep of one per-op figure (seconds, flop or DRAM
-    bytes on one chip): one layer's passes, the model's ends, the optimizer's shards."""
+    bytes on one chip): one layer's passes (per layer kind), the model's ends, the
+    optimizer's shards."""
 
-    layer_fwd: float
-    layer_bwd: float
-    layer_recompute: float
-    layer_attention: float
+    layer_fwd: tuple[float, ...]
+    layer_bwd: tuple[float, ...]
+    layer_recompute: tuple[float, ...]
+    layer_attention: tuple[float, ...]
     embedding: float
     head: float
-    optimizer_layer: float
+    optimizer_layer: tuple[float, ...]
     optimizer_model: float
 
 
@@ -61,14 +64,17 @@ def group_sums(step: ShardedStep, per_op: Sequence[float]) -> GroupSums:
     def total(group: tuple[int, ...]) -> float:
         return sum(map(per_op.__getitem__, group))
 
+    def per_kind(groups: tuple[tuple[int, ...], ...]) -> tuple[float, ...]:
+        return tuple(map(total, groups))
+
     return GroupSums(
-        layer_fwd=total(step.layer_fwd),
-        layer_bwd=total(step.layer_bwd),
-        layer_recompute=total(step.layer_recompute),
-        layer_attention=total(step.layer_attention),
+        layer_fwd=per_kind(step.layer_fwd),
+        layer_bwd=per_kind(step.layer_bwd),
+        layer_recompute=per_kind(step.layer_recompute),
+        layer_attention=per_kind(step.layer_attention),
         embedding=total(step.embedding),
         head=total(step.head),
-        optimizer_layer=total(step.optimizer_layer),
+        optimizer_layer=per_kind(step.optimizer_layer),
         optimizer_model=total(step.optimizer_model),
     )
 
@@ -78,11 +84,12 @@ def zero_shard(plan: ParallelPlan) -> float:
     return 1.0 / plan.dp if plan.zero >= 1 else 1.0
 
 
-StepParts = dict[tuple[str, str], tuple[Op, ...]]
+StepParts = dict[tuple[str, str] | tuple[str, str, LayerKind], tuple[Op, ...]]
 
 
 def step_parts(setup: TrainSetup, plan: ParallelPlan) -> StepParts:
-    """The per-chip ops of one micro-batch by (group, phase), as the framework runs them."""
+    """The per-chip ops of one micro-batch by (group, phase), as the framework runs them;
+    layer groups also by (group, phase, kind), and (group, phase) gives the first kind's."""
     full = plan.recompute == Recompute.full
     # FP8 training (Transformer Engine) casts only the linear layers' inputs to fp8 inside
     # their GEMMs: activations between ops, attention and the elementwise work stay bf16.
@@ -100,9 +107,13 @@ def step_parts(setup: TrainSetup, plan: ParallelPlan) -> StepParts:
     shard = shard_graph(
         graph, tp=plan.tp, ep=plan.ep, cp=plan.cp, sequence_parallel=plan.sequence_parallel
     )
-    return {
-        (group.name, group.phase): as_run(setup, group.ops, plan.dtype) for group in shard.groups
-    }
+    parts: StepParts = {}
+    for group in reversed(shard.groups):  # (name, phase) ends as the first kind's
+        ops = as_run(setup, group.ops, plan.dtype)
+        parts[(group.name, group.phase)] = ops
+        if group.kind is not None:
+            parts[(group.name, group.phase, group.kind)] = ops
+    return parts
 
 
 def fp8_casts(op: Gemm) -> tuple[Op, ...]:
@@ -174,21 +185,29 @@ def build_sharded_step(
     # an op's shape and dtypes only, so the norms of a layer, its residual adds, or the
     # same GEMM in forward and recompute are one op to time.
     index = _ShapeIndex()
-    layer_fwd = parts[("layer", "fwd")]
-    optimizer_layer_ops = parts[("layer", "optimizer")]
-    optimizer_model_ops = parts[("model", "optimizer")]
+    kinds = [kind for kind, _ in setup.spec.layer_kinds()]
+
+    def layer(phase: str) -> list[tuple[Op, ...]]:
+        return [parts.get(("layer", phase, kind), ()) for kind in kinds]
 
     def scaled(ops: tuple[Op, ...]) -> tuple[Op, ...]:
         return tuple(_scale_stream(op, shard) for op in ops if isinstance(op, Stream))
 
+    def each(groups: list[tuple[Op, ...]]) -> tuple[tuple[int, ...], ...]:
+        return tuple(map(index.of, groups))
+
+    layer_fwd = layer("fwd")
+    optimizer_layer_ops = tuple(layer("optimizer"))
+    optimizer_model_ops = parts[("model", "optimizer")]
+    attention = [tuple(op for op in ops if isinstance(op, Attention)) for ops in layer_fwd]
     return ShardedStep(
-        layer_fwd=index.of(layer_fwd),
-        layer_bwd=index.of(parts[("layer", "bwd")]),
-        layer_recompute=index.of(parts.get(("layer", "recompute"), ())),
-        layer_attention=index.of(tuple(op for op in layer_fwd if isinstance(op, Attention))),
+        layer_fwd=each(layer_fwd),
+        layer_bwd=each(layer("bwd")),
+        layer_recompute=each(layer("recompute")),
+        layer_attention=each(attention),
         embedding=index.of(parts[("embedding", "fwd")] + parts[("embedding", "bwd")]),
         head=index.of(parts[("head", "fwd")] + parts[("head", "bwd")]),
-        optimizer_layer=index.of(scaled(optimizer_layer_ops)),
+        optimizer_layer=each([scaled(ops) for ops in optimizer_layer_ops]),
         optimizer_model=index.of(scaled(optimizer_model_ops)),
         optimizer_layer_ops=optimizer_layer_ops,
         optimizer_model_ops=optimizer_model_ops,

@@ -305,7 +305,7 @@ class MemoInputs(StepInputs):
         return found
 
     def params(self, spec: TransformerSpec, plan: ParallelPlan) -> tuple[float, float]:
-        key = (self.graph_id, plan.tp, plan.pp, plan.ep)
+        key = (self.graph_id, plan.tp, plan.pp, plan.ep, plan.virtual_stages, plan.pp_layers)
         found = self.memo.params.get(key)
         if found is None:
             found = self.memo.params[key] = DIRECT.params(spec, plan)
@@ -329,15 +329,16 @@ class MemoInputs(StepInputs):
 
 @dataclass(frozen=True)
 class MicrobatchTimes:
-    """Seconds of one micro-batch's compute on one chip, per part (layer: one layer)."""
+    """Seconds of one micro-batch's compute on one chip, per part (layer: one layer of
+    each kind, `spec.layer_kinds()` order)."""
 
-    layer_fwd_s: float
-    layer_bwd_s: float
-    layer_recompute_s: float
-    layer_attention_s: float
+    layer_fwd_s: tuple[float, ...]
+    layer_bwd_s: tuple[float, ...]
+    layer_recompute_s: tuple[float, ...]
+    layer_attention_s: tuple[float, ...]
     embedding_s: float
     head_s: float
-    optimizer_layer_ops: tuple[Op, ...]
+    optimizer_layer_ops: tuple[tuple[Op, ...], ...]
     optimizer_model_ops: tuple[Op, ...]
 
 

@@ -3,7 +3,12 @@
 lives in `tigris.parallel.step_memo`, which passes its own `StepInputs`.
 
 Per micro-batch, the slowest pipeline stage runs its layers forward and backward (and the
-forward again under full recomputation); the per-chip ops come from
+forward again under full recomputation): each stage's layers of each kind
+(`tigris.parallel.stages`; an uneven split or layers that differ make stages differ), the
+embedding on the first and the head and loss on the last; the stage with the longest
+micro-batch (compute at the full clock and its exposed collectives) sets the pace, and the
+bubble is (p - 1) / v of its micro-batch (an upper bound when the other stages are
+lighter). The per-chip ops come from
 `tigris.parallel.sharded_step` and are timed on the chip by `op_times`. Communication is
 added by mechanism:
 - tp all-reduce (or all-gather + reduce-scatter with sequence parallelism) sits between
@@ -45,6 +50,7 @@ from tigris.parallel.partition import ACTIVATION_BYTES, plan_layer_collectives
 from tigris.parallel.pipeline import bubble_time_s, p2p_messages_on_critical_path
 from tigris.parallel.plan import ParallelPlan, check_plan
 from tigris.parallel.sharded_step import GroupSums, ShardedStep, build_sharded_step, group_sums
+from tigris.parallel.stages import StageGroup, stage_groups
 from tigris.parallel.step_result import (
     Collective,
     CommSeconds,
@@ -138,16 +144,27 @@ DpComm = ShardedDpComm | ReducedDpComm
 
 
 @dataclass(frozen=True, slots=True)
+class StageComm:
+    """Stages holding the same layers (`group`) and one micro-batch's exposed tp
+    collectives and ep all-to-alls through those layers."""
+
+    group: StageGroup
+    tp_s: float
+    ep_s: float
+
+
+@dataclass(frozen=True, slots=True)
 class PlanFigures:
     """What a step under one plan owes to everything but the chip: the model, cluster,
     batch, sequence and framework of a TrainSetup (its collective times are the
     cluster's, see StepInputs.collective_s). A sweep's designs share them."""
 
     num_microbatches: int
-    layers: float  # per pipeline stage
+    layers: float  # per pipeline stage, averaged over the stages
+    moe_layers: float  # MoE layers per stage, averaged over the stages
+    kind_layers: tuple[int, ...]  # the model's layers of each kind (spec.layer_kinds())
+    stages: tuple[StageComm, ...]  # the stages, grouped by the layers they hold
     repeats: int  # forward collectives per micro-batch (2: recomputed)
-    tp_s: float  # one micro-batch's tp collectives (exposed)
-    ep_s: float  # one micro-batch's ep all-to-alls (exposed)
     cp_fwd_s: float  # one layer's cp ring exchange, forward (overlaps attention)
     cp_bwd_s: float
     p2p_bytes: float  # one pipeline send
@@ -201,7 +218,7 @@ class StepInputs:
         return plan_figures(setup, plan, self)
 
     def params(self, spec: TransformerSpec, plan: ParallelPlan) -> tuple[float, float]:
-        """`params_per_chip` (reads tp, pp and ep only)."""
+        """`params_per_chip` (reads tp, pp, ep, virtual stages and pp_layers only)."""
         return params_per_chip(spec, plan)
 
     def memory(self, setup: TrainSetup, plan: ParallelPlan) -> MemoryBreakdown:
@@ -242,9 +259,14 @@ def plan_figures(setup: TrainSetup, plan: ParallelPlan, inputs: StepInputs) -> P
     spec = setup.spec
     m = plan.num_microbatches(setup.global_batch)
     memory = inputs.memory(setup, plan)
-    layers = spec.num_layers / plan.pp
     fwd, bwd = inputs.layer_comm(setup, plan, "fwd"), inputs.layer_comm(setup, plan, "bwd")
     repeats = 2 if plan.recompute == Recompute.full else 1  # recompute repeats fwd comm
+    tp_layer, ep_layer = repeats * fwd.tp + bwd.tp, repeats * fwd.ep + bwd.ep
+    stages = tuple(
+        StageComm(group, group.layers * tp_layer, group.moe_layers * ep_layer)
+        for group in stage_groups(spec, plan.pp, plan.virtual_stages, plan.pp_layers)
+    )
+    moe_layers = sum(count for kind, count in spec.layer_kinds() if kind.mlp == "moe")
     p2p_bytes = p2p_message_bytes(setup, plan)
     p2p_s = (
         p2p_messages_on_critical_path(plan.pp, m, plan.virtual_stages)
@@ -259,10 +281,11 @@ def plan_figures(setup: TrainSetup, plan: ParallelPlan, inputs: StepInputs) -> P
     model_flop = model_per_token * tokens
     return PlanFigures(
         num_microbatches=m,
-        layers=layers,
+        layers=spec.num_layers / plan.pp,
+        moe_layers=moe_layers / plan.pp,
+        kind_layers=tuple(count for _, count in spec.layer_kinds()),
+        stages=stages,
         repeats=repeats,
-        tp_s=layers * (repeats * fwd.tp + bwd.tp),
-        ep_s=layers * (repeats * fwd.ep + bwd.ep),
         cp_fwd_s=fwd.cp,
         cp_bwd_s=bwd.cp,
         p2p_bytes=p2p_bytes,
@@ -336,6 +359,72 @@ def evaluate(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class StageSeconds:
+    """One micro-batch through the layers of one stage (before the clock stretch)."""
+
+    fwd_s: float
+    bwd_s: float
+    recompute_s: float
+    ends_s: float
+    tp_s: float
+    ep_s: float
+    cp_s: float
+    optimizer_s: float  # the stage's layers' optimizer (without the rest of the model)
+
+    @property
+    def total_s(self) -> float:
+        return (
+            self.fwd_s
+            + self.bwd_s
+            + self.recompute_s
+            + self.ends_s
+            + self.tp_s
+            + self.ep_s
+            + self.cp_s
+        )
+
+
+def _weighted(counts: tuple[int, ...], seconds: tuple[float, ...]) -> float:
+    """Seconds of `counts[k]` layers of each kind k (0 + n x t for one kind: the float
+    an even split of alike layers always gave)."""
+    return sum(n * t for n, t in zip(counts, seconds, strict=True))
+
+
+def stage_seconds(figures: PlanFigures, stage: StageComm, groups: GroupSums) -> StageSeconds:
+    """A stage group's micro-batch: its layers of each kind, the model ends it holds
+    (the larger of its stages': embedding on the first, head and loss on the last, both
+    when pp = 1) and its exposed collectives."""
+    kinds = stage.group.kinds
+    ends = {0: 0.0, 1: groups.embedding, 2: groups.head, 3: groups.embedding + groups.head}
+    cp_s = _weighted(
+        kinds,
+        tuple(
+            max(0.0, figures.cp_fwd_s - attention_s) * figures.repeats
+            + max(0.0, figures.cp_bwd_s - 2.5 * attention_s)
+            for attention_s in groups.layer_attention
+        ),
+    )
+    return StageSeconds(
+        fwd_s=_weighted(kinds, groups.layer_fwd),
+        bwd_s=_weighted(kinds, groups.layer_bwd),
+        recompute_s=_weighted(kinds, groups.layer_recompute),
+        ends_s=max(ends[code] for code in stage.group.ends),
+        tp_s=stage.tp_s,
+        ep_s=stage.ep_s,
+        cp_s=cp_s,
+        optimizer_s=_weighted(kinds, groups.optimizer_layer),
+    )
+
+
+def slowest_stage(figures: PlanFigures, groups: GroupSums) -> StageSeconds:
+    """The stage whose micro-batch takes longest: it sets the pipeline's pace."""
+    stages = [stage_seconds(figures, stage, groups) for stage in figures.stages]
+    if len(stages) == 1:
+        return stages[0]
+    return max(stages, key=lambda stage: stage.total_s)
+
+
 def step_seconds(
     setup: TrainSetup,
     plan: ParallelPlan,
@@ -344,28 +433,20 @@ def step_seconds(
     op_times: OpTimes,
     inputs: StepInputs,
 ) -> StepSeconds:
-    """The step's seconds by part from its figures and one micro-batch's op times."""
-    m, layers = figures.num_microbatches, figures.layers
-    fwd_s = layers * groups.layer_fwd
-    bwd_s = layers * groups.layer_bwd
-    recompute_s = layers * groups.layer_recompute
-    ends_s = groups.embedding + groups.head
-    if plan.pp > 1:  # embedding on the first stage, head on the last: the larger counts
-        ends_s = max(groups.embedding, groups.head)
+    """The step's seconds by part from its figures and one micro-batch's op times: the
+    slowest pipeline stage's micro-batches, the bubble of its micro-batch time."""
+    m = figures.num_microbatches
+    stage = slowest_stage(figures, groups)
+    fwd_s, bwd_s, recompute_s, ends_s = stage.fwd_s, stage.bwd_s, stage.recompute_s, stage.ends_s
     # the clock the chip holds through the step under its power limit (parallel.clock)
     stretch = clock_stretch_of(setup, plan, m, fwd_s + bwd_s + recompute_s + ends_s, inputs)
     fwd_s, bwd_s, recompute_s = fwd_s * stretch, bwd_s * stretch, recompute_s * stretch
     ends_s *= stretch
-    tp_s, ep_s = figures.tp_s, figures.ep_s
-    attention_s = groups.layer_attention
-    cp_s = layers * (
-        max(0.0, figures.cp_fwd_s - attention_s) * figures.repeats
-        + max(0.0, figures.cp_bwd_s - 2.5 * attention_s)
-    )
+    tp_s, ep_s, cp_s = stage.tp_s, stage.ep_s, stage.cp_s
     compute_mb_s = fwd_s + bwd_s + recompute_s + ends_s
     bubble_s = bubble_time_s(plan.pp, plan.virtual_stages, compute_mb_s + tp_s + ep_s + cp_s)
     dp_s = dp_exposed_s(setup, plan, figures.dp_comm, m, fwd_s, bwd_s + recompute_s, op_times)
-    optimizer_s = layers * groups.optimizer_layer + groups.optimizer_model
+    optimizer_s = stage.optimizer_s + groups.optimizer_model
     compute_total = m * compute_mb_s
     comm = CommSeconds(m * tp_s, m * cp_s, m * ep_s, figures.p2p_s, dp_s)
     return StepSeconds(

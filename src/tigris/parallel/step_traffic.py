@@ -46,14 +46,15 @@ def compute_traffic(
     plan: ParallelPlan, figures: PlanFigures, flop: GroupSums, dram: GroupSums
 ) -> dict[str, Traffic]:
     """Flop and DRAM bytes of the compute parts and the optimizer."""
-    m, layers = figures.num_microbatches, figures.layers
+    m = figures.num_microbatches
+    # each kind's layers per stage, averaged over the stages
+    shares = [count / plan.pp for count in figures.kind_layers]
+
+    def each(values: tuple[float, ...], times: float) -> float:
+        return sum(times * share * value for share, value in zip(shares, values, strict=True))
 
     def layer(field: str) -> Traffic:
-        return (
-            m * layers * getattr(flop, field),
-            m * layers * getattr(dram, field),
-            0.0,
-        )
+        return (each(getattr(flop, field), m), each(getattr(dram, field), m), 0.0)
 
     return {
         "forward": layer("layer_fwd"),
@@ -65,8 +66,8 @@ def compute_traffic(
             0.0,
         ),
         "optimizer": (
-            layers * flop.optimizer_layer + flop.optimizer_model / plan.pp,
-            layers * dram.optimizer_layer + dram.optimizer_model / plan.pp,
+            each(flop.optimizer_layer, 1) + flop.optimizer_model / plan.pp,
+            each(dram.optimizer_layer, 1) + dram.optimizer_model / plan.pp,
             0.0,
         ),
     }
@@ -75,14 +76,15 @@ def compute_traffic(
 def link_traffic(setup: TrainSetup, plan: ParallelPlan, figures: PlanFigures) -> dict[str, Traffic]:
     """Bytes one chip sends per step, by mechanism: every collective the model timed,
     hidden or exposed (an overlapped collective still moves its bytes)."""
-    m, layers = figures.num_microbatches, figures.layers
+    m, layers, moe_layers = figures.num_microbatches, figures.layers, figures.moe_layers
     sizes = {"tp": plan.tp, "cp": plan.cp, "ep": plan.ep}
     sent = {"tp": 0.0, "cp": 0.0, "ep": 0.0}
     tokens = plan.micro_batch * setup.seq_len
     for phase, repeats in (("fwd", figures.repeats), ("bwd", 1)):
         for item in plan_layer_collectives(setup.spec, tokens, plan, phase):
             share = sent_fraction(item.kind, sizes[item.group_role])
-            sent[item.group_role] += repeats * item.message_bytes * share * layers * m
+            through = moe_layers if item.group_role == "ep" else layers
+            sent[item.group_role] += repeats * item.message_bytes * share * through * m
     # pp: pp * v model chunks, each boundary crossed by the activations forward and by
     # their gradients backward once per micro-batch, spread over the pp chips
     boundaries = plan.pp * plan.virtual_stages - 1

@@ -1,17 +1,23 @@
 """The op graph: groups of operators, each group repeated `count` times (identical layers).
 
-A graph is a tuple of `OpGroup`s in execution order. A decoder layer's ops appear once, in a
-group with count = num_layers, rather than 126 copies. Every total is the sum over groups of
-count * (sum of its ops), so any number can be traced back to the ops that make it.
+A graph is a tuple of `OpGroup`s in execution order. A decoder layer's ops appear once per
+kind of layer (`TransformerSpec.layer_kinds()`: attention window, dense or MoE MLP), in a
+"layer" group with count = the layers of that kind and `kind` set, rather than 126 copies
+(a model whose layers are all alike has one "layer" group per phase, as before). Every
+total is the sum over groups of count * (sum of its ops), so any number can be traced back
+to the ops that make it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
 
 from tigris.workload.ops import Attention, Gemm, Op, Stream
+
+if TYPE_CHECKING:
+    from tigris.workload.spec import LayerKind
 
 Phase = Literal["fwd", "bwd", "recompute", "optimizer"]
 Task = Literal["train", "prefill", "decode"]
@@ -25,6 +31,9 @@ class OpGroup:
     phase: Phase
     count: int
     ops: tuple[Op, ...]
+    # the layers' kind ("layer" groups; None elsewhere). Left out of ==: the ops already
+    # differ where kinds do (window, MLP), and graphs compare with saved references
+    kind: LayerKind | None = field(default=None, compare=False)
 
     @property
     def flop(self) -> float:
@@ -84,10 +93,15 @@ class OpGraph:
     def groups_of(self, phase: Phase) -> tuple[OpGroup, ...]:
         return tuple(group for group in self.groups if group.phase == phase)
 
-    def layer_ops(self, phase: Phase = "fwd") -> tuple[Op, ...]:
-        """The ops of one decoder layer in `phase` (they run num_layers times)."""
-        for group in self.groups:
-            if group.name == "layer" and group.phase == phase:
+    def layer_groups(self, phase: Phase = "fwd") -> tuple[OpGroup, ...]:
+        """The "layer" groups of `phase`, one per layer kind, in the model's kind order."""
+        return tuple(g for g in self.groups if g.name == "layer" and g.phase == phase)
+
+    def layer_ops(self, phase: Phase = "fwd", kind: LayerKind | None = None) -> tuple[Op, ...]:
+        """The ops of one decoder layer in `phase`: of the layers of `kind`, or (None) of
+        the first kind (every layer's, when the layers are all alike)."""
+        for group in self.layer_groups(phase):
+            if kind is None or group.kind == kind:
                 return group.ops
         return ()
 
@@ -95,11 +109,13 @@ class OpGraph:
 _new = object.__new__
 
 
-def make_group(name: str, phase: Phase, count: int, ops: tuple[Op, ...]) -> OpGroup:
-    """OpGroup(name, phase, count, ops) without the frozen dataclass's __init__ (a
+def make_group(
+    name: str, phase: Phase, count: int, ops: tuple[Op, ...], kind: LayerKind | None = None
+) -> OpGroup:
+    """OpGroup(name, phase, count, ops, kind) without the frozen dataclass's __init__ (a
     graph's groups are rebuilt by every graph build and every shard)."""
     group = _new(OpGroup)
-    group.__dict__.update(name=name, phase=phase, count=count, ops=ops)
+    group.__dict__.update(name=name, phase=phase, count=count, ops=ops, kind=kind)
     return group
 
 

@@ -16,7 +16,7 @@ from typing import Literal
 
 from tigris.errors import SpecError
 from tigris.hardware.quantities import dtype_bytes
-from tigris.workload.graph import OpGraph, OpGroup, make_graph, make_group
+from tigris.workload.graph import OpGraph, OpGroup, Phase, make_graph, make_group
 from tigris.workload.layers import (
     Shape,
     backward_ops,
@@ -25,9 +25,9 @@ from tigris.workload.layers import (
     head_steps,
     layer_steps,
 )
-from tigris.workload.ops import Stream, make_stream
+from tigris.workload.ops import Op, Stream, make_stream
 from tigris.workload.precision import Precision
-from tigris.workload.spec import TransformerSpec
+from tigris.workload.spec import LayerKind, TransformerSpec
 
 ADAMW_FLOP_PER_PARAM = 16.0
 """AdamW as in Loshchilov & Hutter 2019 (Alg. 2): moments 3 + 4, bias corrections 2,
@@ -58,18 +58,40 @@ def _optimizer_op(name: str, num_params: int, precision: Precision) -> Stream:
     )
 
 
-def _optimizer_groups(spec: TransformerSpec, precision: Precision) -> list[OpGroup]:
+def layer_params(spec: TransformerSpec, kind: LayerKind) -> int:
+    """Stored parameters of one layer of `kind`: the spec's per-layer count when every
+    layer is alike, else its attention and norms plus the kind's MLP (the MoE block of
+    the spec's experts, or a dense MLP of ffn_hidden_size)."""
     params = spec.param_count()
-    outside_layers = params.total - spec.num_layers * params.layer
-    return [
-        make_group(
-            "layer",
-            "optimizer",
-            spec.num_layers,
-            (_optimizer_op("adamw", params.layer, precision),),
-        ),
-        make_group("model", "optimizer", 1, (_optimizer_op("adamw", outside_layers, precision),)),
+    if len(spec.layer_kinds()) == 1:
+        return params.layer
+    if kind.mlp == "moe":
+        mlp = spec._layer_mlp_params(active=False)
+    else:
+        mlp = spec._mlp_params(spec.ffn_hidden_size)
+    return params.layer_attention + params.layer_norm + mlp
+
+
+def _optimizer_groups(spec: TransformerSpec, precision: Precision) -> list[OpGroup]:
+    """AdamW of each layer kind's weights (count = its layers) and of the rest."""
+    kinds = spec.layer_kinds()
+    sizes = [layer_params(spec, kind) for kind, _ in kinds]
+    outside_layers = spec.param_count().total - sum(
+        count * size for (_, count), size in zip(kinds, sizes, strict=True)
+    )
+    groups = [
+        make_group("layer", "optimizer", count, (_optimizer_op("adamw", size, precision),), kind)
+        for (kind, count), size in zip(kinds, sizes, strict=True)
     ]
+    model = _optimizer_op("adamw", outside_layers, precision)
+    return [*groups, make_group("model", "optimizer", 1, (model,))]
+
+
+def _layer_groups(
+    phase: Phase, steps: list[tuple[LayerKind, int, tuple[Op, ...]]]
+) -> list[OpGroup]:
+    """One "layer" group of `phase` per kind, from (kind, count, ops) triples."""
+    return [make_group("layer", phase, count, ops, kind) for kind, count, ops in steps]
 
 
 def train_step_graph(
@@ -88,19 +110,21 @@ def train_step_graph(
     _check_positive(batch=batch, seq_len=seq_len)
     precision = precision or Precision()
     shape = Shape(spec, precision, batch, seq_len, seq_len, kv_cache=False)
-    embedding, layer = embedding_steps(shape), layer_steps(shape)
+    embedding = embedding_steps(shape)
     head = head_steps(shape, shape.tokens, loss=True, loss_impl=loss)
-    layer_forward = forward_ops(layer)
+    layers = [(kind, count, layer_steps(shape, kind)) for kind, count in spec.layer_kinds()]
+    forward = [(kind, count, forward_ops(steps)) for kind, count, steps in layers]
+    backward = [(kind, count, backward_ops(steps)) for kind, count, steps in layers]
     groups = [
         make_group("embedding", "fwd", 1, forward_ops(embedding)),
-        make_group("layer", "fwd", spec.num_layers, layer_forward),
+        *_layer_groups("fwd", forward),
         make_group("head", "fwd", 1, forward_ops(head)),
         make_group("head", "bwd", 1, backward_ops(head)),
     ]
-    if recompute == "full":
-        groups.append(make_group("layer", "recompute", spec.num_layers, layer_forward))
+    if recompute == "full":  # the very forward tuples: sharding splits them once
+        groups += _layer_groups("recompute", forward)
     groups += [
-        make_group("layer", "bwd", spec.num_layers, backward_ops(layer)),
+        *_layer_groups("bwd", backward),
         make_group("embedding", "bwd", 1, backward_ops(embedding)),
         *_optimizer_groups(spec, precision),
     ]
@@ -110,9 +134,12 @@ def train_step_graph(
 def _inference_graph(
     spec: TransformerSpec, shape: Shape, task: Literal["prefill", "decode"], logit_rows: int
 ) -> OpGraph:
+    layers = [
+        (kind, count, forward_ops(layer_steps(shape, kind))) for kind, count in spec.layer_kinds()
+    ]
     groups = (
         make_group("embedding", "fwd", 1, forward_ops(embedding_steps(shape))),
-        make_group("layer", "fwd", spec.num_layers, forward_ops(layer_steps(shape))),
+        *_layer_groups("fwd", layers),
         make_group("head", "fwd", 1, forward_ops(head_steps(shape, logit_rows, loss=False))),
     )
     seq_len = shape.kv_len

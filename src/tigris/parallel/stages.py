@@ -1,0 +1,159 @@
+"""Pipeline stages: how many layers each stage holds, and of which kinds.
+
+A plan splits the layers evenly (`pp_layers` None: pp divides the layers) or by an
+explicit list of per-stage counts (`--pp-layers 7,14,...`, or the split the plan search
+proposes). The search tries, for each pp:
+- the even split, when pp divides the layers;
+- the Megatron-LM / Llama 3 split, which counts the embedding and the LM head as one
+  layer each (Megatron-LM's --account-for-embedding-in-pipeline-split and
+  --account-for-loss-in-pipeline-split): when pp divides layers + 2, every stage holds
+  (layers + 2) / pp layers but the first and the last, which hold one fewer. Llama 3.1
+  405B's 126 layers at pp 16 are 7 + 14 x 8 + 7 (Dubey et al. 2024, Sec. 3.3.2: "we
+  reduce one Transformer layer each from the first and the last stages").
+Layers are assigned in order (`TransformerSpec.layer_sequence()`), so DeepSeek-V3's three
+dense layers land on the first stage. Interleaved schedules (virtual stages > 1) need the
+even split: stage s then holds chunks s, s + pp, ... of layers / (pp v) layers each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tigris.errors import SpecError
+from tigris.workload.spec import TransformerSpec
+
+PP_LAYERS_OPTION = "--pp-layers"
+
+
+@dataclass(frozen=True, slots=True)
+class StageGroup:
+    """Stages that hold the same layers (per kind): `kinds[k]` layers of the model's k-th
+    kind (`spec.layer_kinds()` order), `moe_layers` of them MoE; `ends` says which model
+    ends each of these stages holds: 0 none, 1 the embedding, 2 the LM head, 3 both."""
+
+    kinds: tuple[int, ...]
+    layers: int
+    moe_layers: int
+    ends: frozenset[int]
+    first_stage: int  # the lowest stage index of the group (most micro-batches in flight)
+
+
+def even_split(num_layers: int, pp: int) -> tuple[int, ...] | None:
+    """pp stages of num_layers / pp layers, or None when pp does not divide them."""
+    if num_layers % pp:
+        return None
+    return (num_layers // pp,) * pp
+
+
+def balanced_split(num_layers: int, pp: int) -> tuple[int, ...] | None:
+    """The Megatron-LM / Llama 3 split (module docstring), or None where it does not apply
+    (pp < 3, pp not dividing layers + 2, or a first stage left with no layer)."""
+    per_stage, rest = divmod(num_layers + 2, pp)
+    if pp < 3 or rest or per_stage < 2:
+        return None
+    return (per_stage - 1, *(per_stage,) * (pp - 2), per_stage - 1)
+
+
+def candidate_splits(num_layers: int, pp: int) -> list[tuple[int, ...] | None]:
+    """The pp_layers a plan search tries for this pp: None (the even split) when pp
+    divides the layers, and the balanced split where it applies (never both, but at
+    pp = 2 where they are the same)."""
+    out: list[tuple[int, ...] | None] = []
+    if num_layers % pp == 0:
+        out.append(None)
+    balanced = balanced_split(num_layers, pp)
+    if balanced is not None and num_layers % pp:
+        out.append(balanced)
+    return out
+
+
+def check_pp_layers(pp_layers: tuple[int, ...], pp: int | None, num_layers: int) -> None:
+    """SpecError naming --pp-layers unless the counts are pp (when given) positive
+    integers summing to the model's layers."""
+    shown = ",".join(map(str, pp_layers[:8])) + (",..." if len(pp_layers) > 8 else "")
+    if pp is not None and len(pp_layers) != pp:
+        problem = f"has {len(pp_layers)} stages, not --pp {pp}"
+    elif any(count < 1 for count in pp_layers):
+        problem = "has a stage with no layer"
+    elif sum(pp_layers) != num_layers:
+        problem = f"sums to {sum(pp_layers)} layers, not the model's {num_layers}"
+    else:
+        return
+    raise SpecError(
+        f"{shown} {problem}",
+        key_path=PP_LAYERS_OPTION,
+        hint="one layer count per pipeline stage, each at least 1, summing to the layers",
+    )
+
+
+def parse_pp_layers(text: str | None) -> tuple[int, ...] | None:
+    """'7,14,...' as a tuple of ints; SpecError naming --pp-layers when not integers."""
+    if text is None:
+        return None
+    try:
+        counts = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        raise SpecError(
+            f"not a comma-separated list of layer counts: {shown!r}",
+            key_path=PP_LAYERS_OPTION,
+            hint="e.g. --pp-layers 7,8,8,7",
+        ) from None
+    return counts
+
+
+def stage_layer_counts(
+    num_layers: int, pp: int, pp_layers: tuple[int, ...] | None
+) -> tuple[int, ...]:
+    """Layers of each stage: the explicit split, else the even one (pp divides them)."""
+    if pp_layers is not None:
+        return pp_layers
+    return (num_layers // pp,) * pp
+
+
+def _stage_kind_counts(
+    spec: TransformerSpec, pp: int, virtual_stages: int, counts: tuple[int, ...]
+) -> list[tuple[int, ...]]:
+    """Layers of each kind on each stage, the layers taken in order (chunk by chunk
+    under interleaving)."""
+    kinds = spec.layer_kinds()
+    if len(kinds) == 1:
+        return [(count,) for count in counts]
+    index = {kind: k for k, (kind, _) in enumerate(kinds)}
+    sequence = [index[kind] for kind in spec.layer_sequence()]
+    per_stage = [[0] * len(kinds) for _ in counts]
+    if virtual_stages > 1:  # even split: chunk c of layers / (pp v) goes to stage c % pp
+        chunk = len(sequence) // (pp * virtual_stages)
+        for position, k in enumerate(sequence):
+            per_stage[(position // chunk) % pp][k] += 1
+        return [tuple(row) for row in per_stage]
+    start = 0
+    for stage, count in enumerate(counts):
+        for k in sequence[start : start + count]:
+            per_stage[stage][k] += 1
+        start += count
+    return [tuple(row) for row in per_stage]
+
+
+def stage_groups(
+    spec: TransformerSpec, pp: int, virtual_stages: int, pp_layers: tuple[int, ...] | None
+) -> tuple[StageGroup, ...]:
+    """The stages of a plan, grouped by the layers they hold (an even split of a model
+    whose layers are alike is one group), in order of their first stage."""
+    counts = stage_layer_counts(spec.num_layers, pp, pp_layers)
+    rows = _stage_kind_counts(spec, pp, virtual_stages, counts)
+    moe = [kind.mlp == "moe" for kind, _ in spec.layer_kinds()]
+    found: dict[tuple[int, ...], tuple[set[int], int]] = {}
+    for stage, row in enumerate(rows):
+        ends = (1 if stage == 0 else 0) | (2 if stage == pp - 1 else 0)
+        found.setdefault(row, (set(), stage))[0].add(ends)
+    return tuple(
+        StageGroup(
+            kinds=row,
+            layers=sum(row),
+            moe_layers=sum(n for n, is_moe in zip(row, moe, strict=True) if is_moe),
+            ends=frozenset(ends),
+            first_stage=first,
+        )
+        for row, (ends, first) in found.items()
+    )
