@@ -124,6 +124,7 @@ def train(
     goodput: bool = False,
     storage_gbps: float | None = None,
     checkpoint_interval_s: float | None = None,
+    pp_layers: str | tuple[int, ...] | None = None,
 ) -> TrainResult:
     """Search the parallel plans of one training step of `global_batch` sequences of
     `seq_len` tokens on `num_chips` chips (on `system`, default: the chip's), holding
@@ -132,7 +133,8 @@ def train(
     slows by the cap's throttling). `goodput` (needs `tokens`) adds the expected wall time
     with failures and checkpoints (tigris.parallel.goodput): `storage_gbps` the aggregate
     storage bandwidth in GB/s, `checkpoint_interval_s` the compute between saves (default
-    Daly's optimum). InfeasibleError when no plan fits."""
+    Daly's optimum). `pp_layers` ('7,8,8,7' or a tuple) fixes the layers of each
+    pipeline stage (pp = its length). InfeasibleError when no plan fits."""
     from tigris.cost.power_report import parse_power_cap
     from tigris.parallel.search import search_plans
     from tigris.parallel.step import TrainSetup
@@ -149,6 +151,7 @@ def train(
     cluster = resolve_system(system, chip_spec)
     fixed = layout | {"recompute": recompute, "zero": zero}
     fixed |= {"sequence_parallel": sequence_parallel, "dtype": dtype}
+    fixed |= _pipeline_split(pp_layers, pp, spec.num_layers)
     _check_layout(fixed, num_chips, global_batch)
     setup = TrainSetup(spec, chip_spec, cluster, num_chips, global_batch, seq_len)
     found = search_plans(setup, fixed, top_k=top)
@@ -156,6 +159,21 @@ def train(
         spec, chip_spec, cluster, num_chips, global_batch, seq_len, dtype, tokens, found, cap_w,
         options,
     )  # fmt: skip
+
+
+def _pipeline_split(
+    pp_layers: str | tuple[int, ...] | None, pp: int | None, num_layers: int
+) -> dict[str, object]:
+    """The fixed pp and pp_layers of an explicit split (SpecError naming --pp-layers
+    unless it gives each of pp stages at least one of the layers)."""
+    from tigris.parallel.stages import check_pp_layers, parse_pp_layers
+
+    counts = parse_pp_layers(pp_layers) if isinstance(pp_layers, str) else pp_layers
+    if counts is None:
+        return {}
+    counts = tuple(counts)
+    check_pp_layers(counts, pp, num_layers)
+    return {"pp": len(counts), "pp_layers": counts}
 
 
 def _check_sizes(

@@ -1,5 +1,5 @@
-"""`tigris train`, `tigris infer` and `tigris validate train|infer|collectives|attention`:
-thin wrappers over tigris.api and tigris.validate (parse the options, call, print)."""
+"""`tigris train`, `tigris infer` and `tigris validate train|infer`: thin wrappers over
+tigris.api and tigris.validate (parse the options, call, print)."""
 
 import json
 import sys
@@ -63,6 +63,10 @@ def train(
     ep: PlanOpt = None,
     micro_batch: PlanOpt = None,
     virtual_stages: PlanOpt = None,
+    pp_layers: Annotated[
+        str | None,
+        typer.Option("--pp-layers", help="Layers of each pipeline stage, e.g. 7,8,8,7."),
+    ] = None,
     recompute: Annotated[
         str | None, typer.Option("--recompute", help="none | selective | full")
     ] = None,
@@ -467,108 +471,10 @@ def _infer_summary_table(summary: list[dict]):
     return table
 
 
-def validate_collectives_command(
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress on stderr.")] = False,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """Predicted vs measured for the collective rows (NCCL bus bandwidth and time)."""
-    from tigris.cli.progress import Progress
-    from tigris.validate.collectives import summarize_collectives, validate_collectives
-
-    with Progress("validate collectives: rows", quiet=quiet) as bar:
-        results = validate_collectives(progress=bar.update)
-    summary = summarize_collectives(results)
-    if as_json:
-        _print_json(
-            {
-                "summary": {
-                    k: dict(
-                        zip(("rows", "mean_abs_error_pct", "max_abs_error_pct"), v, strict=True)
-                    )
-                    for k, v in summary.items()
-                },
-                "rows": [
-                    {
-                        "id": r.case.row_id,
-                        "metric": r.case.metric,
-                        "measured": r.case.measured,
-                        "predicted": r.predicted,
-                        "error_pct": r.error_pct,
-                        "skipped": r.case.skipped,
-                    }
-                    for r in results
-                ],
-            }
-        )
-        return
-    typer.echo(f"{'group':<40} {'rows':>5} {'mean |err| %':>13} {'max |err| %':>12}")
-    for key, (count, mean_abs, max_abs) in sorted(summary.items()):
-        typer.echo(f"{key:<40} {count:>5} {mean_abs:>13.1f} {max_abs:>12.1f}")
-    skipped = [r for r in results if r.case.skipped]
-    if skipped:
-        typer.echo(
-            f"{len(skipped)} rows skipped: " + "; ".join(sorted({r.case.skipped for r in skipped}))
-        )
-
-
-def validate_attention_command(
-    rows: Annotated[bool, typer.Option("--rows", help="Also print every row.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress on stderr.")] = False,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """Predicted vs measured attention throughput (FlashAttention-2/1, standard; fwd + bwd)."""
-    from tigris.cli.progress import Progress
-    from tigris.validate.attention import summarize_attention, validate_attention
-
-    with Progress("validate attention: rows", quiet=quiet) as bar:
-        results = validate_attention(progress=bar.update)
-    summary = summarize_attention(results)
-    fields = ("rows", "mean_abs_error_pct", "max_abs_error_pct", "mean_error_pct")
-    if as_json:
-        _print_json(
-            {
-                "summary": {
-                    f"{c} {i}": dict(zip(fields, v, strict=True)) for (c, i), v in summary.items()
-                },
-                "rows": [
-                    {
-                        "id": r.case.row_id,
-                        "chip": r.case.chip_id,
-                        "implementation": r.case.implementation,
-                        "seq_len": r.case.seq_len,
-                        "head_dim": r.case.head_dim,
-                        "causal": r.case.causal,
-                        "measured_flop_per_s": r.case.measured_flop_per_s,
-                        "predicted_flop_per_s": r.predicted_flop_per_s,
-                        "error_pct": r.error_pct,
-                    }
-                    for r in results
-                ],
-            }
-        )
-        return
-    if rows:
-        for r in results:
-            c = r.case
-            typer.echo(
-                f"{c.row_id:<12} {c.chip_id:<14} {c.implementation:<8} s={c.seq_len:<6} "
-                f"d={c.head_dim:<4} {'causal' if c.causal else 'full  '} measured "
-                f"{c.measured_flop_per_s / 1e12:6.1f} predicted {r.predicted_flop_per_s / 1e12:6.1f}"
-                f" TFLOP/s {r.error_pct:+7.1f}%"
-            )
-    typer.echo(
-        f"{'chip / implementation':<28} {'rows':>5} {'mean |err| %':>13} {'max |err| %':>12} {'mean err %':>11}"
-    )
-    for (chip, implementation), (count, mean_abs, max_abs, signed) in summary.items():
-        key = f"{chip} {implementation}"
-        typer.echo(f"{key:<28} {count:>5} {mean_abs:>13.1f} {max_abs:>12.1f} {signed:>+11.1f}")
-
-
 def register(app: typer.Typer, validate_app: typer.Typer) -> None:
-    """Add `tigris train`, `tigris infer`, `tigris validate train|infer|collectives|attention`."""
+    """Add `tigris train`, `tigris infer`, `tigris validate train|infer` (validate
+    attention|collectives: tigris.cli.kernels)."""
     app.command("train")(train)
     app.command("infer")(infer_command)
     validate_app.command("train")(validate_train_command)
     validate_app.command("infer")(validate_infer_command)
-    validate_app.command("collectives")(validate_collectives_command)
-    validate_app.command("attention")(validate_attention_command)
