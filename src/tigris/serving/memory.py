@@ -13,6 +13,11 @@ Assumptions (vLLM's memory plan, Kwon et al. 2023):
   ways); attention, router and shared experts are replicated over ep.
 - KV cache: K and V of the stage's layers for the chip's KV heads; when tp exceeds the KV
   heads (MQA/GQA) each chip keeps a replica of one head (Megatron/vLLM behaviour).
+  Sliding-window and chunked layers are counted for every cached token, as a paged
+  engine without per-layer-kind pools allocates them (vLLM before its hybrid KV-cache
+  manager): an upper bound for engines that keep only the window.
+- Layers that differ (DeepSeek-V3's dense first layers, Llama 4's interleaved MoE):
+  the fullest stage's weights, layers assigned in order.
 - Activation workspace: the largest step's tokens times the widest live tensors of a
   layer (input, residual and the widest projection output on this chip), plus fp32
   logits of every sequence of the step.
@@ -25,6 +30,7 @@ from math import ceil, floor
 
 from tigris.hardware.quantities import dtype_bytes
 from tigris.serving.deployment import Deployment
+from tigris.workload.tasks import layer_params
 
 QUANT_GROUP_SIZE = 128  # weights per scale in group-wise quantization (AWQ, GPTQ)
 QUANT_SCALE_BYTES = 2.0  # one fp16 scale per group
@@ -95,7 +101,32 @@ def weights_bytes_per_chip(deployment: Deployment) -> float:
     embedding = (params.embedding + params.position_embedding) * act_bytes
     head = (params.lm_head + params.final_norm) * act_bytes
     ends = embedding + head if pp == 1 else max(embedding, head)
+    if len(spec.layer_kinds()) > 1:
+        return (_fullest_stage_bytes(deployment, weight_bytes, act_bytes) + ends) / tp
     return (layers_per_stage * layer_bytes + ends) / tp
+
+
+def _fullest_stage_bytes(deployment: Deployment, weight_bytes: float, act_bytes: float) -> float:
+    """Layer bytes of the fullest stage of a model whose layers differ: the layers split
+    as evenly as they go (the first stages one more), in order, each kind's weights
+    (its MLP dense or MoE; norms in the activation dtype, biases counted as weights)."""
+    spec, pp = deployment.model, deployment.pp
+    norms = spec.param_count().layer_norm
+    kinds = {kind: k for k, (kind, _) in enumerate(spec.layer_kinds())}
+    expert = spec.num_experts * spec.mlp_matrices * spec.hidden_size * spec.expert_ffn_hidden_size
+    sizes = []
+    for kind in kinds:
+        routed = expert if kind.mlp == "moe" else 0
+        matmul = layer_params(spec, kind) - norms - routed
+        sizes.append((matmul + routed / deployment.ep) * weight_bytes + norms * act_bytes)
+    each, extra = divmod(spec.num_layers, pp)
+    sequence = spec.layer_sequence()
+    fullest, start = 0.0, 0
+    for stage in range(pp):
+        count = each + (1 if stage < extra else 0)
+        stage_bytes = sum(sizes[kinds[kind]] for kind in sequence[start : start + count])
+        fullest, start = max(fullest, stage_bytes), start + count
+    return fullest
 
 
 def kv_bytes_per_token_per_chip(deployment: Deployment) -> float:

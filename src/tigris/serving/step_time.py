@@ -162,11 +162,13 @@ class StepTimer:
         self._decode: dict[tuple[int, int], float] = {}
         self._prefill: dict[tuple[int, int, int], float] = {}
         self._op_cache: dict[Op, float] = {}
-        self._attention_op: Attention | None = None
+        # one attention op per layer kind, with the kind's layer count (its window)
+        self._attention_ops: tuple[tuple[int, Attention], ...] | None = None
         self._linear = not spec.is_moe
         self._graphs: dict[int, OpGraph] = {}  # count -> per-chip graph of count sequences
         self._templates: dict[str, list[tuple[int, Op, tuple[tuple[str, int], ...]]]] = {}
         self._num_layers = spec.num_layers
+        self._moe_layers = sum(n for kind, n in spec.layer_kinds() if kind.mlp == "moe")
         self._groups = self._comm_groups()
 
     # ---- per-chip graph and op times -----------------------------------------------
@@ -238,19 +240,30 @@ class StepTimer:
             graph = self._chip_graph(prefill_graph(d.model, count, 1, self._graph_precision))
             if self._linear:
                 self._graphs[count] = graph
-            if self._attention_op is None:
-                self._attention_op = next(
-                    op for op, _ in graph.iter_ops() if isinstance(op, Attention)
+            if self._attention_ops is None:
+                self._attention_ops = tuple(
+                    (group.count, next(op for op in group.ops if isinstance(op, Attention)))
+                    for group in graph.layer_groups("fwd")
                 )
         return graph
 
     @property
-    def _attention(self) -> Attention:
-        """The attention op of the per-chip graph (its batch, lengths and KV dtype are
-        set per use)."""
-        if self._attention_op is None:
+    def _attentions(self) -> tuple[tuple[int, Attention], ...]:
+        """(layers, attention op) of each layer kind of the per-chip graph (batch,
+        lengths and KV dtype are set per use; the window is the kind's)."""
+        if self._attention_ops is None:
             self._graph(1)
-        return self._attention_op  # type: ignore[return-value]
+        return self._attention_ops  # type: ignore[return-value]
+
+    @property
+    def _attention(self) -> Attention:
+        """The first kind's attention op (heads and KV heads are every kind's)."""
+        return self._attentions[0][1]
+
+    def _attention_s(self, changes: dict[str, object]) -> float:
+        """Seconds of every layer's attention with `changes` to its op (0 + n x t for
+        one kind: the float the whole model's n x t always was)."""
+        return sum(n * self.op_time_s(_with(op, changes)) for n, op in self._attentions)
 
     def _graph_ops(self, kind: str, count: int) -> list[tuple[int, Op]]:
         """(repeats, op) of the token-wise ops (kind 'tokens': count tokens, attention and
@@ -314,7 +327,7 @@ class StepTimer:
         d = self.deployment
         if not self._groups:
             return 0.0
-        per_layer = 0.0
+        per_layer = ep_s = 0.0
         times: dict[tuple[str, str, float], float] = {}  # a layer's two all-reduces: once
         for item in layer_collectives(
             d.model, rank_tokens, tp=d.tp, ep=d.ep, dtype_bytes=self._act_bytes
@@ -329,8 +342,13 @@ class StepTimer:
                     time_s = collective_time_s(item.kind, item.message_bytes, group)
                 times[key] = time_s
             per_layer += time_s
+            if item.group_role == "ep":
+                ep_s += time_s
         hidden = rank_tokens * d.model.hidden_size * self._act_bytes
         p2p = (d.pp - 1) * collective_time_s("p2p", hidden, self._groups["pp"]) if d.pp > 1 else 0
+        if 0 < self._moe_layers < self._num_layers:  # the all-to-alls of MoE layers only
+            dense = per_layer - ep_s
+            return self._num_layers * dense + self._moe_layers * ep_s + p2p
         return self._num_layers * per_layer + p2p
 
     def _rank(self, count: int) -> int:
@@ -370,17 +388,14 @@ class StepTimer:
             kv_heads = self._attention.num_kv_heads
             if not self.deployment.grouped_kv_reads:
                 kv_heads = self._attention.num_heads
-            op = _with(
-                self._attention,
-                {
-                    "num_kv_heads": kv_heads,
-                    "batch": self._rank(batch),
-                    "q_len": 1,
-                    "kv_len": max(kv_len, 1),
-                    "kv_dtype": self.deployment.precision.kv_cache,
-                },
-            )
-            cached = self._num_layers * self.op_time_s(op)
+            changes = {
+                "num_kv_heads": kv_heads,
+                "batch": self._rank(batch),
+                "q_len": 1,
+                "kv_len": max(kv_len, 1),
+                "kv_dtype": self.deployment.precision.kv_cache,
+            }
+            cached = self._attention_s(changes)
             self._decode[key] = cached
         return cached
 
@@ -432,16 +447,8 @@ class StepTimer:
         cached = self._prefill.get(key)
         if cached is None:
             kv_dtype = self.deployment.precision.kv_cache if kv_len > q_len else None
-            op = _with(
-                self._attention,
-                {
-                    "batch": self._rank(count),
-                    "q_len": q_len,
-                    "kv_len": kv_len,
-                    "kv_dtype": kv_dtype,
-                },
-            )
-            cached = self._num_layers * self.op_time_s(op)
+            changes = {"batch": self._rank(count), "q_len": q_len, "kv_len": kv_len}
+            cached = self._attention_s(changes | {"kv_dtype": kv_dtype})
             self._prefill[key] = cached
         return cached
 
