@@ -23,10 +23,11 @@ from tigris.errors import SpecError, shorten
 if TYPE_CHECKING:
     from tigris.hardware.chip import Chip
     from tigris.serving.deployment import Deployment
+    from tigris.serving.engines import ServingOptions
     from tigris.serving.requests import Workload
     from tigris.workload.spec import TransformerSpec
 
-SCENARIOS = ("offline", "server")
+SCENARIOS = ("offline", "server", "replay")
 
 
 @dataclass(frozen=True)
@@ -86,33 +87,37 @@ def serve(
     max_time: str = "10 min",
     progress: Callable[[int, int], None] | None = None,
     power_cap: str | float | None = None,
+    options: ServingOptions | None = None,
 ) -> ServeResult:
-    """Simulate `num_requests` requests (or a trace's) of `model` (id, config.json or spec)
-    on `num_chips` x `chip` (id, YAML or Chip). Offline: all at time 0; server: Poisson at
-    `rate_per_s`, or the highest rate meeting the SLOs. `max_memory`/`max_time` refuse a run
-    estimated larger; `progress(done, total)`; `power_cap` ('450 W') throttles the chips."""
+    """Simulate `num_requests` requests (or a trace's) of `model` on `num_chips` x `chip`.
+    Offline: all at time 0; server: Poisson at `rate_per_s`, or the highest rate meeting
+    the SLOs; replay: as they arrive. `options`: trace, engine and prefix cache (engines.
+    ServingOptions); `max_memory`/`max_time` refuse a bigger run; `power_cap` throttles."""
     from tigris.api.inputs import resolve_chip, resolve_model
     from tigris.cost.power_report import parse_power_cap, serving_power
     from tigris.serving.deployment import build_deployment
+    from tigris.serving.engines import ServingOptions
 
     _check_options(scenario, rate_per_s, slo_ttft_s, slo_tpot_s, seed)
     cap_w = parse_power_cap(power_cap)
     trace = str(trace) if trace is not None else None
     _check_memory(trace, num_requests, max_memory)
-    model, chip = resolve_model(model), resolve_chip(chip)
+    model, chip, opts = resolve_model(model), resolve_chip(chip), options or ServingOptions()
+    limits, chunked_prefill = opts.engine_limits(chip.dram_capacity_bytes, dict(
+        token_budget=token_budget, max_num_seqs=max_num_seqs, block_size=block_size,
+    ), chunked_prefill)  # fmt: skip
     deployment = build_deployment(
         model, chip, num_chips=num_chips, tp=tp, pp=pp, ep=ep, weight_dtype=weight_dtype,
-        kv_dtype=kv_dtype, compute_dtype=compute_dtype, token_budget=token_budget,
-        max_num_seqs=max_num_seqs, block_size=block_size,
+        kv_dtype=kv_dtype, compute_dtype=compute_dtype, **limits,
     )  # fmt: skip
     workload = _workload(
         deployment, trace, scenario, num_requests, input_len, output_len, length_dist,
-        rate_per_s, seed,
+        rate_per_s, seed, opts,
     )  # fmt: skip
     _check_time(workload, max_num_seqs, scenario, rate_per_s, max_time)
     metrics = _simulate(
         deployment, workload, scenario, chunked_prefill, slo_ttft_s, slo_tpot_s, rate_per_s,
-        seed, progress,
+        seed, progress, opts,
     )  # fmt: skip
     metrics |= serving_power(deployment, metrics, cap_w)
     return ServeResult(deployment, scenario, chunked_prefill, seed, metrics)
@@ -128,11 +133,12 @@ def _workload(
     length_dist: str,
     rate_per_s: float | None,
     seed: int,
+    opts: ServingOptions,
 ) -> Workload:
     """The trace's requests, or `num_requests` drawn ones (arriving at `rate_per_s` in the
     server scenario, all at time 0 offline)."""
     if trace is not None:
-        return _read_trace(deployment, trace)
+        return _read_trace(deployment, trace, opts)
     from tigris.api.inference import check_context
     from tigris.serving.requests import synthetic_workload
 
@@ -142,7 +148,7 @@ def _workload(
         num_requests,
         input_len,
         output_len,
-        rate_per_s=rate_per_s if scenario == "server" else None,
+        rate_per_s=rate_per_s if scenario in ("server", "replay") else None,
         seed=seed,
         length_dist=length_dist,  # type: ignore[arg-type]
     )
@@ -158,6 +164,7 @@ def _simulate(
     rate_per_s: float | None,
     seed: int,
     progress: Callable[[int, int], None] | None,
+    opts: ServingOptions,
 ) -> dict[str, object]:
     """The scenario's summary (offline: one run; server: a rate, or the rate search)."""
     from tigris.serving.scenario import (
@@ -167,6 +174,12 @@ def _simulate(
         run_server,
     )
 
+    opts.check_scenario(scenario)
+    if scenario == "replay":
+        from tigris.serving.engines import run_replay
+
+        slo = (slo_ttft_s, slo_tpot_s)
+        return run_replay(deployment, workload, opts, chunked_prefill, slo, progress)
     if scenario == "offline":
         return run_offline(
             deployment,
@@ -258,12 +271,16 @@ def _check_time(
     )
 
 
-def _read_trace(deployment: Deployment, trace: str) -> Workload:
+def _read_trace(deployment: Deployment, trace: str, opts: ServingOptions) -> Workload:
     """The trace's requests; every one must fit the model's context window, as
     --input-len and --output-len must (the longest is named)."""
+    from tigris.serving.requests import shape_workload
     from tigris.serving.trace import read_trace
 
-    workload = read_trace(trace)
+    workload = shape_workload(
+        read_trace(trace, opts.trace_format), rate_scale=opts.rate_scale,
+        duration_s=opts.duration_s, sample=opts.sample, seed=opts.seed,
+    )  # fmt: skip
     total = workload.input_len + workload.output_len
     worst = int(total.argmax())
     window = deployment.model.max_position_embeddings

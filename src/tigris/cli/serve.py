@@ -26,7 +26,36 @@ ComputeDtype = Annotated[
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 # `tigris serve`'s longer options, named here so that the command reads as one screen
-Scenario = Annotated[str, typer.Option("--scenario", help="offline | server")]
+Scenario = Annotated[
+    str, typer.Option("--scenario", help="offline | server | replay (requests as they arrive)")
+]
+# trace, engine and prefix-cache options (tigris.serving.engines.ServingOptions)
+TraceFormat = Annotated[
+    str, typer.Option("--trace-format", help="auto | tigris | azure | mooncake | burstgpt")
+]
+RateScale = Annotated[
+    float | None, typer.Option("--rate-scale", help="Replay the trace X times as fast.")
+]
+Duration = Annotated[
+    float | None, typer.Option("--duration", help="Keep the trace's first S seconds.")
+]
+Sample = Annotated[int | None, typer.Option("--sample", help="N requests of the trace (--seed).")]
+Engine = Annotated[
+    str | None,
+    typer.Option(
+        "--engine",
+        help="vllm | sglang | trtllm: the engine's scheduler defaults (replace --token-budget, "
+        "--max-num-seqs, --block-size, --chunked-prefill).",
+    ),
+]
+PrefixShare = Annotated[
+    float,
+    typer.Option("--prefix-share", help="Share of each prompt that is a common system prompt "
+                 "(prefix cache; replay; a trace's hash_ids take precedence)."),
+]  # fmt: skip
+KvOffload = Annotated[
+    float, typer.Option("--kv-offload-gb", help="Host memory per chip for evicted KV (GB).")
+]
 Rate = Annotated[float | None, typer.Option("--rate", help="Poisson arrivals per second (server).")]
 NumRequests = Annotated[int, typer.Option("--num-requests", help="Requests to simulate.")]
 LengthDist = Annotated[
@@ -113,12 +142,20 @@ def serve_command(
     search: Annotated[
         bool, typer.Option("--search", help="Search pool layouts up to those counts under the SLO.")
     ] = False,
+    trace_format: TraceFormat = "auto",
+    rate_scale: RateScale = None,
+    duration: Duration = None,
+    sample: Sample = None,
+    engine: Engine = None,
+    prefix_share: PrefixShare = 0.0,
+    kv_offload_gb: KvOffload = 0.0,
     as_json: AsJson = False,
 ) -> None:
     """Simulate serving (continuous batching, paged KV cache) under an MLPerf scenario."""
     from tigris.api.serving import serve
     from tigris.cli.disaggregated import check_pool_options, run_disaggregated
     from tigris.cli.progress import Progress
+    from tigris.serving.engines import ServingOptions
 
     check_pool_options(disaggregate, prefill, decode, search)
     if disaggregate:
@@ -142,7 +179,10 @@ def serve_command(
             chunked_prefill=chunked_prefill, token_budget=token_budget,
             max_num_seqs=max_num_seqs, block_size=block_size, slo_ttft_s=slo_ttft,
             slo_tpot_s=slo_tpot, seed=seed, max_memory=max_memory, max_time=max_time,
-            progress=bar.update, power_cap=power_cap,
+            progress=bar.update, power_cap=power_cap, options=ServingOptions(
+                trace_format=trace_format, rate_scale=rate_scale, duration_s=duration,
+                sample=sample, engine=engine, prefix_share=prefix_share,
+                kv_offload_gb=kv_offload_gb, seed=seed),
         )  # fmt: skip
     data = result.to_dict()
     if as_json:

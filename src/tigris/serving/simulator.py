@@ -34,6 +34,7 @@ import numpy as np
 from tigris.errors import InfeasibleError
 from tigris.serving.deployment import Deployment
 from tigris.serving.memory import MemoryPlan, plan_memory
+from tigris.serving.prefix_cache import PrefixCache, PrefixSharing, cache_summary, make_cache
 from tigris.serving.requests import Workload
 from tigris.serving.step_time import StepTimer
 
@@ -55,6 +56,7 @@ class SimulationResult:
     kv_mean_occupancy: float  # time-weighted, averaged over replicas
     kv_max_occupancy: float
     busy_s: float = 0.0  # engine time over all replicas (steps run back to back)
+    prefix_cache: dict[str, object] | None = None  # hit rate etc. (prefix_cache.cache_summary)
 
 
 @dataclass
@@ -82,8 +84,13 @@ class _Replica:
         record_kv: bool,
         progress: Callable[[int], None] | None,
         kv_transferred: bool = False,
+        prefix_cache: PrefixCache | None = None,
+        prefill_first: bool = False,
     ) -> None:
         d = timer.deployment
+        self.cache = prefix_cache
+        self.prefill_first = prefill_first  # chunked prefill without mixed steps (SGLang)
+        self.reload_s = 0.0  # KV reloads from host memory owed by the next step
         # a decode pool's requests arrive with their prompt's KV (disaggregated serving):
         # admitting one allocates its blocks and costs no compute
         self.kv_transferred = kv_transferred
@@ -147,7 +154,7 @@ class _Replica:
         while needed > self.free and n > 0:
             last = int(np.argmax(self.r_order[:n]))
             rid = int(self.r_id[last])
-            self.free += int(self.r_blocks[last])
+            self.free += int(self.r_blocks[last]) + self._release(rid)
             needed -= self._blocks(int(self.r_kv[last]) + 1) - int(self.r_blocks[last])
             waiting.appendleft(rid)
             self.preemptions += 1
@@ -165,7 +172,7 @@ class _Replica:
             self.first[rid] = now
         if self.generated[rid] >= self.w.output_len[rid]:
             self.finish[rid] = now
-            self.free += blocks
+            self.free += blocks + self._release(rid)
             self._finished_one()
         else:
             self._add_running(rid, kv, blocks)
@@ -245,7 +252,9 @@ class _Replica:
         decode = True
         if self.chunked:
             # decodes take one token each first; partial prefills continue before admission
-            budget = self.budget - self.n_run
+            # (prefill-first: a step with prefill work to do prefills only)
+            decode = not (self.prefill_first and (prefilling or self._can_admit(waiting)))
+            budget = self.budget - (self.n_run if decode else 0)
             for item in prefilling:
                 if budget <= 0:
                     break
@@ -266,8 +275,8 @@ class _Replica:
             admitted = self._admit_whole(waiting)
             if admitted:
                 decode = False
-                for rid, tokens, blocks in admitted:
-                    chunks.append((tokens, tokens))
+                for rid, tokens, blocks, cached in admitted:
+                    chunks.append((tokens - cached, tokens))
                     completing.append((rid, tokens, blocks))
         return chunks, completing, decode
 
@@ -302,6 +311,7 @@ class _Replica:
             done_ids = ids[finished]
             self.finish[done_ids] = now
             self.free += int(self.r_blocks[:n_dec][finished].sum())
+            self.free += sum(self._release(int(rid)) for rid in done_ids) if self.cache else 0
             for _ in range(len(done_ids)):
                 self._finished_one()
             self._remove(~finished)
@@ -326,7 +336,8 @@ class _Replica:
         """Whether the head of the queue could start its prefill now."""
         if not waiting or self.n_run >= self.max_seqs:
             return False
-        blocks = self._blocks(self._prompt(waiting[0]))
+        prompt = self._prompt(waiting[0])
+        blocks = self._blocks(prompt) - self._cached(waiting[0], prompt)[1]
         return blocks <= self.free - self.watermark
 
     def _fast_forward(self, now: float, next_arrival_s: float) -> float:
@@ -391,7 +402,8 @@ class _Replica:
             chunks, n_emit_prefill = [], 0
         tokens = n_dec + sum(q for q, _ in chunks)
         time_s = timer.tokenwise_s(tokens) + timer.head_s(n_dec + n_emit_prefill)
-        time_s += timer.decode_attention_s(n_dec, mean_kv)
+        time_s += timer.decode_attention_s(n_dec, mean_kv) + self.reload_s
+        self.reload_s = 0.0
         if len(chunks) == 1:  # most steps at low load: no Counter to build
             return time_s + timer.prefill_attention_s(*chunks[0], 1)
         for (q, kv), count in Counter(chunks).items():
@@ -401,22 +413,38 @@ class _Replica:
     def _prompt(self, rid: int) -> int:
         return int(self.w.input_len[rid] + self.generated[rid])
 
-    def _admit_whole(self, waiting: deque) -> list[tuple[int, int, int]]:
-        """Requests whose whole (re)prefill fits this step: FCFS within every limit."""
-        admitted: list[tuple[int, int, int]] = []
+    def _cached(self, rid: int, prompt: int) -> tuple[int, int]:
+        """(prompt tokens in the prefix cache, blocks of them running sequences hold)."""
+        return (0, 0) if self.cache is None else self.cache.lookup(rid, prompt, self.free)
+
+    def _take(self, rid: int, prompt: int, blocks: int, shared: int) -> None:
+        """Admit rid: its blocks leave the free pool (shared ones are held already)."""
+        if self.cache is not None:
+            self.reload_s += self.cache.acquire(rid, prompt)
+        self.free -= blocks - shared
+
+    def _release(self, rid: int) -> int:
+        """Correction to the blocks rid frees: its shared blocks others still hold."""
+        return 0 if self.cache is None else self.cache.release(rid)
+
+    def _admit_whole(self, waiting: deque) -> list[tuple[int, int, int, int]]:
+        """Requests whose whole (re)prefill fits this step: FCFS within every limit.
+        (rid, prompt, blocks, cached prompt tokens) each."""
+        admitted: list[tuple[int, int, int, int]] = []
         tokens = 0
         while waiting and self.n_run + len(admitted) < self.max_seqs:
             rid = waiting[0]
             prompt = self._prompt(rid)
+            cached, shared = self._cached(rid, prompt)
             blocks = self._blocks(prompt)
-            if admitted and tokens + prompt > self.budget:
+            if admitted and tokens + prompt - cached > self.budget:
                 break
-            if blocks > self.free - (self.watermark if self.n_run or admitted else 0):
+            if blocks - shared > self.free - (self.watermark if self.n_run or admitted else 0):
                 break
             waiting.popleft()
-            self.free -= blocks
-            tokens += prompt
-            admitted.append((rid, prompt, blocks))
+            self._take(rid, prompt, blocks, shared)
+            tokens += prompt - cached
+            admitted.append((rid, prompt, blocks, cached))
         return admitted
 
     def _admit(self, waiting: deque, prefilling: list[list[int]], budget: int, chunks: list) -> int:
@@ -424,16 +452,17 @@ class _Replica:
         while waiting and budget > 0 and self.n_run + len(prefilling) < self.max_seqs:
             rid = waiting[0]
             prompt = self._prompt(rid)
+            cached, shared = self._cached(rid, prompt)
             blocks = self._blocks(prompt)
             busy = self.n_run or prefilling
-            if blocks > self.free - (self.watermark if busy else 0):
+            if blocks - shared > self.free - (self.watermark if busy else 0):
                 break
             waiting.popleft()
-            self.free -= blocks
-            q = min(prompt, budget)
+            self._take(rid, prompt, blocks, shared)
+            q = min(prompt - cached, budget)
             budget -= q
-            prefilling.append([rid, q, prompt, blocks])
-            chunks.append((q, q))
+            prefilling.append([rid, cached + q, prompt, blocks])
+            chunks.append((q, cached + q))
         return budget
 
 
@@ -445,11 +474,15 @@ def simulate(
     timer: StepTimer | None = None,
     progress: Callable[[int, int], None] | None = None,
     kv_transferred: bool = False,
+    prefix: PrefixSharing | None = None,
+    prefill_first: bool = False,
 ) -> SimulationResult:
     """Serve `workload` on every replica of `deployment`; requests dealt round-robin.
     `progress(done, total)` hears of requests finished. `kv_transferred`: the requests
     arrive with their prompt's KV cache (a disaggregated decode pool): admission costs
-    no compute and emits the first token at once."""
+    no compute and emits the first token at once. `prefix`: prefix caching (the trace's
+    hash ids or a sharing model, and a host tier); `prefill_first`: chunked steps that
+    prefill only while prompts wait (SGLang without mixed chunks)."""
     timer = timer or StepTimer(deployment)
     plan = _fitting_memory_plan(deployment, workload, chunked_prefill)
     n = workload.num_requests
@@ -462,17 +495,23 @@ def simulate(
     max_occ = 0.0
     times = occupancy = np.zeros(0)
     finished_before = 0
+    caches: list[PrefixCache] = []
     for replica in range(min(replicas, n)):
         # a slice: each replica reads a view of the workload, no per-request copy
         index = slice(replica, None, replicas)
+        share = workload.subset(index)
+        cache = make_cache(prefix, share, plan, deployment)
+        caches += [cache] if cache is not None else []
         outcome = _Replica(
-            workload.subset(index),
+            share,
             timer,
             plan,
             chunked_prefill=chunked_prefill,
             record_kv=replica == 0,
             progress=_replica_progress(progress, finished_before, n),
             kv_transferred=kv_transferred,
+            prefix_cache=cache,
+            prefill_first=prefill_first,
         ).run()
         busy_s += outcome.busy_s
         finished_before += len(outcome.finish_s)
@@ -498,6 +537,7 @@ def simulate(
         kv_mean_occupancy=float(np.mean(means)),
         kv_max_occupancy=max_occ,
         busy_s=busy_s,
+        prefix_cache=cache_summary(caches),
     )
 
 

@@ -1,0 +1,174 @@
+"""Serving engine profiles (`tigris serve --engine vllm|sglang|trtllm`): each engine's
+scheduler defaults, read from data/engines.yaml (every value cites the engine's code or
+documentation there), mapped onto what the simulator models:
+
+- max_num_seqs, token_budget, block_size -> the Deployment's engine limits (an unset
+  max_num_seqs, SGLang's, leaves only the KV blocks as the bound);
+- chunked_prefill / mixed_batches -> the simulator's mode: mixed batches (decodes first,
+  then prefill chunks in the rest of the budget: vLLM V1, and TensorRT-LLM's in-flight
+  batching) run the chunked mode; SGLang's chunked prefill without mixing runs
+  prefill-first steps (a step prefills chunks when any prompt waits, else decodes);
+- preemption: recompute for all three (what the simulator does).
+Settings the engines have that the simulator does not model are named in the YAML.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from tigris.errors import SpecError
+
+ENGINES_FILE = Path(__file__).parent / "data" / "engines.yaml"
+UNBOUNDED_SEQS = 2**31 - 1  # no sequence limit: the KV blocks bound the batch
+GIB = 2**30
+
+
+@dataclass(frozen=True)
+class EngineProfile:
+    """One engine's scheduler settings for one chip."""
+
+    name: str
+    max_num_seqs: int
+    token_budget: int
+    block_size: int
+    chunked_prefill: bool
+    mixed_batches: bool
+    preemption: str
+    prefix_caching: bool
+    source: str
+
+    @property
+    def simulator_chunked(self) -> bool:
+        """The simulator's chunked mode: any step that mixes work or splits prompts."""
+        return self.chunked_prefill or self.mixed_batches
+
+    @property
+    def prefill_first(self) -> bool:
+        """Chunked prefill without mixed batches (SGLang's default)."""
+        return self.chunked_prefill and not self.mixed_batches
+
+    def deployment_settings(self) -> dict[str, int]:
+        return {
+            "max_num_seqs": self.max_num_seqs,
+            "token_budget": self.token_budget,
+            "block_size": self.block_size,
+        }
+
+
+@cache
+def _profiles() -> dict:
+    import yaml
+
+    return yaml.safe_load(ENGINES_FILE.read_text())
+
+
+def engine_names() -> tuple[str, ...]:
+    return tuple(_profiles())
+
+
+def load_engine(name: str, chip_memory_bytes: float) -> EngineProfile:
+    """The profile of engine `name` on a chip of chip_memory_bytes (vLLM's and SGLang's
+    defaults depend on the GPU's memory)."""
+    raw = _profiles().get(name)
+    if raw is None:
+        raise SpecError(
+            f"unknown engine {name[:40]!r}", key_path="--engine", hint=", ".join(engine_names())
+        )
+    settings = {key: raw[key] for key in ("max_num_seqs", "token_budget")}
+    if "large_gpu_gib" in raw and chip_memory_bytes < raw["large_gpu_gib"] * GIB:
+        settings.update(raw["small_gpu"])
+    for limit_gb, budget in raw.get("token_budget_by_memory_gb", []):
+        if chip_memory_bytes < float(limit_gb) * 1e9:
+            settings["token_budget"] = budget
+            break
+    return EngineProfile(
+        name=name,
+        max_num_seqs=settings["max_num_seqs"] or UNBOUNDED_SEQS,
+        token_budget=settings["token_budget"],
+        block_size=raw["block_size"],
+        chunked_prefill=raw["chunked_prefill"],
+        mixed_batches=raw["mixed_batches"],
+        preemption=raw["preemption"],
+        prefix_caching=raw["prefix_caching"],
+        source=raw["source"],
+    )
+
+
+@dataclass(frozen=True)
+class ServingOptions:
+    """`tigris serve`'s trace, engine and prefix-cache options (one object so that the
+    API's signature stays short): the trace's format, its replay speed, length and
+    sample; the engine profile; the prefix sharing model and the host KV tier."""
+
+    trace_format: str = "auto"
+    rate_scale: float | None = None
+    duration_s: float | None = None
+    sample: int | None = None
+    engine: str | None = None
+    prefix_share: float = 0.0
+    kv_offload_gb: float = 0.0
+    seed: int = 0  # of --sample
+
+    def profile(self, chip_memory_bytes: float) -> EngineProfile | None:
+        return None if self.engine is None else load_engine(self.engine, chip_memory_bytes)
+
+    def engine_limits(
+        self, chip_memory_bytes: float, limits: dict[str, int], chunked: bool
+    ) -> tuple[dict[str, int], bool]:
+        """The Deployment's engine limits and the chunked mode: the profile's when an
+        engine is named (it replaces --token-budget, --max-num-seqs, --block-size and
+        --chunked-prefill), else the given ones."""
+        profile = self.profile(chip_memory_bytes)
+        if profile is None:
+            return limits, chunked
+        return profile.deployment_settings(), profile.simulator_chunked
+
+    def prefix_sharing(self):  # noqa: ANN201 (a PrefixSharing; imported on use)
+        from tigris.serving.prefix_cache import PrefixSharing
+
+        return PrefixSharing(self.prefix_share, self.kv_offload_gb * 1e9)
+
+    def check_scenario(self, scenario: str) -> None:
+        """Prefix caching and prefill-first steps run in the replay scenario only."""
+        if scenario != "replay" and (self.prefix_share or self.kv_offload_gb):
+            option = "--prefix-share" if self.prefix_share else "--kv-offload-gb"
+            raise SpecError(
+                f"prefix caching is simulated in the replay scenario, not {scenario}",
+                key_path=option,
+                hint="add --scenario replay",
+            )
+
+
+def run_replay(
+    deployment,  # noqa: ANN001 (a Deployment)
+    workload,  # noqa: ANN001 (a Workload)
+    options: ServingOptions,
+    chunked_prefill: bool,
+    slo: tuple[float | None, float | None],
+    progress=None,  # noqa: ANN001
+) -> dict[str, object]:
+    """The workload as it arrives (a trace's timestamps, or Poisson at --rate): one
+    simulation, with the engine profile's prefill order and the prefix cache; when a
+    cache ran, the same replay without it gives the cache's effect on TTFT and on engine
+    time (the cost of a fixed fleet)."""
+    from tigris.serving.metrics import summarize
+    from tigris.serving.simulator import simulate
+
+    profile = options.profile(deployment.chip.dram_capacity_bytes)
+    prefill_first = profile is not None and profile.prefill_first
+    run = dict(chunked_prefill=chunked_prefill, prefill_first=prefill_first)
+    result = simulate(
+        deployment, workload, prefix=options.prefix_sharing(), progress=progress, **run
+    )
+    summary = {"scenario": "replay", **summarize(result, *slo), "engine": options.engine}
+    summary["engine_busy_s"] = result.busy_s
+    if result.prefix_cache is not None:
+        plain = summarize(without := simulate(deployment, workload, **run), *slo)
+        summary["prefix_cache"] = result.prefix_cache | {
+            "ttft_mean_s_without_cache": plain["ttft_mean_s"],
+            "ttft_p99_s_without_cache": plain["ttft_p99_s"],
+            "engine_busy_s_without_cache": without.busy_s,
+        }
+    return summary
