@@ -9,6 +9,7 @@ import pytest
 from tigris.engines.base import ENGINES, get_engine
 from tigris.engines.systolic import SystolicConfig, simulate
 from tigris.engines.tile import TileEngine, time_systolic_gemm
+from tigris.engines.tile.systolic import busiest_array_gemm, systolic_chip
 from tigris.errors import SpecError
 from tigris.hardware.presets import load_chip
 from tigris.workload.ops import Gemm, Stream
@@ -31,9 +32,12 @@ def test_systolic_engine_gemm_is_the_simulators_cycles() -> None:
     op = Gemm("g", m=4096, n=1024, k=4096, dtype="bf16")
     result = get_engine("systolic").time(op, chip)
     matrix = chip.matrix
-    arrays = matrix.num_cores * matrix.arrays_per_core
-    config = SystolicConfig(matrix.rows, matrix.cols, "ws", dtype="bf16")
-    cycles = simulate(4096 // arrays, 1024, 4096, config).total_cycles + 1
+    # the busiest array's folds under the tile engine's split, with the array's buffers
+    (m, n, k), _ = busiest_array_gemm(4096, 1024, 4096, systolic_chip(chip).geometry)
+    config = SystolicConfig(
+        matrix.rows, matrix.cols, "ws", dtype="bf16", weight_buffers=matrix.weight_buffers
+    )
+    cycles = simulate(m, n, k, config).total_cycles + 1
     assert result.engine == "systolic"
     assert result.details["cycles"] == cycles
     assert result.compute_s == cycles / matrix.clock

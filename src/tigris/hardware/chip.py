@@ -87,6 +87,12 @@ class SystolicMatrix(Spec):
     barrier_cycles: int = Field(
         64, ge=0, le=MAX_COUNT, description="cycles a barrier across cores costs after the last"
     )
+    weight_buffers: Literal[1, 2] = Field(
+        1,
+        description="registers per PE for the stationary operand: 1 reloads the array after "
+        "each fold drains (SCALE-Sim), 2 preloads the next fold's weights while the current "
+        "fold streams (TPU MXUs; tigris.engines.systolic.dataflow)",
+    )
 
     model_config = ConfigDict(populate_by_name=True)  # YAML 'dma_latency', Python dma_latency_s
 

@@ -1,7 +1,8 @@
 """Cycle-level systolic-array simulator: OS/WS/IS dataflows, SRAM/DRAM traffic, real arithmetic.
 
 Public API:
-    compute_cycles(M, N, K, rows, cols, dataflow) -> int   closed form (SCALE-Sim)
+    compute_cycles(M, N, K, rows, cols, dataflow, weight_buffers=1) -> int
+                                                            closed form (SCALE-Sim at 1)
     simulate(M, N, K, SystolicConfig(...), compute=..., verify=...) -> SystolicResult
     line_trace(M, N, K, config) -> list[str]                per-cycle PE contents
     chrome_trace(result) -> dict                            fold timeline, Perfetto JSON
@@ -27,6 +28,7 @@ _WHERE = {
     "compute_cycles": "tigris.engines.systolic.closed_form",
     "line_trace": "tigris.engines.systolic.trace",
     "mac_events": "tigris.engines.systolic.trace",
+    "stationary_loads": "tigris.engines.systolic.trace",
     "number_format": "tigris.engines.systolic.numerics",
     "random_operands": "tigris.engines.systolic.simulator",
     "simulate": "tigris.engines.systolic.simulator",

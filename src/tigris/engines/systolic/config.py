@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from tigris.engines.systolic.dataflow import Dataflow, parse_dataflow
+from tigris.engines.systolic.dataflow import Dataflow, check_weight_buffers, parse_dataflow
 from tigris.engines.systolic.numerics import NumberFormat, number_format
 from tigris.errors import SpecError
 
@@ -31,9 +31,13 @@ class SystolicConfig:
     filter_sram_bytes: int = DEFAULT_SRAM_BYTES
     ofmap_sram_bytes: int = DEFAULT_SRAM_BYTES
     dram_bandwidth_bytes_per_cycle: float | None = None
+    weight_buffers: int = 1
+    """Registers per PE for the stationary operand: 1 reloads after each fold drains
+    (SCALE-Sim), 2 preloads the next fold's while the current one streams (dataflow.py)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dataflow", parse_dataflow(self.dataflow))
+        check_weight_buffers(self.weight_buffers)
         number_format(self.dtype)  # validates the name
         for name in ("rows", "cols"):
             _require_positive_int(name, getattr(self, name))

@@ -1,10 +1,13 @@
 """The cycle-level systolic simulator behind the Engine interface (get_engine("systolic")).
 
-A GEMM's time comes from `simulate`: the arrays split the streamed rows (M for OS and WS,
-N for IS) and each runs every fold of its share; one array's share is simulated fold by
-fold (the fold table, the PE schedule, the SRAM traffic; with no DRAM limit, the stall-free
-cycles equal SCALE-Sim's closed form exactly, tests/engines/systolic). Its DRAM bytes,
-times the arrays, stream at the chip's DRAM bandwidth, overlapped with the arrays. No
+A GEMM's time comes from `simulate`: the arrays split the work as the tile engine does
+(tile.systolic.busiest_array_gemm: the streamed rows divided among the arrays, or the
+folds dealt over a grid of the cores, whichever is faster; decode's few rows against wide
+weights take the folds split), and the busiest array's share is simulated fold by fold
+(the fold table, the PE schedule with the array's weight buffers, the SRAM traffic; with no
+DRAM limit, the stall-free cycles equal SCALE-Sim's closed form exactly with one buffer,
+tests/engines/systolic). Its DRAM bytes, times the arrays, stream at the chip's DRAM
+bandwidth, overlapped with the arrays. No
 calibration, no kernel overhead, no vector-unit epilogue: the array alone, as the
 simulator sees it (a PE that does r MACs per cycle in the dtype runs r times faster).
 Attention and streams, which the simulator does not model, are timed by the tile engine
@@ -12,8 +15,6 @@ Attention and streams, which the simulator does not model, are timed by the tile
 """
 
 from __future__ import annotations
-
-from math import ceil
 
 from tigris.engines.base import OpTime
 from tigris.errors import SpecError
@@ -46,20 +47,17 @@ class SystolicEngine:
 def _simulated_gemm(op: Gemm, chip: Chip, matrix: SystolicMatrix, macs: float) -> OpTime:
     from tigris.engines.systolic.config import SystolicConfig
     from tigris.engines.systolic.simulator import simulate
+    from tigris.engines.tile.systolic import busiest_array_gemm, systolic_chip
 
     arrays = matrix.num_cores * matrix.arrays_per_core
     buffer_bytes = max(2, int(chip.onchip_capacity_bytes / arrays / 3))  # A, B, C buffers
     config = SystolicConfig(
         matrix.rows, matrix.cols, matrix.dataflow, dtype=op.dtype,
         ifmap_sram_bytes=buffer_bytes, filter_sram_bytes=buffer_bytes,
-        ofmap_sram_bytes=buffer_bytes,
+        ofmap_sram_bytes=buffer_bytes, weight_buffers=matrix.weight_buffers,
     )  # fmt: skip
-    m, n = op.m, op.n
-    if matrix.dataflow == "is":
-        n = ceil(n / arrays)
-    else:
-        m = ceil(m / arrays)
-    sim = simulate(m, n, op.k, config)
+    (m, n, k), _ = busiest_array_gemm(op.m, op.n, op.k, systolic_chip(chip).geometry)
+    sim = simulate(m, n, k, config)
     cycles = sim.total_cycles + 1  # total_cycles is the index of the last busy cycle
     compute_s = op.batch * cycles / (matrix.clock * macs)
     fmt = config.number_format

@@ -50,6 +50,7 @@ def simulate(
     fmt = config.number_format
     grid = make_fold_grid(rule, m, n, k, config.rows, config.cols)
     cycles_per_fold = fold_cycles(rule, config.rows, config.cols, grid.time_steps)
+    period = int(rule.fold_period(grid.time_steps, config.rows, config.cols, config.weight_buffers))
     traffic = fold_traffic(
         grid,
         ifmap_half_words=config.ifmap_sram_bytes / 2 / fmt.input_bytes,
@@ -66,8 +67,9 @@ def simulate(
         writeback_bytes,
         config.dram_bandwidth_bytes_per_cycle,
         progress=progress,
+        period=period,
     )
-    result = _summarize(m, n, k, config, grid, cycles_per_fold, traffic, timeline, fmt)
+    result = _summarize(m, n, k, config, grid, (cycles_per_fold, period), traffic, timeline, fmt)
     if not (compute or verify or a is not None or b is not None):
         return result
     return compute_output(result, a=a, b=b, verify=verify, seed=seed, progress=progress)
@@ -129,15 +131,17 @@ def _summarize(
     k: int,
     config: SystolicConfig,
     grid: FoldGrid,
-    cycles_per_fold: int,
+    fold_length_and_period: tuple[int, int],
     traffic: FoldTraffic,
     timeline: FoldTimeline,
     fmt: NumberFormat,
 ) -> SystolicResult:
+    cycles_per_fold, period = fold_length_and_period
     num_pes = config.num_pes
     used_pes = grid.rows_used * grid.cols_used
     num_macs = int((used_pes * grid.time_steps).sum())
-    compute_cycles = grid.num_folds * cycles_per_fold - 1
+    # Stall-free: the folds back to back, overlapping with two weight buffers (dataflow.py).
+    compute_cycles = cycles_per_fold + (grid.num_folds - 1) * period - 1
     busy = timeline.busy_cycles
     total_cycles = busy - 1
     bandwidth = _bandwidths(config, grid, traffic, timeline, fmt, busy)
@@ -156,8 +160,10 @@ def _summarize(
         # Over cycles 0..total_cycles inclusive; SCALE-Sim divides by total_cycles instead.
         utilization=num_macs / (busy * num_pes),
         mapping_efficiency=float(used_pes.mean() / num_pes),
+        # PE-cycles doing MACs over the stall-free run (one fold period per fold and the
+        # last fold's whole length: with one buffer, every fold's length)
         compute_utilization=float(
-            (used_pes * grid.time_steps).mean() / (num_pes * cycles_per_fold)
+            (used_pes * grid.time_steps).mean() / (num_pes * (compute_cycles + 1) / grid.num_folds)
         ),
         sram_reads_ifmap=int(traffic.sram_reads_a.sum()),
         sram_reads_filter=int(traffic.sram_reads_b.sum()),

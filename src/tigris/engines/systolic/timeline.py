@@ -9,9 +9,12 @@ SRAM, as in SCALE-Sim):
 * Fold f's operands go into the half of each input buffer that fold f-2 used, so their
   fetch starts no earlier than fold f-2 ends (fold f-1 may still be computing: that is the
   overlap double buffering buys).
-* Fold f starts when fold f-1 has ended and its operands have arrived; the gap, if any, is
-  a stall. It also waits for the ofmap half it writes into to have drained (fold f-2's
-  write-back).
+* Fold f starts one fold period after fold f-1 started (the fold length with one weight
+  buffer, so fold f-1 has ended; with two, max(time steps, preload) and the folds overlap:
+  dataflow.py) and once its operands have arrived; the gap, if any, is a stall. It also
+  waits for the ofmap half it writes into to have drained (fold f-2's write-back). The
+  SRAM halves hold two folds' operands, so with a limited interface and overlapping folds
+  a fold may also wait for the fold two back to end before its fetch can start.
 * With unlimited bandwidth (SCALE-Sim's CALC mode) every transfer takes zero cycles and no
   fold ever stalls.
 
@@ -63,15 +66,18 @@ def schedule_folds(
     writeback_bytes: np.ndarray,
     bandwidth_bytes_per_cycle: float | None,
     progress: Callable[[int, int], None] | None = None,
+    period: int | None = None,
 ) -> FoldTimeline:
-    """Place every fold in time given its DRAM fetch and write-back volumes;
+    """Place every fold in time given its DRAM fetch and write-back volumes; `period`:
+    the cycles between back-to-back fold starts (default `fold_cycles`: no overlap).
     `progress(done, total)` hears of folds placed (the loop runs only with a limited
     bandwidth: tens of microseconds a fold)."""
+    period = fold_cycles if period is None else period
     num_folds = int(fetch_bytes.size)
     fetch_len = transfer_cycles(fetch_bytes, bandwidth_bytes_per_cycle)
     write_len = transfer_cycles(writeback_bytes, bandwidth_bytes_per_cycle)
     if bandwidth_bytes_per_cycle is None:
-        return _unlimited(num_folds, fold_cycles)
+        return _unlimited(num_folds, fold_cycles, period)
     fold_start = np.zeros(num_folds, dtype=np.int64)
     fold_end = np.zeros(num_folds, dtype=np.int64)
     fetch_start = np.zeros(num_folds, dtype=np.int64)
@@ -88,9 +94,9 @@ def schedule_folds(
         fetch_start[f] = max(channel_free, buffer_free)
         fetch_end[f] = fetch_start[f] + fl[f]
         channel_free = int(fetch_end[f])
-        previous_end = int(fold_end[f - 1]) if f >= 1 else 0
+        earliest = int(fold_start[f - 1]) + period if f >= 1 else 0
         drained = int(wb_end[f - 2]) if f >= 2 else 0
-        fold_start[f] = max(previous_end, int(fetch_end[f]), drained)
+        fold_start[f] = max(earliest, int(fetch_end[f]), drained)
         fold_end[f] = fold_start[f] + fold_cycles
         if f >= 1:
             channel_free = _write_back(f - 1, fold_end, wl, wb_start, wb_end, channel_free)
@@ -107,9 +113,9 @@ def _write_back(f, fold_end, write_len, wb_start, wb_end, channel_free) -> int:
     return int(wb_end[f])
 
 
-def _unlimited(num_folds: int, fold_cycles: int) -> FoldTimeline:
+def _unlimited(num_folds: int, fold_cycles: int, period: int) -> FoldTimeline:
     """Back-to-back folds: the closed-form schedule, without the Python loop."""
-    start = np.arange(num_folds, dtype=np.int64) * fold_cycles
+    start = np.arange(num_folds, dtype=np.int64) * period
     end = start + fold_cycles
     zero = np.zeros(num_folds, dtype=np.int64)
     return FoldTimeline(start, end, zero, zero.copy(), end.copy(), end.copy())

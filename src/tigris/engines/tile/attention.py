@@ -21,7 +21,10 @@ from functools import lru_cache
 from math import ceil
 from typing import Any
 
+import numpy as np
+
 from tigris.engines.base import OpTime
+from tigris.engines.systolic.dataflow import RULES, Dataflow
 from tigris.engines.tile.common import (
     ATTENTION_BLOCK_OVERHEAD,
     ATTENTION_BLOCK_Q,
@@ -243,12 +246,15 @@ def _causal_scores(q_len: int, kv_len: int, block: int) -> int:
 
 @lru_cache(maxsize=1 << 12)
 def _systolic_attention_counts(
-    q_len: int, kv_len: int, causal: bool, d: int, R: int, C: int
+    q_len: int, kv_len: int, causal: bool, d: int, R: int, C: int, weight_buffers: int = 1
 ) -> tuple[int, int, int, int]:
     """(QK^T fold cycles, PV fold cycles, scores computed, PV partial-sum adds) of one
     (batch, head) on R x C arrays; pure integers, memoised (a sweep's designs share array
-    geometries). Sums over key tiles j of queries(j), the queries that meet keys from j on
-    (causal: those at or below them, q_len - max(0, j - offset)), in closed form."""
+    geometries). Sums over key tiles j of the fold table's period for queries(j) streamed
+    (the queries that meet keys from j on; causal: those at or below them, q_len - max(0,
+    j - offset)): with one weight buffer queries(j) + 2R + C - 2, in closed form; with two
+    max(queries(j), R), the key tiles shifting in behind one another (the run's one fill
+    and drain is the pipeline's, systolic_attention_seconds)."""
     offset = kv_len - q_len
 
     def queries_sum(start: int, step: int) -> int:
@@ -256,9 +262,17 @@ def _systolic_attention_counts(
         masked = _excess_sum(start, kv_len, step, offset) if causal else 0
         return tiles * q_len - masked
 
-    fold_fill = 2 * R + C - 2
-    qk = ceil(d / R) * (queries_sum(0, C) + len(range(0, kv_len, C)) * fold_fill)
-    pv = ceil(d / C) * (queries_sum(0, R) + len(range(0, kv_len, R)) * fold_fill)
+    def folds_sum(step: int) -> int:
+        rule = RULES[Dataflow.WS]
+        if weight_buffers == 1:  # linear in the queries: the closed form
+            extra = rule.fold_period(0, R, C, weight_buffers)
+            return queries_sum(0, step) + len(range(0, kv_len, step)) * extra
+        starts = np.arange(0, kv_len, step, dtype=np.int64)
+        queries = q_len - (np.maximum(0, starts - offset) if causal else 0)
+        return int(rule.fold_period(queries, R, C, weight_buffers).sum())
+
+    qk = ceil(d / R) * folds_sum(C)
+    pv = ceil(d / C) * folds_sum(R)
     # Scores computed: whole C-wide key tiles up to each query block's diagonal.
     scores = _causal_scores(q_len, kv_len, C) if causal else q_len * kv_len
     return qk, pv, scores, queries_sum(R, R) * d
@@ -267,16 +281,18 @@ def _systolic_attention_counts(
 def systolic_attention_work(op: Attention, geometry: Geometry) -> tuple[float, int, int]:
     """(matrix work: heads x fold cycles per array, vector lane-cycles, the cycles of one
     fold) of forward attention on an array geometry: the op's and the geometry's alone."""
-    rows, cols, cores, per_core, _ = geometry
+    rows, cols, cores, per_core, _, buffers = geometry
     causal = op.causal and op.q_len > 1
     d = op.head_dim
-    qk, pv, scores, pv_adds = _systolic_attention_counts(op.q_len, op.kv_len, causal, d, rows, cols)
+    qk, pv, scores, pv_adds = _systolic_attention_counts(
+        op.q_len, op.kv_len, causal, d, rows, cols, buffers
+    )
     heads = op.batch * op.num_heads
     passes = lane_cycles(SYSTOLIC_SOFTMAX_PASSES) + (1 if causal else 0)
     return (
         heads * (qk + pv) / (cores * per_core),
         heads * (scores * passes + pv_adds + 2 * op.q_len * d),
-        op.q_len + 2 * rows + cols - 2,
+        RULES[Dataflow.WS].fold_length(op.q_len, rows, cols),
     )
 
 

@@ -1,10 +1,14 @@
 """GEMM on systolic chips: folds of the array with fill and drain (the fold table,
-tigris.engines.systolic.dataflow.RULES, exact for one array), spread over the arrays of the
-best core grid (row shares x column tiles; weight stationary); SRAM blocking decides the
+tigris.engines.systolic.dataflow.RULES, exact for one array; with two weight buffers an
+array's folds run back to back, the next fold's weights shifting in while the current one
+streams, so a run of folds pays one preload and one fill/drain), spread over the arrays of
+the best core grid (row shares x column tiles; weight stationary); SRAM blocking decides the
 DRAM re-reads; double buffering overlaps DMA with compute. When K folds of one output tile
 run on different arrays their partial sums are added on the vector unit, and every output
 tile is read from the accumulators and cast by it (the epilogue), overlapped with the
-arrays. A kernel's DMA pipeline fills and drains: its first operands land the chip's DMA
+arrays. A core's arrays (MXUs) feed its one vector unit: the vector work is counted once
+per output element (not per array) and runs at the chip's vector rate alongside the
+arrays (time = max of the two), as a TPU's MXUs hand results to its VPU. A kernel's DMA pipeline fills and drains: its first operands land the chip's DMA
 latency after they stream, its last output tile is stored after the last fold and lands a
 latency later, and the cores meet at a barrier (the chip's barrier cycles;
 `pipeline_seconds`).
@@ -33,8 +37,8 @@ from tigris.hardware.chip import Chip, SystolicMatrix
 from tigris.hardware.quantities import dtype_bytes
 from tigris.workload.ops import Gemm
 
-# (rows, cols, cores, arrays per core, dataflow) of a chip's matrix unit
-Geometry = tuple[int, int, int, int, str]
+# (rows, cols, cores, arrays per core, dataflow, weight buffers) of a chip's matrix unit
+Geometry = tuple[int, int, int, int, str, int]
 
 
 def systolic_fold_cycles(
@@ -43,17 +47,23 @@ def systolic_fold_cycles(
     """(number of folds, cycles per fold) of one GEMM on one R x C array, from the fold
     table (RULES): OS ceil(M/R) * ceil(N/C) folds of K + R + C - 2 cycles; WS ceil(K/R) *
     ceil(N/C) of M + 2R + C - 2; IS ceil(K/R) * ceil(M/C) of N + 2R + C - 2."""
+    return _rule(dataflow).folds(m, n, k, rows, cols)
+
+
+def systolic_compute_cycles(
+    m: int, n: int, k: int, rows: int, cols: int, dataflow: str, weight_buffers: int = 1
+) -> int:
+    """Stall-free compute cycles of one GEMM on one array, as SCALE-Sim reports them (one
+    weight buffer) or with the next fold's weights preloaded (two)."""
+    rule = _rule(dataflow)
+    return rule.total_cycles(m, n, k, rows, cols, weight_buffers) - 1
+
+
+def _rule(dataflow: str):
     try:
-        rule = RULES[Dataflow(dataflow)]
+        return RULES[Dataflow(dataflow)]
     except ValueError:
         raise ValueError(f"unknown dataflow {dataflow!r}") from None
-    return rule.folds(m, n, k, rows, cols)
-
-
-def systolic_compute_cycles(m: int, n: int, k: int, rows: int, cols: int, dataflow: str) -> int:
-    """Stall-free compute cycles of one GEMM on one array, as SCALE-Sim reports them."""
-    folds, per_fold = systolic_fold_cycles(m, n, k, rows, cols, dataflow)
-    return folds * per_fold - 1
 
 
 def systolic_parallel_cycles(m: int, n: int, k: int, matrix: SystolicMatrix) -> tuple[int, str]:
@@ -67,7 +77,7 @@ def systolic_parallel_cycles(m: int, n: int, k: int, matrix: SystolicMatrix) -> 
     """
     return _parallel_cycles(
         m, n, k, matrix.rows, matrix.cols, matrix.num_cores, matrix.arrays_per_core,
-        matrix.dataflow,
+        matrix.dataflow, matrix.weight_buffers,
     )  # fmt: skip
 
 
@@ -75,36 +85,87 @@ def systolic_parallel_cycles(m: int, n: int, k: int, matrix: SystolicMatrix) -> 
 # each times the same ~15 GEMM shapes.
 @lru_cache(maxsize=1 << 16)
 def _parallel_cycles(
-    m: int, n: int, k: int, rows: int, cols: int, cores: int, per_core: int, dataflow: str
+    m: int,
+    n: int,
+    k: int,
+    rows: int,
+    cols: int,
+    cores: int,
+    per_core: int,
+    dataflow: str,
+    weight_buffers: int = 1,
 ) -> tuple[int, str]:
     arrays = cores * per_core
+    rule = _rule(dataflow)
     if dataflow == "ws":  # the best grid of the cores
         by_folds = min(
-            _ws_grid_cycles(m, n, k, rows, cols, cores, per_core, core_cols)
+            _ws_grid_cycles(m, n, k, rows, cols, cores, per_core, core_cols, weight_buffers)
             for core_cols in range(1, cores + 1)
             if cores % core_cols == 0
         )
     else:
-        folds, per_fold = systolic_fold_cycles(m, n, k, rows, cols, dataflow)
-        by_folds = ceil(folds / arrays) * per_fold - 1
+        folds, _ = rule.folds(m, n, k, rows, cols)
+        time_steps = {"M": m, "N": n, "K": k}[rule.time]
+        by_folds = rule.run_cycles(ceil(folds / arrays), time_steps, rows, cols, weight_buffers) - 1
     share = ceil(m / arrays) if dataflow != "is" else m
     if dataflow == "is":
         share_n = ceil(n / arrays)
-        by_rows = systolic_compute_cycles(m, share_n, k, rows, cols, dataflow)
+        by_rows = systolic_compute_cycles(m, share_n, k, rows, cols, dataflow, weight_buffers)
     else:
-        by_rows = systolic_compute_cycles(share, n, k, rows, cols, dataflow)
+        by_rows = systolic_compute_cycles(share, n, k, rows, cols, dataflow, weight_buffers)
     return (by_folds, "folds") if by_folds <= by_rows else (by_rows, "rows")
 
 
-def _ws_grid_cycles(
+def ws_grid_share(
     m: int, n: int, k: int, rows: int, cols: int, cores: int, per_core: int, core_cols: int
-) -> int:
-    """Weight-stationary cycles with the cores as a grid: cores / core_cols row shares of
-    M by core_cols groups of the C-wide column tiles; a tile's K folds stay on one core
-    (its partial sums add in place), dealt over the core's arrays."""
-    _, per_fold = RULES[Dataflow.WS].folds(ceil(m / (cores // core_cols)), n, k, rows, cols)
+) -> tuple[int, int]:
+    """(streamed rows, folds) of the busiest array when the cores form a grid: cores /
+    core_cols row shares of M by core_cols groups of the C-wide column tiles; a tile's K
+    folds stay on one core (its partial sums add in place), dealt over the core's arrays."""
     folds = ceil(ceil(n / cols) / core_cols) * ceil(k / rows)
-    return ceil(folds / per_core) * per_fold - 1
+    return ceil(m / (cores // core_cols)), ceil(folds / per_core)
+
+
+def busiest_array_gemm(
+    m: int, n: int, k: int, geometry: Geometry
+) -> tuple[tuple[int, int, int], str]:
+    """A GEMM with the folds of the busiest array under the split `_parallel_cycles`
+    chooses, and the split: the rows split gives the array its share of the streamed rows
+    and every fold; the folds split its ceil(share of the folds) folds of the whole
+    streamed dimension, as one GEMM of that many full-width column tiles (a fold's cycles
+    depend on its streamed length alone: ragged folds keep the whole array's skew). What the
+    cycle-level simulator runs to time a chip (engines.systolic.engine)."""
+    rows, cols, cores, per_core, dataflow, buffers = geometry
+    rule, arrays = _rule(dataflow), cores * per_core
+    _, split = _parallel_cycles(m, n, k, rows, cols, cores, per_core, dataflow, buffers)
+    sizes = {"M": m, "N": n, "K": k}
+    if split == "rows":
+        streamed = "N" if dataflow == "is" else "M"
+        sizes[streamed] = ceil(sizes[streamed] / arrays)
+        return (sizes["M"], sizes["N"], sizes["K"]), split
+    if dataflow == "ws":
+        _, share, folds = min(
+            (_ws_grid_cycles(m, n, k, rows, cols, cores, per_core, c, buffers), *share_folds)
+            for c in range(1, cores + 1)
+            if cores % c == 0
+            for share_folds in [ws_grid_share(m, n, k, rows, cols, cores, per_core, c)]
+        )
+        sizes[rule.time] = share
+    else:
+        folds = ceil(rule.folds(m, n, k, rows, cols)[0] / arrays)
+    sizes[rule.rows] = min(sizes[rule.rows], rows)
+    sizes[rule.cols] = cols * folds
+    return (sizes["M"], sizes["N"], sizes["K"]), split
+
+
+def _ws_grid_cycles(
+    m: int, n: int, k: int, rows: int, cols: int, cores: int, per_core: int, core_cols: int,
+    weight_buffers: int = 1,
+) -> int:  # fmt: skip
+    """Weight-stationary cycles with the cores as a grid (ws_grid_share): the busiest
+    array's folds back to back (the fold table's run_cycles)."""
+    share, folds = ws_grid_share(m, n, k, rows, cols, cores, per_core, core_cols)
+    return RULES[Dataflow.WS].run_cycles(folds, share, rows, cols, weight_buffers) - 1
 
 
 class SystolicChip:
@@ -125,7 +186,8 @@ class SystolicChip:
         self.matrix = matrix
         self.arrays = matrix.num_cores * matrix.arrays_per_core
         self.geometry: Geometry = (
-            matrix.rows, matrix.cols, matrix.num_cores, matrix.arrays_per_core, matrix.dataflow
+            matrix.rows, matrix.cols, matrix.num_cores, matrix.arrays_per_core, matrix.dataflow,
+            matrix.weight_buffers,
         )  # fmt: skip
         self.clock = matrix.clock
         self.lane_rate = lane_rate(chip)
@@ -166,9 +228,9 @@ def systolic_pipeline_s(chip: Chip, first_bytes: float, last_bytes: float) -> fl
 def gemm_counts(op: Gemm, geometry: Geometry) -> tuple[int, int, float, int, str]:
     """(batch x cycles, vector-unit element passes, the DMA pipeline's first plus last
     bytes, cycles, split) of one GEMM on an array geometry: integers and bytes only."""
-    rows, cols, cores, per_core, dataflow = geometry
+    rows, cols, cores, per_core, dataflow, buffers = geometry
     m, n, k, batch = op.m, op.n, op.k, op.batch
-    cycles, split = _parallel_cycles(m, n, k, rows, cols, cores, per_core, dataflow)
+    cycles, split = _parallel_cycles(m, n, k, rows, cols, cores, per_core, dataflow, buffers)
     # Vector unit: partial sums of K folds dealt to different arrays, and the epilogue of
     # every output element.
     k_folds = -(-k // rows) if rule_for(dataflow).rows == "K" else 1

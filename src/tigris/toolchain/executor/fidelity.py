@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tigris.engines.base import get_engine
-from tigris.hardware.chip import Calibration, Chip
+from tigris.hardware.chip import Calibration, Chip, SystolicMatrix
 from tigris.toolchain.compiler.graph import Attention as AttentionNode
 from tigris.toolchain.compiler.graph import Embedding, Graph, Linear
 from tigris.workload.ops import Attention, Gemm, Op, Stream
@@ -168,6 +168,11 @@ def compare(
                 )
             }
         )
+    if isinstance(chip.matrix, SystolicMatrix) and chip.matrix.weight_buffers != 1:
+        # The executor's arrays run mxu.ldw and then mxu.mm (timing.py): no weight
+        # preloading, so the tile engine is asked for the same single-buffered arrays.
+        matrix = chip.matrix.model_copy(update={"weight_buffers": 1})
+        chip = chip.model_copy(update={"matrix": matrix})
     engine = get_engine("tile")
     rows, previous = [], 0
     for node, end in zip(graph.nodes, kernel_end_cycles, strict=True):
