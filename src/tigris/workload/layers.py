@@ -11,7 +11,12 @@ Assumptions:
   fly.
 - Vector flop per element are counted operations, a convention (they do not enter the
   closed-form checks): RMSNorm 4 (square, sum, scale, weight), LayerNorm 7, SwiGLU 5 (SiLU 4
-  + product), GeGLU 9, GELU (tanh form) 8, RoPE 3 (two products, one add), softmax 5.
+  + product), GeGLU 9, GELU (tanh form) 8, squared ReLU 2, RoPE 3 (two products, one add),
+  softmax 5 (also per attention-sink logit, in the attention op).
+- Layers may differ (spec.layer_sequence()): each builder takes the layer's LayerKind, its
+  attention window (sliding or chunked) and its MLP (dense, or MoE).
+- MLA (DeepSeek-V2 section 2.1) runs expanded (kv_b over every key) for training and
+  prefill, absorbed (attention over the cached latent) where that is cheaper: decode.
 - MoE: tokens are spread evenly over the experts, so tokens * top_k routed rows give each
   expert floor or ceil of their share; an expert with no rows reads no weights (a decode
   step of one sequence touches only top_k experts). Dispatch and combine are streams.
@@ -30,12 +35,20 @@ from tigris.workload.ops import (
     make_attention,
     make_gemm,
     make_stream,
+    window_pairs,
 )
 from tigris.workload.precision import Precision
 from tigris.workload.spec import LayerKind, TransformerSpec
 
 NORM_FLOP_PER_ELEMENT = {"rmsnorm": 4.0, "layernorm": 7.0}
-ACTIVATION_FLOP_PER_ELEMENT = {"swiglu": 5.0, "geglu": 9.0, "gelu": 8.0, "relu": 1.0, "silu": 4.0}
+ACTIVATION_FLOP_PER_ELEMENT = {
+    "swiglu": 5.0,
+    "geglu": 9.0,
+    "gelu": 8.0,
+    "relu": 1.0,
+    "silu": 4.0,
+    "relu2": 2.0,  # squared ReLU (Nemotron-4): max, then square
+}
 ROPE_FLOP_PER_ELEMENT = 3.0
 SOFTMAX_FLOP_PER_ELEMENT = 5.0
 CROSS_ENTROPY_BWD_FLOP_PER_ELEMENT = 3.0  # exp(x - max) / sum - onehot
@@ -151,24 +164,28 @@ def bias_add(shape: Shape, name: str, rows: int, width: int) -> Step:
     return Step(forward, (backward,))
 
 
-def norm(shape: Shape, name: str, rows: int) -> Step:
-    """LayerNorm / RMSNorm over the hidden size. Backward runs as two kernels in PyTorch
+def norm(
+    shape: Shape, name: str, rows: int, width: int | None = None, kind: str | None = None
+) -> Step:
+    """LayerNorm / RMSNorm (the model's, or `kind`) over rows of `width` (None: the hidden
+    size; a head for qk_norm, a latent for MLA). Backward runs as two kernels in PyTorch
     (native layer_norm_backward: the input-gradient kernel, then GammaBetaBackward) and in
     apex/Megatron's fused norms (cuComputePartGradGammaBeta, then cuComputeGradInput): each
     reads x and dY, so the backward reads them twice and writes dX and the weight grads."""
-    spec = shape.spec
+    kind = kind or shape.spec.norm
+    width = width or shape.spec.hidden_size
+    elements = rows * width
     step = elementwise(
         shape,
         name,
-        rows * spec.hidden_size,
+        elements,
         inputs=1,
-        flop_per_element=NORM_FLOP_PER_ELEMENT[spec.norm],
-        weight_elements=spec.norm_params,
+        flop_per_element=NORM_FLOP_PER_ELEMENT[kind],
+        weight_elements=width * (2 if kind == "layernorm" else 1),  # scale (and bias)
     )
     if not shape.backward:
         return step
     (backward,) = step.backward
-    elements = rows * spec.hidden_size
     extra = 2 * elements * shape.act_bytes  # x and dY once more, for the weight gradients
     return Step(step.forward, (copy_op(backward, bytes_read=backward.bytes_read + extra),))
 
@@ -202,53 +219,196 @@ def layer_kind(shape: Shape, kind: LayerKind | None) -> LayerKind:
 
 
 def attention_steps(shape: Shape, kind: LayerKind | None = None) -> list[Step]:
-    """norm, QKV projection (+ bias), RoPE, KV-cache append, attention, output projection
-    (+ bias), residual add, for a layer of `kind` (None: the first layer's)."""
+    """norm, the attention of a layer of `kind` (None: the first layer's): GQA/MHA or MLA,
+    output projection (+ bias), residual add."""
     kind = layer_kind(shape, kind)
-    spec, precision, tokens = shape.spec, shape.precision, shape.tokens
-    h, qkv_width = spec.hidden_size, spec.q_size + 2 * spec.kv_size
-    steps = [norm(shape, "attn.norm", tokens), weight_gemm(shape, "attn.qkv", tokens, qkv_width, h)]
-    if spec.qkv_bias:
-        steps.append(bias_add(shape, "attn.qkv.bias", tokens, qkv_width))
-    if spec.position == "rope":
-        rotated = round(tokens * (spec.q_size + spec.kv_size) * spec.rotary_fraction)
-        steps.append(
-            elementwise(
-                shape, "attn.rope", rotated, inputs=1, flop_per_element=ROPE_FLOP_PER_ELEMENT
-            )
-        )
-    if shape.kv_cache:
-        steps.append(kv_append(shape))
-    core = make_attention(  # name, batch, heads, KV heads, head dim, q_len, kv_len, causal
-        "attn.core",
-        shape.batch,
-        spec.num_heads,
-        spec.num_kv_heads,
-        spec.head_dim,
-        shape.q_len,
-        shape.kv_len,
-        True,
-        precision.compute_dtype,  # dtype
-        precision.kv_cache if shape.kv_cache and shape.kv_len > shape.q_len else None,
-        "fwd",
-        kind.window,  # window
-    )
-    core_bwd = (copy_op(core, name="attn.core.bwd", phase="bwd"),) if shape.backward else ()
-    steps.append(Step(core, core_bwd))
-    steps.append(weight_gemm(shape, "attn.out", tokens, h, spec.q_size))
+    spec, tokens = shape.spec, shape.tokens
+    h = spec.hidden_size
+    steps = [norm(shape, "attn.norm", tokens)]
+    steps.extend(mla_steps(shape, kind) if spec.is_mla else gqa_steps(shape, kind))
+    value_width = spec.value_head_dim if spec.is_mla else spec.head_dim
+    steps.append(weight_gemm(shape, "attn.out", tokens, h, spec.num_heads * value_width))
     if spec.attention_out_bias:
         steps.append(bias_add(shape, "attn.out.bias", tokens, h))
     steps.append(residual_add(shape, "attn.residual"))
     return steps
 
 
-def kv_append(shape: Shape) -> Step:
-    """The new tokens' K and V written to the cache (cast to the cache dtype). Inference only."""
-    spec = shape.spec
-    elements = 2 * shape.tokens * spec.kv_size
+def gqa_steps(shape: Shape, kind: LayerKind) -> list[Step]:
+    """QKV projection (+ bias), per-head query and key norms (qk_norm), RoPE, KV-cache
+    append, attention (V heads as wide as the K heads)."""
+    spec, tokens = shape.spec, shape.tokens
+    h, qkv_width = spec.hidden_size, spec.q_size + 2 * spec.kv_size
+    steps = [weight_gemm(shape, "attn.qkv", tokens, qkv_width, h)]
+    if spec.qkv_bias:
+        steps.append(bias_add(shape, "attn.qkv.bias", tokens, qkv_width))
+    if spec.qk_norm:
+        steps.extend(head_norms(shape))
+    if spec.position == "rope":
+        steps.append(
+            rope(shape, round(tokens * (spec.q_size + spec.kv_size) * spec.rotary_fraction))
+        )
+    if shape.kv_cache:
+        steps.append(kv_append(shape, 2 * spec.kv_size))
+    steps.append(core_attention(shape, kind, spec.num_kv_heads, spec.head_dim, reads_cache=True))
+    return steps
+
+
+def head_norms(shape: Shape) -> list[Step]:
+    """qk_norm (Qwen3, Gemma 3): an RMSNorm over each query head and each key head, before
+    RoPE, with one head_dim scale for the queries and one for the keys."""
+    spec, tokens = shape.spec, shape.tokens
+    return [
+        norm(shape, "attn.q_norm", tokens * spec.num_heads, spec.head_dim, "rmsnorm"),
+        norm(shape, "attn.k_norm", tokens * spec.num_kv_heads, spec.head_dim, "rmsnorm"),
+    ]
+
+
+def rope(shape: Shape, elements: int) -> Step:
+    """Rotary embedding of `elements` query and key values (tables computed on the fly)."""
+    return elementwise(
+        shape, "attn.rope", elements, inputs=1, flop_per_element=ROPE_FLOP_PER_ELEMENT
+    )
+
+
+def core_attention(
+    shape: Shape,
+    kind: LayerKind,
+    kv_heads: int,
+    head_dim: int,
+    v_head_dim: int | None = None,
+    *,
+    reads_cache: bool,
+    kv_shared: bool = False,
+) -> Step:
+    """The attention op of a layer of `kind`: its window (sliding or chunked) and the
+    model's sinks. K and V are read in the cache dtype when some keys come from the cache
+    and `reads_cache` (MLA's expanded path reads keys the kv_b projection just computed)."""
+    spec, precision = shape.spec, shape.precision
+    cached = reads_cache and shape.kv_cache and shape.kv_len > shape.q_len
+    core = make_attention(  # every field in order (see ops.Attention)
+        "attn.core",
+        shape.batch,
+        spec.num_heads,
+        kv_heads,
+        head_dim,
+        shape.q_len,
+        shape.kv_len,
+        True,  # causal
+        precision.compute_dtype,
+        precision.kv_cache if cached else None,
+        "fwd",
+        kind.window,
+        "flash2",
+        False,  # dropout
+        "chunked" if kind.attention == "chunked" else "sliding",
+        v_head_dim,
+        kv_shared,
+        spec.attention_sinks,
+    )
+    core_bwd = (copy_op(core, name="attn.core.bwd", phase="bwd"),) if shape.backward else ()
+    return Step(core, core_bwd)
+
+
+def kv_append(shape: Shape, width: int) -> Step:
+    """The new tokens' cache rows written (cast to the cache dtype), `width` values per
+    token: K and V (2 kv_size), or MLA's latent and rotary key. Inference only."""
+    elements = shape.tokens * width
     written = elements * dtype_bytes(shape.precision.kv_cache)
     op = make_stream("attn.kv_append", elements, elements * shape.act_bytes, written, 0.0)
     return Step(op, ())
+
+
+# ---- multi-head latent attention (DeepSeek-V2, arXiv:2405.04434, section 2.1) -------------
+
+
+def mla_steps(shape: Shape, kind: LayerKind) -> list[Step]:
+    """MLA (DeepSeek-V2 section 2.1; DeepSeek-V3, Kimi K2): the query through its low-rank
+    pair (q_a, RMSNorm, q_b) or one full-rank q projection; kv_a_proj_with_mqa projects the
+    hidden state to the KV latent (kv_lora_rank) and the decoupled rotary key
+    (qk_rope_head_dim, one for all heads: section 2.1.3); the latent's RMSNorm; RoPE on the
+    rotary parts of the queries and that key; the cache keeps latent + rotary key. Then
+    either the expanded attention (prefill, training) or the absorbed one (decode)."""
+    spec, tokens = shape.spec, shape.tokens
+    latent, rotary = spec.kv_lora_rank or 0, spec.qk_rope_head_dim
+    steps = mla_query_steps(shape)
+    steps.append(weight_gemm(shape, "attn.kv_a", tokens, latent + rotary, spec.hidden_size))
+    steps.append(norm(shape, "attn.kv_a_norm", tokens, latent, "rmsnorm"))
+    if rotary:
+        steps.append(rope(shape, tokens * (spec.num_heads + 1) * rotary))
+    if shape.kv_cache:
+        steps.append(kv_append(shape, latent + rotary))
+    if mla_absorbs(shape, kind):
+        steps.extend(mla_absorbed_steps(shape, kind))
+    else:
+        steps.extend(mla_expanded_steps(shape, kind))
+    return steps
+
+
+def mla_query_steps(shape: Shape) -> list[Step]:
+    """Queries of heads x head_dim (head_dim = qk_nope + qk_rope): q_a down-projection, its
+    RMSNorm and the q_b up-projection (q_lora_rank set), else one q projection."""
+    spec, tokens = shape.spec, shape.tokens
+    h, width, rank = spec.hidden_size, spec.q_size, spec.q_lora_rank
+    if rank is None:
+        return [weight_gemm(shape, "attn.q", tokens, width, h)]
+    return [
+        weight_gemm(shape, "attn.q_a", tokens, rank, h),
+        norm(shape, "attn.q_a_norm", tokens, rank, "rmsnorm"),
+        weight_gemm(shape, "attn.q_b", tokens, width, rank),
+    ]
+
+
+def mla_expanded_steps(shape: Shape, kind: LayerKind) -> list[Step]:
+    """kv_b_proj up-projects the latent of every key into per-head non-rotary keys and
+    values (the cached latents too when some keys are cached: chunked prefill, a prefix
+    hit), then attention with QK width head_dim and AV width v_head_dim, the rotary key
+    shared by the heads (counted per head, as the kernels read it)."""
+    spec = shape.spec
+    latent, value = spec.kv_lora_rank or 0, spec.value_head_dim
+    nope = spec.head_dim - spec.qk_rope_head_dim
+    keys = shape.batch * shape.kv_len
+    heads = spec.num_heads
+    return [
+        weight_gemm(shape, "attn.kv_b", keys, heads * (nope + value), latent),
+        core_attention(shape, kind, heads, spec.head_dim, value, reads_cache=False),
+    ]
+
+
+def mla_absorbed_steps(shape: Shape, kind: LayerKind) -> list[Step]:
+    """Weight absorption as DeepSeek runs decode (section 2.1.2: W^UK absorbed into the
+    query side, W^UV into the output side): each head's non-rotary query times its W^UK
+    slice (qk_nope x kv_lora_rank) lands in the latent space; attention over the cached
+    latent as one shared KV head (QK width kv_lora_rank + qk_rope_head_dim, AV width
+    kv_lora_rank, V being the latent itself: the cache is read once); each head's output
+    times its W^UV slice (kv_lora_rank x v_head_dim) before o_proj."""
+    spec, tokens = shape.spec, shape.tokens
+    latent, rotary, heads = spec.kv_lora_rank or 0, spec.qk_rope_head_dim, spec.num_heads
+    nope = spec.head_dim - rotary
+    return [
+        weight_gemm(shape, "attn.uk", tokens, latent, nope, heads),
+        core_attention(shape, kind, 1, latent + rotary, latent, reads_cache=True, kv_shared=True),
+        weight_gemm(shape, "attn.uv", tokens, spec.value_head_dim, latent, heads),
+    ]
+
+
+def mla_absorbs(shape: Shape, kind: LayerKind) -> bool:
+    """Whether MLA runs absorbed: at inference, when that costs fewer flop than expanding
+    every key's latent (per head and sequence, factor 2 left out on both sides):
+    absorbed q_len * r * (nope + v) + pairs * (2 r + rope) against expanded
+    kv_len * r * (nope + v) + pairs * (head_dim + v). So every decode step (q_len 1) and a
+    short pass over a long cache (speculative verification) absorb, as vLLM and SGLang
+    run them; a prompt's prefill (q_len = kv_len) and training expand."""
+    if not shape.kv_cache:
+        return False
+    spec = shape.spec
+    r, rotary, value = spec.kv_lora_rank or 0, spec.qk_rope_head_dim, spec.value_head_dim
+    mode = "chunked" if kind.attention == "chunked" else "sliding"
+    pairs = window_pairs(shape.q_len, shape.kv_len, kind.window, mode)
+    up = r * (spec.head_dim - rotary + value)
+    absorbed = shape.q_len * up + pairs * (2 * r + rotary)
+    expanded = shape.kv_len * up + pairs * (spec.head_dim + value)
+    return absorbed < expanded
 
 
 def dense_mlp_steps(shape: Shape, prefix: str, rows: int, width: int, batch: int = 1) -> list[Step]:

@@ -27,6 +27,31 @@ def causal_pairs(q_len: int, kv_len: int, window: int | None = None) -> float:
     return growing + float(kv_len - growing_end) * window
 
 
+def chunked_pairs(q_len: int, kv_len: int, chunk: int) -> float:
+    """Query-key pairs of chunked causal attention (Llama 4's local layers: the sequence is
+    cut into chunks of `chunk` tokens and a query sees only the keys of its own chunk up to
+    itself), queries being the last q_len of kv_len positions.
+
+    The query at position p sees (p mod chunk) + 1 keys, so the pairs are
+    S(kv_len) - S(kv_len - q_len) with S(n) = sum over p < n, in closed form below."""
+    return _chunked_prefix_pairs(kv_len, chunk) - _chunked_prefix_pairs(kv_len - q_len, chunk)
+
+
+def window_pairs(q_len: int, kv_len: int, window: int | None, mode: str = "sliding") -> float:
+    """Causal query-key pairs per head under a window of either mode ('sliding' or
+    'chunked'; no window: plain causal)."""
+    if window is not None and mode == "chunked":
+        return chunked_pairs(q_len, kv_len, window)
+    return causal_pairs(q_len, kv_len, window)
+
+
+def _chunked_prefix_pairs(positions: int, chunk: int) -> float:
+    """Pairs of the first `positions` queries: each full chunk has chunk (chunk + 1) / 2,
+    the partial last one rest (rest + 1) / 2."""
+    full, rest = divmod(positions, chunk)
+    return float(full) * chunk * (chunk + 1) / 2 + rest * (rest + 1) / 2
+
+
 @dataclass(frozen=True)
 class Gemm:
     """C[batch, m, n] = A[batch, m, k] @ B[batch, k, n] (batch = independent GEMMs)."""
@@ -67,6 +92,10 @@ class Gemm:
 
 
 ATTENTION_IMPLEMENTATIONS = ("flash2", "flash1", "standard", "fused_softmax")
+WINDOW_MODES = ("sliding", "chunked")
+# A sink logit (gpt-oss) is one more score per head and query row through the softmax:
+# the 5 flop per element of layers.SOFTMAX_FLOP_PER_ELEMENT (max, subtract, exp, sum, scale).
+SINK_FLOP_PER_ROW = 5.0
 
 
 @dataclass(frozen=True)
@@ -78,6 +107,14 @@ class Attention:
     (queries are the last q_len positions of kv_len). Backward is 2.5x forward (five
     matmuls instead of two; FlashAttention-2, Dao 2023); `recompute` adds the forward's
     QK^T once more as FlashAttention's backward does.
+
+    `window` limits the keys a query sees: 'sliding' `window_mode` keeps the last `window`
+    keys (Mistral), 'chunked' only those of the query's own `window`-token chunk (Llama 4).
+    `v_head_dim` is the AV width when it differs from the QK width `head_dim` (MLA: QK 192,
+    AV 128 in DeepSeek-V3's prefill); the forward flop is then 2 * (head_dim + v_head_dim)
+    per pair and head. `kv_shared`: V is the first v_head_dim columns of the K rows (MLA's
+    absorbed decode attends over the cached latent, read once). `sinks`: one learned sink
+    logit per head joins each row's softmax (gpt-oss), SINK_FLOP_PER_ROW flop per row.
 
     `implementation` says which kernel runs it (the engine times each by its mechanism):
     'flash2' (FlashAttention-2, Dao 2023; the default), 'flash1' (FlashAttention, Dao et al.
@@ -103,6 +140,10 @@ class Attention:
     window: int | None = None  # sliding window: each query sees at most this many keys
     implementation: str = "flash2"  # flash2 | flash1 | standard | fused_softmax
     dropout: bool = False  # dropout on the attention probabilities
+    window_mode: str = "sliding"  # sliding | chunked: how `window` limits the keys
+    v_head_dim: int | None = None  # AV width; None = head_dim
+    kv_shared: bool = False  # V read from the K rows (MLA latent), not stored apart
+    sinks: bool = False  # one sink logit per head in every row's softmax
 
     def __post_init__(self) -> None:
         if self.implementation not in ATTENTION_IMPLEMENTATIONS:
@@ -110,36 +151,60 @@ class Attention:
                 f"{self.name}: unknown attention implementation {self.implementation!r} "
                 f"(one of {', '.join(ATTENTION_IMPLEMENTATIONS)})"
             )
+        if self.window_mode not in WINDOW_MODES:
+            raise ValueError(f"{self.name}: unknown window mode {self.window_mode!r}")
+
+    @property
+    def value_dim(self) -> int:
+        return self.v_head_dim or self.head_dim
+
+    @property
+    def pair_width(self) -> int:
+        """QK plus AV width: each pair and head costs 2 * pair_width flop forward."""
+        return self.head_dim + self.value_dim
 
     @property
     def num_pairs(self) -> float:
-        """Query-key pairs per head (after causal masking and the sliding window)."""
+        """Query-key pairs per head (after causal masking and the sliding or chunked window)."""
         if not self.causal:
             return float(self.q_len) * self.kv_len
-        return causal_pairs(self.q_len, self.kv_len, self.window)
+        return window_pairs(self.q_len, self.kv_len, self.window, self.window_mode)
+
+    def first_key(self, position: int) -> int:
+        """First key the query at `position` sees (its last is itself under causal masking)."""
+        if self.window is None:
+            return 0
+        if self.window_mode == "chunked":
+            return position - position % self.window
+        return max(0, position - self.window + 1)
 
     @property
     def kv_span(self) -> int:
-        """Keys some query sees: all kv_len, or under a window the last q_len + window - 1."""
+        """Keys some query sees: all kv_len, or under a window from the first query's first
+        key on (sliding: the last q_len + window - 1; chunked: from its chunk's start)."""
         if self.window is None:
             return self.kv_len
-        return min(self.kv_len, self.q_len + self.window - 1)
+        return self.kv_len - self.first_key(self.kv_len - self.q_len)
 
     @property
     def flop(self) -> float:
-        forward = 4.0 * self.batch * self.num_heads * self.head_dim * self.num_pairs
+        forward = 2.0 * self.batch * self.num_heads * self.pair_width * self.num_pairs
+        if self.sinks:
+            forward += SINK_FLOP_PER_ROW * self.batch * self.num_heads * self.q_len
         return forward if self.phase == "fwd" else 2.5 * forward
 
     @property
     def min_bytes(self) -> float:
         element = dtype_bytes(self.dtype)
         kv_element = dtype_bytes(self.kv_dtype or self.dtype)
-        q_o = 2 * self.batch * self.num_heads * self.q_len * self.head_dim * element
-        kv = 2 * self.batch * self.num_kv_heads * self.kv_span * self.head_dim * kv_element
+        q_o = self.batch * self.num_heads * self.q_len * self.pair_width * element
+        kv_width = self.head_dim if self.kv_shared else self.pair_width
+        kv = self.batch * self.num_kv_heads * self.kv_span * kv_width * kv_element
+        sinks = self.num_heads * element if self.sinks else 0.0
         if self.phase == "fwd":
-            return q_o + kv
+            return q_o + kv + sinks
         # backward reads Q, K, V, O, dO and writes dQ, dK, dV
-        return 2 * q_o + 2 * kv + q_o / 2
+        return 2 * q_o + 2 * kv + q_o / 2 + 2 * sinks
 
 
 @dataclass(frozen=True)
@@ -237,12 +302,17 @@ def make_attention(
     window: int | None = None,
     implementation: str = "flash2",
     dropout: bool = False,
+    window_mode: str = "sliding",
+    v_head_dim: int | None = None,
+    kv_shared: bool = False,
+    sinks: bool = False,
 ) -> Attention:
     """Attention(...) with every field in order, built fast."""
-    if implementation not in ATTENTION_IMPLEMENTATIONS:
+    if implementation not in ATTENTION_IMPLEMENTATIONS or window_mode not in WINDOW_MODES:
         return Attention(  # raises
             name, batch, num_heads, num_kv_heads, head_dim, q_len, kv_len, causal, dtype,
-            kv_dtype, phase, window, implementation, dropout,
+            kv_dtype, phase, window, implementation, dropout, window_mode, v_head_dim,
+            kv_shared, sinks,
         )  # fmt: skip
     op = _new(Attention)
     op.__dict__.update(
@@ -260,6 +330,10 @@ def make_attention(
         window=window,
         implementation=implementation,
         dropout=dropout,
+        window_mode=window_mode,
+        v_head_dim=v_head_dim,
+        kv_shared=kv_shared,
+        sinks=sinks,
     )
     return op
 
