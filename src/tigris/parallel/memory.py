@@ -146,7 +146,9 @@ def _memory_stages(
     out = [(group, group.first_stage) for group in groups]
     last = plan.pp - 1
     for group in groups:
-        if group.first_stage != last and (2 in group.ends or 3 in group.ends):
+        # a last stage holding the first stage's layers holds no more than it (fewer
+        # micro-batches in flight, a head no larger than the embedding)
+        if group.first_stage not in (0, last) and 2 in group.ends:
             out.append((group, last))
     return out
 

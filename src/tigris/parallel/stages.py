@@ -140,6 +140,11 @@ def stage_groups(
 ) -> tuple[StageGroup, ...]:
     """The stages of a plan, grouped by the layers they hold (an even split of a model
     whose layers are alike is one group), in order of their first stage."""
+    if pp_layers is None and len(spec.layer_kinds()) == 1:  # the search's hot path
+        layers = spec.num_layers // pp
+        moe = layers if spec.layer_sequence()[0].mlp == "moe" else 0
+        ends = frozenset({3} if pp == 1 else {0, 1, 2} if pp > 2 else {1, 2})
+        return (StageGroup((layers,), layers, moe, ends, 0),)
     counts = stage_layer_counts(spec.num_layers, pp, pp_layers)
     rows = _stage_kind_counts(spec, pp, virtual_stages, counts)
     moe = [kind.mlp == "moe" for kind, _ in spec.layer_kinds()]

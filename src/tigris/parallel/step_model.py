@@ -388,7 +388,30 @@ class StageSeconds:
 def _weighted(counts: tuple[int, ...], seconds: tuple[float, ...]) -> float:
     """Seconds of `counts[k]` layers of each kind k (0 + n x t for one kind: the float
     an even split of alike layers always gave)."""
+    if len(counts) == 1:  # alike layers: the search's hot path
+        return counts[0] * seconds[0]
     return sum(n * t for n, t in zip(counts, seconds, strict=True))
+
+
+def _ends_s(codes: frozenset[int], groups: GroupSums) -> float:
+    """The larger model ends of a group's stages (0 none, 1 embedding, 2 head, 3 both)."""
+    if 3 in codes:
+        return groups.embedding + groups.head
+    embedding = groups.embedding if 1 in codes else 0.0
+    head = groups.head if 2 in codes else 0.0
+    return max(embedding, head)
+
+
+def _cp_s(figures: PlanFigures, kinds: tuple[int, ...], groups: GroupSums) -> float:
+    """The cp ring exchange a stage's attention does not hide (none without cp)."""
+    if figures.cp_fwd_s == 0.0 and figures.cp_bwd_s == 0.0:
+        return 0.0
+    exposed = tuple(
+        max(0.0, figures.cp_fwd_s - attention_s) * figures.repeats
+        + max(0.0, figures.cp_bwd_s - 2.5 * attention_s)
+        for attention_s in groups.layer_attention
+    )
+    return _weighted(kinds, exposed)
 
 
 def stage_seconds(figures: PlanFigures, stage: StageComm, groups: GroupSums) -> StageSeconds:
@@ -396,23 +419,14 @@ def stage_seconds(figures: PlanFigures, stage: StageComm, groups: GroupSums) -> 
     (the larger of its stages': embedding on the first, head and loss on the last, both
     when pp = 1) and its exposed collectives."""
     kinds = stage.group.kinds
-    ends = {0: 0.0, 1: groups.embedding, 2: groups.head, 3: groups.embedding + groups.head}
-    cp_s = _weighted(
-        kinds,
-        tuple(
-            max(0.0, figures.cp_fwd_s - attention_s) * figures.repeats
-            + max(0.0, figures.cp_bwd_s - 2.5 * attention_s)
-            for attention_s in groups.layer_attention
-        ),
-    )
     return StageSeconds(
         fwd_s=_weighted(kinds, groups.layer_fwd),
         bwd_s=_weighted(kinds, groups.layer_bwd),
         recompute_s=_weighted(kinds, groups.layer_recompute),
-        ends_s=max(ends[code] for code in stage.group.ends),
+        ends_s=_ends_s(stage.group.ends, groups),
         tp_s=stage.tp_s,
         ep_s=stage.ep_s,
-        cp_s=cp_s,
+        cp_s=_cp_s(figures, kinds, groups),
         optimizer_s=_weighted(kinds, groups.optimizer_layer),
     )
 
