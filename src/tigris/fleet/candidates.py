@@ -8,10 +8,11 @@ of the supply menu, from the serving and training models (tigris.api).
   wall power per chip at that rate.
 - A run on a system (`evaluate_run`): the fewest chips (a node multiple on the grid
   node x 2^k and node x 3 x 2^(k-1)) whose best parallel plan (`tigris.api.train`) trains
-  the run's tokens by its deadline, with its wall power per chip.
+  the run's tokens by its deadline, failures and checkpoint restarts included (its
+  goodput model's expected wall time), with its wall power per chip.
 
 Each is one function of one task, so that the lead can wire in goodput (failures,
-checkpoints: `run_days`) and trace replay (`service_lengths`) at one place each. They
+checkpoints: `run_days`, now wired) and trace replay (`service_lengths`) at one place. They
 are pure (a task in, a candidate out) and run in any process (tigris.fleet.execute).
 """
 
@@ -220,8 +221,12 @@ def idle_wall_w(system: SupplySystem) -> float:
 
 
 def run_days(figures: dict[str, object]) -> float:
-    """Days to train, from `tigris train`'s figures. The hook for goodput (failures,
-    checkpoints, restarts stretch this time)."""
+    """Days to train, from `tigris train --goodput`'s figures: the expected wall time
+    with failures, checkpoints and restarts (tigris.parallel.goodput), else the
+    failure-free time."""
+    goodput = figures.get("goodput")
+    if isinstance(goodput, dict) and goodput.get("wall_time_s") is not None:
+        return float(goodput["wall_time_s"]) / SECONDS_PER_DAY
     return float(figures["time_to_train_s"]) / SECONDS_PER_DAY  # type: ignore[arg-type]
 
 
@@ -234,6 +239,7 @@ def train_at(task: RunTask, num_chips: int) -> dict[str, object]:
     result = t.train(
         run.model, chip=task.system.chip, system=task.system.system, num_chips=num_chips,
         global_batch=batch, seq_len=run.seq_len, tokens=run.tokens, dtype=run.dtype, top=1,
+        goodput=True,
     )  # fmt: skip
     return result.to_dict()
 
