@@ -55,6 +55,7 @@ def test_gemm_json_is_the_same_with_and_without_progress():
 
 
 def _validate_app() -> typer.Typer:
+    from tigris.cli.kernels import register as register_kernels
     from tigris.cli.serve import register as register_serving
     from tigris.cli.train import register as register_parallel
 
@@ -62,6 +63,7 @@ def _validate_app() -> typer.Typer:
     validate_app = typer.Typer()
     app.add_typer(validate_app, name="validate")
     register_parallel(app, validate_app)
+    register_kernels(app, validate_app)
     register_serving(app, validate_app)
     return app
 
@@ -85,8 +87,8 @@ def _fake_protocol(result_type):
 @pytest.mark.parametrize(
     ("command", "module", "function"),
     [
-        ("attention", "tigris.validate.attention", "validate_attention"),
-        ("collectives", "tigris.validate.collectives", "validate_collectives"),
+        ("attention", "tigris.validate.attention_protocol", "validate_attention_protocol"),
+        ("collectives", "tigris.validate.collective_protocol", "validate_collectives_protocol"),
         ("train", "tigris.validate.train_protocol", "validate_train_protocol"),
         ("infer", "tigris.validate.infer_protocol", "validate_infer_protocol"),
     ],

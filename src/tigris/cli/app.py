@@ -404,6 +404,18 @@ def _register_parallel() -> None:
     register(app, validate_app)
 
 
+def _register_kernels() -> None:
+    from tigris.cli.kernels import register
+
+    register(app, validate_app)
+
+
+def _register_calibrate() -> None:
+    from tigris.cli.calibrate import register
+
+    register(app)
+
+
 def _register_serving() -> None:
     from tigris.cli.serve import register
 
@@ -439,6 +451,8 @@ _PLUGINS = (
     _register_systolic,
     _register_executor,
     _register_parallel,
+    _register_kernels,
+    _register_calibrate,
     _register_serving,
     _register_compare,
     _register_explore,
@@ -462,7 +476,11 @@ _PLUGINS_OF = {
     "compare": (_register_compare,),
     "explore": (_register_explore,),
     "plan": (_register_plan,),
-    "validate": (_register_parallel, _register_power),
+    "attention": (_register_kernels,),
+    "collective": (_register_kernels,),
+    "stream": (_register_kernels,),
+    "calibrate": (_register_calibrate,),
+    "validate": (_register_parallel, _register_kernels, _register_power),
 }
 
 

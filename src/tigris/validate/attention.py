@@ -29,7 +29,7 @@ from statistics import mean
 from tigris.engines.tile import time_attention
 from tigris.hardware.chip import Chip
 from tigris.hardware.presets import load_chip
-from tigris.validate.measured import HARDWARE_TO_CHIP, read_rows, with_progress
+from tigris.validate.measured import HARDWARE_TO_CHIP, read_rows, source_label, with_progress
 from tigris.workload.ops import Attention
 
 IMPLEMENTATIONS = {
@@ -50,6 +50,7 @@ class AttentionCase:
     head_dim: int
     causal: bool
     measured_flop_per_s: float
+    source: str = ""  # the publication (measured.source_label)
 
     @property
     def batch(self) -> int:
@@ -94,29 +95,35 @@ def _hardware_chip(hardware: str) -> str | None:
     return HARDWARE_TO_CHIP.get(name)
 
 
+def attention_case_or_reason(row: dict[str, str]) -> AttentionCase | str:
+    """The row's case, or why it cannot be timed (tigris.validate.protocol.map_rows)."""
+    found = re.search(r"\[(.*)\]", row["metric_name"])
+    if found is None or found.group(1) not in IMPLEMENTATIONS:
+        known = ", ".join(IMPLEMENTATIONS)
+        return f"metric {row['metric_name'][:40]!r} names no implementation of {known}"
+    chip_id = _hardware_chip(row["hardware"])
+    if chip_id is None:
+        return f"no preset for {row['hardware'][:50]}"
+    head_dim = re.search(r"head dim (\d+)", row["notes"])
+    if head_dim is None:
+        return "notes give no 'head dim N'"
+    return AttentionCase(
+        row_id=row["id"],
+        chip_id=chip_id,
+        implementation=IMPLEMENTATIONS[found.group(1)],
+        seq_len=int(row["seq_len"]),
+        head_dim=int(head_dim.group(1)),
+        causal="non-causal" not in row["notes"],
+        measured_flop_per_s=float(row["metric_value"]) * 1e12,
+        source=source_label(row["source"]),
+    )
+
+
 @lru_cache(maxsize=1)
 def load_attention_cases() -> tuple[AttentionCase, ...]:
-    cases = []
-    for row in read_rows():
-        if row["category"] != "attention":
-            continue
-        found = re.search(r"\[(.*)\]", row["metric_name"])
-        chip_id = _hardware_chip(row["hardware"])
-        if found is None or found.group(1) not in IMPLEMENTATIONS or chip_id is None:
-            continue
-        head_dim = int(re.search(r"head dim (\d+)", row["notes"]).group(1))
-        cases.append(
-            AttentionCase(
-                row_id=row["id"],
-                chip_id=chip_id,
-                implementation=IMPLEMENTATIONS[found.group(1)],
-                seq_len=int(row["seq_len"]),
-                head_dim=head_dim,
-                causal="non-causal" not in row["notes"],
-                measured_flop_per_s=float(row["metric_value"]) * 1e12,
-            )
-        )
-    return tuple(cases)
+    """Every packaged attention row that maps to a case."""
+    cases = (attention_case_or_reason(row) for row in read_rows(("attention",)))
+    return tuple(case for case in cases if isinstance(case, AttentionCase))
 
 
 def evaluate_attention(case: AttentionCase, chip: Chip | None = None) -> AttentionResult:

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from statistics import mean
 
 import numpy as np
@@ -40,21 +41,31 @@ def _error(chip: Chip, cases: list[Case]) -> float:
 MIN_ROWS_FOR_ALL_TERMS = 10
 
 
-def fit_chip(chip: Chip, cases: list[Case], rounds: int = 3) -> tuple[Calibration, float]:
-    """Coordinate descent over the calibration grid; returns the fit and its mean |error| %."""
+def fit_chip(
+    chip: Chip,
+    cases: list[Case],
+    rounds: int = 3,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[Calibration, float]:
+    """Coordinate descent over the calibration grid; returns the fit and its mean |error| %.
+    `progress(done, total)` hears of each term's sweep."""
     current = chip.calibration
     uses_host = any(case.host_timed for case in cases)
     terms = set(GRIDS) if len(cases) >= MIN_ROWS_FOR_ALL_TERMS else {"matrix_fraction"}
     best_error = _error(chip, cases)
-    for _ in range(rounds):
-        for name, grid in GRIDS.items():
-            if name not in terms or (name == "host_overhead" and not uses_host):
-                continue
+    sweeps = [name for _ in range(rounds) for name in GRIDS]
+    for done, name in enumerate(sweeps):
+        if progress is not None:
+            progress(done, len(sweeps))
+        grid = GRIDS[name]
+        if name in terms and not (name == "host_overhead" and not uses_host):
             for value in grid:
                 trial = current.model_copy(update={name: float(value)})
                 error = _error(chip.model_copy(update={"calibration": trial}), cases)
                 if error < best_error - 1e-9:
                     best_error, current = error, trial
+    if progress is not None:
+        progress(len(sweeps), len(sweeps))
     ids = sorted({case.row_id.rsplit("_", 1)[0] for case in cases})
     fitted = current.model_copy(update={"fitted_on": f"measured.csv gemm rows {', '.join(ids)}"})
     return fitted, best_error
@@ -119,6 +130,86 @@ def held_out_chip(chip_id: str, holdout: str | None, group: str = "") -> Chip:
 
 def gemm_cases_for(chip_id: str) -> list[Case]:
     return [case for case in load_cases() if case.chip_id == chip_id and case.category == "gemm"]
+
+
+# ---- a user's own rows: `tigris calibrate CHIP --data FILE.csv -o my-chip.yaml` --------
+
+# Fewer rows than this pin a calibration to the rows (the prediction becomes the
+# measurement) and say nothing about the chip: the protocol's "calibration input" bound.
+MIN_USER_ROWS = 5
+USER_CATEGORIES = ("gemm", "memory_bw")
+
+
+@dataclass(frozen=True)
+class UserFit:
+    """A chip's calibration fitted on a user's rows, and what it was fitted on."""
+
+    base: Chip
+    calibration: Calibration
+    data: str
+    row_ids: tuple[str, ...]
+    error_pct: float
+    date: str
+
+    def preset(self, chip_id: str, base: str | None = None) -> dict[str, object]:
+        """The chip YAML's mapping: `base:` the chip (its id, or `base`: the path of its
+        file relative to the YAML's folder), the fitted terms, the provenance."""
+        c = self.calibration
+        return {
+            "base": base or self.base.id,
+            "id": chip_id,
+            "name": f"{self.base.name} (calibrated on {Path(self.data).name})",
+            "calibration": {
+                "matrix_fraction": c.matrix_fraction,
+                "dram_fraction": c.dram_fraction,
+                "kernel_overhead": f"{c.kernel_overhead * 1e6:g} us",
+                "host_overhead": f"{c.host_overhead * 1e6:g} us",
+                "fitted_on": c.fitted_on,
+            },
+            "sources": {
+                "calibration": f"{self.data}, {len(self.row_ids)} rows: "
+                f"{', '.join(self.row_ids)} (tigris calibrate, {self.date})"
+            },
+        }
+
+
+def user_cases(chip: Chip, data: Path) -> list[Case]:
+    """The gemm and memory_bw rows of `data` measured on `chip` (its hardware maps to the
+    chip's id); SpecError naming --data when fewer than MIN_USER_ROWS."""
+    from tigris.errors import SpecError
+    from tigris.validate.measured import case_or_reason
+    from tigris.validate.protocol import map_rows, read_measured
+
+    mapped, unmapped = map_rows(read_measured(data, USER_CATEGORIES), case_or_reason)
+    cases = [case for case in mapped if case.chip_id == chip.id]  # type: ignore[attr-defined]
+    if len(cases) < MIN_USER_ROWS:
+        raise SpecError(
+            f"{len(cases)} gemm/memory_bw rows on {chip.id} ({len(unmapped)} unreadable); "
+            f"a fit needs at least {MIN_USER_ROWS}",
+            file=str(data),
+            key_path="--data",
+            hint="rows whose hardware column names the chip (docs/validation.md)",
+        )
+    return cases  # type: ignore[return-value]
+
+
+def fit_user_rows(
+    chip: Chip, data: Path, progress: Callable[[int, int], None] | None = None
+) -> UserFit:
+    """The chip's GEMM calibration re-fitted from the defaults on the user's rows (the
+    fitter of the packaged presets, fit_chip; memory_bw rows join the fit here)."""
+    from datetime import date
+
+    cases = user_cases(chip, data)
+    calibration, error = fit_chip(uncalibrated(chip), cases, progress=progress)
+    ids = tuple(case.row_id for case in cases)
+    today = date.today().isoformat()
+    fitted_on = (
+        f"{data} rows {', '.join(ids[:20])}{' ...' if len(ids) > 20 else ''} "
+        f"({len(ids)} rows; mean |error| {error:.1f}%; tigris calibrate {today})"
+    )
+    calibration = calibration.model_copy(update={"fitted_on": fitted_on})
+    return UserFit(chip, calibration, str(data), ids, error, today)
 
 
 def main(argv: list[str]) -> int:

@@ -121,6 +121,17 @@ def _case_from_row(row: dict[str, str]) -> CollectiveCase | None:
     )
 
 
+def collective_case_or_reason(row: dict[str, str]) -> CollectiveCase | str:
+    """The row's case (its `skipped` says why the model does not cover it, e.g. NVLS), or
+    why it cannot be read (tigris.validate.protocol.map_rows)."""
+    case = _case_from_row(row)
+    if case is None:
+        if _system_of(row["hardware"]) is None:
+            return f"no system preset for {row['hardware'][:50]}"
+        return "message size (notes, source_locator) or metric unit not recognised"
+    return case
+
+
 @lru_cache(maxsize=1)
 def load_collective_cases() -> tuple[CollectiveCase, ...]:
     cases = (_case_from_row(row) for row in read_rows() if row["category"] == "collective")
