@@ -25,6 +25,9 @@ from tigris.lazy_names import load_name
 _WHERE = {
     "gemm": "tigris.api.operators",
     "GemmResult": "tigris.api.operators",
+    "attention": "tigris.api.kernels",
+    "collective": "tigris.api.kernels",
+    "stream": "tigris.api.kernels",
     "train": "tigris.api.training",
     "TrainResult": "tigris.api.training",
     "infer": "tigris.api.inference",
