@@ -47,6 +47,12 @@ class TensorCoreMatrix(Spec):
         None, description="tensor-core clock that the dense peaks assume"
     )
     peak: dict[DType, FlopRate] = Field(description="dense peak per dtype (never sparse)")
+    gemm_clock: dict[DType, Frequency] = Field(
+        default_factory=dict,
+        description="median clock a dense GEMM kernel holds, per dtype, where the vendor "
+        "publishes it (AMD's MAF tables); the GEMM model scales the peak by gemm_clock / "
+        "clock. A dtype left out runs at the bf16 entry, or at `clock` when empty",
+    )
     # Defaults are the common CUTLASS 128 x 128 CTA tile, a modelling choice where the
     # chip's kernel library tile is not known.
     block_tile_m: int = Field(

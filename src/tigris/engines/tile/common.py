@@ -16,8 +16,20 @@ from tigris.engines.base import OpTime
 from tigris.hardware.chip import Chip
 from tigris.workload.ops import Gemm, Op
 
-# K elements consumed per main-loop step of a GPU GEMM kernel (CUTLASS "bk").
+# K elements consumed per main-loop step of a GPU GEMM kernel (CUTLASS "bk") in bf16/fp16.
 GPU_K_STEP = 64
+# The step is a fixed width in bytes, not elements: 64 bf16 = 128 fp8 elements, the 128-byte
+# rows of the TMA 128B swizzle (CUTLASS Hopper: K 64 for bf16 tiles, TileShape 64x128x128 for
+# e4m3 in examples/54_hopper_fp8_warp_specialized_gemm); 256 fp4 elements by the same width
+# (an extrapolation). A short-K GEMM in fp8 therefore has half the main-loop steps of bf16
+# against the same prologue and epilogue.
+GPU_K_STEP_BYTES = 128
+# Block-scaled fp4 carries one 1-byte scale per block of K elements of A and of B: NVFP4
+# (NVIDIA's Blackwell format, TensorRT-LLM's FP4) uses 16-element blocks with an E4M3 scale
+# (developer.nvidia.com/blog/introducing-nvfp4-for-efficient-and-accurate-low-precision-
+# inference); OCP MXFP4 uses 32 with E8M0. The tensor cores apply the scales inside the MMA
+# (tcgen05.mma block_scale), so they cost DRAM bytes, not flop: +12.5 % on fp4 operands.
+FP4_SCALE_BLOCK = 16
 # Main-loop steps lost per tile to the pipeline prologue (loads in flight before the first
 # MMA) and epilogue (writing C): a multistage pipeline of 3-4 stages loses about 3.
 GPU_TILE_OVERHEAD_STEPS = 3

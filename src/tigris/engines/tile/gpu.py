@@ -11,7 +11,8 @@ from math import ceil, isqrt
 
 from tigris.engines.base import OpTime
 from tigris.engines.tile.common import (
-    GPU_K_STEP,
+    FP4_SCALE_BLOCK,
+    GPU_K_STEP_BYTES,
     GPU_TILE_OVERHEAD_STEPS,
     MAX_SPLIT_K,
     blocked_traffic_bytes,
@@ -72,8 +73,33 @@ class _GpuChip:
     def per_sm_rate(self, chip: Chip, dtype: str) -> float:
         rate = self.rates.get(dtype)
         if rate is None:
-            rate = self.rates[dtype] = matrix_rate(chip, dtype) / self.num_sms
+            rate = matrix_rate(chip, dtype) * gemm_clock_ratio(chip.matrix, dtype)  # type: ignore[arg-type]
+            rate = self.rates[dtype] = rate / self.num_sms
         return rate
+
+
+def gemm_clock_ratio(matrix: TensorCoreMatrix, dtype: str) -> float:
+    """The clock a dense GEMM holds over the clock the peaks assume: 1 where the vendor
+    publishes no GEMM clock (the peak's clock, with the rest in matrix_fraction)."""
+    clocks = matrix.gemm_clock
+    clock = clocks.get(dtype, clocks.get("bf16"))  # type: ignore[call-overload]
+    if clock is None or matrix.clock is None:
+        return 1.0
+    return clock / matrix.clock
+
+
+def k_step(dtype: str) -> int:
+    """K elements per main-loop step: GPU_K_STEP_BYTES of the dtype (64 in bf16)."""
+    return max(1, int(GPU_K_STEP_BYTES / dtype_bytes(dtype)))
+
+
+def scaled_operand_bytes(op: Gemm) -> tuple[float, float]:
+    """A's and B's DRAM bytes with their block scales: fp4 carries one 1-byte scale per
+    FP4_SCALE_BLOCK elements (NVFP4); other dtypes have per-tensor scales at most."""
+    scaled = 1.0 + 1.0 / (FP4_SCALE_BLOCK * dtype_bytes("fp4"))
+    a_scale = scaled if op.dtype == "fp4" else 1.0
+    b_scale = scaled if (op.weight_dtype or op.dtype) == "fp4" else 1.0
+    return op.a_bytes * a_scale, op.b_bytes * b_scale
 
 
 class _GpuGemm:
@@ -87,7 +113,9 @@ class _GpuGemm:
         self.per_sm_rate = consts.per_sm_rate(chip, op.dtype)
         self.dram_rate = consts.dram_rate
         self.wave_side = consts.wave_side
-        self.a_bytes, self.b_bytes, self.c_bytes = op.a_bytes, op.b_bytes, op.c_bytes
+        self.a_bytes, self.b_bytes = scaled_operand_bytes(op)
+        self.c_bytes = op.c_bytes
+        self.k_step = k_step(op.dtype)
         self.min_bytes = self.a_bytes + self.b_bytes + self.c_bytes
         # If A and B fit in half the L2 together, each is read from DRAM once.
         self.fits_in_cache = self.a_bytes + self.b_bytes <= consts.half_l2_bytes
@@ -104,8 +132,9 @@ class _GpuGemm:
         num_tiles = op.batch * tiles_m * tiles_n * split_k
         waves = -(-num_tiles // self.num_sms)
         k_per_split = -(-op.k // split_k)
-        k_steps = -(-k_per_split // GPU_K_STEP) + GPU_TILE_OVERHEAD_STEPS
-        tile_flop = 2.0 * bm * bn * k_steps * GPU_K_STEP  # tensor cores compute whole tiles
+        step = self.k_step
+        k_steps = -(-k_per_split // step) + GPU_TILE_OVERHEAD_STEPS
+        tile_flop = 2.0 * bm * bn * k_steps * step  # tensor cores compute whole tiles
         compute_s = waves * tile_flop / self.per_sm_rate
         if self.fits_in_cache:
             traffic = self.min_bytes
