@@ -40,11 +40,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 from math import ceil
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from tigris.errors import SpecError
+
+if TYPE_CHECKING:  # numpy loads on first use: `tigris gemm` on one chip must not load it
+    import numpy as np
 
 
 class Dataflow(StrEnum):
@@ -80,7 +81,12 @@ class DataflowRule:
         numpy array): the fold length with one buffer, max(time steps, preload) with two."""
         if weight_buffers < 2 or not self.preload_rows:
             return self.fold_length(time_steps, array_rows, array_cols)
-        return np.maximum(time_steps, self.preload_cycles(array_rows))
+        preload = self.preload_cycles(array_rows)
+        if isinstance(time_steps, int | float):
+            return max(time_steps, preload)
+        import numpy as np
+
+        return np.maximum(time_steps, preload)
 
     def run_cycles(
         self,
@@ -108,6 +114,8 @@ class DataflowRule:
     ) -> np.ndarray:
         """Cycle at which each of `num_folds` back-to-back folds starts (its first preload
         cycle); its stream starts preload_cycles later."""
+        import numpy as np
+
         period = int(self.fold_period(time_steps, array_rows, array_cols, weight_buffers))
         return np.arange(num_folds, dtype=np.int64) * period
 

@@ -21,8 +21,6 @@ from functools import lru_cache
 from math import ceil
 from typing import Any
 
-import numpy as np
-
 from tigris.engines.base import OpTime
 from tigris.engines.systolic.dataflow import RULES, Dataflow
 from tigris.engines.tile.common import (
@@ -67,8 +65,9 @@ def _flash_blocks(op: Attention) -> tuple[int, float]:
 
     FlashAttention computes whole Bq x Bk tiles: under causal masking the tiles on the
     diagonal are computed in full (and masked), and a sliding window starts on a tile
-    boundary. Queries shorter than a block (decode) are not padded: the kernels pack them
-    (FlashDecoding splits the keys instead).
+    boundary (each query block starts at its first query's first key, `Attention.first_key`:
+    sliding or chunked). Queries shorter than a block (decode) are not padded: the kernels
+    pack them (FlashDecoding splits the keys instead).
     """
     if op.q_len < ATTENTION_BLOCK_Q:
         return 1, op.num_pairs
@@ -84,7 +83,7 @@ def _flash_blocks(op: Attention) -> tuple[int, float]:
     for i in range(num_q_blocks):
         first_query = offset + i * block
         last_key = min(op.kv_len, offset + (i + 1) * block)  # exclusive
-        first_key = 0 if op.window is None else max(0, first_query - op.window + 1)
+        first_key = op.first_key(first_query)  # the block's first query sees the fewest keys
         kv_blocks += ceil(last_key / block) - first_key // block
     return num_q_blocks, float(kv_blocks * block * block)
 
@@ -154,7 +153,8 @@ def flash_seconds(
     waves = ceil_of(blocks / units)
     quantization = waves / (blocks / units)
     bwd = op.phase == "bwd"
-    matmul_flop = 4.0 * op.head_dim * pairs * heads * (2.5 if bwd else 1.0)
+    # QK^T over head_dim and PV over the value width (MLA prefill: 192 and 128)
+    matmul_flop = 2.0 * op.pair_width * pairs * heads * (2.5 if bwd else 1.0)
     matrix_s = matmul_flop / (peak * fraction)
     scores = pairs * heads
     softmax_flop = SOFTMAX_VECTOR_FLOP_PER_SCORE * scores
@@ -176,7 +176,7 @@ def unfused_attention_ops(op: Attention, chip: Chip) -> tuple[Gemm | Stream, ...
     P and dP, write dS), dQ = dS K, dK = dS^T Q. Every key is computed, causal or not. The
     mask tensor is read from DRAM only where it does not fit in half the last-level cache.
     """
-    bh, q, kv, d = op.batch * op.num_heads, op.q_len, op.kv_span, op.head_dim
+    bh, q, kv, d, dv = op.batch * op.num_heads, op.q_len, op.kv_span, op.head_dim, op.value_dim
     e = float(bh * q * kv)
     a = dtype_bytes(op.dtype)
     mask = op.causal and op.implementation == "standard"
@@ -192,9 +192,9 @@ def unfused_attention_ops(op: Attention, chip: Chip) -> tuple[Gemm | Stream, ...
         ops.append(Stream(f"{op.name}.softmax", int(e), e * a, e * a, SOFTMAX_FLOP_PER_SCORE))
         if op.dropout:
             ops.append(Stream(f"{op.name}.dropout", int(e), e * a, e * (a + 1), 2.0))
-        ops.append(gemm("pv", q, d, kv))
+        ops.append(gemm("pv", q, dv, kv))
         return tuple(ops)
-    ops = [gemm("dv", kv, d, q), gemm("dp", q, kv, d)]
+    ops = [gemm("dv", kv, dv, q), gemm("dp", q, kv, dv)]
     if op.dropout:
         ops.append(Stream(f"{op.name}.dropout.bwd", int(e), e * (a + 1), e * a, 1.0))
     ops.append(Stream(f"{op.name}.softmax.bwd", int(e), 2 * e * a, e * a, 3.0))
@@ -246,7 +246,14 @@ def _causal_scores(q_len: int, kv_len: int, block: int) -> int:
 
 @lru_cache(maxsize=1 << 12)
 def _systolic_attention_counts(
-    q_len: int, kv_len: int, causal: bool, d: int, R: int, C: int, weight_buffers: int = 1
+    q_len: int,
+    kv_len: int,
+    causal: bool,
+    d: int,
+    R: int,
+    C: int,
+    weight_buffers: int = 1,
+    dv: int | None = None,
 ) -> tuple[int, int, int, int]:
     """(QK^T fold cycles, PV fold cycles, scores computed, PV partial-sum adds) of one
     (batch, head) on R x C arrays; pure integers, memoised (a sweep's designs share array
@@ -267,15 +274,20 @@ def _systolic_attention_counts(
         if weight_buffers == 1:  # linear in the queries: the closed form
             extra = rule.fold_period(0, R, C, weight_buffers)
             return queries_sum(0, step) + len(range(0, kv_len, step)) * extra
+        import numpy as np  # here, not at the top: `tigris gemm` must not load numpy
+
         starts = np.arange(0, kv_len, step, dtype=np.int64)
-        queries = q_len - (np.maximum(0, starts - offset) if causal else 0)
+        # an array even when nothing is masked: the sum runs over every key tile
+        masked = np.maximum(0, starts - offset) if causal else np.zeros_like(starts)
+        queries = q_len - masked
         return int(rule.fold_period(queries, R, C, weight_buffers).sum())
 
     qk = ceil(d / R) * folds_sum(C)
-    pv = ceil(d / C) * folds_sum(R)
+    dv = dv or d  # the value width (MLA: narrower than the QK width d)
+    pv = ceil(dv / C) * folds_sum(R)
     # Scores computed: whole C-wide key tiles up to each query block's diagonal.
     scores = _causal_scores(q_len, kv_len, C) if causal else q_len * kv_len
-    return qk, pv, scores, queries_sum(R, R) * d
+    return qk, pv, scores, queries_sum(R, R) * dv
 
 
 def systolic_attention_work(op: Attention, geometry: Geometry) -> tuple[float, int, int]:
@@ -283,15 +295,14 @@ def systolic_attention_work(op: Attention, geometry: Geometry) -> tuple[float, i
     fold) of forward attention on an array geometry: the op's and the geometry's alone."""
     rows, cols, cores, per_core, _, buffers = geometry
     causal = op.causal and op.q_len > 1
-    d = op.head_dim
     qk, pv, scores, pv_adds = _systolic_attention_counts(
-        op.q_len, op.kv_len, causal, d, rows, cols, buffers
+        op.q_len, op.kv_len, causal, op.head_dim, rows, cols, buffers, op.value_dim
     )
     heads = op.batch * op.num_heads
     passes = lane_cycles(SYSTOLIC_SOFTMAX_PASSES) + (1 if causal else 0)
     return (
         heads * (qk + pv) / (cores * per_core),
-        heads * (scores * passes + pv_adds + 2 * op.q_len * d),
+        heads * (scores * passes + pv_adds + 2 * op.q_len * op.value_dim),
         RULES[Dataflow.WS].fold_length(op.q_len, rows, cols),
     )
 
@@ -307,7 +318,8 @@ def systolic_attention_seconds(
     memory_s = op.min_bytes / c.dram_rate
     a = dtype_bytes(op.dtype)
     # fill: one head's operands and its QK^T fold; drain: its PV fold, epilogue and store
-    head_bytes, last = (op.q_len + 2 * op.kv_len) * op.head_dim * a, op.q_len * op.head_dim * a
+    head_bytes = ((op.q_len + op.kv_len) * op.head_dim + op.kv_len * op.value_dim) * a
+    last = op.q_len * op.value_dim * a
     pipeline_s = pipeline_seconds(head_bytes + last, c) + 2 * (fold_cycles / rate)
     return maximum(matrix_s, vector_s), memory_s, pipeline_s, matrix_s, vector_s
 
