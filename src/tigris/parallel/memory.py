@@ -18,6 +18,14 @@ the compute-dtype weights, gradients in the precision's grad dtype (Megatron's f
 main_grad), fp32 master weights and two fp32 Adam moments. ZeRO-1 shards the optimizer
 state over dp, ZeRO-2 also the gradients, ZeRO-3 (FSDP) also the weights, keeping two
 layers' gathered weights (the one computing and the one prefetched).
+
+LoRA (`tigris.workload.finetune`): the frozen base weights are kept in bf16 with no
+gradient, master copy or optimizer state; the adapters have all four. A frozen linear
+layer needs no saved input (its weight gradient does not run: PyTorch saves a matmul
+input only for the gradient that needs it), so the inputs of the projections without an
+adapter are not kept: the QKV input (2 s b h) and the MLP input (2 s b h), replicated over
+tp, and the attention-output and down-projection inputs (2 s b h times their widths over
+h), split by tp. The adapters' own r-wide tensors are left out (r << h).
 """
 
 from __future__ import annotations
@@ -28,8 +36,9 @@ from tigris.hardware.quantities import dtype_bytes
 from tigris.parallel.pipeline import microbatches_in_flight
 from tigris.parallel.plan import ParallelPlan
 from tigris.parallel.stages import StageGroup, stage_groups
+from tigris.workload.finetune import FineTune, lora_of, trainable_layer_params
 from tigris.workload.precision import Precision
-from tigris.workload.spec import TransformerSpec
+from tigris.workload.spec import MlpKind, TransformerSpec
 from tigris.workload.tasks import layer_params
 
 # Share of DRAM the framework can allocate: the CUDA context, NCCL's own buffers and the
@@ -154,17 +163,62 @@ def _memory_stages(
 
 
 def params_per_chip(spec: TransformerSpec, plan: ParallelPlan) -> tuple[float, float]:
-    """(parameters of the chip of the stage holding the most, parameters of one of its
-    layers, the largest): with an even split of alike layers, the first stage's (its
-    layers and the embedding, and the LM head when pp = 1)."""
+    """(trainable parameters of the chip of the stage holding the most, parameters of
+    one of its layers, the largest): with an even split of alike layers, the first
+    stage's (its layers and the embedding, and the LM head when pp = 1). Under LoRA the
+    trainable ones are the adapters (what data parallelism reduces, a checkpoint saves)."""
     groups = stage_groups(spec, plan.pp, plan.virtual_stages, plan.pp_layers)
-    return max(
+    found = max(
         (
             stage_params(spec, plan, group, _stage_ends(plan, stage))
             for group, stage in _memory_stages(plan, groups)
         ),
         key=lambda found: found[0],
     )
+    if lora_of(spec) is None:
+        return found
+    return max(stage_trainable_params(spec, plan, group) for group in groups), found[1]
+
+
+def stage_trainable_params(spec: TransformerSpec, plan: ParallelPlan, stage: StageGroup) -> float:
+    """LoRA adapter parameters on a chip of a stage holding `stage`'s layers, split by tp
+    as their projections are (the replicated A of a column-parallel projection: a small
+    error)."""
+    sizes = [trainable_layer_params(spec, kind) or 0 for kind, _ in spec.layer_kinds()]
+    return sum(n * size for n, size in zip(stage.kinds, sizes, strict=True)) / plan.tp
+
+
+def frozen_inputs_bytes(
+    spec: TransformerSpec, plan: ParallelPlan, stage: StageGroup, seq_len: int, lora: FineTune
+) -> float:
+    """Bytes of one micro-batch's saved projection inputs that LoRA does not keep on a
+    chip of a stage holding `stage`'s layers (module docstring)."""
+    sbh = float(seq_len) * plan.micro_batch * spec.hidden_size
+    replicated_tp = plan.tp if plan.sequence_parallel else 1
+    total = 0.0
+    for n, (kind, _) in zip(stage.kinds, spec.layer_kinds(), strict=True):
+        replicated, split = frozen_input_terms(spec, kind.mlp, lora.lora_targets)
+        total += n * (replicated / replicated_tp + split / plan.tp)
+    return sbh * total
+
+
+def frozen_input_terms(
+    spec: TransformerSpec, mlp: MlpKind, targets: tuple[str, ...]
+) -> tuple[float, float]:
+    """(replicated, tp-split) saved bytes per s b h of the inputs of one layer's frozen
+    projections without an adapter: QKV and MLP inputs (2 each), the attention output's
+    input (2 heads v / h) and the down projection's (2 width / h; the top-k and shared
+    experts' for MoE)."""
+    h = spec.hidden_size
+    if mlp == "moe":
+        width = (spec.num_experts_per_token + spec.num_shared_experts) * spec.expert_ffn_hidden_size
+    else:
+        width = spec.ffn_hidden_size
+    adapted = set(targets)
+    replicated = 2.0 * (not adapted & {"q", "k", "v", "qkv"}) + 2.0 * (not adapted & {"gate", "up"})
+    attention_out = 2.0 * spec.num_heads * spec.value_head_dim / h
+    split = attention_out * ("o" not in adapted) + 2.0 * width / h * ("down" not in adapted)
+    return replicated, split
 
 
 def memory_per_chip(
@@ -208,9 +262,12 @@ def stage_memory(
     grad_b = dtype_bytes(precision.grad_dtype)
     state_b = dtype_bytes(precision.master_dtype) + 2 * dtype_bytes(precision.optimizer_state_dtype)
     dp = plan.dp
-    weights = params * weight_b / (dp if plan.zero >= 3 else 1)
-    grads = params * grad_b / (dp if plan.zero >= 2 else 1)
-    optimizer = params * state_b / (dp if plan.zero >= 1 else 1)
+    lora = lora_of(spec)
+    trained = params if lora is None else stage_trainable_params(spec, plan, group)
+    frozen_weights = 0.0 if lora is None else params * weight_b
+    weights = (frozen_weights + trained * weight_b) / (dp if plan.zero >= 3 else 1)
+    grads = trained * grad_b / (dp if plan.zero >= 2 else 1)
+    optimizer = trained * state_b / (dp if plan.zero >= 1 else 1)
     local_seq = seq_len // plan.cp
     per_layer = activation_bytes_per_layer(
         local_seq,
@@ -222,8 +279,11 @@ def stage_memory(
         recompute=plan.recompute,
         flash_attention=True,
     )
+    stage_layers = per_layer * group.layers  # one micro-batch through the stage's layers
+    if lora is not None and plan.recompute != "full":
+        stage_layers -= frozen_inputs_bytes(spec, plan, group, local_seq, lora)
     in_flight = microbatches_in_flight(plan.pp, num_microbatches, plan.virtual_stages, stage)
-    activations = per_layer * group.layers * in_flight
+    activations = stage_layers * in_flight
     tokens = float(local_seq) * plan.micro_batch
     if plan.recompute == "full":  # one layer's full activations live while it recomputes
         activations += activation_bytes_per_layer(

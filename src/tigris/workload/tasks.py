@@ -16,9 +16,19 @@ from typing import Literal
 
 from tigris.errors import SpecError
 from tigris.hardware.quantities import dtype_bytes
+from tigris.workload.finetune import (
+    finetune_of,
+    frozen,
+    frozen_embedding,
+    lora_of,
+    lora_steps,
+    packed_kind,
+    trainable_layer_params,
+)
 from tigris.workload.graph import OpGraph, OpGroup, Phase, make_graph, make_group
 from tigris.workload.layers import (
     Shape,
+    Step,
     backward_ops,
     embedding_steps,
     forward_ops,
@@ -59,22 +69,25 @@ def _optimizer_op(name: str, num_params: int, precision: Precision) -> Stream:
 
 
 def layer_params(spec: TransformerSpec, kind: LayerKind) -> int:
-    """Stored parameters of one layer of `kind`: the spec's per-layer count when every
-    layer is alike, else its attention and norms plus the kind's MLP (the MoE block of
-    the spec's experts, or a dense MLP of ffn_hidden_size)."""
-    params = spec.param_count()
-    if len(spec.layer_kinds()) == 1:
-        return params.layer
-    if kind.mlp == "moe":
-        mlp = spec._layer_mlp_params(active=False)
-    else:
-        mlp = spec._mlp_params(spec.ffn_hidden_size)
-    return params.layer_attention + params.layer_norm + mlp
+    """Stored parameters of one layer of `kind`: its attention, norms and the kind's MLP
+    (the MoE block of the spec's experts, or a dense MLP of ffn_hidden_size)."""
+    return spec.layer_params_of(kind)
 
 
 def _optimizer_groups(spec: TransformerSpec, precision: Precision) -> list[OpGroup]:
-    """AdamW of each layer kind's weights (count = its layers) and of the rest."""
+    """AdamW of each layer kind's trainable weights (count = its layers) and of the rest:
+    every weight, or under LoRA the adapters only (none outside the layers)."""
     kinds = spec.layer_kinds()
+    adapters = [trainable_layer_params(spec, kind) for kind, _ in kinds]
+    if adapters[0] is not None:
+        groups = [
+            make_group(
+                "layer", "optimizer", count, (_optimizer_op("adamw", size, precision),), kind
+            )
+            for (kind, count), size in zip(kinds, adapters, strict=True)
+            if size
+        ]
+        return [*groups, make_group("model", "optimizer", 1, ())]
     sizes = [layer_params(spec, kind) for kind, _ in kinds]
     outside_layers = spec.param_count().total - sum(
         count * size for (_, count), size in zip(kinds, sizes, strict=True)
@@ -112,7 +125,10 @@ def train_step_graph(
     shape = Shape(spec, precision, batch, seq_len, seq_len, kv_cache=False)
     embedding = embedding_steps(shape)
     head = head_steps(shape, shape.tokens, loss=True, loss_impl=loss)
-    layers = [(kind, count, layer_steps(shape, kind)) for kind, count in spec.layer_kinds()]
+    if finetune_of(spec) is None:
+        layers = [(kind, count, layer_steps(shape, kind)) for kind, count in spec.layer_kinds()]
+    else:
+        embedding, head, layers = _finetune_steps(shape, embedding, head)
     forward = [(kind, count, forward_ops(steps)) for kind, count, steps in layers]
     backward = [(kind, count, backward_ops(steps)) for kind, count, steps in layers]
     groups = [
@@ -129,6 +145,25 @@ def train_step_graph(
         *_optimizer_groups(spec, precision),
     ]
     return make_graph(spec.name, "train", batch, seq_len, shape.tokens, tuple(groups))
+
+
+def _finetune_steps(
+    shape: Shape, embedding: list[Step], head: list[Step]
+) -> tuple[list[Step], list[Step], list[tuple[LayerKind, int, list[Step]]]]:
+    """The embedding, head and (kind, count, steps) of each layer kind of a fine-tuning
+    step (`tigris.workload.finetune`): SFT's layers attend within their packed documents;
+    LoRA freezes every weight and adds the adapters beside its target projections."""
+    spec = shape.spec
+    finetune = finetune_of(spec)
+    layers = [
+        (kind, count, layer_steps(shape, packed_kind(kind, finetune, shape.q_len)))
+        for kind, count in spec.layer_kinds()
+    ]
+    lora = lora_of(spec)
+    if lora is None:
+        return embedding, head, layers
+    layers = [(kind, count, lora_steps(shape, steps, lora)) for kind, count, steps in layers]
+    return frozen_embedding(embedding), [frozen(step) for step in head], layers
 
 
 def _inference_graph(
