@@ -15,6 +15,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import TypeVar
 
+from tigris.validate.hardware_names import chip_for_hardware
 from tigris.workload.ops import Gemm, Stream
 
 T = TypeVar("T")
@@ -34,7 +35,7 @@ def with_progress(items: Sequence[T], progress: Callable[[int, int], None] | Non
 
 # Hardware names in the CSV -> catalog chip ids. Rows on chips without a preset are
 # reported as skipped.
-HARDWARE_TO_CHIP = {
+_HARDWARE_EXACT = {
     "NVIDIA H100": "h100-sxm",  # Vidur profiles: Azure ND H100 v5 (SXM)
     "NVIDIA H100 SXM": "h100-sxm",
     "NVIDIA H200 SXM": "h200-sxm",
@@ -60,7 +61,33 @@ HARDWARE_TO_CHIP = {
     "NVIDIA B200-SXM-180GB": "b200",
     "AMD Instinct MI300X-NPS1-SPX-192GB-750W": "mi300x",
     "AMD MI300X-NPS1-SPX-192GB-750W": "mi300x",
+    # MoE rows (data/measured-moe.csv): Megatron-Bridge's DGX-GB200/GB300 racks, DeepSeek's
+    # H800 cluster
+    "NVIDIA GB200 (DGX-GB200 NVL72)": "gb200",
+    "NVIDIA GB300 (DGX-GB300 NVL72)": "gb300",
+    "NVIDIA H800": "h800",
 }
+
+
+class _HardwareTable(dict):
+    """The exact names above, then the rules of hardware_names for any other spelling
+    (rows from sources not seen yet name the same parts differently)."""
+
+    def get(self, name, default=None):  # type: ignore[override]
+        found = super().get(name) or chip_for_hardware(name)
+        return default if found is None else found
+
+    def __getitem__(self, name: str) -> str:
+        found = self.get(name)
+        if found is None:
+            raise KeyError(name)
+        return found
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+
+HARDWARE_TO_CHIP = _HardwareTable(_HARDWARE_EXACT)
 
 _DTYPE = {"bf16": "bf16", "fp16": "fp16", "fp8 e4m3fn": "fp8"}
 
