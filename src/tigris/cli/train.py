@@ -43,6 +43,15 @@ def _format_tree(node, depth: int = 0, total: float | None = None) -> list[str]:
 # ---------------------------------------------------------------------------- train
 
 
+MoeImbalance = Annotated[
+    float | None,
+    typer.Option(
+        "--moe-imbalance",
+        help="Busiest expert-parallel rank's routed tokens / mean (default 1).",
+    ),
+]
+
+
 def train(
     model: Model,
     chip: ChipOpt,
@@ -92,20 +101,7 @@ def train(
         float | None,
         typer.Option("--checkpoint-interval-s", help="Compute between saves (default: optimum)."),
     ] = None,
-    finetune: Annotated[
-        str, typer.Option("--finetune", help="full | lora (frozen base, adapters) | sft (packed)")
-    ] = "full",
-    lora_rank: Annotated[
-        int | None, typer.Option("--lora-rank", help="LoRA rank r (default 16, MLPerf's).")
-    ] = None,
-    lora_targets: Annotated[
-        str | None,
-        typer.Option("--lora-targets", help="q,k,v,qkv,o,gate,up,down (default qkv,o: MLPerf's)."),
-    ] = None,
-    sft_doc_len: Annotated[
-        int | None,
-        typer.Option("--sft-doc-len", help="SFT: mean packed document length (default: seq len)."),
-    ] = None,
+    moe_imbalance: MoeImbalance = None,
     as_json: AsJson = False,
 ) -> None:
     """Time a training step (or search the best plan) for MODEL on NUM_CHIPS chips."""

@@ -32,6 +32,16 @@
    bf16 -> fp32 cast, then an fp32 division: 14 bytes per parameter), PURE in bf16 (the
    division only: 4 bytes). Megatron-LM accumulates its fp32 main_grad in the wgrad GEMM
    and has no such pass; the post-division of the 1/dp shard is small and left out.
+
+3. Shared experts beside the dispatch all-to-all (DeepSeek-V3/R1, Kimi K2, Llama 4). A
+   shared expert reads only the rank's own tokens, not the routed ones, so engines run it
+   while the dispatch all-to-all is in flight (SGLang's DeepEP path launches the shared
+   experts between dispatch's send and its completion; DeepSeek-V3 section 3.2.1 overlaps
+   its all-to-alls with computation). The dispatch is what the shared expert hides; the
+   combine waits for the routed experts and stays exposed, as do the routed experts
+   themselves. Under the interference model of 1 the pair takes max(dispatch, shared +
+   d min(dispatch, shared)) instead of dispatch + shared: `shared_expert_overlap_s` is
+   the time saved, never negative (d < 1), so the overlap never makes a step slower.
 """
 
 from __future__ import annotations
@@ -53,6 +63,13 @@ def exposed_s(comm_s: float, compute_s: float, slowdown: float) -> float:
     beside it: the part of the collectives it cannot hide, or the compute's slow-down
     while they run, whichever is larger."""
     return max(comm_s - compute_s, slowdown * min(comm_s, compute_s))
+
+
+def shared_expert_overlap_s(dispatch_s: float, shared_s: float, slowdown: float) -> float:
+    """Seconds saved when a shared expert's `shared_s` of GEMMs run beside a dispatch
+    all-to-all of `dispatch_s` instead of after it (see the module docstring, 3)."""
+    together = max(dispatch_s, shared_s + slowdown * min(dispatch_s, shared_s))
+    return max(0.0, dispatch_s + shared_s - together)
 
 
 def fsdp_grad_pass_bytes(reduce_dtype: str, compute_dtype: str = "bf16") -> tuple[float, float]:

@@ -33,6 +33,7 @@ from typing import NamedTuple
 from tigris.errors import InfeasibleError
 from tigris.parallel.plan import ParallelPlan
 from tigris.workload.graph import OpGraph, OpGroup, make_graph, make_group
+from tigris.workload.moe import rank_expert_load
 from tigris.workload.ops import Attention, Gemm, Op, Stream, copy_op, make_gemm, make_stream
 from tigris.workload.spec import TransformerSpec
 
@@ -53,11 +54,6 @@ _HIDDEN_STREAMS = (
     "moe.topk",
     "moe.dispatch",
     "moe.combine",
-    # LoRA's adapter output added to a row-parallel projection's (hidden-wide) output
-    "attn.out.lora_add",
-    "mlp.down.lora_add",
-    "moe.shared.down.lora_add",
-    "moe.expert.down.lora_add",
 )
 
 
@@ -66,6 +62,12 @@ class Shards(NamedTuple):
     ep: int
     cp: int
     sequence_parallel: bool
+    moe_imbalance: float = 1.0  # busiest ep rank's routed rows / the mean (workload.moe)
+
+
+# An expert GEMM set's forward (batch experts, rows each) -> the busiest rank's (experts,
+# rows each), or None where the rank runs that set's rows in another set's GEMM.
+ExpertMap = dict[tuple[int, int], tuple[int, int] | None]
 
 
 class LayerCollective(NamedTuple):
@@ -89,8 +91,6 @@ def _base_name(name: str) -> str:
 
 
 def _gemm_role(base: str) -> str:
-    if base.endswith((".lora_a", ".lora_b")):
-        return _adapter_role(base)
     if base.endswith(".qkv"):
         return "qkv"
     if base.endswith((".gate_up", ".up")) or base == "head.logits":
@@ -98,26 +98,6 @@ def _gemm_role(base: str) -> str:
     if base.endswith(".down") or base == "attn.out":
         return "row"
     return "replicated"
-
-
-def _adapter_role(base: str) -> str:
-    """A LoRA adapter ('<projection>.<target>.lora_a|b') splits as its projection does
-    (NeMo's ParallelLinearAdapter): B of a column-parallel projection by its output, A of
-    a row-parallel one by its input; the other one is replicated (A of a column-parallel
-    projection then sees the rank's sequence shard under sequence parallelism: r << h)."""
-    role = _gemm_role(base.rsplit(".", 2)[0])
-    if role in ("qkv", "column"):
-        return "column" if base.endswith(".lora_b") else "replicated"
-    if role == "row":
-        return "row" if base.endswith(".lora_a") else "replicated"
-    return "replicated"
-
-
-def _trainable(ops: tuple[Op, ...]) -> tuple[Op, ...]:
-    """The GEMMs whose weights the optimizer updates: LoRA's adapters if the ops have
-    any (the base weights are then frozen), else every one."""
-    adapters = tuple(op for op in ops if isinstance(op, Gemm) and ".lora_" in op.name)
-    return adapters or ops
 
 
 @lru_cache(maxsize=4096)
@@ -141,21 +121,33 @@ def _qkv_width(attention: Attention, tp: int) -> int:
     return (attention.num_heads // tp + 2 * kv_heads) * attention.head_dim
 
 
-def _shard_gemm(op: Gemm, shards: Shards, attention: Attention | None) -> Gemm:
-    tp, ep, cp, sp = shards
-    kind, role, expert = _gemm_info(op.name)
-    # the forward GEMM's dims: dgrad is [m, k] x [k, n] of forward (m, n, k) as (m, k, n),
-    # wgrad as (k, n, m)
+def _forward_dims(op: Gemm, kind: int) -> tuple[int, int, int]:
+    """The forward GEMM's (m, n, k): dgrad is [m, k] x [k, n] of forward (m, n, k) as
+    (m, k, n), wgrad as (k, n, m)."""
     if kind == 0:
-        m, n, k = op.m, op.n, op.k
-    elif kind == 1:
-        m, n, k = op.m, op.k, op.n
-    else:
-        m, n, k = op.k, op.n, op.m
+        return op.m, op.n, op.k
+    if kind == 1:
+        return op.m, op.k, op.n
+    return op.k, op.n, op.m
+
+
+def _shard_gemm(
+    op: Gemm, shards: Shards, attention: Attention | None, experts: ExpertMap | None = None
+) -> Gemm | None:
+    """The GEMM one rank runs; None when it is an expert GEMM whose rows the busiest
+    rank runs in another set's GEMM (`experts`: that rank's load, _expert_map)."""
+    tp, ep, cp, sp = shards.tp, shards.ep, shards.cp, shards.sequence_parallel
+    kind, role, expert = _gemm_info(op.name)
+    m, n, k = _forward_dims(op, kind)
     batch = op.batch
     if cp > 1:
         m = _div(m, cp)
-    if expert and ep > 1:
+    if expert and experts is not None:
+        load = experts.get((batch, m))
+        if load is None:
+            return None
+        batch, m = load
+    elif expert and ep > 1:
         batch, m = _div(batch, ep), m * ep
     if role == "qkv" and attention is not None:
         n = _qkv_width(attention, tp)
@@ -201,19 +193,41 @@ def _scale_stream(op: Stream, factor: float) -> Stream:
     )
 
 
-def _stream_factor(op: Stream, shards: Shards) -> float:
-    tp, cp = shards.tp, shards.cp
-    if _is_hidden_stream(op.name):
-        return 1 / (cp * (tp if shards.sequence_parallel else 1))
-    return 1 / (cp * tp)  # head- or FFN-sized tensors, the vocabulary-parallel loss
-
-
 def _weight_elements(ops: tuple[Op, ...]) -> float:
     return sum(op.batch * op.k * op.n for op in ops if isinstance(op, Gemm))
 
 
+def _expert_map(ops: tuple[Op, ...], shards: Shards) -> tuple[ExpertMap | None, float]:
+    """The busiest ep rank's expert load in a group of ops (workload.moe): each expert
+    GEMM set's forward (experts, rows each) as the graph spreads the group's routed rows
+    (floor or ceil of their share, one or two sets) mapped to the rank's (experts, rows
+    each), the largest set carrying all the rank's rows; and the factor by which the
+    experts' streams (activation, biases) grow on that rank. (None, 1.0) without ep or
+    experts. An even load that divides gives each GEMM the old (experts / ep, rows x ep)."""
+    if shards.ep == 1:
+        return None, 1.0
+    sets: set[tuple[int, int]] = set()
+    num_experts = 0
+    for op in ops:
+        if not isinstance(op, Gemm):
+            continue
+        kind, _, expert = _gemm_info(op.name)
+        m, n, _ = _forward_dims(op, kind)
+        if expert:
+            sets.add((op.batch, _div(m, shards.cp) if shards.cp > 1 else m))
+        elif _base_name(op.name) == "moe.router":
+            num_experts = n
+    if not sets or not num_experts:
+        return None, 1.0
+    routed = sum(count * rows for count, rows in sets)  # the mean rank's rows
+    load = rank_expert_load(routed, num_experts, shards.ep, shards.moe_imbalance)
+    largest = max(sets, key=lambda item: item[1])
+    mapping: ExpertMap = {item: (load if item == largest else None) for item in sets}
+    return mapping, load[0] * load[1] / routed
+
+
 def _shard_ops(ops: tuple[Op, ...], shards: Shards) -> tuple[Op, ...]:
-    """The ops one rank runs."""
+    """The ops one rank (the busiest of its ep group) runs."""
     attention = None
     for op in ops:
         if type(op) is Attention:
@@ -222,22 +236,19 @@ def _shard_ops(ops: tuple[Op, ...], shards: Shards) -> tuple[Op, ...]:
     tp, cp, sp = shards.tp, shards.cp, shards.sequence_parallel
     hidden_factor = 1 / (cp * (tp if sp else 1))
     other_factor = 1 / (cp * tp)
+    experts, expert_rows = _expert_map(ops, shards)
     out: list[Op] = []
     for op in ops:
-        cls = type(op)
-        if cls is Gemm:
-            split = (_shard_gemm(op, shards, attention),)  # type: ignore[arg-type]
-        elif cls is Attention:
-            split = _shard_attention(op, shards)  # type: ignore[arg-type]
-        elif cls is Stream:  # _stream_factor, with the two factors worked out once
-            factor = hidden_factor if _is_hidden_stream(op.name) else other_factor
-            split = (_scale_stream(op, factor),)
-        elif isinstance(op, Gemm):
-            split = (_shard_gemm(op, shards, attention),)
+        if isinstance(op, Gemm):
+            gemm = _shard_gemm(op, shards, attention, experts)
+            split: tuple[Op, ...] = () if gemm is None else (gemm,)
         elif isinstance(op, Attention):
             split = _shard_attention(op, shards)
-        else:
-            split = (_scale_stream(op, _stream_factor(op, shards)),)
+        else:  # _stream_factor, with the two factors worked out once
+            factor = hidden_factor if _is_hidden_stream(op.name) else other_factor
+            if expert_rows != 1.0 and op.name.startswith("moe.expert."):
+                factor *= expert_rows
+            split = (_scale_stream(op, factor),)  # type: ignore[arg-type]
         out.extend(split)
     return tuple(out)
 
@@ -249,7 +260,8 @@ def _sharded_weight_elements(ops: tuple[Op, ...], shards: Shards) -> float:
     for op in ops:
         if isinstance(op, Gemm):
             split = _shard_gemm(op, shards, attention)
-            total += split.batch * split.k * split.n
+            if split is not None:
+                total += split.batch * split.k * split.n
     return total
 
 
@@ -282,13 +294,21 @@ def check_shards(graph: OpGraph, tp: int, ep: int, cp: int) -> None:
 
 
 def shard_graph(
-    graph: OpGraph, *, tp: int = 1, ep: int = 1, cp: int = 1, sequence_parallel: bool = False
+    graph: OpGraph,
+    *,
+    tp: int = 1,
+    ep: int = 1,
+    cp: int = 1,
+    sequence_parallel: bool = False,
+    moe_imbalance: float = 1.0,
 ) -> OpGraph:
-    """The op graph one chip runs when the model is split tp x ep x cp ways."""
+    """The op graph one chip runs when the model is split tp x ep x cp ways: with ep, the
+    busiest rank's, whose routed rows are `moe_imbalance` times the mean
+    (tigris.workload.moe)."""
     check_shards(graph, tp, ep, cp)
     if tp == ep == cp == 1:
         return graph
-    shards = Shards(tp, ep, cp, sequence_parallel and tp > 1)
+    shards = Shards(tp, ep, cp, sequence_parallel and tp > 1, moe_imbalance)
     groups: list[OpGroup] = []
     # a group whose ops are the very tuple of an earlier group (recompute repeats the
     # forward layer's) gets that group's split
@@ -302,7 +322,7 @@ def shard_graph(
             part = ("layer", group.kind) if group.name == "layer" else ("head", None)
             factor = weight_shares.get(part)
             if factor is None:
-                source = _trainable(forward.get(part, ()))
+                source = forward.get(part, ())
                 whole = _weight_elements(source)
                 share = _sharded_weight_elements(source, Shards(tp, ep, 1, False))
                 factor = weight_shares[part] = share / whole if whole else 1.0
@@ -326,7 +346,11 @@ ACTIVATION_BYTES = 2.0  # activations and their gradients travel in bf16
 
 
 def plan_layer_collectives(
-    spec: TransformerSpec, tokens: int, plan: ParallelPlan, phase: str = "fwd"
+    spec: TransformerSpec,
+    tokens: int,
+    plan: ParallelPlan,
+    phase: str = "fwd",
+    moe_imbalance: float = 1.0,
 ) -> list[LayerCollective]:
     """layer_collectives under a plan's tp, ep, cp and sequence parallelism, with
     activations of ACTIVATION_BYTES."""
@@ -339,6 +363,7 @@ def plan_layer_collectives(
         plan.sequence_parallel,
         ACTIVATION_BYTES,
         phase=phase,
+        moe_imbalance=moe_imbalance,
     )
 
 
@@ -352,6 +377,7 @@ def layer_collectives(
     dtype_bytes: float = 2.0,
     *,
     phase: str = "fwd",
+    moe_imbalance: float = 1.0,
 ) -> list[LayerCollective]:
     """Collectives of one decoder layer for `tokens` tokens of a micro-batch (the whole
     sequence(s) the tp x cp group works on), in the forward or backward pass.
@@ -361,7 +387,16 @@ def layer_collectives(
       parallelism an all-gather before and a reduce-scatter after each block.
     - cp: the ring exchange of K and V (cp - 1 steps of one chunk; backward also returns
       dK and dV), overlapped with attention by Megatron-CP.
-    - ep: all-to-all dispatch and combine of the routed tokens (top-k copies per token).
+    - ep: all-to-all dispatch and combine of the routed tokens: each rank sends its
+      tokens x top_k rows of the hidden state (the 1 / ep of them routed to its own
+      experts stay: collectives' all-to-all sends only the rest, inside the scale-up
+      domain at its link rate and across domains at the NIC rate per chip). The busiest
+      rank receives `moe_imbalance` times the mean, and the exchange waits for it, so the
+      message grows by that factor. Every routed copy crosses separately: DeepSeek-V3's
+      node-limited routing (at most 4 nodes per token, each token sent once per node over
+      InfiniBand and forwarded over NVLink, arXiv:2412.19437 sections 2.1.2 and 3.2.2) is
+      not modelled, so across nodes this is an upper bound on the NIC bytes (top_k
+      copies against at most 4).
     """
     h = spec.hidden_size
     local_tokens = tokens / cp
@@ -382,5 +417,7 @@ def layer_collectives(
     if spec.is_moe and ep > 1:
         shard = tp if sequence_parallel and tp > 1 else 1
         routed = local_tokens / shard * spec.num_experts_per_token * h * dtype_bytes
+        if moe_imbalance != 1.0:
+            routed *= moe_imbalance
         out += [LayerCollective("all_to_all", routed, "ep")] * 2
     return out

@@ -107,6 +107,7 @@ def _setup_key(setup: TrainSetup) -> tuple:
         setup.dp_overlap,
         str(setup.loss),
         setup.grad_reduce_dtype,
+        setup.moe_imbalance,
     )
 
 
@@ -243,7 +244,7 @@ class MemoInputs(StepInputs):
         self.memo = memo
         self.setup_id = memo.intern(_setup_key(setup))
         self.graph_id = memo.intern(
-            (setup.spec, setup.seq_len, setup.precision, str(setup.loss))
+            (setup.spec, setup.seq_len, setup.precision, str(setup.loss), setup.moe_imbalance)
             + (str(setup.attention), setup.attention_dropout)
         )
         self.cluster_id = memo.intern(("cluster", _spec_json(setup.cluster)))

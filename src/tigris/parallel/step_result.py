@@ -102,6 +102,11 @@ class TrainSetup:
     eager: bool = False
     loss: str = Loss.fused
     grad_reduce_dtype: str | None = None
+    # busiest expert-parallel rank's routed tokens / the mean (tigris.workload.moe). 1:
+    # the measured default (DEFAULT_MOE_IMBALANCE) is a serving one; no published
+    # max/mean of a training run's ep ranks was found (DeepSeek-V3's auxiliary-loss-free
+    # balancing shows per-expert loads, not this ratio)
+    moe_imbalance: float = 1.0
 
 
 @dataclass(frozen=True)

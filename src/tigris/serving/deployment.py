@@ -5,7 +5,10 @@ A replica is one tp x ep x pp group of chips holding a whole copy of the model;
 the requests (data parallel). Expert parallelism (`ep`) follows tigris.parallel.partition:
 each of ep ranks holds experts / ep of every MoE layer (each expert split tp ways) and runs
 attention data-parallel on its 1/ep of the replica's sequences (DeepSeek-V3 style serving);
-tokens reach their experts by an all-to-all.
+tokens reach their experts by an all-to-all. With tp 1 and ep = the replica's chips this is
+the wide-EP layout SGLang and DeepSeek deploy (DP attention, experts spread over every GPU
+of the replica, the all-to-all crossing nodes: lmsys.org/blog/2025-05-05-large-scale-ep).
+The busiest ep rank sets each MoE layer's pace: `moe_imbalance` (tigris.workload.moe).
 
 Engine settings follow vLLM's defaults where vLLM has one: 16-token KV blocks, 90% of
 device memory for weights + activations + KV cache, a token budget per step.
@@ -21,6 +24,7 @@ from tigris.hardware.chip import Chip
 from tigris.hardware.presets import default_cluster, load_chip
 from tigris.hardware.quantities import DTYPE_BYTES, dtype_bytes
 from tigris.hardware.system import Cluster
+from tigris.workload.moe import DEFAULT_MOE_IMBALANCE, check_imbalance
 from tigris.workload.precision import Precision
 from tigris.workload.presets import load_model
 from tigris.workload.spec import TransformerSpec
@@ -77,8 +81,12 @@ class Deployment:
     # "custom" (the engines' CUDA-graph-captured one-shot/two-shot kernels inside an
     # NVLink/NVSwitch domain: custom_all_reduce_time_s).
     all_reduce: str = "nccl"
+    # busiest ep rank's routed tokens / the mean rank's (tigris.workload.moe); read only
+    # with ep > 1
+    moe_imbalance: float = DEFAULT_MOE_IMBALANCE
 
     def __post_init__(self) -> None:
+        check_imbalance(self.moe_imbalance)
         for name in ("num_chips", "tp", "pp", "ep", "block_size", "max_num_seqs", "token_budget"):
             _positive(f"--{name.replace('_', '-')}", getattr(self, name))
         if self.all_reduce not in ("nccl", "custom"):

@@ -11,7 +11,10 @@ A step runs some sequences' prefill chunks and other sequences' next decode toke
   decoding sequences at their mean KV length (decode attention is linear in KV length);
 - collectives (tigris.parallel.collectives): two all-reduces of the hidden state per layer
   over the tp group, two all-to-alls of the routed tokens per MoE layer over the ep group,
-  and pp - 1 point-to-point sends of the hidden state between pipeline stages.
+  and pp - 1 point-to-point sends of the hidden state between pipeline stages; with ep,
+  the shared experts run while the dispatch all-to-all is in flight
+  (tigris.parallel.overlap.shared_expert_overlap_s), and the busiest ep rank, with
+  Deployment.moe_imbalance times the mean routed rows, sets the MoE layers' pace.
 Pipeline stages run one after another within a step (no overlap of consecutive steps), so
 pp adds memory, not speed. With ep, each of ep ranks takes 1/ep of the step's sequences.
 
@@ -47,6 +50,7 @@ from math import ceil, floor, log2
 from tigris.engines.base import OpTime, get_engine
 from tigris.hardware.quantities import dtype_bytes
 from tigris.parallel.collectives import CommGroup, collective_time_s, custom_all_reduce_time_s
+from tigris.parallel.overlap import collective_slowdown, shared_expert_overlap_s
 from tigris.parallel.partition import layer_collectives, shard_graph
 from tigris.serving.deployment import Deployment
 from tigris.workload.graph import OpGraph
@@ -176,7 +180,7 @@ class StepTimer:
     def _chip_graph(self, graph: OpGraph) -> OpGraph:
         d = self.deployment
         if d.tp > 1 or d.ep > 1:
-            graph = shard_graph(graph, tp=d.tp, ep=d.ep)
+            graph = shard_graph(graph, tp=d.tp, ep=d.ep, moe_imbalance=d.moe_imbalance)
         if self._act_dtype == self._gemm_dtype:
             return graph
         return self._quantised_gemms(graph)
@@ -330,7 +334,12 @@ class StepTimer:
         per_layer = ep_s = 0.0
         times: dict[tuple[str, str, float], float] = {}  # a layer's two all-reduces: once
         for item in layer_collectives(
-            d.model, rank_tokens, tp=d.tp, ep=d.ep, dtype_bytes=self._act_bytes
+            d.model,
+            rank_tokens,
+            tp=d.tp,
+            ep=d.ep,
+            dtype_bytes=self._act_bytes,
+            moe_imbalance=d.moe_imbalance,
         ):
             key = (item.kind, item.group_role, item.message_bytes)
             time_s = times.get(key)
@@ -351,6 +360,31 @@ class StepTimer:
             return self._num_layers * dense + self._moe_layers * ep_s + p2p
         return self._num_layers * per_layer + p2p
 
+    def _shared_overlap_s(self, rank_tokens: int, ops: list[tuple[int, Op]]) -> float:
+        """Seconds the shared experts hide of the dispatch all-to-all, over every MoE
+        layer (tigris.parallel.overlap.shared_expert_overlap_s; ep > 1 only)."""
+        d = self.deployment
+        if d.ep == 1 or not d.model.num_shared_experts or not self._groups:
+            return 0.0
+        # one MoE layer's shared experts (the mean over the layer kinds that have them)
+        shared = [(n, op) for n, op in ops if op.name.startswith("moe.shared.")]
+        shared_s = sum(n * self.op_time_s(op) for n, op in shared) / self._moe_layers
+        dispatch = next(
+            item
+            for item in layer_collectives(
+                d.model,
+                rank_tokens,
+                tp=d.tp,
+                ep=d.ep,
+                dtype_bytes=self._act_bytes,
+                moe_imbalance=d.moe_imbalance,
+            )
+            if item.group_role == "ep"
+        )
+        dispatch_s = collective_time_s(dispatch.kind, dispatch.message_bytes, self._groups["ep"])
+        slowdown = collective_slowdown(d.chip)
+        return self._moe_layers * shared_expert_overlap_s(dispatch_s, shared_s, slowdown)
+
     def _rank(self, count: int) -> int:
         """Sequences or tokens one ep rank takes of the replica's count."""
         return ceil(count / self.deployment.ep)
@@ -364,10 +398,9 @@ class StepTimer:
         if tokens <= 0:
             return 0.0
         rank_tokens = self._rank(tokens)
-        time_s = sum(
-            repeats * self.op_time_s(op) for repeats, op in self._ops("tokens", rank_tokens)
-        )
-        time_s += self._comm_s(rank_tokens)
+        ops = self._ops("tokens", rank_tokens)
+        time_s = sum(repeats * self.op_time_s(op) for repeats, op in ops)
+        time_s += self._comm_s(rank_tokens) - self._shared_overlap_s(rank_tokens, ops)
         self._tokenwise[tokens] = time_s
         return time_s
 

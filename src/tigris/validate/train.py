@@ -326,6 +326,53 @@ def _maxtext_case(row: dict[str, str]) -> TrainCase:
     )
 
 
+# Sources whose rows give the whole layout in the tp/pp/dp/cp/ep columns (MoE rows of
+# data/measured-moe.csv) -> the source label; the model by its catalog id.
+LAYOUT_SOURCES = {
+    "NVIDIA-NeMo/Megatron-Bridge": "megatron-bridge",
+    "DeepSeek-AI 2024, DeepSeek-V3": "deepseek-v3-report",
+}
+CATALOG_MODELS = {
+    "DeepSeek-V3": "deepseek-v3",
+    "gpt-oss-120b": "gpt-oss-120b",
+    "Qwen3-30B-A3B": "qwen3-30b-a3b",
+    "Qwen3-235B-A22B": "qwen3-235b-a22b",
+}
+
+
+def _layout_case(row: dict[str, str], label: str) -> TrainCase | str:
+    """A run whose layout (tp, pp, dp, cp, ep) is published: those fixed, the micro-batch
+    when the notes give it; recomputation, ZeRO stage, virtual stages and sequence
+    parallelism (not published) are chosen by the plan search. A current framework
+    (TrainSetup defaults: FlashAttention-2, overlapped gradient reduction, no eager
+    launches). FP8 rows run fp8 GEMMs."""
+    from tigris.workload.presets import load_model
+
+    model_id = CATALOG_MODELS.get(row["model"])
+    chip_id = HARDWARE_TO_CHIP.get(row["hardware"])
+    if model_id is None or chip_id is None:
+        missing = row["model"] if model_id is None else row["hardware"]
+        return f"no catalog entry for {missing[:40]!r}"
+    fixed: dict[str, object] = {key: int(row[key]) for key in ("tp", "pp", "dp", "cp", "ep")}
+    micro = re.search(r"microbatch=(\d+)", row["notes"])
+    if micro:
+        fixed["micro_batch"] = int(micro.group(1))
+    fixed["dtype"] = "fp8" if "fp8" in row["precision"].lower() else "bf16"
+    return TrainCase(
+        row_id=row["id"],
+        source=label,
+        chip_id=chip_id,
+        system_id=load_chip(chip_id).default_system,
+        spec=load_model(model_id),
+        num_chips=int(row["num_chips"]),
+        global_batch=int(row["global_batch_tokens_or_seqs"].split()[0]),
+        seq_len=int(row["seq_len"]),
+        fixed=fixed,
+        metric="tokens_per_s_per_chip",
+        measured=float(row["metric_value"]),
+    )
+
+
 def train_case_or_reason(row: dict[str, str]) -> TrainCase | str:
     """The row's case, or why it is not scored (tigris.validate.protocol.map_rows)."""
     if row["source"].startswith("Narayanan"):
@@ -335,6 +382,9 @@ def train_case_or_reason(row: dict[str, str]) -> TrainCase | str:
         return _mosaic_case(row)
     if row["source"].startswith("AI-Hypercomputer/maxtext"):
         return _maxtext_case(row)
+    for prefix, label in LAYOUT_SOURCES.items():
+        if row["source"].startswith(prefix):
+            return _layout_case(row, label)
     return (
         f"source not recognised: {row['source'][:40]!r} "
         "(train rows are read as Megatron-LM, llm-foundry or MaxText rows)"

@@ -1,0 +1,70 @@
+"""How routed tokens load the experts of an expert-parallel (ep) group.
+
+A mixture-of-experts layer runs its experts on ep ranks, each holding experts / ep of
+them. After the dispatch all-to-all every rank runs the rows routed to its experts, and
+the layer waits for the busiest rank (the combine all-to-all cannot finish before it).
+
+Imbalance F = the busiest ep rank's routed rows / the mean rank's (the mean rank receives
+as many rows as it sends: its tokens x top_k). On that rank the layer runs ceil(F x mean)
+rows, spread over its experts (the rank's experts all as loaded as its share: an even
+spread inside the rank; with one expert per rank F is the busiest expert's load / mean).
+Rows enter the expert GEMMs as their real M (tokens routed to one expert), so the GEMM
+engine prices the small-M inefficiency of decode; when fewer rows than experts arrive,
+only that many experts run (one row each), and only their weights are read.
+
+Default F (DEFAULT_MOE_IMBALANCE): 1 / 0.66 = 1.52. UC Berkeley's ADRS case study of
+DeepSeek's open-source EPLB (Cheng, Wang, Liu, Pan, Stoica et al., "Automating Algorithm
+Discovery: A Case Study in MoE Load Balancing", 2025-10-23,
+https://ucbskyadrs.github.io/blog/moe-load-balancing): after EPLB rebalancing of expert
+placement, on a MoE simulator driven by ShareGPT and GSM8K routing, "a load balance factor
+of 0.66 (calculated as the ratio of average to maximum tokens generated per GPU)". It is a
+serving measurement with EPLB; training batches (DeepSeek-V3's auxiliary-loss-free
+balancing over 2048 GPUs' batches) may be better balanced, and no published max/mean of a
+training run's ep ranks was found: `train` defaults to 1 (the even load of earlier
+versions), `serve` to this figure; --moe-imbalance sets either.
+"""
+
+from __future__ import annotations
+
+from math import ceil, isfinite
+
+from tigris.errors import SpecError
+
+# busiest EP rank's tokens / mean (1 / the ADRS study's 0.66 average-to-maximum ratio)
+DEFAULT_MOE_IMBALANCE = 1 / 0.66
+MAX_MOE_IMBALANCE = 1e3  # far beyond any measured skew: a typo, not a load
+ROUNDING_SLACK = 1e-9  # F x rows within this of an integer is that integer
+
+
+def check_imbalance(value: float, option: str = "--moe-imbalance") -> float:
+    """`value` as an imbalance factor, or a SpecError naming `option`: at least 1 (the
+    busiest rank has at least the mean load) and finite."""
+    if not isinstance(value, (int, float)) or not isfinite(value):
+        raise SpecError(f"must be a finite number, got {str(value)[:40]!r}", key_path=option)
+    if not 1.0 <= value <= MAX_MOE_IMBALANCE:
+        raise SpecError(
+            f"must be between 1 and {MAX_MOE_IMBALANCE:g}, got {value:g}",
+            key_path=option,
+            hint="the busiest expert-parallel rank's routed tokens / the mean rank's",
+        )
+    return float(value)
+
+
+def busiest_rank_rows(mean_rows: int, imbalance: float) -> int:
+    """Rows the busiest rank runs when the mean rank runs `mean_rows`: ceil(F x mean)."""
+    return ceil(mean_rows * imbalance - ROUNDING_SLACK)
+
+
+def rank_expert_load(
+    mean_rows: int, num_experts: int, ep: int, imbalance: float
+) -> tuple[int, int]:
+    """(experts that run, rows each) on the busiest of `ep` ranks holding `num_experts`
+    experts, when the mean rank runs `mean_rows` routed rows: its ceil(F x mean_rows)
+    rows over its experts / ep experts, each at most ceil(rows / experts) (the busiest of
+    them sets the grouped GEMM's M); fewer experts than that when fewer rows arrive."""
+    local = max(1, num_experts // ep)
+    rows = busiest_rank_rows(mean_rows, imbalance)
+    if rows <= 0:
+        return 0, 0
+    running = min(local, rows)
+    return running, ceil(rows / running)
