@@ -68,6 +68,7 @@ class TrainResult:
             ],
         }
         data |= self._power(data)
+        data |= _finetune_keys(self.model)
         if self.goodput is not None:
             data["goodput"] = self._goodput(data)
         return data
@@ -126,6 +127,10 @@ def train(
     storage_gbps: float | None = None,
     checkpoint_interval_s: float | None = None,
     pp_layers: str | tuple[int, ...] | None = None,
+    finetune: str = "full",
+    lora_rank: int | None = None,
+    lora_targets: str | tuple[str, ...] | None = None,
+    sft_doc_len: int | None = None,
     moe_imbalance: float | None = None,
 ) -> TrainResult:
     """Search the parallel plans of one training step of `global_batch` sequences of
@@ -136,10 +141,11 @@ def train(
     with failures and checkpoints (tigris.parallel.goodput): `storage_gbps` the aggregate
     storage bandwidth in GB/s, `checkpoint_interval_s` the compute between saves (default
     Daly's optimum). `pp_layers` ('7,8,8,7' or a tuple) fixes the layers of each
-    pipeline stage (pp = its length). `moe_imbalance`: the busiest expert-parallel rank's
+    pipeline stage (pp = its length). `finetune` ('full', 'lora', 'sft';
+    tigris.workload.finetune) with `lora_rank`, `lora_targets` ('qkv,o') and `sft_doc_len`
+    times a fine-tuning step instead. `moe_imbalance`: the busiest expert-parallel rank's
     routed tokens / the mean (default 1: no published training measurement; serving uses
-    tigris.workload.moe.DEFAULT_MOE_IMBALANCE).
-    InfeasibleError when no plan fits."""
+    tigris.workload.moe.DEFAULT_MOE_IMBALANCE). InfeasibleError when no plan fits."""
     from tigris.cost.power_report import parse_power_cap
     from tigris.parallel.search import search_plans
     from tigris.parallel.step import TrainSetup
@@ -153,6 +159,7 @@ def train(
     options = _goodput_options(goodput, tokens, storage_gbps, checkpoint_interval_s)
     cap_w = parse_power_cap(power_cap)
     spec = resolve_model(model)
+    spec, zero = _finetuned(spec, seq_len, zero, finetune, lora_rank, lora_targets, sft_doc_len)
     chip_spec = resolve_chip(chip)
     chip_spec.peak_flop_per_s(dtype)  # UnsupportedError (exit 2) without that path
     cluster = resolve_system(system, chip_spec)
@@ -168,6 +175,50 @@ def train(
         spec, chip_spec, cluster, num_chips, global_batch, seq_len, dtype, tokens, found, cap_w,
         options,
     )  # fmt: skip
+
+
+def _finetuned(
+    spec: TransformerSpec,
+    seq_len: int,
+    zero: int | None,
+    mode: str,
+    lora_rank: int | None,
+    lora_targets: str | tuple[str, ...] | None,
+    sft_doc_len: int | None,
+) -> tuple[TransformerSpec, int | None]:
+    """The spec fine-tuned as the options say (the very spec for full training), and the
+    ZeRO stage: LoRA runs ZeRO 0 unless told (its optimizer state is the adapters', and
+    ZeRO-3's gathers of frozen weights are not modelled: --zero 3 is refused)."""
+    from tigris.workload.finetune import make_finetune, with_finetune
+
+    finetune = make_finetune(mode, seq_len, lora_rank, lora_targets, sft_doc_len)
+    if finetune.mode == "lora":
+        if zero == 3:
+            raise SpecError(
+                "ZeRO-3 with --finetune lora is not modelled (frozen weights' gathers)",
+                key_path="--zero",
+                hint="use --zero 0, 1 or 2",
+            )
+        zero = 0 if zero is None else zero
+    return with_finetune(spec, finetune), zero
+
+
+def _finetune_keys(spec: TransformerSpec) -> dict[str, object]:
+    """--json's 'finetune' object (none for full training: the output is unchanged):
+    the mode, its options and the trainable parameters."""
+    from tigris.workload.finetune import finetune_of, trainable_layer_params
+
+    finetune = finetune_of(spec)
+    if finetune is None:
+        return {}
+    kinds = spec.layer_kinds()
+    adapters = [trainable_layer_params(spec, kind) for kind, _ in kinds]
+    if adapters[0] is None:
+        trainable = spec.param_count().total
+    else:
+        pairs = zip(kinds, adapters, strict=True)
+        trainable = sum(count * (size or 0) for (_, count), size in pairs)
+    return {"finetune": finetune.as_dict() | {"trainable_params": trainable}}
 
 
 def _pipeline_split(

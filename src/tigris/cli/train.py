@@ -102,6 +102,20 @@ def train(
         typer.Option("--checkpoint-interval-s", help="Compute between saves (default: optimum)."),
     ] = None,
     moe_imbalance: MoeImbalance = None,
+    finetune: Annotated[
+        str, typer.Option("--finetune", help="full | lora (frozen base, adapters) | sft (packed)")
+    ] = "full",
+    lora_rank: Annotated[
+        int | None, typer.Option("--lora-rank", help="LoRA rank r (default 16, MLPerf's).")
+    ] = None,
+    lora_targets: Annotated[
+        str | None,
+        typer.Option("--lora-targets", help="q,k,v,qkv,o,gate,up,down (default qkv,o: MLPerf's)."),
+    ] = None,
+    sft_doc_len: Annotated[
+        int | None,
+        typer.Option("--sft-doc-len", help="SFT: mean packed document length (default: seq len)."),
+    ] = None,
     as_json: AsJson = False,
 ) -> None:
     """Time a training step (or search the best plan) for MODEL on NUM_CHIPS chips."""

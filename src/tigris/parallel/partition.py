@@ -54,6 +54,11 @@ _HIDDEN_STREAMS = (
     "moe.topk",
     "moe.dispatch",
     "moe.combine",
+    # LoRA's adapter output added to a row-parallel projection's (hidden-wide) output
+    "attn.out.lora_add",
+    "mlp.down.lora_add",
+    "moe.shared.down.lora_add",
+    "moe.expert.down.lora_add",
 )
 
 
@@ -91,6 +96,8 @@ def _base_name(name: str) -> str:
 
 
 def _gemm_role(base: str) -> str:
+    if base.endswith((".lora_a", ".lora_b")):
+        return _adapter_role(base)
     if base.endswith(".qkv"):
         return "qkv"
     if base.endswith((".gate_up", ".up")) or base == "head.logits":
@@ -98,6 +105,26 @@ def _gemm_role(base: str) -> str:
     if base.endswith(".down") or base == "attn.out":
         return "row"
     return "replicated"
+
+
+def _adapter_role(base: str) -> str:
+    """A LoRA adapter ('<projection>.<target>.lora_a|b') splits as its projection does
+    (NeMo's ParallelLinearAdapter): B of a column-parallel projection by its output, A of
+    a row-parallel one by its input; the other one is replicated (A of a column-parallel
+    projection then sees the rank's sequence shard under sequence parallelism: r << h)."""
+    role = _gemm_role(base.rsplit(".", 2)[0])
+    if role in ("qkv", "column"):
+        return "column" if base.endswith(".lora_b") else "replicated"
+    if role == "row":
+        return "row" if base.endswith(".lora_a") else "replicated"
+    return "replicated"
+
+
+def _trainable(ops: tuple[Op, ...]) -> tuple[Op, ...]:
+    """The GEMMs whose weights the optimizer updates: LoRA's adapters if the ops have
+    any (the base weights are then frozen), else every one."""
+    adapters = tuple(op for op in ops if isinstance(op, Gemm) and ".lora_" in op.name)
+    return adapters or ops
 
 
 @lru_cache(maxsize=4096)
@@ -322,7 +349,7 @@ def shard_graph(
             part = ("layer", group.kind) if group.name == "layer" else ("head", None)
             factor = weight_shares.get(part)
             if factor is None:
-                source = forward.get(part, ())
+                source = _trainable(forward.get(part, ()))
                 whole = _weight_elements(source)
                 share = _sharded_weight_elements(source, Shards(tp, ep, 1, False))
                 factor = weight_shares[part] = share / whole if whole else 1.0

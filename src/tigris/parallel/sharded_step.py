@@ -152,11 +152,17 @@ def as_run(setup: TrainSetup, ops: tuple[Op, ...], dtype: str) -> tuple[Op, ...]
         unfused = setup.attention != AttentionKernel.flash2 or setup.attention_dropout
         if isinstance(op, Attention) and unfused:
             op = replace(op, implementation=setup.attention, dropout=setup.attention_dropout)
-        elif isinstance(op, Gemm) and dtype == "fp8" and not op.name.startswith("head."):
+        elif isinstance(op, Gemm) and dtype == "fp8" and _fp8_linear(op.name):
             out.extend(fp8_casts(op))
             op = replace(op, dtype="fp8", out_dtype=op.out_dtype or op.dtype)
         out.append(op)
     return tuple(out)
+
+
+def _fp8_linear(name: str) -> bool:
+    """Whether a GEMM runs in fp8 in an fp8 step: the Transformer Engine linear layers,
+    not the LM head nor LoRA's adapters (NeMo builds them as bf16 Megatron linears)."""
+    return not name.startswith("head.") and ".lora_" not in name
 
 
 class _ShapeIndex:
