@@ -96,7 +96,7 @@ def test_shared_expert_overlap_never_slows(dispatch: float, shared: float) -> No
 
 def test_check_imbalance() -> None:
     assert check_imbalance(1.0) == 1.0
-    assert DEFAULT_MOE_IMBALANCE == pytest.approx(1 / 0.66)
+    assert pytest.approx(1 / 0.66) == DEFAULT_MOE_IMBALANCE
     for bad in (0.5, float("nan"), float("inf"), 1e9):
         with pytest.raises(SpecError, match="moe-imbalance"):
             check_imbalance(bad)
