@@ -173,9 +173,11 @@ def test_check_plan_rejects_bad_splits() -> None:
     with pytest.raises(SpecError):
         check_plan(ParallelPlan(pp=2, dp=2, pp_layers=(10, 20)), spec, 4, 8, 1024)
     with pytest.raises(InfeasibleError):
-        plan = ParallelPlan(pp=2, dp=2, pp_layers=(14, 18), virtual_stages=2)
+        # a stage of 2 layers cannot fill 4 chunks (its second chunk holds no end)
+        plan = ParallelPlan(pp=2, dp=2, pp_layers=(2, 30), virtual_stages=4)
         check_plan(plan, spec, 4, 8, 1024)
     check_plan(ParallelPlan(pp=2, dp=2, pp_layers=(14, 18)), spec, 4, 8, 1024)
+    check_plan(ParallelPlan(pp=2, dp=2, pp_layers=(14, 18), virtual_stages=2), spec, 4, 8, 1024)
 
 
 def _tigris(*args: str) -> subprocess.CompletedProcess:

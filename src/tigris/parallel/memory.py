@@ -12,6 +12,13 @@ heads, t tensor-parallel ranks, 2-byte activations (bytes per layer):
 The 5 a s / h term is the attention score matrices (softmax output and dropout mask);
 FlashAttention never stores them, so with `flash_attention` it drops (selective
 recomputation then saves nothing more). Context parallelism divides s by cp.
+The 34 are GPT-3's layer (Korthikanti Sec. 4.1): 4 for the two LayerNorm inputs, 2 the
+QKV GEMM input, 4 + 2 Q, K and V, 2 the output projection input, 2 the MLP input, 8 + 8
+the 4h-wide GeLU input and second GEMM input, 1 + 1 the two dropout masks. A model's own
+layer (`layer_activation_terms`) counts K and V by its KV heads, the MLP by its width
+(and the gate, when gated; the top-k experts' width for MoE) and the masks only when
+trained with dropout: Llama 3.1 405B (GQA 8 of 128 heads, 3.25h SwiGLU, no dropout)
+keeps 31.75 s b h / t, not 34.
 
 Model state per parameter (Rajbhandari et al. 2020, ZeRO) in mixed precision with Adam:
 the compute-dtype weights, gradients in the precision's grad dtype (Megatron's fp32
@@ -56,16 +63,41 @@ def activation_bytes_per_layer(
     sequence_parallel: bool = False,
     recompute: str = "none",
     flash_attention: bool = False,
+    terms: tuple[float, float] = (10.0, 24.0),
 ) -> float:
-    """Korthikanti et al. 2022 Table 2: activation bytes one layer keeps for backward."""
+    """Korthikanti et al. 2022 Table 2: activation bytes one layer keeps for backward;
+    `terms`: (replicated, tp-split) bytes per s b h of the layer (GPT-3's 10 and 24 by
+    default; `layer_activation_terms` for a model's own)."""
     s, b, h, a, t = seq_len, micro_batch, hidden, heads, tp
     sbh = float(s) * b * h
     if recompute == "full":
         return 2 * sbh / (t if sequence_parallel else 1)
     scores = 0.0 if flash_attention or recompute == "selective" else 5 * a * s / h
+    replicated, split = terms
     if sequence_parallel:
-        return sbh / t * (34 + scores)
-    return sbh * (10 + 24 / t + scores / t)
+        return sbh / t * (replicated + split + scores)
+    return sbh * (replicated + split / t + scores / t)
+
+
+def layer_activation_terms(
+    spec: TransformerSpec, mlp: str = "dense", *, dropout: bool = False
+) -> tuple[float, float]:
+    """(replicated, tp-split) activation bytes per s b h of one layer of `spec` with an
+    `mlp` ('dense' or 'moe') MLP (module docstring): norms' inputs, QKV and MLP inputs
+    (and the dropout masks) replicated; Q, K, V, the attention output and the MLP's
+    inner tensors split. GPT-3's shapes with dropout give Korthikanti's (10, 24)."""
+    h = spec.hidden_size
+    kv = 2 * 2 * spec.num_kv_heads * spec.head_dim / h if not spec.is_mla else 4.0
+    if mlp == "moe":
+        experts = spec.num_experts_per_token + spec.num_shared_experts
+        width = experts * spec.expert_ffn_hidden_size / h
+    else:
+        width = spec.ffn_hidden_size / h
+    inner = 2 * width * (2 if spec.gated_mlp else 1) + 2 * width
+    replicated = 4.0 + 2.0 + 2.0 + (2.0 if dropout else 0.0)
+    q = 2 * spec.q_size / h
+    out = 2 * spec.num_heads * spec.value_head_dim / h
+    return replicated, q + kv + out + inner
 
 
 @dataclass(frozen=True)
@@ -139,8 +171,12 @@ def stage_params(
     layers = sum(n * layer for n, layer in zip(stage.kinds, per_layer, strict=True))
     embedding = (counts.embedding + counts.position_embedding) / plan.tp if ends & 1 else 0.0
     head = counts.lm_head / plan.tp if ends & 2 else 0.0
-    largest = max(layer for n, layer in zip(stage.kinds, per_layer, strict=True) if n)
-    return layers + embedding + head, largest
+    largest = max(
+        (layer for n, layer in zip(stage.kinds, per_layer, strict=True) if n), default=0.0
+    )
+    # DualPipe keeps two copies of the parameters (arXiv:2412.19437 Table 2)
+    copies = 2 if plan.pp_schedule == "dualpipe" else 1
+    return copies * (layers + embedding + head), largest
 
 
 def _stage_ends(plan: ParallelPlan, stage: int) -> int:
@@ -229,6 +265,7 @@ def memory_per_chip(
     capacity_bytes: float,
     precision: Precision | None = None,
     params: tuple[float, float] | None = None,
+    dropout: bool = False,
 ) -> MemoryBreakdown:
     """Memory of one chip of the fullest pipeline stage under `plan` (with an even split
     of alike layers, the first stage: the most micro-batches in flight); `params`: unused
@@ -237,8 +274,9 @@ def memory_per_chip(
     fullest: MemoryBreakdown | None = None
     for group, stage in _memory_stages(plan, groups):
         found = stage_memory(
-            spec, plan, seq_len, num_microbatches, capacity_bytes, precision, group, stage
-        )
+            spec, plan, seq_len, num_microbatches, capacity_bytes, precision, group, stage,
+            dropout,
+        )  # fmt: skip
         if fullest is None or found.total_bytes > fullest.total_bytes:
             fullest = found
     assert fullest is not None
@@ -254,8 +292,10 @@ def stage_memory(
     precision: Precision | None,
     group: StageGroup,
     stage: int,
+    dropout: bool = False,
 ) -> MemoryBreakdown:
-    """Memory of one chip of pipeline stage `stage`, which holds `group`'s layers."""
+    """Memory of one chip of pipeline stage `stage`, which holds `group`'s layers;
+    `dropout`: trained with dropout (its masks kept for backward)."""
     precision = precision or Precision()
     params, layer_params = stage_params(spec, plan, group, _stage_ends(plan, stage))
     weight_b = dtype_bytes("bf16")  # weights kept in bf16 (fp8 GEMMs cast on the fly)
@@ -269,20 +309,24 @@ def stage_memory(
     grads = trained * grad_b / (dp if plan.zero >= 2 else 1)
     optimizer = trained * state_b / (dp if plan.zero >= 1 else 1)
     local_seq = seq_len // plan.cp
-    per_layer = activation_bytes_per_layer(
-        local_seq,
-        plan.micro_batch,
-        spec.hidden_size,
-        spec.num_heads,
-        plan.tp,
-        sequence_parallel=plan.sequence_parallel,
-        recompute=plan.recompute,
-        flash_attention=True,
-    )
-    stage_layers = per_layer * group.layers  # one micro-batch through the stage's layers
+    stage_layers = 0.0  # the activations of one micro-batch through the stage's layers
+    for count, (kind, _) in zip(group.kinds, spec.layer_kinds(), strict=True):
+        stage_layers += count * activation_bytes_per_layer(
+            local_seq,
+            plan.micro_batch,
+            spec.hidden_size,
+            spec.num_heads,
+            plan.tp,
+            sequence_parallel=plan.sequence_parallel,
+            recompute=plan.recompute,
+            flash_attention=True,
+            terms=layer_activation_terms(spec, kind.mlp, dropout=dropout),
+        )
     if lora is not None and plan.recompute != "full":
         stage_layers -= frozen_inputs_bytes(spec, plan, group, local_seq, lora)
-    in_flight = microbatches_in_flight(plan.pp, num_microbatches, plan.virtual_stages, stage)
+    in_flight = microbatches_in_flight(
+        plan.pp, num_microbatches, plan.virtual_stages, stage, plan.pp_schedule
+    )
     activations = stage_layers * in_flight
     tokens = float(local_seq) * plan.micro_batch
     if plan.recompute == "full":  # one layer's full activations live while it recomputes
@@ -294,6 +338,7 @@ def stage_memory(
             plan.tp,
             sequence_parallel=plan.sequence_parallel,
             flash_attention=True,
+            terms=layer_activation_terms(spec, dropout=dropout),
         )
     if plan.pp == 1:  # logits in fp32 for the loss (Korthikanti: 4 s b V / t)
         activations += 4 * tokens * spec.vocab_size / plan.tp

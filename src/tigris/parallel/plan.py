@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tigris.errors import InfeasibleError, SpecError
+from tigris.parallel.pipeline import PipelineSchedule
+from tigris.parallel.stages import chunk_layer_counts
 from tigris.workload.spec import TransformerSpec
 
 Recompute = Literal["none", "selective", "full"]
@@ -43,6 +45,10 @@ class ParallelPlan(BaseModel):
     pp_layers: tuple[int, ...] | None = Field(
         None, description="layers of each pipeline stage (None: pp divides them evenly)"
     )
+    pp_schedule: PipelineSchedule | None = Field(
+        None,
+        description="1f1b | interleaved | dualpipe (None: 1F1B, interleaved when v > 1)",
+    )
 
     @property
     def num_chips(self) -> int:
@@ -52,11 +58,14 @@ class ParallelPlan(BaseModel):
         return global_batch // (self.dp * self.micro_batch)
 
     def as_dict(self) -> dict[str, object]:
-        """The plan's options (pp_layers only when the split is explicit)."""
-        exclude = {"dtype"} if self.pp_layers is not None else {"dtype", "pp_layers"}
+        """The plan's options (pp_layers only when the split is explicit, pp_schedule
+        only when named)."""
+        exclude = {"dtype", "pp_layers", "pp_schedule"}
         out = self.model_dump(exclude=exclude)
         if self.pp_layers is not None:
             out["pp_layers"] = list(self.pp_layers)
+        if self.pp_schedule is not None:
+            out["pp_schedule"] = str(self.pp_schedule)
         return out
 
 
@@ -86,14 +95,7 @@ def check_plan(
     if (plan.tp <= kv and kv % plan.tp) or (plan.tp > kv and plan.tp % kv):
         raise InfeasibleError(f"tp={plan.tp} and the {kv} KV heads do not divide one another")
     _check_stages(plan, spec)
-    if plan.virtual_stages > 1:
-        if plan.pp == 1:
-            raise InfeasibleError("virtual stages (interleaving) need pp > 1")
-        if plan.num_microbatches(global_batch) % plan.pp:
-            raise InfeasibleError(
-                f"the interleaved schedule needs micro-batches "
-                f"({plan.num_microbatches(global_batch)}) to be a multiple of pp={plan.pp}"
-            )
+    _check_schedule(plan, plan.num_microbatches(global_batch))
     if plan.cp > 1 and seq_len % (2 * plan.cp):
         raise InfeasibleError(f"cp={plan.cp} needs the sequence ({seq_len}) divisible by 2 cp")
     if plan.ep > 1:
@@ -107,12 +109,36 @@ def check_plan(
         raise InfeasibleError("sequence parallelism needs tp > 1")
 
 
+def _check_schedule(plan: ParallelPlan, m: int) -> None:
+    """Interleaving: pp > 1, micro-batches a multiple of pp (Megatron-LM's interleaved
+    schedule); DualPipe: one chunk per stage, pp and micro-batches even
+    (arXiv:2412.19437 Sec. 3.2.1); 1F1B: one chunk per stage."""
+    schedule = plan.pp_schedule
+    if schedule == PipelineSchedule.interleaved and plan.virtual_stages == 1:
+        raise InfeasibleError("the interleaved schedule needs virtual stages > 1")
+    one_chunk = (PipelineSchedule.one_f_one_b, PipelineSchedule.dualpipe)
+    if schedule in one_chunk and plan.virtual_stages > 1:
+        raise InfeasibleError(f"the {schedule} schedule runs one model chunk per stage")
+    if schedule == PipelineSchedule.dualpipe and (plan.pp % 2 or m % 2):
+        raise InfeasibleError(
+            f"DualPipe needs pp ({plan.pp}) and micro-batches ({m}) divisible by 2"
+        )
+    if plan.virtual_stages > 1:
+        if plan.pp == 1:
+            raise InfeasibleError("virtual stages (interleaving) need pp > 1")
+        if m % plan.pp:
+            raise InfeasibleError(
+                f"the interleaved schedule needs micro-batches ({m}) to be a multiple of "
+                f"pp={plan.pp}"
+            )
+
+
 def _check_stages(plan: ParallelPlan, spec: TransformerSpec) -> None:
     """The layers split over the stages: evenly (pp x virtual stages divide them) unless
     the plan lists each stage's layers, one list per stage summing to the layers;
-    interleaving only over an even split."""
+    interleaved chunks of an explicit split each hold a layer (or a model end)."""
     layers = spec.num_layers
-    if plan.pp_layers is None or len(set(plan.pp_layers)) == 1 and plan.virtual_stages > 1:
+    if plan.pp_layers is None:
         chunks = plan.pp * plan.virtual_stages
         if layers % chunks:
             raise InfeasibleError(
@@ -126,5 +152,8 @@ def _check_stages(plan: ParallelPlan, spec: TransformerSpec) -> None:
             f"{layers} layers",
             key_path="--pp-layers",
         )
-    if plan.virtual_stages > 1 and len(set(plan.pp_layers)) > 1:
-        raise InfeasibleError("virtual stages (interleaving) need an even pipeline split")
+    v = plan.virtual_stages
+    if v > 1 and chunk_layer_counts(plan.pp_layers, v) is None:
+        raise InfeasibleError(
+            f"a stage of --pp-layers has fewer layers than the {v} virtual stages' chunks"
+        )

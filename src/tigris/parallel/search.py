@@ -6,7 +6,8 @@ one layer fewer on the first and last stages when pp divides layers + 2; see
 `tigris.parallel.stages`),
 cp (powers of two up to 8, for sequences of 8k tokens and more or when asked), ep (MoE:
 dividing experts and dp), dp the rest; micro-batch (divisors of the per-replica batch, up
-to 16), virtual stages (divisors of the layers per stage, up to 8), recomputation,
+to 16), virtual stages (up to 8: divisors of the layers per stage, of (layers + 2) / pp on
+the balanced split; `tigris.parallel.stages.virtual_stage_choices`), recomputation,
 ZeRO stage and sequence parallelism. Options the caller fixes are not searched. Plans that
 do not fit in memory are dropped (counted); the rest are ranked by step time.
 The cheap memory check runs before the step is timed; per-micro-batch compute is shared by
@@ -22,7 +23,7 @@ from math import isqrt
 
 from tigris.errors import InfeasibleError, SpecError
 from tigris.parallel.plan import ParallelPlan, check_plan
-from tigris.parallel.stages import balanced_split, candidate_splits
+from tigris.parallel.stages import balanced_split, candidate_splits, virtual_stage_choices
 from tigris.parallel.step import StepModel, StepResult, TrainSetup
 
 MAX_MICRO_BATCH = 16
@@ -83,9 +84,7 @@ def enumerate_plans(
         mbs = _choices(
             fixed, "micro_batch", [b for b in divisors(per_replica) if b <= MAX_MICRO_BATCH]
         )
-        chunks = [v for v in divisors(layers // pp) if v <= MAX_VIRTUAL_STAGES]
-        even = pp_layers is None or len(set(pp_layers)) == 1
-        vs = _choices(fixed, "virtual_stages", chunks if pp > 1 and even else [1])
+        vs = _choices(fixed, "virtual_stages", _virtual_stages(layers, pp, pp_layers, fixed))
         sps = _choices(fixed, "sequence_parallel", [True, False] if tp > 1 else [False])
         for ep, mb, v, recompute, zero, sp in product(eps, mbs, vs, recomputes, zeros, sps):
             yield make(
@@ -101,7 +100,20 @@ def enumerate_plans(
                 sequence_parallel=sp,
                 dtype=dtype,
                 pp_layers=pp_layers,
+                pp_schedule=fixed.get("pp_schedule"),
             )
+
+
+def _virtual_stages(
+    num_layers: int, pp: int, pp_layers: tuple[int, ...] | None, fixed: dict[str, object]
+) -> list[int]:
+    """The v to try: `virtual_stage_choices` (uneven splits included), only 1 under a
+    fixed 1F1B or DualPipe schedule, only v > 1 under a fixed interleaved one."""
+    schedule = fixed.get("pp_schedule")
+    if schedule in ("1f1b", "dualpipe"):
+        return [1]
+    choices = virtual_stage_choices(num_layers, pp, pp_layers, MAX_VIRTUAL_STAGES)
+    return [v for v in choices if v > 1] if schedule == "interleaved" else choices
 
 
 def pipeline_sizes(num_layers: int, num_chips: int) -> list[int]:

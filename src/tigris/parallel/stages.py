@@ -11,8 +11,14 @@ proposes). The search tries, for each pp:
   405B's 126 layers at pp 16 are 7 + 14 x 8 + 7 (Dubey et al. 2024, Sec. 3.3.2: "we
   reduce one Transformer layer each from the first and the last stages").
 Layers are assigned in order (`TransformerSpec.layer_sequence()`), so DeepSeek-V3's three
-dense layers land on the first stage. Interleaved schedules (virtual stages > 1) need the
-even split: stage s then holds chunks s, s + pp, ... of layers / (pp v) layers each.
+dense layers land on the first stage. Interleaved schedules (virtual stages v > 1) split
+each stage's layers into v model chunks, stage s running the model's chunks s, s + pp, ...
+(Narayanan et al. 2021, Sec. 2.2.2), as evenly as possible; a stage holding fewer layers
+than its chunks' share gives the shortfall to the chunk beside the model end it holds:
+the first chunk of the first stage (with the embedding) and the last chunk of the last
+stage (with the head) hold one layer fewer, as Llama 3 ran it ("the first model chunk on
+the first stage has only the embedding"). The search tries, on the balanced split, the v
+that divide (layers + 2) / pp, so every other chunk holds the same layers.
 """
 
 from __future__ import annotations
@@ -111,28 +117,122 @@ def stage_layer_counts(
     return (num_layers // pp,) * pp
 
 
+def chunk_layer_counts(
+    counts: tuple[int, ...], virtual_stages: int
+) -> tuple[tuple[int, ...], ...] | None:
+    """Layers of each of the v model chunks of each stage (module docstring): each
+    stage's layers as evenly as possible, the smaller chunks beside the model end the
+    first and the last stage hold. None where a chunk would hold no layer and no model
+    end (a stage with fewer layers than chunks)."""
+    v, last = virtual_stages, len(counts) - 1
+    out = []
+    for stage, count in enumerate(counts):
+        base, rest = divmod(count, v)
+        larger = [base + 1] * rest
+        # the first stage's larger chunks go last (its first chunk holds the embedding)
+        chunks = [base] * (v - rest) + larger if stage == 0 else larger + [base] * (v - rest)
+        ends = {0} if stage == 0 else set()
+        ends |= {v - 1} if stage == last else set()
+        if any(n == 0 and j not in ends for j, n in enumerate(chunks)) or not any(chunks):
+            return None
+        out.append(tuple(chunks))
+    return tuple(out)
+
+
+def _chunk_order(counts: tuple[int, ...], virtual_stages: int) -> list[tuple[int, int, int]]:
+    """(stage, chunk, layers) of every model chunk in model order: chunk j of every
+    stage, then chunk j + 1 (interleaving; one chunk per stage when v = 1)."""
+    chunks = chunk_layer_counts(counts, virtual_stages) if virtual_stages > 1 else None
+    if chunks is None:
+        return [(stage, 0, count) for stage, count in enumerate(counts)]
+    return [
+        (stage, j, chunks[stage][j]) for j in range(virtual_stages) for stage in range(len(counts))
+    ]
+
+
+def _kind_rows(
+    spec: TransformerSpec, order: list[tuple[int, int, int]]
+) -> dict[tuple[int, int], list[int]]:
+    """Layers of each kind in each (stage, chunk), the layers taken in model order."""
+    kinds = spec.layer_kinds()
+    index = {kind: k for k, (kind, _) in enumerate(kinds)}
+    sequence = [index[kind] for kind in spec.layer_sequence()]
+    rows: dict[tuple[int, int], list[int]] = {}
+    start = 0
+    for stage, chunk, count in order:
+        row = rows.setdefault((stage, chunk), [0] * len(kinds))
+        for k in sequence[start : start + count]:
+            row[k] += 1
+        start += count
+    return rows
+
+
 def _stage_kind_counts(
     spec: TransformerSpec, pp: int, virtual_stages: int, counts: tuple[int, ...]
 ) -> list[tuple[int, ...]]:
     """Layers of each kind on each stage, the layers taken in order (chunk by chunk
     under interleaving)."""
-    kinds = spec.layer_kinds()
-    if len(kinds) == 1:
+    if len(spec.layer_kinds()) == 1:
         return [(count,) for count in counts]
-    index = {kind: k for k, (kind, _) in enumerate(kinds)}
-    sequence = [index[kind] for kind in spec.layer_sequence()]
-    per_stage = [[0] * len(kinds) for _ in counts]
-    if virtual_stages > 1:  # even split: chunk c of layers / (pp v) goes to stage c % pp
-        chunk = len(sequence) // (pp * virtual_stages)
-        for position, k in enumerate(sequence):
-            per_stage[(position // chunk) % pp][k] += 1
-        return [tuple(row) for row in per_stage]
-    start = 0
-    for stage, count in enumerate(counts):
-        for k in sequence[start : start + count]:
-            per_stage[stage][k] += 1
-        start += count
+    rows = _kind_rows(spec, _chunk_order(counts, virtual_stages))
+    per_stage = [[0] * len(spec.layer_kinds()) for _ in counts]
+    for (stage, _), row in rows.items():
+        per_stage[stage] = [a + b for a, b in zip(per_stage[stage], row, strict=True)]
     return [tuple(row) for row in per_stage]
+
+
+def chunk_groups(
+    spec: TransformerSpec, pp: int, virtual_stages: int, pp_layers: tuple[int, ...] | None
+) -> tuple[StageGroup, ...]:
+    """The model chunks of an interleaved plan, grouped by the layers (per kind) and
+    the model ends they hold (`first_stage`: the stage of the group's first chunk);
+    what sets the interleaved bubble (`tigris.parallel.pipeline`)."""
+    counts = stage_layer_counts(spec.num_layers, pp, pp_layers)
+    order = _chunk_order(counts, virtual_stages)
+    rows = _kind_rows(spec, order)
+    last = virtual_stages - 1
+    found: dict[tuple[int, ...], tuple[set[int], int]] = {}
+    for stage, chunk, _ in order:
+        ends = (1 if (stage, chunk) == (0, 0) else 0) | (
+            2 if (stage, chunk) == (pp - 1, last) else 0
+        )
+        found.setdefault(tuple(rows[stage, chunk]), (set(), stage))[0].add(ends)
+    return _groups(spec, found)
+
+
+def _groups(
+    spec: TransformerSpec, found: dict[tuple[int, ...], tuple[set[int], int]]
+) -> tuple[StageGroup, ...]:
+    """StageGroups of {kind counts: (ends codes, first stage)}."""
+    moe = [kind.mlp == "moe" for kind, _ in spec.layer_kinds()]
+    return tuple(
+        StageGroup(
+            kinds=row,
+            layers=sum(row),
+            moe_layers=sum(n for n, is_moe in zip(row, moe, strict=True) if is_moe),
+            ends=frozenset(ends),
+            first_stage=first,
+        )
+        for row, (ends, first) in found.items()
+    )
+
+
+def virtual_stage_choices(
+    num_layers: int, pp: int, pp_layers: tuple[int, ...] | None, limit: int
+) -> list[int]:
+    """The v a plan search tries (up to `limit`): the divisors of the layers per stage
+    for an even split; for the balanced split those of (layers + 2) / pp (every chunk
+    but the two at the model ends alike, as Llama 3 ran it); for another explicit split
+    every v its stages can be chunked into. [1] without a pipeline."""
+    if pp == 1:
+        return [1]
+    if pp_layers is None:
+        per_stage = num_layers // pp
+        return [v for v in range(1, limit + 1) if per_stage % v == 0]
+    if pp_layers == balanced_split(num_layers, pp):
+        per_stage = (num_layers + 2) // pp
+        return [v for v in range(1, limit + 1) if per_stage % v == 0]
+    return [v for v in range(1, limit + 1) if chunk_layer_counts(pp_layers, v) is not None]
 
 
 def stage_groups(
@@ -147,18 +247,8 @@ def stage_groups(
         return (StageGroup((layers,), layers, moe, ends, 0),)
     counts = stage_layer_counts(spec.num_layers, pp, pp_layers)
     rows = _stage_kind_counts(spec, pp, virtual_stages, counts)
-    moe = [kind.mlp == "moe" for kind, _ in spec.layer_kinds()]
     found: dict[tuple[int, ...], tuple[set[int], int]] = {}
     for stage, row in enumerate(rows):
         ends = (1 if stage == 0 else 0) | (2 if stage == pp - 1 else 0)
         found.setdefault(row, (set(), stage))[0].add(ends)
-    return tuple(
-        StageGroup(
-            kinds=row,
-            layers=sum(row),
-            moe_layers=sum(n for n, is_moe in zip(row, moe, strict=True) if is_moe),
-            ends=frozenset(ends),
-            first_stage=first,
-        )
-        for row, (ends, first) in found.items()
-    )
+    return _groups(spec, found)

@@ -307,6 +307,7 @@ class MemoInputs(StepInputs):
 
     def params(self, spec: TransformerSpec, plan: ParallelPlan) -> tuple[float, float]:
         key = (self.graph_id, plan.tp, plan.pp, plan.ep, plan.virtual_stages, plan.pp_layers)
+        key += (plan.pp_schedule,)  # DualPipe holds two copies of the parameters
         found = self.memo.params.get(key)
         if found is None:
             found = self.memo.params[key] = DIRECT.params(spec, plan)

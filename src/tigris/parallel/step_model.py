@@ -6,17 +6,16 @@ Per micro-batch, the slowest pipeline stage runs its layers forward and backward
 forward again under full recomputation): each stage's layers of each kind
 (`tigris.parallel.stages`; an uneven split or layers that differ make stages differ), the
 embedding on the first and the head and loss on the last; the stage with the longest
-micro-batch (compute at the full clock and its exposed collectives) sets the pace, and the
-bubble is (p - 1) / v of its micro-batch (an upper bound when the other stages are
-lighter). The per-chip ops come from
+micro-batch (compute at the full clock and its exposed collectives) sets the pace and the
+bubble (an upper bound when the other stages are lighter). The per-chip ops come from
 `tigris.parallel.sharded_step` and are timed on the chip by `op_times`. Communication is
 added by mechanism:
 - tp all-reduce (or all-gather + reduce-scatter with sequence parallelism) sits between
   dependent GEMMs: exposed.
 - ep all-to-all dispatch and combine: exposed (the experts wait for their tokens).
 - cp ring exchange of K/V: overlapped with the attention it feeds; only the excess shows.
-- pp: the bubble, (p - 1) / v micro-batch times, and the point-to-point sends the schedule
-  waits for.
+- pp: the schedule's bubble (`tigris.parallel.pipeline`: 1F1B, interleaved over the
+  slowest chunk, DualPipe hiding ep and pp sends) and the sends the schedule waits for.
 - dp: gradients reduced in buckets while the last micro-batch's backward runs (ZeRO 0-2),
   the last bucket exposed; ZeRO 1/2 all-gather the updated weights while the next step's
   first forward runs; ZeRO-3 gathers weights each micro-batch forward and backward and
@@ -47,10 +46,16 @@ from tigris.parallel.collectives import CommGroup, collective_time_s
 from tigris.parallel.memory import MemoryBreakdown, memory_per_chip, params_per_chip
 from tigris.parallel.overlap import collective_slowdown, exposed_s, fsdp_grad_pass_bytes
 from tigris.parallel.partition import ACTIVATION_BYTES, plan_layer_collectives
-from tigris.parallel.pipeline import bubble_time_s, p2p_messages_on_critical_path
+from tigris.parallel.pipeline import (
+    PipelineSchedule,
+    bubble_time_s,
+    dualpipe_bubble_s,
+    p2p_messages_on_critical_path,
+    schedule_of,
+)
 from tigris.parallel.plan import ParallelPlan, check_plan
 from tigris.parallel.sharded_step import GroupSums, ShardedStep, build_sharded_step, group_sums
-from tigris.parallel.stages import StageGroup, stage_groups
+from tigris.parallel.stages import StageGroup, chunk_groups, stage_groups
 from tigris.parallel.step_result import (
     Collective,
     CommSeconds,
@@ -164,6 +169,7 @@ class PlanFigures:
     moe_layers: float  # MoE layers per stage, averaged over the stages
     kind_layers: tuple[int, ...]  # the model's layers of each kind (spec.layer_kinds())
     stages: tuple[StageComm, ...]  # the stages, grouped by the layers they hold
+    chunks: tuple[StageComm, ...]  # interleaved chunks, where they differ (else none)
     repeats: int  # forward collectives per micro-batch (2: recomputed)
     cp_fwd_s: float  # one layer's cp ring exchange, forward (overlaps attention)
     cp_bwd_s: float
@@ -227,8 +233,9 @@ class StepInputs:
         capacity = setup.chip.dram_capacity_bytes
         params = self.params(setup.spec, plan)
         return memory_per_chip(
-            setup.spec, plan, setup.seq_len, m, capacity, setup.precision, params
-        )
+            setup.spec, plan, setup.seq_len, m, capacity, setup.precision, params,
+            dropout=setup.attention_dropout,
+        )  # fmt: skip
 
 
 DIRECT = StepInputs()
@@ -266,6 +273,12 @@ def plan_figures(setup: TrainSetup, plan: ParallelPlan, inputs: StepInputs) -> P
         StageComm(group, group.layers * tp_layer, group.moe_layers * ep_layer)
         for group in stage_groups(spec, plan.pp, plan.virtual_stages, plan.pp_layers)
     )
+    chunks = ()
+    if plan.virtual_stages > 1 and (plan.pp_layers is not None or len(spec.layer_kinds()) > 1):
+        chunks = tuple(
+            StageComm(group, group.layers * tp_layer, group.moe_layers * ep_layer)
+            for group in chunk_groups(spec, plan.pp, plan.virtual_stages, plan.pp_layers)
+        )
     moe_layers = sum(count for kind, count in spec.layer_kinds() if kind.mlp == "moe")
     p2p_bytes = p2p_message_bytes(setup, plan)
     p2p_s = (
@@ -285,6 +298,7 @@ def plan_figures(setup: TrainSetup, plan: ParallelPlan, inputs: StepInputs) -> P
         moe_layers=moe_layers / plan.pp,
         kind_layers=tuple(count for _, count in spec.layer_kinds()),
         stages=stages,
+        chunks=chunks,
         repeats=repeats,
         cp_fwd_s=fwd.cp,
         cp_bwd_s=bwd.cp,
@@ -371,6 +385,7 @@ class StageSeconds:
     ep_s: float
     cp_s: float
     optimizer_s: float  # the stage's layers' optimizer (without the rest of the model)
+    attention_s: float = 0.0  # its layers' attention kernels, forward
 
     @property
     def total_s(self) -> float:
@@ -428,6 +443,7 @@ def stage_seconds(figures: PlanFigures, stage: StageComm, groups: GroupSums) -> 
         ep_s=stage.ep_s,
         cp_s=_cp_s(figures, kinds, groups),
         optimizer_s=_weighted(kinds, groups.optimizer_layer),
+        attention_s=_weighted(kinds, groups.layer_attention),
     )
 
 
@@ -458,11 +474,17 @@ def step_seconds(
     ends_s *= stretch
     tp_s, ep_s, cp_s = stage.tp_s, stage.ep_s, stage.cp_s
     compute_mb_s = fwd_s + bwd_s + recompute_s + ends_s
-    bubble_s = bubble_time_s(plan.pp, plan.virtual_stages, compute_mb_s + tp_s + ep_s + cp_s)
+    p2p_s = figures.p2p_s
+    if schedule_of(plan.pp_schedule, plan.virtual_stages) == PipelineSchedule.dualpipe:
+        bubble_s, ep_s, p2p_s = dualpipe_seconds(setup, plan, figures, stage, stretch)
+    elif figures.chunks:
+        bubble_s = bubble_time_s(plan.pp, 1, slowest_chunk_s(figures, groups, stretch))
+    else:
+        bubble_s = bubble_time_s(plan.pp, plan.virtual_stages, compute_mb_s + tp_s + ep_s + cp_s)
     dp_s = dp_exposed_s(setup, plan, figures.dp_comm, m, fwd_s, bwd_s + recompute_s, op_times)
     optimizer_s = stage.optimizer_s + groups.optimizer_model
     compute_total = m * compute_mb_s
-    comm = CommSeconds(m * tp_s, m * cp_s, m * ep_s, figures.p2p_s, dp_s)
+    comm = CommSeconds(m * tp_s, m * cp_s, m * ep_s, p2p_s, dp_s)
     return StepSeconds(
         step_s=compute_total + comm.total + bubble_s + optimizer_s,
         compute_s=compute_total,
@@ -471,6 +493,46 @@ def step_seconds(
         bubble_s=bubble_s,
         optimizer_s=optimizer_s,
     )
+
+
+def slowest_chunk_s(figures: PlanFigures, groups: GroupSums, stretch: float) -> float:
+    """The longest micro-batch through one interleaved model chunk (its layers, the model
+    end it holds, its exposed collectives; compute at the sustained clock): the
+    interleaved bubble is p - 1 of it (tigris.parallel.pipeline)."""
+    longest = 0.0
+    for chunk in figures.chunks:
+        part = stage_seconds(figures, chunk, groups)
+        compute = part.fwd_s + part.bwd_s + part.recompute_s + part.ends_s
+        longest = max(longest, compute * stretch + part.tp_s + part.ep_s + part.cp_s)
+    return longest
+
+
+def dualpipe_seconds(
+    setup: TrainSetup,
+    plan: ParallelPlan,
+    figures: PlanFigures,
+    stage: StageSeconds,
+    stretch: float,
+) -> tuple[float, float, float]:
+    """(bubble, exposed ep all-to-all per micro-batch, exposed pipeline sends) under
+    DualPipe (arXiv:2412.19437 Sec. 3.2.1): a forward chunk runs beside another
+    micro-batch's backward chunk, each one's ep dispatch/combine and pipeline sends hidden
+    behind the other's compute (what it cannot hide, or the compute's slow-down while
+    they overlap, stays; tp and cp stay exposed). Table 2's (p/2 - 1)(F&B + B - 3W): F the
+    forward (and a third of the model end), B the rest of the micro-batch, W the weight-
+    gradient GEMMs (half the backward but attention's, 2.5 x its forward as for cp), F&B
+    = F + B + the collectives left exposed."""
+    slowdown = collective_slowdown(setup.chip)
+    compute = (stage.fwd_s + stage.bwd_s + stage.recompute_s + stage.ends_s) * stretch
+    forward = (stage.fwd_s + stage.ends_s / 3) * stretch
+    backward = compute - forward
+    weight_grad = max(0.0, stage.bwd_s - 2.5 * stage.attention_s) / 2 * stretch
+    ep_s = exposed_s(stage.ep_s, compute, slowdown)
+    f_and_b = compute + ep_s + stage.tp_s + stage.cp_s
+    bubble = dualpipe_bubble_s(plan.pp, f_and_b, backward, weight_grad)
+    m = figures.num_microbatches
+    p2p_s = exposed_s(figures.p2p_s, m * compute, slowdown)
+    return bubble, ep_s, p2p_s
 
 
 def clock_stretch_of(
@@ -492,8 +554,7 @@ def clock_stretch_of(
         if plan.recompute in (Recompute.full, Recompute.selective)
         else 0.0
     )
-    gemm_flop = model_per_token - attention + recompute
-    gemm_flop -= recompute_attention
+    gemm_flop = model_per_token - attention + recompute - recompute_attention
     attention_flop = 0.5 * (attention + recompute_attention)  # causal
     fraction = chip.calibration.matrix_fraction
     attention_dtype = "bf16" if plan.dtype == "fp8" else plan.dtype
