@@ -132,6 +132,7 @@ def train(
     lora_targets: str | tuple[str, ...] | None = None,
     sft_doc_len: int | None = None,
     moe_imbalance: float | None = None,
+    pp_schedule: str | None = None,
 ) -> TrainResult:
     """Search the parallel plans of one training step of `global_batch` sequences of
     `seq_len` tokens on `num_chips` chips (on `system`, default: the chip's), holding
@@ -141,7 +142,9 @@ def train(
     with failures and checkpoints (tigris.parallel.goodput): `storage_gbps` the aggregate
     storage bandwidth in GB/s, `checkpoint_interval_s` the compute between saves (default
     Daly's optimum). `pp_layers` ('7,8,8,7' or a tuple) fixes the layers of each
-    pipeline stage (pp = its length). `finetune` ('full', 'lora', 'sft';
+    pipeline stage (pp = its length); `pp_schedule` ('1f1b', 'interleaved', 'dualpipe')
+    fixes the pipeline schedule (tigris.parallel.pipeline; default: 1F1B, interleaved
+    where the search picks v > 1). `finetune` ('full', 'lora', 'sft';
     tigris.workload.finetune) with `lora_rank`, `lora_targets` ('qkv,o') and `sft_doc_len`
     times a fine-tuning step instead. `moe_imbalance`: the busiest expert-parallel rank's
     routed tokens / the mean (default 1: no published training measurement; serving uses
@@ -166,6 +169,7 @@ def train(
     fixed = layout | {"recompute": recompute, "zero": zero}
     fixed |= {"sequence_parallel": sequence_parallel, "dtype": dtype}
     fixed |= _pipeline_split(pp_layers, pp, spec.num_layers)
+    fixed |= {"pp_schedule": _pipeline_schedule(pp_schedule)}
     _check_layout(fixed, num_chips, global_batch)
     setup = TrainSetup(spec, chip_spec, cluster, num_chips, global_batch, seq_len)
     if moe_imbalance is not None:
@@ -219,6 +223,20 @@ def _finetune_keys(spec: TransformerSpec) -> dict[str, object]:
         pairs = zip(kinds, adapters, strict=True)
         trainable = sum(count * (size or 0) for (_, count), size in pairs)
     return {"finetune": finetune.as_dict() | {"trainable_params": trainable}}
+
+
+def _pipeline_schedule(pp_schedule: str | None) -> str | None:
+    """The named schedule, or SpecError naming --pp-schedule."""
+    from tigris.parallel.pipeline import PipelineSchedule
+
+    if pp_schedule is None or pp_schedule in PipelineSchedule.__members__.values():
+        return pp_schedule
+    shown = pp_schedule if len(pp_schedule) <= 20 else pp_schedule[:20] + "..."
+    raise SpecError(
+        f"unknown pipeline schedule {shown!r}",
+        key_path="--pp-schedule",
+        hint="one of 1f1b, interleaved, dualpipe",
+    )
 
 
 def _pipeline_split(

@@ -76,6 +76,10 @@ def train(
         str | None,
         typer.Option("--pp-layers", help="Layers of each pipeline stage, e.g. 7,8,8,7."),
     ] = None,
+    pp_schedule: Annotated[
+        str | None,
+        typer.Option("--pp-schedule", help="1f1b | interleaved | dualpipe (default: searched v)"),
+    ] = None,
     recompute: Annotated[
         str | None, typer.Option("--recompute", help="none | selective | full")
     ] = None,
