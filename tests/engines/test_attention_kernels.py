@@ -83,3 +83,57 @@ def test_systolic_attention_uses_the_value_width() -> None:
     wide = systolic_attention_work(_op(head_dim=192, q_len=512, kv_len=512), geometry)
     assert mla[0] < wide[0]  # fewer PV folds
     assert mla[1] < wide[1]  # fewer PV partial-sum adds
+
+
+def _flash_compute_s(implementation: str, head_dim: int = 128) -> float:
+    from tigris.engines.tile.attention import _flash_one
+
+    return _flash_one(_op(head_dim=head_dim, implementation=implementation), load_chip("h100-sxm"))[
+        0
+    ]
+
+
+def test_overlapped_softmax_is_faster_than_serialised_at_one_fraction() -> None:
+    """flash3's softmax runs under the other warp group's GEMMs (Shah et al. 2024 sec. 3.1):
+    at the same matrix fraction it takes less than the serialised sum."""
+    from tigris.engines.tile import attention
+
+    op = _op(implementation="flash3")
+    figures = dict(units=132, peak=989e12, fraction=0.75, special=3.9e12, on_vector=False)
+    serial = flash_seconds(op, **figures, vector_flop=6.7e13, dram_rate=3e12)
+    hidden = attention.OVERLAPPED_SOFTMAX["flash3"]
+    overlapped = flash_seconds(op, **figures, vector_flop=6.7e13, dram_rate=3e12, hidden=hidden)
+    _, _, _, _, matrix_s, special_s, vector_s = serial
+    assert overlapped[0] < serial[0]
+    assert overlapped[0] >= max(matrix_s, special_s + vector_s)
+
+
+def test_extra_rows_map_with_their_phase_dtype_and_split() -> None:
+    from pathlib import Path
+
+    from tigris.validate.attention import AttentionCase, attention_case_or_reason
+    from tigris.validate.protocol import map_rows, read_measured
+
+    path = Path(__file__).parents[2] / "data" / "measured-attention-extra.csv"
+    cases, unmapped = map_rows(read_measured(path, ("attention",)), attention_case_or_reason)
+    assert not unmapped
+    assert all(isinstance(c, AttentionCase) and c.phase == "fwd" for c in cases)
+    assert {c.implementation for c in cases} >= {"flash3", "cudnn", "triton"}
+    assert any(c.dtype == "fp8" for c in cases)
+    fit = [c for c in cases if c.split == "fit"]
+    assert fit and all(c.head_dim == 128 and c.dtype == "fp16" for c in fit)
+
+
+def test_cli_times_flash3_and_rejects_an_unknown_impl() -> None:
+    import json
+    import subprocess
+    import sys
+
+    base = [sys.executable, "-m", "tigris", "attention", "--chip", "h100-sxm", "--batch", "4"]
+    base += ["--heads", "16", "--head-dim", "128", "--seq-len", "4096"]
+    done = subprocess.run([*base, "--impl", "flash3", "--json"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["time_s"] > 0
+    bad = subprocess.run([*base, "--impl", "flash9"], capture_output=True, text=True)
+    assert bad.returncode == 2
+    assert "Traceback" not in bad.stderr and "--impl" in bad.stderr

@@ -63,7 +63,9 @@ def attention_command(
     causal: Annotated[bool, typer.Option("--causal/--no-causal")] = True,
     phase: Annotated[str, typer.Option("--phase", help="fwd | bwd | fwd+bwd")] = "fwd",
     impl: Annotated[
-        str, typer.Option("--impl", help="flash2 | flash1 | standard | fused_softmax")
+        str, typer.Option(
+            "--impl", help="flash2 | flash1 | flash3 | cudnn | triton | standard | fused_softmax"
+        ),
     ] = "flash2",
     dtype: Annotated[str, typer.Option("--dtype", help="bf16 | fp16 | fp8")] = "bf16",
     overrides: SetOption = None,

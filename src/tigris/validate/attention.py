@@ -36,7 +36,14 @@ IMPLEMENTATIONS = {
     "FlashAttention-2": "flash2",
     "FlashAttention (v1)": "flash1",
     "PyTorch standard": "standard",
+    "FlashAttention-3": "flash3",
+    "cuDNN": "cudnn",
+    "Triton": "triton",
 }
+# What a row's metric times: forward + backward (the FlashAttention-2 README) or forward
+# alone (the FlashAttention-3 paper's figures); flop multiple of the forward's.
+PHASES = {"attention_fwd_bwd_tflops": ("fwd+bwd", 3.5), "attention_fwd_tflops": ("fwd", 1.0)}
+PHASES_BY_NAME = dict(PHASES.values())
 BENCHMARK_TOKENS = 16384
 BENCHMARK_HIDDEN = 2048
 
@@ -51,6 +58,9 @@ class AttentionCase:
     causal: bool
     measured_flop_per_s: float
     source: str = ""  # the publication (measured.source_label)
+    phase: str = "fwd+bwd"  # or "fwd" (PHASES)
+    dtype: str = "fp16"  # fp16/bf16 rows; "fp8" for FP8 kernels
+    split: str = ""  # the row's split=... note (fit or held-out) where it gives one
 
     @property
     def batch(self) -> int:
@@ -60,7 +70,7 @@ class AttentionCase:
     def heads(self) -> int:
         return BENCHMARK_HIDDEN // self.head_dim
 
-    def ops(self) -> tuple[Attention, Attention]:
+    def ops(self) -> tuple[Attention, ...]:
         forward = Attention(
             "attn",
             batch=self.batch,
@@ -70,15 +80,18 @@ class AttentionCase:
             q_len=self.seq_len,
             kv_len=self.seq_len,
             causal=self.causal,
-            dtype="fp16",
+            dtype=self.dtype,
             implementation=self.implementation,
         )
+        if self.phase == "fwd":
+            return (forward,)
         return forward, Attention(**{**forward.__dict__, "name": "attn.bwd", "phase": "bwd"})
 
     @property
     def flop(self) -> float:
-        """The benchmark's count: 4 b s^2 h d x 3.5, halved when causal."""
-        full = 4.0 * self.batch * self.seq_len**2 * self.heads * self.head_dim * 3.5
+        """The benchmarks' count: 4 b s^2 h d (x 3.5 with the backward), halved when causal."""
+        multiple = PHASES_BY_NAME[self.phase]
+        full = 4.0 * self.batch * self.seq_len**2 * self.heads * self.head_dim * multiple
         return full / 2 if self.causal else full
 
 
@@ -97,10 +110,10 @@ def _hardware_chip(hardware: str) -> str | None:
 
 def attention_case_or_reason(row: dict[str, str]) -> AttentionCase | str:
     """The row's case, or why it cannot be timed (tigris.validate.protocol.map_rows)."""
-    found = re.search(r"\[(.*)\]", row["metric_name"])
-    if found is None or found.group(1) not in IMPLEMENTATIONS:
+    found = re.search(r"^(\w+)\[(.*)\]", row["metric_name"])
+    if found is None or found.group(2) not in IMPLEMENTATIONS or found.group(1) not in PHASES:
         known = ", ".join(IMPLEMENTATIONS)
-        return f"metric {row['metric_name'][:40]!r} names no implementation of {known}"
+        return f"metric {row['metric_name'][:40]!r} names no phase and implementation of {known}"
     chip_id = _hardware_chip(row["hardware"])
     if chip_id is None:
         return f"no preset for {row['hardware'][:50]}"
@@ -110,13 +123,22 @@ def attention_case_or_reason(row: dict[str, str]) -> AttentionCase | str:
     return AttentionCase(
         row_id=row["id"],
         chip_id=chip_id,
-        implementation=IMPLEMENTATIONS[found.group(1)],
+        implementation=IMPLEMENTATIONS[found.group(2)],
         seq_len=int(row["seq_len"]),
         head_dim=int(head_dim.group(1)),
         causal="non-causal" not in row["notes"],
         measured_flop_per_s=float(row["metric_value"]) * 1e12,
         source=source_label(row["source"]),
+        phase=PHASES[found.group(1)][0],
+        dtype="fp8" if "fp8" in row["precision"] else "fp16",
+        split=_split(row["notes"]),
     )
+
+
+def _split(notes: str) -> str:
+    """The 'split=fit' or 'split=held-out' a row's notes end with ('' where none)."""
+    found = re.search(r"split=([\w-]+)", notes)
+    return found.group(1) if found else ""
 
 
 @lru_cache(maxsize=1)

@@ -10,7 +10,10 @@ records the row ids). The 'standard' rows have no term fitted on them (`fitted: 
   GEMM `matrix_fraction` (fitted on other sources' GEMM rows): a kernel nobody measured;
 - held out by chip: the chip with the default, uncalibrated efficiencies.
 
-The fit set is always the packaged rows; rows of a user's `--data` file are only scored.
+The fit set is the packaged rows plus the rows of a `--data` file whose notes say
+`split=fit` (data/measured-attention-extra.csv: the FA3 paper's BF16 head-dim-128 rows,
+which the H100 preset's flash3, cudnn and triton fractions are fitted on); its other rows
+are only scored.
 """
 
 from __future__ import annotations
@@ -43,7 +46,9 @@ from tigris.validate.protocol import (
 )
 
 CATEGORY = "attention"
-FITTED_IMPLEMENTATIONS = ("flash2", "flash1")
+FITTED_IMPLEMENTATIONS = ("flash2", "flash1", "flash3", "cudnn", "triton")
+# Kernels fitted on a --data file's split=fit rows (flash2 and flash1 only on packaged ones).
+EXTRA_FITTED = ("flash3", "cudnn", "triton")
 
 
 @dataclass(frozen=True)
@@ -96,12 +101,15 @@ def refit_chip(chip: Chip, kept: list[AttentionCase]) -> Chip:
     return chip.model_copy(update={"calibration": calibration})
 
 
-def held_out_chip(chip_id: str, holdout: str, group: str) -> Chip:
-    """The chip as a score held out from `group` sees it."""
+def held_out_chip(
+    chip_id: str, holdout: str, group: str, extra: tuple[AttentionCase, ...] = ()
+) -> Chip:
+    """The chip as a score held out from `group` sees it (`extra`: the split=fit rows of a
+    --data file, fitted on as the packaged rows are)."""
     chip = load_chip(chip_id)
     if holdout == "chip":
         return chip.model_copy(update={"calibration": Calibration()})
-    kept = [c for c in fit_set() if c.source != group]
+    kept = [c for c in (*fit_set(), *extra) if c.source != group]
     return refit_chip(chip, kept)
 
 
@@ -127,13 +135,16 @@ def validate_attention_protocol(
     by `holdout`; `progress(done, total)` hears of rows done."""
     check_holdout(holdout)
     mapped, unmapped = map_rows(read_measured(data, (CATEGORY,)), attention_case_or_reason)
-    fit_ids = frozenset(c.row_id for c in fit_set())
     cases: list[AttentionCase] = mapped  # type: ignore[assignment]
+    extra = tuple(
+        c for c in cases if c.split == "fit" and c.implementation in EXTRA_FITTED and data
+    )
+    fit_ids = frozenset(c.row_id for c in (*fit_set(), *extra))
     in_sample, scored = [], []
     for case in with_progress(cases, progress):
         result = evaluate_attention(case)
         protocol_case = _validation_case(case, fit_ids)
-        chip = held_out_chip(case.chip_id, holdout, group_of(protocol_case, holdout))
+        chip = held_out_chip(case.chip_id, holdout, group_of(protocol_case, holdout), extra)
         held_out = evaluate_attention(case, chip).predicted_flop_per_s
         in_sample.append(result)
         scored.append(Scored(protocol_case, result.predicted_flop_per_s, held_out))

@@ -91,7 +91,11 @@ class Gemm:
         return self.a_bytes + self.b_bytes + self.c_bytes
 
 
-ATTENTION_IMPLEMENTATIONS = ("flash2", "flash1", "standard", "fused_softmax")
+# flash3 (Shah et al. 2024), cudnn (cuDNN 9 SDPA) and triton (the Triton tutorial's fused
+# attention) are FlashAttention-style kernels too: tigris.engines.tile.attention.FLASH_KERNELS.
+ATTENTION_IMPLEMENTATIONS = (
+    "flash2", "flash1", "standard", "fused_softmax", "flash3", "cudnn", "triton"
+)  # fmt: skip
 WINDOW_MODES = ("sliding", "chunked")
 # A sink logit (gpt-oss) is one more score per head and query row through the softmax:
 # the 5 flop per element of layers.SOFTMAX_FLOP_PER_ELEMENT (max, subtract, exp, sum, scale).

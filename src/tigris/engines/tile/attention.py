@@ -2,7 +2,8 @@
 
 - FlashAttention (no S x S matrix in DRAM): query blocks per (batch, head) in waves over
   the parallel units; softmax exponentials on the special-function units (or the vector
-  unit), serialised with the matmuls within a block (FlashAttention-2 style).
+  unit), serialised with the matmuls within a block (FlashAttention-1/2, Triton) or hidden
+  under them (FlashAttention-3's ping-pong scheduling, cuDNN 9): FLASH_KERNELS.
 - Unfused attention ('standard', 'fused_softmax'): its kernels timed by the GEMM and stream
   models.
 - Forward attention on systolic chips: per (batch, head) QK^T and PV as weight-stationary
@@ -57,6 +58,26 @@ def time_gemm(op: Gemm, chip: Chip) -> OpTime:
     if isinstance(chip.matrix, SystolicMatrix):
         return time_systolic_gemm(op, chip)
     return time_cpu_gemm(op, chip)
+
+
+# FlashAttention-style kernels whose softmax runs under the matmuls of another warp group
+# instead of between them. FlashAttention-3 (Shah et al. 2024, arXiv:2407.08608, sec. 3.1):
+# warp specialisation with ping-pong scheduling of two warp groups (one's softmax while the
+# other's GEMMs run) and intra-warpgroup pipelining, because H100 SXM5 does 989 TFLOP/s of
+# matmul but only 3.9 TFLOP/s of exponentials (sec. 3.1): serialised, the exponentials take
+# half the matmul time at head dim 128. cuDNN 9's Hopper SDPA kernels are warp-specialised
+# the same way (NVIDIA, "Accelerating Transformers with NVIDIA cuDNN 9", 2024). The other
+# kernels (flash1, flash2, triton: the Triton tutorial's one warp group per query block)
+# serialise the softmax with the matmuls. Each kernel's matrix fraction is the chip's
+# attention_fraction for it (fitted, tigris.validate.attention_protocol).
+# The share of the shorter of the two (softmax or matmuls) that the overlap hides: 1 would
+# be a perfect overlap; the warp schedulers and register file are shared, and the softmax
+# of the last key block of each query block has no matmul to hide under. FITTED with each
+# kernel's attention_fraction on the split=fit rows of data/measured-attention-extra.csv
+# (FA3 paper, BF16, head dim 128): those rows fit every share from 0.3 up equally well, so
+# the share is the smallest whose fitted fraction stays at or below the chip's GEMM
+# matrix_fraction (0.78 on H100: a kernel's inner matmuls do not beat cuBLAS).
+OVERLAPPED_SOFTMAX: dict[str, float] = {"flash3": 0.8, "cudnn": 0.7}
 
 
 @lru_cache(maxsize=1 << 12)  # a function of the op alone, asked for on every chip
@@ -133,15 +154,27 @@ def _flash_one(op: Attention, chip: Chip) -> tuple:
         on_vector=special is None,
         vector_flop=chip.vector_flop_per_s(),
         dram_rate=dram_rate(chip),
+        hidden=OVERLAPPED_SOFTMAX.get(op.implementation, 0.0),
     )
 
 
 def flash_seconds(
-    op: Attention, *, units, peak, fraction, special, on_vector, vector_flop, dram_rate
+    op: Attention,
+    *,
+    units,
+    peak,
+    fraction,
+    special,
+    on_vector,
+    vector_flop,
+    dram_rate,
+    hidden: float = 0.0,
 ) -> tuple:
     """(compute_s, memory_s, blocks, waves, matrix_s, special_s, vector_s) of
     FlashAttention; the chip figures are floats (one chip) or rows (a batch). `on_vector`:
-    the chip has no special-function units (its exponentials run on the vector unit)."""
+    the chip has no special-function units (its exponentials run on the vector unit).
+    `hidden`: the share of the shorter of softmax and matmuls that runs under the other
+    (OVERLAPPED_SOFTMAX; 0: serialised, a block takes their sum)."""
     num_q_blocks, pairs = _flash_blocks(op)
     heads = op.batch * op.num_heads
     blocks = heads * num_q_blocks
@@ -161,9 +194,19 @@ def flash_seconds(
     special_s = where(on_vector, 0.0, scores / special)
     softmax_flop = where(on_vector, softmax_flop + scores, softmax_flop)
     vector_s = softmax_flop / vector_flop
-    compute_s = (matrix_s + special_s + vector_s) * quantization
+    overlap = hidden * _minimum(matrix_s, special_s + vector_s) if hidden else 0.0
+    compute_s = (matrix_s + special_s + vector_s - overlap) * quantization
     memory_s = op.min_bytes / dram_rate
     return compute_s, memory_s, blocks, waves, matrix_s, special_s, vector_s
+
+
+def _minimum(a: Any, b: Any) -> Any:
+    """min(a, b) of floats, or numpy's elementwise minimum where either is an array."""
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return min(a, b)
+    import numpy as np  # only a batch of chips (tile.batch) passes arrays
+
+    return np.minimum(a, b)
 
 
 def unfused_attention_ops(op: Attention, chip: Chip) -> tuple[Gemm | Stream, ...]:

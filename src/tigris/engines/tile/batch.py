@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from tigris.engines.tile.attention import (
+    OVERLAPPED_SOFTMAX,
     flash_seconds,
     systolic_attention_seconds,
     systolic_attention_work,
@@ -253,6 +254,7 @@ def _flash_rows(op: Attention, rows: _Rows) -> tuple:
         on_vector=_row([value is None for value in special]),
         vector_flop=rows.vector_flop,
         dram_rate=rows.dram_rate,
+        hidden=OVERLAPPED_SOFTMAX.get(op.implementation, 0.0),
     )
 
 
