@@ -49,19 +49,21 @@ from math import ceil, floor, log2
 
 from tigris.engines.base import OpTime, get_engine
 from tigris.hardware.quantities import dtype_bytes
+from tigris.parallel.clock import cap_adjust
 from tigris.parallel.collectives import CommGroup, collective_time_s, custom_all_reduce_time_s
 from tigris.parallel.overlap import collective_slowdown, shared_expert_overlap_s
 from tigris.parallel.partition import layer_collectives, shard_graph
 from tigris.serving.deployment import Deployment
 from tigris.workload.graph import OpGraph
 from tigris.workload.ops import Attention, Gemm, Op
-from tigris.workload.tasks import prefill_graph
+from tigris.workload.tasks import decode_graph, prefill_graph
 
 EXACT_TOKENS = 128
 DIRECT_GRAPHS = 2  # counts whose graph is built outright before templates take over
 GRID_PER_OCTAVE = 16
 EXACT_KV = 64
 KV_GRID_PER_OCTAVE = 16
+MLA_PROBE_KV_LEN = 4096  # a decode graph with this cache runs MLA absorbed (any long cache does)
 DEQUANT_FLOP_PER_WEIGHT = 4.0  # unpack (shift, mask), convert, scale
 BLOCK_M = 128  # rows of activations per dequantised weight tile
 
@@ -139,10 +141,11 @@ class StepTimer:
     def __init__(
         self, deployment: Deployment, adjust: Callable[[Op, OpTime], float] | None = None
     ) -> None:
-        """`adjust`, when given, maps each op and the engine's result to the time used
-        (e.g. a power cap's slowdown, which lives in tigris.cost, below this package)."""
+        """`adjust`, when given, maps each op and the engine's result to the time used;
+        by default a capped chip's ops run at the clock the cap rule allows each
+        (tigris.parallel.clock.cap_adjust; tigris.cost.power_scope.apply_power_cap)."""
         self.deployment = deployment
-        self._adjust = adjust
+        self._adjust = adjust or cap_adjust(deployment.chip)
         self.engine = get_engine(deployment.engine)
         self._times_s = getattr(self.engine, "times_s", None)  # the same times, leaner
         spec, precision = deployment.model, deployment.precision
@@ -168,6 +171,7 @@ class StepTimer:
         self._op_cache: dict[Op, float] = {}
         # one attention op per layer kind, with the kind's layer count (its window)
         self._attention_ops: tuple[tuple[int, Attention], ...] | None = None
+        self._mla_decode_ops: tuple[tuple[int, Attention], ...] | None = None
         self._linear = not spec.is_moe
         self._graphs: dict[int, OpGraph] = {}  # count -> per-chip graph of count sequences
         self._templates: dict[str, list[tuple[int, Op, tuple[tuple[str, int], ...]]]] = {}
@@ -414,21 +418,42 @@ class StepTimer:
         self._head[num_seqs] = time_s
         return time_s
 
+    @property
+    def _decode_attentions(self) -> tuple[tuple[int, Attention], ...]:
+        """(layers, attention op) of each layer kind as a decode step runs it. The same
+        ops as prefill's, except under multi-head latent attention: decode runs absorbed
+        (one shared latent KV head of kv_lora_rank + rope width; layers.mla_absorbs), so
+        its attention comes from a decode graph (one sequence, a long cache)."""
+        if self._mla_decode_ops is None:
+            if not self.deployment.model.is_mla:
+                self._mla_decode_ops = self._attentions
+            else:
+                d = self.deployment
+                graph = decode_graph(d.model, 1, MLA_PROBE_KV_LEN, self._graph_precision)
+                self._mla_decode_ops = tuple(
+                    (group.count, next(op for op in group.ops if isinstance(op, Attention)))
+                    for group in self._chip_graph(graph).layer_groups("fwd")
+                )
+        return self._mla_decode_ops
+
     def _decode_exact(self, batch: int, kv_len: int) -> float:
         key = (batch, kv_len)
         cached = self._decode.get(key)
         if cached is None:
-            kv_heads = self._attention.num_kv_heads
-            if not self.deployment.grouped_kv_reads:
-                kv_heads = self._attention.num_heads
-            changes = {
-                "num_kv_heads": kv_heads,
+            changes: dict[str, object] = {
                 "batch": self._rank(batch),
                 "q_len": 1,
                 "kv_len": max(kv_len, 1),
                 "kv_dtype": self.deployment.precision.kv_cache,
             }
-            cached = self._attention_s(changes)
+            if not self.deployment.model.is_mla:  # MLA's one latent head is read once
+                kv_heads = self._attention.num_kv_heads
+                if not self.deployment.grouped_kv_reads:
+                    kv_heads = self._attention.num_heads
+                changes["num_kv_heads"] = kv_heads
+            cached = sum(
+                n * self.op_time_s(_with(op, changes)) for n, op in self._decode_attentions
+            )
             self._decode[key] = cached
         return cached
 
