@@ -84,7 +84,7 @@ def test_h100_dense_training_draws_near_its_tdp() -> None:
     result = train("llama3-70b", chip="h100-sxm", num_chips=64, global_batch=256,
                    seq_len=8192, top=1)  # fmt: skip
     assert result.best.mfu > 0.4
-    power = scoped_power(result.chip, training_activity(result.best, "bf16"))
+    power = scoped_power(result.chip, training_activity(result.best, "bf16", result.chip))
     assert 500.0 <= power.board_w <= 700.0 + 1e-6
 
 

@@ -95,6 +95,7 @@ def serve(
     ServingOptions); `max_memory`/`max_time` refuse a bigger run; `power_cap` throttles."""
     from tigris.api.inputs import resolve_chip, resolve_model
     from tigris.cost.power_report import parse_power_cap, serving_power
+    from tigris.cost.power_scope import apply_power_cap
     from tigris.serving.deployment import build_deployment
     from tigris.serving.engines import ServingOptions
 
@@ -103,6 +104,7 @@ def serve(
     trace = str(trace) if trace is not None else None
     _check_memory(trace, num_requests, max_memory)
     model, chip, opts = resolve_model(model), resolve_chip(chip), options or ServingOptions()
+    chip = apply_power_cap(chip, cap_w)  # every op of every step timed under the cap
     limits, chunked_prefill = opts.engine_limits(chip.dram_capacity_bytes, dict(
         token_budget=token_budget, max_num_seqs=max_num_seqs, block_size=block_size,
     ), chunked_prefill)  # fmt: skip
@@ -119,7 +121,7 @@ def serve(
         deployment, workload, scenario, chunked_prefill, slo_ttft_s, slo_tpot_s, rate_per_s,
         seed, progress, opts,
     )  # fmt: skip
-    metrics |= serving_power(deployment, metrics, cap_w)
+    metrics |= serving_power(deployment, metrics)  # cap_w is on deployment.chip
     return ServeResult(deployment, scenario, chunked_prefill, seed, metrics)
 
 

@@ -86,18 +86,14 @@ class TrainResult:
         return train_goodput(self.best, self.model, chips_per_host, solve_s, energy, self.goodput)  # type: ignore[arg-type]
 
     def _power(self, data: dict[str, object]) -> dict[str, object]:
-        """Power and energy per token of the best plan's step (tigris.cost.power_report);
-        a power cap stretches the step's figures in `data` by its slowdown."""
-        from tigris.cost.power_report import report_power, stretch_times
+        """Power and energy per token of the best plan's step (tigris.cost.power_report;
+        a power cap is already in the step's times: the step model ran the capped chip)."""
+        from tigris.cost.power_report import report_power
         from tigris.cost.workload_activity import training_activity
 
         best = self.best
-        report = report_power(self.chip, training_activity(best, self.dtype),
-                              tokens=best.tokens_per_step, num_chips=self.num_chips,
-                              power_cap_w=self.power_cap_w)  # fmt: skip
-        rates = ("mfu", "hfu", "tokens_per_s", "model_flop_per_s_per_chip",
-                 "hardware_flop_per_s_per_chip")  # fmt: skip
-        stretch_times(data, report.cap_slowdown, ("step_time_s", "time_to_train_s"), rates)
+        report = report_power(self.chip, training_activity(best, self.dtype, self.chip),
+                              tokens=best.tokens_per_step, num_chips=self.num_chips)  # fmt: skip
         return report.to_dict()
 
 
@@ -150,6 +146,7 @@ def train(
     routed tokens / the mean (default 1: no published training measurement; serving uses
     tigris.workload.moe.DEFAULT_MOE_IMBALANCE). InfeasibleError when no plan fits."""
     from tigris.cost.power_report import parse_power_cap
+    from tigris.cost.power_scope import apply_power_cap
     from tigris.parallel.search import search_plans
     from tigris.parallel.step import TrainSetup
 
@@ -163,7 +160,7 @@ def train(
     cap_w = parse_power_cap(power_cap)
     spec = resolve_model(model)
     spec, zero = _finetuned(spec, seq_len, zero, finetune, lora_rank, lora_targets, sft_doc_len)
-    chip_spec = resolve_chip(chip)
+    chip_spec = apply_power_cap(resolve_chip(chip), cap_w)  # the step model runs under it
     chip_spec.peak_flop_per_s(dtype)  # UnsupportedError (exit 2) without that path
     cluster = resolve_system(system, chip_spec)
     fixed = layout | {"recompute": recompute, "zero": zero}

@@ -31,7 +31,8 @@ class Activity:
     """What one chip does in `time_s`: counts, not rates.
 
     sram_bytes is traffic to large on-chip buffers beyond the operand traffic every MAC
-    already carries (leave 0 when unknown).
+    already carries (leave 0 when unknown). clock_sq: the flop-weighted mean square of
+    the clock ratio the time was made at (1: the boost clock; tigris.cost.power_scope).
     """
 
     time_s: float
@@ -40,6 +41,7 @@ class Activity:
     link_bytes: float = 0.0
     sram_bytes: float = 0.0
     dtype: str = "bf16"
+    clock_sq: float = 1.0
 
     def __post_init__(self) -> None:
         _check_activity(self.time_s, self.flop, self.dram_bytes, self.link_bytes, self.sram_bytes)

@@ -2,11 +2,11 @@
 MaxQ-style power cap (`--power-cap`).
 
 The scoped model (tigris.cost.power_scope) runs over the per-chip activity of the
-result: at the chip's TDP, and again under the cap when one is given. A cap's slowdown
-is the capped time over the time at TDP (the step model's own clock under TDP, e.g.
-tigris.parallel.clock for training, is already in the result's times), and the
-caller stretches its reported times by it: the same throttling compare reports as
-`power_cap_slowdown`.
+result. A cap is not applied here: the caller ran its model on
+`power_scope.apply_power_cap(chip, cap)`, so every op's time is already the time at the
+clock the cap allows it (tigris.parallel.clock, one rule) and the activity says which
+clock that was. `power_cap_slowdown` is what the rule still finds on the whole
+activity's average (1 unless the average power exceeds the limit).
 
 Keys (per chip unless said): power_chip_w (chip scope: the board without the DRAM
 stacks), power_board_w (what NVML reports), power_node_wall_w (the chip's share of its
@@ -55,9 +55,9 @@ class PowerReport:
 
     power: ScopedPower
     num_chips: int  # chips the activity and tokens cover
-    tokens: float  # tokens those chips make over the activity (unthrottled) time
+    tokens: float  # tokens those chips make over the activity time
     power_cap_w: float | None
-    cap_slowdown: float  # time under the cap over time at TDP (1: no cap, or no effect)
+    clock_ratio: float = 1.0  # rms clock of the activity's flop over boost (Activity.clock_sq)
 
     def energy_per_token_j(self, scope: str) -> float:
         return self.power.energy_j(scope) * self.num_chips / self.tokens
@@ -76,46 +76,20 @@ class PowerReport:
             "energy_per_token_board_j": self.energy_per_token_j("board"),
             "energy_per_token_facility_j": self.energy_per_token_j("facility"),
             "power_breakdown_w": breakdown,
-            "power_clock_ratio": p.clock_ratio,
-            "power_cap_slowdown": self.cap_slowdown,
+            "power_clock_ratio": self.clock_ratio * p.clock_ratio,
+            "power_cap_slowdown": p.slowdown,
         }
 
 
-def report_power(
-    chip: Chip, activity: Activity, *, tokens: float, num_chips: int, power_cap_w: float | None
-) -> PowerReport:
-    """`activity` (one chip's) on `chip` at its TDP and under `power_cap_w`."""
-    at_tdp = scoped_power(chip, activity)
-    capped = (
-        at_tdp if power_cap_w is None else scoped_power(chip, activity, power_cap_w=power_cap_w)
-    )
-    slowdown = capped.capped_time_s / at_tdp.capped_time_s
-    return PowerReport(capped, num_chips, tokens, power_cap_w, slowdown)
+def report_power(chip: Chip, activity: Activity, *, tokens: float, num_chips: int) -> PowerReport:
+    """`activity` (one chip's) on `chip` (capped by apply_power_cap, if at all)."""
+    power = scoped_power(chip, activity)
+    return PowerReport(power, num_chips, tokens, chip.power_cap_w, activity.clock_sq**0.5)
 
 
-def stretch_times(data: dict[str, object], slowdown: float, times: tuple[str, ...],
-                  rates: tuple[str, ...]) -> None:  # fmt: skip
-    """Apply a cap's slowdown to a result's figures in place: times longer, rates lower."""
-    if slowdown == 1.0:
-        return
-    for key in times:
-        if isinstance(data.get(key), float):
-            data[key] = data[key] * slowdown  # type: ignore[operator]
-    for key in rates:
-        if isinstance(data.get(key), float):
-            data[key] = data[key] / slowdown  # type: ignore[operator]
-
-
-SERVE_TIMES = ("duration_s",) + tuple(
-    f"{kind}_{stat}_s" for kind in ("ttft", "tpot", "e2e") for stat in ("p50", "p90", "p99", "mean")
-)
-SERVE_RATES = ("throughput_tokens_per_s", "input_tokens_per_s", "requests_per_s",
-               "goodput_requests_per_s")  # fmt: skip
-
-
-def serving_power(deployment, metrics: dict[str, object], power_cap_w: float | None):
-    """Power figures of a serving simulation's summary, `metrics` stretched in place by a
-    cap's slowdown (SLO attainment is the uncapped run's).
+def serving_power(deployment, metrics: dict[str, object]) -> dict[str, object]:
+    """Power figures of a serving simulation's summary (its times were made on the
+    deployment's chip, under its cap if it has one).
 
     Activity per chip of a replica (approximation: the simulator does not count flop):
     its requests at their mean input and output lengths, run as static batches of the
@@ -136,8 +110,7 @@ def serving_power(deployment, metrics: dict[str, object], power_cap_w: float | N
     one = inference_activity(d, batch, mean_in, mean_out, 1.0)
     batches = per_replica / batch
     activity = Activity(duration, one.flop * batches, one.dram_bytes * batches,
-                        one.link_bytes * batches, dtype=one.dtype)  # fmt: skip
+                        one.link_bytes * batches, dtype=one.dtype, clock_sq=one.clock_sq)  # fmt: skip
     report = report_power(d.chip, activity, tokens=out_tokens / d.num_replicas,
-                          num_chips=d.num_chips // d.num_replicas, power_cap_w=power_cap_w)  # fmt: skip
-    stretch_times(metrics, report.cap_slowdown, SERVE_TIMES, SERVE_RATES)
+                          num_chips=d.num_chips // d.num_replicas)  # fmt: skip
     return report.to_dict()

@@ -27,12 +27,19 @@ static_fraction and memory_scale are fitted by `tigris.cost.power_fit` on measur
 board power rows, and the fit records the rows it used (`PowerCoefficients.fitted_on`).
 `chip` scope is the board without the DRAM stacks' dynamic power.
 
-Cap. A board whose demand exceeds its limit (min of TDP and a MaxQ-style power cap)
-lowers its clock to the ratio r at which it fits: compute energy per operation goes as
-r^2 (voltage follows the clock near the top of the DVFS curve), the compute-bound share u
-of the time stretches by 1/r, memory and link energy do not change. So a memory-bound
-decode step loses little speed under a cap and a GEMM stream loses the most; time and
-power stay consistent (power x time = energy at the throttled point).
+Clock. Compute energy per flop goes as r^2 with the clock ratio r (voltage follows the
+clock near the top of the DVFS curve, as tigris.parallel.clock takes it): the TDP anchor
+above holds at the sustained clock s, so the same stream at the boost clock costs s^-2
+times as much per flop. An activity says at which clock its time was made
+(`Activity.clock_sq`, the flop-weighted mean r^2: 1 for engine times at boost, s^2 for a
+training step the step model ran at its sustained clock, each op's own r under a cap).
+
+Cap. One rule, tigris.parallel.clock.throttle: a board whose demand exceeds its limit
+(min of TDP, the chip YAML's power_cap_w and a --power-cap) lowers its clock to the
+ratio at which it fits. `apply_power_cap` puts the cap and this model's terms on the
+chip, so the step model (per step) and the serving step timer (per op) time every op at
+the clock the cap allows it; `scoped_power` evaluates the same rule on the whole
+activity (a no-op when the times were already made under the cap).
 
 Node at the wall, per chip: (board + host_w_per_chip) / psu_efficiency, host_w_per_chip
 (the chip's share of host CPUs, DRAM, NICs, NVSwitch, fans, storage) fitted on wall
@@ -51,7 +58,8 @@ from tigris.cost.area import AreaBreakdown, estimate_area
 from tigris.cost.coefficients import Assumptions, load_assumptions
 from tigris.cost.power import Activity, dram_energy_per_byte_j, estimate_tdp, peak_dtype
 from tigris.errors import SpecError, UnsupportedError
-from tigris.hardware.chip import Chip
+from tigris.hardware.chip import Chip, PowerCapTerms
+from tigris.parallel.clock import throttle
 
 SCOPES = ("chip", "board", "node_wall", "facility")
 # 80 PLUS Titanium (230 V internal redundant supplies, the DGX/HGX class): at least 94 %
@@ -59,7 +67,6 @@ SCOPES = ("chip", "board", "node_wall", "facility")
 # the full-load figure is taken.
 PSU_EFFICIENCY = 0.94
 PSU_EFFICIENCY_SOURCE = "80 PLUS Titanium 230 V internal: >= 94 % at 100 % load (CLEAResult)"
-MIN_CLOCK_RATIO = 0.3  # below this a board would be far outside its DVFS table
 # A GEMM stream's DRAM traffic over the chip's bandwidth (assumed: large tiles reuse
 # operands from SRAM; only the compute term's TDP budget depends on it).
 DENSE_DRAM_FRACTION = 0.3
@@ -140,7 +147,9 @@ def sustained_dense_flop_per_s(chip: Chip, dtype: str) -> float:
 def reference_rates(
     chip: Chip, activity: Activity, assumptions: Assumptions, area: AreaBreakdown
 ) -> RefRates:
-    """`activity` as load and power, before the fitted terms."""
+    """`activity` as load and power, before the fitted terms. The load is relative to
+    the dense stream at the sustained clock s, its energy per flop scaled to the clock
+    the activity ran at: clock_sq / s^2."""
     del area  # the compute term no longer uses the per-event table (kept for callers)
     dram_j_per_byte = dram_energy_per_byte_j(chip, assumptions)
     t = activity.time_s
@@ -150,7 +159,9 @@ def reference_rates(
     except UnsupportedError:  # a dtype the chip lacks: no compute-bound share
         peak = None
     bound = min(1.0, activity.flop / (peak * t)) if peak else 0.0
+    s = chip.sustained_clock_fraction or 1.0
     load = activity.flop / t / sustained_dense_flop_per_s(chip, activity.dtype)
+    load *= activity.clock_sq / (s * s)
     dense_memory_w = DENSE_DRAM_FRACTION * chip.dram_bandwidth_bytes_per_s * dram_j_per_byte
     return RefRates(load, activity.dram_bytes * dram_j_per_byte / t, link_j / t, bound,
                     dense_memory_w)  # fmt: skip
@@ -210,33 +221,38 @@ class ScopedPower:
         return data
 
 
-def board_limit_w(chip: Chip, power_cap_w: float | None) -> float | None:
-    """The board's limit: its TDP, lowered by a cap (a cap above TDP changes nothing)."""
+def board_limit_w(chip: Chip, power_cap_w: float | None = None) -> float | None:
+    """The board's limit: its TDP, lowered by its YAML cap or a --power-cap (a cap above
+    TDP changes nothing)."""
     if power_cap_w is not None and power_cap_w <= 0:
         raise SpecError(f"must be positive, got {power_cap_w:g}", key_path="--power-cap")
-    limits = [w for w in (chip.tdp, power_cap_w) if w is not None]
+    limits = [w for w in (chip.tdp, chip.power_cap_w, power_cap_w) if w is not None]
     return min(limits) if limits else None
 
 
-def throttle(
-    idle_w: float, core_w: float, other_w: float, bound: float, limit_w: float | None
-) -> tuple[float, float]:
-    """(clock ratio r, time stretch) at which idle + core r^2 / stretch + other / stretch
-    fits under `limit_w`; stretch = 1 + bound (1/r - 1). Bisection: power falls as r does."""
-
-    def power(r: float) -> tuple[float, float]:
-        stretch = 1.0 + bound * (1.0 / r - 1.0)
-        return idle_w + (core_w * r * r + other_w) / stretch, stretch
-
-    if limit_w is None or power(1.0)[0] <= limit_w:
-        return 1.0, 1.0
-    lo, hi = MIN_CLOCK_RATIO, 1.0
-    if power(lo)[0] > limit_w:
-        return lo, power(lo)[1]
-    for _ in range(50):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if power(mid)[0] <= limit_w else (lo, mid)
-    return lo, power(lo)[1]
+def apply_power_cap(
+    chip: Chip, power_cap_w: float | None = None, coefficients: PowerCoefficients | None = None
+) -> Chip:
+    """`chip` with its cap (the lower of its YAML power_cap_w and `power_cap_w`) and the
+    terms the cap rule needs (tigris.parallel.clock), so that the step model and the
+    serving step timer run every op at the clock the cap allows. Unchanged when no cap
+    is below TDP."""
+    limit = board_limit_w(chip, power_cap_w)
+    if limit is None or (chip.tdp is not None and limit >= chip.tdp):
+        return chip
+    c = coefficients or default_coefficients()
+    assumptions = load_assumptions()
+    tdp = chip.tdp if chip.tdp is not None else estimate_tdp(chip, assumptions)
+    j_per_byte = c.memory_scale * dram_energy_per_byte_j(chip, assumptions)
+    idle = c.static_fraction * tdp
+    dense_memory = DENSE_DRAM_FRACTION * chip.dram_bandwidth_bytes_per_s * j_per_byte
+    budget = max(0.0, c.dense_tdp_fraction * tdp - idle - dense_memory)
+    s = chip.sustained_clock_fraction or 1.0
+    ratio = throttle(idle, budget, dense_memory, 1.0, limit)[0]  # the stream at s, under limit
+    terms = PowerCapTerms(limit_w=limit, idle_w=idle, dense_compute_w=budget / s**3,
+                          dram_j_per_byte=j_per_byte, dense_clock_ratio=ratio,
+                          dtype=peak_dtype(chip))  # fmt: skip
+    return chip.model_copy(update={"power_cap_w": limit, "power_cap_terms": terms})
 
 
 def scoped_power(

@@ -277,6 +277,21 @@ class Calibration(Spec):
         return self.attention_fraction.get(implementation, self.matrix_fraction)
 
 
+class PowerCapTerms(Spec):
+    """What the one power-cap rule (tigris.parallel.clock.throttle) needs of a capped
+    chip, set from the fitted power model by tigris.cost.power_scope.apply_power_cap
+    (never read from YAML): the limit, idle power, a dense GEMM stream's compute power at
+    the boost clock in `dtype`, DRAM energy per byte, and the clock ratio the cap allows
+    that stream over its sustained clock at TDP."""
+
+    limit_w: float = Field(gt=0)
+    idle_w: float = Field(ge=0)
+    dense_compute_w: float = Field(ge=0)
+    dram_j_per_byte: float = Field(ge=0)
+    dense_clock_ratio: float = Field(gt=0, le=1)
+    dtype: str = "bf16"
+
+
 class Chip(Spec):
     """One accelerator or CPU package."""
 
@@ -296,6 +311,12 @@ class Chip(Spec):
         le=1,
         description="clock a back-to-back dense GEMM stream holds at the board power limit, "
         "over the boost clock (tigris.parallel.clock); None where unpublished: held at boost",
+    )
+    power_cap_w: Power | None = Field(
+        None, description="MaxQ-style board power limit below TDP (tigris.parallel.clock)"
+    )
+    power_cap_terms: PowerCapTerms | None = Field(
+        None, description="derived by tigris.cost.power_scope.apply_power_cap; not YAML"
     )
     matrix: MatrixCompute
     vector: VectorUnit | None = None

@@ -236,7 +236,7 @@ def pool_power(
     )
     tokens = max(generated / d.num_replicas, 1e-30)
     chips = d.num_chips // d.num_replicas
-    report = report_power(d.chip, activity, tokens=tokens, num_chips=chips, power_cap_w=None)
+    report = report_power(d.chip, activity, tokens=tokens, num_chips=chips)
     data = report.to_dict()
     return {
         "power_board_w": data["power_board_w"],

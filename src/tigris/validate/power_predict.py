@@ -9,7 +9,7 @@ from functools import lru_cache
 from tigris.cost.area import estimate_area
 from tigris.cost.coefficients import load_assumptions
 from tigris.cost.power_fit import PowerSample
-from tigris.cost.power_scope import RefRates, board_limit_w, reference_rates
+from tigris.cost.power_scope import RefRates, apply_power_cap, board_limit_w, reference_rates
 from tigris.cost.workload_activity import inference_activity
 from tigris.errors import TigrisError
 from tigris.hardware.presets import load_chip
@@ -46,8 +46,11 @@ def _batch(setup: RowSetup, deployment) -> int:
 
 @lru_cache(maxsize=4096)
 def model_row(setup: RowSetup, row_id: str) -> RowModel:
-    """The serving model over the row's setup (TigrisError when it cannot run it)."""
-    chip = load_chip(setup.chip_id)
+    """The serving model over the row's setup (TigrisError when it cannot run it); a
+    capped row's ops are timed at the clock its cap allows each (apply_power_cap, with
+    the shipped board terms: they are fitted on board rows, and every capped row is a
+    wall row)."""
+    chip = apply_power_cap(load_chip(setup.chip_id), setup.power_cap_w)
     deployment = build_deployment(
         load_model(setup.model_id),
         chip,
@@ -70,7 +73,7 @@ def model_row(setup: RowSetup, row_id: str) -> RowModel:
         row_id=row_id,
         chip_id=chip.id,
         tdp_w=chip.tdp,
-        limit_w=board_limit_w(chip, setup.power_cap_w),
+        limit_w=board_limit_w(chip),
         time_s=result.e2e_latency_s,
         tokens=replicas * batch * per_seq,
         rates=rates,
