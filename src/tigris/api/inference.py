@@ -28,16 +28,19 @@ class InferResult:
 
     def to_dict(self) -> dict[str, object]:
         """What `tigris infer --json` prints: the batch's figures, then its power and
-        energy per output token (tigris.cost.power_report; a cap is already in the times:
-        each op ran at the clock the cap allows it)."""
-        from tigris.cost.power_report import report_power
+        energy per output token (tigris.cost.power_report; a cap stretches the times)."""
+        from tigris.cost.power_report import report_power, stretch_times
         from tigris.cost.workload_activity import inference_activity
 
         data = self.estimate.to_dict()
         d, e = self.deployment, self.estimate
         activity = inference_activity(d, e.batch, e.input_len, e.output_len, e.e2e_latency_s)
         report = report_power(d.chip, activity, tokens=e.batch * e.output_len,
-                              num_chips=d.num_chips // d.num_replicas)  # fmt: skip
+                              num_chips=d.num_chips // d.num_replicas,
+                              power_cap_w=self.power_cap_w)  # fmt: skip
+        stretch_times(data, report.cap_slowdown,
+                      ("ttft_s", "tpot_s", "e2e_latency_s", "prefill_s", "decode_s"),
+                      ("throughput_tokens_per_s",))  # fmt: skip
         return data | report.to_dict()
 
 
@@ -56,19 +59,22 @@ def infer(
     kv_dtype: str | None = None,
     compute_dtype: str = "bf16",
     power_cap: str | float | None = None,
+    speculative: str | None = None,
 ) -> InferResult:
     """Serve `batch` prompts of `input_len` tokens per replica, each generating
     `output_len` tokens, on `num_chips` chips split into replicas of tp x ep x pp
-    (tp default: every chip of a replica); `power_cap` ('450 W') caps each chip's power.
-    InfeasibleError when the batch does not fit."""
+    (tp default: every chip of a replica); `power_cap` ('450 W') caps each chip's power;
+    `speculative` ('draft=MODEL,tokens=K,acceptance=A' or 'mtp,tokens=K,acceptance=A'):
+    speculative decoding (tigris.serving.speculative). InfeasibleError when the batch
+    does not fit."""
     from tigris.cost.power_report import parse_power_cap
-    from tigris.cost.power_scope import apply_power_cap
     from tigris.serving.deployment import build_deployment
+    from tigris.serving.speculative import build_speculation
     from tigris.serving.static_batch import infer as estimate_static_batch
 
     deployment = build_deployment(
         resolve_model(model),
-        apply_power_cap(resolve_chip(chip), parse_power_cap(power_cap)),  # ops timed under it
+        resolve_chip(chip),
         num_chips=num_chips,
         tp=tp,
         pp=pp,
@@ -79,10 +85,31 @@ def infer(
     )
     cap_w = parse_power_cap(power_cap)
     check_context(deployment, input_len, output_len)
-    estimate = estimate_static_batch(deployment, batch, input_len, output_len)
+    speculation = build_speculation(speculative, deployment)
+    estimate = estimate_static_batch(
+        deployment, batch, input_len, output_len, speculation=speculation
+    )
+    if speculation is not None:
+        estimate = _with_baseline(estimate, deployment)
     if not estimate.fits:
         refuse_unfit(estimate, batch, deployment.chip.dram_capacity_bytes)
     return InferResult(deployment, estimate, cap_w)
+
+
+def _with_baseline(estimate: StaticBatch, deployment: Deployment) -> StaticBatch:
+    """The speculative estimate with the same batch's figures without speculation."""
+    from dataclasses import replace
+
+    from tigris.serving.static_batch import infer as estimate_static_batch
+
+    e = estimate
+    plain = estimate_static_batch(deployment, e.batch, e.input_len, e.output_len)
+    baseline = {
+        "tpot_without_speculation_s": plain.tpot_s,
+        "throughput_tokens_per_s_without_speculation": plain.throughput_tokens_per_s,
+        "speedup": e.throughput_tokens_per_s / plain.throughput_tokens_per_s,
+    }
+    return replace(e, speculative=e.speculative | baseline)  # type: ignore[operator]
 
 
 def check_context(deployment: Deployment, input_len: int, output_len: int) -> None:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from tigris.serving.deployment import Deployment
     from tigris.serving.engines import ServingOptions
     from tigris.serving.requests import Workload
+    from tigris.serving.speculative import Speculation
     from tigris.workload.spec import TransformerSpec
 
 SCENARIOS = ("offline", "server", "replay")
@@ -44,6 +45,11 @@ class ServeResult:
     def to_dict(self) -> dict[str, object]:
         """Exactly what `tigris serve ... --json` prints."""
         deployment = self.deployment
+        if "search" in self.metrics:  # --search: the layouts are in it
+            return {"model": deployment.model.name, "chip": deployment.chip.id,
+                    "num_chips": deployment.num_chips, "mode": "colocated",
+                    "scenario": self.scenario, "chunked_prefill": self.chunked_prefill,
+                    "seed": self.seed} | self.metrics  # fmt: skip
         header = {
             "model": deployment.model.name,
             "chip": deployment.chip.id,
@@ -88,41 +94,141 @@ def serve(
     progress: Callable[[int, int], None] | None = None,
     power_cap: str | float | None = None,
     options: ServingOptions | None = None,
+    speculative: str | None = None,
+    search: bool = False,
 ) -> ServeResult:
     """Simulate `num_requests` requests (or a trace's) of `model` on `num_chips` x `chip`.
     Offline: all at time 0; server: Poisson at `rate_per_s`, or the highest rate meeting
     the SLOs; replay: as they arrive. `options`: trace, engine and prefix cache (engines.
-    ServingOptions); `max_memory`/`max_time` refuse a bigger run; `power_cap` throttles."""
+    ServingOptions); `max_memory`/`max_time` refuse a bigger run; `power_cap` throttles;
+    `speculative`: speculative decoding (tigris.serving.speculative; not with replay);
+    `search`: the layouts of up to `num_chips` chips under the SLO (layout_search)."""
+    from tigris.cost.power_report import parse_power_cap
+
+    _check_options(scenario, rate_per_s, slo_ttft_s, slo_tpot_s, seed)
+    _check_modes(speculative, search, scenario, (tp, pp, ep), rate_per_s, trace)
+    cap_w = parse_power_cap(power_cap)
+    _check_memory(trace := str(trace) if trace is not None else None, num_requests, max_memory)
+    deployment, chunked_prefill, opts = _deployment(
+        model, chip, options, (num_chips, tp, pp, ep), (weight_dtype, kv_dtype, compute_dtype),
+        dict(token_budget=token_budget, max_num_seqs=max_num_seqs, block_size=block_size),
+        chunked_prefill, search,
+    )  # fmt: skip
+    workload = _workload(deployment, trace, scenario, num_requests, input_len, output_len,
+                         length_dist, rate_per_s, seed, opts)  # fmt: skip
+    _check_time(workload, max_num_seqs, scenario, rate_per_s, max_time)
+    slo = (slo_ttft_s, slo_tpot_s)
+    metrics = (
+        _search(deployment, workload, chunked_prefill, slo, speculative, progress) if search
+        else _serve_metrics(deployment, workload, scenario, chunked_prefill, slo, rate_per_s,
+                            seed, progress, opts, speculative, cap_w)
+    )  # fmt: skip
+    return ServeResult(deployment, scenario, chunked_prefill, seed, metrics)
+
+
+def _deployment(
+    model: str | Path | TransformerSpec,
+    chip: str | Path | Chip,
+    options: ServingOptions | None,
+    layout: tuple[int, int | None, int, int],
+    dtypes: tuple[str | None, str | None, str],
+    engine: dict[str, int],
+    chunked_prefill: bool,
+    search: bool,
+) -> tuple[Deployment, bool, ServingOptions]:
+    """The deployment (the engine profile's limits applied; one chip per replica when its
+    layout is searched), chunked prefill as the profile sets it, and the options."""
     from tigris.api.inputs import resolve_chip, resolve_model
-    from tigris.cost.power_report import parse_power_cap, serving_power
-    from tigris.cost.power_scope import apply_power_cap
     from tigris.serving.deployment import build_deployment
     from tigris.serving.engines import ServingOptions
 
-    _check_options(scenario, rate_per_s, slo_ttft_s, slo_tpot_s, seed)
-    cap_w = parse_power_cap(power_cap)
-    trace = str(trace) if trace is not None else None
-    _check_memory(trace, num_requests, max_memory)
-    model, chip, opts = resolve_model(model), resolve_chip(chip), options or ServingOptions()
-    chip = apply_power_cap(chip, cap_w)  # every op of every step timed under the cap
-    limits, chunked_prefill = opts.engine_limits(chip.dram_capacity_bytes, dict(
-        token_budget=token_budget, max_num_seqs=max_num_seqs, block_size=block_size,
-    ), chunked_prefill)  # fmt: skip
+    spec, chip, opts = resolve_model(model), resolve_chip(chip), options or ServingOptions()
+    limits, chunked_prefill = opts.engine_limits(chip.dram_capacity_bytes, engine, chunked_prefill)
+    num_chips, tp, pp, ep = (layout[0], 1, 1, 1) if search else layout
+    weight_dtype, kv_dtype, compute_dtype = dtypes
     deployment = build_deployment(
-        model, chip, num_chips=num_chips, tp=tp, pp=pp, ep=ep, weight_dtype=weight_dtype,
+        spec, chip, num_chips=num_chips, tp=tp, pp=pp, ep=ep, weight_dtype=weight_dtype,
         kv_dtype=kv_dtype, compute_dtype=compute_dtype, **limits,
     )  # fmt: skip
-    workload = _workload(
-        deployment, trace, scenario, num_requests, input_len, output_len, length_dist,
-        rate_per_s, seed, opts,
-    )  # fmt: skip
-    _check_time(workload, max_num_seqs, scenario, rate_per_s, max_time)
-    metrics = _simulate(
-        deployment, workload, scenario, chunked_prefill, slo_ttft_s, slo_tpot_s, rate_per_s,
-        seed, progress, opts,
-    )  # fmt: skip
-    metrics |= serving_power(deployment, metrics)  # cap_w is on deployment.chip
-    return ServeResult(deployment, scenario, chunked_prefill, seed, metrics)
+    return deployment, chunked_prefill, opts
+
+
+def _serve_metrics(
+    deployment: Deployment,
+    workload: Workload,
+    scenario: str,
+    chunked_prefill: bool,
+    slo: tuple[float | None, float | None],
+    rate_per_s: float | None,
+    seed: int,
+    progress: Callable[[int, int], None] | None,
+    opts: ServingOptions,
+    speculative: str | None,
+    cap_w: float | None,
+) -> dict[str, object]:
+    """One scenario's metrics, with power (and `speculative` when speculating)."""
+    from tigris.cost.power_report import serving_power
+    from tigris.serving.speculative import build_speculation
+
+    speculation = build_speculation(speculative, deployment)
+    metrics = _simulate(deployment, workload, scenario, chunked_prefill, *slo, rate_per_s, seed,
+                        progress, opts, speculation)  # fmt: skip
+    metrics |= serving_power(deployment, metrics, cap_w)
+    if speculation is not None:
+        metrics["speculative"] = speculation.serving_summary(workload)
+    return metrics
+
+
+def _search(
+    base: Deployment,
+    workload: Workload,
+    chunked_prefill: bool,
+    slo: tuple[float | None, float | None],
+    speculative: str | None,
+    progress: Callable[[int, int], None] | None,
+) -> dict[str, object]:
+    """`--search`: the layouts of up to base.num_chips chips (tigris.serving.layout_search),
+    each simulated on the same requests; the SLOs default to MLPerf's."""
+    import time
+
+    from tigris.serving.layout_search import search_colocated
+    from tigris.serving.scenario import MLPERF_SLO_TPOT_S, MLPERF_SLO_TTFT_S
+    from tigris.serving.speculative import parse_speculative
+
+    ttft = slo[0] if slo[0] is not None else MLPERF_SLO_TTFT_S
+    tpot = slo[1] if slo[1] is not None else MLPERF_SLO_TPOT_S
+    spec = parse_speculative(speculative) if speculative is not None else None
+    started = time.perf_counter()
+    found = search_colocated(base, workload, (ttft, tpot), chunked_prefill=chunked_prefill,
+                             speculative=spec, progress=progress)  # fmt: skip
+    return {"search": found | {"wall_s": time.perf_counter() - started}}
+
+
+def _check_modes(
+    speculative: str | None,
+    search: bool,
+    scenario: str,
+    layout: tuple[int | None, int, int],
+    rate_per_s: float | None,
+    trace: object,
+) -> None:
+    """--speculative runs offline or server (replay's engine profiles do not speculate);
+    --search searches tp, pp and ep itself and judges every layout on the same arrivals."""
+    if speculative is not None and scenario == "replay":
+        raise SpecError("is not modelled with --scenario replay", key_path="--speculative",
+                        hint="use --scenario server with --rate, or offline")  # fmt: skip
+    if not search:
+        return
+    for option, value, default in zip(("--tp", "--pp", "--ep"), layout, (None, 1, 1), strict=True):
+        if value != default:
+            raise SpecError(f"is searched with --search, got {value}", key_path=option,
+                            hint=f"drop {option}")  # fmt: skip
+    if scenario == "replay" or (scenario == "server" and rate_per_s is None and trace is None):
+        raise SpecError(
+            "--search judges every layout on the same arrivals: give --rate (or a --trace) "
+            f"in the server scenario, or use offline; got --scenario {scenario}",
+            key_path="--search",
+        )
 
 
 def _workload(
@@ -167,6 +273,7 @@ def _simulate(
     seed: int,
     progress: Callable[[int, int], None] | None,
     opts: ServingOptions,
+    speculation: Speculation | None = None,
 ) -> dict[str, object]:
     """The scenario's summary (offline: one run; server: a rate, or the rate search)."""
     from tigris.serving.scenario import (
@@ -175,8 +282,10 @@ def _simulate(
         run_offline,
         run_server,
     )
+    from tigris.serving.speculative import SpeculativeTimer
 
     opts.check_scenario(scenario)
+    timer = None if speculation is None else SpeculativeTimer(deployment, speculation)
     if scenario == "replay":
         from tigris.serving.engines import run_replay
 
@@ -190,6 +299,7 @@ def _simulate(
             slo_ttft_s=slo_ttft_s,
             slo_tpot_s=slo_tpot_s,
             progress=progress,
+            timer=timer,
         )
     return run_server(
         deployment,
@@ -200,6 +310,7 @@ def _simulate(
         seed=seed,
         chunked_prefill=chunked_prefill,
         progress=progress,
+        timer=timer,
     )
 
 

@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from tigris.cli.train import PowerCap, Speculative
+
 Model = Annotated[str, typer.Argument(help="Model id (see `tigris models`) or a config.json.")]
 ChipOpt = Annotated[str, typer.Option("--chip", help="Chip id or YAML file.")]
 NumChips = Annotated[
@@ -75,6 +77,32 @@ MaxMemory = Annotated[
         "about 160 bytes a request).",
     ),
 ]
+InputLen = Annotated[int, typer.Option("--input-len", help="Mean prompt tokens.")]
+OutputLen = Annotated[int, typer.Option("--output-len", help="Mean output tokens.")]
+TokenBudget = Annotated[int, typer.Option("--token-budget", help="Tokens per step.")]
+MaxNumSeqs = Annotated[int, typer.Option("--max-num-seqs", help="Sequences per step.")]
+BlockSize = Annotated[int, typer.Option("--block-size", help="Tokens per KV block.")]
+SloTtft = Annotated[float | None, typer.Option("--slo-ttft", help="TTFT SLO, seconds.")]
+SloTpot = Annotated[float | None, typer.Option("--slo-tpot", help="TPOT SLO, seconds.")]
+Seed = Annotated[int, typer.Option("--seed", min=0, help="Random seed (>= 0).")]
+Quiet = Annotated[bool, typer.Option("--quiet", help="No progress on stderr.")]
+Disaggregate = Annotated[
+    bool, typer.Option("--disaggregate", help="Separate prefill and decode pools.")
+]
+PrefillPool = Annotated[
+    str | None, typer.Option("--prefill", help="Prefill pool CHIP:COUNT[:tp=N,ep=N].")
+]
+DecodePool = Annotated[
+    str | None, typer.Option("--decode", help="Decode pool CHIP:COUNT[:tp=N,ep=N].")
+]
+Search = Annotated[
+    bool,
+    typer.Option(
+        "--search",
+        help="Search layouts under the SLO: tp x ep x pp x replicas up to --num-chips, or "
+        "with --disaggregate each pool's up to its count.",
+    ),
+]
 MaxTime = Annotated[
     str,
     typer.Option(
@@ -109,39 +137,28 @@ def serve_command(
     scenario: Scenario = "offline",
     rate: Rate = None,
     num_requests: NumRequests = 1000,
-    input_len: Annotated[int, typer.Option("--input-len", help="Mean prompt tokens.")] = 512,
-    output_len: Annotated[int, typer.Option("--output-len", help="Mean output tokens.")] = 128,
+    input_len: InputLen = 512,
+    output_len: OutputLen = 128,
     length_dist: LengthDist = "fixed",
     trace: Trace = None,
     weight_dtype: WeightDtype = None,
     kv_dtype: KvDtype = None,
     compute_dtype: ComputeDtype = "bf16",
     chunked_prefill: ChunkedPrefill = False,
-    token_budget: Annotated[int, typer.Option("--token-budget", help="Tokens per step.")] = 8192,
-    max_num_seqs: Annotated[int, typer.Option("--max-num-seqs", help="Sequences per step.")] = 256,
-    block_size: Annotated[int, typer.Option("--block-size", help="Tokens per KV block.")] = 16,
-    slo_ttft: Annotated[float | None, typer.Option("--slo-ttft", help="TTFT SLO, seconds.")] = None,
-    slo_tpot: Annotated[float | None, typer.Option("--slo-tpot", help="TPOT SLO, seconds.")] = None,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed (>= 0).")] = 0,
+    token_budget: TokenBudget = 8192,
+    max_num_seqs: MaxNumSeqs = 256,
+    block_size: BlockSize = 16,
+    slo_ttft: SloTtft = None,
+    slo_tpot: SloTpot = None,
+    seed: Seed = 0,
     max_memory: MaxMemory = "2 GiB",
     max_time: MaxTime = "10 min",
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress on stderr.")] = False,
-    power_cap: Annotated[
-        str | None,
-        typer.Option("--power-cap", help="Per-chip power cap, e.g. '450 W' (MaxQ-style: slower)."),
-    ] = None,
-    disaggregate: Annotated[
-        bool, typer.Option("--disaggregate", help="Separate prefill and decode pools.")
-    ] = False,
-    prefill: Annotated[
-        str | None, typer.Option("--prefill", help="Prefill pool CHIP:COUNT[:tp=N,ep=N].")
-    ] = None,
-    decode: Annotated[
-        str | None, typer.Option("--decode", help="Decode pool CHIP:COUNT[:tp=N,ep=N].")
-    ] = None,
-    search: Annotated[
-        bool, typer.Option("--search", help="Search pool layouts up to those counts under the SLO.")
-    ] = False,
+    quiet: Quiet = False,
+    power_cap: PowerCap = None,
+    disaggregate: Disaggregate = False,
+    prefill: PrefillPool = None,
+    decode: DecodePool = None,
+    search: Search = False,
     trace_format: TraceFormat = "auto",
     rate_scale: RateScale = None,
     duration: Duration = None,
@@ -149,52 +166,102 @@ def serve_command(
     engine: Engine = None,
     prefix_share: PrefixShare = 0.0,
     kv_offload_gb: KvOffload = 0.0,
+    speculative: Speculative = None,
     as_json: AsJson = False,
 ) -> None:
     """Simulate serving (continuous batching, paged KV cache) under an MLPerf scenario."""
+    from tigris.cli.disaggregated import check_pool_options
+
+    options = dict(locals())
+    check_pool_options(disaggregate, prefill, decode, search and disaggregate)
+    if disaggregate:
+        _serve_disaggregated(options)
+    else:
+        _serve_colocated(options)
+
+
+def _serve_disaggregated(o: dict) -> None:
+    """--disaggregate: the pools' run or layout search (tigris.cli.disaggregated)."""
+    from tigris.cli.disaggregated import run_disaggregated
+
+    if o["speculative"] is not None:
+        from tigris.errors import SpecError
+
+        raise SpecError("is not modelled with --disaggregate", key_path="--speculative")
+    run_disaggregated(
+        o["as_json"], o["quiet"], model=o["model"], prefill=o["prefill"], decode=o["decode"],
+        scenario=o["scenario"], rate_per_s=o["rate"], num_requests=o["num_requests"],
+        input_len=o["input_len"], output_len=o["output_len"], length_dist=o["length_dist"],
+        trace=o["trace"], chunked_prefill=o["chunked_prefill"], slo_ttft_s=o["slo_ttft"],
+        slo_tpot_s=o["slo_tpot"], seed=o["seed"], max_memory=o["max_memory"],
+        search=o["search"], weight_dtype=o["weight_dtype"], kv_dtype=o["kv_dtype"],
+        compute_dtype=o["compute_dtype"], token_budget=o["token_budget"],
+        max_num_seqs=o["max_num_seqs"], block_size=o["block_size"],
+    )  # fmt: skip
+
+
+def _serve_colocated(o: dict) -> None:
+    """One pool: tigris.api.serve (a scenario's run, or --search over its layouts)."""
     from tigris.api.serving import serve
-    from tigris.cli.disaggregated import check_pool_options, run_disaggregated
     from tigris.cli.progress import Progress
     from tigris.serving.engines import ServingOptions
 
-    check_pool_options(disaggregate, prefill, decode, search)
-    if disaggregate:
-        run_disaggregated(
-            as_json, quiet, model=model, prefill=prefill, decode=decode, scenario=scenario,
-            rate_per_s=rate, num_requests=num_requests, input_len=input_len,
-            output_len=output_len, length_dist=length_dist, trace=trace,
-            chunked_prefill=chunked_prefill, slo_ttft_s=slo_ttft, slo_tpot_s=slo_tpot,
-            seed=seed, max_memory=max_memory, search=search, weight_dtype=weight_dtype,
-            kv_dtype=kv_dtype, compute_dtype=compute_dtype, token_budget=token_budget,
-            max_num_seqs=max_num_seqs, block_size=block_size,
-        )  # fmt: skip
-        return
-
-    with Progress("simulated requests", quiet=quiet) as bar:
+    label = "layouts searched" if o["search"] else "simulated requests"
+    with Progress(label, quiet=o["quiet"]) as bar:
         result = serve(
-            model, chip=chip, num_chips=num_chips, scenario=scenario, tp=tp, pp=pp, ep=ep,
-            rate_per_s=rate, num_requests=num_requests, input_len=input_len,
-            output_len=output_len, length_dist=length_dist, trace=trace,
-            weight_dtype=weight_dtype, kv_dtype=kv_dtype, compute_dtype=compute_dtype,
-            chunked_prefill=chunked_prefill, token_budget=token_budget,
-            max_num_seqs=max_num_seqs, block_size=block_size, slo_ttft_s=slo_ttft,
-            slo_tpot_s=slo_tpot, seed=seed, max_memory=max_memory, max_time=max_time,
-            progress=bar.update, power_cap=power_cap, options=ServingOptions(
-                trace_format=trace_format, rate_scale=rate_scale, duration_s=duration,
-                sample=sample, engine=engine, prefix_share=prefix_share,
-                kv_offload_gb=kv_offload_gb, seed=seed),
+            o["model"], chip=o["chip"], num_chips=o["num_chips"], scenario=o["scenario"],
+            tp=o["tp"], pp=o["pp"], ep=o["ep"], rate_per_s=o["rate"],
+            num_requests=o["num_requests"], input_len=o["input_len"],
+            output_len=o["output_len"], length_dist=o["length_dist"], trace=o["trace"],
+            weight_dtype=o["weight_dtype"], kv_dtype=o["kv_dtype"],
+            compute_dtype=o["compute_dtype"], chunked_prefill=o["chunked_prefill"],
+            token_budget=o["token_budget"], max_num_seqs=o["max_num_seqs"],
+            block_size=o["block_size"], slo_ttft_s=o["slo_ttft"], slo_tpot_s=o["slo_tpot"],
+            seed=o["seed"], max_memory=o["max_memory"], max_time=o["max_time"],
+            progress=bar.update, power_cap=o["power_cap"], options=ServingOptions(
+                trace_format=o["trace_format"], rate_scale=o["rate_scale"],
+                duration_s=o["duration"], sample=o["sample"], engine=o["engine"],
+                prefix_share=o["prefix_share"], kv_offload_gb=o["kv_offload_gb"],
+                seed=o["seed"]),
+            speculative=o["speculative"], search=o["search"],
         )  # fmt: skip
     data = result.to_dict()
-    if as_json:
+    if o["as_json"]:
         _print_json(data)
-        return
+    elif o["search"]:
+        _print_search(data)
+    else:
+        _print_serve(data, o["scenario"], o["num_chips"])
+
+
+def _print_serve(data: dict, scenario: str, num_chips: int) -> None:
     rows = [
         (key, f"{value:.4g}" if isinstance(value, float) else str(value))
         for key, value in data.items()
         if key not in _JSON_ONLY and value is not None and not isinstance(value, dict)
     ]
     rows += [(f"  {name}", f"{watts:.4g}") for name, watts in data["power_breakdown_w"].items()]
+    for name, value in (data.get("speculative") or {}).items():
+        rows.append(
+            (f"speculative.{name}", f"{value:.4g}" if isinstance(value, float) else str(value))
+        )
     _table(f"serve {scenario}: {data['model']} on {num_chips} x {data['chip']}", rows)
+
+
+def _print_search(data: dict) -> None:
+    found = data["search"]
+    best = found["cheapest_meeting_slo"]
+    rows = [(k, str(found[k])) for k in ("num_layouts", "num_feasible", "num_meeting_slo")]
+    rows.append(("cheapest meeting SLO", _layout_line(best) if best else "none"))
+    for k, row in enumerate(found["pareto_front"]):
+        rows.append((f"Pareto front {k + 1}", _layout_line(row)))
+    _table(f"serve --search: {data['model']} on up to {data['num_chips']} x {data['chip']}", rows)
+
+
+def _layout_line(row: dict) -> str:
+    layout = f"tp {row['tp']} ep {row['ep']} pp {row['pp']} x {row['num_replicas']} replicas"
+    latency = f"TTFT p99 {row['ttft_p99_s']:.4g} s, TPOT p99 {row['tpot_p99_s']:.4g} s"
+    return f"{layout}: ${row['usd_per_hour']:.4g}/h, {latency}"
 
 
 # in --json only (the table keeps to the terminal's width)

@@ -226,6 +226,16 @@ def _print_top_plans(top) -> None:
 
 # ---------------------------------------------------------------------------- infer
 
+Speculative = Annotated[
+    str | None,
+    typer.Option(
+        "--speculative",
+        help="draft=MODEL,tokens=K,acceptance=A or mtp,tokens=K,acceptance=A: speculative "
+        "decoding (A, the per-token acceptance rate, is an input: DeepSeek-V3 reports 0.85-0.9 "
+        "for its MTP module; measure a draft's on your text).",
+    ),
+]
+
 
 def infer_command(
     model: Model,
@@ -252,6 +262,7 @@ def infer_command(
         str, typer.Option("--compute-dtype", help="Activations and GEMM inputs: bf16 | fp16 | fp8.")
     ] = "bf16",
     power_cap: PowerCap = None,
+    speculative: Speculative = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Latency, throughput and memory of one static batch (prefill, then decode)."""

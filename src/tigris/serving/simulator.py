@@ -33,9 +33,11 @@ import numpy as np
 
 from tigris.errors import InfeasibleError
 from tigris.serving.deployment import Deployment
+from tigris.serving.fast_forward import fast_forward
 from tigris.serving.memory import MemoryPlan, plan_memory
 from tigris.serving.prefix_cache import PrefixCache, PrefixSharing, cache_summary, make_cache
 from tigris.serving.requests import Workload
+from tigris.serving.speculative import Speculation, speculation_of
 from tigris.serving.step_time import StepTimer
 
 WATERMARK_FRACTION = 0.01  # KV blocks kept free at admission (vLLM)
@@ -86,8 +88,13 @@ class _Replica:
         kv_transferred: bool = False,
         prefix_cache: PrefixCache | None = None,
         prefill_first: bool = False,
+        replica: int = 0,
     ) -> None:
         d = timer.deployment
+        # speculative decoding: each decode step emits 1..K+1 tokens a sequence, drawn
+        self.spec = speculation_of(timer)
+        self.rng = self.spec.rng(replica) if self.spec is not None else None
+        self.emitted: int | np.ndarray = 1  # tokens each decoding sequence emits this step
         self.cache = prefix_cache
         self.prefill_first = prefill_first  # chunked prefill without mixed steps (SGLang)
         self.reload_s = 0.0  # KV reloads from host memory owed by the next step
@@ -207,7 +214,7 @@ class _Replica:
             if not waiting and not prefilling and self.n_run == 0:
                 now = max(now, float(arrival[next_arrival]))
                 continue
-            if not prefilling and self.n_run and not self._can_admit(waiting):
+            if not prefilling and self.n_run and self.spec is None and not self._can_admit(waiting):
                 next_time = float(arrival[next_arrival]) if next_arrival < n_req else float("inf")
                 skipped_s = self._fast_forward(now, next_time)
                 if skipped_s:
@@ -285,12 +292,12 @@ class _Replica:
         latest admitted when blocks run out. Returns (sequences decoding, their mean KV
         length after the step)."""
         n = self.n_run
-        new_kv = self.r_kv[:n] + 1
+        new_kv = self.r_kv[:n] + self._emitting(n)
         need = int(((new_kv + self.block_size - 1) // self.block_size - self.r_blocks[:n]).sum())
         if need > self.free:
             self._preempt_for(need, waiting)
             n = self.n_run
-            new_kv = self.r_kv[:n] + 1
+            new_kv = self.r_kv[:n] + self._emitting(n)
             need = int(
                 ((new_kv + self.block_size - 1) // self.block_size - self.r_blocks[:n]).sum()
             )
@@ -302,10 +309,19 @@ class _Replica:
             self.r_blocks[:n] = (new_kv + self.block_size - 1) // self.block_size
         return n, mean_kv
 
+    def _emitting(self, n: int) -> int | np.ndarray:
+        """Tokens each of the first n running sequences emits this step: 1, or with
+        speculative decoding its accepted drafts + 1, at most the tokens it has left."""
+        if self.spec is not None:
+            ids = self.r_id[:n]
+            left = self.w.output_len[ids] - self.generated[ids]
+            self.emitted = self.spec.emitted(self.rng, left)  # type: ignore[arg-type]
+        return self.emitted
+
     def _retire_decoded(self, n_dec: int, now: float) -> None:
         """Count the token each decoding sequence emitted at `now`; free the finished."""
         ids = self.r_id[:n_dec]
-        self.generated[ids] += 1
+        self.generated[ids] += self.emitted
         finished = self.generated[ids] >= self.w.output_len[ids]
         if finished.any():
             done_ids = ids[finished]
@@ -341,58 +357,8 @@ class _Replica:
         return blocks <= self.free - self.watermark
 
     def _fast_forward(self, now: float, next_arrival_s: float) -> float:
-        """Run, in one go, the decode-only steps before anything changes: before the next
-        arrival is due, before the first sequence finishes (that step runs normally) and
-        while the free blocks cover the growth. Returns the time they take (0: none)."""
-        n = self.n_run
-        ids = self.r_id[:n]
-        steps_left = int((self.w.output_len[ids] - self.generated[ids]).min()) - 1
-        if steps_left < 2:
-            return 0.0
-        kv = self.r_kv[:n]
-        blocks = self.r_blocks[:n]
-        bs = self.block_size
-
-        def growth(k: int) -> int:
-            return int(((kv + k + bs - 1) // bs - blocks).sum())
-
-        k = steps_left
-        if growth(k) > self.free:
-            low, high = 0, k  # growth(low) fits, growth(high) does not
-            while high - low > 1:
-                middle = (low + high) // 2
-                if growth(middle) <= self.free:
-                    low = middle
-                else:
-                    high = middle
-            k = low
-        timer = self.timer
-        fixed = timer.tokenwise_s(n) + timer.head_s(n)
-        mean_kv = float(kv.sum()) / n + 1.0
-
-        def elapsed(j: int) -> float:
-            return j * fixed + timer.sum_decode_attention_s(n, mean_kv, j)
-
-        total = elapsed(k)
-        if total > next_arrival_s - now and k > 0:
-            # steps that start before the arrival: the largest j with elapsed(j) < gap
-            gap = next_arrival_s - now
-            low, high = _bracket(elapsed, gap, k, total)
-            while high - low > 1:
-                middle = (low + high) // 2
-                if elapsed(middle) < gap:
-                    low = middle
-                else:
-                    high = middle
-            k = min(high, steps_left)
-        if k < 2:
-            return 0.0
-        self.free -= growth(k)
-        self.r_kv[:n] = kv + k
-        self.r_blocks[:n] = (self.r_kv[:n] + bs - 1) // bs
-        self.generated[ids] += k
-        self.steps += k
-        return elapsed(k)
+        """The decode-only steps before anything changes, in one go (fast_forward.py)."""
+        return fast_forward(self, now, next_arrival_s)
 
     def _step_time(
         self, chunks: list[tuple[int, int]], n_dec: int, mean_kv: float, n_emit_prefill: int
@@ -400,6 +366,12 @@ class _Replica:
         timer = self.timer
         if self.kv_transferred:
             chunks, n_emit_prefill = [], 0
+        if self.spec is not None:
+            # the sequences' first draft token sees their KV before this step's tokens + 1
+            first_kv = mean_kv - float(np.mean(self.emitted)) + 1.0 if n_dec else 0.0
+            time_s = self.spec.step_s(timer, chunks, n_dec, first_kv, n_emit_prefill)[0]
+            time_s, self.reload_s = time_s + self.reload_s, 0.0
+            return time_s
         tokens = n_dec + sum(q for q, _ in chunks)
         time_s = timer.tokenwise_s(tokens) + timer.head_s(n_dec + n_emit_prefill)
         time_s += timer.decode_attention_s(n_dec, mean_kv) + self.reload_s
@@ -484,22 +456,15 @@ def simulate(
     hash ids or a sharing model, and a host tier); `prefill_first`: chunked steps that
     prefill only while prompts wait (SGLang without mixed chunks)."""
     timer = timer or StepTimer(deployment)
-    plan = _fitting_memory_plan(deployment, workload, chunked_prefill)
+    plan = _fitting_memory_plan(deployment, workload, chunked_prefill, speculation_of(timer))
     n = workload.num_requests
     replicas = deployment.num_replicas
-    first = np.full(n, np.nan)
-    finish = np.full(n, np.nan)
-    preemptions = steps = 0
-    busy_s = 0.0
-    means: list[float] = []
-    max_occ = 0.0
-    times = occupancy = np.zeros(0)
+    outcomes: list[_ReplicaOutcome] = []
     finished_before = 0
     caches: list[PrefixCache] = []
     for replica in range(min(replicas, n)):
         # a slice: each replica reads a view of the workload, no per-request copy
-        index = slice(replica, None, replicas)
-        share = workload.subset(index)
+        share = workload.subset(slice(replica, None, replicas))
         cache = make_cache(prefix, share, plan, deployment)
         caches += [cache] if cache is not None else []
         outcome = _Replica(
@@ -512,29 +477,43 @@ def simulate(
             kv_transferred=kv_transferred,
             prefix_cache=cache,
             prefill_first=prefill_first,
+            replica=replica,
         ).run()
-        busy_s += outcome.busy_s
         finished_before += len(outcome.finish_s)
-        first[index] = outcome.first_token_s
-        finish[index] = outcome.finish_s
-        preemptions += outcome.preemptions
-        steps += outcome.steps
-        means.append(outcome.mean_occupancy)
-        if replica == 0:
-            times, occupancy = outcome.times, outcome.occupancy
-        if len(outcome.occupancy):
-            max_occ = max(max_occ, float(outcome.occupancy.max()))
+        outcomes.append(outcome)
     if progress is not None:
         progress(n, n)
+    return _combine(workload, replicas, outcomes, caches)
+
+
+def _combine(
+    workload: Workload, replicas: int, outcomes: list[_ReplicaOutcome], caches: list[PrefixCache]
+) -> SimulationResult:
+    """The replicas' outcomes as one result: request times back in workload order, counts
+    and busy time summed, KV occupancy traced on replica 0 and averaged over all."""
+    n = workload.num_requests
+    first = np.full(n, np.nan)
+    finish = np.full(n, np.nan)
+    busy_s = 0.0
+    max_occ = 0.0
+    for replica, outcome in enumerate(outcomes):
+        index = slice(replica, None, replicas)
+        first[index] = outcome.first_token_s
+        finish[index] = outcome.finish_s
+        busy_s += outcome.busy_s
+        if len(outcome.occupancy):
+            max_occ = max(max_occ, float(outcome.occupancy.max()))
+    times = outcomes[0].times if outcomes else np.zeros(0)
+    occupancy = outcomes[0].occupancy if outcomes else np.zeros(0)
     return SimulationResult(
         workload=workload,
         first_token_s=first,
         finish_s=finish,
-        num_preemptions=preemptions,
-        num_steps=steps,
+        num_preemptions=sum(o.preemptions for o in outcomes),
+        num_steps=sum(o.steps for o in outcomes),
         kv_time_s=times,
         kv_occupancy=occupancy,
-        kv_mean_occupancy=float(np.mean(means)),
+        kv_mean_occupancy=float(np.mean([o.mean_occupancy for o in outcomes])),
         kv_max_occupancy=max_occ,
         busy_s=busy_s,
         prefix_cache=cache_summary(caches),
@@ -542,15 +521,21 @@ def simulate(
 
 
 def _fitting_memory_plan(
-    deployment: Deployment, workload: Workload, chunked_prefill: bool
+    deployment: Deployment,
+    workload: Workload,
+    chunked_prefill: bool,
+    speculation: Speculation | None = None,
 ) -> MemoryPlan:
-    """The memory plan for the largest step the scheduler may run; InfeasibleError naming
-    what fills the chip when it does not fit."""
+    """The memory plan for the largest step the scheduler may run (with the draft's
+    weights and KV when speculating); InfeasibleError naming what fills the chip when it
+    does not fit."""
     longest_prompt = int(np.max(workload.input_len + workload.output_len))
     step_tokens = (
         deployment.token_budget if chunked_prefill else max(deployment.token_budget, longest_prompt)
     )
     plan = plan_memory(deployment, step_tokens)
+    if speculation is not None:
+        plan = speculation.memory_plan(plan)
     if not plan.fits and plan.weights_bytes + plan.activations_bytes < plan.usable_bytes:
         raise InfeasibleError(
             f"no room for one KV block of {plan.block_size} tokens: "
@@ -566,23 +551,6 @@ def _fitting_memory_plan(
             f"step per chip, {plan.usable_bytes / 1e9:.1f} GB usable"
         )
     return plan
-
-
-def _bracket(elapsed: Callable[[int], float], gap: float, k: int, total: float) -> tuple[int, int]:
-    """(low, high) with elapsed(low) < gap <= elapsed(high), given elapsed(k) = total >=
-    gap: guesses from the mean step time (steps grow longer with the KV cache, so the
-    answer lies near gap / mean step), each checked, falling back to (0, k). elapsed is
-    strictly increasing, so any such bracket bisects to the same step."""
-    low, high = 0, k
-    guess = min(int(gap * k / total), k - 1)
-    if guess > 0:
-        if elapsed(guess) < gap:
-            low = guess
-            if low + 1 < high and elapsed(low + 1) >= gap:
-                high = low + 1
-        else:
-            high = guess
-    return low, high
 
 
 def _replica_progress(

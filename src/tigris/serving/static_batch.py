@@ -11,11 +11,15 @@ one request at a time reproduces these latencies.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from tigris.errors import SpecError
 from tigris.serving.deployment import Deployment
 from tigris.serving.memory import plan_memory
 from tigris.serving.step_time import StepTimer, shared_timer
+
+if TYPE_CHECKING:
+    from tigris.serving.speculative import Speculation
 
 
 @dataclass(frozen=True)
@@ -44,9 +48,13 @@ class InferResult:
     kv_capacity_per_chip_bytes: float
     max_batch: int
     fits: bool
+    speculative: dict[str, object] | None = None  # --speculative only
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        data = asdict(self)
+        if self.speculative is None:
+            del data["speculative"]
+        return data
 
 
 def _check_lengths(batch: int, input_len: int, output_len: int) -> None:
@@ -65,23 +73,25 @@ def infer(
     input_len: int,
     output_len: int,
     timer: StepTimer | None = None,
+    speculation: Speculation | None = None,
 ) -> InferResult:
-    """Latency, throughput and memory of one static batch per replica."""
+    """Latency, throughput and memory of one static batch per replica; `speculation`:
+    each decode iteration drafts and verifies (tigris.serving.speculative)."""
     _check_lengths(batch, input_len, output_len)
     d = deployment
     timer = timer or shared_timer(d)
     plan = plan_memory(d, min(batch * input_len, max(d.token_budget, input_len)))
+    if speculation is not None:
+        plan = speculation.memory_plan(plan)
     seq_len = input_len + output_len
     max_batch = plan.max_batch(seq_len) * d.ep
     rank_seqs = -(-batch // d.ep)
     kv_bytes = rank_seqs * plan.blocks_for(seq_len) * plan.block_size * plan.kv_bytes_per_token
     prefill_s = timer.prefill_step_s(batch, input_len)
-    decode_s = 0.0
-    if output_len > 1:
-        per_step = timer.tokenwise_s(batch) + timer.head_s(batch)
-        decode_s = (output_len - 1) * per_step + timer.sum_decode_attention_s(
-            batch, input_len + 1, output_len - 1
-        )
+    draft_prefill_s, decode_s, speculative = _decode(
+        timer, batch, input_len, output_len, speculation
+    )
+    prefill_s += draft_prefill_s
     e2e = prefill_s + decode_s
     return InferResult(
         model=d.model.name,
@@ -108,4 +118,31 @@ def infer(
         kv_capacity_per_chip_bytes=plan.kv_cache_bytes,
         max_batch=max_batch,
         fits=plan.fits and batch <= max_batch,
+        speculative=speculative,
     )
+
+
+def _decode(
+    timer: StepTimer,
+    batch: int,
+    input_len: int,
+    output_len: int,
+    speculation: Speculation | None,
+) -> tuple[float, float, dict[str, object] | None]:
+    """(the draft's prefill seconds, decode seconds, the JSON's `speculative`) of the
+    output_len - 1 tokens after the first."""
+    if speculation is not None:
+        draft_prefill_s = speculation.draft_prefill_s([(input_len, input_len)] * batch)
+        decode_s, draft_s, iterations = speculation.static_decode_s(
+            timer, batch, input_len, output_len
+        )
+        share = draft_s / decode_s if decode_s else 0.0
+        figures = {"decode_iterations": iterations, "draft_time_share": share}
+        return draft_prefill_s, decode_s, speculation.summary() | figures
+    decode_s = 0.0
+    if output_len > 1:
+        per_step = timer.tokenwise_s(batch) + timer.head_s(batch)
+        decode_s = (output_len - 1) * per_step + timer.sum_decode_attention_s(
+            batch, input_len + 1, output_len - 1
+        )
+    return 0.0, decode_s, None
