@@ -28,19 +28,16 @@ class InferResult:
 
     def to_dict(self) -> dict[str, object]:
         """What `tigris infer --json` prints: the batch's figures, then its power and
-        energy per output token (tigris.cost.power_report; a cap stretches the times)."""
-        from tigris.cost.power_report import report_power, stretch_times
+        energy per output token (tigris.cost.power_report; a cap is already in the times:
+        each op ran at the clock the cap allows it)."""
+        from tigris.cost.power_report import report_power
         from tigris.cost.workload_activity import inference_activity
 
         data = self.estimate.to_dict()
         d, e = self.deployment, self.estimate
         activity = inference_activity(d, e.batch, e.input_len, e.output_len, e.e2e_latency_s)
         report = report_power(d.chip, activity, tokens=e.batch * e.output_len,
-                              num_chips=d.num_chips // d.num_replicas,
-                              power_cap_w=self.power_cap_w)  # fmt: skip
-        stretch_times(data, report.cap_slowdown,
-                      ("ttft_s", "tpot_s", "e2e_latency_s", "prefill_s", "decode_s"),
-                      ("throughput_tokens_per_s",))  # fmt: skip
+                              num_chips=d.num_chips // d.num_replicas)  # fmt: skip
         return data | report.to_dict()
 
 
@@ -68,13 +65,15 @@ def infer(
     speculative decoding (tigris.serving.speculative). InfeasibleError when the batch
     does not fit."""
     from tigris.cost.power_report import parse_power_cap
+    from tigris.cost.power_scope import apply_power_cap
     from tigris.serving.deployment import build_deployment
     from tigris.serving.speculative import build_speculation
     from tigris.serving.static_batch import infer as estimate_static_batch
 
+    cap_w = parse_power_cap(power_cap)
     deployment = build_deployment(
         resolve_model(model),
-        resolve_chip(chip),
+        apply_power_cap(resolve_chip(chip), cap_w),  # every op timed under the cap
         num_chips=num_chips,
         tp=tp,
         pp=pp,
@@ -83,7 +82,6 @@ def infer(
         kv_dtype=kv_dtype,
         compute_dtype=compute_dtype,
     )
-    cap_w = parse_power_cap(power_cap)
     check_context(deployment, input_len, output_len)
     speculation = build_speculation(speculative, deployment)
     estimate = estimate_static_batch(

@@ -112,7 +112,7 @@ def serve(
     deployment, chunked_prefill, opts = _deployment(
         model, chip, options, (num_chips, tp, pp, ep), (weight_dtype, kv_dtype, compute_dtype),
         dict(token_budget=token_budget, max_num_seqs=max_num_seqs, block_size=block_size),
-        chunked_prefill, search,
+        chunked_prefill, search, cap_w,
     )  # fmt: skip
     workload = _workload(deployment, trace, scenario, num_requests, input_len, output_len,
                          length_dist, rate_per_s, seed, opts)  # fmt: skip
@@ -135,14 +135,17 @@ def _deployment(
     engine: dict[str, int],
     chunked_prefill: bool,
     search: bool,
+    cap_w: float | None = None,
 ) -> tuple[Deployment, bool, ServingOptions]:
     """The deployment (the engine profile's limits applied; one chip per replica when its
     layout is searched), chunked prefill as the profile sets it, and the options."""
     from tigris.api.inputs import resolve_chip, resolve_model
+    from tigris.cost.power_scope import apply_power_cap
     from tigris.serving.deployment import build_deployment
     from tigris.serving.engines import ServingOptions
 
     spec, chip, opts = resolve_model(model), resolve_chip(chip), options or ServingOptions()
+    chip = apply_power_cap(chip, cap_w)  # every op of every step timed under the cap
     limits, chunked_prefill = opts.engine_limits(chip.dram_capacity_bytes, engine, chunked_prefill)
     num_chips, tp, pp, ep = (layout[0], 1, 1, 1) if search else layout
     weight_dtype, kv_dtype, compute_dtype = dtypes
@@ -173,7 +176,7 @@ def _serve_metrics(
     speculation = build_speculation(speculative, deployment)
     metrics = _simulate(deployment, workload, scenario, chunked_prefill, *slo, rate_per_s, seed,
                         progress, opts, speculation)  # fmt: skip
-    metrics |= serving_power(deployment, metrics, cap_w)
+    metrics |= serving_power(deployment, metrics)  # cap_w is on deployment.chip
     if speculation is not None:
         metrics["speculative"] = speculation.serving_summary(workload)
     return metrics
