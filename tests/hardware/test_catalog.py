@@ -45,6 +45,15 @@ CHIP_IDS = [
     "trainium-2",
     "cobalt-100",
     "tigris-1",
+    "b300",
+    "gb300",
+    "h20",
+    "mi355x",
+    "gaudi-2",
+    "gh200",
+    "gh200-96gb",
+    "h100-nvl",
+    "a100-pcie",
 ]
 
 # Published dense bf16 peaks of the systolic chips, in TFLOP/s.
@@ -54,6 +63,7 @@ PUBLISHED_SYSTOLIC_BF16 = {
     "tpu-v5p": 459,  # https://docs.cloud.google.com/tpu/docs/v5p
     "tpu-v6e": 918,  # https://docs.cloud.google.com/tpu/docs/v6e
     "gaudi-3": 1835,  # Intel Gaudi 3 whitepaper via https://www.sgpjbg.com/baogao/465025.html
+    "gaudi-2": 432,  # Intel Gaudi 2 whitepaper via ml-engineering compute/accelerator/README.md
 }
 
 # Published dense (not 2:4-sparse) bf16 peaks of the GPUs, in TFLOP/s.

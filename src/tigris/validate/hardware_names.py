@@ -3,7 +3,8 @@
 Publications name the same part many ways ("NVIDIA H100 80GB HBM3 (700 W max)", "NVIDIA
 H100-SXM5-80GB", "H100 GPU"), and rows from sources not seen yet will name it in others. A
 table of exact strings misses them, so a name is matched by rules on its lower-cased text:
-the most specific part names first (GB200 before B200, H100 PCIe before H100), then the
+the most specific part names first (GB200 before B200, GH200 before H200, H100 NVL and PCIe
+before H100, A100 PCIe before A100), then the
 form factor or memory where one family has several presets. A name no rule matches maps to
 None, and the caller lists the row as unmapped with the name.
 
@@ -28,13 +29,18 @@ RULES: tuple[tuple[str, str], ...] = (
     (r"\bgb200\b", "gb200"),
     (r"\bb300\b", "b300"),
     (r"\bb200\b", "b200"),
+    # GH200 before H200/H100: "480GB" names the 96 GB HBM3 part (96 GB HBM3 + 480 GB LPDDR5X)
+    (r"\bgh200\b.*\b(96|480) ?gb\b|\bgh200-96gb", "gh200-96gb"),
+    (r"\bgh200\b|grace hopper", "gh200"),
     (r"\bh200\b.*\bcts\b", "h200-sxm-cts"),
     (r"\bh200\b.*\bnvl\b|\bh200-nvl", "h200-nvl"),
     (r"\bh200\b", "h200-sxm"),
     (r"\bh800\b", "h800"),
     (r"\bh20\b", "h20"),
+    (r"\bh100\b.*\bnvl\b|\bh100-nvl", "h100-nvl"),
     (r"\bh100\b.*\bpcie\b|\bh100-pcie", "h100-pcie"),
     (r"\bh100\b", "h100-sxm"),
+    (r"\ba100\b.*\bpcie\b|\ba100-pcie", "a100-pcie"),
     (r"\ba100\b.*\b40 ?gb\b|\ba100-sxm4?-40gb", "a100-sxm-40gb"),
     (r"\ba100\b", "a100-sxm-80gb"),
     (r"\bl40s\b", "l40s"),
@@ -56,11 +62,7 @@ RULES: tuple[tuple[str, str], ...] = (
 )
 
 # parts with no preset: named so the unmapped reason says why rather than "unknown"
-NO_PRESET = (
-    (r"\bgh200\b|grace hopper", "GH200 (H100 die with HBM3e and NVLink-C2C) has no preset"),
-    (r"\bh100\b.*\bnvl\b|\bh100-nvl", "H100 NVL (94 GB, PCIe pairs) has no preset"),
-    (r"\ba100\b.*\bpcie\b", "A100 PCIe has no preset"),
-)
+NO_PRESET: tuple[tuple[str, str], ...] = ()
 
 
 @lru_cache(maxsize=512)
