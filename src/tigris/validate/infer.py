@@ -52,6 +52,12 @@ from tigris.validate.infer_llmcompass import (  # noqa: F401  (re-exported: test
     _predict_llmcompass,
     llmcompass_host_paths,
 )
+from tigris.validate.infer_tpu import (
+    NotModelled,
+    is_throughput_row,
+    predict_throughput_row,
+    throughput_family,
+)
 from tigris.validate.measured import HARDWARE_TO_CHIP, read_rows, with_progress
 from tigris.workload.precision import Precision
 from tigris.workload.presets import load_model
@@ -165,6 +171,8 @@ class InferRow:
 
 def source_family(row: dict[str, str]) -> str:
     source = row["source"]
+    if throughput_family(row):
+        return throughput_family(row)  # type: ignore[return-value]
     if source.startswith("NVIDIA/TensorRT-LLM"):
         return "TensorRT-LLM"
     if "LLMCompass" in source:
@@ -411,6 +419,8 @@ def evaluate_row(row: dict[str, str], held_out: str | None = None) -> InferRow:
             predicted = _predict_trtllm(row, chip_id, uncalibrated)
         elif family == "LLMCompass":
             predicted = _predict_llmcompass(row, held_out)
+        elif is_throughput_row(row):  # JetStream, MLPerf GPT-J (validate.infer_tpu)
+            predicted = predict_throughput_row(row, chip_id)
         elif family.startswith("MLPerf Inference"):
             predicted = _predict_mlperf(row, chip_id, uncalibrated)
         else:
@@ -418,7 +428,7 @@ def evaluate_row(row: dict[str, str], held_out: str | None = None) -> InferRow:
                 f"source not recognised: {row['source'][:40]!r} "
                 "(infer rows are read as TensorRT-LLM, LLMCompass or MLPerf rows)"
             )
-    except (_Skip, TigrisError) as reason:
+    except (_Skip, NotModelled, TigrisError) as reason:
         return InferRow(predicted=None, error_pct=None, skipped=str(reason), **common)
     error = (predicted - measured) / measured * 100.0
     return InferRow(predicted=predicted, error_pct=error, **common)
