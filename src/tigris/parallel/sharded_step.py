@@ -33,6 +33,7 @@ class ShardedStep:
     layer_bwd: tuple[tuple[int, ...], ...]
     layer_recompute: tuple[tuple[int, ...], ...]
     layer_attention: tuple[tuple[int, ...], ...]
+    layer_shared: tuple[tuple[int, ...], ...]  # the shared experts' forward ops
     embedding: tuple[int, ...]  # forward then backward
     head: tuple[int, ...]  # forward then backward
     optimizer_layer: tuple[tuple[int, ...], ...]  # each kind's optimizer, scaled to the shard
@@ -51,6 +52,7 @@ class GroupSums:
     layer_bwd: tuple[float, ...]
     layer_recompute: tuple[float, ...]
     layer_attention: tuple[float, ...]
+    layer_shared: tuple[float, ...]
     embedding: float
     head: float
     optimizer_layer: tuple[float, ...]
@@ -72,6 +74,7 @@ def group_sums(step: ShardedStep, per_op: Sequence[float]) -> GroupSums:
         layer_bwd=per_kind(step.layer_bwd),
         layer_recompute=per_kind(step.layer_recompute),
         layer_attention=per_kind(step.layer_attention),
+        layer_shared=per_kind(step.layer_shared),
         embedding=total(step.embedding),
         head=total(step.head),
         optimizer_layer=per_kind(step.optimizer_layer),
@@ -211,11 +214,13 @@ def build_sharded_step(
     optimizer_layer_ops = tuple(layer("optimizer"))
     optimizer_model_ops = parts[("model", "optimizer")]
     attention = [tuple(op for op in ops if isinstance(op, Attention)) for ops in layer_fwd]
+    shared = [tuple(op for op in ops if op.name.startswith("moe.shared.")) for ops in layer_fwd]
     return ShardedStep(
         layer_fwd=each(layer_fwd),
         layer_bwd=each(layer("bwd")),
         layer_recompute=each(layer("recompute")),
         layer_attention=each(attention),
+        layer_shared=each(shared),
         embedding=index.of(parts[("embedding", "fwd")] + parts[("embedding", "bwd")]),
         head=index.of(parts[("head", "fwd")] + parts[("head", "bwd")]),
         optimizer_layer=each([scaled(ops) for ops in optimizer_layer_ops]),

@@ -40,11 +40,10 @@ from typing import Protocol
 
 from tigris.engines.base import Engine, OpTime
 from tigris.hardware.chip import Chip
-from tigris.hardware.quantities import dtype_bytes
 from tigris.parallel.clock import clock_stretch, sustained_clock_ratio
 from tigris.parallel.collectives import CommGroup, collective_time_s
 from tigris.parallel.memory import MemoryBreakdown, memory_per_chip, params_per_chip
-from tigris.parallel.overlap import collective_slowdown, exposed_s, fsdp_grad_pass_bytes
+from tigris.parallel.overlap import collective_slowdown, exposed_s, shared_expert_overlap_s
 from tigris.parallel.partition import ACTIVATION_BYTES, plan_layer_collectives
 from tigris.parallel.pipeline import (
     PipelineSchedule,
@@ -56,6 +55,9 @@ from tigris.parallel.pipeline import (
 from tigris.parallel.plan import ParallelPlan, check_plan
 from tigris.parallel.sharded_step import GroupSums, ShardedStep, build_sharded_step, group_sums
 from tigris.parallel.stages import StageGroup, chunk_groups, stage_groups
+from tigris.parallel.step_dp import DP_BUCKET_ELEMENTS as DP_BUCKET_ELEMENTS
+from tigris.parallel.step_dp import DpComm, dp_comm, dp_exposed_s
+from tigris.parallel.step_dp import ShardedDpComm as ShardedDpComm
 from tigris.parallel.step_result import (
     Collective,
     CommSeconds,
@@ -67,11 +69,8 @@ from tigris.parallel.step_result import (
     model_flop_per_token,
     recompute_flop_per_token,
 )
-from tigris.workload.ops import Op, make_stream
+from tigris.workload.ops import Op
 from tigris.workload.spec import TransformerSpec
-
-# Megatron-LM's data-parallel gradient bucket (--ddp-bucket-size default: 40M elements).
-DP_BUCKET_ELEMENTS = 40e6
 
 
 class OpTimes(Protocol):
@@ -116,36 +115,7 @@ class LayerComm:
     tp: float
     cp: float
     ep: float
-
-
-@dataclass(frozen=True, slots=True)
-class ShardedDpComm:
-    """ZeRO-3's data-parallel collectives: the weights gathered for each pass, the
-    gradients reduce-scattered after each backward."""
-
-    params: float  # parameters on the chip
-    gather_s: float
-    scatter_s: float
-    weight_bytes: float
-    grad_bytes: float
-
-
-@dataclass(frozen=True, slots=True)
-class ReducedDpComm:
-    """ZeRO 0-2's data-parallel collectives: the gradient reduction (an all-reduce, or a
-    reduce-scatter under ZeRO 1/2), its last bucket, and ZeRO 1/2's all-gather of the
-    updated weights (None under ZeRO-0)."""
-
-    params: float
-    kind: str  # all_reduce or reduce_scatter
-    reduce_s: float
-    last_bucket_s: float
-    gather_s: float | None
-    weight_bytes: float
-    grad_bytes: float
-
-
-DpComm = ShardedDpComm | ReducedDpComm
+    dispatch: float = 0.0  # the ep dispatch all-to-all alone (ep: dispatch + combine)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +143,7 @@ class PlanFigures:
     repeats: int  # forward collectives per micro-batch (2: recomputed)
     cp_fwd_s: float  # one layer's cp ring exchange, forward (overlaps attention)
     cp_bwd_s: float
+    dispatch_s: float  # one layer's forward ep dispatch all-to-all (0 without ep)
     p2p_bytes: float  # one pipeline send
     p2p_s: float  # the step's pipeline sends on the critical path
     dp_comm: DpComm | None  # None without data parallelism
@@ -247,9 +218,14 @@ def layer_comm(setup: TrainSetup, plan: ParallelPlan, phase: str, inputs: StepIn
     strides = {"tp": 1, "cp": plan.tp, "ep": plan.tp * plan.cp}
     sizes = {"tp": plan.tp, "cp": plan.cp, "ep": plan.ep}
     out = {"tp": 0.0, "cp": 0.0, "ep": 0.0}
-    for kind, size_bytes, role in plan_layer_collectives(setup.spec, tokens, plan, phase):
-        out[role] += inputs.collective_s(setup, kind, size_bytes, sizes[role], strides[role])
-    return LayerComm(out["tp"], out["cp"], out["ep"])
+    dispatch = None  # the first of the layer's two all-to-alls
+    collectives = plan_layer_collectives(setup.spec, tokens, plan, phase, setup.moe_imbalance)
+    for kind, size_bytes, role in collectives:
+        seconds = inputs.collective_s(setup, kind, size_bytes, sizes[role], strides[role])
+        out[role] += seconds
+        if role == "ep" and dispatch is None:
+            dispatch = seconds
+    return LayerComm(out["tp"], out["cp"], out["ep"], dispatch or 0.0)
 
 
 def p2p_message_bytes(setup: TrainSetup, plan: ParallelPlan) -> float:
@@ -302,6 +278,7 @@ def plan_figures(setup: TrainSetup, plan: ParallelPlan, inputs: StepInputs) -> P
         repeats=repeats,
         cp_fwd_s=fwd.cp,
         cp_bwd_s=bwd.cp,
+        dispatch_s=fwd.dispatch,
         p2p_bytes=p2p_bytes,
         p2p_s=p2p_s,
         dp_comm=dp_comm(setup, plan, inputs),
@@ -310,30 +287,6 @@ def plan_figures(setup: TrainSetup, plan: ParallelPlan, inputs: StepInputs) -> P
         hardware_flop=model_flop + recompute_per_token * tokens,
         memory=memory,
     )
-
-
-def dp_comm(setup: TrainSetup, plan: ParallelPlan, inputs: StepInputs) -> DpComm | None:
-    """The data-parallel collectives of one step (chip-independent)."""
-    if plan.dp == 1:
-        return None
-    params, _ = inputs.params(setup.spec, plan)
-    reduce_dtype = setup.grad_reduce_dtype or setup.precision.grad_dtype
-    grad_b = dtype_bytes(reduce_dtype)
-    grads, weights = params * grad_b, params * 2.0
-    stride = plan.tp * plan.cp
-
-    def seconds(kind: str, message_bytes: float) -> float:
-        return inputs.collective_s(setup, kind, message_bytes, plan.dp, stride)
-
-    if plan.zero >= 3:
-        gather = seconds(Collective.all_gather, weights)
-        scatter = seconds(Collective.reduce_scatter, grads)
-        return ShardedDpComm(params, gather, scatter, weights, grads)
-    kind = Collective.all_reduce if plan.zero == 0 else Collective.reduce_scatter
-    bucket = min(grads, DP_BUCKET_ELEMENTS * grad_b)
-    reduce_s, last_bucket_s = seconds(kind, grads), seconds(kind, bucket)
-    gather = seconds(Collective.all_gather, weights) if plan.zero >= 1 else None
-    return ReducedDpComm(params, kind, reduce_s, last_bucket_s, gather, weights, grads)
 
 
 def evaluate(
@@ -371,6 +324,10 @@ def evaluate(
         seconds=seconds,
         build_tree=build_tree,
     )
+
+
+# seconds of the ep all-to-all a layer of each kind hides (shared_overlap_s), or None
+Saved = tuple[float, ...] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -429,10 +386,12 @@ def _cp_s(figures: PlanFigures, kinds: tuple[int, ...], groups: GroupSums) -> fl
     return _weighted(kinds, exposed)
 
 
-def stage_seconds(figures: PlanFigures, stage: StageComm, groups: GroupSums) -> StageSeconds:
+def stage_seconds(
+    figures: PlanFigures, stage: StageComm, groups: GroupSums, saved: Saved = None
+) -> StageSeconds:
     """A stage group's micro-batch: its layers of each kind, the model ends it holds
     (the larger of its stages': embedding on the first, head and loss on the last, both
-    when pp = 1) and its exposed collectives."""
+    when pp = 1) and its exposed collectives (`saved`: shared_overlap_s)."""
     kinds = stage.group.kinds
     return StageSeconds(
         fwd_s=_weighted(kinds, groups.layer_fwd),
@@ -440,16 +399,32 @@ def stage_seconds(figures: PlanFigures, stage: StageComm, groups: GroupSums) -> 
         recompute_s=_weighted(kinds, groups.layer_recompute),
         ends_s=_ends_s(stage.group.ends, groups),
         tp_s=stage.tp_s,
-        ep_s=stage.ep_s,
+        ep_s=stage.ep_s if saved is None else stage.ep_s - _weighted(kinds, saved),
         cp_s=_cp_s(figures, kinds, groups),
         optimizer_s=_weighted(kinds, groups.optimizer_layer),
         attention_s=_weighted(kinds, groups.layer_attention),
     )
 
 
-def slowest_stage(figures: PlanFigures, groups: GroupSums) -> StageSeconds:
+def shared_overlap_s(setup: TrainSetup, figures: PlanFigures, groups: GroupSums) -> Saved:
+    """Seconds of the ep dispatch all-to-all that a layer of each kind hides under its
+    shared experts' forward GEMMs (DeepSeek-V3, Llama 4: the shared experts read the
+    rank's own tokens while the routed ones travel; tigris.parallel.overlap,
+    shared_expert_overlap_s), in each forward (the recomputed one too). The backward's
+    all-to-alls stay exposed (not modelled: a lower bound on what is hidden). None
+    without ep or shared experts (the step as before)."""
+    if figures.dispatch_s == 0.0 or not setup.spec.num_shared_experts:
+        return None
+    slowdown = collective_slowdown(setup.chip)
+    return tuple(
+        figures.repeats * shared_expert_overlap_s(figures.dispatch_s, shared_s, slowdown)
+        for shared_s in groups.layer_shared
+    )
+
+
+def slowest_stage(figures: PlanFigures, groups: GroupSums, saved: Saved = None) -> StageSeconds:
     """The stage whose micro-batch takes longest: it sets the pipeline's pace."""
-    stages = [stage_seconds(figures, stage, groups) for stage in figures.stages]
+    stages = [stage_seconds(figures, stage, groups, saved) for stage in figures.stages]
     if len(stages) == 1:
         return stages[0]
     return max(stages, key=lambda stage: stage.total_s)
@@ -466,7 +441,8 @@ def step_seconds(
     """The step's seconds by part from its figures and one micro-batch's op times: the
     slowest pipeline stage's micro-batches, the bubble of its micro-batch time."""
     m = figures.num_microbatches
-    stage = slowest_stage(figures, groups)
+    saved = shared_overlap_s(setup, figures, groups)
+    stage = slowest_stage(figures, groups, saved)
     fwd_s, bwd_s, recompute_s, ends_s = stage.fwd_s, stage.bwd_s, stage.recompute_s, stage.ends_s
     # the clock the chip holds through the step under its power limit (parallel.clock)
     stretch = clock_stretch_of(setup, plan, m, fwd_s + bwd_s + recompute_s + ends_s, inputs)
@@ -478,7 +454,7 @@ def step_seconds(
     if schedule_of(plan.pp_schedule, plan.virtual_stages) == PipelineSchedule.dualpipe:
         bubble_s, ep_s, p2p_s = dualpipe_seconds(setup, plan, figures, stage, stretch)
     elif figures.chunks:
-        bubble_s = bubble_time_s(plan.pp, 1, slowest_chunk_s(figures, groups, stretch))
+        bubble_s = bubble_time_s(plan.pp, 1, slowest_chunk_s(figures, groups, stretch, saved))
     else:
         bubble_s = bubble_time_s(plan.pp, plan.virtual_stages, compute_mb_s + tp_s + ep_s + cp_s)
     dp_s = dp_exposed_s(setup, plan, figures.dp_comm, m, fwd_s, bwd_s + recompute_s, op_times)
@@ -495,13 +471,15 @@ def step_seconds(
     )
 
 
-def slowest_chunk_s(figures: PlanFigures, groups: GroupSums, stretch: float) -> float:
+def slowest_chunk_s(
+    figures: PlanFigures, groups: GroupSums, stretch: float, saved: Saved = None
+) -> float:
     """The longest micro-batch through one interleaved model chunk (its layers, the model
     end it holds, its exposed collectives; compute at the sustained clock): the
     interleaved bubble is p - 1 of it (tigris.parallel.pipeline)."""
     longest = 0.0
     for chunk in figures.chunks:
-        part = stage_seconds(figures, chunk, groups)
+        part = stage_seconds(figures, chunk, groups, saved)
         compute = part.fwd_s + part.bwd_s + part.recompute_s + part.ends_s
         longest = max(longest, compute * stretch + part.tp_s + part.ep_s + part.cp_s)
     return longest
@@ -563,38 +541,3 @@ def clock_stretch_of(
         + attention_flop / (fraction * chip.peak_flop_per_s(attention_dtype))
     )
     return clock_stretch(ratio, busy_s / (m * compute_mb_s))
-
-
-def dp_exposed_s(
-    setup: TrainSetup,
-    plan: ParallelPlan,
-    comm: DpComm | None,
-    m: int,
-    fwd_s: float,
-    bwd_s: float,
-    op_times: OpTimes,
-) -> float:
-    """Exposed data-parallel communication of one step (see the module docstring),
-    with the slow-down of the compute it overlaps and FSDP's gradient passes."""
-    if comm is None:
-        return 0.0
-    slowdown = collective_slowdown(setup.chip)
-    passes_s = fsdp_grad_passes_s(setup, comm.params, op_times) if setup.grad_reduce_dtype else 0.0
-    if isinstance(comm, ShardedDpComm):
-        gather, scatter = comm.gather_s, comm.scatter_s
-        per_mb = exposed_s(gather, fwd_s, slowdown) + exposed_s(gather + scatter, bwd_s, slowdown)
-        return m * (per_mb + passes_s)
-    exposed = comm.reduce_s
-    if setup.dp_overlap:  # all but the last bucket under the backward
-        last = comm.last_bucket_s
-        exposed = last + exposed_s(comm.reduce_s - last, bwd_s, slowdown)
-    if comm.gather_s is not None:  # ZeRO 1/2: the updated weights' all-gather
-        exposed += exposed_s(comm.gather_s, fwd_s, slowdown)
-    return exposed + m * passes_s
-
-
-def fsdp_grad_passes_s(setup: TrainSetup, params: float, op_times: OpTimes) -> float:
-    """Seconds of FSDP's cast and pre-division passes over `params` gradients."""
-    read, written = fsdp_grad_pass_bytes(setup.grad_reduce_dtype)
-    op = make_stream("fsdp.grad_passes", int(params), read * params, written * params)
-    return op_times.times_s([op])[0]

