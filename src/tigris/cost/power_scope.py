@@ -19,9 +19,16 @@ what is left of TDP, after idle and the DRAM power of a GEMM stream, divided by 
 sustained dense flop/s. Evidence: one H100 at ~70 % of its dense bf16 peak drew its
 700 W TDP (Epoch AI, training-cost-trends energy.py, server_TDP_fraction();
 cost-area-power.yaml `epoch_single_h100_test`), hence dense_tdp_fraction = 1. FP8 work,
-at twice the flop/s in the same TDP, costs half the energy per flop. A GEMM stream is
-taken to move DRAM at DENSE_DRAM_FRACTION of its bandwidth (assumed: large tiles reuse
-operands from SRAM).
+at twice the flop/s in the same TDP, costs half the energy per flop: an FP8 GEMM stream
+on Hopper is power-limited at 700 W at the same clock as the BF16 one (DeepGEMM, an FP8
+GEMM library: 1980 -> 1575 MHz, github.com/deepseek-ai/DeepGEMM/issues/120), so both
+dense streams fill TDP at the same clock and FP8's twice-as-many flop share it. Measured
+effect on the held-out rows (power_fit.json refit on its development rows): FP8 at bf16's
+energy per flop instead moves held-out board power error 33.8 -> 34.9 % and J/token
+48.1 -> 49.1 % (FP8 rows alone: 36.5 -> 34.2 % and 49.2 -> 44.8 %). A GEMM stream moves DRAM at DENSE_DRAM_FRACTION of its bandwidth: the tile
+engine's own count for large GEMMs (8192 x 8192 x 8192 to 8192 x 28672 x 8192, bf16 and
+fp8) is 0.33-0.36 on H100, 0.39-0.40 on A100, 0.35-0.37 on B200; 0.3 is kept. Measured
+effect: 0.1 -> held-out board error 38.1 %, 0.5 -> 47.8 % (0.3: 33.8 %).
 
 static_fraction and memory_scale are fitted by `tigris.cost.power_fit` on measured
 board power rows, and the fit records the rows it used (`PowerCoefficients.fitted_on`).
@@ -67,8 +74,9 @@ SCOPES = ("chip", "board", "node_wall", "facility")
 # the full-load figure is taken.
 PSU_EFFICIENCY = 0.94
 PSU_EFFICIENCY_SOURCE = "80 PLUS Titanium 230 V internal: >= 94 % at 100 % load (CLEAResult)"
-# A GEMM stream's DRAM traffic over the chip's bandwidth (assumed: large tiles reuse
-# operands from SRAM; only the compute term's TDP budget depends on it).
+# A GEMM stream's DRAM traffic over the chip's bandwidth (the tile engine counts
+# 0.33-0.40 for large GEMMs on H100/A100/B200; only the compute term's TDP budget
+# depends on it).
 DENSE_DRAM_FRACTION = 0.3
 # Board power at sustained dense matrix throughput over TDP (Epoch AI: one H100 at ~70 %
 # of dense bf16 peak drew its 700 W TDP).
