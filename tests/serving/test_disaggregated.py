@@ -110,12 +110,13 @@ def test_same_seed_same_result() -> None:
 
 
 def test_layout_search_picks_the_cheapest_layout_meeting_the_slo() -> None:
+    from tigris.cost.tco import usd_per_chip_hour
     from tigris.serving.layout_search import search_layouts
 
     w = synthetic_workload(120, 1024, 32, rate_per_s=8, seed=0, length_dist="exponential")
     base = build_deployment("llama3-8b", "h100-sxm", num_chips=1)
     chip = base.chip
-    out = search_layouts(base, chip, chip, 2, 2, w, 0.5, 0.03)
+    out = search_layouts(base, chip, chip, 2, 2, w, 0.5, 0.03, price=usd_per_chip_hour)
     assert out["num_layouts"] == 9  # (tp 1 x 1-2, tp 2 x 1) for each pool
     meeting = [r for r in out["layouts"] if r.get("meets_slo")]
     best = out["cheapest_meeting_slo"]

@@ -135,10 +135,11 @@ def _at_once(workload: Workload) -> Workload:
 
 
 def _run(p, d, workload, chunked, slo_ttft_s, slo_tpot_s, progress) -> dict[str, object]:  # noqa: ANN001
+    from tigris.cost.pool_power import pool_power
     from tigris.serving.disaggregated import simulate_disaggregated, summarize_disaggregated
 
     result = simulate_disaggregated(p, d, workload, chunked_prefill=chunked, progress=progress)
-    return summarize_disaggregated(p, d, result, slo_ttft_s, slo_tpot_s)
+    return summarize_disaggregated(p, d, result, slo_ttft_s, slo_tpot_s, power=pool_power)
 
 
 def _slos(slo_ttft_s: float | None, slo_tpot_s: float | None) -> tuple[float, float]:
@@ -176,11 +177,13 @@ def _search(p, d, workload, slo_ttft_s, slo_tpot_s, progress) -> dict[str, objec
     """Layouts of up to the given chips per pool (tp and replicas), cheapest under SLO."""
     import time
 
+    from tigris.cost.tco import usd_per_chip_hour
     from tigris.serving.layout_search import search_layouts
 
     ttft, tpot = _slos(slo_ttft_s, slo_tpot_s)
     started = time.perf_counter()
     out = search_layouts(
-        p, p.chip, d.chip, p.num_chips, d.num_chips, workload, ttft, tpot, progress
+        p, p.chip, d.chip, p.num_chips, d.num_chips, workload, ttft, tpot, progress,
+        price=usd_per_chip_hour,
     )
     return {"search": out | {"wall_s": time.perf_counter() - started}}

@@ -194,6 +194,7 @@ def _search(
     each simulated on the same requests; the SLOs default to MLPerf's."""
     import time
 
+    from tigris.cost.tco import usd_per_chip_hour
     from tigris.serving.layout_search import search_colocated
     from tigris.serving.scenario import MLPERF_SLO_TPOT_S, MLPERF_SLO_TTFT_S
     from tigris.serving.speculative import parse_speculative
@@ -203,7 +204,8 @@ def _search(
     spec = parse_speculative(speculative) if speculative is not None else None
     started = time.perf_counter()
     found = search_colocated(base, workload, (ttft, tpot), chunked_prefill=chunked_prefill,
-                             speculative=spec, progress=progress)  # fmt: skip
+                             speculative=spec, progress=progress,
+                             price=usd_per_chip_hour)  # fmt: skip
     return {"search": found | {"wall_s": time.perf_counter() - started}}
 
 

@@ -168,3 +168,10 @@ def training_run_cost(
         usd_per_chip_hour=hourly.usd_per_chip_hour,
         facility_power_w_per_chip=hourly.facility_power_w,
     )
+
+
+def usd_per_chip_hour(chip: Chip) -> float:
+    """$ per chip-hour on the default cost assumptions' price basis (capex + energy), the
+    price a serving layout search ranks layouts by (kept with the chip: a search prices
+    the same chip for every layout)."""
+    return chip.derived("usd_per_chip_hour", lambda c: tco(c, load_assumptions()).usd_per_chip_hour)

@@ -173,6 +173,10 @@ def simulate_disaggregated(
     return DisaggregatedResult(prefill_result, decode_result, transfers, done, link, combined)
 
 
+PoolPower = Callable[[Deployment, SimulationResult, float, str], dict[str, object]]
+"""A pool's power figures from its deployment, run, span and phase (tigris.cost.pool_power)."""
+
+
 def pool_summary(
     deployment: Deployment, result: SimulationResult, span_s: float, phase: str
 ) -> dict[str, object]:
@@ -201,49 +205,6 @@ def pool_summary(
         },
         "kv_occupancy_mean": summary["kv_occupancy_mean"],
         "kv_occupancy_max": summary["kv_occupancy_max"],
-        **pool_power(deployment, result, span_s, phase),
-    }
-
-
-def pool_power(
-    deployment: Deployment, result: SimulationResult, span_s: float, phase: str
-) -> dict[str, object]:
-    """Power per chip of a pool over the run's span, from the serving activity model
-    (tigris.cost.workload_activity.inference_activity, as `tigris serve` counts it): its
-    requests at their mean lengths in static batches of the pool's mean step batch; the
-    prefill pool counts the prompts and their first token, the decode pool the full
-    request's activity less that."""
-    from tigris.cost.power import Activity
-    from tigris.cost.power_report import report_power
-    from tigris.cost.workload_activity import inference_activity
-
-    d, w = deployment, result.workload
-    per_replica = max(1.0, w.num_requests / d.num_replicas)
-    steps = max(1, result.num_steps)
-    generated = w.num_requests if phase == "prefill" else float(w.output_len.sum())
-    batch = int(min(per_replica, max(1.0, round(generated / d.num_replicas / steps))))
-    mean_in = max(1, round(float(w.input_len.mean())))
-    mean_out = max(1, round(float(w.output_len.mean())))
-    prompt = inference_activity(d, batch, mean_in, 1, 1.0)
-    whole = prompt if phase == "prefill" else inference_activity(d, batch, mean_in, mean_out, 1.0)
-    scale = per_replica / batch
-    activity = Activity(
-        max(span_s, 1e-30),
-        max(0.0, whole.flop - (phase == "decode") * prompt.flop) * scale,
-        max(0.0, whole.dram_bytes - (phase == "decode") * prompt.dram_bytes) * scale,
-        max(0.0, whole.link_bytes - (phase == "decode") * prompt.link_bytes) * scale,
-        dtype=whole.dtype,
-    )
-    tokens = max(generated / d.num_replicas, 1e-30)
-    chips = d.num_chips // d.num_replicas
-    report = report_power(d.chip, activity, tokens=tokens, num_chips=chips)
-    data = report.to_dict()
-    return {
-        "power_board_w": data["power_board_w"],
-        "power_node_wall_w": data["power_node_wall_w"],
-        "pool_power_node_wall_w": float(data["power_node_wall_w"]) * d.num_chips,  # type: ignore[arg-type]
-        "energy_per_token_j": data["energy_per_token_j"],
-        "power_breakdown_w": data["power_breakdown_w"],
     }
 
 
@@ -253,23 +214,29 @@ def summarize_disaggregated(
     result: DisaggregatedResult,
     slo_ttft_s: float | None,
     slo_tpot_s: float | None,
+    power: PoolPower | None = None,
 ) -> dict[str, object]:
     """The JSON of a disaggregated run: the user's view (TTFT, TPOT, goodput at the SLO:
-    metrics.summarize), `pools: {prefill, decode}` and `kv_transfer`."""
+    metrics.summarize), `pools: {prefill, decode}` and `kv_transfer`. `power` adds each
+    pool's power and the total (tigris.cost.pool_power, above this package)."""
     summary = summarize(result.combined, slo_ttft_s, slo_tpot_s)
     span = float(summary["duration_s"])  # type: ignore[arg-type]
     w = result.combined.workload
     prefill_latency = result.prefill_done_s - w.arrival_s
-    pools = {
-        "prefill": pool_summary(prefill, result.prefill, span, "prefill"),
-        "decode": pool_summary(decode, result.decode, span, "decode"),
-    }
+    runs = {"prefill": (prefill, result.prefill), "decode": (decode, result.decode)}
+    pools = {phase: pool_summary(d, r, span, phase) for phase, (d, r) in runs.items()}
+    if power is not None:
+        for phase, (d, r) in runs.items():
+            pools[phase].update(power(d, r, span, phase))
     pools["prefill"]["prefill_latency_p50_s"] = float(np.percentile(prefill_latency, 50))
     pools["prefill"]["prefill_latency_p99_s"] = float(np.percentile(prefill_latency, 99))
-    total_power = sum(float(p["pool_power_node_wall_w"]) for p in pools.values())  # type: ignore[arg-type]
+    totals = {}
+    if power is not None:
+        watts = (float(p["pool_power_node_wall_w"]) for p in pools.values())  # type: ignore[arg-type]
+        totals["power_node_wall_w_total"] = sum(watts)
     return {
         **summary,
-        "power_node_wall_w_total": total_power,
+        **totals,
         "pools": pools,
         "kv_transfer": transfer_summary(result.transfers, result.prefill_done_s, result.link),
     }

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache, partial
+from functools import partial
 
 from tigris.errors import InfeasibleError
 from tigris.hardware.chip import Chip
@@ -81,15 +81,6 @@ def pool_layouts(chip: Chip, max_chips: int, model_heads: int) -> list[PoolLayou
     ]
 
 
-@cache
-def usd_per_chip_hour(chip_id: str) -> float:
-    """$ per chip-hour on the cost assumptions' price basis (capex + energy by default)."""
-    from tigris.cost import load_assumptions, tco
-    from tigris.hardware.presets import load_chip
-
-    return tco(load_chip(chip_id), load_assumptions()).usd_per_chip_hour
-
-
 def _slo_metrics(summary: dict[str, object], slo: tuple[float, float]) -> dict[str, object]:
     """What a row keeps of a run's summary (metrics.summarize at the SLOs)."""
     return {
@@ -108,6 +99,7 @@ def _deployment(base: Deployment, chip: Chip, layout: PoolLayout) -> Deployment:
 
 
 Candidate = tuple[dict[str, object], Callable[[], dict[str, object]]]
+Price = Callable[[Chip], float]  # $ per chip-hour
 
 
 def evaluate_layouts(
@@ -142,10 +134,13 @@ def search_layouts(
     slo_ttft_s: float,
     slo_tpot_s: float,
     progress: Callable[[int, int], None] | None = None,
+    *,
+    price: Price,
 ) -> dict[str, object]:
     """Every (prefill, decode) layout within the limits, simulated; the cheapest meeting
     the SLOs and the Pareto front (cost, p99 TTFT, p99 TPOT). `base` holds the model,
-    dtypes and engine settings."""
+    dtypes and engine settings; `price` gives a chip's $ per chip-hour (the cost model
+    lives above this package: tigris.cost.tco.usd_per_chip_hour)."""
     heads = base.model.num_heads
     slo = (slo_ttft_s, slo_tpot_s)
     candidates: list[Candidate] = []
@@ -153,7 +148,7 @@ def search_layouts(
         prefill_run = _prefill_run(base, prefill_chip, p, workload)
         for d in pool_layouts(decode_chip, max_decode_chips, heads):
             evaluate = partial(_evaluate_pair, prefill_run, base, decode_chip, d, workload, slo)
-            candidates.append((_row(prefill_chip, p, decode_chip, d), evaluate))
+            candidates.append((_row(prefill_chip, p, decode_chip, d, price), evaluate))
     return evaluate_layouts(candidates, slo, progress)
 
 
@@ -193,9 +188,10 @@ def _evaluate_pair(
     return _slo_metrics(summarize(result.combined, *slo), slo)
 
 
-def _row(prefill_chip: Chip, p: PoolLayout, decode_chip: Chip, d: PoolLayout) -> dict[str, object]:
-    cost = p.num_chips * usd_per_chip_hour(prefill_chip.id)
-    cost += d.num_chips * usd_per_chip_hour(decode_chip.id)
+def _row(
+    prefill_chip: Chip, p: PoolLayout, decode_chip: Chip, d: PoolLayout, price: Price
+) -> dict[str, object]:
+    cost = p.num_chips * price(prefill_chip) + d.num_chips * price(decode_chip)
     return {
         "prefill": {"chip": prefill_chip.id, "num_chips": p.num_chips, "tp": p.tp},
         "decode": {"chip": decode_chip.id, "num_chips": d.num_chips, "tp": d.tp},
@@ -286,18 +282,20 @@ def search_colocated(
     chunked_prefill: bool = False,
     speculative: SpeculativeSpec | None = None,
     progress: Callable[[int, int], None] | None = None,
+    price: Price,
 ) -> dict[str, object]:
     """Every colocated layout of up to base.num_chips of base.chip, each serving
     `workload` on its replicas (requests dealt round-robin, as `tigris serve`), with
-    speculative decoding when given; the cheapest meeting the SLOs and the Pareto front."""
+    speculative decoding when given; the cheapest meeting the SLOs (at `price` $ per
+    chip-hour) and the Pareto front."""
     chip = base.chip
-    price = usd_per_chip_hour(chip.id)
+    chip_price = price(chip)
     candidates: list[Candidate] = []
     for layout in colocated_layouts(base, chip, base.num_chips):
         row: dict[str, object] = {
             "chip": chip.id, "num_chips": layout.num_chips, "tp": layout.tp, "ep": layout.ep,
             "pp": layout.pp, "num_replicas": layout.replicas,
-            "usd_per_hour": layout.num_chips * price,
+            "usd_per_hour": layout.num_chips * chip_price,
         }  # fmt: skip
         run = partial(
             _evaluate_colocated, base, layout, workload, slo, chunked_prefill, speculative
