@@ -4,12 +4,20 @@ search, and fine-tuning's own model flop in MFU."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tigris.engines.base import get_engine
 from tigris.hardware.presets import load_chip, load_cluster
 from tigris.parallel.overlap import collective_slowdown, shared_expert_overlap_s
 from tigris.parallel.plan import ParallelPlan
+from tigris.parallel.search import pipeline_sizes
+from tigris.parallel.stages import candidate_splits, check_pp_layers, uneven_split
 from tigris.parallel.step import StepModel, TrainSetup
 from tigris.parallel.step_model import DIRECT, EngineOpTimes, StepInputs, layer_comm
 from tigris.workload import load_model
@@ -69,3 +77,41 @@ def test_shared_experts_hide_the_dispatch_by_hand() -> None:
     result = StepModel(setup).evaluate(plan)
     assert result.seconds.comm.ep == pytest.approx(expected, rel=1e-12)
     assert result.seconds.comm.ep < figures.num_microbatches * stage.ep_s
+
+
+@given(st.integers(1, 400), st.integers(1, 128))
+def test_uneven_split_spreads_the_layers(layers: int, pp: int) -> None:
+    """Any pp up to the layers: counts sum to the layers, every stage holds one, the
+    middle stages differ by at most 1, the ends hold no more than the middle."""
+    split = uneven_split(layers, pp)
+    if pp > layers:
+        assert split is None and candidate_splits(layers, pp) == []
+        return
+    assert split is not None and len(split) == pp and sum(split) == layers
+    assert min(split) >= 1 and max(split) - min(split) <= 1
+    middle = split[1:-1]
+    if middle:
+        assert max(middle) - min(middle) <= 1 and max(split[0], split[-1]) <= max(middle)
+    check_pp_layers(split, pp, layers)
+    if layers % pp:
+        assert candidate_splits(layers, pp) == [split]
+
+
+def test_deepseek_v3_61_layers_at_pp16() -> None:
+    """The split a user typed by hand: 3 + 4 x 13 + 3 + 3; the search now tries pp 16."""
+    assert uneven_split(61, 16) == (3, *(4,) * 13, 3, 3)
+    assert 16 in pipeline_sizes(61, 2048)
+
+
+def test_cli_plans_deepseek_v3_at_pp16_without_pp_layers() -> None:
+    """`tigris train deepseek-v3 --pp 16` (61 layers) plans: exit 0, the uneven split."""
+    args = ["train", "deepseek-v3", "--chip", "h800", "--num-chips", "2048"]
+    args += ["--global-batch", "15360", "--seq-len", "4096", "--tp", "1", "--ep", "64"]
+    args += ["--zero", "1", "--dtype", "fp8", "--pp", "16", "--json"]
+    done = subprocess.run(
+        [sys.executable, "-m", "tigris", *args], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-400:]
+    assert "Traceback" not in done.stderr
+    plan = json.loads(done.stdout)["plan"]
+    assert plan["pp"] == 16 and plan["pp_layers"] == [3, *[4] * 13, 3, 3]

@@ -94,7 +94,8 @@ def test_balanced_split_of_llama_405b() -> None:
     assert balanced_split(126, 16) == (7, *(8,) * 14, 7)
     assert candidate_splits(126, 16) == [(7, *(8,) * 14, 7)]
     assert candidate_splits(126, 2) == [None]  # 63 + 63: the even split
-    assert candidate_splits(126, 5) == []
+    assert candidate_splits(126, 5) == [(25, 25, 26, 25, 25)]  # uneven: ends lighter
+    assert candidate_splits(126, 127) == []
 
 
 @given(st.integers(1, 300), st.integers(1, 64))

@@ -1,9 +1,9 @@
 """Plan search: every valid plan for a model, system, chip count, batch and sequence.
 
-Enumerated: tp (dividing the heads, inside one scale-up domain), pp with each split of the
-layers it allows (even when pp divides the layers, Megatron-LM/Llama 3's balanced split with
-one layer fewer on the first and last stages when pp divides layers + 2; see
-`tigris.parallel.stages`),
+Enumerated: tp (dividing the heads, inside one scale-up domain), pp (any stage count up to
+the layers) with its split of the layers (even when pp divides the layers, else the uneven
+split with the one-fewer stages at the model ends, which is Megatron-LM/Llama 3's balanced
+split when pp divides layers + 2; see `tigris.parallel.stages`),
 cp (powers of two up to 8, for sequences of 8k tokens and more or when asked), ep (MoE:
 dividing experts and dp), dp the rest; micro-batch (divisors of the per-replica batch, up
 to 16), virtual stages (up to 8: divisors of the layers per stage, of (layers + 2) / pp on
@@ -23,7 +23,7 @@ from math import isqrt
 
 from tigris.errors import InfeasibleError, SpecError
 from tigris.parallel.plan import ParallelPlan, check_plan
-from tigris.parallel.stages import balanced_split, candidate_splits, virtual_stage_choices
+from tigris.parallel.stages import candidate_splits, virtual_stage_choices
 from tigris.parallel.step import StepModel, StepResult, TrainSetup
 
 MAX_MICRO_BATCH = 16
@@ -117,19 +117,17 @@ def _virtual_stages(
 
 
 def pipeline_sizes(num_layers: int, num_chips: int) -> list[int]:
-    """Stage counts dividing the chips with an even or a balanced split of the layers
-    (`tigris.parallel.stages`): the divisors of the layers and of the layers + 2 (listing
-    the model's side keeps this O(layers) for any chip count)."""
-    sizes = set(divisors(num_layers))
-    sizes |= {p for p in divisors(num_layers + 2) if balanced_split(num_layers, p)}
-    return sorted(p for p in sizes if num_chips % p == 0)
+    """Stage counts dividing the chips, up to the layers (each has an even or an uneven
+    split, `tigris.parallel.stages`; listing the model's side keeps this O(layers) for
+    any chip count)."""
+    return [p for p in range(1, num_layers + 1) if num_chips % p == 0]
 
 
 def _layouts(
     tps: list, pps: list, cps: list, num_layers: int, fixed: dict[str, object]
 ) -> Iterator[tuple[int, int, int, tuple[int, ...] | None]]:
     """(tp, pp, cp, pp_layers) to try: the caller's split when fixed, else each pp's
-    candidate splits (even and balanced)."""
+    candidate split (even or uneven)."""
     given = fixed.get("pp_layers")
     for tp, pp in product(tps, pps):
         splits = [given] if given is not None else candidate_splits(num_layers, pp) or [None]

@@ -10,6 +10,12 @@ proposes). The search tries, for each pp:
   (layers + 2) / pp layers but the first and the last, which hold one fewer. Llama 3.1
   405B's 126 layers at pp 16 are 7 + 14 x 8 + 7 (Dubey et al. 2024, Sec. 3.3.2: "we
   reduce one Transformer layer each from the first and the last stages").
+- otherwise (any pp up to the layers), the uneven split (`uneven_split`): every stage
+  holds ceil(layers / pp) layers or one fewer, the one-fewer stages taken from the model
+  ends inwards (first, last, then the stages beside the last and the first in turn), as
+  Megatron-LM's --decoder-first-pipeline-num-layers / --decoder-last-pipeline-num-layers
+  lighten the stages holding the embedding and the head. DeepSeek-V3's 61 layers at pp 16
+  are 3 + 4 x 13 + 3 + 3. Where pp divides layers + 2 it is the balanced split.
 Layers are assigned in order (`TransformerSpec.layer_sequence()`), so DeepSeek-V3's three
 dense layers land on the first stage. Interleaved schedules (virtual stages v > 1) split
 each stage's layers into v model chunks, stage s running the model's chunks s, s + pp, ...
@@ -60,17 +66,28 @@ def balanced_split(num_layers: int, pp: int) -> tuple[int, ...] | None:
     return (per_stage - 1, *(per_stage,) * (pp - 2), per_stage - 1)
 
 
+def uneven_split(num_layers: int, pp: int) -> tuple[int, ...] | None:
+    """ceil(layers / pp) layers a stage, one fewer on as many stages as that overshoots,
+    taken from the ends inwards: the first, the last, the one before the last, the
+    second, ... (module docstring). None when pp exceeds the layers."""
+    if not 1 <= pp <= num_layers:
+        return None
+    per_stage = -(-num_layers // pp)
+    counts = [per_stage] * pp
+    for step in range(per_stage * pp - num_layers):
+        half, side = divmod(step, 2)  # 0 first, 1 last, 2 last - 1, 3 second, ...
+        counts[half if side == (half % 2) else pp - 1 - half] -= 1
+    return tuple(counts)
+
+
 def candidate_splits(num_layers: int, pp: int) -> list[tuple[int, ...] | None]:
     """The pp_layers a plan search tries for this pp: None (the even split) when pp
-    divides the layers, and the balanced split where it applies (never both, but at
-    pp = 2 where they are the same)."""
-    out: list[tuple[int, ...] | None] = []
+    divides the layers, else the uneven split (the balanced one where pp divides
+    layers + 2); none when pp exceeds the layers."""
     if num_layers % pp == 0:
-        out.append(None)
-    balanced = balanced_split(num_layers, pp)
-    if balanced is not None and num_layers % pp:
-        out.append(balanced)
-    return out
+        return [None]
+    uneven = uneven_split(num_layers, pp)
+    return [] if uneven is None else [uneven]
 
 
 def check_pp_layers(pp_layers: tuple[int, ...], pp: int | None, num_layers: int) -> None:
