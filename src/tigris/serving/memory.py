@@ -130,10 +130,17 @@ def _fullest_stage_bytes(deployment: Deployment, weight_bytes: float, act_bytes:
 
 
 def kv_bytes_per_token_per_chip(deployment: Deployment) -> float:
+    """KV bytes one token holds on one chip: K and V of the chip's KV heads (a head per
+    chip at least), or under multi-head latent attention the one latent of kv_lora_rank +
+    qk_rope_head_dim values, which every tensor-parallel rank keeps whole (its heads all
+    read it, as vLLM and SGLang without DP attention run DeepSeek)."""
     spec = deployment.model
-    kv_heads = ceil(spec.num_kv_heads / deployment.tp)
     layers = ceil(spec.num_layers / deployment.pp)
-    return 2.0 * layers * kv_heads * spec.head_dim * dtype_bytes(deployment.precision.kv_cache)
+    value_bytes = dtype_bytes(deployment.precision.kv_cache)
+    if spec.is_mla:
+        return float(layers * (spec.kv_lora_rank + spec.qk_rope_head_dim)) * value_bytes
+    kv_heads = ceil(spec.num_kv_heads / deployment.tp)
+    return layers * kv_heads * (spec.head_dim + spec.value_head_dim) * value_bytes
 
 
 def activation_bytes_per_chip(deployment: Deployment, max_step_tokens: int) -> float:
