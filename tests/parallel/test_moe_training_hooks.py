@@ -20,7 +20,10 @@ from tigris.parallel.search import pipeline_sizes
 from tigris.parallel.stages import candidate_splits, check_pp_layers, uneven_split
 from tigris.parallel.step import StepModel, TrainSetup
 from tigris.parallel.step_model import DIRECT, EngineOpTimes, StepInputs, layer_comm
+from tigris.parallel.step_result import model_flop_per_token
 from tigris.workload import load_model
+from tigris.workload.finetune import make_finetune, with_finetune
+from tigris.workload.spec import TransformerSpec
 
 
 def _setup(model: str, chips: int, batch: int, seq: int = 4096, **kw) -> TrainSetup:
@@ -115,3 +118,50 @@ def test_cli_plans_deepseek_v3_at_pp16_without_pp_layers() -> None:
     assert "Traceback" not in done.stderr
     plan = json.loads(done.stdout)["plan"]
     assert plan["pp"] == 16 and plan["pp_layers"] == [3, *[4] * 13, 3, 3]
+
+
+def _tiny() -> TransformerSpec:
+    """h 256, 2 layers of 4 heads of 64 (MHA), SwiGLU 512, vocabulary 1000, untied."""
+    fields = load_model("llama3-8b").model_dump() | {
+        "name": "tiny", "hidden_size": 256, "num_layers": 2, "num_heads": 4,
+        "num_kv_heads": 4, "head_dim": 64, "ffn_hidden_size": 512, "vocab_size": 1000,
+    }  # fmt: skip
+    return TransformerSpec(**fields)
+
+
+def test_lora_and_sft_model_flop_by_hand() -> None:
+    """N = 2 x (256 x 768 + 256 x 256 + 3 x 256 x 512) + 1000 x 256 = 1,566,720; rank-16
+    adapters on qkv (16 x (256 + 768)) and o (16 x (256 + 256)): 49,152 parameters,
+    98,304 forward flop a token; attention 12 x 2 x 256 x T."""
+    spec, seq = _tiny(), 128
+    assert spec.num_matmul_params(active=True) == 1_566_720
+    assert model_flop_per_token(spec, seq) == 6 * 1_566_720 + 12 * 2 * 256 * 128
+    lora = with_finetune(spec, make_finetune("lora", seq))
+    # forward 2N + data gradient 2N, adapters forward, data and weight gradient
+    assert model_flop_per_token(lora, seq) == 4 * 1_566_720 + 3 * 98_304 + 786_432
+    sft = with_finetune(spec, make_finetune("sft", seq, sft_doc_len=32))
+    assert model_flop_per_token(sft, seq) == 6 * 1_566_720 + 12 * 2 * 256 * 32
+    setup = TrainSetup(lora, load_chip("h100-sxm"), load_cluster("dgx-h100"), 1, 4, seq)
+    result = StepModel(setup).evaluate(ParallelPlan(tp=1, pp=1, dp=1))
+    assert result.model_flop_per_step == 7_348_224 * 4 * seq
+    assert result.mfu == pytest.approx(
+        7_348_224 * 4 * seq / result.step_time_s / setup.chip.peak_flop_per_s("bf16")
+    )
+
+
+def test_cli_lora_mfu_counts_the_frozen_step() -> None:
+    """`tigris train --finetune lora`: model flop per token = 4 N + adapters + attention
+    (below pre-training's 6 N + attention), exit 0."""
+    args = ["train", "llama3-8b", "--chip", "h100-sxm", "--num-chips", "8"]
+    args += ["--global-batch", "64", "--seq-len", "4096", "--tp", "1", "--pp", "1"]
+    args += ["--finetune", "lora", "--json"]
+    done = subprocess.run(
+        [sys.executable, "-m", "tigris", *args], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-400:]
+    out = json.loads(done.stdout)
+    per_token = out["model_flop_per_s_per_chip"] * out["num_chips"] / out["tokens_per_s"]
+    spec = load_model("llama3-8b")
+    expected = model_flop_per_token(with_finetune(spec, make_finetune("lora", 4096)), 4096)
+    assert per_token == pytest.approx(expected, rel=1e-9)
+    assert expected < model_flop_per_token(spec, 4096)

@@ -66,6 +66,7 @@ from tigris.parallel.step_result import (
     StepResult,
     StepSeconds,
     TrainSetup,
+    attention_span,
     model_flop_per_token,
     recompute_flop_per_token,
 )
@@ -525,10 +526,11 @@ def clock_stretch_of(
     if ratio >= 1.0 or compute_mb_s <= 0.0:
         return 1.0
     tokens_per_chip = setup.global_batch * setup.seq_len / setup.num_chips
-    attention = 12.0 * spec.num_layers * spec.q_size * setup.seq_len
+    span = attention_span(spec, setup.seq_len)  # the model flop's attention term
+    attention = 12.0 * spec.num_layers * spec.q_size * span
     model_per_token, recompute = inputs.flop_per_token(spec, setup.seq_len, plan.recompute)
     recompute_attention = (
-        4.0 * spec.num_layers * spec.q_size * setup.seq_len
+        4.0 * spec.num_layers * spec.q_size * span
         if plan.recompute in (Recompute.full, Recompute.selective)
         else 0.0
     )

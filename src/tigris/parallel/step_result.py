@@ -7,6 +7,10 @@ results (compare, explore, validate, the API) need none of its machinery.
 MFU follows PaLM (Chowdhery et al. 2022, appendix B): model flop per token
 6 N + 12 L H Q T (N matmul weights, L layers, H heads of width Q, T sequence; attention
 counted without causal savings, recomputation excluded). HFU adds the recomputed forward.
+A fine-tuning step counts its own necessary flop (the issue's convention: MFU counts the
+model's necessary flop): LoRA's frozen weights run forward (2 N) and data gradient (2 N)
+but no weight gradient, its adapters all three (3 x their forward); SFT's packed
+documents attend within themselves, so T is the document length (`attention_span`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ from tigris.hardware.chip import Chip
 from tigris.hardware.system import Cluster
 from tigris.parallel.memory import MemoryBreakdown
 from tigris.parallel.plan import ParallelPlan
+from tigris.workload.finetune import FineTune, adapted_parts, finetune_of, lora_of
+from tigris.workload.layers import Shape, layer_steps
+from tigris.workload.ops import Gemm
 from tigris.workload.precision import Precision
 from tigris.workload.spec import TransformerSpec
 
@@ -312,17 +319,50 @@ def time_tree(seconds: StepSeconds, traffic: dict[str, Traffic] | None = None) -
     return parent("step", seconds.step_s, children)
 
 
+def attention_span(spec: TransformerSpec, seq_len: int) -> int:
+    """Keys a token's attention spans in PaLM's 12 L H Q T: the sequence, or the packed
+    document of an SFT step (tigris.workload.finetune)."""
+    finetune = finetune_of(spec)
+    if finetune is None or finetune.mode != "sft" or finetune.sft_doc_len is None:
+        return seq_len
+    return min(seq_len, finetune.sft_doc_len)
+
+
+def adapter_flop_per_token(spec: TransformerSpec, lora: FineTune) -> float:
+    """Forward flop of LoRA's adapters per token over the model's layers: 2 r (k + n) for
+    each adapter of a projection (k its input, n the adapted width), times the rows each
+    token routes to an adapted expert projection. Read off each layer kind's forward GEMMs
+    for enough tokens that every routed expert gets a row."""
+    tokens = max(1, -(-spec.num_experts // max(1, spec.num_experts_per_token)))
+    shape = Shape(spec, Precision(), 1, tokens, tokens, kv_cache=False, backward=False)
+    total = 0.0
+    for kind, count in spec.layer_kinds():
+        for step in layer_steps(shape, kind):
+            op = step.forward
+            if isinstance(op, Gemm):
+                for _, width in adapted_parts(spec, op, lora.lora_targets):
+                    total += count * 2.0 * op.batch * op.m * lora.lora_rank * (op.k + width)
+    return total / tokens
+
+
 def model_flop_per_token(spec: TransformerSpec, seq_len: int) -> float:
-    """PaLM appendix B: 6 N + 12 L H Q T."""
-    return (
-        6.0 * spec.num_matmul_params(active=True) + 12.0 * spec.num_layers * spec.q_size * seq_len
-    )
+    """PaLM appendix B: 6 N + 12 L H Q T; LoRA: 4 N + 3 x the adapters' forward + the
+    same attention (module docstring)."""
+    attention = 12.0 * spec.num_layers * spec.q_size * attention_span(spec, seq_len)
+    lora = lora_of(spec)
+    if lora is not None:
+        adapters = 3.0 * adapter_flop_per_token(spec, lora)
+        return 4.0 * spec.num_matmul_params(active=True) + adapters + attention
+    return 6.0 * spec.num_matmul_params(active=True) + attention
 
 
 def recompute_flop_per_token(spec: TransformerSpec, seq_len: int, recompute: str) -> float:
-    """Flop recomputed per token: the layers' forward (full) or attention's (selective)."""
-    attention = 4.0 * spec.num_layers * spec.q_size * seq_len
+    """Flop recomputed per token: the layers' forward (full, LoRA's adapters too) or
+    attention's (selective)."""
+    attention = 4.0 * spec.num_layers * spec.q_size * attention_span(spec, seq_len)
     if recompute == Recompute.full:
         layer_weights = spec.num_matmul_params(active=True) - spec.vocab_size * spec.hidden_size
-        return 2.0 * layer_weights + attention
+        lora = lora_of(spec)
+        adapters = 0.0 if lora is None else adapter_flop_per_token(spec, lora)
+        return 2.0 * layer_weights + attention + adapters
     return attention if recompute == Recompute.selective else 0.0
