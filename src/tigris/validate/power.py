@@ -13,7 +13,18 @@ Assumptions where a row does not state its setup (each named in the row's `assum
 - MLPerf llama2-70b: 294 input and 294 output tokens on average (OpenOrca subset,
   MLPerf Inference rules), the largest batch that fits up to 512 sequences per replica,
   tp 2 (NVIDIA v4.0 config: "TP2 x4"); the 450 W MaxQ cap read from the row's notes;
-- "NVIDIA A100 GPU" (Argonne, Polaris): the A100-SXM4-40GB; "NVIDIA H100 GPU": H100 SXM.
+- "NVIDIA A100 GPU" (Argonne, Polaris): the A100-SXM4-40GB; "NVIDIA H100 GPU": H100 SXM;
+  a hardware name outside CHIP_IDS: tigris.validate.hardware_names.chip_for_hardware;
+- gpt-oss 'mxfp4' rows: fp4 weights, bf16 activations and compute (W4A16). H100 has no
+  fp4 tensor cores, so vLLM runs MXFP4 there as a weight-only kernel that dequantizes in
+  the GEMM; only the MoE experts are MXFP4 in the checkpoint, tigris' weight_dtype puts
+  every weight at fp4 (the experts are most of gpt-oss' parameters);
+- MLPerf Training llama2_70b_lora (MLPT-*): the 1-node AC-measured run with NVIDIA's NeMo
+  plan its logs name (config_DGXH100_1x8x4xtp4pp1cp1.sh: tp 4, sequence parallel, dp 2,
+  micro-batch 1, global batch 8, fp8, no recompute, LoRA rank 16 on qkv and o; the plan
+  of data/measured-finetune.csv), its node power read as node_wall (immersion-cooled: no
+  server fans). Its tokens/s includes the evaluation passes (see power.md). The 8- and
+  64-node runs publish no global batch or layout; the DC-side rows no measurement point.
 """
 
 from __future__ import annotations
@@ -25,6 +36,7 @@ from importlib import resources
 from pathlib import Path
 
 from tigris.errors import SpecError
+from tigris.validate.hardware_names import chip_for_hardware
 
 COLUMNS = (
     "id", "source", "hardware", "num_chips", "model", "scenario", "precision",
@@ -69,7 +81,7 @@ CHIP_IDS = (
 class RowSetup:
     """What a row ran, as tigris' models take it."""
 
-    kind: str  # "serve" (train rows are not mapped yet: see map_row)
+    kind: str  # "serve" or "train" (batch: global batch, input_len: sequence length)
     model_id: str
     chip_id: str
     num_chips: int
@@ -82,6 +94,8 @@ class RowSetup:
     scope: str  # "board" or "node_wall"
     tokens: str  # "output" or "input+output": what the row's throughput counts
     assumed: tuple[str, ...] = ()
+    weight_dtype: str | None = None  # None: the compute dtype (fp4: mxfp4 checkpoints)
+    plan: tuple[tuple[str, object], ...] = ()  # train rows: tigris.api.train's options
 
 
 @dataclass(frozen=True)
@@ -173,11 +187,14 @@ def _scope(raw: dict[str, str]) -> tuple[str | None, str]:
     return None, f"power scope not modelled: {raw['power_scope'][:60]!r}"
 
 
-def _dtype(raw: dict[str, str]) -> str | None:
+def _dtype(raw: dict[str, str]) -> str:
     text = (raw["precision"] + " " + raw["model"]).lower()
-    if "mxfp4" in text:
-        return None
     return "fp8" if "fp8" in text else "bf16"
+
+
+def _weight_dtype(raw: dict[str, str]) -> str | None:
+    """fp4 for an MXFP4 checkpoint (weight-only: see the module docstring)."""
+    return "fp4" if "mxfp4" in (raw["precision"] + " " + raw["model"]).lower() else None
 
 
 def _cap(raw: dict[str, str], model_id: str) -> float | None:
@@ -191,19 +208,17 @@ def _cap(raw: dict[str, str], model_id: str) -> float | None:
 def map_row(raw: dict[str, str], chips: int) -> tuple[RowSetup | None, str]:
     """The row's setup, or None and why it cannot be mapped."""
     if raw.get("category") == "train_power" or "train" in raw["throughput_unit"].lower():
-        return None, "LoRA fine-tuning time-to-train (not modelled: tigris train is full training)"
+        return _lora_setup(raw, chips)
     model_id = _lookup(MODEL_IDS, raw["model"])
     if model_id is None:
         return None, f"model not in the catalog: {raw['model'][:50]}"
-    chip_id = _lookup(CHIP_IDS, raw["hardware"])
+    chip_id = _lookup(CHIP_IDS, raw["hardware"]) or chip_for_hardware(raw["hardware"])
     if chip_id is None:
         return None, f"chip not in the catalog: {raw['hardware'][:50]}"
     scope, why = _scope(raw)
     if scope is None:
         return None, why
     dtype = _dtype(raw)
-    if dtype is None:
-        return None, "mxfp4 weights (no fp4 GEMM path on this chip in tigris)"
     if raw["id"].startswith("MLPI"):
         return _mlperf_setup(raw, model_id, chip_id, chips, dtype, scope)
     return _sweep_setup(raw, model_id, chip_id, chips, dtype, scope)
@@ -229,9 +244,12 @@ def _sweep_setup(raw, model_id, chip_id, chips, dtype, scope) -> tuple[RowSetup 
         return None, "batch or output length not stated"
     if "a100 gpu" in raw["hardware"].lower() or raw["hardware"] == "NVIDIA H100 GPU":
         assumed.append(f"{raw['hardware']} read as {chip_id}")
+    weights = _weight_dtype(raw)
+    if weights:
+        assumed.append("mxfp4: fp4 weights, bf16 compute (W4A16), experts and dense alike")
     return RowSetup(
         "serve", model_id, chip_id, chips, chips, batch, inp, out, dtype, None, scope, tokens,
-        tuple(assumed),
+        tuple(assumed), weights,
     ), ""  # fmt: skip
 
 
@@ -248,6 +266,33 @@ def _mlperf_setup(raw, model_id, chip_id, chips, dtype, scope) -> tuple[RowSetup
     return RowSetup(
         "serve", model_id, chip_id, chips, 2, MLPERF_MAX_BATCH, length, length, "fp8",
         _cap(raw, model_id), scope, "output", assumed,
+    ), ""  # fmt: skip
+
+
+# NVIDIA's MLPerf Training v4.0 NeMo config for 1 DGX H100 (config_DGXH100_1x8x4xtp4pp1cp1)
+LORA_PLAN = (("tp", 4), ("pp", 1), ("cp", 1), ("dp", 2), ("micro_batch", 1),
+             ("sequence_parallel", True), ("recompute", "none"), ("finetune", "lora"),
+             ("lora_rank", 16), ("lora_targets", "qkv,o"))  # fmt: skip
+LORA_GLOBAL_BATCH, LORA_SEQ_LEN = 8, 8192
+
+
+def _lora_setup(raw: dict[str, str], chips: int) -> tuple[RowSetup | None, str]:
+    """MLPerf Training llama2_70b_lora: the 1-node AC row with NVIDIA's published plan."""
+    if "lora" not in raw["model"].lower() or "llama2-70b" not in raw["model"].lower():
+        return None, f"training row not mapped: {raw['model'][:40]}"
+    if "ac-measured" not in raw["scenario"].lower():
+        return None, "DC-side node power: the measurement point is not documented"
+    if chips != 8:
+        return None, f"{chips}-chip run: its global batch and layout are not published"
+    chip_id = _lookup(CHIP_IDS, raw["hardware"]) or chip_for_hardware(raw["hardware"])
+    if chip_id is None:
+        return None, f"chip not in the catalog: {raw['hardware'][:50]}"
+    assumed = ("NeMo plan config_DGXH100_1x8x4xtp4pp1cp1 (tp 4, dp 2, gbs 8, fp8, LoRA 16)",
+               "node power as node_wall (immersion-cooled, no server fans)",
+               "tokens/s includes the evaluation passes")  # fmt: skip
+    return RowSetup(
+        "train", "llama2-70b", chip_id, chips, 4, LORA_GLOBAL_BATCH, LORA_SEQ_LEN, 0, "fp8",
+        None, "node_wall", "input", assumed, None, LORA_PLAN,
     ), ""  # fmt: skip
 
 

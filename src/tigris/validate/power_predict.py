@@ -46,10 +46,12 @@ def _batch(setup: RowSetup, deployment) -> int:
 
 @lru_cache(maxsize=4096)
 def model_row(setup: RowSetup, row_id: str) -> RowModel:
-    """The serving model over the row's setup (TigrisError when it cannot run it); a
-    capped row's ops are timed at the clock its cap allows each (apply_power_cap, with
-    the shipped board terms: they are fitted on board rows, and every capped row is a
-    wall row)."""
+    """The serving (or, for a train row, training) model over the row's setup
+    (TigrisError when it cannot run it); a capped row's ops are timed at the clock its
+    cap allows each (apply_power_cap, with the shipped board terms: they are fitted on
+    board rows, and every capped row is a wall row)."""
+    if setup.kind == "train":
+        return _train_row(setup, row_id)
     chip = apply_power_cap(load_chip(setup.chip_id), setup.power_cap_w)
     deployment = build_deployment(
         load_model(setup.model_id),
@@ -57,6 +59,7 @@ def model_row(setup: RowSetup, row_id: str) -> RowModel:
         num_chips=setup.tp,
         tp=setup.tp,
         compute_dtype=setup.dtype,
+        weight_dtype=setup.weight_dtype,
     )
     batch = _batch(setup, deployment)
     result = infer(deployment, batch, setup.input_len, setup.output_len)
@@ -79,6 +82,23 @@ def model_row(setup: RowSetup, row_id: str) -> RowModel:
         rates=rates,
         batch=batch,
     )
+
+
+def _train_row(setup: RowSetup, row_id: str) -> RowModel:
+    """One training step of the row's plan (tigris.api.train) and its activity."""
+    from tigris.api.training import train
+    from tigris.cost.workload_activity import training_activity
+
+    result = train(setup.model_id, chip=setup.chip_id, num_chips=setup.num_chips,
+                   global_batch=setup.batch, seq_len=setup.input_len, dtype=setup.dtype,
+                   top=1, **dict(setup.plan))  # fmt: skip
+    step, chip = result.best, result.chip
+    activity = training_activity(step, setup.dtype, chip)
+    assumptions = load_assumptions()
+    rates = reference_rates(chip, activity, assumptions, estimate_area(chip, assumptions))
+    return RowModel(row_id=row_id, chip_id=chip.id, tdp_w=chip.tdp, limit_w=board_limit_w(chip),
+                    time_s=step.step_time_s, tokens=float(step.tokens_per_step), rates=rates,
+                    batch=setup.batch)  # fmt: skip
 
 
 def sample_of(row: PowerRow, model: RowModel) -> PowerSample:
