@@ -13,10 +13,12 @@ from tigris.cost import (
     training_run_cost,
     usd_per_million_tokens,
 )
+from tigris.cost.power_scope import default_coefficients
 from tigris.errors import SpecError, UnsupportedError
 from tigris.hardware.presets import load_chip
 
 H100 = load_chip("h100-sxm")
+HOST = default_coefficients()  # the fitted node share (tigris.cost.power_scope)
 
 
 def test_usd_per_million_tokens_by_hand():
@@ -31,7 +33,9 @@ def test_owned_chip_hour_and_token_cost_by_hand():
     result = tco(H100, assumptions, power_w=700.0)
     hours = 5 * 365.25 * 24
     capex_per_hour = 30000 * 1.64 / hours
-    energy_per_hour = 0.700 * 1.82 * 1.10 * 0.0826
+    # a workload's board power is priced at its node-wall share: (board + host) / PSU
+    wall_kw = (700.0 + HOST.host_w_per_chip) / HOST.psu_efficiency / 1000
+    energy_per_hour = wall_kw * 1.10 * 0.0826
     assert result.usd_per_chip_hour == pytest.approx(capex_per_hour + energy_per_hour)
     per_million = usd_per_million_tokens(result.usd_per_chip_hour, 2000.0)
     assert per_million == pytest.approx((capex_per_hour + energy_per_hour) / 7.2)
@@ -51,7 +55,14 @@ def test_training_run_cost_and_energy_by_hand():
     )
     hourly = tco(H100, assumptions, power_w=600.0).usd_per_chip_hour
     assert run.cost_usd == pytest.approx(1024 * 24 * hourly)
-    assert run.energy_mwh == pytest.approx(1024 * 600.0 * 1.82 * 1.10 * 86400 / 3.6e9)
+    wall_w = (600.0 + HOST.host_w_per_chip) / HOST.psu_efficiency
+    assert run.energy_mwh == pytest.approx(1024 * wall_w * 1.10 * 86400 / 3.6e9)
+
+
+def test_typical_power_keeps_the_server_multiplier():
+    # no workload power: the typical chip power x Epoch's server multiplier (1.82)
+    result = tco(H100, load_assumptions())
+    assert result.facility_power_w == pytest.approx(result.power_w * 1.82 * 1.10)
 
 
 def test_higher_pue_costs_more():

@@ -229,6 +229,13 @@ class ScopedPower:
         return data
 
 
+def node_wall_w(board_w: float, coefficients: PowerCoefficients | None = None) -> float:
+    """A chip's share of its node at the wall for a board drawing `board_w`:
+    (board + host_w_per_chip) / psu_efficiency (what tco prices)."""
+    c = coefficients or default_coefficients()
+    return (board_w + c.host_w_per_chip) / c.psu_efficiency
+
+
 def board_limit_w(chip: Chip, power_cap_w: float | None = None) -> float | None:
     """The board's limit: its TDP, lowered by its YAML cap or a --power-cap (a cap above
     TDP changes nothing)."""

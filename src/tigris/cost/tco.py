@@ -1,8 +1,10 @@
 """Total cost of ownership: $ per chip-hour, $ per million tokens, $ and MWh of a run.
 
 Owned ('capex' basis): server capex per chip (chip capex x server multiplier) spread
-evenly over the lifetime's hours, plus electricity: chip power x server power multiplier
-x PUE x price. Rented ('cloud' basis): the public on-demand price per chip-hour. Every
+evenly over the lifetime's hours, plus electricity: the chip's share of its node at the
+wall (tigris.cost.power_scope: (board + the fitted host share) / PSU efficiency, where the
+board power is the workload's) x PUE x price. Without a workload's power, the typical
+power x the Epoch server power multiplier, as before. Rented ('cloud' basis): the public on-demand price per chip-hour. Every
 figure comes from the Assumptions object, printed with its source by `str(assumptions)`.
 """
 
@@ -15,6 +17,7 @@ from tigris.cost.area import AreaBreakdown, estimate_area
 from tigris.cost.coefficients import Assumptions, load_assumptions
 from tigris.cost.cost import CostBreakdown, estimate_cost
 from tigris.cost.power import PowerResult, estimate_power, full_load_activity
+from tigris.cost.power_scope import node_wall_w
 from tigris.errors import UnsupportedError
 from tigris.hardware.chip import Chip
 
@@ -90,8 +93,10 @@ def tco(
     cost: CostBreakdown | None = None,
     area: AreaBreakdown | None = None,
 ) -> TcoResult:
-    """Hourly cost of `chip`; `power_w` (average chip power) defaults to the typical power.
-    `area` (the chip's estimate_area) saves recomputing it."""
+    """Hourly cost of `chip`; `power_w` (a workload's average board power per chip: its
+    electricity is its node-wall share, power_scope.node_wall_w) defaults to the typical
+    power x the server power multiplier. `area` (the chip's estimate_area) saves
+    recomputing it."""
     assumptions = assumptions or load_assumptions()
     ops = assumptions.operations
     if cost is None or power_w is None:
@@ -100,6 +105,9 @@ def tco(
         cost = estimate_cost(chip, assumptions, area)
     if power_w is None:
         power_w = typical_power_w(chip, assumptions, area)
+        wall_w = power_w * ops.server_power_multiplier
+    else:
+        wall_w = node_wall_w(power_w)
     return record(
         TcoResult,
         {
@@ -108,7 +116,7 @@ def tco(
             "server_capex_per_chip_usd": cost.server_capex_per_chip_usd,
             "lifetime_h": ops.lifetime_years * HOURS_PER_YEAR,
             "power_w": power_w,
-            "facility_power_w": power_w * ops.server_power_multiplier * ops.pue,
+            "facility_power_w": wall_w * ops.pue,
             "electricity_usd_per_kwh": ops.electricity_usd_per_kwh,
             "cloud_usd_per_chip_hour": ops.cloud_usd_per_chip_hour.get(chip.id),
         },
