@@ -24,7 +24,8 @@ Workloads = Annotated[
     list[str] | None,
     typer.Option(
         "--workload",
-        help="train-70b | serve-70b | serve-8b, or a workload YAML file (repeatable).",
+        help="train-70b | serve-70b | serve-8b (the defaults) | serve-deepseek-r1 | "
+        "train-deepseek-v3, or a workload YAML file (repeatable).",
     ),
 ]
 Out = Annotated[str, typer.Option("--out", help="Where to write the HTML report ('' for none).")]

@@ -186,6 +186,50 @@ DEFAULT_WORKLOADS: tuple[Workload, ...] = (
 )
 
 
+# MoE workloads, run when named (`--workload serve-deepseek-r1`), not by default: each is a
+# 671B-parameter model, and the default set keeps its run time and its baseline figures.
+#
+# serve-deepseek-r1: DeepSeek-R1 reasoning, 1,024 prompt / 8,192 output tokens, the "1k/8k"
+# reasoning sequence of SemiAnalysis InferenceMAX's DeepSeek-R1-0528 runs
+# (github.com/InferenceMAX/InferenceMAX, .github/configs/nvidia-master.yaml, the
+# dsr1-fp8-* configs' seq-len-configs isl 1024 / osl 8192), in fp8 as DeepSeek ships the
+# weights (config.json quantization_config: fp8 e4m3, 128 x 128 blocks; InferenceMAX's
+# precision fp8), on one 8-GPU server as those runs and MLPerf's submissions use. SLOs:
+# MLPerf Inference's deepseek-r1 server scenario, TTFT 2 s and TPOT 80 ms
+# (mlcommons/inference loadgen/mlperf.conf: deepseek-r1.Server.ttft_latency = 2000,
+# tpot_latency = 80). The workload's one dtype also makes activations and the KV cache fp8.
+#
+# train-deepseek-v3: DeepSeek-V3 pre-training as its report states (DeepSeek-AI 2024,
+# arXiv:2412.19437): 2,048 GPUs (sec. 3.1), sequences of 4K tokens and a batch ramped to
+# 15,360 sequences, its value for most of the run (sec. 4.2), 14.8T tokens (sec. 4.2), FP8
+# mixed precision (sec. 3.3). The plan is searched, not fixed to the report's pp 16 x ep 64
+# with DualPipe, so that each chip gets its own best layout.
+MOE_WORKLOADS: tuple[Workload, ...] = (
+    ServeWorkload(
+        name="serve-deepseek-r1",
+        model="deepseek-r1",
+        num_chips=8,
+        dtype="fp8",
+        input_len=1024,
+        output_len=8192,
+        slo_ttft=2.0,
+        slo_tpot=0.080,
+    ),
+    TrainWorkload(
+        name="train-deepseek-v3",
+        model="deepseek-v3",
+        num_chips=2048,
+        dtype="fp8",
+        global_batch=15360,
+        seq_len=4096,
+        tokens=14.8e12,
+    ),
+)
+
+# every workload `--workload NAME` accepts (cli/compare.py's --help lists these names)
+NAMED_WORKLOADS: tuple[Workload, ...] = DEFAULT_WORKLOADS + MOE_WORKLOADS
+
+
 def load_workload(path: str | Path) -> Workload:
     """A workload from a YAML file (see the module docstring); SpecError names the key."""
     file = Path(path)
@@ -200,13 +244,13 @@ def load_workload(path: str | Path) -> Workload:
 
 
 def resolve_workload(name: str) -> Workload:
-    """A default workload by name, or a YAML file."""
-    for workload in DEFAULT_WORKLOADS:
+    """A named workload (the defaults and the MoE ones), or a YAML file."""
+    for workload in NAMED_WORKLOADS:
         if workload.name == name:
             return workload
     if Path(name).is_file():
         return load_workload(name)
-    known = ", ".join(w.name for w in DEFAULT_WORKLOADS)
+    known = ", ".join(w.name for w in NAMED_WORKLOADS)
     raise SpecError(
         f"no workload or file named {name!r}",
         key_path="--workload",
