@@ -17,12 +17,15 @@ from tigris.hardware.presets import load_chip, load_cluster
 from tigris.parallel.overlap import collective_slowdown, shared_expert_overlap_s
 from tigris.parallel.plan import ParallelPlan
 from tigris.parallel.search import pipeline_sizes
+from tigris.parallel.sharded_step import as_run
 from tigris.parallel.stages import candidate_splits, check_pp_layers, uneven_split
 from tigris.parallel.step import StepModel, TrainSetup
 from tigris.parallel.step_model import DIRECT, EngineOpTimes, StepInputs, layer_comm
 from tigris.parallel.step_result import model_flop_per_token
 from tigris.workload import load_model
 from tigris.workload.finetune import make_finetune, with_finetune
+from tigris.workload.ops import Gemm, Stream, make_gemm
+from tigris.workload.precision import Precision
 from tigris.workload.spec import TransformerSpec
 
 
@@ -165,3 +168,57 @@ def test_cli_lora_mfu_counts_the_frozen_step() -> None:
     expected = model_flop_per_token(with_finetune(spec, make_finetune("lora", 4096)), 4096)
     assert per_token == pytest.approx(expected, rel=1e-9)
     assert expected < model_flop_per_token(spec, 4096)
+
+
+def _fp8_ops(scaling: str, gemm: Gemm) -> tuple:
+    setup = _setup("llama3-8b", 8, 8, precision=Precision(fp8_scaling=scaling))
+    return as_run(setup, (gemm,), "fp8")
+
+
+@pytest.mark.parametrize(
+    ("name", "scales"),
+    [
+        # forward: 256 x 3 activation tiles of 1 x 128, 3 x 3 weight blocks of 128 x 128
+        ("attn.qkv", 256 * 3 + 3 * 3),
+        # weight gradient: both operands activations, tiles along K: (256 + 384) x 3
+        ("attn.qkv.wgrad", (256 + 384) * 3),
+    ],
+)
+def test_block_scaling_adds_the_promotions_by_hand(name: str, scales: int) -> None:
+    """M 256, N 384, K 384 (3 promotions of N_C = 128): block scaling adds one op of
+    2 M N K / 128 = 589,824 vector flop reading 4-byte scales; nothing else changes."""
+    gemm = make_gemm(name, 256, 384, 384, 1, "bf16", None, "bf16")
+    tensor, block = _fp8_ops("tensor", gemm), _fp8_ops("block", gemm)
+    assert block[: len(tensor)] == tensor and len(block) == len(tensor) + 1
+    (extra,) = block[len(tensor) :]
+    assert isinstance(extra, Stream)
+    assert extra.flop == 2 * 256 * 384 * 384 / 128 == 589_824
+    assert extra.bytes_read == 4 * scales and extra.bytes_written == 0
+    chip = load_chip("h100-sxm")
+    seconds = [
+        sum(get_engine("tile").time(op, chip).time_s for op in ops) for ops in (tensor, block)
+    ]
+    assert seconds[1] > seconds[0]
+
+
+def test_cli_fp8_scaling() -> None:
+    """--fp8-scaling block: a slower step than tensor scaling (exit 0); without --dtype
+    fp8, or an unknown value: exit 2 naming the option in one line."""
+    base = ["train", "llama3-8b", "--chip", "h100-sxm", "--num-chips", "8", "--global-batch"]
+    base += ["64", "--seq-len", "4096", "--tp", "1", "--pp", "1"]
+    steps = []
+    for scaling in ("tensor", "block"):
+        done = _tigris(*base, "--dtype", "fp8", "--fp8-scaling", scaling, "--json")
+        assert done.returncode == 0, done.stderr[-400:]
+        steps.append(json.loads(done.stdout)["step_time_s"])
+    assert steps[1] > steps[0]
+    for bad in (["--fp8-scaling", "block"], ["--dtype", "fp8", "--fp8-scaling", "blok"]):
+        done = _tigris(*base, *bad)
+        assert done.returncode == 2 and "Traceback" not in done.stderr
+        assert "--fp8-scaling" in done.stderr and len(done.stderr.strip().splitlines()) <= 2
+
+
+def _tigris(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "tigris", *args], capture_output=True, text=True, timeout=120
+    )

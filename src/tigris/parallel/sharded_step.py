@@ -145,12 +145,40 @@ def fp8_casts(op: Gemm) -> tuple[Op, ...]:
     return tuple(casts)
 
 
+# DeepSeek-V3's fine-grained fp8 (arXiv:2412.19437 sec. 3.3.1-3.3.2): scales over 1 x 128
+# activation tiles and 128 x 128 weight blocks, partial sums promoted to fp32 every
+# N_C = 128 elements of K
+FP8_BLOCK = 128
+SCALE_BYTES = 4.0  # fp32 scales
+
+
+def block_scale(op: Gemm) -> Stream:
+    """The CUDA-core work of a block-scaled fp8 GEMM beyond a per-tensor one: at each of
+    the ceil(K / 128) promotions every output element is multiplied by its two scales'
+    product and added to the fp32 accumulator (2 M N ceil(K/128) flop), and the scales are
+    read: M x ceil(K/128) of the activation tiles and ceil(K/128) x ceil(N/128) of the
+    weight blocks (forward, data gradient); the weight gradient's two operands are both
+    activations (tiles along K, the tokens: (M + N) x ceil(K/128)). Priced as a stream
+    after the GEMM: DeepGEMM overlaps one warpgroup's promotion with another's MMA, so
+    this is an upper bound on what it adds."""
+    chunks = -(-op.k // FP8_BLOCK)
+    if _gemm_info(op.name)[0] == 2:
+        scales = (op.m + op.n) * chunks
+    else:
+        scales = op.m * chunks + chunks * -(-op.n // FP8_BLOCK)
+    elements = op.batch * op.m * op.n * chunks
+    return make_stream(f"{op.name}.block_scale", elements, SCALE_BYTES * op.batch * scales,
+                       0.0, flop_per_element=2.0)  # fmt: skip
+
+
 def as_run(setup: TrainSetup, ops: tuple[Op, ...], dtype: str) -> tuple[Op, ...]:
     """The ops as the framework runs them: its attention kernel and dropout, and fp8
     GEMMs (bf16 out) when the plan computes in fp8: the linear layers' GEMMs with their
-    casts (`fp8_casts`); the LM head stays bf16 (llm-foundry's tied unembedding is a
-    plain F.linear, Megatron-core's output_layer is not a Transformer Engine module)."""
+    casts (`fp8_casts`) and, under block scaling, their promotions (`block_scale`); the LM
+    head stays bf16 (llm-foundry's tied unembedding is a plain F.linear, Megatron-core's
+    output_layer is not a Transformer Engine module)."""
     out: list[Op] = []
+    blocks = setup.precision.fp8_scaling == "block"
     for op in ops:
         unfused = setup.attention != AttentionKernel.flash2 or setup.attention_dropout
         if isinstance(op, Attention) and unfused:
@@ -158,6 +186,9 @@ def as_run(setup: TrainSetup, ops: tuple[Op, ...], dtype: str) -> tuple[Op, ...]
         elif isinstance(op, Gemm) and dtype == "fp8" and _fp8_linear(op.name):
             out.extend(fp8_casts(op))
             op = replace(op, dtype="fp8", out_dtype=op.out_dtype or op.dtype)
+            if blocks:
+                out.extend((op, block_scale(op)))
+                continue
         out.append(op)
     return tuple(out)
 
