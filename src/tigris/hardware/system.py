@@ -30,6 +30,13 @@ class ScaleUpDomain(Spec):
     latency: Duration = Field(2e-6, description="one hop, end to end")
     torus_dims: list[Count] | None = Field(None, description="torus extent per dimension")
     wraparound: bool = True
+    in_network_reduction: bool = Field(
+        False,
+        description=(
+            "the switch reduces in the fabric (NVLink SHARP on NVSwitch gen3 and later: "
+            "H100/H200/B200/GB200 boards), so NCCL can run its NVLS all-reduce"
+        ),
+    )
 
     @model_validator(mode="after")
     def _torus_consistent(self) -> ScaleUpDomain:

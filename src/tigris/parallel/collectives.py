@@ -1,38 +1,58 @@
-"""Collectives on real topologies: ring, tree and hierarchical algorithms over a cluster's tiers.
+"""Collectives on real topologies: NCCL's algorithms (ring, tree, NVLink SHARP) over a
+cluster's tiers, and NCCL's choice among them by message size.
 
 A `CommGroup` is `size` ranks whose global ranks are `stride` apart. Global ranks fill a
 scale-up domain first (NVLink/NVSwitch node, TPU ICI torus, fully connected mesh), then the
 next domain, so a tp group (stride 1) sits inside the domain and a dp group with a large
 stride spans domains over the scale-out network (NICs per chip).
 
-Model (alpha-beta, per tier):
-- A group has `local` members per scale-up domain and spans `num_domains` domains.
-- all_reduce is hierarchical: reduce-scatter inside the domain, all-reduce of the 1/local
-  shard across domains, all-gather inside the domain. Per chip the scale-up links carry
-  2 (l - 1) / l * M and the NIC 2 (d - 1) / d * M / l (Patarasuk & Yuan 2009 for the ring;
-  NCCL's rings over rails give the same NIC load). The tiers pipeline (NCCL moves chunks
-  through both at once), so the bandwidth time is the slower tier's.
-- all_gather / reduce_scatter: half the all-reduce traffic ((n - 1) / n * M).
+Algorithms (alpha-beta: latency + bytes / bandwidth, per tier), as NCCL's tuning model
+(src/graph/tuning.cc, ncclTopoTuneModel / ncclTopoGetAlgoTime) prices them:
+- ring (bandwidth-optimal): per chip the scale-up links carry 2 (l - 1) / l * M and the
+  NIC 2 (n - 1) / n * M / l for a group of n ranks, l per domain (Patarasuk & Yuan 2009;
+  one ring per rail). The tiers pipeline, so the slower tier sets the time. Latency: one
+  hop per step, 2 (n - 1) steps for all_reduce, of which 2 d cross domains (NCCL's
+  nInterSteps) at the scale-out hop latency, the rest at the scale-up one.
+  all_gather / reduce_scatter are one pass ((n - 1) / n * M, n - 1 steps).
+- tree (latency-optimal across nodes; all_reduce only): NCCL's double binary tree between
+  domains and a chain inside each: 2 ((l - 1) scale-up + log2 d scale-out) hops, and every
+  rank sends and receives 2 M (NCCL's algorithm bandwidth = bus bandwidth x 0.5).
+- nvls (NVLink SHARP, all_reduce inside one scale-up domain whose switch reduces,
+  ScaleUpDomain.in_network_reduction: NVSwitch gen3+ on H100/H200/B200/GB200, not A100):
+  the switch reads every GPU's buffer once and reduces it (multimem.ld_reduce), then
+  multicasts each reduced shard to every GPU (multimem.st), so each direction of a GPU's
+  link carries (n + 1) / n * M, against the ring's 2 (n - 1) / n * M: nccl-tests bus bandwidth 2 (n - 1) / (n + 1) of the link rate
+  at full efficiency. NVLS runs the Simple protocol only and has its own start-up
+  (NVLS_BASE_LATENCY_S, NCCL 2.18's tuning table). Across domains (NVLSTree,
+  IB SHARP) it is not modelled: such groups take ring or tree.
 - all_to_all: M / n to every peer; a switch carries it at full rate, a torus over its
   average hop distance, a fully connected mesh one peer link per peer.
 - p2p: one message over the link between two neighbours (the slowest tier they use).
-- Latency: one hop latency per ring step; across domains the all-reduce takes the double
-  binary tree's 2 log2(d) steps when fewer than the ring's 2 (d - 1) (NCCL picks the tree
-  at scale).
 - Torus (TPU ICI): each dimension the group spans runs its own bidirectional ring on that
   dimension's links (two links per chip with wraparound, one without), all at once.
 
-Efficiencies (bus bandwidth achieved / link rate) stand for the protocol's overhead: packet
-headers and flags on NVLink/ICI, and the NIC's protocol and PCIe overhead across nodes.
-Together with a fixed start-up time per collective (kernel launch and the handshake that
-starts a ring) they are fitted on the `collective` rows of measured.csv only
-(nccl-tests / all_reduce_bench busbw sweeps on A100, H100, H200, B200; `tigris validate
-collectives`). NVLink SHARP (NVLS, in-switch reduction) is not modelled.
+Protocols (ring and tree): LL (half the bandwidth, one hop latency per step) and Simple
+(all the bandwidth, SIMPLE_LATENCY_FACTOR times the hop latency). NCCL's choice is the
+(algorithm, protocol) of least predicted time among those enabled (NCCL_ALGO, NCCL_PROTO;
+docs.nvidia.com/deeplearning/nccl/user-guide/docs/env.html#nccl-algo; github.com/NVIDIA/
+nccl/issues/754: "the internal tuning model will switch from one to the other depending on
+the number of nodes, number of GPUs per node, and size of the operation"):
+`collective_choice`, with `algorithms` standing for NCCL_ALGO (NCCL_NVLS_ENABLE=0 is
+algorithms=("ring", "tree")).
+
+Fitted constants (`CollectiveConstants`: bus bandwidth achieved / link rate per tier and
+for NVLS, the start-up of one collective, a factor on each tier's published hop latency) are read from data/collective_fit.json, which `python -m
+tigris.validate.collective_fit --write` writes from the `collective` rows of measured.csv
+(nccl-tests / all_reduce_bench sweeps on A100, H100, H200, B200) with the row ids it used.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from functools import lru_cache
+from importlib import resources
 from math import ceil, log2
 
 from tigris.errors import InfeasibleError, SpecError
@@ -40,6 +60,8 @@ from tigris.hardware.chip import Chip
 from tigris.hardware.system import Cluster
 
 KINDS = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "p2p")
+ALGORITHMS = ("ring", "tree", "nvls")
+FIT_FILE = "collective_fit.json"
 
 
 def sent_fraction(kind: str, group_size: int) -> float:
@@ -52,13 +74,34 @@ def sent_fraction(kind: str, group_size: int) -> float:
     return {"all_reduce": 2 * share, "p2p": 1.0}.get(kind, share)
 
 
-# Bus bandwidth achieved / link rate for large messages (fitted on the collective rows).
-SCALE_UP_BUS_EFFICIENCY = 0.80
-SCALE_OUT_BUS_EFFICIENCY = 0.95
-# Start-up of one collective: kernel launch, channel setup, the first handshake.
-COLLECTIVE_START_S = 5e-6
 # Hop latency of the Simple protocol relative to the link's (LL's) hop latency.
 SIMPLE_LATENCY_FACTOR = 4.0
+# NVLS's own latency on top of the collective's start: NCCL 2.18's tuning table (src/graph/
+# tuning.cc, baseLat of NVLS/Simple: 40 us). Published, not fitted: fitting it as well
+# left the single-node small-message rows unable to tell NVLS from ring (held out worse).
+NVLS_BASE_LATENCY_S = 40e-6
+
+
+@dataclass(frozen=True)
+class CollectiveConstants:
+    """The collective model's fitted constants (tigris.validate.collective_fit)."""
+
+    scale_up_bus_efficiency: float  # bus bandwidth / scale-up link rate, large messages
+    scale_out_bus_efficiency: float  # the same for the NIC (protocol, PCIe overhead)
+    nvls_bus_efficiency: float  # NVLS: achieved / link rate of its (n + 1) / n * M
+    collective_start_s: float  # kernel launch, channel setup, the first handshake
+    scale_up_hop_factor: float = 1.0  # x the preset's scale-up hop latency
+    scale_out_hop_factor: float = 1.0  # x the preset's scale-out hop latency
+
+    def to_dict(self) -> dict[str, float]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@lru_cache(maxsize=1)
+def fitted_constants() -> CollectiveConstants:
+    """The constants in data/collective_fit.json (written by the fitter)."""
+    text = (resources.files("tigris.parallel") / "data" / FIT_FILE).read_text()
+    return CollectiveConstants(**json.loads(text)["constants"])
 
 
 @dataclass(frozen=True)
@@ -117,6 +160,15 @@ class Tier:
     latency_s: float
 
 
+@dataclass(frozen=True)
+class Choice:
+    """The algorithm and protocol NCCL would run, and the collective's seconds."""
+
+    algorithm: str  # ring | tree | nvls | direct (all_to_all, p2p)
+    protocol: str
+    time_s: float
+
+
 # ---------------------------------------------------------------------------- tiers
 
 
@@ -138,35 +190,38 @@ def _torus_spanned(dims: list[int], local: int, stride: int) -> list[tuple[int, 
     return spans
 
 
-def _scale_up_tier(group: CommGroup, kind: str) -> Tier:
+def _torus_bandwidth(group: CommGroup, kind: str, total: float) -> float:
+    scale_up = group.cluster.node.scale_up
+    dims = scale_up.torus_dims or [scale_up.num_chips]
+    link = total / (2 * len(dims))
+    spans = _torus_spanned(dims, group.local_size, group.stride)
+    if kind == "p2p":
+        return link
+    if kind == "all_to_all":
+        hops = sum(extent / 4 if whole else extent / 3 for extent, whole in spans) or 1.0
+        return sum(2 * link for _ in spans) / hops or link
+    wrap = scale_up.wraparound
+    return sum((2 * link if whole and wrap else link) for _, whole in spans) or link
+
+
+def _scale_up_tier(group: CommGroup, kind: str, constants: CollectiveConstants) -> Tier:
     scale_up = group.cluster.node.scale_up
     total = scale_up.bandwidth_unidir or 0.0
-    local = group.local_size
-    latency = scale_up.latency
     if scale_up.topology == "fully_connected" and scale_up.bandwidth_per_peer_unidir:
         # One link per peer: a ring uses one; RCCL runs a ring per link, so local - 1 of them.
-        peers = 1 if kind == "p2p" else local - 1
+        peers = 1 if kind == "p2p" else group.local_size - 1
         bandwidth = min(total, peers * scale_up.bandwidth_per_peer_unidir)
     elif scale_up.topology == "torus":
-        dims = scale_up.torus_dims or [scale_up.num_chips]
-        link = total / (2 * len(dims))
-        spans = _torus_spanned(dims, local, group.stride)
-        if kind == "p2p":
-            bandwidth = link
-        elif kind == "all_to_all":
-            hops = sum(extent / 4 if whole else extent / 3 for extent, whole in spans) or 1.0
-            bandwidth = sum(2 * link for _ in spans) / hops
-        else:
-            bandwidth = sum(
-                (2 * link if whole and scale_up.wraparound else link) for _, whole in spans
-            )
-        bandwidth = bandwidth or link
+        bandwidth = _torus_bandwidth(group, kind, total)
     else:  # switch, ring: every chip drives all its links
         bandwidth = total
-    return Tier(bandwidth * SCALE_UP_BUS_EFFICIENCY, latency)
+    return Tier(
+        bandwidth * constants.scale_up_bus_efficiency,
+        scale_up.latency * constants.scale_up_hop_factor,
+    )
 
 
-def _scale_out_tier(group: CommGroup) -> Tier:
+def _scale_out_tier(group: CommGroup, constants: CollectiveConstants) -> Tier:
     if not group.cluster.scale_out:
         raise InfeasibleError(
             f"{group.cluster.id} has no scale-out network: a group of {group.size} ranks "
@@ -174,83 +229,192 @@ def _scale_out_tier(group: CommGroup) -> Tier:
         )
     tier = group.cluster.scale_out[0]
     bandwidth = tier.bandwidth_unidir_per_chip / tier.oversubscription
-    return Tier(bandwidth * SCALE_OUT_BUS_EFFICIENCY, tier.latency)
+    return Tier(
+        bandwidth * constants.scale_out_bus_efficiency,
+        tier.latency * constants.scale_out_hop_factor,
+    )
 
 
 # ---------------------------------------------------------------------------- algorithms
 
 
-def _ring_pair(
-    group: CommGroup, kind: str, message_bytes: float, passes: int, protocol: Protocol
+def _ring(
+    group: CommGroup,
+    kind: str,
+    message_bytes: float,
+    protocol: Protocol,
+    constants: CollectiveConstants,
 ) -> float:
-    """Seconds of `passes` ring passes (1: reduce-scatter or all-gather, 2: all-reduce)."""
+    """Seconds of the ring: two passes for all_reduce, one for all_gather/reduce_scatter."""
+    passes = 2 if kind == "all_reduce" else 1
     local, domains, size = group.local_size, group.num_domains, group.size
     bandwidth_s, hop_s = 0.0, 0.0
     if local > 1:
-        up = _scale_up_tier(group, kind)
+        up = _scale_up_tier(group, kind, constants)
         rate = up.bandwidth_bytes_per_s * protocol.bandwidth_fraction
         bandwidth_s = passes * (local - 1) / local * message_bytes / rate
         hop_s = up.latency_s
-    steps = passes * (size - 1)
     if domains > 1:
-        out = _scale_out_tier(group)
+        out = _scale_out_tier(group, constants)
         # NCCL's rings cross each node boundary once per ring, one ring per rail (NIC):
         # a NIC carries (n - 1) / n of the buffer over the `local` rails of the node.
         rate = out.bandwidth_bytes_per_s * protocol.bandwidth_fraction
         bandwidth_s = max(bandwidth_s, passes * (size - 1) / size * message_bytes / local / rate)
-        hop_s = max(hop_s, out.latency_s)
-        if passes == 2:  # the double binary tree, when its 2 log2 steps are fewer
-            steps = min(steps, 2 * (local - 1) + 2 * ceil(log2(domains)))
+        hop_s = out.latency_s  # the NIC's hop, slower than any scale-up hop
+    # the ranks step together, so every step waits on the slowest tier's hop (the NIC's)
+    return bandwidth_s + passes * (size - 1) * hop_s * protocol.latency_factor
+
+
+def _tree(
+    group: CommGroup, message_bytes: float, protocol: Protocol, constants: CollectiveConstants
+) -> float:
+    """Seconds of NCCL's all_reduce tree: a chain inside each domain, a double binary tree
+    between domains; each rank sends and receives 2 M (up the tree, then down)."""
+    local, domains = group.local_size, group.num_domains
+    bandwidth_s, hop_s = 0.0, 0.0
+    if local > 1:
+        up = _scale_up_tier(group, "all_reduce", constants)
+        bandwidth_s = 2 * message_bytes / (up.bandwidth_bytes_per_s * protocol.bandwidth_fraction)
+        hop_s = up.latency_s
+    if domains > 1:
+        out = _scale_out_tier(group, constants)
+        rate = out.bandwidth_bytes_per_s * protocol.bandwidth_fraction
+        bandwidth_s = max(bandwidth_s, 2 * message_bytes / local / rate)
+        hop_s = out.latency_s  # the NIC's hop, slower than any scale-up hop
+    steps = 2 * (local - 1) + 2 * ceil(log2(domains))  # up the chain and tree, then down
     return bandwidth_s + steps * hop_s * protocol.latency_factor
 
 
-def _all_to_all(group: CommGroup, message_bytes: float) -> float:
+def nvls_supported(group: CommGroup) -> bool:
+    """NVLS runs an all_reduce whose ranks all sit in one scale-up domain that reduces in
+    its switch (NVLink SHARP is an NVLink-only offload: github.com/NVIDIA/nccl/issues/1031)."""
+    scale_up = group.cluster.node.scale_up
+    return scale_up.in_network_reduction and group.num_domains == 1 and group.local_size > 1
+
+
+def _nvls(group: CommGroup, message_bytes: float, constants: CollectiveConstants) -> float:
+    """Seconds of the NVLS all_reduce past the collective's start (module notes)."""
+    n = group.size
+    rate = (group.cluster.node.scale_up.bandwidth_unidir or 0.0) * constants.nvls_bus_efficiency
+    return NVLS_BASE_LATENCY_S + (n + 1) / n * message_bytes / rate
+
+
+def _all_to_all(group: CommGroup, message_bytes: float, constants: CollectiveConstants) -> float:
     local, size = group.local_size, group.size
     bandwidth_s, latency_s = 0.0, 0.0
     if local > 1:
-        up = _scale_up_tier(group, "all_to_all")
+        up = _scale_up_tier(group, "all_to_all", constants)
         scale_up = group.cluster.node.scale_up
         inside = (local - 1) / size * message_bytes
+        bandwidth_s = inside / up.bandwidth_bytes_per_s
         if scale_up.topology == "fully_connected" and scale_up.bandwidth_per_peer_unidir:
-            per_peer = scale_up.bandwidth_per_peer_unidir * SCALE_UP_BUS_EFFICIENCY
-            bandwidth_s = max(inside / up.bandwidth_bytes_per_s, message_bytes / size / per_peer)
-        else:
-            bandwidth_s = inside / up.bandwidth_bytes_per_s
+            per_peer = scale_up.bandwidth_per_peer_unidir * constants.scale_up_bus_efficiency
+            bandwidth_s = max(bandwidth_s, message_bytes / size / per_peer)
         latency_s += up.latency_s
     if group.num_domains > 1:
-        out = _scale_out_tier(group)
+        out = _scale_out_tier(group, constants)
         outside = (size - local) / size * message_bytes
         bandwidth_s = max(bandwidth_s, outside / out.bandwidth_bytes_per_s)
         latency_s += out.latency_s
     return bandwidth_s + latency_s
 
 
-def _p2p(group: CommGroup, message_bytes: float) -> float:
-    tier = _scale_up_tier(group, "p2p") if group.local_size > 1 else _scale_out_tier(group)
+def _p2p(group: CommGroup, message_bytes: float, constants: CollectiveConstants) -> float:
+    if group.local_size > 1:
+        tier = _scale_up_tier(group, "p2p", constants)
+    else:
+        tier = _scale_out_tier(group, constants)
     return tier.latency_s + message_bytes / tier.bandwidth_bytes_per_s
 
 
-def collective_time_s(kind: str, message_bytes: float, group: CommGroup) -> float:
-    """Seconds for one collective of `kind` over `group`.
+# ---------------------------------------------------------------------------- NCCL's choice
 
-    `message_bytes` is the NCCL-style buffer per rank: the full buffer for all_reduce, the
-    full output for all_gather, the full input for reduce_scatter, the total a rank sends
-    for all_to_all, one message for p2p. A group of one rank costs nothing.
-    """
+
+def _check_algorithms(algorithms: Iterable[str] | None) -> frozenset[str]:
+    if algorithms is None:
+        return frozenset(ALGORITHMS)
+    chosen = frozenset(algorithms)
+    unknown = sorted(chosen - set(ALGORITHMS))
+    if unknown or not chosen:
+        raise SpecError(
+            f"unknown collective algorithm {unknown[0] if unknown else '(none)'!r}",
+            key_path="algorithms",
+            hint=", ".join(ALGORITHMS),
+        )
+    return chosen
+
+
+def candidate_times(
+    kind: str,
+    message_bytes: float,
+    group: CommGroup,
+    algorithms: Iterable[str] | None = None,
+    constants: CollectiveConstants | None = None,
+) -> dict[tuple[str, str], float]:
+    """Seconds past the start of each (algorithm, protocol) NCCL may run for this
+    collective on this group (all_reduce: ring, tree, nvls where the switch reduces;
+    all_gather / reduce_scatter: ring, which NCCL never disables for them), restricted to
+    `algorithms` (NCCL_ALGO)."""
+    c = constants or fitted_constants()
+    allowed = _check_algorithms(algorithms)
+    if kind != "all_reduce":
+        return {("ring", p.name): _ring(group, kind, message_bytes, p, c) for p in PROTOCOLS}
+    found: dict[tuple[str, str], float] = {}
+    for protocol in PROTOCOLS:
+        if "ring" in allowed:
+            found["ring", protocol.name] = _ring(group, kind, message_bytes, protocol, c)
+        if "tree" in allowed:
+            found["tree", protocol.name] = _tree(group, message_bytes, protocol, c)
+    if "nvls" in allowed and nvls_supported(group):
+        found["nvls", "Simple"] = _nvls(group, message_bytes, c)
+    if not found:
+        raise SpecError(
+            f"none of the algorithms {sorted(allowed)} runs all_reduce on {group.size} ranks "
+            f"of {group.cluster.id}",
+            key_path="algorithms",
+        )
+    return found
+
+
+def collective_choice(
+    kind: str,
+    message_bytes: float,
+    group: CommGroup,
+    algorithms: Iterable[str] | None = None,
+    constants: CollectiveConstants | None = None,
+) -> Choice:
+    """NCCL's choice for one collective: the (algorithm, protocol) of least time among
+    `candidate_times`, plus the collective's start-up. See collective_time_s."""
     if kind not in KINDS:
         raise SpecError(f"unknown collective {kind!r}", key_path="kind", hint=", ".join(KINDS))
     if message_bytes < 0:
         raise SpecError(f"message_bytes must not be negative, got {message_bytes}")
     if group.size == 1 or message_bytes == 0:
-        return 0.0
-    if kind == "p2p":
-        return COLLECTIVE_START_S + _p2p(group, message_bytes)
-    if kind == "all_to_all":
-        return COLLECTIVE_START_S + _all_to_all(group, message_bytes)
-    passes = 2 if kind == "all_reduce" else 1
-    return COLLECTIVE_START_S + min(
-        _ring_pair(group, kind, message_bytes, passes, protocol) for protocol in PROTOCOLS
-    )
+        return Choice("none", "none", 0.0)
+    c = constants or fitted_constants()
+    if kind in ("p2p", "all_to_all"):
+        run = _p2p if kind == "p2p" else _all_to_all
+        return Choice("direct", "Simple", c.collective_start_s + run(group, message_bytes, c))
+    times = candidate_times(kind, message_bytes, group, algorithms, c)
+    (algorithm, protocol), best = min(times.items(), key=lambda item: item[1])
+    return Choice(algorithm, protocol, c.collective_start_s + best)
+
+
+def collective_time_s(
+    kind: str,
+    message_bytes: float,
+    group: CommGroup,
+    algorithms: Iterable[str] | None = None,
+    constants: CollectiveConstants | None = None,
+) -> float:
+    """Seconds for one collective of `kind` over `group`, as NCCL would run it.
+
+    `message_bytes` is the NCCL-style buffer per rank: the full buffer for all_reduce, the
+    full output for all_gather, the full input for reduce_scatter, the total a rank sends
+    for all_to_all, one message for p2p. A group of one rank costs nothing. `algorithms`
+    restricts NCCL's choice (NCCL_ALGO); `constants` default to the fitted ones.
+    """
+    return collective_choice(kind, message_bytes, group, algorithms, constants).time_s
 
 
 def bus_bandwidth_bytes_per_s(kind: str, message_bytes: float, group: CommGroup) -> float:

@@ -1,56 +1,54 @@
 """The fitter of the collective model's constants (tigris.parallel.collectives).
 
-The model's fitted constants are the achieved share of link bandwidth per tier
-(`SCALE_UP_BUS_EFFICIENCY`, `SCALE_OUT_BUS_EFFICIENCY`), the start-up of one collective
-(`COLLECTIVE_START_S`) and, here, a factor on each tier's hop latency (the presets' link
-latencies; 1 = as published). `CollectiveConstants` holds one candidate set;
-`predict_with` evaluates the model under it without touching the module's globals, by an
-exact rewrite of its inputs:
+The model's fitted constants (`CollectiveConstants`) are the achieved share of link
+bandwidth per tier and for NVLink SHARP, the start-up of one collective, and a factor on
+each tier's published hop latency. `predict_with` evaluates the
+model under any candidate set (the model takes its constants as an argument);
+`fit_collectives` runs coordinate descent over a grid of each constant from START (the
+hand-set values the model shipped before it was fitted), minimising the mean
+|log(predicted / measured)| over the rows (symmetric: a 2x over- and under-prediction weigh
+the same, and one wild row cannot buy a bad fit elsewhere), and records the row ids.
 
-- an efficiency e' in place of e is the link rate scaled by e' / e (the model multiplies
-  every rate of the tier by its efficiency, and by nothing else that depends on it);
-- a hop-latency factor scales the tier's `latency` field;
-- the start-up is added outside everything else: t' = t - COLLECTIVE_START_S + start'.
-
-`fit_collectives` runs coordinate descent over a grid of each constant, minimising the
-mean |log(predicted / measured)| over the rows (symmetric: a 2x over- and under-prediction
-weigh the same, and one wild row cannot buy a bad fit elsewhere), and records the row ids.
+`python -m tigris.validate.collective_fit --write` fits on every packaged collective row
+the model covers and writes tigris/parallel/data/collective_fit.json, the file the model
+reads; without --write it prints the fit and says whether the file matches it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+import json
+import sys
+from dataclasses import dataclass, replace
 from functools import lru_cache
+from importlib import resources
 from math import log
 from statistics import mean
 
 import numpy as np
 
 from tigris.hardware.presets import load_chip, load_cluster
-from tigris.hardware.system import Cluster
-from tigris.parallel import collectives
-from tigris.parallel.collectives import CommGroup, collective_time_s, sent_fraction
+from tigris.parallel.collectives import (
+    FIT_FILE,
+    CollectiveConstants,
+    CommGroup,
+    collective_time_s,
+    fitted_constants,
+    sent_fraction,
+)
 from tigris.validate.collectives import CollectiveCase, cluster_with_node
 
-
-@dataclass(frozen=True)
-class CollectiveConstants:
-    """One set of the collective model's fitted constants (defaults: as shipped)."""
-
-    scale_up_bus_efficiency: float = collectives.SCALE_UP_BUS_EFFICIENCY
-    scale_out_bus_efficiency: float = collectives.SCALE_OUT_BUS_EFFICIENCY
-    collective_start_s: float = collectives.COLLECTIVE_START_S
-    scale_up_hop_factor: float = 1.0
-    scale_out_hop_factor: float = 1.0
-
-    def to_dict(self) -> dict[str, float]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-
-SHIPPED = CollectiveConstants()
+# Where the descent starts: the constants the model carried, hand-set, before this fitter
+# (bus efficiencies 0.80 / 0.95, 5 us start), with the scale-up efficiency for NVLS.
+START = CollectiveConstants(
+    scale_up_bus_efficiency=0.80,
+    scale_out_bus_efficiency=0.95,
+    nvls_bus_efficiency=0.80,
+    collective_start_s=5e-6,
+)
 GRIDS = {
     "scale_up_bus_efficiency": np.round(np.arange(0.40, 1.001, 0.02), 3),
     "scale_out_bus_efficiency": np.round(np.arange(0.30, 1.001, 0.02), 3),
+    "nvls_bus_efficiency": np.round(np.arange(0.30, 1.001, 0.02), 3),
     "collective_start_s": np.round(np.arange(0.0, 40.01, 1.0) * 1e-6, 9),
     # factors 1/4 to 16 on a geometric grid (a hop's latency is known within that)
     "scale_up_hop_factor": np.round(2.0 ** np.arange(-2.0, 4.001, 0.25), 4),
@@ -58,50 +56,23 @@ GRIDS = {
 }
 
 
-def rewrite_cluster(cluster: Cluster, constants: CollectiveConstants) -> Cluster:
-    """The cluster whose link rates and hop latencies make the shipped model behave as
-    under `constants` (module notes)."""
-    up_rate = constants.scale_up_bus_efficiency / collectives.SCALE_UP_BUS_EFFICIENCY
-    out_rate = constants.scale_out_bus_efficiency / collectives.SCALE_OUT_BUS_EFFICIENCY
-    scale_up = cluster.node.scale_up
-    update: dict[str, object] = {"latency": scale_up.latency * constants.scale_up_hop_factor}
-    for name in ("bandwidth_unidir", "bandwidth_per_peer_unidir"):
-        if getattr(scale_up, name) is not None:
-            update[name] = getattr(scale_up, name) * up_rate
-    node = cluster.node.model_copy(update={"scale_up": scale_up.model_copy(update=update)})
-    scale_out = [
-        tier.model_copy(
-            update={
-                "bandwidth_unidir_per_chip": tier.bandwidth_unidir_per_chip * out_rate,
-                "latency": tier.latency * constants.scale_out_hop_factor,
-            }
-        )
-        for tier in cluster.scale_out
-    ]
-    return cluster.model_copy(update={"node": node, "scale_out": scale_out})
+def shipped() -> CollectiveConstants:
+    """The constants the model ships (data/collective_fit.json)."""
+    return fitted_constants()
 
 
-@lru_cache(maxsize=4096)
-def _group(system_id: str, ranks_per_node: int, ranks: int, constants: CollectiveConstants):
+@lru_cache(maxsize=512)
+def _group(system_id: str, ranks_per_node: int, ranks: int) -> CommGroup:
     cluster = cluster_with_node(load_cluster(system_id), ranks_per_node)
-    cluster = rewrite_cluster(cluster, constants)
     return CommGroup(cluster, load_chip(cluster.chip), ranks)
 
 
-def time_with(
-    kind: str, message_bytes: float, group: CommGroup, constants: CollectiveConstants
-) -> float:
-    """collective_time_s over `group` (already rewritten) with the start-up of `constants`."""
-    time_s = collective_time_s(kind, message_bytes, group)
-    if time_s == 0.0:
-        return 0.0
-    return time_s - collectives.COLLECTIVE_START_S + constants.collective_start_s
-
-
-def predict_with(case: CollectiveCase, constants: CollectiveConstants = SHIPPED) -> float:
-    """The case's metric (seconds or nccl-tests bus bandwidth) under `constants`."""
-    group = _group(case.system_id, case.ranks_per_node, case.num_ranks, constants)
-    time_s = time_with(case.kind, case.message_bytes, group, constants)
+def predict_with(case: CollectiveCase, constants: CollectiveConstants | None = None) -> float:
+    """The case's metric (seconds or nccl-tests bus bandwidth) under `constants` (default:
+    the shipped ones), with the algorithms the run allowed."""
+    group = _group(case.system_id, case.ranks_per_node, case.num_ranks)
+    constants = constants or shipped()
+    time_s = collective_time_s(case.kind, case.message_bytes, group, case.algorithms, constants)
     if case.metric == "time_s":
         return time_s
     return case.message_bytes / time_s * sent_fraction(case.kind, case.num_ranks)
@@ -120,8 +91,8 @@ def mape(cases: tuple[CollectiveCase, ...], constants: CollectiveConstants) -> f
 
 @dataclass(frozen=True)
 class CollectiveFit:
-    """Constants fitted on `row_ids` (none: the shipped constants, unfitted) and the mean
-    |log error| they reach there."""
+    """Constants fitted on `row_ids` (none: START, unfitted) and the mean |log error| they
+    reach there."""
 
     constants: CollectiveConstants
     row_ids: tuple[str, ...]
@@ -138,13 +109,13 @@ class CollectiveFit:
 
 @lru_cache(maxsize=32)
 def fit_collectives(cases: tuple[CollectiveCase, ...], rounds: int = 2) -> CollectiveFit:
-    """Coordinate descent over GRIDS from the shipped constants on `cases` (rows the model
-    covers: no skipped ones). A tier none of the rows crosses keeps its shipped values."""
+    """Coordinate descent over GRIDS from START on `cases` (rows the model covers: no
+    skipped ones). A tier none of the rows crosses keeps its START values."""
     cases = tuple(case for case in cases if not case.skipped)
     if not cases:
-        return CollectiveFit(SHIPPED, (), None)
+        return CollectiveFit(START, (), None)
     crosses_out = any(case.num_ranks > case.ranks_per_node for case in cases)
-    current, best = SHIPPED, _loss(cases, SHIPPED)
+    current, best = START, _loss(cases, START)
     for _ in range(rounds):
         for name, grid in GRIDS.items():
             if name.startswith("scale_out") and not crosses_out:
@@ -155,3 +126,40 @@ def fit_collectives(cases: tuple[CollectiveCase, ...], rounds: int = 2) -> Colle
                 if loss < best - 1e-12:
                     current, best = trial, loss
     return CollectiveFit(current, tuple(case.row_id for case in cases), best)
+
+
+def fit_file_text(fit: CollectiveFit, cases: tuple[CollectiveCase, ...]) -> str:
+    """data/collective_fit.json's text for `fit` (the rows it was fitted on and its
+    in-sample mean |error| %)."""
+    record = {
+        "written_by": "python -m tigris.validate.collective_fit --write",
+        "objective": "mean |log(predicted / measured)| over the rows, coordinate descent",
+        "start": START.to_dict(),
+        "constants": fit.constants.to_dict(),
+        "loss": fit.loss,
+        "in_sample_mape_pct": mape(cases, fit.constants),
+        "row_ids": list(fit.row_ids),
+    }
+    return json.dumps(record, indent=1) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    """Fit on the packaged rows; print the file's text, or write it with --write."""
+    from tigris.io.output import write_output
+    from tigris.validate.collective_protocol import fit_set
+
+    cases = fit_set()
+    text = fit_file_text(fit_collectives(cases), cases)
+    path = resources.files("tigris.parallel") / "data" / FIT_FILE
+    if "--write" in argv:
+        write_output(str(path), text, option="--write")
+        print(f"wrote {path}")
+        return 0
+    print(text, end="")
+    same = path.is_file() and path.read_text() == text
+    print(f"{path}: {'matches' if same else 'differs (run with --write)'}", file=sys.stderr)
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

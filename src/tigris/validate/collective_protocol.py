@@ -1,15 +1,17 @@
 """`tigris validate collectives` under the protocol (tigris.validate.protocol).
 
-The collective model's constants (collective_fit.CollectiveConstants) are said to be fitted
-on the packaged collective rows, so every packaged row is `fitted: true`:
+The collective model's constants (tigris.parallel.collectives.CollectiveConstants) are
+fitted on the packaged collective rows (tigris/parallel/data/collective_fit.json, written by
+`python -m tigris.validate.collective_fit --write`), so every packaged row is `fitted: true`:
 
-- in-sample: the constants as shipped in tigris.parallel.collectives;
+- in-sample: the constants as shipped in that file;
 - held out by source: the constants re-fitted (collective_fit.fit_collectives) on the
   packaged rows of the other sources (ml-engineering or vidur), scoring the left-out one;
 - held out by chip: re-fitted without the rows of the row's system (dgx-a100, dgx-h100,
   hgx-h200, dgx-b200): "chip" is the system here, the unit the constants describe.
 
-Rows whose algorithm the model does not cover (NVLink SHARP) are listed as unmapped.
+Rows whose algorithm the model does not cover are listed as unmapped (none today: NVLink
+SHARP rows are predicted with NCCL's choice among ring, tree and NVLS).
 The fit set is always the packaged rows; rows of a user's `--data` file are only scored.
 """
 
@@ -20,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tigris.validate.collective_fit import (
-    SHIPPED,
     CollectiveFit,
     fit_collectives,
     predict_with,
+    shipped,
 )
 from tigris.validate.collectives import (
     CollectiveCase,
@@ -101,8 +103,8 @@ def validate_collectives_protocol(
         group = group_of(case, holdout)
         if group not in fits:
             fits[group] = fit_without(group, holdout)
-        shipped = predict_with(case.inputs, SHIPPED)  # type: ignore[arg-type]
+        in_sample = predict_with(case.inputs, shipped())  # type: ignore[arg-type]
         held_out = predict_with(case.inputs, fits[group].constants)  # type: ignore[arg-type]
-        scored.append(Scored(case, shipped, held_out))
+        scored.append(Scored(case, in_sample, held_out))
     fit = fit_collectives(fit_set())
     return CollectivesValidation(attach_intervals(scored, holdout), unmapped, cases, holdout, fit)

@@ -3,8 +3,9 @@
 Rows are nccl-tests / all_reduce_bench sweeps (stas00/ml-engineering: A100, H200, B200) and
 Vidur's torch.distributed profiles (A100, H100). Each becomes a `CollectiveCase`: the
 group it ran on (system, ranks, ranks per node), the message size, and the metric (time or
-nccl-tests bus bandwidth). Rows whose algorithm the model does not cover (NVLink SHARP,
-NVLS) are skipped with the reason.
+nccl-tests bus bandwidth). A row measured with NCCL's default algorithm is predicted
+with NCCL's choice (ring, tree or NVLink SHARP); one measured with NVLS off (NCCL_NVLS_ENABLE=0)
+with ring and tree only.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from statistics import mean
 
 from tigris.hardware.presets import load_chip, load_cluster
 from tigris.hardware.system import Cluster
-from tigris.parallel.collectives import CommGroup, bus_bandwidth_bytes_per_s, collective_time_s
+from tigris.parallel.collectives import CommGroup, collective_time_s, sent_fraction
 from tigris.validate.measured import read_rows, with_progress
 
 # Hardware names in the CSV (by prefix) -> catalog system ids.
@@ -43,6 +44,7 @@ class CollectiveCase:
     measured: float
     source: str
     skipped: str | None = None
+    algorithms: tuple[str, ...] | None = None  # NCCL_ALGO of the run; None: NCCL's default
 
 
 @dataclass(frozen=True)
@@ -82,23 +84,14 @@ def _case_from_row(row: dict[str, str]) -> CollectiveCase | None:
     elif "x8/node" in row["hardware"]:
         per_node = 8
     value = float(row["metric_value"])
-    kind, skipped = "all_reduce", None
-    prefix = metric.split("_busbw")[0]
-    if prefix in _KIND:
-        kind = _KIND[prefix]
+    kind = _KIND.get(metric.split("_busbw")[0], "all_reduce")
     size = _payload_bytes(notes)
     if size is None:
         size = _payload_bytes(locator)
-    if "NVLS" in notes or "algo=NVLS" in notes:
-        ring = re.search(r"NCCL_NVLS_ENABLE=0: ([\d.]+) GBps", notes)
-        if ring:  # compare with the ring figure measured with NVLS off
-            value = float(ring.group(1))
-        else:
-            skipped = "NVLink SHARP (NVLS) in-switch reduction is not modelled"
     if size is None:
         return None
-    if "NVLS engaged at >=2MiB" in locator and size >= 2 * 2**20:
-        skipped = "default algorithm is NVLS (in-switch reduction) here; not modelled"
+    # the metric is what NCCL's default choice ran; "NVLS off" rows ran without NVLS
+    algorithms = ("ring", "tree") if "NVLS off" in notes else None
     if metric.endswith("busbw"):
         metric_kind, measured = "busbw_bytes_per_s", value * 1e9
     elif row["metric_unit"] == "us":
@@ -117,12 +110,12 @@ def _case_from_row(row: dict[str, str]) -> CollectiveCase | None:
         metric=metric_kind,
         measured=measured,
         source=f"{row['source']} [{locator}]",
-        skipped=skipped,
+        algorithms=algorithms,
     )
 
 
 def collective_case_or_reason(row: dict[str, str]) -> CollectiveCase | str:
-    """The row's case (its `skipped` says why the model does not cover it, e.g. NVLS), or
+    """The row's case (its `skipped` says why the model does not cover it, if it does not), or
     why it cannot be read (tigris.validate.protocol.map_rows)."""
     case = _case_from_row(row)
     if case is None:
@@ -151,9 +144,10 @@ def cluster_with_node(cluster: Cluster, ranks_per_node: int) -> Cluster:
 def predict(case: CollectiveCase) -> float:
     cluster = cluster_with_node(load_cluster(case.system_id), case.ranks_per_node)
     group = CommGroup(cluster, load_chip(cluster.chip), case.num_ranks)
+    time_s = collective_time_s(case.kind, case.message_bytes, group, case.algorithms)
     if case.metric == "time_s":
-        return collective_time_s(case.kind, case.message_bytes, group)
-    return bus_bandwidth_bytes_per_s(case.kind, case.message_bytes, group)
+        return time_s
+    return case.message_bytes / time_s * sent_fraction(case.kind, case.num_ranks)
 
 
 def validate_collectives(
