@@ -101,15 +101,23 @@ def test_fully_connected_p2p_uses_one_peer_link():
     assert ring > 3 * per_peer  # a ring per link
 
 
-def test_error_against_measured_nccl_sweeps_inside_a_node():
-    """nccl-tests busbw/time sweeps (32 KiB to 16 GiB) on one A100, H200 or B200 node."""
-    summary = summarize_collectives(validate_collectives())
-    for key in (
-        "ml-engineering dgx-a100 one node",
-        "ml-engineering hgx-h200 one node",
-        "ml-engineering dgx-b200 one node",
-    ):
-        rows, mean_error, _ = summary[key]
-        assert rows >= 10
-        # B200: its default-NCCL rows run NVLS, scored with one NVLS efficiency for H200 and B200
-        assert mean_error < (20.0 if "b200" in key else 15.0), key
+ONE_NODE_SWEEPS = {
+    "ml-engineering dgx-a100 one node": (),
+    "ml-engineering hgx-h200 one node": (),
+    "ml-engineering dgx-b200 one node": pytest.mark.xfail(
+        strict=True,
+        reason="18.1 % in-sample: its default-NCCL rows run NVLS, scored with the one NVLS "
+        "efficiency fitted on H200 and B200 together (issue 15: 15 %)",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    "key", [pytest.param(key, marks=marks) for key, marks in ONE_NODE_SWEEPS.items()]
+)
+def test_error_against_measured_nccl_sweeps_inside_a_node(key):
+    """nccl-tests busbw/time sweeps (32 KiB to 16 GiB) on one A100, H200 or B200 node,
+    within the issue's 15 % (the fitted constants saw these rows: an in-sample floor)."""
+    rows, mean_error, _ = summarize_collectives(validate_collectives())[key]
+    assert rows >= 10
+    assert mean_error < 15.0, key
