@@ -86,8 +86,8 @@ def report(tmp_path_factory) -> Path:
 
 def test_default_report_draws_every_plot(report, tmp_path):
     page = load_page(report, tmp_path / "profile")
-    # 3 workloads x (roofline, time, perf per $ and W) + cost and area breakdowns
-    assert page.num_figures == 11
+    # 3 workloads x (roofline, time, perf per $ and W, energy by part) + cost and area
+    assert page.num_figures == 14
     assert page.drawn == page.num_figures
     assert page.console_errors == []
 

@@ -64,3 +64,18 @@ def test_a_bad_power_cap_is_refused(cap: str) -> None:
     assert "Traceback" not in done.stderr
     assert "--power-cap" in done.stderr
     assert len(done.stderr.strip().splitlines()) <= 2
+
+
+def test_energy_per_token_carries_the_breakdown_compare_draws() -> None:
+    from tigris.compare.report import ENERGY_PARTS
+    from tigris.cost.power import energy_per_token
+    from tigris.hardware.presets import load_chip
+
+    energy = energy_per_token(load_chip("h100-sxm"), flop=4e14, dram_bytes=1e12,
+                              link_bytes=1e10, time_s=1.0, tokens=1e4)  # fmt: skip
+    watts = dict(energy.power_breakdown_w)
+    board = sum(watts[k] for k in ("idle", "compute", "memory", "network"))
+    assert board == pytest.approx(energy.power_w_per_chip)
+    assert board + watts["host"] + watts["conversion"] == pytest.approx(energy.power_node_wall_w)
+    assert {k for _, keys in ENERGY_PARTS for k in keys} == set(watts)
+    assert energy.to_dict()["power_breakdown_w"] == watts

@@ -37,6 +37,7 @@ class Cell:
     usd_per_chip_hour: float | None = None
     usd_per_million_tokens: float | None = None
     cost_note: str | None = None
+    power_breakdown_w: dict[str, float] = field(default_factory=dict)  # per chip (price())
     breakdown: dict[str, float] = field(default_factory=dict)  # where the time goes, s
     extra: dict[str, object] = field(default_factory=dict)
     ops: tuple[OpTime, ...] = ()
@@ -69,6 +70,7 @@ class Cell:
                 "usd_per_chip_hour",
                 "usd_per_million_tokens",
                 "cost_note",
+                "power_breakdown_w",
                 "breakdown",
                 "extra",
                 "num_plans_searched",
@@ -92,12 +94,14 @@ def price(
 ) -> dict[str, object]:
     """$ per chip-hour at the workload's power and $ per million tokens, or a note why not
     (a cloud price basis for a chip without a public price)."""
+    breakdown = dict(energy.power_breakdown_w)  # the report's energy bar
     try:
         hourly = tco(chip, assumptions, power_w=energy.power_w_per_chip)
         usd_per_hour = hourly.usd_per_chip_hour
     except TigrisError as error:
-        return {"cost_note": str(error).splitlines()[0]}
+        return {"cost_note": str(error).splitlines()[0], "power_breakdown_w": breakdown}
     return {
+        "power_breakdown_w": breakdown,
         "usd_per_chip_hour": usd_per_hour,
         "usd_per_million_tokens": usd_per_million_tokens(usd_per_hour, tokens_per_s_per_chip),
     }

@@ -84,6 +84,28 @@ def value_section(comparison: Comparison, workload: Workload) -> go.Figure:
     return _sized(figure)
 
 
+# the energy bar's parts: the board's four, then the node's and the facility's overhead
+ENERGY_PARTS = (("idle", ("idle",)), ("compute", ("compute",)), ("memory", ("memory",)),
+                ("network", ("network",)), ("node overhead (host, PSU)", ("host", "conversion")),
+                ("facility overhead (PUE)", ("facility_overhead",)))  # fmt: skip
+
+
+def energy_section(comparison: Comparison, workload: Workload) -> go.Figure:
+    """Energy per token at the facility meter, split by where the power goes (the board's
+    J/token scaled by each part's share of the board's power)."""
+    cells = [c for c in comparison.cells_of(workload.name)
+             if c.ran and c.energy_per_token_j and c.power_breakdown_w]  # fmt: skip
+    parts: dict[str, list[float]] = {name: [] for name, _ in ENERGY_PARTS}
+    for cell in cells:
+        watts = cell.power_breakdown_w
+        board = sum(watts[k] for k in ("idle", "compute", "memory", "network"))
+        per_watt = cell.energy_per_token_j / board  # type: ignore[operator]
+        for name, keys in ENERGY_PARTS:
+            parts[name].append(sum(watts[k] for k in keys) * per_watt)
+    title = f"{workload.name}: energy per token by part, at the facility meter"
+    return _sized(stacked_bar_figure(title, [c.chip_id for c in cells], parts, "J/token"))
+
+
 def cost_section(comparison: Comparison) -> go.Figure:
     chips = list(comparison.chips)
     names = list(comparison.summaries[chips[0]].cost_parts_usd)
@@ -118,6 +140,7 @@ FIGURES = {
     "roofline": roofline_section,
     "time": time_section,
     "value": value_section,
+    "energy": energy_section,
     "cost": cost_section,
     "area": area_section,
 }
@@ -173,6 +196,7 @@ def _plan(comparison: Comparison, elapsed_s: float | None) -> list[tuple[str, ob
             plan.append((f"{name}: roofline", ("roofline", name)))
             plan.append((f"{name}: where the time goes", ("time", name)))
             plan.append((f"{name}: perf per dollar and per watt", ("value", name)))
+            plan.append((f"{name}: where the energy goes", ("energy", name)))
     plan.append(
         ("Chips: area, cost and TDP estimates", table_html(CHIP_HEADERS, chip_rows(comparison)))
     )

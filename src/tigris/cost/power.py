@@ -301,6 +301,9 @@ class EnergyPerToken:
     power_chip_w: float = 0.0
     power_node_wall_w: float = 0.0
     energy_wall_j: float = 0.0
+    # per chip, W: idle, compute, memory, network (the board), host, conversion (the node
+    # at the wall), facility_overhead (PUE): tigris.cost.power_report.BREAKDOWN
+    power_breakdown_w: tuple[tuple[str, float], ...] = ()
 
     @property
     def energy_per_token_j(self) -> float:
@@ -320,6 +323,7 @@ class EnergyPerToken:
         data["energy_per_token_j"] = self.energy_per_token_j
         data["energy_per_token_chip_j"] = self.energy_per_token_chip_j
         data["energy_per_token_wall_j"] = self.energy_per_token_wall_j
+        data["power_breakdown_w"] = dict(self.power_breakdown_w)
         return data
 
 
@@ -346,6 +350,7 @@ def energy_per_token(
     multiplier and PUE to power_w_per_chip. `area` (the chip's estimate_area) saves
     recomputing it.
     """
+    from tigris.cost.power_report import BREAKDOWN
     from tigris.cost.power_scope import scoped_power
 
     if tokens <= 0 or num_chips <= 0:
@@ -369,6 +374,7 @@ def energy_per_token(
             "power_chip_w": power.chip_w,
             "power_node_wall_w": power.node_wall_w,
             "energy_wall_j": power.energy_j("node_wall") * num_chips,
+            "power_breakdown_w": tuple((n, getattr(power, f"{n}_w")) for n in BREAKDOWN),
         },
     )
 
