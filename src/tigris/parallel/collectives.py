@@ -443,7 +443,8 @@ def custom_all_reduce_time_s(message_bytes: float, group: CommGroup) -> float:
     One-shot: each rank reads the (n - 1) peers' buffers through peer memory and reduces
     locally: one hop and a barrier, (n - 1) M read per rank. Two-shot: reduce-scatter then
     all-gather through peer memory: two hops and barriers, 2 (n - 1) / n M per rank. The
-    faster is taken (engines switch to two-shot as the message grows). Both move data at
+    faster is taken (engines switch to two-shot as the message grows), or NCCL's choice
+    where that is faster still (large messages). Both move data at
     CUSTOM_ALL_REDUCE_LINK_EFFICIENCY of the link rate, read off sglang PR #2904's H100 tp 8
     table (github.com/sgl-project/sglang/pull/2904: 5.9 us at 512 B, 16.7 us at 256 KiB,
     33.8 us at 1 MiB). A group that leaves the scale-up domain, or a system without
@@ -465,4 +466,7 @@ def custom_all_reduce_time_s(message_bytes: float, group: CommGroup) -> float:
     hop = CUSTOM_ALL_REDUCE_START_S + scale_up.latency
     one_shot = hop + (n - 1) * message_bytes / rate
     two_shot = 2 * hop + 2 * (n - 1) / n * message_bytes / rate
-    return min(one_shot, two_shot)
+    # large messages go to NCCL (vLLM's custom all-reduce takes inputs up to max_size,
+    # 8 MiB by default; TensorRT-LLM's strategy AUTO switches to NCCL as they grow), whose
+    # NVLS or ring beats a few copying thread blocks there
+    return min(one_shot, two_shot, collective_time_s("all_reduce", message_bytes, group))
