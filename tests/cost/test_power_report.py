@@ -79,3 +79,32 @@ def test_energy_per_token_carries_the_breakdown_compare_draws() -> None:
     assert board + watts["host"] + watts["conversion"] == pytest.approx(energy.power_node_wall_w)
     assert {k for _, keys in ENERGY_PARTS for k in keys} == set(watts)
     assert energy.to_dict()["power_breakdown_w"] == watts
+
+
+def test_power_outputs_carry_a_band_wider_for_an_unmeasured_chip() -> None:
+    from tigris.cost.power_report import power_interval
+
+    measured = power_interval("h100-sxm", 500.0, 800.0, 0.2, 700.0)
+    unmeasured = power_interval("tpu-v5p", 500.0, 800.0, 0.2, None)
+    assert "source" in measured["basis"] and "chip" in unmeasured["basis"]
+    for band in (measured, unmeasured):
+        for key in ("power_board_w", "power_node_wall_w", "energy_per_token_j"):
+            assert band[key][0] < band[key][1]
+    assert measured["power_board_w"][1] <= 700.0  # stops at the board's limit
+
+    def width(band: dict) -> float:
+        return band["energy_per_token_j"][1] / band["energy_per_token_j"][0]
+
+    assert width(unmeasured) > width(measured)
+
+
+def test_interval_table_takes_central_quantiles_of_held_out_ratios() -> None:
+    from tigris.validate.power_score import interval_table
+
+    rows = [{"chip": "x", "scope": "board", "measured_power_w": 100.0 * (1 + k / 10),
+             "power_w_held_out": 100.0, "measured_j_per_token": 1.0,
+             "j_per_token_held_out": 1.0} for k in range(11)]  # fmt: skip
+    table = interval_table({"rows": rows}, {"rows": rows})
+    assert table["measured"]["board"]["low"] == pytest.approx(1.1)
+    assert table["measured"]["board"]["high"] == pytest.approx(1.9)
+    assert table["measured_chips"] == ["x"] and "node_wall" not in table["unmeasured"]

@@ -13,12 +13,18 @@ stacks), power_board_w (what NVML reports), power_node_wall_w (the chip's share 
 node at the wall), power_facility_w (x PUE); energy_per_token_j at the wall,
 energy_per_token_chip_j, energy_per_token_board_j, energy_per_token_facility_j; the
 breakdown power_breakdown_w (idle, compute, memory, network, host, conversion,
-facility_overhead).
+facility_overhead); power_interval: the 80 % band of the board, node-wall and J/token
+figures from the held-out residuals of `tigris validate power` (data/power_interval.json:
+by source for a chip with measured rows, by chip, wider, for one without: TPUs, Maia,
+Trainium, tigris-1).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
 
 from tigris.cost.power import Activity
 from tigris.cost.power_scope import ScopedPower, scoped_power
@@ -78,7 +84,41 @@ class PowerReport:
             "power_breakdown_w": breakdown,
             "power_clock_ratio": self.clock_ratio * p.clock_ratio,
             "power_cap_slowdown": p.slowdown,
+            "power_interval": power_interval(
+                p.chip_id, p.board_w, p.node_wall_w, self.energy_per_token_j("node_wall"), p.limit_w
+            ),
         }
+
+
+@lru_cache(maxsize=1)
+def _interval_table() -> dict:
+    text = resources.files("tigris.cost").joinpath("data", "power_interval.json").read_text()
+    return json.loads(text)
+
+
+def power_interval(
+    chip_id: str, board_w: float, wall_w: float, j_per_token: float, limit_w: float | None
+) -> dict:
+    """The band of each figure: figure x the held-out measured/predicted quantiles of
+    chips measured ('measured') or of a chip left out of the fit ('unmeasured'); a
+    board's band stops at its power limit."""
+    table = _interval_table()
+    kind = "measured" if chip_id in table["measured_chips"] else "unmeasured"
+    bands = table[kind]
+    out: dict[str, object] = {"coverage": table["coverage"],
+                              "basis": f"validate power held out by {_BASIS[kind]}"}  # fmt: skip
+    for key, value, band in (("power_board_w", board_w, "board"),
+                             ("power_node_wall_w", wall_w, "node_wall"),
+                             ("energy_per_token_j", j_per_token, "j_per_token")):  # fmt: skip
+        b = bands[band]
+        out[key] = [value * b["low"], value * b["high"]]
+    if limit_w is not None:
+        low, high = out["power_board_w"]  # type: ignore[misc]
+        out["power_board_w"] = [min(low, limit_w), min(high, limit_w)]
+    return out
+
+
+_BASIS = {"measured": "source (a measured chip)", "unmeasured": "chip (a chip without rows)"}
 
 
 def report_power(chip: Chip, activity: Activity, *, tokens: float, num_chips: int) -> PowerReport:

@@ -178,3 +178,35 @@ def _groups(rows, per_row, reasons, holdout) -> list[dict[str, object]]:
     for source, total in sorted(totals.items()):
         out.append({"group": source, "rows_total": total, "rows_unmapped": unmapped.get(source, 0)})
     return out
+
+
+def interval_table(by_source: dict, by_chip: dict) -> dict[str, object]:
+    """The bands tigris.cost.power_report puts on power outputs (data/power_interval.json):
+    the central INTERVAL_COVERAGE of measured / predicted held out, per scope and for
+    J/token; 'measured' from the rows held out by source (a chip with rows in the data),
+    'unmeasured' from the rows held out by chip (a chip the fit never saw)."""
+    from tigris.validate.protocol import INTERVAL_COVERAGE
+
+    tail = (1.0 - INTERVAL_COVERAGE) / 2.0
+    table: dict[str, object] = {"coverage": INTERVAL_COVERAGE}
+    for name, result in (("measured", by_source), ("unmeasured", by_chip)):
+        bands: dict[str, object] = {}
+        for key, scope in (("board", "board"), ("node_wall", "node_wall"), ("j_per_token", None)):
+            rows = [r for r in result["rows"] if "power_w_held_out" in r
+                    and (scope is None or r["scope"] == scope)]  # fmt: skip
+            metric = "j_per_token" if scope is None else "power_w"
+            ratios = sorted(r[f"measured_{metric}"] / r[f"{metric}_held_out"] for r in rows)
+            if ratios:
+                bands[key] = {"low": _quantile(ratios, tail),
+                              "high": _quantile(ratios, 1.0 - tail), "rows": len(ratios)}  # fmt: skip
+        table[name] = bands
+    table["measured_chips"] = sorted({r["chip"] for r in by_source["rows"]})
+    return table
+
+
+def _quantile(values: list[float], q: float) -> float:
+    """Linear-interpolated quantile of sorted `values` (numpy's default method)."""
+    position = q * (len(values) - 1)
+    low = int(position)
+    high = min(low + 1, len(values) - 1)
+    return values[low] + (values[high] - values[low]) * (position - low)
