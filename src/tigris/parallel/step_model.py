@@ -12,7 +12,8 @@ bubble (an upper bound when the other stages are lighter). The per-chip ops come
 added by mechanism:
 - tp all-reduce (or all-gather + reduce-scatter with sequence parallelism) sits between
   dependent GEMMs: exposed.
-- ep all-to-all dispatch and combine: exposed (the experts wait for their tokens).
+- ep all-to-all dispatch and combine: exposed (the experts wait for their tokens), the
+  bytes x the routing imbalance; shared experts hide the forward dispatch (DeepSeek-V3).
 - cp ring exchange of K/V: overlapped with the attention it feeds; only the excess shows.
 - pp: the schedule's bubble (`tigris.parallel.pipeline`: 1F1B, interleaved over the
   slowest chunk, DualPipe hiding ep and pp sends) and the sends the schedule waits for.
