@@ -108,3 +108,20 @@ def test_interval_table_takes_central_quantiles_of_held_out_ratios() -> None:
     assert table["measured"]["board"]["low"] == pytest.approx(1.1)
     assert table["measured"]["board"]["high"] == pytest.approx(1.9)
     assert table["measured_chips"] == ["x"] and "node_wall" not in table["unmeasured"]
+
+
+def test_energy_per_token_takes_the_clock_its_times_were_made_at() -> None:
+    """A dense stream timed at the sustained clock s (a training step) fits its TDP with
+    clock_sq = s^2; the same counts read as boost-clock times ask for more (slowdown)."""
+    from tigris.cost.power import energy_per_token
+    from tigris.cost.power_scope import sustained_dense_flop_per_s
+    from tigris.hardware.presets import load_chip
+    from tigris.parallel.clock import sustained_clock_ratio
+
+    chip = load_chip("h100-sxm")
+    flop = 0.9 * sustained_dense_flop_per_s(chip, "bf16")
+    counts = dict(flop=flop, dram_bytes=1e11, link_bytes=0.0, time_s=1.0, tokens=1e4)
+    sustained = energy_per_token(chip, clock_sq=sustained_clock_ratio(chip) ** 2, **counts)
+    boost = energy_per_token(chip, **counts)
+    assert sustained.slowdown == 1.0 and sustained.power_w_per_chip < 700.0
+    assert boost.slowdown > 1.0

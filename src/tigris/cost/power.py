@@ -340,6 +340,7 @@ def energy_per_token(
     assumptions: Assumptions | None = None,
     area: AreaBreakdown | None = None,
     power_cap_w: float | None = None,
+    clock_sq: float = 1.0,
 ) -> EnergyPerToken:
     """Board energy per token for totals over `num_chips` chips working for `time_s`,
     with the chip and node-wall figures beside it (tigris.cost.power_scope: the fitted,
@@ -348,7 +349,9 @@ def energy_per_token(
     flop, dram_bytes and link_bytes are totals across all chips (link bytes counted once
     per byte sent); the work is taken to be spread evenly. tco applies its own server
     multiplier and PUE to power_w_per_chip. `area` (the chip's estimate_area) saves
-    recomputing it.
+    recomputing it. `clock_sq`: Activity.clock_sq of the times (1: made at the boost
+    clock; a training step the step model ran at its sustained clock s: s^2, from
+    tigris.parallel.clock.sustained_clock_ratio).
     """
     from tigris.cost.power_report import BREAKDOWN
     from tigris.cost.power_scope import scoped_power
@@ -356,7 +359,7 @@ def energy_per_token(
     if tokens <= 0 or num_chips <= 0:
         raise ValueError("tokens and num_chips must be positive")
     per_chip = (flop / num_chips, dram_bytes / num_chips, link_bytes / num_chips)
-    activity = Activity(time_s, *per_chip, dtype=dtype)
+    activity = Activity(time_s, *per_chip, dtype=dtype, clock_sq=clock_sq)
     assumptions = assumptions or load_assumptions()
     area = area or estimate_area(chip, assumptions)
     power = scoped_power(
