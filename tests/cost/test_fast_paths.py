@@ -41,6 +41,7 @@ def test_energy_per_token_equals_the_power_record(chip_id: str) -> None:
                 num_chips=num_chips,
                 assumptions=assumptions,
             )
+            from tigris.cost.power_report import BREAKDOWN
             from tigris.cost.power_scope import scoped_power
 
             power = scoped_power(
@@ -63,6 +64,7 @@ def test_energy_per_token_equals_the_power_record(chip_id: str) -> None:
                 power_chip_w=power.chip_w,
                 power_node_wall_w=power.node_wall_w,
                 energy_wall_j=power.energy_j("node_wall") * num_chips,
+                power_breakdown_w=tuple((n, getattr(power, f"{n}_w")) for n in BREAKDOWN),
             )
             assert result == reference
 
