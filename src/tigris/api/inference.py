@@ -57,23 +57,27 @@ def infer(
     compute_dtype: str = "bf16",
     power_cap: str | float | None = None,
     speculative: str | None = None,
+    stack: str | None = None,
 ) -> InferResult:
     """Serve `batch` prompts of `input_len` tokens per replica, each generating
     `output_len` tokens, on `num_chips` chips split into replicas of tp x ep x pp
     (tp default: every chip of a replica); `power_cap` ('450 W') caps each chip's power;
     `speculative` ('draft=MODEL,tokens=K,acceptance=A' or 'mtp,tokens=K,acceptance=A'):
     speculative decoding (tigris.serving.speculative). InfeasibleError when the batch
-    does not fit."""
+    does not fit. `stack`: the software stack (tigris.hardware.stacks; default: the
+    chip's, as calibrated)."""
     from tigris.cost.power_report import parse_power_cap
     from tigris.cost.power_scope import apply_power_cap
+    from tigris.hardware.stacks import apply_stack
     from tigris.serving.deployment import build_deployment
     from tigris.serving.speculative import build_speculation
     from tigris.serving.static_batch import infer as estimate_static_batch
 
     cap_w = parse_power_cap(power_cap)
+    chip_spec, stack_settings = apply_stack(stack, resolve_chip(chip), "serving")
     deployment = build_deployment(
         resolve_model(model),
-        apply_power_cap(resolve_chip(chip), cap_w),  # every op timed under the cap
+        apply_power_cap(chip_spec, cap_w),  # every op timed under the cap
         num_chips=num_chips,
         tp=tp,
         pp=pp,
@@ -81,6 +85,7 @@ def infer(
         weight_dtype=weight_dtype,
         kv_dtype=kv_dtype,
         compute_dtype=compute_dtype,
+        **stack_settings,
     )
     check_context(deployment, input_len, output_len)
     speculation = build_speculation(speculative, deployment)

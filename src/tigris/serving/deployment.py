@@ -23,6 +23,7 @@ from tigris.errors import InfeasibleError, SpecError
 from tigris.hardware.chip import Chip
 from tigris.hardware.presets import default_cluster, load_chip
 from tigris.hardware.quantities import DTYPE_BYTES, dtype_bytes
+from tigris.hardware.stacks import StackProfile
 from tigris.hardware.system import Cluster
 from tigris.workload.moe import DEFAULT_MOE_IMBALANCE, check_imbalance
 from tigris.workload.precision import Precision
@@ -84,6 +85,9 @@ class Deployment:
     # busiest ep rank's routed tokens / the mean rank's (tigris.workload.moe); read only
     # with ep > 1
     moe_imbalance: float = DEFAULT_MOE_IMBALANCE
+    # the software stack (tigris.hardware.stacks): its host time per step; None: the
+    # chip's default stack, which adds none
+    stack: StackProfile | None = None
 
     def __post_init__(self) -> None:
         check_imbalance(self.moe_imbalance)

@@ -178,6 +178,8 @@ class StepTimer:
         self._num_layers = spec.num_layers
         self._moe_layers = sum(n for kind, n in spec.layer_kinds() if kind.mlp == "moe")
         self._groups = self._comm_groups()
+        # host time per forward pass the device waits for (tigris.hardware.stacks)
+        self._step_host_s = deployment.stack.step_overhead_s if deployment.stack else 0.0
 
     # ---- per-chip graph and op times -----------------------------------------------
 
@@ -463,7 +465,8 @@ class StepTimer:
         """Token-wise work (GEMMs, streams, collectives) of a step of num_tokens tokens."""
         if num_tokens <= 0:
             return 0.0
-        return interpolate(self._tokenwise_exact, num_tokens, EXACT_TOKENS, GRID_PER_OCTAVE)
+        time_s = interpolate(self._tokenwise_exact, num_tokens, EXACT_TOKENS, GRID_PER_OCTAVE)
+        return time_s + self._step_host_s if self._step_host_s else time_s
 
     def head_s(self, num_seqs: int) -> float:
         """LM head and sampling for num_seqs sequences emitting a token."""
@@ -506,6 +509,9 @@ class StepTimer:
         if cached is None:
             kv_dtype = self.deployment.precision.kv_cache if kv_len > q_len else None
             changes = {"batch": self._rank(count), "q_len": q_len, "kv_len": kv_len}
+            stack = self.deployment.stack
+            if stack is not None and stack.attention is not None:  # the stack's kernel
+                changes["implementation"] = stack.attention
             cached = self._attention_s(changes | {"kv_dtype": kv_dtype})
             self._prefill[key] = cached
         return cached
