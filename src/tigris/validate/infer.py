@@ -44,6 +44,7 @@ from statistics import mean
 
 from tigris.errors import TigrisError
 from tigris.hardware.presets import load_cluster
+from tigris.hardware.stacks import StackProfile
 from tigris.serving.deployment import Deployment
 from tigris.validate.calibrate import held_out_chip
 from tigris.validate.infer_llmcompass import (  # noqa: F401  (re-exported: tests, bench)
@@ -164,6 +165,7 @@ class InferRow:
     predicted: float | None
     error_pct: float | None
     skipped: str | None = None
+    stack: str | None = None  # the software stack the row ran (stack_fit.row_stack)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -280,6 +282,7 @@ class _MlperfSystem:
     layout: str | None = None
     hgx4: bool = False
     uncalibrated: bool = False  # a held-out chip: no fitted calibration
+    stack: StackProfile | None = None  # the submission's stack (tigris.hardware.stacks)
 
 
 def _mlperf_precision(chip_id: str) -> Precision:
@@ -290,6 +293,9 @@ def _mlperf_precision(chip_id: str) -> Precision:
 
 def _mlperf_deployment(system: _MlperfSystem, tp: int, max_seqs: int) -> Deployment:
     chip = held_out_chip(system.chip_id, "chip" if system.uncalibrated else None)
+    stack = system.stack
+    if stack is not None:  # the stack's kernel efficiencies
+        chip = stack.apply_to_chip(chip)
     return Deployment(
         load_model("llama2-70b"),
         chip,
@@ -298,6 +304,7 @@ def _mlperf_deployment(system: _MlperfSystem, tp: int, max_seqs: int) -> Deploym
         precision=_mlperf_precision(system.chip_id),
         max_num_seqs=max_seqs,
         cluster=load_cluster(HGX4_SYSTEM) if system.hgx4 else None,
+        **(stack.deployment_settings() if stack is not None else {}),
     )
 
 
@@ -358,7 +365,9 @@ def _mlperf_server(system: _MlperfSystem, output_tokens: int) -> float:
     return float(result["max_rate_tokens_per_s"]) * system.num_chips / tp  # type: ignore[arg-type]
 
 
-def _mlperf_system(row: dict[str, str], chip_id: str, uncalibrated: bool = False) -> _MlperfSystem:
+def _mlperf_system(
+    row: dict[str, str], chip_id: str, uncalibrated: bool = False, stack: StackProfile | None = None
+) -> _MlperfSystem:
     num_chips = int(row["num_chips"])
     found = re.search(r"system=([^;]+)", row["notes"])
     name = found.group(1).strip() if found else ""
@@ -371,14 +380,17 @@ def _mlperf_system(row: dict[str, str], chip_id: str, uncalibrated: bool = False
         layout=layout,
         hgx4=chip_id == "h100-sxm" and num_chips == 4,
         uncalibrated=uncalibrated,
+        stack=stack,
     )
 
 
-def _predict_mlperf(row: dict[str, str], chip_id: str, uncalibrated: bool = False) -> float:
+def _predict_mlperf(
+    row: dict[str, str], chip_id: str, uncalibrated: bool = False, stack: StackProfile | None = None
+) -> float:
     if "Llama 2 70B" not in row["model"]:
         # the harness above is llama2-70b's (OpenOrca lengths, 24,576 samples, 600 s runs)
         raise _Skip(f"MLPerf benchmark not modelled: {row['model'][:40]!r} (llama2-70b only)")
-    system = _mlperf_system(row, chip_id, uncalibrated)
+    system = _mlperf_system(row, chip_id, uncalibrated, stack)
     output_tokens = _mlperf_output_tokens(row)
     if row["metric_name"] == "tokens_per_s":
         return _mlperf_best_tp(system, output_tokens)[1]
@@ -397,9 +409,14 @@ def _measured_si(row: dict[str, str]) -> float:
     return value * 1e-3 if row["metric_unit"] == "ms" else value
 
 
-def evaluate_row(row: dict[str, str], held_out: str | None = None) -> InferRow:
+def evaluate_row(
+    row: dict[str, str], held_out: str | None = None, stack: StackProfile | None = None
+) -> InferRow:
     """The row predicted in-sample (held_out None) or held out by "source" or "chip"
-    (tigris.validate.protocol): no measured value of the left-out group feeds it."""
+    (tigris.validate.protocol): no measured value of the left-out group feeds it.
+    `stack` replaces the row's own stack profile (the stack fitter's trials)."""
+    from tigris.validate.stack_fit import row_profile, row_stack
+
     family = source_family(row)
     measured = _measured_si(row)
     common = {
@@ -409,6 +426,7 @@ def evaluate_row(row: dict[str, str], held_out: str | None = None) -> InferRow:
         "hardware": row["hardware"],
         "metric": row["metric_name"],
         "measured": measured,
+        "stack": row_stack(row),
     }
     chip_id = HARDWARE_TO_CHIP.get(row["hardware"])
     try:
@@ -422,7 +440,9 @@ def evaluate_row(row: dict[str, str], held_out: str | None = None) -> InferRow:
         elif is_throughput_row(row):  # JetStream, MLPerf GPT-J (validate.infer_tpu)
             predicted = predict_throughput_row(row, chip_id)
         elif family.startswith("MLPerf Inference"):
-            predicted = _predict_mlperf(row, chip_id, uncalibrated)
+            left_out = {"source": family, "chip": "*"}.get(held_out or "")
+            stack = stack or row_profile(row, left_out)
+            predicted = _predict_mlperf(row, chip_id, uncalibrated, stack)
         else:
             raise _Skip(
                 f"source not recognised: {row['source'][:40]!r} "

@@ -2,10 +2,13 @@
 
 What is fitted where: the chip calibrations on GEMM rows (Vidur, LLMCompass,
 ml-engineering), and, in-sample only, the LLMCompass host paths on LLMCompass's own op
-sweeps (tigris.validate.infer_llmcompass). No inference row is a fit row (`fitted: false`
-on every row), but with `--holdout source` the LLMCompass rows are re-predicted with
-neither LLMCompass's GEMM rows nor its sweeps (the rest: no fit sees their source, so the
-held-out prediction is the in-sample one). With `--holdout chip` every row is re-run on
+sweeps (tigris.validate.infer_llmcompass), and a stack's constants on its developer's
+rows (tigris.validate.stack_fit: vllm-rocm-v0's step overhead on AMD's MLPerf v4.1 rows,
+`fitted: true` on those rows). With `--holdout source` the LLMCompass rows are
+re-predicted with neither LLMCompass's GEMM rows nor its sweeps, and the rows of a
+source a stack constant was fitted on with that constant at its prior (the rest: no fit
+sees their source, so the held-out prediction is the in-sample one). With `--holdout
+chip` every row (stack constants at their priors) is re-run on
 its chip with no calibration, as for a chip never measured.
 """
 
@@ -40,6 +43,8 @@ class InferValidation:
 
 
 def _validation_case(row: dict[str, str], result: InferRow) -> ValidationCase:
+    from tigris.validate.stack_fit import is_fit_row
+
     return ValidationCase(
         id=result.row_id,
         source=result.source,
@@ -47,13 +52,20 @@ def _validation_case(row: dict[str, str], result: InferRow) -> ValidationCase:
         category=result.category,
         inputs=row,
         measured=result.measured,
-        fitted=False,
+        fitted=is_fit_row(row),
         metric=result.metric,
     )
 
 
 def _needs_rerun(row: dict[str, str], holdout: str) -> bool:
-    return holdout == "chip" or source_family(row) in SOURCES_WITH_FITS
+    """Re-predicted held out: every row by chip; by source, the rows of a source with a
+    fit of its own (LLMCompass's host paths, a stack constant fitted on its rows)."""
+    from tigris.validate.stack_fit import fitted_on_source
+
+    family = source_family(row)
+    if holdout == "chip" or family in SOURCES_WITH_FITS:
+        return True
+    return fitted_on_source(row, family)
 
 
 def validate_infer_protocol(
