@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:
     from tigris.serving.simulator import _Replica
 
@@ -18,17 +20,11 @@ def fast_forward(replica: _Replica, now: float, next_arrival_s: float) -> float:
     arrival is due, before the first sequence finishes (that step runs normally) and
     while the free blocks cover the growth. Returns the time they take (0: none)."""
     n = replica.n_run
-    ids = replica.r_id[:n]
-    steps_left = int((replica.w.output_len[ids] - replica.generated[ids]).min()) - 1
+    steps_left = int(replica.r_left[:n].min()) - 1
     if steps_left < 2:
         return 0.0
     kv = replica.r_kv[:n]
-    blocks = replica.r_blocks[:n]
-    bs = replica.block_size
-
-    def growth(k: int) -> int:
-        return int(((kv + k + bs - 1) // bs - blocks).sum())
-
+    growth = _growth(kv, replica.r_blocks[:n], replica.block_size)
     k = steps_left
     if growth(k) > replica.free:
         low, high = 0, k  # growth(low) fits, growth(high) does not
@@ -39,13 +35,7 @@ def fast_forward(replica: _Replica, now: float, next_arrival_s: float) -> float:
             else:
                 high = middle
         k = low
-    timer = replica.timer
-    fixed = timer.tokenwise_s(n) + timer.head_s(n)
-    mean_kv = float(kv.sum()) / n + 1.0
-
-    def elapsed(j: int) -> float:
-        return j * fixed + timer.sum_decode_attention_s(n, mean_kv, j)
-
+    elapsed = _elapsed(replica, n, float(kv.sum()) / n + 1.0)
     total = elapsed(k)
     if total > next_arrival_s - now and k > 0:
         # steps that start before the arrival: the largest j with elapsed(j) < gap
@@ -61,11 +51,42 @@ def fast_forward(replica: _Replica, now: float, next_arrival_s: float) -> float:
     if k < 2:
         return 0.0
     replica.free -= growth(k)
-    replica.r_kv[:n] = kv + k
-    replica.r_blocks[:n] = (replica.r_kv[:n] + bs - 1) // bs
-    replica.generated[ids] += k
+    kv += k  # a view of the running KV lengths
+    replica.r_blocks[:n] = (kv + (replica.block_size - 1)) // replica.block_size
+    replica.r_left[:n] -= k
     replica.steps += k
     return elapsed(k)
+
+
+def _growth(kv: np.ndarray, blocks: np.ndarray, block_size: int) -> Callable[[int], int]:
+    """New KV blocks the sequences need after k more tokens each (memoised: the search
+    and the update ask for the same k)."""
+    known: dict[int, int] = {}
+
+    def growth(k: int) -> int:
+        if k not in known:
+            known[k] = int(((kv + (k + block_size - 1)) // block_size - blocks).sum())
+        return known[k]
+
+    return growth
+
+
+def _elapsed(replica: _Replica, n: int, mean_kv: float) -> Callable[[int], float]:
+    """Time of j decode steps of the n running sequences from mean KV length mean_kv
+    (memoised per j)."""
+    timer = replica.timer
+    key = (n, n)
+    fixed = replica.step_fixed.get(key)
+    if fixed is None:  # the one-step figure the loop caches (simulator._step_time)
+        fixed = replica.step_fixed[key] = timer.tokenwise_s(n) + timer.head_s(n)
+    known: dict[int, float] = {}
+
+    def elapsed(j: int) -> float:
+        if j not in known:
+            known[j] = j * fixed + timer.sum_decode_attention_s(n, mean_kv, j)
+        return known[j]
+
+    return elapsed
 
 
 def _bracket(elapsed: Callable[[int], float], gap: float, k: int, total: float) -> tuple[int, int]:
