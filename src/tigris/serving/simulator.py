@@ -76,6 +76,15 @@ class _ReplicaOutcome:
     busy_s: float
 
 
+def _check_longest_fits(workload: Workload, plan: MemoryPlan) -> None:
+    longest = int(np.max(workload.input_len + workload.output_len))
+    if -(-longest // plan.block_size) > plan.num_blocks:
+        raise InfeasibleError(
+            f"a request of {longest} tokens needs more KV cache than a chip holds "
+            f"({plan.kv_capacity_tokens} tokens)"
+        )
+
+
 class _Replica:
     """One replica's engine loop over its requests."""
 
@@ -129,17 +138,8 @@ class _Replica:
         self.running = np.zeros((5, cap), dtype=np.int64)  # one fancy index moves all five
         self.r_id, self.r_kv, self.r_blocks, self.r_order, self.r_left = self.running
         self.step_fixed: dict[tuple[int, int], float] = {}  # (tokens, heads) -> seconds
-        self.n_run = 0
-        self.order = 0
-        self.preemptions = 0
-        self.steps = 0
-        self.done = 0
-        longest = int(np.max(workload.input_len + workload.output_len))
-        if -(-longest // self.block_size) > plan.num_blocks:
-            raise InfeasibleError(
-                f"a request of {longest} tokens needs more KV cache than a chip holds "
-                f"({plan.kv_capacity_tokens} tokens)"
-            )
+        self.n_run = self.order = self.preemptions = self.steps = self.done = 0
+        _check_longest_fits(workload, plan)
 
     # ---- KV blocks -------------------------------------------------------------------
 
