@@ -120,24 +120,26 @@ def evaluate(task: ServiceTask | RunTask) -> ServiceCandidate | RunCandidate:
 
 def service_lengths(service: Service) -> tuple[int, int, float]:
     """(mean input tokens, mean output tokens, requests/s at multiplier 1): as given,
-    else from the service's trace. The hook for trace replay."""
+    else the trace's means and mean rate (tigris.fleet.traffic)."""
     if service.traffic.trace is None:
         return service.input_len, service.output_len, service.traffic.rate  # type: ignore[return-value]
-    from tigris.serving.trace import read_trace
+    from tigris.fleet.traffic import read_service_trace, trace_mean_rate
 
-    trace = read_trace(service.traffic.trace)
-    span = float(trace.arrival_s[-1] - trace.arrival_s[0]) or 1.0
-    mean_in = service.input_len or max(1, round(float(trace.input_len.mean())))
-    mean_out = service.output_len or max(1, round(float(trace.output_len.mean())))
-    return mean_in, mean_out, service.traffic.rate or trace.num_requests / span
+    trace = read_service_trace(service)
+    mean_in = max(1, round(float(trace.input_len.mean())))
+    mean_out = max(1, round(float(trace.output_len.mean())))
+    return mean_in, mean_out, service.traffic.rate or trace_mean_rate(service)
 
 
 def serve_at(task: ServiceTask, tp: int) -> dict[str, object]:
     """One replica of `tp` chips in the server scenario (`tigris.api.serve`): the highest
-    rate meeting the SLOs, its latencies and wall power."""
+    rate meeting the SLOs, its latencies and wall power; a trace's requests replayed at
+    each rate tried when the service has one."""
     import tigris.api as t
 
     service, settings = task.service, task.settings
+    if service.traffic.trace is not None:
+        return serve_trace_at(task, tp)
     input_len, output_len, _ = service_lengths(service)
     result = t.serve(
         service.model, chip=task.system.chip, num_chips=tp, tp=tp, scenario="server",
@@ -149,23 +151,53 @@ def serve_at(task: ServiceTask, tp: int) -> dict[str, object]:
     return result.to_dict()
 
 
-def simulate_at(task: ServiceTask, tp: int, rate_per_s: float) -> dict[str, object]:
-    """One replica of `tp` chips at `rate_per_s` (the same requests and seed as the
-    search in `serve_at`, one simulation rather than a search: the re-check)."""
+def serve_trace_at(task: ServiceTask, tp: int) -> dict[str, object]:
+    """`serve_at` for a trace: the serving simulator's rate search (run_server) over the
+    trace window replayed at each rate (tigris.fleet.traffic), with its wall power."""
+    from tigris.cost.power_report import serving_power
+    from tigris.fleet.traffic import replay, trace_window
     from tigris.serving.deployment import build_deployment
-    from tigris.serving.metrics import summarize
-    from tigris.serving.requests import synthetic_workload, with_poisson_arrivals
-    from tigris.serving.simulator import simulate
+    from tigris.serving.scenario import run_server
 
     service, settings = task.service, task.settings
-    input_len, output_len, _ = service_lengths(service)
     deployment = build_deployment(service.model, task.system.chip, num_chips=tp, tp=tp,
                                   compute_dtype=service.dtype)  # fmt: skip
-    requests = synthetic_workload(settings.num_requests, input_len, output_len, rate_per_s=None,
-                                  seed=settings.seed, length_dist=settings.length_dist)  # fmt: skip
-    arrivals = with_poisson_arrivals(requests, rate_per_s, settings.seed)
+    metrics = run_server(deployment, trace_window(service, settings),
+                         slo_ttft_s=service.slo.ttft_p99_s, slo_tpot_s=service.slo.tpot_p99_s,
+                         seed=settings.seed, arrivals=replay)  # fmt: skip
+    return metrics | serving_power(deployment, metrics)
+
+
+def simulate_at(task: ServiceTask, tp: int, rate_per_s: float) -> dict[str, object]:
+    """One replica of `tp` chips at `rate_per_s` (the same requests and seed as the
+    search in `serve_at`, one simulation rather than a search: the re-check); a trace's
+    window replayed at that rate when the service has one."""
+    from tigris.serving.deployment import build_deployment
+    from tigris.serving.metrics import summarize
+    from tigris.serving.simulator import simulate
+
+    service = task.service
+    deployment = build_deployment(service.model, task.system.chip, num_chips=tp, tp=tp,
+                                  compute_dtype=service.dtype)  # fmt: skip
+    arrivals = _arrivals_at(task, rate_per_s)
     return summarize(simulate(deployment, arrivals), service.slo.ttft_p99_s,
                      service.slo.tpot_p99_s)  # fmt: skip
+
+
+def _arrivals_at(task: ServiceTask, rate_per_s: float):  # type: ignore[no-untyped-def]
+    """The re-check's requests: the trace window replayed at the rate, or the search's
+    drawn requests (same seed) arriving as a Poisson process at it."""
+    from tigris.serving.requests import synthetic_workload, with_poisson_arrivals
+
+    service, settings = task.service, task.settings
+    if service.traffic.trace is not None:
+        from tigris.fleet.traffic import replay, trace_window
+
+        return replay(trace_window(service, settings), rate_per_s)
+    input_len, output_len, _ = service_lengths(service)
+    requests = synthetic_workload(settings.num_requests, input_len, output_len, rate_per_s=None,
+                                  seed=settings.seed, length_dist=settings.length_dist)  # fmt: skip
+    return with_poisson_arrivals(requests, rate_per_s, settings.seed)
 
 
 def evaluate_service(task: ServiceTask) -> ServiceCandidate:
@@ -230,16 +262,26 @@ def run_days(figures: dict[str, object]) -> float:
     return float(figures["time_to_train_s"]) / SECONDS_PER_DAY  # type: ignore[arg-type]
 
 
-def train_at(task: RunTask, num_chips: int) -> dict[str, object]:
-    """The best plan's figures for the run on `num_chips` chips of the system."""
+PLAN_FIELDS = ("tp", "pp", "dp", "cp", "ep", "micro_batch", "virtual_stages", "recompute",
+               "zero", "sequence_parallel", "pp_layers")  # fmt: skip
+
+
+def train_at(
+    task: RunTask, num_chips: int, plan: dict[str, object] | None = None
+) -> dict[str, object]:
+    """The best plan's figures for the run on `num_chips` chips of the system; with
+    `plan` (a candidate's), that plan's alone (the deadline re-check)."""
     import tigris.api as t
 
     run = task.run
     batch = run.global_batch or max(1, DEFAULT_BATCH_TOKENS // run.seq_len)
+    fixed = {key: plan[key] for key in PLAN_FIELDS if plan and plan.get(key) is not None}
+    if "pp_layers" in fixed:
+        fixed["pp_layers"] = tuple(fixed["pp_layers"])  # type: ignore[arg-type]
     result = t.train(
         run.model, chip=task.system.chip, system=task.system.system, num_chips=num_chips,
         global_batch=batch, seq_len=run.seq_len, tokens=run.tokens, dtype=run.dtype, top=1,
-        goodput=True,
+        goodput=True, **fixed,  # type: ignore[arg-type]
     )  # fmt: skip
     return result.to_dict()
 

@@ -35,12 +35,15 @@ MAX_COUNT = 2**31 - 1
 
 class Traffic(Spec):
     """A service's arrivals: `rate` requests/s at profile multiplier 1, shaped over the
-    day by 24 hourly multipliers; or a trace file (CSV/JSONL), whose mean rate and
-    lengths stand in for `rate` and the lengths where those are not given."""
+    day by 24 hourly multipliers; or a trace (a shipped one's name, azure-conv or
+    azure-code, or a CSV/JSONL file) whose requests' lengths and arrival pattern are
+    replayed (tigris.fleet.traffic), at its own mean rate unless `rate` is given."""
 
     rate: float | None = Field(None, gt=0, description="requests/s at multiplier 1")
     daily_profile: list[float] = Field(default_factory=lambda: [1.0] * HOURS_PER_DAY)
-    trace: str | None = Field(None, description="a trace file, relative to the demand file")
+    trace: str | None = Field(
+        None, description="azure-conv, azure-code, or a trace file relative to the demand file"
+    )
 
     @field_validator("daily_profile")
     @classmethod
@@ -81,6 +84,8 @@ class Service(Spec):
     def _lengths(self) -> Service:
         if self.traffic.trace is None and (self.input_len is None or self.output_len is None):
             raise ValueError("input_len and output_len are needed without a trace")
+        if self.traffic.trace is not None and (self.input_len or self.output_len):
+            raise ValueError("a trace gives the lengths: drop input_len and output_len")
         return self
 
 
@@ -229,3 +234,9 @@ def check_references(demand: Demand, file: str) -> None:
                        ("fine_tuning", demand.fine_tuning)):  # fmt: skip
         for index, item in enumerate(items):
             located(f"{key}[{index}].model", lambda m=item.model: resolve_model(m))
+    for index, service in enumerate(demand.services):
+        if service.traffic.trace is not None:
+            from tigris.fleet.traffic import trace_window
+
+            located(f"services[{index}].traffic.trace",
+                    lambda s=service: trace_window(s, demand.settings))  # fmt: skip

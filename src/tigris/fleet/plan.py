@@ -7,7 +7,10 @@ A replica that misses an SLO there has its rate lowered below the rate it missed
 (by the ratio of the SLO to the latency it saw, at least by DERATE) and the program is
 solved again (at most MAX_ROUNDS solutions are checked); the SLO attainment
 reported is always that of the fleet reported, so it never says met when the
-simulator says otherwise.
+simulator says otherwise. Deadlines likewise: every chosen (run, system) is trained
+again with its candidate's plan (`tigris.api.train`, goodput: failures, checkpoints
+and restarts) and its days compared with the deadline; a run late there loses that
+option and the program is solved again; the days and "met" reported are the re-check's.
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ from tigris.fleet.candidates import (
     ServiceCandidate,
     ServiceTask,
     evaluate,
+    run_days,
     service_lengths,
     simulate_at,
+    train_at,
 )
 from tigris.fleet.costs import Economics, Operations, economics, operations
 from tigris.fleet.demand import Demand
@@ -50,6 +55,21 @@ class PeakCheck:
 
 
 @dataclass(frozen=True)
+class RunCheck:
+    """One chosen (run, system) trained again with its candidate's plan."""
+
+    run: str
+    system: str
+    num_chips: int
+    days: float
+    deadline_days: float
+
+    @property
+    def met(self) -> bool:
+        return self.days <= self.deadline_days
+
+
+@dataclass(frozen=True)
 class FleetPlan:
     """The chosen fleet and everything it was chosen from."""
 
@@ -64,6 +84,7 @@ class FleetPlan:
     rounds: int
     elapsed_s: float
     derated: tuple[str, ...] = field(default_factory=tuple)
+    run_checks: tuple[RunCheck, ...] = field(default_factory=tuple)
 
     def to_dict(self) -> dict[str, object]:
         from tigris.fleet.summary import plan_dict
@@ -120,9 +141,11 @@ def plan_fleet(
     )
     runs = tuple(c for t in tasks if isinstance((c := candidates[candidate_key(t)]), RunCandidate))
     problem = build_problem(demand, ops, econ, services, runs)
-    solution, checks, rounds, derated = _solve_and_check(demand, problem, workers, ray)
+    solution, checks, rounds, derated, run_checks = _solve_and_check(
+        demand, problem, runs, workers, ray
+    )
     plan = FleetPlan(demand, ops, econ, services, runs, problem, solution, checks, rounds,
-                     time.perf_counter() - started, derated)  # fmt: skip
+                     time.perf_counter() - started, derated, run_checks)  # fmt: skip
     return plan, candidates
 
 
@@ -165,24 +188,56 @@ def build_problem(
 
 
 def _solve_and_check(
-    demand: Demand, problem: Problem, workers: int, ray: bool
-) -> tuple[Solution, tuple[PeakCheck, ...], int, tuple[str, ...]]:
-    """Solve, re-check at the peak, lower the rates that missed, until all are met or
-    MAX_ROUNDS solutions were checked."""
+    demand: Demand,
+    problem: Problem,
+    runs: tuple[RunCandidate, ...],
+    workers: int,
+    ray: bool,
+) -> tuple[Solution, tuple[PeakCheck, ...], int, tuple[str, ...], tuple[RunCheck, ...]]:
+    """Solve, re-check at the peak and the deadlines, lower the rates that missed and
+    drop the run options that were late, until all are met or MAX_ROUNDS solutions were
+    checked."""
     derated: list[str] = []
     for rounds in range(1, MAX_ROUNDS + 1):
         solution = solve_program(problem)
         checks = recheck(demand, problem, solution, workers=workers, ray=ray)
+        late = recheck_runs(demand, runs, solution, workers=workers, ray=ray)
         missed = [(key, check) for key, check in checks.items() if not check.met]
-        if not missed or rounds == MAX_ROUNDS:
-            return solution, tuple(checks.values()), rounds, tuple(derated)
+        overdue = [key for key, check in late.items() if not check.met]
+        if (not missed and not overdue) or rounds == MAX_ROUNDS:
+            return solution, tuple(checks.values()), rounds, tuple(derated), tuple(late.values())
         serve = dict(problem.serve)
         for key, check in missed:
             serve[key] = replace(serve[key], rate=derated_rate(check, demand))
             derated.append(f"{check.service} on {check.system}: {check.rate_per_replica:.4g} "
                            f"-> {serve[key].rate:.4g} req/s per replica")  # fmt: skip
-        problem = replace(problem, serve=serve)
+        train = {key: option for key, option in problem.train.items() if key not in overdue}
+        derated += [f"{late[key].run} on {late[key].system}: late at the re-check "
+                    f"({late[key].days:.1f} days)" for key in overdue]  # fmt: skip
+        problem = replace(problem, serve=serve, train=train)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def recheck_runs(
+    demand: Demand, runs: tuple[RunCandidate, ...], solution: Solution, *, workers: int = 1,
+    ray: bool = False,
+) -> dict[tuple[int, int], RunCheck]:  # fmt: skip
+    """Each chosen (run, system) trained again on its chips with its candidate's plan."""
+    from tigris.fleet.execute import map_tasks
+
+    count = len(demand.supply)
+    keys = sorted(solution.assignment.items())
+    jobs = [(RunTask(demand.runs[r], demand.supply[s]), runs[r * count + s]) for r, s in keys]
+    found = map_tasks(check_deadline, jobs, workers=workers, ray=ray)
+    return dict(zip(keys, found, strict=True))
+
+
+def check_deadline(job: tuple[RunTask, RunCandidate]) -> RunCheck:
+    """The run's expected days (goodput) on the candidate's chips and plan."""
+    task, candidate = job
+    days = run_days(train_at(task, candidate.num_chips, candidate.plan))
+    return RunCheck(task.run.name, task.system.label, candidate.num_chips, days,
+                    task.run.deadline_days)  # fmt: skip
 
 
 def derated_rate(check: PeakCheck, demand: Demand) -> float:

@@ -148,11 +148,13 @@ def _run(plan: FleetPlan, r: int) -> dict[str, object]:
     if s is None:
         return {"run": run.name, "model": run.model, "system": None, "deadline_met": False}
     candidate = plan.runs[r * len(plan.economics) + s]
+    check = next((c for c in plan.run_checks if c.run == run.name), None)
+    days = check.days if check is not None else candidate.days  # the re-check's, when run
     return {
         "run": run.name, "model": run.model, "system": plan.economics[s].system,
-        "chips": candidate.num_chips, "days": candidate.days,
-        "deadline_days": run.deadline_days, "deadline_met": candidate.days <= run.deadline_days,
-        "mfu": candidate.mfu, "plan": candidate.plan,
+        "chips": candidate.num_chips, "days": days, "candidate_days": candidate.days,
+        "deadline_days": run.deadline_days, "deadline_met": days <= run.deadline_days,
+        "rechecked": check is not None, "mfu": candidate.mfu, "plan": candidate.plan,
         "wall_mw": candidate.num_chips * candidate.wall_w_per_chip / 1e6,
     }  # fmt: skip
 
