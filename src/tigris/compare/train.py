@@ -17,6 +17,7 @@ from tigris.engines.base import get_engine
 from tigris.errors import InfeasibleError, TigrisError
 from tigris.hardware.chip import Chip
 from tigris.hardware.presets import default_cluster
+from tigris.parallel.clock import sustained_clock_ratio
 from tigris.parallel.search import SearchResult, search_plans
 from tigris.parallel.sharded_step import step_parts
 from tigris.parallel.step import StepResult, TimeNode, TrainSetup
@@ -138,6 +139,7 @@ def _evaluate(chip: Chip, workload: TrainWorkload, assumptions: Assumptions) -> 
         num_chips=n,
         dtype=workload.dtype,
         assumptions=assumptions,
+        clock_sq=sustained_clock_ratio(chip) ** 2,  # the step was timed at that clock
     )
     per_chip = best.tokens_per_s / n
     extra: dict[str, object] = {
