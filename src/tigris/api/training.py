@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from tigris.api.inputs import check_choice, check_int, resolve_chip, resolve_model, resolve_system
 from tigris.errors import SpecError
 from tigris.workload.moe import check_imbalance
+from tigris.workload.precision import training_precision
 
 if TYPE_CHECKING:
     from tigris.hardware.chip import Chip
@@ -123,12 +124,14 @@ def train(
     storage_gbps: float | None = None,
     checkpoint_interval_s: float | None = None,
     pp_layers: str | tuple[int, ...] | None = None,
+    pp_schedule: str | None = None,
+    moe_imbalance: float | None = None,
     finetune: str = "full",
     lora_rank: int | None = None,
     lora_targets: str | tuple[str, ...] | None = None,
     sft_doc_len: int | None = None,
-    moe_imbalance: float | None = None,
-    pp_schedule: str | None = None,
+    stack: str | None = None,
+    fp8_scaling: str = "tensor",
 ) -> TrainResult:
     """Search the parallel plans of one training step of `global_batch` sequences of
     `seq_len` tokens on `num_chips` chips (on `system`, default: the chip's), holding
@@ -140,11 +143,14 @@ def train(
     Daly's optimum). `pp_layers` ('7,8,8,7' or a tuple) fixes the layers of each
     pipeline stage (pp = its length); `pp_schedule` ('1f1b', 'interleaved', 'dualpipe')
     fixes the pipeline schedule (tigris.parallel.pipeline; default: 1F1B, interleaved
-    where the search picks v > 1). `finetune` ('full', 'lora', 'sft';
-    tigris.workload.finetune) with `lora_rank`, `lora_targets` ('qkv,o') and `sft_doc_len`
-    times a fine-tuning step instead. `moe_imbalance`: the busiest expert-parallel rank's
+    where the search picks v > 1). `moe_imbalance`: the busiest expert-parallel rank's
     routed tokens / the mean (default 1: no published training measurement; serving uses
-    tigris.workload.moe.DEFAULT_MOE_IMBALANCE). InfeasibleError when no plan fits."""
+    tigris.workload.moe.DEFAULT_MOE_IMBALANCE).
+    `finetune` ('full', 'lora', 'sft'; tigris.workload.finetune) with `lora_rank`,
+    `lora_targets` ('qkv,o') and `sft_doc_len` times a fine-tuning step instead.
+    `fp8_scaling` ('tensor', 'block': DeepSeek-V3's 1x128 / 128x128 blocks) prices the
+    fp8 GEMMs' scaling (tigris.parallel.sharded_step.block_scale).
+    InfeasibleError when no plan fits."""
     from tigris.cost.power_report import parse_power_cap
     from tigris.cost.power_scope import apply_power_cap
     from tigris.parallel.search import search_plans
@@ -160,7 +166,10 @@ def train(
     cap_w = parse_power_cap(power_cap)
     spec = resolve_model(model)
     spec, zero = _finetuned(spec, seq_len, zero, finetune, lora_rank, lora_targets, sft_doc_len)
-    chip_spec = apply_power_cap(resolve_chip(chip), cap_w)  # the step model runs under it
+    from tigris.hardware.stacks import apply_stack
+
+    chip_spec = apply_stack(stack, resolve_chip(chip), "training")[0]  # its kernels' efficiency
+    chip_spec = apply_power_cap(chip_spec, cap_w)  # the step model runs under it
     chip_spec.peak_flop_per_s(dtype)  # UnsupportedError (exit 2) without that path
     cluster = resolve_system(system, chip_spec)
     fixed = layout | {"recompute": recompute, "zero": zero}
@@ -168,7 +177,9 @@ def train(
     fixed |= _pipeline_split(pp_layers, pp, spec.num_layers)
     fixed |= {"pp_schedule": _pipeline_schedule(pp_schedule)}
     _check_layout(fixed, num_chips, global_batch)
-    setup = TrainSetup(spec, chip_spec, cluster, num_chips, global_batch, seq_len)
+    precision = training_precision(fp8_scaling, dtype)
+    setup = TrainSetup(spec, chip_spec, cluster, num_chips, global_batch, seq_len,
+                       precision=precision)  # fmt: skip
     if moe_imbalance is not None:
         setup = replace(setup, moe_imbalance=moe_imbalance)
     found = search_plans(setup, fixed, top_k=top)

@@ -20,6 +20,11 @@ PlanOpt = Annotated[int | None, typer.Option(min=1)]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 Quiet = Annotated[bool, typer.Option("--quiet", help="No progress on stderr.")]
 Rows = Annotated[bool, typer.Option("--rows", help="Also print every row.")]
+StackOpt = Annotated[
+    str | None,
+    typer.Option("--stack", help="Software stack: trtllm, vllm, vllm-rocm, sglang, jax-xla, "
+                 "megatron, nemo, maxtext... (default: the chip's, as calibrated)."),
+]  # fmt: skip
 PowerCap = Annotated[
     str | None,
     typer.Option("--power-cap", help="Per-chip power cap, e.g. '450 W' (MaxQ-style: slower)."),
@@ -120,6 +125,11 @@ def train(
         int | None,
         typer.Option("--sft-doc-len", help="SFT: mean packed document length (default: seq len)."),
     ] = None,
+    stack: StackOpt = None,
+    fp8_scaling: Annotated[
+        str,
+        typer.Option("--fp8-scaling", help="tensor | block (DeepSeek-V3's 1x128/128x128 scales)."),
+    ] = "tensor",
     as_json: AsJson = False,
 ) -> None:
     """Time a training step (or search the best plan) for MODEL on NUM_CHIPS chips."""
@@ -263,6 +273,7 @@ def infer_command(
     ] = "bf16",
     power_cap: PowerCap = None,
     speculative: Speculative = None,
+    stack: StackOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Latency, throughput and memory of one static batch (prefill, then decode)."""
@@ -472,7 +483,7 @@ def _infer_row(result: object, scored: object) -> dict[str, object]:
     """One validate-infer row as --json prints it: the old keys, then the protocol's."""
     return result.to_dict() | {  # type: ignore[attr-defined]
         "id": result.row_id,  # type: ignore[attr-defined]
-        "fitted": False,
+        "fitted": scored.case.fitted if scored else False,  # type: ignore[attr-defined]
         "predicted_held_out": scored.predicted_held_out if scored else None,  # type: ignore[attr-defined]
         "error_pct_held_out": scored.error_pct(held_out=True) if scored else None,  # type: ignore[attr-defined]
         "interval": scored.interval if scored else None,  # type: ignore[attr-defined]
