@@ -86,13 +86,27 @@ def model_row(setup: RowSetup, row_id: str) -> RowModel:
 
 def _train_row(setup: RowSetup, row_id: str) -> RowModel:
     """One training step of the row's plan (tigris.api.train) and its activity."""
-    from tigris.api.training import train
     from tigris.cost.workload_activity import training_activity
+    from tigris.hardware.presets import default_cluster, load_chip
+    from tigris.parallel.search import search_plans
+    from tigris.parallel.step import TrainSetup
+    from tigris.workload.finetune import make_finetune, with_finetune
+    from tigris.workload.presets import load_model
 
-    result = train(setup.model_id, chip=setup.chip_id, num_chips=setup.num_chips,
-                   global_batch=setup.batch, seq_len=setup.input_len, dtype=setup.dtype,
-                   top=1, **dict(setup.plan))  # fmt: skip
-    step, chip = result.best, result.chip
+    # the row's published plan through the plan search, as `tigris train` runs it (this
+    # package sits below tigris.api, so it calls the search itself)
+    fixed = dict(setup.plan)
+    tune = {key: fixed.pop(key, None) for key in ("finetune", "lora_rank", "lora_targets")}
+    finetune = make_finetune(tune["finetune"] or "full", setup.input_len, tune["lora_rank"],
+                             tune["lora_targets"], None)  # fmt: skip
+    if finetune.mode == "lora":
+        fixed.setdefault("zero", 0)  # as tigris train: LoRA's optimizer state is the adapters'
+    spec = with_finetune(load_model(setup.model_id), finetune)
+    chip = apply_power_cap(load_chip(setup.chip_id))
+    cluster = default_cluster(chip)
+    assert cluster is not None, f"{chip.id} has no default system"
+    train = TrainSetup(spec, chip, cluster, setup.num_chips, setup.batch, setup.input_len)
+    step = search_plans(train, fixed | {"dtype": setup.dtype}, top_k=1).best
     activity = training_activity(step, setup.dtype, chip)
     assumptions = load_assumptions()
     rates = reference_rates(chip, activity, assumptions, estimate_area(chip, assumptions))
