@@ -11,6 +11,9 @@ A stack is not a second step-time model: it modifies the inputs of the one model
 - `step_overhead_s` is host time per engine step (one forward pass) that the device
   waits for: scheduling and input preparation run serially with the step in engines
   that do not overlap them (vLLM's V0 engine before v0.6: vLLM blog, 2024-09-05);
+- `seq_overhead_s` is host time per running sequence per engine step, serial with the
+  device in the same engines (V0's per-sequence output processing, detokenisation and,
+  with the API server in the engine's process, streaming: same blog);
 - `engine` names the scheduler profile (tigris.serving.engines: max sequences, token
   budget, chunked prefill) the stack runs by default.
 Each value in catalog/stacks/<id>.yaml cites its source or, when fitted, its fitter and
@@ -51,6 +54,7 @@ class StackProfile:
     all_reduce: str | None = None
     cuda_graphs: bool | None = None
     step_overhead_s: float = 0.0
+    seq_overhead_s: float = 0.0
     fuses: tuple[str, ...] = ()
     # provenance: left out of equality (a Deployment holding a stack stays hashable)
     sources: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
@@ -65,6 +69,7 @@ class StackProfile:
             and self.grouped_kv_reads is None
             and self.all_reduce is None
             and self.step_overhead_s == 0.0
+            and self.seq_overhead_s == 0.0
         )
 
     def apply_to_chip(self, chip: Chip) -> Chip:
@@ -112,6 +117,7 @@ class StackProfile:
             "gemm_efficiency": self.gemm_efficiency,
             "attention": self.attention,
             "step_overhead_s": self.step_overhead_s,
+            "seq_overhead_s": self.seq_overhead_s,
         }
 
 
@@ -147,6 +153,7 @@ def _profile(path: Path) -> StackProfile:
         )
     raw["fuses"] = tuple(raw.get("fuses") or ())
     raw["step_overhead_s"] = float(raw.get("step_overhead_s") or 0.0)
+    raw["seq_overhead_s"] = float(raw.get("seq_overhead_s") or 0.0)
     raw["gemm_efficiency"] = float(raw.get("gemm_efficiency", 1.0))
     profile = StackProfile(**raw)
     _check(profile, path)
@@ -159,6 +166,8 @@ def _check(profile: StackProfile, path: Path) -> None:
         problems.append(f"gemm_efficiency {profile.gemm_efficiency}")
     if profile.step_overhead_s < 0:
         problems.append(f"step_overhead_s {profile.step_overhead_s}")
+    if profile.seq_overhead_s < 0:
+        problems.append(f"seq_overhead_s {profile.seq_overhead_s}")
     if profile.all_reduce is not None and profile.all_reduce not in ALL_REDUCE_KINDS:
         problems.append(f"all_reduce {profile.all_reduce[:20]!r}")
     if profile.kind not in ("serving", "training"):

@@ -180,6 +180,7 @@ class StepTimer:
         self._groups = self._comm_groups()
         # host time per forward pass the device waits for (tigris.hardware.stacks)
         self._step_host_s = deployment.stack.step_overhead_s if deployment.stack else 0.0
+        self._seq_host_s = deployment.stack.seq_overhead_s if deployment.stack else 0.0
 
     # ---- per-chip graph and op times -----------------------------------------------
 
@@ -469,10 +470,12 @@ class StepTimer:
         return time_s + self._step_host_s if self._step_host_s else time_s
 
     def head_s(self, num_seqs: int) -> float:
-        """LM head and sampling for num_seqs sequences emitting a token."""
+        """LM head and sampling for num_seqs sequences emitting a token, and the stack's
+        serial host time per sequence (output processing; 0 for most stacks)."""
         if num_seqs <= 0:
             return 0.0
-        return interpolate(self._head_exact, num_seqs, EXACT_TOKENS, GRID_PER_OCTAVE)
+        time_s = interpolate(self._head_exact, num_seqs, EXACT_TOKENS, GRID_PER_OCTAVE)
+        return time_s + self._seq_host_s * num_seqs if self._seq_host_s else time_s
 
     def decode_attention_s(self, batch: int, kv_len: float) -> float:
         """Attention of batch decoding sequences of mean KV length kv_len, all layers."""

@@ -1,5 +1,12 @@
 """Run one mapped power row through tigris' serving model: its time and the reference
-rates of its activity, with nothing of the row's measured power or energy."""
+rates of its activity, with nothing of the row's measured power or energy.
+
+A serve row runs under its source's software stack (tigris.validate.stack_fit.power_row_stack)
+composed as `tigris serve --stack` composes it (tigris.api.serving._deployment): the
+stack's kernel efficiency on the chip, then the power cap, then the stack's engine
+profile (scheduler limits), then the Deployment with the stack's settings; the step
+times are the one StepTimer's (the stack's host time per step and per sequence in it).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,7 @@ from tigris.cost.power_scope import RefRates, apply_power_cap, board_limit_w, re
 from tigris.cost.workload_activity import inference_activity
 from tigris.errors import TigrisError
 from tigris.hardware.presets import load_chip
+from tigris.hardware.stacks import StackProfile
 from tigris.serving.deployment import build_deployment
 from tigris.serving.static_batch import infer
 from tigris.validate.power import PowerRow, RowSetup
@@ -44,23 +52,36 @@ def _batch(setup: RowSetup, deployment) -> int:
     return batch
 
 
+def _deployment(setup: RowSetup, stack: StackProfile | None):
+    """The row's Deployment under `stack` (None: the chip as calibrated, no engine
+    profile), composed in `tigris serve --stack`'s order (see the module docstring)."""
+    from tigris.serving.engines import ServingOptions
+
+    chip, settings = load_chip(setup.chip_id), {}
+    if stack is not None:
+        chip, settings = stack.apply_to_chip(chip), stack.deployment_settings()
+    chip = apply_power_cap(chip, setup.power_cap_w)
+    limits: dict[str, int] = {}
+    if stack is not None and stack.engine is not None:
+        limits = ServingOptions(engine=stack.engine).engine_limits(
+            chip.dram_capacity_bytes, {}, False
+        )[0]
+    return build_deployment(
+        load_model(setup.model_id), chip, num_chips=setup.tp, tp=setup.tp,
+        compute_dtype=setup.dtype, weight_dtype=setup.weight_dtype, **limits, **settings,
+    )  # fmt: skip
+
+
 @lru_cache(maxsize=4096)
-def model_row(setup: RowSetup, row_id: str) -> RowModel:
-    """The serving (or, for a train row, training) model over the row's setup
-    (TigrisError when it cannot run it); a capped row's ops are timed at the clock its
-    cap allows each (apply_power_cap, with the shipped board terms: they are fitted on
-    board rows, and every capped row is a wall row)."""
+def model_row(setup: RowSetup, row_id: str, stack: StackProfile | None = None) -> RowModel:
+    """The serving (or, for a train row, training) model over the row's setup under
+    `stack` (TigrisError when it cannot run it); a capped row's ops are timed at the
+    clock its cap allows each (apply_power_cap, with the shipped board terms: they are
+    fitted on board rows, and every capped row is a wall row)."""
     if setup.kind == "train":
         return _train_row(setup, row_id)
-    chip = apply_power_cap(load_chip(setup.chip_id), setup.power_cap_w)
-    deployment = build_deployment(
-        load_model(setup.model_id),
-        chip,
-        num_chips=setup.tp,
-        tp=setup.tp,
-        compute_dtype=setup.dtype,
-        weight_dtype=setup.weight_dtype,
-    )
+    deployment = _deployment(setup, stack)
+    chip = deployment.chip
     batch = _batch(setup, deployment)
     result = infer(deployment, batch, setup.input_len, setup.output_len)
     if not result.fits:

@@ -4,7 +4,13 @@ In-sample: one fit on every mapped row, each row scored with it. Held out: for e
 group (a source, or a chip), a fit on the rows outside the group, the group's rows scored
 with it; `fitted_on` of that fit is checked to hold none of them. J/token in the row's
 scope: predicted power x chips / predicted tokens per second (the model's own time,
-stretched by the cap), against the row's measured J/token.
+stretched by the cap), against the row's measured J/token; the model's tokens/s against
+the row's measured tokens/s.
+
+Each serve row runs under its source's stack (tigris.validate.stack_fit_power). A stack
+constant fitted on rows of a source is at its prior when that source is held out (and
+for every row under `--holdout chip`), as `validate infer` does; `stack_fit_row` marks
+the rows a constant was fitted on.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ HOLDOUTS = ("source", "chip")
 class Prediction:
     power_w: float  # whole row (num_chips), in the row's scope
     j_per_token: float
+    tokens_per_s: float
 
 
 @dataclass(frozen=True)
@@ -34,9 +41,15 @@ class Mapped:
     row: PowerRow
     model: RowModel
     sample: PowerSample
+    held: RowModel  # the model with the stack's fits on the row's held-out group at priors
+    stack: str
 
 
-def run_models(rows: list[PowerRow], progress: Callable[[int, int], None] | None = None):
+def run_models(
+    rows: list[PowerRow],
+    progress: Callable[[int, int], None] | None = None,
+    holdout: str = "source",
+):
     """(mapped rows with their model runs, {row id: reason} of the rest)."""
     mapped: list[Mapped] = []
     reasons: dict[str, str] = {}
@@ -45,17 +58,31 @@ def run_models(rows: list[PowerRow], progress: Callable[[int, int], None] | None
             reasons[row.row_id] = row.reason
             continue
         try:
-            model = model_row(row.setup, row.row_id)
+            item = _run(row, holdout)
         except TigrisError as error:
             reasons[row.row_id] = f"the model cannot run the setup: {str(error).splitlines()[0]}"
             continue
-        mapped.append(Mapped(row, model, sample_of(row, model)))
+        mapped.append(item)
     return mapped, reasons
 
 
-def predict(item: Mapped, coefficients: PowerCoefficients) -> Prediction:
-    """Power and J/token of a row in its scope, from coefficients and the model's rates."""
-    m, setup = item.model, item.row.setup
+def _run(row: PowerRow, holdout: str) -> Mapped:
+    """The row's model under its stack, and under its stack held out."""
+    from tigris.hardware.stacks import ANY_SOURCE
+    from tigris.validate.stack_fit_power import row_power_profile
+
+    assert row.setup is not None
+    profile = row_power_profile(row)
+    model = model_row(row.setup, row.row_id, profile)
+    held_profile = profile.without_fits_from(row.source if holdout == "source" else ANY_SOURCE)
+    held = model if held_profile == profile else model_row(row.setup, row.row_id, held_profile)
+    return Mapped(row, model, sample_of(row, model), held, profile.id)
+
+
+def predict(item: Mapped, coefficients: PowerCoefficients, held: bool = False) -> Prediction:
+    """Power, J/token and tokens/s of a row in its scope, from coefficients and the
+    model's rates (`held`: the model with the row's stack fits held out)."""
+    m, setup = (item.held if held else item.model), item.row.setup
     assert setup is not None
     power = power_from_rates(
         m.chip_id, m.tdp_w, m.rates, m.time_s, coefficients, limit_w=m.limit_w, pue=1.0
@@ -63,7 +90,7 @@ def predict(item: Mapped, coefficients: PowerCoefficients) -> Prediction:
     per_chip = power.power_w(setup.scope)
     tokens_per_s = m.tokens / power.capped_time_s
     total = per_chip * item.row.num_chips
-    return Prediction(total, total / tokens_per_s)
+    return Prediction(total, total / tokens_per_s, tokens_per_s)
 
 
 def group_key(row: PowerRow, holdout: str) -> str:
@@ -87,7 +114,7 @@ def fit_without(mapped: list[Mapped], left_out: set[str]) -> PowerCoefficients |
 def score(rows: list[PowerRow], holdout: str = "source", progress=None) -> dict[str, object]:
     """The whole validation: per-row predictions in-sample and held out, per-group
     headlines, the unmapped rows with their reasons, the fits."""
-    mapped, reasons = run_models(rows, progress)
+    mapped, reasons = run_models(rows, progress, holdout)
     if not any(m.sample.scope == "board" for m in mapped):
         raise TigrisError("no mapped board-power row to fit the power model on")
     full = fit_without(mapped, set())
@@ -122,24 +149,37 @@ def _row_result(item: Mapped, full: PowerCoefficients, held: PowerCoefficients |
         "model": setup.model_id,
         "scope": setup.scope,
         "batch": item.model.batch,
+        "stack": item.stack,
+        "stack_fit_row": _is_stack_fit_row(item),
         "power_cap_w": setup.power_cap_w,
         "measured_power_w": row.measured_power_w,
         "measured_j_per_token": row.measured_j_per_token,
-        "power_w_in_sample": ins.power_w,
-        "j_per_token_in_sample": ins.j_per_token,
-        "power_err_in_sample": _err(ins.power_w, row.measured_power_w),
-        "j_per_token_err_in_sample": _err(ins.j_per_token, row.measured_j_per_token),
+        "measured_tokens_per_s": row.measured_tokens_per_s,
+        **_scores(item, ins, "in_sample"),
         "assumed": list(setup.assumed),
     }
     if held is not None:
-        out = predict(item, held)
-        result |= {
-            "power_w_held_out": out.power_w,
-            "j_per_token_held_out": out.j_per_token,
-            "power_err_held_out": _err(out.power_w, row.measured_power_w),
-            "j_per_token_err_held_out": _err(out.j_per_token, row.measured_j_per_token),
-        }
+        result |= _scores(item, predict(item, held, held=True), "held_out")
     return result
+
+
+def _scores(item: Mapped, p: Prediction, kind: str) -> dict[str, float]:
+    row = item.row
+    return {
+        f"power_w_{kind}": p.power_w,
+        f"j_per_token_{kind}": p.j_per_token,
+        f"tokens_per_s_{kind}": p.tokens_per_s,
+        f"power_err_{kind}": _err(p.power_w, row.measured_power_w),
+        f"j_per_token_err_{kind}": _err(p.j_per_token, row.measured_j_per_token),
+        f"tokens_per_s_err_{kind}": _err(p.tokens_per_s, row.measured_tokens_per_s),
+    }
+
+
+def _is_stack_fit_row(item: Mapped) -> bool:
+    from tigris.hardware.stacks import load_stack
+
+    fitted = load_stack(item.stack).fitted.values()
+    return any(item.row.row_id in record.get("rows", ()) for record in fitted)
 
 
 def _mape(results: list[dict], key: str) -> float | None:
@@ -170,7 +210,7 @@ def _groups(rows, per_row, reasons, holdout) -> list[dict[str, object]]:
                 "rows_scored": len(results),
                 **{
                     f"{what}_mape_{kind}": _mape(results, f"{what}_err_{kind}")
-                    for what in ("power", "j_per_token")
+                    for what in ("power", "j_per_token", "tokens_per_s")
                     for kind in ("in_sample", "held_out")
                 },
             }

@@ -32,6 +32,8 @@ from tigris.hardware.stacks import StackProfile, default_stack_id, load_stack
 # submitted (AMD ran vLLM-ROCm in MLPerf v4.1); partners' rows of the same stack
 # (e.g. Dell's XE9680 MI300X) are scored, never fitted.
 DEVELOPMENT_SUBMITTERS = {"vllm-rocm-v0": ("AMD",)}
+# Stacks whose host times are fitted on power.csv rows (tigris.validate.stack_fit_power)
+POWER_FIT_STACKS = ("vllm-v0", "vllm-v0-server")
 LABEL_ONLY = "pytorch-eager"
 VLLM_V1_MINOR = 6  # vLLM 0.6 brought multi-step scheduling; V0's serial host work before it
 SECANT_STEPS = 8
@@ -122,14 +124,16 @@ class FitRecord:
     rows: tuple[str, ...]
     mean_log_ratio_before: float
     mean_log_ratio_after: float
+    fitter: str = "tigris.validate.stack_fit.fit_step_overhead"
+    rule: str = "rows submitted by the stack's developer (DEVELOPMENT_SUBMITTERS)"
 
     def to_yaml(self) -> dict[str, object]:
         return {
             "value": self.value,
             "prior": self.prior,
-            "fitter": "tigris.validate.stack_fit.fit_step_overhead",
+            "fitter": self.fitter,
             "source": self.source,
-            "rule": "rows submitted by the stack's developer (DEVELOPMENT_SUBMITTERS)",
+            "rule": self.rule,
             "rows": list(self.rows),
             "bias_before_pct": 100 * (exp(self.mean_log_ratio_before) - 1),
             "bias_after_pct": 100 * (exp(self.mean_log_ratio_after) - 1),
@@ -185,9 +189,17 @@ def fit_step_overhead(
 
 
 def main(argv: list[str]) -> None:
-    """`python -m tigris.validate.stack_fit STACK`: the fit record as JSON."""
+    """`python -m tigris.validate.stack_fit STACK`: the fit record(s) as JSON (a stack
+    fitted on power rows, POWER_FIT_STACKS: both host times)."""
     import json
 
+    if argv[0] in POWER_FIT_STACKS:
+        from tigris.validate.power import read_power_rows
+        from tigris.validate.stack_fit_power import fit_host_times
+
+        records = fit_host_times(argv[0], read_power_rows())
+        print(json.dumps({r.name: r.to_yaml() for r in records}, indent=1))
+        return
     from tigris.validate.infer import CATEGORIES
     from tigris.validate.measured import read_rows
 
