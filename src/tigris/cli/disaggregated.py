@@ -31,7 +31,8 @@ def check_pool_options(disaggregate: bool, prefill: str | None, decode: str | No
             )
 
 
-def run_disaggregated(as_json: bool, quiet: bool, **options: object) -> None:
+def run_disaggregated(as_json: bool, quiet: bool, **options: object) -> dict:
+    """Run tigris.api.disaggregated.serve_disaggregated, print it; return its dict."""
     from tigris.api.disaggregated import serve_disaggregated
     from tigris.cli.progress import Progress
 
@@ -40,7 +41,12 @@ def run_disaggregated(as_json: bool, quiet: bool, **options: object) -> None:
         data = serve_disaggregated(progress=bar.update, **options)  # type: ignore[arg-type]
     if as_json:
         sys.stdout.write(json.dumps(data, indent=2, default=float) + "\n")
-        return
+    else:
+        _print(data)
+    return data
+
+
+def _print(data: dict) -> None:
     from tigris.cli.serve import _table
 
     if "search" in data:

@@ -40,6 +40,7 @@ from tigris.serving.kv_transfer import (
 )
 from tigris.serving.memory import plan_memory
 from tigris.serving.metrics import summarize
+from tigris.serving.prefix_cache import PrefixSharing
 from tigris.serving.requests import Workload
 from tigris.serving.simulator import SimulationResult, simulate
 from tigris.serving.step_time import StepTimer, shared_timer
@@ -122,8 +123,11 @@ def replica_timer(deployment: Deployment) -> StepTimer:
 
 
 def prefill_workload(workload: Workload) -> Workload:
-    """The prefill pool's requests: the same prompts, one output token each."""
-    return Workload(workload.arrival_s, workload.input_len, np.ones_like(workload.output_len))
+    """The prefill pool's requests: the same prompts (and prefixes), one output token each."""
+    return Workload(
+        workload.arrival_s, workload.input_len, np.ones_like(workload.output_len),
+        workload.prefix_hashes, workload.hash_block_tokens,
+    )  # fmt: skip
 
 
 def simulate_disaggregated(
@@ -135,15 +139,19 @@ def simulate_disaggregated(
     link: KvLink | None = None,
     prefill_result: SimulationResult | None = None,
     progress: Callable[[int, int], None] | None = None,
+    prefix: PrefixSharing | None = None,
+    prefill_first: bool = False,
 ) -> DisaggregatedResult:
     """Serve `workload` on the two pools. `prefill_result`: the prefill pool's simulation
     of this workload when the caller has it (a layout search reuses it across decode
-    pools). `progress(done, total)` hears of requests through the decode pool."""
+    pools). `prefix`, `prefill_first`: the prefill pool's prefix cache and step order
+    (simulator.simulate; a cached prefix skips prefill compute, its KV is still sent).
+    `progress(done, total)` hears of requests through the decode pool."""
     link = link or kv_link(prefill, decode)
     if prefill_result is None:
-        prefill_result = simulate(
-            prefill, prefill_workload(workload), chunked_prefill=chunked_prefill,
-            timer=replica_timer(prefill),
+        prefill_result = simulate_prefill(
+            prefill, workload, chunked_prefill=chunked_prefill, prefix=prefix,
+            prefill_first=prefill_first,
         )  # fmt: skip
     done = prefill_result.first_token_s
     sender = np.arange(workload.num_requests) % prefill.num_replicas  # simulate's dealing
@@ -171,6 +179,11 @@ def simulate_disaggregated(
         busy_s=prefill_result.busy_s + decode_result.busy_s,
     )
     return DisaggregatedResult(prefill_result, decode_result, transfers, done, link, combined)
+
+
+def simulate_prefill(prefill: Deployment, workload: Workload, **run: object) -> SimulationResult:
+    """The prefill pool's simulation of `workload` (simulator.simulate's settings `run`)."""
+    return simulate(prefill, prefill_workload(workload), timer=replica_timer(prefill), **run)  # type: ignore[arg-type]
 
 
 PoolPower = Callable[[Deployment, SimulationResult, float, str], dict[str, object]]
@@ -230,6 +243,8 @@ def summarize_disaggregated(
             pools[phase].update(power(d, r, span, phase))
     pools["prefill"]["prefill_latency_p50_s"] = float(np.percentile(prefill_latency, 50))
     pools["prefill"]["prefill_latency_p99_s"] = float(np.percentile(prefill_latency, 99))
+    if result.prefill.prefix_cache is not None:
+        pools["prefill"]["prefix_cache"] = result.prefill.prefix_cache
     totals = {}
     if power is not None:
         watts = (float(p["pool_power_node_wall_w"]) for p in pools.values())  # type: ignore[arg-type]

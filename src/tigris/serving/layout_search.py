@@ -36,7 +36,11 @@ from functools import partial
 from tigris.errors import InfeasibleError
 from tigris.hardware.chip import Chip
 from tigris.serving.deployment import Deployment
-from tigris.serving.disaggregated import prefill_workload, replica_timer, simulate_disaggregated
+from tigris.serving.disaggregated import (
+    replica_timer,
+    simulate_disaggregated,
+    simulate_prefill,
+)
 from tigris.serving.metrics import summarize
 from tigris.serving.requests import Workload
 from tigris.serving.simulator import SimulationResult, simulate
@@ -136,16 +140,18 @@ def search_layouts(
     progress: Callable[[int, int], None] | None = None,
     *,
     price: Price,
+    prefill_settings: dict[str, object] | None = None,
 ) -> dict[str, object]:
     """Every (prefill, decode) layout within the limits, simulated; the cheapest meeting
     the SLOs and the Pareto front (cost, p99 TTFT, p99 TPOT). `base` holds the model,
     dtypes and engine settings; `price` gives a chip's $ per chip-hour (the cost model
-    lives above this package: tigris.cost.tco.usd_per_chip_hour)."""
+    lives above this package: tigris.cost.tco.usd_per_chip_hour); `prefill_settings`:
+    the prefill pool's simulate settings (chunked_prefill, prefix, prefill_first)."""
     heads = base.model.num_heads
     slo = (slo_ttft_s, slo_tpot_s)
     candidates: list[Candidate] = []
     for p in pool_layouts(prefill_chip, max_prefill_chips, heads):
-        prefill_run = _prefill_run(base, prefill_chip, p, workload)
+        prefill_run = _prefill_run(base, prefill_chip, p, workload, prefill_settings or {})
         for d in pool_layouts(decode_chip, max_decode_chips, heads):
             evaluate = partial(_evaluate_pair, prefill_run, base, decode_chip, d, workload, slo)
             candidates.append((_row(prefill_chip, p, decode_chip, d, price), evaluate))
@@ -153,7 +159,7 @@ def search_layouts(
 
 
 def _prefill_run(
-    base: Deployment, chip: Chip, layout: PoolLayout, workload: Workload
+    base: Deployment, chip: Chip, layout: PoolLayout, workload: Workload, settings: dict
 ) -> Callable[[], tuple[Deployment, SimulationResult]]:
     """The prefill pool's deployment and simulation, run once when first asked for (every
     decode layout reuses it); an InfeasibleError naming the prefill pool when it fails."""
@@ -163,8 +169,7 @@ def _prefill_run(
         if not outcome:
             try:
                 prefill = _deployment(base, chip, layout)
-                wl = prefill_workload(workload)
-                outcome.append((prefill, simulate(prefill, wl, timer=replica_timer(prefill))))
+                outcome.append((prefill, simulate_prefill(prefill, workload, **settings)))
             except InfeasibleError as error:
                 outcome.append(InfeasibleError(f"prefill pool: {error}"))
         if isinstance(outcome[0], InfeasibleError):
