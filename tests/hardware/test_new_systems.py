@@ -19,6 +19,7 @@ from tigris.parallel.collectives import CommGroup, collective_time_s
 
 TERA = 1e12
 GIB = 2**30
+MIB = 2**20  # nvidia-smi totals (test_memory_capacity.py gives their sources)
 
 # chip id -> (dense peaks in TFLOP/s, HBM bytes, HBM bytes/s, scale-up domain of its system).
 # Sources: the `sources` of each YAML (NVIDIA H200 page, AWS Neuron docs, Google TPU docs,
@@ -28,9 +29,9 @@ HEADLINES = {
     "b300": ({"bf16": 2250, "fp8": 4500, "fp4": 13125}, 288e9, 8e12, 8),
     "gb300": ({"bf16": 2500, "fp8": 5000, "fp4": 15000}, 288e9, 8e12, 72),
     "h200-nvl": ({"bf16": 835.5, "fp8": 1670.5}, 141e9, 4.8e12, 4),
-    "h800": ({"bf16": 989.4, "fp8": 1978.9}, 80e9, 3.35e12, 8),
+    "h800": ({"bf16": 989.4, "fp8": 1978.9}, 81559 * MIB, 3.35e12, 8),
     "h20": ({"bf16": 148, "fp8": 296}, 96e9, 4.0e12, 8),
-    "l40s": ({"bf16": 362.05, "fp8": 733}, 48e9, 0.864e12, 8),
+    "l40s": ({"bf16": 362.05, "fp8": 733}, 46068 * MIB, 0.864e12, 8),
     "gaudi-2": ({"bf16": 432, "fp8": 865}, 96e9, 2.46e12, 8),
     "mi355x": ({"bf16": 2516.6, "fp8": 5033.2, "fp4": 10066.3}, 288e9, 8e12, 8),
     "tpu-v7": ({"bf16": 2307, "fp8": 4614}, 192 * GIB, 7.38e12, 9216),
