@@ -262,6 +262,47 @@ def _rerun_bugs(path: str, workers: int) -> list[Cell]:
     return [again.get((c.model, c.chip, c.command), c) for c in cells]
 
 
+def _cell_text(row: dict[str, dict]) -> str:
+    """One model on one chip: infer's chips and TPOT, serve's tokens/s, train's MFU."""
+    parts = []
+    for command, show in (
+        ("infer", lambda f: f"{f['num_chips']}x {f['tpot_s'] * 1e3:.1f} ms"),
+        ("serve", lambda f: f"{f['throughput_tokens_per_s']:,.0f} tok/s"),
+        ("train", lambda f: f"MFU {f['mfu']:.0%}"),
+    ):
+        cell = row.get(command)
+        if cell is None:
+            continue
+        status = cell["status"]
+        parts.append(show(cell["figures"]) if status == "ok" else status.upper())
+    return " / ".join(parts)
+
+
+def render_markdown(document: dict) -> str:
+    """The summary and a model x chip table (infer chips and TPOT / serve output tokens/s
+    / train MFU), then every cell that is not ok with its command and message."""
+    rows: dict[tuple[str, str], dict[str, dict]] = {}
+    for cell in document["cells"]:
+        rows.setdefault((cell["model"], cell["chip"]), {})[cell["command"]] = cell
+    models = list(dict.fromkeys(model for model, _ in rows))
+    chips = list(dict.fromkeys(chip for _, chip in rows))
+    lines = ["| command | ok | infeasible | bug |", "|---|---|---|---|"]
+    for command, counts in document["summary"].items():
+        lines.append(f"| {command} | {counts['ok']} | {counts['infeasible']} | {counts['bug']} |")
+    lines += ["", "| model | " + " | ".join(chips) + " |", "|---" * (len(chips) + 1) + "|"]
+    for model in models:
+        texts = [_cell_text(rows.get((model, chip), {})) for chip in chips]
+        lines.append(f"| {model} | " + " | ".join(texts) + " |")
+    others = [c for c in document["cells"] if c["status"] != "ok"]
+    if others:
+        lines += ["", "Cells that are not ok:", ""]
+    for cell in others:
+        command = " ".join(cell["argv"])
+        lines.append(f"- {cell['status']}: `tigris {command}` (exit {cell['returncode']}): "
+                     f"{cell['message']}")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, default=2)
@@ -269,7 +310,11 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--chips", default=",".join(CHIPS))
     parser.add_argument("--rerun", help="an earlier run's JSON: run its rows with a bug again")
+    parser.add_argument("--markdown", help="print an earlier run's JSON as Markdown tables")
     options = parser.parse_args()
+    if options.markdown:
+        print(render_markdown(json.loads(Path(options.markdown).read_text())), end="")
+        return
     if options.rerun:
         cells = _rerun_bugs(options.rerun, options.workers)
     else:
