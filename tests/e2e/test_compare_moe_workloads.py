@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
 from cli_run import run_tigris
 from tigris.compare.workloads import DEFAULT_WORKLOADS, NAMED_WORKLOADS, resolve_workload
@@ -57,7 +58,23 @@ def test_serve_deepseek_r1_runs() -> None:
     assert "GB of weights per chip" in cells["h100-sxm"]["reason"]
 
 
+def test_train_deepseek_v3_report_layout_runs(tmp_path) -> None:
+    """The named workload with the V3 report's layout held fixed (pp 16 x ep 64, ZeRO-1,
+    no tp; sec. 3.2), as a workload file: a few plans instead of the whole search."""
+    fields = resolve_workload("train-deepseek-v3").model_dump(mode="json", by_alias=True)
+    plan = {"tp": 1, "pp": 16, "ep": 64, "zero": 1, "micro_batch": 1, "recompute": "none"}
+    path = tmp_path / "v3-report-layout.yaml"
+    path.write_text(yaml.safe_dump({**fields, "name": "v3-report-layout", "plan": plan}))
+    data = _compare("--workload", str(path), "--chips", "b200")
+    cell = data["results"]["v3-report-layout"]["b200"]
+    assert cell["fits"] and (cell["plan"]["pp"], cell["plan"]["ep"]) == (16, 64)
+    assert sum(cell["plan"]["pp_layers"]) == 61  # 61 layers over 16 uneven stages
+    assert 0 < cell["mfu"] < 1 and cell["extra"]["time_to_train_s"] > 0
+
+
+@pytest.mark.slow
 def test_train_deepseek_v3_runs() -> None:
+    """The whole plan search (about a minute on a loaded 2-core machine)."""
     data = _compare("--workload", "train-deepseek-v3", "--chips", "b200")
     cell = data["results"]["train-deepseek-v3"]["b200"]
     assert cell["plan"]["ep"] > 1 and cell["fits"]
