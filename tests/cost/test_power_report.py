@@ -36,8 +36,8 @@ def test_infer_reports_power_and_a_cap_throttles_it() -> None:
     assert capped_data["power_clock_ratio"] < 1.0 == capped_data["power_cap_slowdown"]
     ttft_ratio = capped_data["ttft_s"] / free_data["ttft_s"]
     assert ttft_ratio > capped_data["tpot_s"] / free_data["tpot_s"]
-    # chip = board without the DRAM stacks' dynamic power: equal when the fit finds no
-    # DRAM term (power_fit.json memory_scale 0: the rows put HBM power in the idle term)
+    # chip = board without the DRAM stacks' dynamic power: equal when a fit finds no
+    # DRAM term (power_fit.json's memory_scale may be 0)
     scopes = (
         free_data["power_node_wall_w"] > free_data["power_board_w"] >= free_data["power_chip_w"]
     )
