@@ -1,9 +1,11 @@
 """Plan search: every valid plan for a model, system, chip count, batch and sequence.
 
-Enumerated: tp (dividing the heads, inside one scale-up domain), pp (any stage count up to
-the layers) with its split of the layers (even when pp divides the layers, else the uneven
-split with the one-fewer stages at the model ends, which is Megatron-LM/Llama 3's balanced
-split when pp divides layers + 2; see `tigris.parallel.stages`),
+Enumerated: tp (dividing the heads, inside one scale-up domain), pp (`pipeline_sizes`: the
+divisors of the layers and of the layers + 2, and the powers of two, up to the layers; any
+other pp only when fixed) with its split of the layers (even when pp divides the layers,
+else the uneven split with the one-fewer stages at the model ends, which is
+Megatron-LM/Llama 3's balanced split when pp divides layers + 2; see
+`tigris.parallel.stages`),
 cp (powers of two up to 8, for sequences of 8k tokens and more or when asked), ep (MoE:
 dividing experts and dp), dp the rest; micro-batch (divisors of the per-replica batch, up
 to 16), virtual stages (up to 8: divisors of the layers per stage, of (layers + 2) / pp on
@@ -117,10 +119,19 @@ def _virtual_stages(
 
 
 def pipeline_sizes(num_layers: int, num_chips: int) -> list[int]:
-    """Stage counts dividing the chips, up to the layers (each has an even or an uneven
-    split, `tigris.parallel.stages`; listing the model's side keeps this O(layers) for
-    any chip count)."""
-    return [p for p in range(1, num_layers + 1) if num_chips % p == 0]
+    """The stage counts a search tries (the rule): those a practitioner runs, dividing
+    the chips, up to the layers: the divisors of the layers (the even split), of the
+    layers + 2 (Megatron-LM / Llama 3's balanced split) and the powers of two (uneven
+    splits, as DeepSeek-V3's 61 layers on 16 stages). Any other pp is searched only when
+    the caller fixes it (`--pp`, `--pp-layers`); trying every pp up to the layers
+    multiplied the plans without finding better ones on the baseline runs. Listing the
+    model's side keeps this O(layers) for any chip count."""
+    return [
+        p
+        for p in range(1, num_layers + 1)
+        if num_chips % p == 0
+        and (num_layers % p == 0 or (num_layers + 2) % p == 0 or p & (p - 1) == 0)
+    ]
 
 
 def _layouts(
@@ -136,10 +147,10 @@ def _layouts(
 
 
 def _plan_maker(fixed_keys: set[str]) -> Callable[..., ParallelPlan]:
-    """ParallelPlan(**fields): the first plan validated, the rest built with the first's
-    checked values of the caller's `fixed_keys` (the same in every plan) and their
-    enumerated options, valid by construction (`model_construct`: a search builds
-    thousands of plans)."""
+    """ParallelPlan(**fields): the first plan validated, the rest copies of it with their
+    enumerated options, valid by construction, and the first's checked values of the
+    caller's `fixed_keys` (the same in every plan). A copy (`model_copy`) takes half the
+    time of `model_construct`, and a search builds thousands of plans."""
     first: ParallelPlan | None = None
 
     def make(**fields: object) -> ParallelPlan:
@@ -147,8 +158,9 @@ def _plan_maker(fixed_keys: set[str]) -> Callable[..., ParallelPlan]:
         if first is None:
             first = ParallelPlan(**fields)
             return first
-        checked = first.__dict__
-        return ParallelPlan.model_construct(**fields | {key: checked[key] for key in fixed_keys})
+        for key in fixed_keys:
+            del fields[key]
+        return first.model_copy(update=fields)
 
     return make
 
