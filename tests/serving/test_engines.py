@@ -55,11 +55,20 @@ def test_cli_replays_a_trace_under_each_engine(engine):
     assert data["ttft_mean_s"] <= cache["ttft_mean_s_without_cache"]
 
 
-def test_prefix_options_outside_replay_are_refused():
+@pytest.mark.parametrize("scenario", ["offline", "server"])
+def test_prefix_cache_runs_in_every_scenario(scenario):
+    """The prefix cache and the trace options reach offline and server runs too (they
+    were refused outside replay): hits are reported and never raise TTFT."""
     result = subprocess.run(
         [sys.executable, "-m", "tigris", "serve", "llama3-8b", "--trace", "azure-code",
-         "--prefix-share", "0.5", "--quiet"],
-        capture_output=True, text=True, timeout=60,
+         "--scenario", scenario, "--sample", "200", "--prefix-share", "0.5", "--json",
+         "--quiet"],
+        capture_output=True, text=True, timeout=120,
     )  # fmt: skip
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "--prefix-share" in result.stderr and len(result.stderr.strip().splitlines()) <= 2
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    data = json.loads(result.stdout)
+    assert data["num_requests"] == 200
+    cache = data["prefix_cache"]
+    assert 0.3 < cache["hit_rate"] <= 0.5
+    if scenario == "offline":
+        assert data["ttft_mean_s"] <= cache["ttft_mean_s_without_cache"]

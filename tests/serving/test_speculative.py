@@ -154,11 +154,15 @@ def test_serve_bad_speculative_exits_2(value, fragment):
     _assert_user_error(result, fragment)
 
 
-def test_serve_speculative_with_replay_or_disaggregate_exits_2():
+def test_serve_speculative_replays_and_refuses_disaggregate():
     value = "draft=llama3-8b,tokens=2,acceptance=0.5"
-    replay = _run("serve", "llama3-8b", "--scenario", "replay", "--rate", "2",
-                  "--num-requests", "5", "--speculative", value)  # fmt: skip
-    _assert_user_error(replay, "replay")
+    common = ("serve", "llama3-70b", "--chip", "h100-sxm", "--num-chips", "8", "--scenario",
+              "replay", "--rate", "2", "--num-requests", "20", "--json", "--quiet")  # fmt: skip
+    plain, replay = _run(*common), _run(*common, "--speculative", value)
+    assert replay.returncode == 0 and "Traceback" not in replay.stderr, replay.stderr
+    plain_json, spec_json = json.loads(plain.stdout), json.loads(replay.stdout)
+    assert spec_json["speculative"]["tokens"] == 2  # the timer reached the replay
+    assert spec_json["num_steps"] < plain_json["num_steps"]
     split = _run("serve", "llama3-8b", "--disaggregate", "--prefill", "h100-sxm:1",
                  "--decode", "h100-sxm:1", "--speculative", value)  # fmt: skip
     _assert_user_error(split, "disaggregate")

@@ -7,9 +7,13 @@ or search their layouts under the SLO (`--search`).
                                 decode="tigris-1:8:tp=4", rate_per_s=4, num_requests=500)
     out["pools"]["decode"]["utilization"], out["kv_transfer"]["time_p99_s"]
 
-Scenarios: offline (every request at time 0); server at `rate_per_s` (Poisson) or at
-the trace's own arrivals; server without either: the highest Poisson rate meeting the
-SLOs (the MLPerf search of tigris.serving.scenario, on the disaggregated simulation).
+Scenarios: offline (every request at time 0); server or replay at `rate_per_s`
+(Poisson) or at the trace's own arrivals; server without either: the highest Poisson
+rate meeting the SLOs (the MLPerf search of tigris.serving.scenario, on the
+disaggregated simulation). `options` (tigris.serving.engines.ServingOptions) apply as in
+one pool: the trace's shaping (--rate-scale, --duration, --sample), the engine profile
+(each pool's limits for its own chip) and the prefix cache (on the prefill pool, where
+prompts are computed).
 """
 
 from __future__ import annotations
@@ -23,13 +27,21 @@ from tigris.errors import SpecError
 if TYPE_CHECKING:
     from tigris.serving.deployment import Deployment
     from tigris.serving.disaggregated import PoolSpec
-    from tigris.serving.requests import Workload
+    from tigris.serving.engines import ServingOptions
+
+
+ENGINE_KEYS = ("token_budget", "max_num_seqs", "block_size")
 
 
 def pool_deployment(
-    model: object, spec: str | PoolSpec, option: str, settings: dict[str, object]
+    model: object,
+    spec: str | PoolSpec,
+    option: str,
+    settings: dict[str, object],
+    options: ServingOptions | None = None,
 ) -> Deployment:
-    """A pool's Deployment; a bad chip or layout is a SpecError naming `option`."""
+    """A pool's Deployment, with the engine profile's limits for its chip when `options`
+    names an engine; a bad chip or layout is a SpecError naming `option`."""
     from tigris.api.inputs import resolve_chip
     from tigris.serving.deployment import build_deployment
     from tigris.serving.disaggregated import parse_pool
@@ -37,6 +49,10 @@ def pool_deployment(
     pool = parse_pool(spec, option) if isinstance(spec, str) else spec
     try:
         chip = resolve_chip(pool.chip)
+        if options is not None:
+            engine = {k: v for k, v in settings.items() if k in ENGINE_KEYS}
+            limits = options.engine_limits(chip.dram_capacity_bytes, engine, False)[0]  # type: ignore[arg-type]
+            settings = {k: v for k, v in settings.items() if k not in ENGINE_KEYS} | limits
         return build_deployment(
             model, chip, num_chips=pool.count, tp=pool.tp, ep=pool.ep, **settings
         )  # type: ignore[arg-type]
@@ -65,80 +81,52 @@ def serve_disaggregated(
     max_memory: str = "2 GiB",
     search: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    options: ServingOptions | None = None,
     **settings: object,
 ) -> dict[str, object]:
     """The JSON of `tigris serve --disaggregate` (see the module doc). `settings`:
     weight_dtype, kv_dtype, compute_dtype, token_budget, max_num_seqs, block_size."""
     from tigris.api.inputs import resolve_model
-    from tigris.api.serving import _check_memory, _check_options
+    from tigris.api.serving import build_workload, check_memory, check_options
+    from tigris.serving.engines import ServingOptions
 
-    _check_options(scenario, rate_per_s, slo_ttft_s, slo_tpot_s, seed)
+    check_options(scenario, rate_per_s, slo_ttft_s, slo_tpot_s, seed)
     trace = str(trace) if trace is not None else None
-    _check_memory(trace, num_requests, max_memory)
-    spec = resolve_model(model)
-    p = pool_deployment(spec, prefill, "--prefill", settings)
-    d = pool_deployment(spec, decode, "--decode", settings)
-    workload = _requests(p, trace, scenario, num_requests, (input_len, output_len),
-                         length_dist, rate_per_s, seed)  # fmt: skip
+    check_memory(trace, num_requests, max_memory)
+    spec, opts = resolve_model(model), options or ServingOptions()
+    p = pool_deployment(spec, prefill, "--prefill", settings, opts)
+    d = pool_deployment(spec, decode, "--decode", settings, opts)
+    workload = build_workload(p, trace, scenario, num_requests, (input_len, output_len),
+                              length_dist, rate_per_s, seed, opts)  # fmt: skip
     header = {"model": spec.name, "mode": "disaggregated", "scenario": scenario,
               "chunked_prefill": chunked_prefill, "seed": seed}  # fmt: skip
+    run = _prefill_settings(p, opts, chunked_prefill)
     if search:
-        return header | _search(p, d, workload, slo_ttft_s, slo_tpot_s, progress)
+        return header | _search(p, d, workload, slo_ttft_s, slo_tpot_s, progress, run)
     if scenario == "offline":
-        workload = _at_once(workload)
-    elif rate_per_s is None and trace is None:
-        return header | _rate_search(p, d, workload, chunked_prefill, slo_ttft_s, slo_tpot_s, seed)
-    return header | _run(p, d, workload, chunked_prefill, slo_ttft_s, slo_tpot_s, progress)
+        from tigris.serving.scenario import at_once
+
+        workload = at_once(workload)
+    elif scenario == "server" and rate_per_s is None and trace is None:
+        return header | _rate_search(p, d, workload, run, slo_ttft_s, slo_tpot_s, seed)
+    return header | _run(p, d, workload, run, slo_ttft_s, slo_tpot_s, progress)
 
 
-def _requests(
-    p: Deployment,
-    trace: str | None,
-    scenario: str,
-    num_requests: int,
-    lengths: tuple[int, int],
-    length_dist: str,
-    rate_per_s: float | None,
-    seed: int,
-) -> Workload:
-    """The trace's requests (every one within the model's context window), or drawn ones
-    arriving at `rate_per_s` (server) or at time 0."""
-    from tigris.api.inference import check_context
-    from tigris.serving.requests import synthetic_workload
-
-    if trace is None:
-        check_context(p, *lengths)
-        rate = rate_per_s if scenario == "server" else None
-        return synthetic_workload(num_requests, *lengths, rate_per_s=rate, seed=seed,
-                                  length_dist=length_dist)  # type: ignore[arg-type]  # fmt: skip
-    from tigris.serving.trace import read_trace
-
-    workload = read_trace(trace)
-    total = workload.input_len + workload.output_len
-    window = p.model.max_position_embeddings
-    if int(total.max()) > window:
-        raise SpecError(
-            f"a request of {int(total.max())} tokens exceeds {p.model.name}'s context window "
-            f"of {window} tokens (max_position_embeddings)",
-            file=trace,
-            key_path="--trace",
-        )
-    return workload
+def _prefill_settings(
+    p: Deployment, opts: ServingOptions, chunked_prefill: bool
+) -> dict[str, object]:
+    """The prefill pool's simulation settings: chunked mode (the engine profile's for its
+    chip, else --chunked-prefill), step order and prefix cache."""
+    memory = p.chip.dram_capacity_bytes
+    chunked = opts.engine_limits(memory, {}, chunked_prefill)[1]
+    return {"chunked_prefill": chunked, **opts.simulation(memory)}
 
 
-def _at_once(workload: Workload) -> Workload:
-    import numpy as np
-
-    from tigris.serving.requests import Workload
-
-    return Workload(np.zeros(workload.num_requests), workload.input_len, workload.output_len)
-
-
-def _run(p, d, workload, chunked, slo_ttft_s, slo_tpot_s, progress) -> dict[str, object]:  # noqa: ANN001
+def _run(p, d, workload, run, slo_ttft_s, slo_tpot_s, progress) -> dict[str, object]:  # noqa: ANN001
     from tigris.cost.pool_power import pool_power
     from tigris.serving.disaggregated import simulate_disaggregated, summarize_disaggregated
 
-    result = simulate_disaggregated(p, d, workload, chunked_prefill=chunked, progress=progress)
+    result = simulate_disaggregated(p, d, workload, progress=progress, **run)
     return summarize_disaggregated(p, d, result, slo_ttft_s, slo_tpot_s, power=pool_power)
 
 
@@ -149,20 +137,20 @@ def _slos(slo_ttft_s: float | None, slo_tpot_s: float | None) -> tuple[float, fl
     return ttft, slo_tpot_s if slo_tpot_s is not None else MLPERF_SLO_TPOT_S
 
 
-def _rate_search(p, d, workload, chunked, slo_ttft_s, slo_tpot_s, seed) -> dict[str, object]:  # noqa: ANN001
+def _rate_search(p, d, workload, run, slo_ttft_s, slo_tpot_s, seed) -> dict[str, object]:  # noqa: ANN001
     """The highest Poisson rate meeting the SLOs (bounded by the offline rate)."""
     from tigris.serving.requests import with_poisson_arrivals
-    from tigris.serving.scenario import _highest_rate_meeting_slo
+    from tigris.serving.scenario import at_once, highest_rate_meeting_slo
 
     ttft, tpot = _slos(slo_ttft_s, slo_tpot_s)
-    offline = _run(p, d, _at_once(workload), chunked, ttft, tpot, None)
+    offline = _run(p, d, at_once(workload), run, ttft, tpot, None)
 
     def at(rate: float) -> dict[str, object]:
         arrivals = with_poisson_arrivals(workload, rate, seed)
-        return _run(p, d, arrivals, chunked, ttft, tpot, None)
+        return _run(p, d, arrivals, run, ttft, tpot, None)
 
     capacity = float(offline["requests_per_s"])  # type: ignore[arg-type]
-    best, best_rate = _highest_rate_meeting_slo(at, capacity, ttft, tpot)
+    best, best_rate = highest_rate_meeting_slo(at, capacity, ttft, tpot)
     shown = best or at(0.02 * capacity)
     mean_output = float(workload.output_len.mean())
     return shown | {
@@ -173,7 +161,7 @@ def _rate_search(p, d, workload, chunked, slo_ttft_s, slo_tpot_s, seed) -> dict[
     }
 
 
-def _search(p, d, workload, slo_ttft_s, slo_tpot_s, progress) -> dict[str, object]:  # noqa: ANN001
+def _search(p, d, workload, slo_ttft_s, slo_tpot_s, progress, run) -> dict[str, object]:  # noqa: ANN001
     """Layouts of up to the given chips per pool (tp and replicas), cheapest under SLO."""
     import time
 
@@ -183,7 +171,16 @@ def _search(p, d, workload, slo_ttft_s, slo_tpot_s, progress) -> dict[str, objec
     ttft, tpot = _slos(slo_ttft_s, slo_tpot_s)
     started = time.perf_counter()
     out = search_layouts(
-        p, p.chip, d.chip, p.num_chips, d.num_chips, workload, ttft, tpot, progress,
+        p,
+        p.chip,
+        d.chip,
+        p.num_chips,
+        d.num_chips,
+        workload,
+        ttft,
+        tpot,
+        progress,
         price=usd_per_chip_hour,
+        prefill_settings=run,
     )
     return {"search": out | {"wall_s": time.perf_counter() - started}}

@@ -101,21 +101,21 @@ def serve(
     Offline: all at time 0; server: Poisson at `rate_per_s`, or the highest rate meeting
     the SLOs; replay: as they arrive. `options`: trace, engine and prefix cache (engines.
     ServingOptions); `max_memory`/`max_time` refuse a bigger run; `power_cap` throttles;
-    `speculative`: speculative decoding (tigris.serving.speculative; not with replay);
+    `speculative`: speculative decoding (tigris.serving.speculative);
     `search`: the layouts of up to `num_chips` chips under the SLO (layout_search)."""
     from tigris.cost.power_report import parse_power_cap
 
-    _check_options(scenario, rate_per_s, slo_ttft_s, slo_tpot_s, seed)
-    _check_modes(speculative, search, scenario, (tp, pp, ep), rate_per_s, trace)
+    check_options(scenario, rate_per_s, slo_ttft_s, slo_tpot_s, seed)
+    _check_modes(search, scenario, (tp, pp, ep), rate_per_s, trace)
     cap_w = parse_power_cap(power_cap)
-    _check_memory(trace := str(trace) if trace is not None else None, num_requests, max_memory)
+    check_memory(trace := str(trace) if trace is not None else None, num_requests, max_memory)
     deployment, chunked_prefill, opts = _deployment(
         model, chip, options, (num_chips, tp, pp, ep), (weight_dtype, kv_dtype, compute_dtype),
         dict(token_budget=token_budget, max_num_seqs=max_num_seqs, block_size=block_size),
         chunked_prefill, search, cap_w,
     )  # fmt: skip
-    workload = _workload(deployment, trace, scenario, num_requests, input_len, output_len,
-                         length_dist, rate_per_s, seed, opts)  # fmt: skip
+    workload = build_workload(deployment, trace, scenario, num_requests, (input_len, output_len),
+                              length_dist, rate_per_s, seed, opts)  # fmt: skip
     _check_time(workload, max_num_seqs, scenario, rate_per_s, max_time)
     slo = (slo_ttft_s, slo_tpot_s)
     metrics = (
@@ -141,17 +141,19 @@ def _deployment(
     layout is searched), chunked prefill as the profile sets it, and the options."""
     from tigris.api.inputs import resolve_chip, resolve_model
     from tigris.cost.power_scope import apply_power_cap
+    from tigris.hardware.stacks import apply_stack
     from tigris.serving.deployment import build_deployment
     from tigris.serving.engines import ServingOptions
 
     spec, chip, opts = resolve_model(model), resolve_chip(chip), options or ServingOptions()
+    chip, stack_settings = apply_stack(opts.stack, chip, "serving")
     chip = apply_power_cap(chip, cap_w)  # every op of every step timed under the cap
     limits, chunked_prefill = opts.engine_limits(chip.dram_capacity_bytes, engine, chunked_prefill)
     num_chips, tp, pp, ep = (layout[0], 1, 1, 1) if search else layout
     weight_dtype, kv_dtype, compute_dtype = dtypes
     deployment = build_deployment(
         spec, chip, num_chips=num_chips, tp=tp, pp=pp, ep=ep, weight_dtype=weight_dtype,
-        kv_dtype=kv_dtype, compute_dtype=compute_dtype, **limits,
+        kv_dtype=kv_dtype, compute_dtype=compute_dtype, **limits, **stack_settings,
     )  # fmt: skip
     return deployment, chunked_prefill, opts
 
@@ -210,18 +212,13 @@ def _search(
 
 
 def _check_modes(
-    speculative: str | None,
     search: bool,
     scenario: str,
     layout: tuple[int | None, int, int],
     rate_per_s: float | None,
     trace: object,
 ) -> None:
-    """--speculative runs offline or server (replay's engine profiles do not speculate);
-    --search searches tp, pp and ep itself and judges every layout on the same arrivals."""
-    if speculative is not None and scenario == "replay":
-        raise SpecError("is not modelled with --scenario replay", key_path="--speculative",
-                        hint="use --scenario server with --rate, or offline")  # fmt: skip
+    """--search searches tp, pp and ep itself and judges every layout on the same arrivals."""
     if not search:
         return
     for option, value, default in zip(("--tp", "--pp", "--ep"), layout, (None, 1, 1), strict=True):
@@ -236,31 +233,30 @@ def _check_modes(
         )
 
 
-def _workload(
+def build_workload(
     deployment: Deployment,
     trace: str | None,
     scenario: str,
     num_requests: int,
-    input_len: int,
-    output_len: int,
+    lengths: tuple[int, int],
     length_dist: str,
     rate_per_s: float | None,
     seed: int,
     opts: ServingOptions,
 ) -> Workload:
-    """The trace's requests, or `num_requests` drawn ones (arriving at `rate_per_s` in the
-    server scenario, all at time 0 offline)."""
+    """The trace's requests, shaped by the options (--rate-scale, --duration, --sample),
+    or `num_requests` drawn ones of mean `lengths` (input, output) arriving at
+    `rate_per_s` in the server and replay scenarios, all at time 0 offline; every one
+    within the model's context window (colocated, and each pool of a disaggregated run)."""
     if trace is not None:
         return _read_trace(deployment, trace, opts)
     from tigris.api.inference import check_context
     from tigris.serving.requests import synthetic_workload
 
-    check_context(deployment, input_len, output_len)
-
+    check_context(deployment, *lengths)
     return synthetic_workload(
         num_requests,
-        input_len,
-        output_len,
+        *lengths,
         rate_per_s=rate_per_s if scenario in ("server", "replay") else None,
         seed=seed,
         length_dist=length_dist,  # type: ignore[arg-type]
@@ -280,7 +276,8 @@ def _simulate(
     opts: ServingOptions,
     speculation: Speculation | None = None,
 ) -> dict[str, object]:
-    """The scenario's summary (offline: one run; server: a rate, or the rate search)."""
+    """The scenario's summary (offline: one run; server: a rate, or the rate search;
+    replay: the arrivals as given), with the options' prefix cache and step order."""
     from tigris.serving.scenario import (
         MLPERF_SLO_TPOT_S,
         MLPERF_SLO_TTFT_S,
@@ -289,13 +286,13 @@ def _simulate(
     )
     from tigris.serving.speculative import SpeculativeTimer
 
-    opts.check_scenario(scenario)
     timer = None if speculation is None else SpeculativeTimer(deployment, speculation)
     if scenario == "replay":
         from tigris.serving.engines import run_replay
 
         slo = (slo_ttft_s, slo_tpot_s)
-        return run_replay(deployment, workload, opts, chunked_prefill, slo, progress)
+        return run_replay(deployment, workload, opts, chunked_prefill, slo, progress, timer)
+    settings = opts.simulation(deployment.chip.dram_capacity_bytes)
     if scenario == "offline":
         return run_offline(
             deployment,
@@ -305,6 +302,7 @@ def _simulate(
             slo_tpot_s=slo_tpot_s,
             progress=progress,
             timer=timer,
+            **settings,  # type: ignore[arg-type]
         )
     return run_server(
         deployment,
@@ -316,10 +314,11 @@ def _simulate(
         chunked_prefill=chunked_prefill,
         progress=progress,
         timer=timer,
+        **settings,  # type: ignore[arg-type]
     )
 
 
-def _check_options(
+def check_options(
     scenario: str,
     rate_per_s: float | None,
     slo_ttft_s: float | None,
@@ -332,7 +331,7 @@ def _check_options(
         raise SpecError(
             f"unknown scenario {shorten(repr(scenario))}",
             key_path="--scenario",
-            hint="offline or server",
+            hint=", ".join(SCENARIOS),
         )
     for option, value in (("--slo-ttft", slo_ttft_s), ("--slo-tpot", slo_tpot_s)):
         _check_positive(value, option)
@@ -346,7 +345,7 @@ def _check_positive(value: float | None, option: str) -> None:
         raise SpecError(f"must be a positive, finite number, got {value}", key_path=option)
 
 
-def _check_memory(trace: str | None, num_requests: int, max_memory: str) -> None:
+def check_memory(trace: str | None, num_requests: int, max_memory: str) -> None:
     """Before anything is allocated: the requests a trace may hold are at most its lines."""
     from tigris.io.limits import check_memory, parse_limit
     from tigris.serving.scenario import estimate_memory_bytes

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from tigris.cli.train import PowerCap, Speculative
+from tigris.cli.train import PowerCap, Speculative, StackOpt
 
 Model = Annotated[str, typer.Argument(help="Model id (see `tigris models`) or a config.json.")]
 ChipOpt = Annotated[str, typer.Option("--chip", help="Chip id or YAML file.")]
@@ -103,6 +103,12 @@ Search = Annotated[
         "with --disaggregate each pool's up to its count.",
     ),
 ]
+Html = Annotated[
+    str | None,
+    typer.Option("--html", help="With --search: write an HTML report (cost vs p99 TTFT, the "
+                 "Pareto front, every layout) to this file."),
+]  # fmt: skip
+Mkdir = Annotated[bool, typer.Option("--mkdir", help="Create missing parent folders.")]
 MaxTime = Annotated[
     str,
     typer.Option(
@@ -164,9 +170,12 @@ def serve_command(
     duration: Duration = None,
     sample: Sample = None,
     engine: Engine = None,
+    stack: StackOpt = None,
     prefix_share: PrefixShare = 0.0,
     kv_offload_gb: KvOffload = 0.0,
     speculative: Speculative = None,
+    html: Html = None,
+    mkdir: Mkdir = False,
     as_json: AsJson = False,
 ) -> None:
     """Simulate serving (continuous batching, paged KV cache) under an MLPerf scenario."""
@@ -174,13 +183,30 @@ def serve_command(
 
     options = dict(locals())
     check_pool_options(disaggregate, prefill, decode, search and disaggregate)
-    if disaggregate:
-        _serve_disaggregated(options)
-    else:
-        _serve_colocated(options)
+    _check_html(html, search, mkdir)
+    data = _serve_disaggregated(options) if disaggregate else _serve_colocated(options)
+    if html is not None:
+        from tigris.api.serve_report import write_search_report
+
+        write_search_report(data, html, mkdir=mkdir)
 
 
-def _serve_disaggregated(o: dict) -> None:
+def _check_html(html: str | None, search: bool, mkdir: bool) -> None:
+    """--html goes with --search, to a path that can be written (checked before the search)."""
+    from tigris.errors import SpecError
+    from tigris.io.output import check_output_path
+
+    if html is None:
+        if mkdir:
+            raise SpecError("goes with --html", key_path="--mkdir")
+        return
+    if not search:
+        raise SpecError("needs --search (the report plots the layouts searched)",
+                        key_path="--html")  # fmt: skip
+    check_output_path(html, option="--html", mkdir=mkdir)
+
+
+def _serve_disaggregated(o: dict) -> dict:
     """--disaggregate: the pools' run or layout search (tigris.cli.disaggregated)."""
     from tigris.cli.disaggregated import run_disaggregated
 
@@ -188,7 +214,7 @@ def _serve_disaggregated(o: dict) -> None:
         from tigris.errors import SpecError
 
         raise SpecError("is not modelled with --disaggregate", key_path="--speculative")
-    run_disaggregated(
+    return run_disaggregated(
         o["as_json"], o["quiet"], model=o["model"], prefill=o["prefill"], decode=o["decode"],
         scenario=o["scenario"], rate_per_s=o["rate"], num_requests=o["num_requests"],
         input_len=o["input_len"], output_len=o["output_len"], length_dist=o["length_dist"],
@@ -197,10 +223,22 @@ def _serve_disaggregated(o: dict) -> None:
         search=o["search"], weight_dtype=o["weight_dtype"], kv_dtype=o["kv_dtype"],
         compute_dtype=o["compute_dtype"], token_budget=o["token_budget"],
         max_num_seqs=o["max_num_seqs"], block_size=o["block_size"],
+        options=_serving_options(o),
     )  # fmt: skip
 
 
-def _serve_colocated(o: dict) -> None:
+def _serving_options(o: dict):  # noqa: ANN202 (a ServingOptions; imported on use)
+    """The trace, engine and prefix-cache options (the disaggregated pools' as one pool's)."""
+    from tigris.serving.engines import ServingOptions
+
+    return ServingOptions(
+        trace_format=o["trace_format"], rate_scale=o["rate_scale"], duration_s=o["duration"],
+        sample=o["sample"], engine=o["engine"], prefix_share=o["prefix_share"],
+        kv_offload_gb=o["kv_offload_gb"], seed=o["seed"],
+    )  # fmt: skip
+
+
+def _serve_colocated(o: dict) -> dict:
     """One pool: tigris.api.serve (a scenario's run, or --search over its layouts)."""
     from tigris.api.serving import serve
     from tigris.cli.progress import Progress
@@ -220,7 +258,7 @@ def _serve_colocated(o: dict) -> None:
             seed=o["seed"], max_memory=o["max_memory"], max_time=o["max_time"],
             progress=bar.update, power_cap=o["power_cap"], options=ServingOptions(
                 trace_format=o["trace_format"], rate_scale=o["rate_scale"],
-                duration_s=o["duration"], sample=o["sample"], engine=o["engine"],
+                duration_s=o["duration"], sample=o["sample"], engine=o["engine"], stack=o["stack"],
                 prefix_share=o["prefix_share"], kv_offload_gb=o["kv_offload_gb"],
                 seed=o["seed"]),
             speculative=o["speculative"], search=o["search"],
@@ -232,6 +270,7 @@ def _serve_colocated(o: dict) -> None:
         _print_search(data)
     else:
         _print_serve(data, o["scenario"], o["num_chips"])
+    return data
 
 
 def _print_serve(data: dict, scenario: str, num_chips: int) -> None:

@@ -107,12 +107,18 @@ class ServingOptions:
     duration_s: float | None = None
     sample: int | None = None
     engine: str | None = None
+    stack: str | None = None  # tigris.hardware.stacks; names the engine when --engine is not
     prefix_share: float = 0.0
     kv_offload_gb: float = 0.0
     seed: int = 0  # of --sample
 
     def profile(self, chip_memory_bytes: float) -> EngineProfile | None:
-        return None if self.engine is None else load_engine(self.engine, chip_memory_bytes)
+        engine = self.engine
+        if engine is None and self.stack is not None:
+            from tigris.hardware.stacks import load_stack
+
+            engine = load_stack(self.stack).engine
+        return None if engine is None else load_engine(engine, chip_memory_bytes)
 
     def engine_limits(
         self, chip_memory_bytes: float, limits: dict[str, int], chunked: bool
@@ -130,15 +136,12 @@ class ServingOptions:
 
         return PrefixSharing(self.prefix_share, self.kv_offload_gb * 1e9)
 
-    def check_scenario(self, scenario: str) -> None:
-        """Prefix caching and prefill-first steps run in the replay scenario only."""
-        if scenario != "replay" and (self.prefix_share or self.kv_offload_gb):
-            option = "--prefix-share" if self.prefix_share else "--kv-offload-gb"
-            raise SpecError(
-                f"prefix caching is simulated in the replay scenario, not {scenario}",
-                key_path=option,
-                hint="add --scenario replay",
-            )
+    def simulation(self, chip_memory_bytes: float) -> dict[str, object]:
+        """simulator.simulate's prefix cache and step order for these options (every
+        scenario, and each pool of a disaggregated run)."""
+        profile = self.profile(chip_memory_bytes)
+        prefill_first = profile is not None and profile.prefill_first
+        return {"prefix": self.prefix_sharing(), "prefill_first": prefill_first}
 
 
 def run_replay(
@@ -148,27 +151,19 @@ def run_replay(
     chunked_prefill: bool,
     slo: tuple[float | None, float | None],
     progress=None,  # noqa: ANN001
+    timer=None,  # noqa: ANN001 (a StepTimer; a SpeculativeTimer speculates)
 ) -> dict[str, object]:
     """The workload as it arrives (a trace's timestamps, or Poisson at --rate): one
     simulation, with the engine profile's prefill order and the prefix cache; when a
     cache ran, the same replay without it gives the cache's effect on TTFT and on engine
     time (the cost of a fixed fleet)."""
-    from tigris.serving.metrics import summarize
+    from tigris.serving.scenario import summarize_run, with_cache_effect
     from tigris.serving.simulator import simulate
 
-    profile = options.profile(deployment.chip.dram_capacity_bytes)
-    prefill_first = profile is not None and profile.prefill_first
-    run = dict(chunked_prefill=chunked_prefill, prefill_first=prefill_first)
-    result = simulate(
-        deployment, workload, prefix=options.prefix_sharing(), progress=progress, **run
-    )
-    summary = {"scenario": "replay", **summarize(result, *slo), "engine": options.engine}
+    settings = options.simulation(deployment.chip.dram_capacity_bytes)
+    run = dict(chunked_prefill=chunked_prefill, prefill_first=settings["prefill_first"],
+               timer=timer)  # fmt: skip
+    result = simulate(deployment, workload, prefix=settings["prefix"], progress=progress, **run)
+    summary = {"scenario": "replay", **summarize_run(result, *slo), "engine": options.engine}
     summary["engine_busy_s"] = result.busy_s
-    if result.prefix_cache is not None:
-        plain = summarize(without := simulate(deployment, workload, **run), *slo)
-        summary["prefix_cache"] = result.prefix_cache | {
-            "ttft_mean_s_without_cache": plain["ttft_mean_s"],
-            "ttft_p99_s_without_cache": plain["ttft_p99_s"],
-            "engine_busy_s_without_cache": without.busy_s,
-        }
-    return summary
+    return with_cache_effect(summary, lambda: simulate(deployment, workload, **run))

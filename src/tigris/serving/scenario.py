@@ -27,8 +27,9 @@ import numpy as np
 
 from tigris.serving.deployment import Deployment
 from tigris.serving.metrics import summarize
+from tigris.serving.prefix_cache import PrefixSharing
 from tigris.serving.requests import Workload, with_poisson_arrivals
-from tigris.serving.simulator import simulate
+from tigris.serving.simulator import SimulationResult, simulate
 from tigris.serving.step_time import StepTimer
 
 MLPERF_SLO_TTFT_S = 2.0
@@ -82,13 +83,47 @@ def estimate_memory_bytes(num_requests: int) -> float:
 
 
 def repeated(workload: Workload, num_requests: int) -> Workload:
-    """The workload's requests in order, repeated (whole passes) to num_requests;
-    arrivals are left as they are for the first pass and zero after (callers redraw them)."""
+    """The workload's requests in order (their prefixes with them), repeated (whole
+    passes) to num_requests; arrivals are zero (callers redraw them), except that a
+    workload cut short keeps its own."""
     if num_requests <= workload.num_requests:
         return workload.subset(slice(num_requests))  # views: no per-request copy
     index = np.arange(num_requests) % workload.num_requests
-    arrival = np.zeros(num_requests)
-    return Workload(arrival, workload.input_len[index], workload.output_len[index])
+    return workload.subset(index).with_arrivals(np.zeros(num_requests))
+
+
+def at_once(workload: Workload, count: int | None = None) -> Workload:
+    """`count` of the workload's requests (default all; repeated past its end), all
+    arriving at time 0, with their prefixes."""
+    count = workload.num_requests if count is None else count
+    return repeated(workload, count).with_arrivals(np.zeros(count))
+
+
+def summarize_run(
+    result: SimulationResult, slo_ttft_s: float | None, slo_tpot_s: float | None
+) -> dict[str, object]:
+    """metrics.summarize, with the prefix cache's figures when a cache ran."""
+    summary = summarize(result, slo_ttft_s, slo_tpot_s)
+    if result.prefix_cache is not None:
+        summary["prefix_cache"] = dict(result.prefix_cache)
+    return summary
+
+
+def with_cache_effect(
+    summary: dict[str, object], rerun: Callable[[], SimulationResult]
+) -> dict[str, object]:
+    """When a prefix cache ran: the same run without it (`rerun`) gives the cache's effect
+    on TTFT and on engine time (the cost of a fixed fleet)."""
+    if "prefix_cache" not in summary:
+        return summary
+    without = rerun()
+    plain = summarize(without)
+    summary["prefix_cache"] |= {  # type: ignore[operator]
+        "ttft_mean_s_without_cache": plain["ttft_mean_s"],
+        "ttft_p99_s_without_cache": plain["ttft_p99_s"],
+        "engine_busy_s_without_cache": without.busy_s,
+    }
+    return summary
 
 
 def run_offline(
@@ -102,28 +137,31 @@ def run_offline(
     progress: Callable[[int, int], None] | None = None,
     min_duration_s: float | None = None,
     min_queries: int | None = None,
+    prefix: PrefixSharing | None = None,
+    prefill_first: bool = False,
+    cache_effect: bool = True,
 ) -> dict[str, object]:
     """All requests at time 0: the workload's, or min_queries of them (the workload
     repeated) when given. With min_duration_s, a run shorter than that is lengthened to
     as many requests as its rate serves in min_duration_s, as LoadGen sizes an Offline
-    query (target_qps x min_duration). `progress(done, total)` hears of requests
+    query (target_qps x min_duration). `prefix`, `prefill_first`: the prefix cache and
+    the engine's step order (simulator.simulate); with a cache and `cache_effect`, its
+    effect (a run without it) is reported. `progress(done, total)` hears of requests
     simulated."""
     timer = timer or StepTimer(deployment)
     tally = _Tally(progress, runs_left=1, run_size=workload.num_requests)
-    count = min_queries or workload.num_requests
-    at_once = Workload(np.zeros(count), *_lengths(workload, count))
-    result = simulate(
-        deployment, at_once, chunked_prefill=chunked_prefill, timer=timer, progress=tally.run()
-    )
-    summary = summarize(result, slo_ttft_s, slo_tpot_s)
+    run = dict(chunked_prefill=chunked_prefill, timer=timer, prefill_first=prefill_first)
+    requests = at_once(workload, min_queries or workload.num_requests)
+    result = simulate(deployment, requests, prefix=prefix, progress=tally.run(), **run)
+    summary = summarize_run(result, slo_ttft_s, slo_tpot_s)
     if min_duration_s is not None and float(summary["duration_s"]) < min_duration_s:  # type: ignore[arg-type]
         count = ceil(float(summary["requests_per_s"]) * min_duration_s)  # type: ignore[arg-type]
-        at_once = Workload(np.zeros(count), *_lengths(workload, count))
-        result = simulate(
-            deployment, at_once, chunked_prefill=chunked_prefill, timer=timer, progress=tally.run()
-        )
-        summary = summarize(result, slo_ttft_s, slo_tpot_s)
+        requests = at_once(workload, count)
+        result = simulate(deployment, requests, prefix=prefix, progress=tally.run(), **run)
+        summary = summarize_run(result, slo_ttft_s, slo_tpot_s)
     tally.close()
+    if cache_effect:
+        summary = with_cache_effect(summary, lambda: simulate(deployment, requests, **run))
     return {"scenario": "offline", **summary}
 
 
@@ -160,11 +198,6 @@ class _Tally:
             self.progress(self.finished, self.finished)
 
 
-def _lengths(workload: Workload, count: int) -> tuple[np.ndarray, np.ndarray]:
-    w = repeated(workload, count)
-    return w.input_len, w.output_len
-
-
 def _meets(summary: dict[str, object], slo_ttft_s: float, slo_tpot_s: float) -> bool:
     return summary["ttft_p99_s"] <= slo_ttft_s and summary["tpot_p99_s"] <= slo_tpot_s  # type: ignore[operator]
 
@@ -183,14 +216,21 @@ def run_server(
     min_duration_s: float | None = None,
     min_queries: int = 1,
     offline: dict[str, object] | None = None,
+    prefix: PrefixSharing | None = None,
+    prefill_first: bool = False,
+    arrivals: Callable[[Workload, float, int], Workload] = with_poisson_arrivals,
 ) -> dict[str, object]:
     """Metrics at the highest rate meeting the SLOs (or at rate_per_s when given), with
     `max_rate_meeting_slo` (requests/s, all replicas) and the output tokens/s it carries.
     With min_duration_s, each rate's run has max(min_queries, rate x min_duration_s)
     requests (the workload repeated). `offline`: run_offline's result for the same
-    deployment and workload, when the caller has it. `progress(done, total)` hears of
-    requests simulated over every run of the search."""
-    timer = timer or StepTimer(deployment)
+    deployment and workload, when the caller has it. `prefix`, `prefill_first`: as
+    run_offline (every run with them; the cache's figures are the shown run's).
+    `arrivals(workload, rate, seed)` times the requests at each rate tried (default
+    Poisson; tigris.fleet replays a trace's own arrivals scaled to the rate).
+    `progress(done, total)` hears of requests simulated over every run of the search."""
+    run = dict(chunked_prefill=chunked_prefill, timer=timer or StepTimer(deployment),
+               prefill_first=prefill_first)  # fmt: skip
     max_runs = MAX_SEARCH_RUNS + (offline is None) + (rate_per_s is not None)
     tally = _Tally(progress, runs_left=max_runs, run_size=workload.num_requests)
 
@@ -198,23 +238,17 @@ def run_server(
         runs = workload
         if min_duration_s is not None:
             runs = repeated(workload, max(min_queries, ceil(rate * min_duration_s)))
-        arrivals = with_poisson_arrivals(runs, rate, seed)
-        result = simulate(
-            deployment, arrivals, chunked_prefill=chunked_prefill, timer=timer, progress=tally.run()
-        )
-        return summarize(result, slo_ttft_s, slo_tpot_s)
+        timed = arrivals(runs, rate, seed)
+        result = simulate(deployment, timed, prefix=prefix, progress=tally.run(), **run)
+        return summarize_run(result, slo_ttft_s, slo_tpot_s)
 
     if offline is None:
         offline = run_offline(
-            deployment,
-            workload,
-            chunked_prefill=chunked_prefill,
-            timer=timer,
-            min_duration_s=min_duration_s,
-            progress=tally.run(),
-        )
+            deployment, workload, min_duration_s=min_duration_s, progress=tally.run(),
+            prefix=prefix, cache_effect=False, **run,
+        )  # fmt: skip
     capacity = float(offline["requests_per_s"])  # type: ignore[arg-type]
-    best, best_rate = _highest_rate_meeting_slo(at, capacity, slo_ttft_s, slo_tpot_s)
+    best, best_rate = highest_rate_meeting_slo(at, capacity, slo_ttft_s, slo_tpot_s)
     low_summary = best or at(LOW_RATE_FRACTION * capacity)
     mean_output = float(workload.output_len.mean())
     shown = at(rate_per_s) if rate_per_s is not None else low_summary
@@ -229,7 +263,7 @@ def run_server(
     }
 
 
-def _highest_rate_meeting_slo(
+def highest_rate_meeting_slo(
     at: Callable[[float], dict[str, object]],
     capacity: float,
     slo_ttft_s: float,
