@@ -164,14 +164,14 @@ show_chip(
     else f"base: h100-sxm\nnum_dies: {HUGE_INT}\n",
 )
 # --- chip files: bad values
-show_chip("chip-nan-capacity", chip("capacity: 80 GB", "capacity: .nan GB"))
+show_chip("chip-nan-capacity", chip("capacity: 81559 MiB", "capacity: .nan GB"))
 show_chip("chip-inf-clock", "base: h100-sxm\nmatrix: {clock: inf GHz}\n")
 show_chip("chip-overflow-tdp", chip("tdp: 700 W", "tdp: 1e400 W"))
-show_chip("chip-overflow-prefix", chip("capacity: 80 GB", "capacity: 1e300 EB"))
+show_chip("chip-overflow-prefix", chip("capacity: 81559 MiB", "capacity: 1e300 EB"))
 show_chip("chip-yaml-nan", "base: h100-sxm\ncalibration: {matrix_fraction: .nan}\n")
 show_chip("chip-bare-bandwidth", chip("bandwidth: 3.35 TB/s", "bandwidth: 3350000000000"))
 show_chip("chip-ambiguous-unit", chip("bandwidth: 3.35 TB/s", "bandwidth: 3.35 TBps"))
-show_chip("chip-negative-capacity", chip("capacity: 80 GB", "capacity: -80 GB"))
+show_chip("chip-negative-capacity", chip("capacity: 81559 MiB", "capacity: -80 GB"))
 show_chip("chip-zero-clock", "base: h100-sxm\nmatrix: {clock: 0 GHz}\n")
 show_chip("chip-long-quantity", chip("tdp: 700 W", f"tdp: '{'7' * 5000} W'"))
 show_chip("chip-unknown-field", chip("tdp: 700 W", "tdp: 700 W\nturbo_mode: true"))
