@@ -332,9 +332,7 @@ class Chip(Spec):
     def _matrix_fits_kind(self) -> Chip:
         expected = {"gpu": "tensor_core", "tpu": "systolic", "npu": "systolic", "cpu": "simd"}
         allowed = {expected[self.kind]}
-        if self.kind in ("npu", "tpu"):
-            # Gaudi/Trainium describe per-engine peaks; a TPU whose MXU geometry and clock
-            # are unpublished (Ironwood) gives its published per-dtype peaks the same way
+        if self.kind == "npu":  # Gaudi/Trainium describe per-engine peaks
             allowed.add("tensor_core")
         if self.matrix.type not in allowed:
             raise ValueError(f"a {self.kind} describes its matrix compute as {expected[self.kind]}")
