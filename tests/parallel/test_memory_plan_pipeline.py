@@ -48,9 +48,11 @@ def test_model_state_per_zero_stage(zero, dp):
     plan = ParallelPlan(tp=8, pp=8, dp=dp, zero=zero, micro_batch=1)
     params, _ = params_per_chip(GPT3, plan)
     memory = memory_per_chip(GPT3, plan, 2048, 8, 80e9)
-    assert memory.weights_bytes == pytest.approx(2 * params / (dp if zero >= 3 else 1))
+    # ZeRO-3: the fp32 shard is the master copy (weights 4, moments 8 bytes over dp)
+    weight_b, state_b = (4, 8) if zero >= 3 else (2, 12)
+    assert memory.weights_bytes == pytest.approx(weight_b * params / (dp if zero >= 3 else 1))
     assert memory.gradients_bytes == pytest.approx(4 * params / (dp if zero >= 2 else 1))
-    assert memory.optimizer_bytes == pytest.approx(12 * params / (dp if zero >= 1 else 1))
+    assert memory.optimizer_bytes == pytest.approx(state_b * params / (dp if zero >= 1 else 1))
 
 
 def test_params_per_chip_sum_to_the_model():

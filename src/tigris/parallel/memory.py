@@ -24,7 +24,14 @@ Model state per parameter (Rajbhandari et al. 2020, ZeRO) in mixed precision wit
 the compute-dtype weights, gradients in the precision's grad dtype (Megatron's fp32
 main_grad), fp32 master weights and two fp32 Adam moments. ZeRO-1 shards the optimizer
 state over dp, ZeRO-2 also the gradients, ZeRO-3 (FSDP) also the weights, keeping two
-layers' gathered weights (the one computing and the one prefetched).
+layers' gathered weights (the one computing and the one prefetched). Under ZeRO-3 the
+weight shard is the master copy itself: PyTorch FSDP keeps the sharded parameter in full
+precision and casts it to param_dtype only when it gathers it ("FSDP does not require
+any extra memory to keep a high-precision copy of the parameters for the optimizer
+step", torch.distributed.fsdp MixedPrecisionPolicy), MaxText keeps fp32 weights; so 16
+bytes per parameter over dp (fp32 weights, gradients, two moments), not 18. DeepSpeed's
+ZeRO-3 keeps a 16-bit shard, 16-bit gradients and 12 bytes of optimizer state: the same
+16 (Rajbhandari et al. 2020, Sec. 3).
 
 LoRA (`tigris.workload.finetune`): the frozen base weights are kept in bf16 with no
 gradient, master copy or optimizer state; the adapters have all four. A frozen linear
@@ -198,22 +205,45 @@ def _memory_stages(
     return out
 
 
-def params_per_chip(spec: TransformerSpec, plan: ParallelPlan) -> tuple[float, float]:
+@dataclass(frozen=True, slots=True)
+class StageWeights:
+    """A stage that can be the fullest (`_memory_stages`) with the parameters its chip
+    holds: what memory reads of the model and of the plan's layout (tp, ep, pp, virtual
+    stages, pp_layers, schedule), alike for every plan of that layout."""
+
+    group: StageGroup
+    stage: int
+    params: float  # the chip's parameters (`stage_params`)
+    largest: float  # those of its largest layer
+    trained: float  # the trainable ones: all, or under LoRA the adapters
+    lora: FineTune | None  # the model's LoRA fine-tuning, if any
+
+
+def stage_weights(spec: TransformerSpec, plan: ParallelPlan) -> tuple[StageWeights, ...]:
+    """The StageWeights of each stage of `plan` that can be the fullest."""
+    groups = stage_groups(spec, plan.pp, plan.virtual_stages, plan.pp_layers)
+    lora = lora_of(spec)
+    out = []
+    for group, stage in _memory_stages(plan, groups):
+        params, largest = stage_params(spec, plan, group, _stage_ends(plan, stage))
+        trained = params if lora is None else stage_trainable_params(spec, plan, group)
+        out.append(StageWeights(group, stage, params, largest, trained, lora))
+    return tuple(out)
+
+
+def params_per_chip(
+    spec: TransformerSpec, plan: ParallelPlan, stages: tuple[StageWeights, ...] | None = None
+) -> tuple[float, float]:
     """(trainable parameters of the chip of the stage holding the most, parameters of
     one of its layers, the largest): with an even split of alike layers, the first
     stage's (its layers and the embedding, and the LM head when pp = 1). Under LoRA the
-    trainable ones are the adapters (what data parallelism reduces, a checkpoint saves)."""
-    groups = stage_groups(spec, plan.pp, plan.virtual_stages, plan.pp_layers)
-    found = max(
-        (
-            stage_params(spec, plan, group, _stage_ends(plan, stage))
-            for group, stage in _memory_stages(plan, groups)
-        ),
-        key=lambda found: found[0],
-    )
-    if lora_of(spec) is None:
-        return found
-    return max(stage_trainable_params(spec, plan, group) for group in groups), found[1]
+    trainable ones are the adapters (what data parallelism reduces, a checkpoint saves).
+    `stages`: the plan's `stage_weights`, if the caller has them."""
+    stages = stages or stage_weights(spec, plan)
+    found = max(stages, key=lambda stage: stage.params)
+    if found.lora is None:
+        return found.params, found.largest
+    return max(stage.trained for stage in stages), found.largest
 
 
 def stage_trainable_params(spec: TransformerSpec, plan: ParallelPlan, stage: StageGroup) -> float:
@@ -264,23 +294,36 @@ def memory_per_chip(
     num_microbatches: int,
     capacity_bytes: float,
     precision: Precision | None = None,
-    params: tuple[float, float] | None = None,
+    stages: tuple[StageWeights, ...] | None = None,
     dropout: bool = False,
 ) -> MemoryBreakdown:
     """Memory of one chip of the fullest pipeline stage under `plan` (with an even split
-    of alike layers, the first stage: the most micro-batches in flight); `params`: unused
-    (the stages' parameters are counted here), kept for callers that pass them."""
-    groups = stage_groups(spec, plan.pp, plan.virtual_stages, plan.pp_layers)
+    of alike layers, the first stage: the most micro-batches in flight); `stages`: the
+    plan's `stage_weights`, if the caller has them."""
+    precision = precision or Precision()
+    terms = activation_terms(spec, dropout)
     fullest: MemoryBreakdown | None = None
-    for group, stage in _memory_stages(plan, groups):
+    for weights in stages or stage_weights(spec, plan):
         found = stage_memory(
-            spec, plan, seq_len, num_microbatches, capacity_bytes, precision, group, stage,
-            dropout,
-        )  # fmt: skip
+            spec, plan, seq_len, num_microbatches, capacity_bytes, precision, weights, terms
+        )
         if fullest is None or found.total_bytes > fullest.total_bytes:
             fullest = found
     assert fullest is not None
     return fullest
+
+
+def activation_terms(spec: TransformerSpec, dropout: bool) -> tuple[tuple[float, float], ...]:
+    """`layer_activation_terms` of each layer kind (`spec.layer_kinds()` order), then of
+    a dense layer (the one a full recomputation holds), kept with the spec."""
+
+    def build(spec: TransformerSpec) -> tuple[tuple[float, float], ...]:
+        kinds = [kind.mlp for kind, _ in spec.layer_kinds()]
+        return tuple(layer_activation_terms(spec, mlp, dropout=dropout) for mlp in kinds) + (
+            layer_activation_terms(spec, dropout=dropout),
+        )
+
+    return spec.derived(f"activation_terms_{dropout}", build)
 
 
 def stage_memory(
@@ -289,39 +332,31 @@ def stage_memory(
     seq_len: int,
     num_microbatches: int,
     capacity_bytes: float,
-    precision: Precision | None,
-    group: StageGroup,
-    stage: int,
-    dropout: bool = False,
+    precision: Precision,
+    weights: StageWeights,
+    terms: tuple[tuple[float, float], ...],
 ) -> MemoryBreakdown:
-    """Memory of one chip of pipeline stage `stage`, which holds `group`'s layers;
-    `dropout`: trained with dropout (its masks kept for backward)."""
-    precision = precision or Precision()
-    params, layer_params = stage_params(spec, plan, group, _stage_ends(plan, stage))
+    """Memory of one chip of pipeline stage `weights.stage`, which holds its group's
+    layers; `terms`: `activation_terms` (the dropout masks kept when trained with them)."""
+    group, stage, params = weights.group, weights.stage, weights.params
     weight_b = dtype_bytes("bf16")  # weights kept in bf16 (fp8 GEMMs cast on the fly)
     grad_b = dtype_bytes(precision.grad_dtype)
     state_b = dtype_bytes(precision.master_dtype) + 2 * dtype_bytes(precision.optimizer_state_dtype)
     dp = plan.dp
-    lora = lora_of(spec)
-    trained = params if lora is None else stage_trainable_params(spec, plan, group)
+    lora = weights.lora
+    trained = weights.trained
     frozen_weights = 0.0 if lora is None else params * weight_b
-    weights = (frozen_weights + trained * weight_b) / (dp if plan.zero >= 3 else 1)
+    weights_bytes = (frozen_weights + trained * weight_b) / (dp if plan.zero >= 3 else 1)
     grads = trained * grad_b / (dp if plan.zero >= 2 else 1)
     optimizer = trained * state_b / (dp if plan.zero >= 1 else 1)
+    if plan.zero >= 3:  # the shard is the master copy, no 16-bit copy (module docstring)
+        master = trained * dtype_bytes(precision.master_dtype) / dp
+        weights_bytes += master - trained * weight_b / dp
+        optimizer -= master
     local_seq = seq_len // plan.cp
     stage_layers = 0.0  # the activations of one micro-batch through the stage's layers
-    for count, (kind, _) in zip(group.kinds, spec.layer_kinds(), strict=True):
-        stage_layers += count * activation_bytes_per_layer(
-            local_seq,
-            plan.micro_batch,
-            spec.hidden_size,
-            spec.num_heads,
-            plan.tp,
-            sequence_parallel=plan.sequence_parallel,
-            recompute=plan.recompute,
-            flash_attention=True,
-            terms=layer_activation_terms(spec, kind.mlp, dropout=dropout),
-        )
+    for count, kind_terms in zip(group.kinds, terms, strict=False):  # last: full recompute's
+        stage_layers += count * _layer_activations(spec, plan, local_seq, kind_terms)
     if lora is not None and plan.recompute != "full":
         stage_layers -= frozen_inputs_bytes(spec, plan, group, local_seq, lora)
     in_flight = microbatches_in_flight(
@@ -330,23 +365,36 @@ def stage_memory(
     activations = stage_layers * in_flight
     tokens = float(local_seq) * plan.micro_batch
     if plan.recompute == "full":  # one layer's full activations live while it recomputes
-        activations += activation_bytes_per_layer(
-            local_seq,
-            plan.micro_batch,
-            spec.hidden_size,
-            spec.num_heads,
-            plan.tp,
-            sequence_parallel=plan.sequence_parallel,
-            flash_attention=True,
-            terms=layer_activation_terms(spec, dropout=dropout),
-        )
+        activations += _layer_activations(spec, plan, local_seq, terms[-1], recompute="none")
     if plan.pp == 1:  # logits in fp32 for the loss (Korthikanti: 4 s b V / t)
         activations += 4 * tokens * spec.vocab_size / plan.tp
     buffers = 0.0
     if plan.zero >= 3:
-        buffers += 2 * layer_params * weight_b  # gathered layer + prefetch
+        buffers += 2 * weights.largest * weight_b  # gathered layer + prefetch
     if plan.tp > 1 and plan.sequence_parallel:
         buffers += 2 * tokens * spec.hidden_size * 2  # all-gathered sequence for the GEMMs
     if plan.pp > 1:
         buffers += 2 * tokens * spec.hidden_size * 2 / plan.tp  # send and receive
-    return MemoryBreakdown(weights, grads, optimizer, activations, buffers, capacity_bytes)
+    return MemoryBreakdown(weights_bytes, grads, optimizer, activations, buffers, capacity_bytes)
+
+
+def _layer_activations(
+    spec: TransformerSpec,
+    plan: ParallelPlan,
+    local_seq: int,
+    terms: tuple[float, float],
+    recompute: str | None = None,
+) -> float:
+    """`activation_bytes_per_layer` of one layer of `terms` on a chip of `plan`
+    (FlashAttention; the plan's recomputation unless `recompute` is given)."""
+    return activation_bytes_per_layer(
+        local_seq,
+        plan.micro_batch,
+        spec.hidden_size,
+        spec.num_heads,
+        plan.tp,
+        sequence_parallel=plan.sequence_parallel,
+        recompute=plan.recompute if recompute is None else recompute,
+        flash_attention=True,
+        terms=terms,
+    )

@@ -200,11 +200,12 @@ def _fp8_linear(name: str) -> bool:
 
 
 class _ShapeIndex:
-    """Indices of op shapes (ops without their names) in order of first appearance."""
+    """Indices of op shapes (ops without their names) in order of first appearance,
+    continuing those of `base` when given."""
 
-    def __init__(self) -> None:
-        self.shapes: dict[Op, int] = {}
-        self.ops: list[Op] = []
+    def __init__(self, base: StepBase | None = None) -> None:
+        self.shapes: dict[Op, int] = {} if base is None else dict(base.index)
+        self.ops: list[Op] = [] if base is None else list(base.ops)
 
     def of(self, ops: tuple[Op, ...]) -> tuple[int, ...]:
         out = []
@@ -218,43 +219,82 @@ class _ShapeIndex:
         return tuple(out)
 
 
-def build_sharded_step(
-    setup: TrainSetup, plan: ParallelPlan, parts: StepParts | None = None
-) -> ShardedStep:
-    """The ShardedStep of `setup` under `plan` (reads no chip); `parts`: its
-    `step_parts`, if the caller has them (they do not depend on the ZeRO shard)."""
+@dataclass(frozen=True)
+class StepBase:
+    """A micro-batch's per-chip ops indexed by shape (`_ShapeIndex`), all groups but the
+    optimizer's, whose streams the ZeRO shard scales: what the ShardedSteps of one split
+    under every ZeRO shard share (the optimizer's shapes are indexed after these, as a
+    ShardedStep built from scratch indexes them)."""
+
+    parts: StepParts
+    index: dict[Op, int]  # shape -> its index, in order of first appearance
+    ops: tuple[Op, ...]
+    layer_fwd: tuple[tuple[int, ...], ...]
+    layer_bwd: tuple[tuple[int, ...], ...]
+    layer_recompute: tuple[tuple[int, ...], ...]
+    layer_attention: tuple[tuple[int, ...], ...]
+    layer_shared: tuple[tuple[int, ...], ...]
+    embedding: tuple[int, ...]
+    head: tuple[int, ...]
+
+
+def _layer_parts(setup: TrainSetup, parts: StepParts, phase: str) -> list[tuple[Op, ...]]:
+    """Each layer kind's ops of `phase` (`spec.layer_kinds()` order)."""
+    return [parts.get(("layer", phase, kind), ()) for kind, _ in setup.spec.layer_kinds()]
+
+
+def step_base(setup: TrainSetup, plan: ParallelPlan, parts: StepParts | None = None) -> StepBase:
+    """The StepBase of `setup` under `plan` (reads no chip, nor the ZeRO shard);
+    `parts`: its `step_parts`, if the caller has them."""
     if parts is None:
         parts = step_parts(setup, plan)
-    shard = zero_shard(plan)
     # Keyed by shape, not name (as tigris.serving's step timer): an engine's time reads
     # an op's shape and dtypes only, so the norms of a layer, its residual adds, or the
     # same GEMM in forward and recompute are one op to time.
     index = _ShapeIndex()
-    kinds = [kind for kind, _ in setup.spec.layer_kinds()]
-
-    def layer(phase: str) -> list[tuple[Op, ...]]:
-        return [parts.get(("layer", phase, kind), ()) for kind in kinds]
-
-    def scaled(ops: tuple[Op, ...]) -> tuple[Op, ...]:
-        return tuple(_scale_stream(op, shard) for op in ops if isinstance(op, Stream))
 
     def each(groups: list[tuple[Op, ...]]) -> tuple[tuple[int, ...], ...]:
         return tuple(map(index.of, groups))
 
-    layer_fwd = layer("fwd")
-    optimizer_layer_ops = tuple(layer("optimizer"))
-    optimizer_model_ops = parts[("model", "optimizer")]
+    layer_fwd = _layer_parts(setup, parts, "fwd")
     attention = [tuple(op for op in ops if isinstance(op, Attention)) for ops in layer_fwd]
     shared = [tuple(op for op in ops if op.name.startswith("moe.shared.")) for ops in layer_fwd]
+    groups = (
+        each(layer_fwd),
+        each(_layer_parts(setup, parts, "bwd")),
+        each(_layer_parts(setup, parts, "recompute")),
+        each(attention),
+        each(shared),
+        index.of(parts[("embedding", "fwd")] + parts[("embedding", "bwd")]),
+        index.of(parts[("head", "fwd")] + parts[("head", "bwd")]),
+    )
+    return StepBase(parts, index.shapes, tuple(index.ops), *groups)
+
+
+def build_sharded_step(
+    setup: TrainSetup, plan: ParallelPlan, base: StepBase | None = None
+) -> ShardedStep:
+    """The ShardedStep of `setup` under `plan` (reads no chip); `base`: its `step_base`,
+    if the caller has it (it does not depend on the ZeRO shard)."""
+    if base is None:
+        base = step_base(setup, plan)
+    shard = zero_shard(plan)
+    index = _ShapeIndex(base)
+
+    def scaled(ops: tuple[Op, ...]) -> tuple[Op, ...]:
+        return tuple(_scale_stream(op, shard) for op in ops if isinstance(op, Stream))
+
+    optimizer_layer_ops = tuple(_layer_parts(setup, base.parts, "optimizer"))
+    optimizer_model_ops = base.parts[("model", "optimizer")]
     return ShardedStep(
-        layer_fwd=each(layer_fwd),
-        layer_bwd=each(layer("bwd")),
-        layer_recompute=each(layer("recompute")),
-        layer_attention=each(attention),
-        layer_shared=each(shared),
-        embedding=index.of(parts[("embedding", "fwd")] + parts[("embedding", "bwd")]),
-        head=index.of(parts[("head", "fwd")] + parts[("head", "bwd")]),
-        optimizer_layer=each([scaled(ops) for ops in optimizer_layer_ops]),
+        layer_fwd=base.layer_fwd,
+        layer_bwd=base.layer_bwd,
+        layer_recompute=base.layer_recompute,
+        layer_attention=base.layer_attention,
+        layer_shared=base.layer_shared,
+        embedding=base.embedding,
+        head=base.head,
+        optimizer_layer=tuple(index.of(scaled(ops)) for ops in optimizer_layer_ops),
         optimizer_model=index.of(scaled(optimizer_model_ops)),
         optimizer_layer_ops=optimizer_layer_ops,
         optimizer_model_ops=optimizer_model_ops,

@@ -29,17 +29,18 @@ from operator import attrgetter
 from tigris.engines.base import Engine, OpTime, get_engine
 from tigris.hardware.chip import Chip
 from tigris.hardware.system import Cluster
-from tigris.parallel.memory import MemoryBreakdown
+from tigris.parallel.memory import MemoryBreakdown, StageWeights, stage_weights
 from tigris.parallel.plan import ParallelPlan
 from tigris.parallel.sharded_step import (
     GroupSums,
     ShardedStep,
-    StepParts,
+    StepBase,
     build_sharded_step,
     group_sums,
-    step_parts,
+    step_base,
     zero_shard,
 )
+from tigris.parallel.stages import StageGroup
 from tigris.parallel.step_model import (
     DIRECT,
     EngineOpTimes,
@@ -50,6 +51,7 @@ from tigris.parallel.step_model import (
     evaluate,
     layer_comm,
     plan_figures,
+    tensor_busy_s,
 )
 from tigris.parallel.step_result import Recompute, StepResult, TrainSetup
 from tigris.workload.ops import Op, copy_op
@@ -141,13 +143,16 @@ class StepMemo:
     def __init__(self) -> None:
         # value keys -> small ints, so lookups hash a few ints, not a pydantic spec
         self._ids: dict[tuple, int] = {}
-        self.parts: dict[tuple, StepParts] = {}
+        self.bases: dict[tuple, StepBase] = {}
         self.sharded: dict[tuple, ShardedStep] = {}
         self.figures: dict[tuple, PlanFigures] = {}
         self.comm: dict[tuple, float] = {}
         self.layer_comm: dict[tuple, LayerComm] = {}
         self.flops: dict[tuple, tuple[float, float]] = {}
         self.params: dict[tuple, tuple[float, float]] = {}
+        self.stage_weights: dict[tuple, tuple[StageWeights, ...]] = {}
+        self.stage_groups: dict[tuple, tuple[StageGroup, ...]] = {}
+        self.busy: dict[tuple, float] = {}
         self.memory: dict[tuple, MemoryBreakdown] = {}
         # by chip key (engine, eagerness and the chip's JSON; a str caches its hash):
         # shape -> seconds
@@ -260,11 +265,11 @@ class MemoInputs(StepInputs):
         if found is None:
             # the per-chip ops do not depend on the ZeRO shard (the key's last item): only
             # the optimizer's streams are scaled by it
-            parts_key = key[:-1]
-            parts = self.memo.parts.get(parts_key)
-            if parts is None:
-                parts = self.memo.parts[parts_key] = step_parts(setup, plan)
-            found = self.memo.sharded[key] = build_sharded_step(setup, plan, parts)
+            base_key = key[:-1]
+            base = self.memo.bases.get(base_key)
+            if base is None:
+                base = self.memo.bases[base_key] = step_base(setup, plan)
+            found = self.memo.sharded[key] = build_sharded_step(setup, plan, base)
         return found
 
     def group_seconds(
@@ -305,12 +310,20 @@ class MemoInputs(StepInputs):
             found = self.memo.flops[key] = DIRECT.flop_per_token(spec, seq_len, recompute)
         return found
 
-    def params(self, spec: TransformerSpec, plan: ParallelPlan) -> tuple[float, float]:
+    def stage_weights(self, spec: TransformerSpec, plan: ParallelPlan) -> tuple[StageWeights, ...]:
         key = (self.graph_id, plan.tp, plan.pp, plan.ep, plan.virtual_stages, plan.pp_layers)
         key += (plan.pp_schedule,)  # DualPipe holds two copies of the parameters
+        found = self.memo.stage_weights.get(key)
+        if found is None:
+            found = self.memo.stage_weights[key] = stage_weights(spec, plan)
+        return found
+
+    def params(self, spec: TransformerSpec, plan: ParallelPlan) -> tuple[float, float]:
+        key = (self.graph_id, plan.tp, plan.pp, plan.ep, plan.virtual_stages, plan.pp_layers)
+        key += (plan.pp_schedule,)
         found = self.memo.params.get(key)
         if found is None:
-            found = self.memo.params[key] = DIRECT.params(spec, plan)
+            found = self.memo.params[key] = StepInputs.params(self, spec, plan)
         return found
 
     def memory(self, setup: TrainSetup, plan: ParallelPlan) -> MemoryBreakdown:
@@ -318,6 +331,20 @@ class MemoInputs(StepInputs):
         found = self.memo.memory.get(key)
         if found is None:
             found = self.memo.memory[key] = StepInputs.memory(self, setup, plan)
+        return found
+
+    def tensor_busy_s(self, setup: TrainSetup, plan: ParallelPlan) -> float:
+        key = (self.chip_key, self.setup_id, plan.recompute, plan.dtype)
+        found = self.memo.busy.get(key)
+        if found is None:
+            found = self.memo.busy[key] = tensor_busy_s(setup, plan, self)
+        return found
+
+    def stage_groups(self, spec: TransformerSpec, plan: ParallelPlan) -> tuple[StageGroup, ...]:
+        key = (self.graph_id, plan.pp, plan.virtual_stages, plan.pp_layers)
+        found = self.memo.stage_groups.get(key)
+        if found is None:
+            found = self.memo.stage_groups[key] = StepInputs.stage_groups(self, spec, plan)
         return found
 
     def figures(self, setup: TrainSetup, plan: ParallelPlan) -> PlanFigures:

@@ -43,7 +43,13 @@ from tigris.engines.base import Engine, OpTime
 from tigris.hardware.chip import Chip
 from tigris.parallel.clock import clock_stretch, sustained_clock_ratio
 from tigris.parallel.collectives import CommGroup, collective_time_s
-from tigris.parallel.memory import MemoryBreakdown, memory_per_chip, params_per_chip
+from tigris.parallel.memory import (
+    MemoryBreakdown,
+    StageWeights,
+    memory_per_chip,
+    params_per_chip,
+    stage_weights,
+)
 from tigris.parallel.overlap import collective_slowdown, exposed_s, shared_expert_overlap_s
 from tigris.parallel.partition import ACTIVATION_BYTES, plan_layer_collectives
 from tigris.parallel.pipeline import (
@@ -196,17 +202,29 @@ class StepInputs:
     def figures(self, setup: TrainSetup, plan: ParallelPlan) -> PlanFigures:
         return plan_figures(setup, plan, self)
 
+    def tensor_busy_s(self, setup: TrainSetup, plan: ParallelPlan) -> float:
+        return tensor_busy_s(setup, plan, self)
+
+    def stage_groups(self, spec: TransformerSpec, plan: ParallelPlan) -> tuple[StageGroup, ...]:
+        """`stages.stage_groups` (reads pp, virtual stages and pp_layers only)."""
+        return stage_groups(spec, plan.pp, plan.virtual_stages, plan.pp_layers)
+
+    def stage_weights(self, spec: TransformerSpec, plan: ParallelPlan) -> tuple[StageWeights, ...]:
+        """`memory.stage_weights` (reads tp, pp, ep, virtual stages, pp_layers and the
+        schedule only)."""
+        return stage_weights(spec, plan)
+
     def params(self, spec: TransformerSpec, plan: ParallelPlan) -> tuple[float, float]:
-        """`params_per_chip` (reads tp, pp, ep, virtual stages and pp_layers only)."""
-        return params_per_chip(spec, plan)
+        """`params_per_chip` (reads what stage_weights reads)."""
+        return params_per_chip(spec, plan, self.stage_weights(spec, plan))
 
     def memory(self, setup: TrainSetup, plan: ParallelPlan) -> MemoryBreakdown:
         """Memory per chip of `plan` on setup.chip (what a search checks first)."""
         m = plan.num_microbatches(setup.global_batch)
         capacity = setup.chip.dram_capacity_bytes
-        params = self.params(setup.spec, plan)
+        stages = self.stage_weights(setup.spec, plan)
         return memory_per_chip(
-            setup.spec, plan, setup.seq_len, m, capacity, setup.precision, params,
+            setup.spec, plan, setup.seq_len, m, capacity, setup.precision, stages,
             dropout=setup.attention_dropout,
         )  # fmt: skip
 
@@ -249,7 +267,7 @@ def plan_figures(setup: TrainSetup, plan: ParallelPlan, inputs: StepInputs) -> P
     tp_layer, ep_layer = repeats * fwd.tp + bwd.tp, repeats * fwd.ep + bwd.ep
     stages = tuple(
         StageComm(group, group.layers * tp_layer, group.moe_layers * ep_layer)
-        for group in stage_groups(spec, plan.pp, plan.virtual_stages, plan.pp_layers)
+        for group in inputs.stage_groups(spec, plan)
     )
     chunks = ()
     if plan.virtual_stages > 1 and (plan.pp_layers is not None or len(spec.layer_kinds()) > 1):
@@ -522,10 +540,17 @@ def clock_stretch_of(
     under its power limit (tigris.parallel.clock): the tensor units' activity is the
     matrix flop a chip executes (causal attention kernels skip the masked half) at
     its calibrated GEMM rate, over the compute time at the unthrottled clock."""
-    spec, chip = setup.spec, setup.chip
-    ratio = sustained_clock_ratio(chip)
+    ratio = sustained_clock_ratio(setup.chip)
     if ratio >= 1.0 or compute_mb_s <= 0.0:
         return 1.0
+    return clock_stretch(ratio, inputs.tensor_busy_s(setup, plan) / (m * compute_mb_s))
+
+
+def tensor_busy_s(setup: TrainSetup, plan: ParallelPlan, inputs: StepInputs) -> float:
+    """Seconds a chip's tensor units are busy in one step at the unthrottled clock: the
+    matrix flop it executes (causal attention kernels skip the masked half) at its
+    calibrated GEMM rate (reads the plan's recomputation and dtype only)."""
+    spec, chip = setup.spec, setup.chip
     tokens_per_chip = setup.global_batch * setup.seq_len / setup.num_chips
     span = attention_span(spec, setup.seq_len)  # the model flop's attention term
     attention = 12.0 * spec.num_layers * spec.q_size * span
@@ -539,8 +564,7 @@ def clock_stretch_of(
     attention_flop = 0.5 * (attention + recompute_attention)  # causal
     fraction = chip.calibration.matrix_fraction
     attention_dtype = "bf16" if plan.dtype == "fp8" else plan.dtype
-    busy_s = tokens_per_chip * (
+    return tokens_per_chip * (
         gemm_flop / (fraction * chip.peak_flop_per_s(plan.dtype))
         + attention_flop / (fraction * chip.peak_flop_per_s(attention_dtype))
     )
-    return clock_stretch(ratio, busy_s / (m * compute_mb_s))
