@@ -58,8 +58,10 @@ def _run_case(model: str, num_chips: int, batch: int, seq: int, plan: dict) -> d
 
 
 def test_alike_layers_give_the_baseline_exactly() -> None:
-    """Step time, memory, breakdown and traffic of even splits of alike layers: the
-    floats of the model before stages and layer kinds, memoised or not."""
+    """Step time, memory, breakdown and traffic of even splits of alike layers, memoised
+    or not: the floats pinned in the baseline file (written by the model before stages
+    and layer kinds, so the restructuring moved nothing; regenerated only when a
+    deliberate mechanism change moves them, named in that commit)."""
     expected = json.loads(BASELINE.read_text())
     assert [_run_case(*case) for case in CASES] == expected
     with no_memo():
