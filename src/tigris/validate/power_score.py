@@ -240,8 +240,20 @@ def interval_table(by_source: dict, by_chip: dict) -> dict[str, object]:
                 bands[key] = {"low": _quantile(ratios, tail),
                               "high": _quantile(ratios, 1.0 - tail), "rows": len(ratios)}  # fmt: skip
         table[name] = bands
+    _widen_unmeasured(table)
     table["measured_chips"] = sorted({r["chip"] for r in by_source["rows"]})
     return table
+
+
+def _widen_unmeasured(table: dict[str, object]) -> None:
+    """An unmeasured chip's band covers a measured chip's too: a chip no row measured is
+    trusted no more than one some rows did, whichever held-out split came out wider."""
+    measured, unmeasured = table["measured"], table["unmeasured"]
+    for key, band in unmeasured.items():  # type: ignore[union-attr]
+        other = measured.get(key)  # type: ignore[union-attr]
+        if other is not None:
+            band["low"] = min(band["low"], other["low"])
+            band["high"] = max(band["high"], other["high"])
 
 
 def _quantile(values: list[float], q: float) -> float:

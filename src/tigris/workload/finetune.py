@@ -77,8 +77,9 @@ class FineTunedSpec(TransformerSpec):
 
 
 def finetune_of(spec: TransformerSpec) -> FineTune | None:
-    """The spec's fine-tuning, None for plain (full) training."""
-    return getattr(spec, "finetune", None)
+    """The spec's fine-tuning, None for plain (full) training (read from the instance's
+    fields: getattr on a plain spec pays pydantic's slow attribute miss, once per plan)."""
+    return spec.__dict__.get("finetune")
 
 
 def lora_of(spec: TransformerSpec) -> FineTune | None:
