@@ -39,6 +39,7 @@ EXPECTED_IDS = {
     "gpt-oss-20b",
     "gpt-oss-120b",
     "nemotron-4-340b",
+    "gemma-7b",
     "gemma3-12b",
     "gemma3-27b",
     "gpt-j-6b",

@@ -275,3 +275,12 @@ def test_cli_names_missing_kv_lora_rank(tmp_path: Path) -> None:
     assert "kv_lora_rank" in result.stderr and str(path) in result.stderr
     assert len(result.stderr.strip().splitlines()) <= 2
     assert sorted(tmp_path.iterdir()) == before
+
+
+def test_gemma_7b_counts_the_published_split():
+    """Gemma Team 2024 (arXiv:2403.08295), Table 2: 786,432,000 embedding and
+    7,751,248,896 non-embedding parameters (exact figures, so compared exactly)."""
+    gemma = load_model("gemma-7b")
+    embedding = gemma.vocab_size * gemma.hidden_size
+    assert embedding == 786_432_000
+    assert gemma.num_params - embedding == 7_751_248_896

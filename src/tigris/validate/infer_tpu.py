@@ -46,25 +46,6 @@ LENGTH_ASSUMPTION = (
     "(vLLM paper Fig. 11a; JetStream publishes none)"
 )
 
-# Gemma 7B (google/gemma-7b config.json): 28 layers, width 3072, 16 heads of 256 (the
-# heads are wider than width / heads), GeGLU MLP of 24576, vocabulary 256000, tied head.
-GEMMA_7B = TransformerSpec(
-    name="gemma-7b",
-    hidden_size=3072,
-    num_layers=28,
-    num_heads=16,
-    num_kv_heads=16,
-    head_dim=256,
-    ffn_hidden_size=24576,
-    vocab_size=256000,
-    max_position_embeddings=8192,
-    activation="geglu",
-    gated_mlp=True,
-    norm="rmsnorm",
-    position="rope",
-    tie_word_embeddings=True,
-)
-
 
 class NotModelled(Exception):
     """A throughput row this module cannot run, with the reason."""
@@ -86,11 +67,10 @@ def _jetstream_model(name: str) -> TransformerSpec:
         ("Llama 2 7B", "llama2-7b"),
         ("Llama 2 13B", "llama2-13b"),
         ("Llama 3 8B", "llama3-8b"),
+        ("Gemma 7B", "gemma-7b"),
     ):
         if name.startswith(prefix):
             return load_model(model)
-    if name.startswith("Gemma 7B"):
-        return GEMMA_7B
     raise NotModelled(f"no spec for JetStream model {name[:40]!r}")
 
 

@@ -186,15 +186,18 @@ def _read_nemotron(config: Config) -> dict[str, Any]:
 
 
 _GEMMA_DEFAULTS = {
-    # transformers Gemma2Config / Gemma3TextConfig defaults, for keys a published config omits
+    # transformers GemmaConfig / Gemma2Config / Gemma3TextConfig defaults, for keys a
+    # published config omits
+    "gemma": {"vocab_size": 256000, "head_dim": 256},
     "gemma2": {"vocab_size": 256000, "head_dim": 256, "sliding_window": 4096},
     "gemma3_text": {"vocab_size": 262208, "head_dim": 256, "sliding_window": 4096},
 }
 
 
 def _read_gemma(config: Config, *, version: str) -> dict[str, Any]:
-    """Gemma 2: layers alternate sliding (even) and global; Gemma 3: every
-    sliding_window_pattern-th layer is global (default 6), q/k norms. Both: four norms."""
+    """Gemma (1): every layer global, two norms. Gemma 2: layers alternate sliding (even)
+    and global; Gemma 3: every sliding_window_pattern-th layer is global (default 6), q/k
+    norms. Gemma 2 and 3: four norms per layer."""
     text = config.sub("text_config")
     defaults = _GEMMA_DEFAULTS[version]
     text.data = {**defaults, **{k: v for k, v in text.data.items() if v is not None}}
@@ -202,6 +205,9 @@ def _read_gemma(config: Config, *, version: str) -> dict[str, Any]:
     text.data.setdefault("hidden_act", text.data.get("hidden_activation", "gelu_pytorch_tanh"))
     fields = read_llama_like(text)
     layers = fields["num_layers"]
+    if version == "gemma":
+        fields["tie_word_embeddings"] = config.flag("tie_word_embeddings", True)
+        return fields
     if version == "gemma2":
         default = ["sliding" if i % 2 == 0 else "full" for i in range(layers)]
     else:
@@ -320,6 +326,10 @@ def _read_mpt(config: Config) -> dict[str, Any]:
     }
 
 
+def _read_gemma1(config: Config) -> dict[str, Any]:
+    return _read_gemma(config, version="gemma")
+
+
 def _read_gemma2(config: Config) -> dict[str, Any]:
     return _read_gemma(config, version="gemma2")
 
@@ -337,6 +347,7 @@ FAMILY_READERS: dict[str, Reader] = {
     "llama4_text": _read_llama4,
     "gpt_oss": _read_gpt_oss,
     "nemotron": _read_nemotron,
+    "gemma": _read_gemma1,
     "gemma2": _read_gemma2,
     "gemma3": _read_gemma3,
     "gemma3_text": _read_gemma3,
