@@ -33,6 +33,15 @@ def print_groups(groups: list[dict[str, Any]], title: str, holdout: str) -> None
     Console().print(table)
 
 
+def print_error_summary(label: str, summary: dict[Any, tuple]) -> None:
+    """One line per key of a validator's summary: rows, mean and max |error| %, mean signed
+    error % (the in-sample table printed before the two-column one)."""
+    print(f"{label:<28} {'rows':>5} {'mean |err| %':>13} {'max |err| %':>12} {'mean err %':>11}")
+    for key, (count, mean_abs, max_abs, signed) in summary.items():
+        name = " ".join(key) if isinstance(key, tuple) else str(key)
+        print(f"{name:<28} {count:>5} {mean_abs:>13.1f} {max_abs:>12.1f} {signed:>+11.1f}")
+
+
 def print_unmapped(unmapped: list[Any]) -> None:
     """Rows that could not be mapped, each with its reason (never dropped silently)."""
     if not unmapped:

@@ -63,7 +63,8 @@ def attention_command(
     causal: Annotated[bool, typer.Option("--causal/--no-causal")] = True,
     phase: Annotated[str, typer.Option("--phase", help="fwd | bwd | fwd+bwd")] = "fwd",
     impl: Annotated[
-        str, typer.Option(
+        str,
+        typer.Option(
             "--impl", help="flash2 | flash1 | flash3 | cudnn | triton | standard | fused_softmax"
         ),
     ] = "flash2",
@@ -187,7 +188,7 @@ def validate_attention_command(
     in-sample and held-out."""
     from pathlib import Path
 
-    from tigris.cli.holdout_table import print_groups, print_unmapped
+    from tigris.cli.holdout_table import print_error_summary, print_groups, print_unmapped
     from tigris.cli.progress import Progress
     from tigris.validate.attention import summarize_attention
     from tigris.validate.attention_protocol import validate_attention_protocol
@@ -205,13 +206,7 @@ def validate_attention_command(
         return
     if rows:
         _print_attention_rows(found.in_sample)
-    typer.echo(
-        f"{'chip / implementation':<28} {'rows':>5} {'mean |err| %':>13} {'max |err| %':>12} "
-        f"{'mean err %':>11}"
-    )
-    for (chip, implementation), (count, mean_abs, max_abs, signed) in summary.items():
-        key = f"{chip} {implementation}"
-        typer.echo(f"{key:<28} {count:>5} {mean_abs:>13.1f} {max_abs:>12.1f} {signed:>+11.1f}")
+    print_error_summary("chip / implementation", summary)
     print_groups(groups, "attention", holdout)
     print_unmapped(found.unmapped)
 

@@ -343,7 +343,7 @@ def validate_train_command(
     from pathlib import Path
 
     from tigris.api.inputs import check_choice
-    from tigris.cli.holdout_table import print_groups, print_unmapped
+    from tigris.cli.holdout_table import print_error_summary, print_groups, print_unmapped
     from tigris.cli.progress import Progress
     from tigris.validate.protocol import check_holdout, summarize_groups
     from tigris.validate.train import load_train_cases, summarize_train
@@ -367,11 +367,7 @@ def validate_train_command(
         return
     if rows:
         _print_train_rows(found.results)
-    typer.echo(
-        f"{'source':<28} {'rows':>5} {'mean |err| %':>13} {'max |err| %':>12} {'mean err %':>11}"
-    )
-    for key, (count, mean_abs, max_abs, signed) in summary.items():
-        typer.echo(f"{key:<28} {count:>5} {mean_abs:>13.1f} {max_abs:>12.1f} {signed:>+11.1f}")
+    print_error_summary("source", summary)
     print_groups(groups, "train_cluster", holdout)
     _print_memory_failures(found.results)
     print_unmapped(found.unmapped)
