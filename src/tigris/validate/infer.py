@@ -130,30 +130,6 @@ MLPERF_FP4_CHIPS = ("b200",)
 # GPUs pair over 6 NVLinks each (system preset hgx-h100-4gpu).
 HGX4_SYSTEM = "hgx-h100-4gpu"
 
-# GPT-J 6B (EleutherAI/gpt-j-6b config.json) as these rows were first scored: two norms a
-# layer and no LM-head bias, where the catalog's gpt-j-6b counts the checkpoint's one norm
-# and the head bias (179k parameters fewer); kept so the scores stay as they were.
-GPTJ_6B = TransformerSpec(
-    name="gpt-j-6b",
-    hidden_size=4096,
-    num_layers=28,
-    num_heads=16,
-    num_kv_heads=16,
-    head_dim=256,
-    ffn_hidden_size=16384,
-    vocab_size=50400,
-    max_position_embeddings=2048,
-    activation="gelu",
-    gated_mlp=False,
-    norm="layernorm",
-    position="rope",
-    rotary_fraction=0.25,
-    tie_word_embeddings=False,
-    mlp_bias=True,
-    parallel_residual=True,
-)
-
-
 @dataclass(frozen=True)
 class InferRow:
     row_id: str
@@ -185,7 +161,7 @@ def source_family(row: dict[str, str]) -> str:
 
 def _model(name: str) -> TransformerSpec | None:
     return {
-        "GPT-J 6B": GPTJ_6B,
+        "GPT-J 6B": load_model("gpt-j-6b"),
         "LLaMA 7B": load_model("llama2-7b"),
         "LLaMA 70B": load_model("llama2-70b"),
         "Falcon 180B": load_model("falcon-180b"),
