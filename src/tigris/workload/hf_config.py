@@ -27,6 +27,7 @@ from tigris.workload.hf_reading import (
     Reader,
     activation,
     head_dim,
+    opt_in_sliding_window,
     read_llama_like,
 )
 from tigris.workload.spec import TransformerSpec
@@ -62,8 +63,7 @@ def _read_qwen2(config: Config) -> dict[str, Any]:
     fields = read_llama_like(config)
     fields["qkv_bias"] = True
     fields["attention_out_bias"] = False
-    if config.get("use_sliding_window", False):
-        fields["sliding_window"] = config.whole("sliding_window", None)
+    fields["sliding_window"] = opt_in_sliding_window(config)
     return fields
 
 

@@ -30,6 +30,7 @@ from tigris.workload.hf_reading import (
     Reader,
     activation,
     head_dim,
+    opt_in_sliding_window,
     read_llama_like,
 )
 
@@ -54,8 +55,7 @@ def _read_qwen3(config: Config) -> dict[str, Any]:
     fields = read_llama_like(config)
     fields["qk_norm"] = True
     fields["attention_out_bias"] = False
-    if config.flag("use_sliding_window", False):
-        fields["sliding_window"] = config.whole("sliding_window", None)
+    fields["sliding_window"] = opt_in_sliding_window(config)
     return fields
 
 

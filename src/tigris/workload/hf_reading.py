@@ -193,3 +193,11 @@ def read_llama_like(config: Config, *, gated: bool = True) -> dict[str, Any]:
         "attention_out_bias": config.flag("attention_bias", False),
         "mlp_bias": config.flag("mlp_bias", False),
     }
+
+
+def opt_in_sliding_window(config: Config) -> int | None:
+    """Qwen2/Qwen3: `sliding_window` applies only when `use_sliding_window` is set (the
+    published configs carry a window they do not use)."""
+    if config.flag("use_sliding_window", False):
+        return config.whole("sliding_window", None)
+    return None
