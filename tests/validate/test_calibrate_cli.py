@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from tigris.validate.measured import HARDWARE_TO_CHIP
+from tigris.validate.hardware_names import chip_for_hardware
 from tigris.validate.protocol import default_measured_csv
 
 
@@ -30,7 +30,7 @@ def _h100_rows(count: int, slower: float = 1.0) -> list[dict[str, str]]:
             row
             for row in csv.DictReader(handle)
             if row["category"] == "gemm" and row["metric_name"].endswith("_time_median")
-            and HARDWARE_TO_CHIP.get(row["hardware"]) == "h100-sxm"
+            and chip_for_hardware(row["hardware"]) == "h100-sxm"
         ]  # fmt: skip
     return [
         row | {"id": f"mine_{i}", "metric_value": str(float(row["metric_value"]) * slower)}

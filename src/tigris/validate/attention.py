@@ -29,7 +29,8 @@ from statistics import mean
 from tigris.engines.tile import time_attention
 from tigris.hardware.chip import Chip
 from tigris.hardware.presets import load_chip
-from tigris.validate.measured import HARDWARE_TO_CHIP, read_rows, source_label, with_progress
+from tigris.validate.hardware_names import chip_for_hardware
+from tigris.validate.measured import read_rows, source_label, with_progress
 from tigris.workload.ops import Attention
 
 IMPLEMENTATIONS = {
@@ -105,7 +106,7 @@ class AttentionResult:
 def _hardware_chip(hardware: str) -> str | None:
     """'NVIDIA H100 80GB SXM5' -> h100-sxm (the catalog's names drop memory and SXM gen)."""
     name = re.sub(r" (\d+GB|SXM\d?)", "", hardware)
-    return HARDWARE_TO_CHIP.get(name)
+    return chip_for_hardware(name)
 
 
 def attention_case_or_reason(row: dict[str, str]) -> AttentionCase | str:

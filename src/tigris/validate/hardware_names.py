@@ -79,6 +79,14 @@ def chip_for_hardware(name: str) -> str | None:
     return None
 
 
+def known_chip(name: str) -> str:
+    """The preset id of a name the caller has already checked maps (KeyError otherwise)."""
+    chip_id = chip_for_hardware(name)
+    if chip_id is None:
+        raise KeyError(name)
+    return chip_id
+
+
 def unmapped_reason(name: str) -> str:
     """Why `name` maps to no preset, for the unmapped-rows list."""
     text = name.lower()

@@ -47,6 +47,7 @@ from tigris.hardware.presets import load_cluster
 from tigris.hardware.stacks import StackProfile
 from tigris.serving.deployment import Deployment
 from tigris.validate.calibrate import held_out_chip
+from tigris.validate.hardware_names import chip_for_hardware
 from tigris.validate.infer_llmcompass import (  # noqa: F401  (re-exported: tests, bench)
     LLMCOMPASS_HOST_ROWS,
     _llmcompass_host_s,
@@ -59,7 +60,7 @@ from tigris.validate.infer_tpu import (
     predict_throughput_row,
     throughput_family,
 )
-from tigris.validate.measured import HARDWARE_TO_CHIP, read_rows, with_progress
+from tigris.validate.measured import read_rows, with_progress
 from tigris.workload.precision import Precision
 from tigris.workload.presets import load_model
 from tigris.workload.spec import TransformerSpec
@@ -404,7 +405,7 @@ def evaluate_row(
         "measured": measured,
         "stack": row_stack(row),
     }
-    chip_id = HARDWARE_TO_CHIP.get(row["hardware"])
+    chip_id = chip_for_hardware(row["hardware"])
     try:
         if chip_id is None:
             raise _Skip(f"no preset for {row['hardware']}")

@@ -18,8 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from tigris.validate.hardware_names import chip_for_hardware
 from tigris.validate.infer import CATEGORIES, InferRow, evaluate_row, source_family
-from tigris.validate.measured import HARDWARE_TO_CHIP, with_progress
+from tigris.validate.measured import with_progress
 from tigris.validate.protocol import (
     Scored,
     Unmapped,
@@ -48,7 +49,7 @@ def _validation_case(row: dict[str, str], result: InferRow) -> ValidationCase:
     return ValidationCase(
         id=result.row_id,
         source=result.source,
-        chip=HARDWARE_TO_CHIP.get(row["hardware"]),
+        chip=chip_for_hardware(row["hardware"]),
         category=result.category,
         inputs=row,
         measured=result.measured,

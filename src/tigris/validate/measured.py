@@ -35,59 +35,6 @@ def with_progress(items: Sequence[T], progress: Callable[[int, int], None] | Non
 
 # Hardware names in the CSV -> catalog chip ids. Rows on chips without a preset are
 # reported as skipped.
-_HARDWARE_EXACT = {
-    "NVIDIA H100": "h100-sxm",  # Vidur profiles: Azure ND H100 v5 (SXM)
-    "NVIDIA H100 SXM": "h100-sxm",
-    "NVIDIA H200 SXM": "h200-sxm",
-    "NVIDIA A100": "a100-sxm-80gb",
-    "NVIDIA A100 80GB": "a100-sxm-80gb",
-    "NVIDIA A100 40GB": "a100-sxm-40gb",  # MosaicML's training rows
-    "NVIDIA H100 80GB": "h100-sxm",
-    "NVIDIA A100 SXM": "a100-sxm-80gb",
-    "NVIDIA B200 SXM": "b200",
-    "AMD Instinct MI210": "mi210",
-    "AMD MI300X": "mi300x",
-    "AMD MI325X": "mi325x",
-    "Intel Gaudi 3": "gaudi-3",
-    # inference rows (TensorRT-LLM, MLPerf Inference, LLMCompass)
-    "NVIDIA H100 (HBM3 80GB)": "h100-sxm",
-    "NVIDIA A100 80GB x4 (TP=4)": "a100-sxm-80gb",
-    "NVIDIA H100-SXM-80GB": "h100-sxm",
-    "NVIDIA H100-PCIe-80GB": "h100-pcie",
-    "NVIDIA H200-SXM-141GB": "h200-sxm",
-    # custom thermal solution: the same part at a 1000 W power limit
-    "NVIDIA H200-SXM-141GB-CTS": "h200-sxm-cts",
-    "NVIDIA H200-SXM-141GB-CTS (custom thermal solution, higher power)": "h200-sxm-cts",
-    "NVIDIA B200-SXM-180GB": "b200",
-    "AMD Instinct MI300X-NPS1-SPX-192GB-750W": "mi300x",
-    "AMD MI300X-NPS1-SPX-192GB-750W": "mi300x",
-    # MoE rows (data/measured-moe.csv): Megatron-Bridge's DGX-GB200/GB300 racks, DeepSeek's
-    # H800 cluster
-    "NVIDIA GB200 (DGX-GB200 NVL72)": "gb200",
-    "NVIDIA GB300 (DGX-GB300 NVL72)": "gb300",
-    "NVIDIA H800": "h800",
-}
-
-
-class _HardwareTable(dict):
-    """The exact names above, then the rules of hardware_names for any other spelling
-    (rows from sources not seen yet name the same parts differently)."""
-
-    def get(self, name, default=None):  # type: ignore[override]
-        found = super().get(name) or chip_for_hardware(name)
-        return default if found is None else found
-
-    def __getitem__(self, name: str) -> str:
-        found = self.get(name)
-        if found is None:
-            raise KeyError(name)
-        return found
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self.get(name) is not None
-
-
-HARDWARE_TO_CHIP = _HardwareTable(_HARDWARE_EXACT)
 
 _DTYPE = {"bf16": "bf16", "fp16": "fp16", "fp8 e4m3fn": "fp8"}
 
@@ -155,7 +102,7 @@ def _case_from_row(row: dict[str, str]) -> Case | None:
         "row_id": row_id,
         "category": row["category"],
         "hardware": row["hardware"],
-        "chip_id": HARDWARE_TO_CHIP.get(row["hardware"]),
+        "chip_id": chip_for_hardware(row["hardware"]),
         "source": f"{row['source']} [{row['source_locator']}]",
     }
     if metric == "max_achievable_matmul_tflops":

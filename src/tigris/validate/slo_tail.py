@@ -20,7 +20,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from tigris.validate.measured import HARDWARE_TO_CHIP
+from tigris.validate.hardware_names import chip_for_hardware, known_chip
 
 PERCENTILES = (50, 90, 99)
 SLO_METRICS = ("ttft_p99", "tpot_p99", "scheduled_samples_per_s")
@@ -80,7 +80,7 @@ def _simulated(row_key: tuple[str, str, str], output_tokens: int, rate: float) -
 
     hardware, num_chips, notes = row_key
     row = {"num_chips": num_chips, "notes": notes}
-    system = mlperf._mlperf_system(row, HARDWARE_TO_CHIP[hardware])
+    system = mlperf._mlperf_system(row, known_chip(hardware))
     tp, _, offline = mlperf._mlperf_best_tp(system, output_tokens)
     max_seqs = next(m for t, m in mlperf._mlperf_layouts(system, "Server") if t == tp)
     deployment = mlperf._mlperf_deployment(system, tp, max_seqs)
@@ -107,7 +107,7 @@ def evaluate_slo_row(row: dict[str, str]) -> SloRow:
     value = float(row["metric_value"])
     measured = value * 1e-3 if row["metric_unit"] == "ms" else value
     common = {"row_id": row["id"], "hardware": row["hardware"], "metric": metric}
-    if metric not in SLO_METRICS or HARDWARE_TO_CHIP.get(row["hardware"]) is None:
+    if metric not in SLO_METRICS or chip_for_hardware(row["hardware"]) is None:
         reason = f"metric {metric[:30]!r} or hardware {row['hardware'][:40]!r} not modelled"
         return SloRow(measured=measured, predicted=None, error_pct=None, skipped=reason, **common)
     output_tokens = round(_note(row, "tokens/s") / _note(row, "samples/s"))

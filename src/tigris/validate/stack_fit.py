@@ -69,9 +69,9 @@ def row_stack(row: dict[str, str]) -> str:
     if "TensorRT" in framework:
         return "trtllm"
     from tigris.hardware.presets import load_chip
-    from tigris.validate.measured import HARDWARE_TO_CHIP
+    from tigris.validate.hardware_names import chip_for_hardware
 
-    chip_id = HARDWARE_TO_CHIP.get(row["hardware"])
+    chip_id = chip_for_hardware(row["hardware"])
     return default_stack_id(load_chip(chip_id)) if chip_id else "native"
 
 

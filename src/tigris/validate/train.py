@@ -42,7 +42,8 @@ from tigris.hardware.system import ScaleOutTier
 from tigris.parallel.plan import check_plan
 from tigris.parallel.search import enumerate_plans, search_plans
 from tigris.parallel.step import StepModel, StepResult, TrainSetup
-from tigris.validate.measured import HARDWARE_TO_CHIP, read_rows, with_progress
+from tigris.validate.hardware_names import chip_for_hardware, known_chip
+from tigris.validate.measured import read_rows, with_progress
 from tigris.workload.hf_config import from_hf_config
 from tigris.workload.spec import TransformerSpec
 
@@ -277,7 +278,7 @@ def _mosaic_case(row: dict[str, str]) -> TrainCase:
         "recompute": "full" if checkpointing else "none",
         "dtype": "fp8" if "fp8" in row["precision"] else "bf16",
     }
-    chip_id = HARDWARE_TO_CHIP[hardware]
+    chip_id = known_chip(hardware)
     mode = re.search(r"MP mode=(\w+)", notes)
     framework = {
         **LLM_FOUNDRY,
@@ -360,7 +361,7 @@ def _layout_case(row: dict[str, str], label: str) -> TrainCase | str:
     from tigris.workload.presets import load_model
 
     model_id = CATALOG_MODELS.get(row["model"])
-    chip_id = HARDWARE_TO_CHIP.get(row["hardware"])
+    chip_id = chip_for_hardware(row["hardware"])
     if model_id is None or chip_id is None:
         missing = row["model"] if model_id is None else row["hardware"]
         return f"no catalog entry for {missing[:40]!r}"
