@@ -340,14 +340,7 @@ class StepTimer:
             return 0.0
         per_layer = ep_s = 0.0
         times: dict[tuple[str, str, float], float] = {}  # a layer's two all-reduces: once
-        for item in layer_collectives(
-            d.model,
-            rank_tokens,
-            tp=d.tp,
-            ep=d.ep,
-            dtype_bytes=self._act_bytes,
-            moe_imbalance=d.moe_imbalance,
-        ):
+        for item in self._layer_collectives(rank_tokens):
             key = (item.kind, item.group_role, item.message_bytes)
             time_s = times.get(key)
             if time_s is None:
@@ -367,6 +360,14 @@ class StepTimer:
             return self._num_layers * dense + self._moe_layers * ep_s + p2p
         return self._num_layers * per_layer + p2p
 
+    def _layer_collectives(self, rank_tokens: int) -> list:
+        """One layer's collectives for rank_tokens tokens on this deployment's groups."""
+        d = self.deployment
+        return layer_collectives(
+            d.model, rank_tokens, tp=d.tp, ep=d.ep, dtype_bytes=self._act_bytes,
+            moe_imbalance=d.moe_imbalance,
+        )  # fmt: skip
+
     def _shared_overlap_s(self, rank_tokens: int, ops: list[tuple[int, Op]]) -> float:
         """Seconds the shared experts hide of the dispatch all-to-all, over every MoE
         layer (tigris.parallel.overlap.shared_expert_overlap_s; ep > 1 only)."""
@@ -377,16 +378,7 @@ class StepTimer:
         shared = [(n, op) for n, op in ops if op.name.startswith("moe.shared.")]
         shared_s = sum(n * self.op_time_s(op) for n, op in shared) / self._moe_layers
         dispatch = next(
-            item
-            for item in layer_collectives(
-                d.model,
-                rank_tokens,
-                tp=d.tp,
-                ep=d.ep,
-                dtype_bytes=self._act_bytes,
-                moe_imbalance=d.moe_imbalance,
-            )
-            if item.group_role == "ep"
+            item for item in self._layer_collectives(rank_tokens) if item.group_role == "ep"
         )
         dispatch_s = collective_time_s(dispatch.kind, dispatch.message_bytes, self._groups["ep"])
         slowdown = collective_slowdown(d.chip)
