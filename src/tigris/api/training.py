@@ -10,8 +10,6 @@ from typing import TYPE_CHECKING
 
 from tigris.api.inputs import check_choice, check_int, resolve_chip, resolve_model, resolve_system
 from tigris.errors import SpecError
-from tigris.workload.moe import check_imbalance
-from tigris.workload.precision import training_precision
 
 if TYPE_CHECKING:
     from tigris.hardware.chip import Chip
@@ -161,6 +159,8 @@ def train(
     _check_sizes(num_chips, global_batch, seq_len, top, layout, zero)
     _check_choices(recompute, dtype, tokens)
     if moe_imbalance is not None:
+        from tigris.workload.moe import check_imbalance
+
         check_imbalance(moe_imbalance)
     options = _goodput_options(goodput, tokens, storage_gbps, checkpoint_interval_s)
     cap_w = parse_power_cap(power_cap)
@@ -177,6 +177,8 @@ def train(
     fixed |= _pipeline_split(pp_layers, pp, spec.num_layers)
     fixed |= {"pp_schedule": _pipeline_schedule(pp_schedule)}
     _check_layout(fixed, num_chips, global_batch)
+    from tigris.workload.precision import training_precision  # loads pydantic: not at --help
+
     precision = training_precision(fp8_scaling, dtype)
     setup = TrainSetup(spec, chip_spec, cluster, num_chips, global_batch, seq_len,
                        precision=precision)  # fmt: skip
