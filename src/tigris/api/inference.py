@@ -70,7 +70,6 @@ def infer(
     from tigris.cost.power_scope import apply_power_cap
     from tigris.hardware.stacks import apply_stack
     from tigris.serving.deployment import build_deployment
-    from tigris.serving.speculative import build_speculation
     from tigris.serving.static_batch import infer as estimate_static_batch
 
     cap_w = parse_power_cap(power_cap)
@@ -88,7 +87,11 @@ def infer(
         **stack_settings,
     )
     check_context(deployment, input_len, output_len)
-    speculation = build_speculation(speculative, deployment)
+    speculation = None
+    if speculative is not None:  # the speculative module loads numpy: only when asked
+        from tigris.serving.speculative import build_speculation
+
+        speculation = build_speculation(speculative, deployment)
     estimate = estimate_static_batch(
         deployment, batch, input_len, output_len, speculation=speculation
     )

@@ -297,8 +297,6 @@ def _goodput_options(
 ) -> GoodputOptions | None:
     """--goodput's options, checked: positive finite numbers, and only with --goodput
     (which needs --tokens)."""
-    from tigris.parallel.goodput import GoodputOptions
-
     given = {"--storage-gbps": storage_gbps, "--checkpoint-interval-s": interval_s}
     for option, value in given.items():
         if value is None:
@@ -312,6 +310,8 @@ def _goodput_options(
         return None
     if tokens is None:
         raise SpecError("needs --tokens (the run's token budget)", key_path="--goodput")
+    from tigris.parallel.goodput import GoodputOptions  # loaded only for --goodput
+
     return GoodputOptions(storage_gbps, interval_s)
 
 
