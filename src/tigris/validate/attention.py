@@ -202,7 +202,41 @@ def fit_fraction(chip: Chip, implementation: str, cases: list[AttentionCase]) ->
     return best
 
 
+# FlashAttention-3's pingpong ablation (Shah et al. 2024, arXiv:2407.08608, sec. 3.1): FP16
+# forward, head dim 128, sequence 8192, on H100 SXM5 (the paper's batch x seq = 16k, hidden
+# 2048), 570 TFLOP/s with the softmax serialised and 620-640 with pingpong scheduling.
+PINGPONG_ABLATION = {"serial": 570e12, "overlapped": 630e12}  # 630: the middle of 620-640
+
+
+def _solve(rate: Callable[[float], float], target: float) -> float:
+    """x in [0, 1] where the increasing `rate(x)` reaches `target` (bisection)."""
+    low, high = 0.0, 1.0
+    for _ in range(40):
+        middle = (low + high) / 2
+        low, high = (middle, high) if rate(middle) < target else (low, middle)
+    return round((low + high) / 2, 3)
+
+
+def fit_overlap(chip_id: str = "h100-sxm") -> tuple[float, float]:
+    """(matrix fraction, overlap share) of FlashAttention-3 from the pingpong ablation: the
+    fraction at which the serialised kernel (share 0) runs at 570 TFLOP/s, then the share at
+    which it runs at 630 (engines.tile.attention.OVERLAPPED_SOFTMAX)."""
+    from tigris.engines.tile.attention import flash_time_s
+
+    case = AttentionCase("pingpong", chip_id, "flash3", 8192, 128, False, 0.0, phase="fwd")
+    (op,) = case.ops()
+    chip = load_chip(chip_id)
+
+    def rate(fraction: float, hidden: float) -> float:
+        return case.flop / flash_time_s(op, _with_fraction(chip, "flash3", fraction), hidden)
+
+    fraction = _solve(lambda f: rate(f, 0.0), PINGPONG_ABLATION["serial"])
+    return fraction, _solve(lambda h: rate(fraction, h), PINGPONG_ABLATION["overlapped"])
+
+
 def main(argv: list[str]) -> int:
+    fraction, share = fit_overlap()
+    print(f"flash3 pingpong ablation: fraction {fraction:.3f}, overlap share {share:.3f}")
     cases = load_attention_cases()
     groups: dict[tuple[str, str], list[AttentionCase]] = {}
     for case in cases:
