@@ -1,5 +1,5 @@
 """Rows of power.csv that need more than a serving sweep: mxfp4 checkpoints, hardware
-spellings outside power.py's table, and the MLPerf Training LoRA rows."""
+spellings (the one hardware_names rule), MaxQ caps and the MLPerf Training LoRA rows."""
 
 from __future__ import annotations
 
@@ -46,3 +46,39 @@ def test_validate_power_scores_the_lora_and_mxfp4_rows() -> None:
     rows = {r["id"]: r for r in json.loads(done.stdout)["rows"]}
     assert "MLPT-001" in rows and rows["MLPT-001"]["scope"] == "node_wall"
     assert any(r["model"].startswith("gpt-oss") for r in rows.values())
+
+
+def test_every_hardware_name_goes_through_the_one_rule() -> None:
+    from tigris.validate import power
+    from tigris.validate.hardware_names import chip_for_hardware
+
+    assert not hasattr(power, "CHIP_IDS")  # no second name -> preset table
+    for row in read_power_rows():
+        if row.setup is not None:
+            assert row.setup.chip_id == chip_for_hardware(row.chip_label), row.row_id
+
+
+def test_a_maxq_row_without_a_stated_limit_gets_the_maxq_config_cap(tmp_path) -> None:
+    """Dell's MaxQ llama2-70b rows state no power_limit; the MaxQ harness config they
+    reuse caps each H100 at 450 W. Scored through `validate power --data`."""
+    import csv
+    import json
+
+    shipped = read_power_rows()
+    keep = {"MLPI-018", "MLPI-014", "MLE3-386", "MLE3-387", "MLE3-388"}
+    path = tmp_path / "rows.csv"
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(shipped[0].raw))
+        writer.writeheader()
+        writer.writerows(r.raw for r in shipped if r.row_id in keep)
+    before = path.read_bytes()
+    done = subprocess.run([sys.executable, "-m", "tigris", "validate", "power", "--data",
+                           str(path), "--json", "--quiet"], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-400:]
+    rows = {r["id"]: r for r in json.loads(done.stdout)["rows"]}
+    dell = rows["MLPI-018"]
+    assert dell["power_cap_w"] == 450.0 and any("MaxQ cap" in a for a in dell["assumed"])
+    assert rows["MLPI-014"]["power_cap_w"] == 450.0 and path.read_bytes() == before
+    # at the wall within 15 % in-sample (host share fitted on these two wall rows)
+    assert abs(dell["power_err_in_sample"]) < 0.15

@@ -12,9 +12,11 @@ Assumptions where a row does not state its setup (each named in the row's `assum
 - chat and gpqa prompts: 256 input tokens (ML.ENERGY logs give output lengths only);
 - MLPerf llama2-70b: 294 input and 294 output tokens on average (OpenOrca subset,
   MLPerf Inference rules), the largest batch that fits up to 512 sequences per replica,
-  tp 2 (NVIDIA v4.0 config: "TP2 x4"); the 450 W MaxQ cap read from the row's notes;
-- "NVIDIA A100 GPU" (Argonne, Polaris): the A100-SXM4-40GB; "NVIDIA H100 GPU": H100 SXM;
-  a hardware name outside CHIP_IDS: tigris.validate.hardware_names.chip_for_hardware;
+  tp 2 (NVIDIA v4.0 config: "TP2 x4"); the MaxQ cap read from the row's notes, else
+  MAXQ_POWER_LIMIT_W (the MaxQ harness config the submitters share);
+- the chip: tigris.validate.hardware_names.chip_for_hardware, the one name -> preset rule
+  ("NVIDIA A100 GPU", Argonne's testbed, which states no memory size: the A100-SXM 80GB
+  the rule reads a bare "A100" as; "NVIDIA H100 GPU": H100 SXM);
 - gpt-oss 'mxfp4' rows: fp4 weights, bf16 activations and compute (W4A16). H100 has no
   fp4 tensor cores, so vLLM runs MXFP4 there as a weight-only kernel that dequantizes in
   the GEMM; only the MoE experts are MXFP4 in the checkpoint, tigris' weight_dtype puts
@@ -68,12 +70,6 @@ MODEL_IDS = (
     ("gpt-oss-20b", "gpt-oss-20b"),
     ("gemma-3-27b", "gemma3-27b"),
     ("gemma-3-12b", "gemma3-12b"),
-)
-CHIP_IDS = (
-    ("h100-pcie", "h100-pcie"),
-    ("h100", "h100-sxm"),
-    ("a100-sxm4-40gb", "a100-sxm-40gb"),
-    ("a100 gpu", "a100-sxm-40gb"),
 )
 
 
@@ -197,12 +193,27 @@ def _weight_dtype(raw: dict[str, str]) -> str | None:
     return "fp4" if "mxfp4" in (raw["precision"] + " " + raw["model"]).lower() else None
 
 
-def _cap(raw: dict[str, str], model_id: str) -> float | None:
-    """The per-GPU power limit the notes state for this row's model (MaxQ)."""
+# The per-GPU power_limit of NVIDIA's MaxQ harness config for a (model, chip), which the
+# partners' MaxQ submissions reuse: llama2-70b on H100-SXM, 450 W in NVIDIA's v4.0
+# config (closed/NVIDIA/configs/llama2-70b/Offline/__init__.py) and in Dell's
+# (mlcommons/inference_results_v4.0: closed/Dell/configs/llama2-70b/{Offline,Server}/
+# __init__.py, H100_SXM_80GB_TP2x4_MaxQ: power_limit = 450, use_fp8, tensor_parallelism 2).
+MAXQ_POWER_LIMIT_W = {("llama2-70b", "h100-sxm"): 450.0}
+
+
+def _cap(raw: dict[str, str], model_id: str, chip_id: str) -> tuple[float | None, str]:
+    """The per-GPU power limit of a MaxQ row: the one its notes state for its model, else
+    the MaxQ config's for (model, chip) when the system is a MaxQ one; and what was
+    assumed ('' when stated)."""
     match = re.search(r"(\S+) power_limit (\d+(?:\.\d+)?) W", raw["notes"])
     if match and model_id in match.group(1):
-        return float(match.group(2))
-    return None
+        return float(match.group(2)), ""
+    if "maxq" not in raw.get("system_name", "").lower():
+        return None, ""
+    limit = MAXQ_POWER_LIMIT_W.get((model_id, chip_id))
+    if limit is None:
+        return None, "MaxQ system, its cap not stated or known: uncapped"
+    return limit, f"MaxQ cap {limit:g} W (the submitters' MaxQ harness config)"
 
 
 def map_row(raw: dict[str, str], chips: int) -> tuple[RowSetup | None, str]:
@@ -212,7 +223,7 @@ def map_row(raw: dict[str, str], chips: int) -> tuple[RowSetup | None, str]:
     model_id = _lookup(MODEL_IDS, raw["model"])
     if model_id is None:
         return None, f"model not in the catalog: {raw['model'][:50]}"
-    chip_id = _lookup(CHIP_IDS, raw["hardware"]) or chip_for_hardware(raw["hardware"])
+    chip_id = chip_for_hardware(raw["hardware"])
     if chip_id is None:
         return None, f"chip not in the catalog: {raw['hardware'][:50]}"
     scope, why = _scope(raw)
@@ -242,8 +253,8 @@ def _sweep_setup(raw, model_id, chip_id, chips, dtype, scope) -> tuple[RowSetup 
         assumed.append(f"input_len {CHAT_INPUT_LEN} (not in the row)")
     if not batch or not out:
         return None, "batch or output length not stated"
-    if "a100 gpu" in raw["hardware"].lower() or raw["hardware"] == "NVIDIA H100 GPU":
-        assumed.append(f"{raw['hardware']} read as {chip_id}")
+    if raw["hardware"] in ("NVIDIA A100 GPU", "NVIDIA H100 GPU"):
+        assumed.append(f"{raw['hardware']} read as {chip_id} (hardware_names rule)")
     weights = _weight_dtype(raw)
     if weights:
         assumed.append("mxfp4: fp4 weights, bf16 compute (W4A16), experts and dense alike")
@@ -262,10 +273,12 @@ def _mlperf_setup(raw, model_id, chip_id, chips, dtype, scope) -> tuple[RowSetup
         "tp 2 (NVIDIA v4.0 config)",
         "fp8 (every H100 llama2-70b closed submission)",
     )
+    cap, cap_assumed = _cap(raw, model_id, chip_id)
+    assumed += (cap_assumed,) if cap_assumed else ()
     length = MLPERF_LLAMA_LEN
     return RowSetup(
         "serve", model_id, chip_id, chips, 2, MLPERF_MAX_BATCH, length, length, "fp8",
-        _cap(raw, model_id), scope, "output", assumed,
+        cap, scope, "output", assumed,
     ), ""  # fmt: skip
 
 
@@ -284,7 +297,7 @@ def _lora_setup(raw: dict[str, str], chips: int) -> tuple[RowSetup | None, str]:
         return None, "DC-side node power: the measurement point is not documented"
     if chips != 8:
         return None, f"{chips}-chip run: its global batch and layout are not published"
-    chip_id = _lookup(CHIP_IDS, raw["hardware"]) or chip_for_hardware(raw["hardware"])
+    chip_id = chip_for_hardware(raw["hardware"])
     if chip_id is None:
         return None, f"chip not in the catalog: {raw['hardware'][:50]}"
     assumed = ("NeMo plan config_DGXH100_1x8x4xtp4pp1cp1 (tp 4, dp 2, gbs 8, fp8, LoRA 16)",

@@ -54,9 +54,8 @@ def power_row_stack(raw: dict[str, str]) -> str:
 def _chip_default(raw: dict[str, str]) -> str:
     from tigris.hardware.presets import load_chip
     from tigris.validate.hardware_names import chip_for_hardware
-    from tigris.validate.power import CHIP_IDS, _lookup
 
-    chip_id = _lookup(CHIP_IDS, raw["hardware"]) or chip_for_hardware(raw["hardware"])
+    chip_id = chip_for_hardware(raw["hardware"])
     return default_stack_id(load_chip(chip_id)) if chip_id else "native"
 
 
