@@ -25,7 +25,7 @@ from tigris.hardware.presets import default_cluster, load_chip
 from tigris.hardware.quantities import DTYPE_BYTES, dtype_bytes
 from tigris.hardware.stacks import StackProfile
 from tigris.hardware.system import Cluster
-from tigris.workload.moe import DEFAULT_MOE_IMBALANCE, check_imbalance
+from tigris.workload.moe import DEFAULT_MOE_IMBALANCE, check_expert_gemm, check_imbalance
 from tigris.workload.precision import Precision
 from tigris.workload.presets import load_model
 from tigris.workload.spec import TransformerSpec
@@ -85,12 +85,17 @@ class Deployment:
     # busiest ep rank's routed tokens / the mean rank's (tigris.workload.moe); read only
     # with ep > 1
     moe_imbalance: float = DEFAULT_MOE_IMBALANCE
+    # how the expert GEMMs run (tigris.workload.moe.EXPERT_GEMM_PATHS): "native", the
+    # chip's GEMM path in the compute dtype; "sm80-a16", TensorRT-LLM v0.9's grouped GEMMs
+    # on mma.sync with 16-bit activations
+    moe_expert_gemm: str = "native"
     # the software stack (tigris.hardware.stacks): its host time per step; None: the
     # chip's default stack, which adds none
     stack: StackProfile | None = None
 
     def __post_init__(self) -> None:
         check_imbalance(self.moe_imbalance)
+        check_expert_gemm(self.moe_expert_gemm)
         for name in ("num_chips", "tp", "pp", "ep", "block_size", "max_num_seqs", "token_budget"):
             _positive(f"--{name.replace('_', '-')}", getattr(self, name))
         if self.all_reduce not in ("nccl", "custom"):

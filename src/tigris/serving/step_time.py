@@ -23,6 +23,8 @@ run in the compute dtype: each reads its quantised input (the quantisation fused
 producing kernel) and weights and writes a bf16 output; everything between GEMMs (norms,
 RoPE, SwiGLU, residual adds, attention's Q and output, the tp all-reduces) stays in the
 activation dtype (Deployment.activation_dtype), and the LM head is left unquantised.
+With Deployment.moe_expert_gemm "sm80-a16" (TensorRT-LLM v0.9), the routed experts' GEMMs
+instead multiply in 16 bits at the chip's mma.sync fraction (tigris.workload.moe).
 
 Weights narrower than the compute dtype (int4 or int8 weights with bf16 activations, as
 AWQ/GPTQ/Marlin kernels run them) are dequantised inside the GEMM: DEQUANT_FLOP_PER_WEIGHT
@@ -55,6 +57,7 @@ from tigris.parallel.overlap import collective_slowdown, shared_expert_overlap_s
 from tigris.parallel.partition import layer_collectives, shard_graph
 from tigris.serving.deployment import Deployment
 from tigris.workload.graph import OpGraph
+from tigris.workload.moe import MMA_SYNC_KERNEL, legacy_expert_dtype
 from tigris.workload.ops import Attention, Gemm, Op
 from tigris.workload.tasks import decode_graph, prefill_graph
 
@@ -77,6 +80,11 @@ def _with(op: Op, changes: dict[str, object]) -> Op:
     fields_.update(op.__dict__)
     fields_.update(changes)
     return new
+
+
+def _is_expert(op: Gemm) -> bool:
+    """A routed expert's GEMM (not the router's, nor a shared expert's)."""
+    return op.name.startswith("moe.expert.")
 
 
 def grid_floor(x: float, exact_below: int, per_octave: int) -> tuple[int, int]:
@@ -169,6 +177,8 @@ class StepTimer:
         self._decode: dict[tuple[int, int], float] = {}
         self._prefill: dict[tuple[int, int, int], float] = {}
         self._op_cache: dict[Op, float] = {}
+        self._expert_chip = self._legacy_expert_chip()
+        self._expert_cache: dict[Op, float] = {}
         # one attention op per layer kind, with the kind's layer count (its window)
         self._attention_ops: tuple[tuple[int, Attention], ...] | None = None
         self._mla_decode_ops: tuple[tuple[int, Attention], ...] | None = None
@@ -212,8 +222,37 @@ class StepTimer:
         )
         return replace(graph, groups=groups)
 
+    def _legacy_expert_chip(self):  # noqa: ANN202 (a Chip or None)
+        """The chip as an "sm80-a16" expert GEMM sees it (tigris.workload.moe): its
+        matrix fraction that of mma.sync (the FlashAttention-2 fraction); None on the
+        native path or for a dense model."""
+        d = self.deployment
+        if d.moe_expert_gemm == "native" or not d.model.is_moe:
+            return None
+        calibration = d.chip.calibration
+        fraction = calibration.attention_matrix_fraction(MMA_SYNC_KERNEL)
+        update = {"calibration": calibration.model_copy(update={"matrix_fraction": fraction})}
+        return d.chip.model_copy(update=update)
+
+    def _expert_gemm_s(self, op: Gemm) -> float:
+        """An expert GEMM on the "sm80-a16" path: 16-bit multiplies on the mma.sync
+        chip, reading the weights as stored."""
+        key = _with(op, {"name": ""})
+        cached = self._expert_cache.get(key)
+        if cached is None:
+            dtype = legacy_expert_dtype(op.dtype, self._act_dtype)
+            legacy = _with(op, {"dtype": dtype, "out_dtype": self._act_dtype})
+            result = self.engine.time(legacy, self._expert_chip)
+            cached = result.time_s
+            if self._adjust is not None:
+                cached = self._adjust(legacy, result)
+            self._expert_cache[key] = cached
+        return cached
+
     def op_time_s(self, op: Op) -> float:
         """The engine's time for one op, plus in-GEMM dequantisation of narrow weights."""
+        if self._expert_chip is not None and isinstance(op, Gemm) and _is_expert(op):
+            return self._expert_gemm_s(op)
         # keyed by shape, not name: attn.norm, mlp.norm and head.norm (or the two
         # residual adds) are one op to the engine, timed once.
         key = _with(op, {"name": ""})

@@ -180,6 +180,17 @@ def _trtllm_xqa(row: dict[str, str]) -> bool:
     return any(release in row["source"] for release in TRTLLM_XQA_RELEASES)
 
 
+# TensorRT-LLM releases whose MoE plugin ran the expert GEMMs as CUTLASS 2.x (mma.sync)
+# grouped GEMMs with 16-bit activations (tigris.workload.moe.EXPERT_GEMM_PATHS: FP8 for
+# Mixtral arrived in v0.10.0).
+TRTLLM_SM80_MOE_RELEASES = ("version 0.9.0",)
+
+
+def _trtllm_expert_gemm(row: dict[str, str]) -> str:
+    legacy = any(release in row["source"] for release in TRTLLM_SM80_MOE_RELEASES)
+    return "sm80-a16" if legacy else "native"
+
+
 def _precision(text: str) -> Precision:
     dtype = {"FP8": "fp8", "FP16": "fp16", "fp16": "fp16"}[text]
     return Precision(compute_dtype=dtype, weight_dtype=dtype, kv_cache_dtype=dtype)
@@ -203,6 +214,7 @@ def _predict_trtllm(row: dict[str, str], chip_id: str, uncalibrated: bool = Fals
         tp=tp,
         precision=_precision(row["precision"]),
         grouped_kv_reads=_trtllm_xqa(row),
+        moe_expert_gemm=_trtllm_expert_gemm(row),
     )
     batch = int(row["global_batch_tokens_or_seqs"].split()[1])
     lengths = [int(x) for x in re.findall(r"\d+", row["seq_len"])]

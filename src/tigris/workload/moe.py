@@ -68,3 +68,44 @@ def rank_expert_load(
         return 0, 0
     running = min(local, rows)
     return running, ceil(rows / running)
+
+
+# How a serving engine runs the expert GEMMs (Deployment.moe_expert_gemm):
+# - "native": the chip's GEMM path in the deployment's compute dtype, as any other GEMM.
+# - "sm80-a16": CUTLASS 2.x grouped GEMMs built on Ampere's synchronous mma.sync, with
+#   16-bit activations and the stored weights widened in the kernel. TensorRT-LLM up to
+#   v0.9 ran Mixtral's experts this way: its MoE plugin had no FP8 GEMM ("Added FP8
+#   quantization support for Mixtral" is in the v0.10.0 release notes,
+#   github.com/NVIDIA/TensorRT-LLM/releases/tag/v0.10.0; issue #1229 asked for it in
+#   March 2024), and the Hopper (TMA warp-specialised, wgmma) MoE grouped GEMMs came with
+#   later releases (cpp/tensorrt_llm/kernels/cutlass_kernels/moe_gemm/
+#   moe_gemm_tma_ws_launcher.*, whose dispatch keeps the SM80 kernels alongside). The
+#   v0.9.0 tree's dispatch itself was not read: this path is inferred from those notes.
+#   The weights stay as stored (the v0.9.0 table's FP8 rows keep FP8 weights and KV
+#   cache), so the bytes read are unchanged. On Hopper mma.sync reaches a fraction of
+#   wgmma's throughput: the step timer runs these GEMMs at the chip's FlashAttention-2
+#   matrix fraction (Calibration.attention_fraction['flash2'], fitted on Dao 2023's FA2
+#   figures, a kernel that issues the same mma.sync on Hopper), its matrix_fraction where
+#   none was fitted. Nothing here is fitted on a MoE measurement.
+EXPERT_GEMM_PATHS = ("native", "sm80-a16")
+MMA_SYNC_KERNEL = "flash2"  # the attention kernel whose fitted fraction stands for mma.sync
+SIXTEEN_BIT = ("fp16", "bf16")
+
+
+def check_expert_gemm(value: str, option: str = "moe_expert_gemm") -> str:
+    """`value` as an expert-GEMM path, or a SpecError naming `option`."""
+    if value not in EXPERT_GEMM_PATHS:
+        raise SpecError(
+            f"unknown expert GEMM path {str(value)[:30]!r}",
+            key_path=option,
+            hint=" or ".join(EXPERT_GEMM_PATHS),
+        )
+    return value
+
+
+def legacy_expert_dtype(compute_dtype: str, activation_dtype: str) -> str:
+    """The dtype an "sm80-a16" expert GEMM multiplies in: the compute dtype when it is
+    16-bit, else the deployment's 16-bit activation dtype (fp16 if that is not 16-bit)."""
+    if compute_dtype in SIXTEEN_BIT:
+        return compute_dtype
+    return activation_dtype if activation_dtype in SIXTEEN_BIT else "fp16"
