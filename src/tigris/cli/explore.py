@@ -264,6 +264,10 @@ def _checked_run(
     check_output_path(db, option="--db", mkdir=mkdir)
     check_output_path(_page_path(db), option="--db (its Pareto page)", mkdir=mkdir)
     sweep = load_sweep(sweep_file)
+    if any(workload.task == "fleet" for workload in sweep.workloads):
+        from tigris.fleet.design_sweep import attach_fleet  # fleet sits above explore
+
+        sweep = attach_fleet(sweep)
     address = _ray_address(ray)
     if address is not None:
         check_ray_address(address, ray_timeout)  # before the results file is created

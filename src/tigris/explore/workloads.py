@@ -8,6 +8,8 @@
     infer       a static batch on a deployment (tigris.serving.infer)
     serve       Poisson arrivals at `rate` served by continuous batching (tigris.serving)
     synthetic   a closed-form test function of the parameters with a known Pareto front
+    fleet       the fleet of a demand file planned with the design on its supply menu
+                (tigris.fleet.design_sweep, above explore, evaluates it; docs/fleet.md)
 
 Each carries a `weight` (how much it counts when an objective is averaged over workloads)
 and a `name` (defaults to task-model).
@@ -104,6 +106,35 @@ class SyntheticWorkload(_Workload):
     inputs: list[str] = Field(min_length=1, description="parameters read, each scaled to [0, 1]")
 
 
+class FleetWorkload(_Workload):
+    """The fleet of `demand` (a `tigris plan` demand file, relative to the sweep file)
+    planned with the design on its supply menu, replacing the entry named `replace` or
+    added beside the others. Planned by tigris.fleet (above explore), which evaluates it
+    through `design_metrics` once `tigris.fleet.design_sweep.attach_fleet` has bound it
+    (`tigris explore run` does); unbound, its metrics are unavailable."""
+
+    task: Literal["fleet"]
+    demand: str = Field(min_length=1, description="demand file, relative to the sweep file")
+    replace: str | None = Field(None, min_length=1, description="menu entry the design replaces")
+    system: str | None = Field(None, description="system id or YAML; the base chip's default")
+    price_usd_per_chip: float | None = Field(None, gt=0, description="the design's price")
+    price_markup: float | None = Field(
+        None, gt=0, description="price = this x the cost model's manufacturing cost"
+    )
+    max_chips: int | None = Field(None, gt=0, le=2**31 - 1, description="the design's availability")
+    chips_per_rack: int | None = Field(None, gt=0, le=2**31 - 1)
+
+    @property
+    def label(self) -> str:
+        return self.name or f"fleet-{self.demand.rsplit('/', 1)[-1].rsplit('.', 1)[0]}"
+
+    def design_metrics(self, chip: Any, figures: Any) -> dict[str, Any]:
+        from tigris.explore.metrics import Unavailable
+
+        raise Unavailable("a fleet workload is planned by tigris.fleet: load the sweep with "
+                          "tigris.fleet.design_sweep.load_fleet_sweep (tigris explore run does)")  # fmt: skip
+
+
 Workload = Annotated[
     TrainWorkload
     | TrainStepWorkload
@@ -111,7 +142,8 @@ Workload = Annotated[
     | DecodeWorkload
     | InferWorkload
     | ServeWorkload
-    | SyntheticWorkload,
+    | SyntheticWorkload
+    | FleetWorkload,
     Field(discriminator="task"),
 ]
 
@@ -136,6 +168,7 @@ TASK_METRICS: dict[str, tuple[str, ...]] = {
     "infer": ("tokens_per_s", "latency_s", "ttft_s", "tpot_s", "j_per_token", "usd_per_mtoken"),
     "serve": ("tokens_per_s", "p99_latency_s", "p50_latency_s", "j_per_token", "usd_per_mtoken"),
     "synthetic": ("f1", "f2"),
+    "fleet": ("fleet_tco", "fleet_capex", "fleet_peak_w", "fleet_chips", "fleet_design_chips"),
 }
 """The metrics each task yields (an objective names one; `time_to_train_s` needs
 `train_tokens`)."""

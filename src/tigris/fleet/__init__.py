@@ -10,6 +10,7 @@ ownership within a power budget.
     plan.py        plan_fleet: candidates -> program -> the chosen fleet re-checked
     whatif.py      --replace / --add: the plan again with a changed menu, and the delta
     report.py      the HTML report and an SVG of the fleet mix
+    design_sweep.py  `fleet_tco`: an explore sweep's designs scored by the fleet they make
 
 Sits above tigris.api (it calls the serving and training models through it) and below
 tigris.cli. Names load on first use.
@@ -27,6 +28,8 @@ _WHERE = {
     "plan_fleet": "tigris.fleet.plan",
     "FleetPlan": "tigris.fleet.plan",
     "what_if": "tigris.fleet.whatif",
+    "attach_fleet": "tigris.fleet.design_sweep",
+    "load_fleet_sweep": "tigris.fleet.design_sweep",
 }
 
 __all__ = sorted(_WHERE)

@@ -27,6 +27,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from tigris.errors import SpecError, given
+from tigris.hardware.chip import Chip
 from tigris.hardware.quantities import Spec
 
 HOURS_PER_DAY = 24
@@ -102,9 +103,10 @@ class TrainingRun(Spec):
 
 
 class SupplySystem(Spec):
-    """One system on the menu: a chip (catalog id or YAML file) in its system."""
+    """One system on the menu: a chip (catalog id or YAML file; from Python also a Chip
+    object, as a design of an explore sweep is: tigris.fleet.design_sweep) in its system."""
 
-    chip: str = Field(min_length=1)
+    chip: str | Chip
     name: str | None = Field(None, min_length=1, max_length=80)
     system: str | None = Field(None, description="system id or YAML; default the chip's")
     price_usd_per_chip: float | None = Field(
@@ -113,9 +115,23 @@ class SupplySystem(Spec):
     max_chips: int | None = Field(None, gt=0, le=MAX_COUNT, description="availability")
     chips_per_rack: int | None = Field(None, gt=0, le=MAX_COUNT)
 
+    @field_validator("chip", mode="before")
+    @classmethod
+    def _named_chip(cls, chip: object) -> object:
+        if isinstance(chip, Chip):
+            return chip
+        if not isinstance(chip, str) or not chip.strip():
+            raise ValueError("give a chip id (tigris chips) or a chip YAML file")
+        return chip
+
     @property
     def label(self) -> str:
-        return self.name or Path(self.chip).stem
+        return self.name or chip_name(self.chip)
+
+
+def chip_name(chip: str | Chip) -> str:
+    """A chip's short name: its id, or its file's name without the suffix."""
+    return chip.id if isinstance(chip, Chip) else Path(chip).stem
 
 
 class Constraints(Spec):
@@ -193,8 +209,8 @@ def load_demand(path: str | Path) -> Demand:
 def _relative_paths(demand: Demand, folder: Path) -> Demand:
     """Names of files (ending .yaml/.yml, or containing a /) resolved against `folder`."""
 
-    def where(name: str | None) -> str | None:
-        if name is None or not _is_path(name) or Path(name).is_absolute():
+    def where(name: str | Chip | None) -> str | Chip | None:
+        if not isinstance(name, str) or not _is_path(name) or Path(name).is_absolute():
             return name
         return str(folder / name)
 

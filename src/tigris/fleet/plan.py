@@ -93,11 +93,13 @@ class FleetPlan:
 
 
 def candidate_key(task: ServiceTask | RunTask) -> str:
-    """A task's identity by value (what a what-if reuses from the baseline)."""
+    """A task's identity by value (what a what-if, or a design sweep's next design,
+    reuses): the price is left out, since no candidate depends on it."""
+    system = task.system.model_dump_json(exclude={"price_usd_per_chip"})
     if isinstance(task, ServiceTask):
-        return "serve|" + task.service.model_dump_json() + task.system.model_dump_json() + \
+        return "serve|" + task.service.model_dump_json() + system + \
             task.settings.model_dump_json()  # fmt: skip
-    return "train|" + task.run.model_dump_json() + task.system.model_dump_json()
+    return "train|" + task.run.model_dump_json() + system
 
 
 def tasks_of(demand: Demand) -> list[ServiceTask | RunTask]:

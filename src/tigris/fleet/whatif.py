@@ -11,45 +11,60 @@ The baseline's candidates are reused: only the new systems are evaluated.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from tigris.errors import InfeasibleError, SpecError, given
-from tigris.fleet.demand import Demand, SupplySystem
+from tigris.fleet.demand import Demand, SupplySystem, chip_name
 
 
 def apply_changes(demand: Demand, replace: Sequence[str] = (), add: Sequence[str] = ()) -> Demand:
     """`demand` with its supply menu changed (SpecError naming --replace / --add)."""
     from tigris.api.inputs import resolve_chip
 
-    supply = list(demand.supply)
+    replaced = []
     for change in replace:
         old, sep, new = change.partition("=")
         if not sep or not old.strip() or not new.strip():
             raise SpecError(f"expected OLD=NEW, got {given(change)}", key_path="--replace",
                             hint="e.g. --replace h100-sxm=tigris-1")  # fmt: skip
-        index = _find(supply, old.strip())
         _load(resolve_chip, new.strip(), "--replace")
-        supply[index] = SupplySystem(
-            chip=new.strip(), max_chips=supply[index].max_chips,
-            chips_per_rack=supply[index].chips_per_rack,
-        )  # fmt: skip
+        replaced.append((old.strip(), SupplySystem(chip=new.strip())))
     for chip in add:
         _load(resolve_chip, chip, "--add")
-        supply.append(SupplySystem(chip=chip))
+    added = [SupplySystem(chip=chip) for chip in add]
+    return change_menu(demand, replaced, added, option="--replace" if replace else "--add")
+
+
+def change_menu(
+    demand: Demand, replaced: Sequence[tuple[str, SupplySystem]] = (),
+    added: Sequence[SupplySystem] = (), *, option: str = "--replace",
+) -> Demand:  # fmt: skip
+    """`demand` with menu entries replaced (each (old name, new system): the new one keeps
+    the old one's availability and rack size unless it gives its own, and is priced by
+    the cost model unless it gives a price) and systems added; SpecError naming `option`
+    for a name not on the menu or a menu naming a system twice."""
+    supply = list(demand.supply)
+    for old, new in replaced:
+        index = find_system(supply, old, option)
+        supply[index] = new.model_copy(update={
+            "max_chips": new.max_chips or supply[index].max_chips,
+            "chips_per_rack": new.chips_per_rack or supply[index].chips_per_rack,
+        })  # fmt: skip
+    supply += added
     labels = [s.label for s in supply]
     repeated = sorted({label for label in labels if labels.count(label) > 1})
     if repeated:
-        raise SpecError(f"{given(repeated[0])} would be on the menu twice",
-                        key_path="--replace" if replace else "--add")  # fmt: skip
+        raise SpecError(f"{given(repeated[0])} would be on the menu twice", key_path=option)
     return demand.model_copy(update={"supply": supply})
 
 
-def _find(supply: list[SupplySystem], name: str) -> int:
+def find_system(supply: Sequence[SupplySystem], name: str, option: str = "--replace") -> int:
+    """The index of the menu entry named `name` (its label, chip id or file); SpecError
+    naming `option` and the menu otherwise."""
     for index, system in enumerate(supply):
-        if name in (system.label, system.chip, Path(system.chip).stem):
+        if name in (system.label, system.chip, chip_name(system.chip)):
             return index
     menu = ", ".join(s.label for s in supply)
-    raise SpecError(f"{given(name)} is not on the supply menu", key_path="--replace",
+    raise SpecError(f"{given(name)} is not on the supply menu", key_path=option,
                     hint=f"the menu: {menu[:200]}")  # fmt: skip
 
 
