@@ -179,3 +179,49 @@ def test_replace_keeps_pool_settings() -> None:
     # the layout search derives pools with dataclasses.replace: engine settings carry over
     p, _ = pools(1, 1)
     assert replace(p, num_chips=2, tp=2).token_budget == p.token_budget
+
+
+def _stacked_run(*pools_and_stack: str) -> dict:
+    result = run_tigris(
+        "serve", "llama3-8b", "--disaggregate", *pools_and_stack, "--scenario", "server",
+        "--rate", "5", "--num-requests", "40", "--json", "--quiet",
+    )  # fmt: skip
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_stack_applies_to_each_pool() -> None:
+    # vLLM V0's fitted host time per step and per sequence (catalog/stacks/vllm-v0.yaml)
+    # slows both pools under --stack, and only the named pool under its spec's stack=
+    plain = _stacked_run("--prefill", "h100-sxm:1", "--decode", "h100-sxm:1")
+    both = _stacked_run("--prefill", "h100-sxm:1", "--decode", "h100-sxm:1", "--stack", "vllm-v0")
+    decode_only = _stacked_run(
+        "--prefill", "h100-sxm:1", "--decode", "h100-sxm:1:stack=vllm-v0"
+    )  # fmt: skip
+    assert "stack" not in plain["pools"]["prefill"]
+    assert both["pools"]["prefill"]["stack"] == both["pools"]["decode"]["stack"] == "vllm-v0"
+    assert decode_only["pools"]["decode"]["stack"] == "vllm-v0"
+    assert "stack" not in decode_only["pools"]["prefill"]
+    for pool in ("prefill", "decode"):
+        assert both["pools"][pool]["busy_s"] > plain["pools"][pool]["busy_s"]
+    assert decode_only["pools"]["prefill"]["busy_s"] == plain["pools"]["prefill"]["busy_s"]
+    assert decode_only["pools"]["decode"]["busy_s"] == both["pools"]["decode"]["busy_s"]
+    assert both["tpot_p50_s"] > plain["tpot_p50_s"]
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--prefill", "h100-sxm:1:stack=nostack", "--decode", "h100-sxm:1"], "nostack"),
+        (["--prefill", "h100-sxm:1", "--decode", "h100-sxm:1:stack=megatron"], "training"),
+        (["--prefill", "h100-sxm:1:stack=vllm,stack=sglang", "--decode", "h100-sxm:1"], "repeated"),
+    ],
+)
+def test_bad_pool_stacks_are_one_line_errors(args: list[str], fragment: str) -> None:
+    result = run_tigris("serve", "llama3-8b", "--disaggregate", *args, "--json")
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert 1 <= len(result.stderr.strip().splitlines()) <= 2
+    assert fragment in result.stderr and (
+        "--prefill" in result.stderr or "--decode" in result.stderr
+    )

@@ -40,22 +40,31 @@ def pool_deployment(
     settings: dict[str, object],
     options: ServingOptions | None = None,
 ) -> Deployment:
-    """A pool's Deployment, with the engine profile's limits for its chip when `options`
-    names an engine; a bad chip or layout is a SpecError naming `option`."""
+    """A pool's Deployment under its stack (the spec's `stack=`, else the options' --stack:
+    the chip's kernel efficiency, the Deployment's kernels and host time, the stack's
+    engine), with the engine profile's limits for its chip when one is named; a bad chip,
+    stack or layout is a SpecError naming `option`."""
+    from dataclasses import replace
+
     from tigris.api.inputs import resolve_chip
+    from tigris.hardware.stacks import apply_stack
     from tigris.serving.deployment import build_deployment
     from tigris.serving.disaggregated import parse_pool
 
     pool = parse_pool(spec, option) if isinstance(spec, str) else spec
     try:
-        chip = resolve_chip(pool.chip)
+        stack = pool.stack if pool.stack is not None else options and options.stack
+        if options is not None:
+            options = replace(options, stack=stack)
+        chip, stack_settings = apply_stack(stack, resolve_chip(pool.chip), "serving")
         if options is not None:
             engine = {k: v for k, v in settings.items() if k in ENGINE_KEYS}
             limits = options.engine_limits(chip.dram_capacity_bytes, engine, False)[0]  # type: ignore[arg-type]
             settings = {k: v for k, v in settings.items() if k not in ENGINE_KEYS} | limits
         return build_deployment(
-            model, chip, num_chips=pool.count, tp=pool.tp, ep=pool.ep, **settings
-        )  # type: ignore[arg-type]
+            model, chip, num_chips=pool.count, tp=pool.tp, ep=pool.ep, **settings,
+            **stack_settings,
+        )  # type: ignore[arg-type]  # fmt: skip
     except SpecError as error:
         raise SpecError(
             f"{pool.chip}: {error.message}", file=error.file, key_path=option, hint=error.hint
@@ -116,7 +125,11 @@ def _prefill_settings(
     p: Deployment, opts: ServingOptions, chunked_prefill: bool
 ) -> dict[str, object]:
     """The prefill pool's simulation settings: chunked mode (the engine profile's for its
-    chip, else --chunked-prefill), step order and prefix cache."""
+    chip and stack, else --chunked-prefill), step order and prefix cache."""
+    from dataclasses import replace
+
+    if p.stack is not None:  # the pool's own stack names its engine
+        opts = replace(opts, stack=p.stack.id)
     memory = p.chip.dram_capacity_bytes
     chunked = opts.engine_limits(memory, {}, chunked_prefill)[1]
     return {"chunked_prefill": chunked, **opts.simulation(memory)}
@@ -182,5 +195,6 @@ def _search(p, d, workload, slo_ttft_s, slo_tpot_s, progress, run) -> dict[str, 
         progress,
         price=usd_per_chip_hour,
         prefill_settings=run,
+        decode_base=d,
     )
     return {"search": out | {"wall_s": time.perf_counter() - started}}

@@ -90,10 +90,18 @@ Disaggregate = Annotated[
     bool, typer.Option("--disaggregate", help="Separate prefill and decode pools.")
 ]
 PrefillPool = Annotated[
-    str | None, typer.Option("--prefill", help="Prefill pool CHIP:COUNT[:tp=N,ep=N].")
+    str | None,
+    typer.Option(
+        "--prefill",
+        help="Prefill pool CHIP:COUNT[:tp=N,ep=N,stack=NAME] (stack: this pool's --stack).",
+    ),
 ]
 DecodePool = Annotated[
-    str | None, typer.Option("--decode", help="Decode pool CHIP:COUNT[:tp=N,ep=N].")
+    str | None,
+    typer.Option(
+        "--decode",
+        help="Decode pool CHIP:COUNT[:tp=N,ep=N,stack=NAME] (stack: this pool's --stack).",
+    ),
 ]
 Search = Annotated[
     bool,
@@ -228,12 +236,13 @@ def _serve_disaggregated(o: dict) -> dict:
 
 
 def _serving_options(o: dict):  # noqa: ANN202 (a ServingOptions; imported on use)
-    """The trace, engine and prefix-cache options (the disaggregated pools' as one pool's)."""
+    """The trace, engine, stack and prefix-cache options (colocated, and each disaggregated
+    pool's unless its spec names its own stack)."""
     from tigris.serving.engines import ServingOptions
 
     return ServingOptions(
         trace_format=o["trace_format"], rate_scale=o["rate_scale"], duration_s=o["duration"],
-        sample=o["sample"], engine=o["engine"], prefix_share=o["prefix_share"],
+        sample=o["sample"], engine=o["engine"], stack=o["stack"], prefix_share=o["prefix_share"],
         kv_offload_gb=o["kv_offload_gb"], seed=o["seed"],
     )  # fmt: skip
 
@@ -242,7 +251,6 @@ def _serve_colocated(o: dict) -> dict:
     """One pool: tigris.api.serve (a scenario's run, or --search over its layouts)."""
     from tigris.api.serving import serve
     from tigris.cli.progress import Progress
-    from tigris.serving.engines import ServingOptions
 
     label = "layouts searched" if o["search"] else "simulated requests"
     with Progress(label, quiet=o["quiet"]) as bar:
@@ -256,11 +264,7 @@ def _serve_colocated(o: dict) -> dict:
             token_budget=o["token_budget"], max_num_seqs=o["max_num_seqs"],
             block_size=o["block_size"], slo_ttft_s=o["slo_ttft"], slo_tpot_s=o["slo_tpot"],
             seed=o["seed"], max_memory=o["max_memory"], max_time=o["max_time"],
-            progress=bar.update, power_cap=o["power_cap"], options=ServingOptions(
-                trace_format=o["trace_format"], rate_scale=o["rate_scale"],
-                duration_s=o["duration"], sample=o["sample"], engine=o["engine"], stack=o["stack"],
-                prefix_share=o["prefix_share"], kv_offload_gb=o["kv_offload_gb"],
-                seed=o["seed"]),
+            progress=bar.update, power_cap=o["power_cap"], options=_serving_options(o),
             speculative=o["speculative"], search=o["search"],
         )  # fmt: skip
     data = result.to_dict()

@@ -45,17 +45,19 @@ from tigris.serving.requests import Workload
 from tigris.serving.simulator import SimulationResult, simulate
 from tigris.serving.step_time import StepTimer, shared_timer
 
-POOL_KEYS = ("tp", "ep")
+POOL_KEYS = ("tp", "ep", "stack")  # stack: the pool's own --stack (a name, not a count)
 
 
 @dataclass(frozen=True)
 class PoolSpec:
-    """`CHIP:COUNT[:tp=..,ep=..]` as the user wrote it (tp None: all the pool's chips)."""
+    """`CHIP:COUNT[:tp=..,ep=..,stack=..]` as the user wrote it (tp None: all the pool's
+    chips; stack None: the command's --stack)."""
 
     chip: str
     count: int
     tp: int | None = None
     ep: int = 1
+    stack: str | None = None
 
 
 def _positive_int(text: str, what: str, option: str, spec: str) -> int:
@@ -74,25 +76,29 @@ def _positive_int(text: str, what: str, option: str, spec: str) -> int:
 
 
 def parse_pool(spec: str, option: str) -> PoolSpec:
-    """`CHIP:COUNT[:tp=..,ep=..]`; SpecError naming `option` (--prefill, --decode)."""
+    """`CHIP:COUNT[:tp=..,ep=..,stack=..]`; SpecError naming `option` (--prefill, --decode)."""
     parts = spec.split(":")
     if len(parts) not in (2, 3) or not parts[0].strip():
         raise SpecError(
-            f"expected CHIP:COUNT[:tp=N,ep=N], got {shorten(repr(spec))}",
+            f"expected CHIP:COUNT[:tp=N,ep=N,stack=NAME], got {shorten(repr(spec))}",
             key_path=option,
             hint="e.g. h100-sxm:8:tp=8",
         )
     count = _positive_int(parts[1], "COUNT", option, spec)
     settings: dict[str, int] = {}
+    stack = None
     for item in parts[2].split(",") if len(parts) == 3 else []:
-        key, _, value = item.partition("=")
-        if key.strip() not in POOL_KEYS or key.strip() in settings:
+        key, _, value = (text.strip() for text in item.partition("="))
+        if key not in POOL_KEYS or key in settings or (key == "stack" and stack is not None):
             raise SpecError(
                 f"unknown or repeated setting {shorten(repr(item))} in {shorten(repr(spec))}",
                 key_path=option,
-                hint="tp=N and ep=N",
+                hint="tp=N, ep=N and stack=NAME",
             )
-        settings[key.strip()] = _positive_int(value, key.strip(), option, spec)
+        if key == "stack":
+            stack = value  # checked against the catalog when the pool is built
+        else:
+            settings[key] = _positive_int(value, key, option, spec)
     tp, ep = settings.get("tp"), settings.get("ep", 1)
     if count % ((tp or 1) * ep):
         raise SpecError(
@@ -100,7 +106,7 @@ def parse_pool(spec: str, option: str) -> PoolSpec:
             key_path=option,
             hint="COUNT must be a multiple of tp x ep (each replica is one tp x ep group)",
         )
-    return PoolSpec(parts[0].strip(), count, tp, ep)
+    return PoolSpec(parts[0].strip(), count, tp, ep, stack)
 
 
 @dataclass(frozen=True)
@@ -193,12 +199,15 @@ PoolPower = Callable[[Deployment, SimulationResult, float, str], dict[str, objec
 def pool_summary(
     deployment: Deployment, result: SimulationResult, span_s: float, phase: str
 ) -> dict[str, object]:
-    """A pool's figures: layout, utilisation, memory per chip, KV occupancy, power."""
+    """A pool's figures: layout (and stack, when one was named), utilisation, memory per
+    chip, KV occupancy, power."""
     plan = plan_memory(deployment)
     w = result.workload
     summary = summarize(result)
+    stack = {"stack": deployment.stack.id} if deployment.stack is not None else {}
     return {
         "chip": deployment.chip.id,
+        **stack,
         "num_chips": deployment.num_chips,
         "tp": deployment.tp,
         "ep": deployment.ep,

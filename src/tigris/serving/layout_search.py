@@ -141,19 +141,23 @@ def search_layouts(
     *,
     price: Price,
     prefill_settings: dict[str, object] | None = None,
+    decode_base: Deployment | None = None,
 ) -> dict[str, object]:
     """Every (prefill, decode) layout within the limits, simulated; the cheapest meeting
     the SLOs and the Pareto front (cost, p99 TTFT, p99 TPOT). `base` holds the model,
     dtypes and engine settings; `price` gives a chip's $ per chip-hour (the cost model
     lives above this package: tigris.cost.tco.usd_per_chip_hour); `prefill_settings`:
-    the prefill pool's simulate settings (chunked_prefill, prefix, prefill_first)."""
+    the prefill pool's simulate settings (chunked_prefill, prefix, prefill_first);
+    `decode_base`: the decode pool's engine limits and stack when they differ from
+    `base`'s (a pool of another chip or stack)."""
     heads = base.model.num_heads
     slo = (slo_ttft_s, slo_tpot_s)
     candidates: list[Candidate] = []
     for p in pool_layouts(prefill_chip, max_prefill_chips, heads):
         prefill_run = _prefill_run(base, prefill_chip, p, workload, prefill_settings or {})
         for d in pool_layouts(decode_chip, max_decode_chips, heads):
-            evaluate = partial(_evaluate_pair, prefill_run, base, decode_chip, d, workload, slo)
+            evaluate = partial(_evaluate_pair, prefill_run, decode_base or base, decode_chip, d,
+                               workload, slo)  # fmt: skip
             candidates.append((_row(prefill_chip, p, decode_chip, d, price), evaluate))
     return evaluate_layouts(candidates, slo, progress)
 
