@@ -236,17 +236,15 @@ class StepTimer:
 
     def _expert_gemm_s(self, op: Gemm) -> float:
         """An expert GEMM on the "sm80-a16" path: 16-bit multiplies on the mma.sync
-        chip, reading the weights as stored."""
+        chip, reading the weights as stored and widening narrower ones in the kernel
+        (the dequantisation rule of any narrow-weight GEMM)."""
         key = _with(op, {"name": ""})
         cached = self._expert_cache.get(key)
         if cached is None:
             dtype = legacy_expert_dtype(op.dtype, self._act_dtype)
             legacy = _with(op, {"dtype": dtype, "out_dtype": self._act_dtype})
-            result = self.engine.time(legacy, self._expert_chip)
-            cached = result.time_s
-            if self._adjust is not None:
-                cached = self._adjust(legacy, result)
-            self._expert_cache[key] = cached
+            widen = dtype_bytes(op.weight_dtype or dtype) < dtype_bytes(dtype)
+            cached = self._expert_cache[key] = self._engine_s(legacy, self._expert_chip, widen)
         return cached
 
     def op_time_s(self, op: Op) -> float:
@@ -260,10 +258,16 @@ class StepTimer:
         if cached is not None:
             return cached
         chip = self.deployment.chip
-        dequant = self._dequant and isinstance(op, Gemm) and op.weight_dtype
+        dequant = bool(self._dequant and isinstance(op, Gemm) and op.weight_dtype)
         if self._times_s is not None and not dequant and self._adjust is None:
             time_s = self._op_cache[key] = self._times_s((op,), chip)[0]  # no OpTime needed
             return time_s
+        time_s = self._op_cache[key] = self._engine_s(op, chip, dequant)
+        return time_s
+
+    def _engine_s(self, op: Op, chip, dequant: bool) -> float:  # noqa: ANN001 (a Chip)
+        """The engine's time for `op` on `chip`, plus in-GEMM dequantisation of its
+        weights when `dequant`, at the clock the cap rule allows."""
         result = self.engine.time(op, chip)
         time_s = result.time_s
         if dequant:
@@ -273,7 +277,6 @@ class StepTimer:
             time_s = max(result.compute_s + dequant_s, result.memory_s) + result.overhead_s
         if self._adjust is not None:
             time_s = self._adjust(op, replace(result, time_s=time_s))
-        self._op_cache[key] = time_s
         return time_s
 
     # ---- op lists for a count of tokens or sequences -----------------------------------
