@@ -70,6 +70,11 @@ class Deployment:
     cluster: Cluster | None = None
     block_size: int = DEFAULT_BLOCK_SIZE
     memory_utilization: float = DEFAULT_MEMORY_UTILIZATION
+    # What memory_utilization is a share of (tigris.serving.memory.kv_cache_budget):
+    # "total" device memory, weights and activations included (vLLM's
+    # gpu_memory_utilization), or the memory "free" after them (TensorRT-LLM's
+    # free_gpu_memory_fraction); the engine profiles set it.
+    memory_utilization_of: str = "total"
     max_num_seqs: int = DEFAULT_MAX_NUM_SEQS
     token_budget: int = DEFAULT_TOKEN_BUDGET
     engine: str = "tile"
@@ -89,6 +94,11 @@ class Deployment:
     # chip's GEMM path in the compute dtype; "sm80-a16", TensorRT-LLM v0.9's grouped GEMMs
     # on mma.sync with 16-bit activations
     moe_expert_gemm: str = "native"
+    # the ep dispatch/combine (tigris.serving.ep_kernels): "nccl" collectives, or
+    # "deepep" at DeepEP's published bandwidth with FP8 dispatch; and whether two
+    # micro-batches overlap it with computation (SGLang/DeepSeek two-batch overlap)
+    ep_all_to_all: str = "nccl"
+    two_batch_overlap: bool = False
     # the software stack (tigris.hardware.stacks): its host time per step; None: the
     # chip's default stack, which adds none
     stack: StackProfile | None = None
@@ -96,6 +106,12 @@ class Deployment:
     def __post_init__(self) -> None:
         check_imbalance(self.moe_imbalance)
         check_expert_gemm(self.moe_expert_gemm)
+        if self.ep_all_to_all not in ("nccl", "deepep"):
+            raise SpecError(
+                f"unknown ep all-to-all {self.ep_all_to_all[:20]!r}",
+                key_path="ep_all_to_all",
+                hint="nccl or deepep",
+            )
         for name in ("num_chips", "tp", "pp", "ep", "block_size", "max_num_seqs", "token_budget"):
             _positive(f"--{name.replace('_', '-')}", getattr(self, name))
         if self.all_reduce not in ("nccl", "custom"):
@@ -103,6 +119,12 @@ class Deployment:
                 f"unknown all-reduce {self.all_reduce!r}",
                 key_path="all_reduce",
                 hint="nccl or custom",
+            )
+        if self.memory_utilization_of not in ("total", "free"):
+            raise SpecError(
+                f"unknown memory share {self.memory_utilization_of[:20]!r}",
+                key_path="memory_utilization_of",
+                hint="total or free",
             )
         if not 0 < self.memory_utilization <= 1:
             raise SpecError(

@@ -4,6 +4,9 @@ documentation there), mapped onto what the simulator models:
 
 - max_num_seqs, token_budget, block_size -> the Deployment's engine limits (an unset
   max_num_seqs, SGLang's, leaves only the KV blocks as the bound);
+- memory_utilization, memory_utilization_of -> the KV cache's share of device memory
+  (vLLM: 0.9 of the total; TensorRT-LLM: 0.9 of what weights and activations leave free;
+  SGLang: not set, the vLLM rule);
 - chunked_prefill / mixed_batches -> the simulator's mode: mixed batches (decodes first,
   then prefill chunks in the rest of the budget: vLLM V1, and TensorRT-LLM's in-flight
   batching) run the chunked mode; SGLang's chunked prefill without mixing runs
@@ -23,6 +26,7 @@ from tigris.errors import SpecError
 ENGINES_FILE = Path(__file__).parent / "data" / "engines.yaml"
 UNBOUNDED_SEQS = 2**31 - 1  # no sequence limit: the KV blocks bound the batch
 GIB = 2**30
+MEMORY_KEYS = ("memory_utilization", "memory_utilization_of")  # optional in the YAML
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,8 @@ class EngineProfile:
     preemption: str
     prefix_caching: bool
     source: str
+    memory_utilization: float = 0.9  # share of device memory (serving.memory)
+    memory_utilization_of: str = "total"  # ... of the total, or of what is free
 
     @property
     def simulator_chunked(self) -> bool:
@@ -49,11 +55,13 @@ class EngineProfile:
         """Chunked prefill without mixed batches (SGLang's default)."""
         return self.chunked_prefill and not self.mixed_batches
 
-    def deployment_settings(self) -> dict[str, int]:
+    def deployment_settings(self) -> dict[str, int | float | str]:
         return {
             "max_num_seqs": self.max_num_seqs,
             "token_budget": self.token_budget,
             "block_size": self.block_size,
+            "memory_utilization": self.memory_utilization,
+            "memory_utilization_of": self.memory_utilization_of,
         }
 
 
@@ -93,6 +101,7 @@ def load_engine(name: str, chip_memory_bytes: float) -> EngineProfile:
         preemption=raw["preemption"],
         prefix_caching=raw["prefix_caching"],
         source=raw["source"],
+        **{key: raw[key] for key in MEMORY_KEYS if key in raw},
     )
 
 

@@ -1,9 +1,18 @@
 """Memory of one chip of a replica: weights, activations, and the paged KV cache.
 
-Assumptions (vLLM's memory plan, Kwon et al. 2023):
-- The engine may use `memory_utilization` of device memory. Weights and the activation
-  workspace of the largest step come first; what remains holds the KV cache, cut into
-  blocks of `block_size` tokens. A sequence holds ceil(tokens / block_size) blocks.
+Assumptions (the paged KV cache of vLLM, Kwon et al. 2023):
+- Weights and the activation workspace of the largest step come first; the KV cache gets
+  a share of the rest, cut into blocks of `block_size` tokens. A sequence holds
+  ceil(tokens / block_size) blocks. How large a share is the engine's rule
+  (`Deployment.memory_utilization_of`, set by the engine profiles in data/engines.yaml):
+  vLLM's `gpu_memory_utilization` (default 0.9) is a share of the device's TOTAL memory
+  that weights, activations and KV cache together may use (vllm/worker/worker.py
+  determine_num_available_blocks: total x utilization - peak memory of the profiling
+  run); TensorRT-LLM's `free_gpu_memory_fraction` (default 0.9) is a share of the memory
+  still FREE once the engine's weights and activation buffers are allocated (TensorRT-LLM
+  docs, "How to change KV cache behavior": "allocate 90% of free GPU memory for KV
+  cache"). The CUDA context and library workspaces are not counted: no public figure
+  per chip was found.
 - Weights: every layer's matmul weights in the weight dtype (plus one fp16 scale per 128
   weights when the weights are narrower than 8 bits: group-wise int4, as AWQ/GPTQ
   store them); embedding, LM head and norms in the activation dtype (bf16 under fp8
@@ -156,15 +165,35 @@ def activation_bytes_per_chip(deployment: Deployment, max_step_tokens: int) -> f
     return max_step_tokens * per_token + logits
 
 
+def _engine_share(deployment: Deployment, filled: float) -> float:
+    """The bytes the engine may use: its share of device memory under vLLM's rule; under
+    TensorRT-LLM's, what it `filled` (weights, activations and KV cache), or the whole
+    device when the weights and activations leave nothing free."""
+    capacity = deployment.chip.dram_capacity_bytes
+    if deployment.memory_utilization_of == "free":
+        return min(capacity, filled)
+    return capacity * deployment.memory_utilization
+
+
+def kv_cache_budget(deployment: Deployment, capacity: float, used: float) -> float:
+    """Bytes the KV cache gets on a chip of `capacity` bytes whose weights and
+    activations take `used`: vLLM's rule, utilization x capacity - used; TensorRT-LLM's,
+    utilization x (capacity - used) (see the module docstring)."""
+    share = deployment.memory_utilization
+    if deployment.memory_utilization_of == "free":
+        return max(0.0, share * (capacity - used))
+    return max(0.0, share * capacity - used)
+
+
 def plan_memory(deployment: Deployment, max_step_tokens: int | None = None) -> MemoryPlan:
     """The memory plan of one chip for steps of at most max_step_tokens tokens."""
     tokens = max_step_tokens or deployment.token_budget
     capacity = deployment.chip.dram_capacity_bytes
-    usable = capacity * deployment.memory_utilization
     weights = weights_bytes_per_chip(deployment)
     activations = activation_bytes_per_chip(deployment, tokens)
     per_token = kv_bytes_per_token_per_chip(deployment)
-    kv_bytes = max(0.0, usable - weights - activations)
+    kv_bytes = kv_cache_budget(deployment, capacity, weights + activations)
+    usable = _engine_share(deployment, weights + activations + kv_bytes)
     num_blocks = floor(kv_bytes / (per_token * deployment.block_size))
     return MemoryPlan(
         capacity_bytes=capacity,
