@@ -56,6 +56,7 @@ from tigris.parallel.collectives import CommGroup, collective_time_s, custom_all
 from tigris.parallel.overlap import collective_slowdown, shared_expert_overlap_s
 from tigris.parallel.partition import layer_collectives, shard_graph
 from tigris.serving.deployment import Deployment
+from tigris.serving.ep_kernels import deepep_layer_s, overlapped_comm_s
 from tigris.workload.graph import OpGraph
 from tigris.workload.moe import MMA_SYNC_KERNEL, legacy_expert_dtype
 from tigris.workload.ops import Attention, Gemm, Op
@@ -382,7 +383,10 @@ class StepTimer:
             return 0.0
         per_layer = ep_s = 0.0
         times: dict[tuple[str, str, float], float] = {}  # a layer's two all-reduces: once
+        deepep = d.ep_all_to_all == "deepep"
         for item in self._layer_collectives(rank_tokens):
+            if deepep and item.group_role == "ep":
+                continue  # timed below from DeepEP's published bandwidth
             key = (item.kind, item.group_role, item.message_bytes)
             time_s = times.get(key)
             if time_s is None:
@@ -395,6 +399,11 @@ class StepTimer:
             per_layer += time_s
             if item.group_role == "ep":
                 ep_s += time_s
+        if deepep and d.ep > 1 and d.model.is_moe:
+            spec = d.model
+            k, h = spec.num_experts_per_token, spec.hidden_size
+            ep_s = deepep_layer_s(rank_tokens, d.ep, k, h, d.moe_imbalance)
+            per_layer += ep_s
         hidden = rank_tokens * d.model.hidden_size * self._act_bytes
         p2p = (d.pp - 1) * collective_time_s("p2p", hidden, self._groups["pp"]) if d.pp > 1 else 0
         if 0 < self._moe_layers < self._num_layers:  # the all-to-alls of MoE layers only
@@ -416,6 +425,8 @@ class StepTimer:
         d = self.deployment
         if d.ep == 1 or not d.model.num_shared_experts or not self._groups:
             return 0.0
+        if d.ep_all_to_all == "deepep":
+            return 0.0  # DeepEP's dispatch is not an NCCL collective: no overlap counted
         # one MoE layer's shared experts (the mean over the layer kinds that have them)
         shared = [(n, op) for n, op in ops if op.name.startswith("moe.shared.")]
         shared_s = sum(n * self.op_time_s(op) for n, op in shared) / self._moe_layers
@@ -441,7 +452,10 @@ class StepTimer:
         rank_tokens = self._rank(tokens)
         ops = self._ops("tokens", rank_tokens)
         time_s = sum(repeats * self.op_time_s(op) for repeats, op in ops)
-        time_s += self._comm_s(rank_tokens) - self._shared_overlap_s(rank_tokens, ops)
+        if self.deployment.two_batch_overlap:  # the comm hides behind the other half
+            time_s += overlapped_comm_s(self._comm_s(rank_tokens), time_s)
+        else:
+            time_s += self._comm_s(rank_tokens) - self._shared_overlap_s(rank_tokens, ops)
         self._tokenwise[tokens] = time_s
         return time_s
 

@@ -54,6 +54,7 @@ from tigris.validate.infer_llmcompass import (  # noqa: F401  (re-exported: test
     _predict_llmcompass,
     llmcompass_host_paths,
 )
+from tigris.validate.infer_moe import is_disagg_ep_row, predict_disagg_ep_row
 from tigris.validate.infer_tpu import (
     NotModelled,
     is_throughput_row,
@@ -154,6 +155,8 @@ def source_family(row: dict[str, str]) -> str:
         return throughput_family(row)  # type: ignore[return-value]
     if source.startswith("NVIDIA/TensorRT-LLM"):
         return "TensorRT-LLM"
+    if is_disagg_ep_row(row):
+        return "SGLang"
     if "LLMCompass" in source:
         return "LLMCompass"
     found = re.search(r"MLPerf Inference (v[\d.]+)", source)
@@ -432,6 +435,8 @@ def evaluate_row(
             left_out = {"source": family, "chip": "*"}.get(held_out or "")
             stack = stack or row_profile(row, left_out)
             predicted = _predict_mlperf(row, chip_id, uncalibrated, stack)
+        elif family == "SGLang":  # PD-disaggregated wide-EP MoE (validate.infer_moe)
+            predicted = predict_disagg_ep_row(row, chip_id)
         else:
             raise _Skip(
                 f"source not recognised: {row['source'][:40]!r} "
