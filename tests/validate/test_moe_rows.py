@@ -91,3 +91,17 @@ def test_validate_accounts_for_every_row(command, categories):
     for row in out["rows"]:
         if row["id"] in scored:
             assert row["error_pct"] is not None, row["id"]
+
+
+# data/measured-moe.md, "a second split": inside the TensorRT-LLM v0.9.0 rows the H100 and
+# A100 rows develop a mechanism, the H200 and L40S rows are held out from that choice.
+TRTLLM_DEVELOPMENT_CHIPS = ("h100", "a100")
+TRTLLM_HELD_OUT_CHIPS = ("h200", "l40s")
+
+
+def test_trtllm_rows_split_by_chip_in_halves():
+    rows = [row for row in _rows() if row["id"].startswith("trtllm09_mixtral_")]
+    chips = [row["id"].split("_")[2] for row in rows]
+    assert set(chips) == set(TRTLLM_DEVELOPMENT_CHIPS + TRTLLM_HELD_OUT_CHIPS)
+    development = sum(chip in TRTLLM_DEVELOPMENT_CHIPS for chip in chips)
+    assert 2 * development == len(rows)

@@ -82,8 +82,10 @@ def rank_expert_load(
 #   moe_gemm_tma_ws_launcher.*, whose dispatch keeps the SM80 kernels alongside). The
 #   v0.9.0 tree's dispatch itself was not read: this path is inferred from those notes.
 #   The weights stay as stored (the v0.9.0 table's FP8 rows keep FP8 weights and KV
-#   cache), so the bytes read are unchanged. On Hopper mma.sync reaches a fraction of
-#   wgmma's throughput: the step timer runs these GEMMs at the chip's FlashAttention-2
+#   cache), so the bytes read are unchanged; widening them to 16 bits costs what any
+#   narrow-weight GEMM's dequantisation costs (serving.step_time). On Hopper mma.sync
+#   reaches a fraction of wgmma's throughput: the step timer runs these GEMMs at the
+#   chip's FlashAttention-2
 #   matrix fraction (Calibration.attention_fraction['flash2'], fitted on Dao 2023's FA2
 #   figures, a kernel that issues the same mma.sync on Hopper), its matrix_fraction where
 #   none was fitted. Nothing here is fitted on a MoE measurement.
