@@ -134,3 +134,43 @@ def test_without_scipy_plan_says_how_to_install_it(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "tigris", "plan", str(write_demand(tmp_path))],
                             capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
     assert_user_error(result, "needs scipy", "pip install 'tigris[plan]'", max_lines=1)
+
+
+def test_a_replace_what_if_keeps_the_entrys_limits_and_reports_the_delta(tmp_path: Path) -> None:
+    demand = write_demand(tmp_path)
+    result = run_tigris("plan", str(demand), "--json", "--quiet", "--replace",
+                        "h100-sxm=h200-sxm")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    what_if = data["what_if"]
+    assert what_if["changes"] == ["replace h100-sxm=h200-sxm"]
+    (system,) = what_if["plan"]["systems"]
+    assert system["system"] == "h200-sxm" and system["max_chips"] == 512  # the entry's limit
+    assert system["racks"] == -(-system["chips"] // 32)  # and its rack size
+    base, new = data["total"]["tco_usd_per_year"], what_if["plan"]["total"]["tco_usd_per_year"]
+    assert what_if["tco_delta_usd_per_year"] == pytest.approx(new - base)
+
+
+def test_change_menu_replaces_and_adds_systems_by_name() -> None:
+    from tigris.errors import SpecError
+    from tigris.fleet.demand import Demand, SupplySystem
+    from tigris.fleet.whatif import change_menu
+
+    demand = Demand.model_validate({
+        "services": [{"name": "s", "model": "llama3-8b", "traffic": {"rate": 1},
+                      "input_len": 8, "output_len": 8, "slo": {"ttft_p99_s": 1, "tpot_p99_s": 1}}],
+        "supply": [{"chip": "h100-sxm", "max_chips": 64, "chips_per_rack": 32}],
+        "constraints": {"power_budget_mw": 1},
+    })  # fmt: skip
+    new = SupplySystem(chip="b200", price_usd_per_chip=1.0)
+    (replaced,) = change_menu(demand, [("h100-sxm", new)]).supply
+    assert (replaced.chip, replaced.max_chips, replaced.chips_per_rack) == ("b200", 64, 32)
+    assert replaced.price_usd_per_chip == 1.0
+    added = change_menu(demand, added=[new]).supply
+    assert [s.label for s in added] == ["h100-sxm", "b200"] and added[1].max_chips is None
+    with pytest.raises(SpecError, match="not on the supply menu"):
+        change_menu(demand, [("tpu-v4", new)])
+    with pytest.raises(SpecError, match="twice"):
+        change_menu(demand, added=[SupplySystem(chip="h100-sxm")])
+    with pytest.raises(ValueError, match="chip id"):
+        SupplySystem(chip=5)  # type: ignore[arg-type]
