@@ -38,7 +38,15 @@ class InferResult:
         activity = inference_activity(d, e.batch, e.input_len, e.output_len, e.e2e_latency_s)
         report = report_power(d.chip, activity, tokens=e.batch * e.output_len,
                               num_chips=d.num_chips // d.num_replicas)  # fmt: skip
-        return data | report.to_dict()
+        return data | report.to_dict() | {"interval": self._interval()}
+
+    def _interval(self) -> dict[str, object] | None:
+        """The 80 % band of the throughput from held-out inference rows."""
+        from tigris.report.prediction_bands import chip_band
+
+        e = self.estimate
+        return chip_band("infer", e.throughput_tokens_per_s, self.deployment.chip,
+                         metric="throughput_tokens_per_s", precision=e.weight_dtype, rate=True)  # fmt: skip
 
 
 def infer(

@@ -67,6 +67,7 @@ class TrainResult:
             ],
         }
         data |= self._power(data)
+        data["interval"] = self._interval()
         data |= _finetune_keys(self.model)
         if self.goodput is not None:
             data["goodput"] = self._goodput(data)
@@ -83,6 +84,13 @@ class TrainResult:
         chips_per_host = self.system.node.chips_per_node
         solve_s = data["time_to_train_s"]
         return train_goodput(self.best, self.model, chips_per_host, solve_s, energy, self.goodput)  # type: ignore[arg-type]
+
+    def _interval(self) -> dict[str, object] | None:
+        """The 80 % band of the best plan's step time from held-out training rows."""
+        from tigris.report.prediction_bands import chip_band
+
+        return chip_band("train", self.best.step_time_s, self.chip, metric="step_time_s",
+                         precision=self.dtype)  # fmt: skip
 
     def _power(self, data: dict[str, object]) -> dict[str, object]:
         """Power and energy per token of the best plan's step (tigris.cost.power_report;

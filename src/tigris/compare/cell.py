@@ -42,6 +42,11 @@ class Cell:
     extra: dict[str, object] = field(default_factory=dict)
     ops: tuple[OpTime, ...] = ()
     num_plans_searched: int = 0
+    # the 80 % band of the headline (train: step time; serve: tokens/s per chip) from
+    # held-out validation rows (tigris.report.prediction_bands), and whether the chip's
+    # efficiencies were fitted on measurements (False: defaults, a wider band)
+    interval: dict[str, object] | None = None
+    calibrated: bool | None = None
 
     @property
     def ran(self) -> bool:
@@ -74,10 +79,29 @@ class Cell:
                 "breakdown",
                 "extra",
                 "num_plans_searched",
+                "interval",
+                "calibrated",
             )
         }
         out["num_ops"] = len(self.ops)
         return out
+
+
+def with_interval(cell: Cell, chip: Chip, dtype: str) -> Cell:
+    """The cell with the band of its headline figure and the chip's calibration state."""
+    from dataclasses import replace
+
+    from tigris.report.prediction_bands import chip_band
+
+    if not cell.ran:
+        return cell
+    calibrated = bool(chip.calibration.fitted_on)
+    if cell.kind == "train":
+        band = chip_band("train", cell.time_s, chip, metric="time_s", precision=dtype)  # type: ignore[arg-type]
+    else:
+        band = chip_band("infer", cell.tokens_per_s_per_chip, chip,  # type: ignore[arg-type]
+                         metric="tokens_per_s_per_chip", precision=dtype, rate=True)  # fmt: skip
+    return replace(cell, interval=band, calibrated=calibrated)
 
 
 def failed(workload: str, kind: str, chip_id: str, error: Exception) -> Cell:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 
-from tigris.compare.cell import Cell
+from tigris.compare.cell import Cell, with_interval
 from tigris.compare.chips import (
     ChipSummary,
     GivenChip,
@@ -83,8 +83,10 @@ class Comparison:
 
 def evaluate_cell(chip: Chip, workload: Workload, assumptions: Assumptions) -> Cell:
     if workload.kind == "train":
-        return evaluate_train(chip, workload, assumptions)  # type: ignore[arg-type]
-    return evaluate_serve(chip, workload, assumptions)  # type: ignore[arg-type]
+        cell = evaluate_train(chip, workload, assumptions)  # type: ignore[arg-type]
+    else:
+        cell = evaluate_serve(chip, workload, assumptions)  # type: ignore[arg-type]
+    return with_interval(cell, chip, workload.dtype)
 
 
 def _run(args: tuple[Chip, Workload, Assumptions]) -> Cell:

@@ -68,6 +68,16 @@ def power_text(cell: Cell) -> str:
     return text
 
 
+def band_text(cell: Cell) -> str:
+    """The headline's 80 % band as percentages of it, and whether the chip is uncalibrated
+    (efficiencies at their defaults: a band from chips run that way)."""
+    band, value = cell.interval, cell.time_s if cell.kind == "train" else cell.tokens_per_s_per_chip
+    if not band or not value:
+        return DASH
+    text = f"{band['low'] / value - 1:+.0%} .. {band['high'] / value - 1:+.0%}"  # type: ignore[operator]
+    return text if cell.calibrated else text + " (uncalibrated)"
+
+
 TRAIN_COLUMNS = (
     Column("chip"),
     Column("best plan", 3),
@@ -79,6 +89,7 @@ TRAIN_COLUMNS = (
     Column("$/M tokens", 1, justify="right"),
     Column("J/token", 4, numeric=True, justify="right"),
     Column("power per chip", 7, justify="right"),
+    Column("80 % band", 5, justify="right"),
 )
 SERVE_COLUMNS = (
     Column("chip"),
@@ -91,6 +102,7 @@ SERVE_COLUMNS = (
     Column("$/M tokens", 1, justify="right"),
     Column("J/token", 4, numeric=True, justify="right"),
     Column("power per chip", 7, justify="right"),
+    Column("80 % band", 5, justify="right"),
 )
 TRAIN_HEADERS = tuple(column.header for column in TRAIN_COLUMNS)
 SERVE_HEADERS = tuple(column.header for column in SERVE_COLUMNS)
@@ -101,7 +113,7 @@ def workload_rows(comparison: Comparison, workload: str) -> list[list[str]]:
     rows = []
     for cell in comparison.cells_of(workload):
         if not cell.ran:
-            rows.append([cell.chip_id, f"cannot run: {cell.reason}"] + [DASH] * 8)
+            rows.append([cell.chip_id, f"cannot run: {cell.reason}"] + [DASH] * 9)
             continue
         if cell.kind == "train":
             rows.append(
@@ -116,6 +128,7 @@ def workload_rows(comparison: Comparison, workload: str) -> list[list[str]]:
                     cost_text(cell),
                     _q(cell.energy_per_token_j, "energy"),
                     power_text(cell),
+                    band_text(cell),
                 ]
             )
         else:
@@ -131,6 +144,7 @@ def workload_rows(comparison: Comparison, workload: str) -> list[list[str]]:
                     cost_text(cell),
                     _q(cell.energy_per_token_j, "energy"),
                     power_text(cell),
+                    band_text(cell),
                 ]
             )
     return rows
