@@ -99,11 +99,6 @@ class Deployment:
     # micro-batches overlap it with computation (SGLang/DeepSeek two-batch overlap)
     ep_all_to_all: str = "nccl"
     two_batch_overlap: bool = False
-    # the ep dispatch/combine (tigris.serving.ep_kernels): "nccl" collectives, or
-    # "deepep" at DeepEP's published bandwidth with FP8 dispatch; and whether two
-    # micro-batches overlap it with computation (SGLang/DeepSeek two-batch overlap)
-    ep_all_to_all: str = "nccl"
-    two_batch_overlap: bool = False
     # the software stack (tigris.hardware.stacks): its host time per step; None: the
     # chip's default stack, which adds none
     stack: StackProfile | None = None
@@ -111,12 +106,6 @@ class Deployment:
     def __post_init__(self) -> None:
         check_imbalance(self.moe_imbalance)
         check_expert_gemm(self.moe_expert_gemm)
-        if self.ep_all_to_all not in ("nccl", "deepep"):
-            raise SpecError(
-                f"unknown ep all-to-all {self.ep_all_to_all[:20]!r}",
-                key_path="ep_all_to_all",
-                hint="nccl or deepep",
-            )
         if self.ep_all_to_all not in ("nccl", "deepep"):
             raise SpecError(
                 f"unknown ep all-to-all {self.ep_all_to_all[:20]!r}",
