@@ -81,7 +81,8 @@ def test_h100_dense_training_draws_near_its_tdp() -> None:
     near TDP; Newkirk et al. (arXiv:2506.14551) put compute-bound training at 76 % of the
     10.2 kW node rating; MLPerf Training v4.0 (SMC, Llama-2-70B LoRA on 8 H100: power.csv
     MLPT-001) logged 895 W per GPU at the wall incl. the host. Hence 500-700 W per board
-    (the model: ~572 W; its wall figure, ~745 W per GPU, is 17-23 % below those nodes)."""
+    (the model: ~556 W; its wall figure, ~893 W per GPU with the host share fitted on the
+    MaxQ inference nodes, is MLPT-001's 895 W and 8-15 % below the two node peaks)."""
     from tigris.api import train
     from tigris.cost.workload_activity import training_activity
 

@@ -25,14 +25,14 @@ def rows():
 
 def test_each_source_runs_its_stack(rows) -> None:
     by_id = {r.row_id: power_row_stack(r.raw) for r in rows}
-    assert by_id["MLE3-006"] == "vllm"  # vLLM 0.11 (V1)
+    assert by_id["MLE3-006"] == "vllm-server"  # vLLM 0.11 (V1) behind its OpenAI server
     assert by_id["MLE2-001"] == "vllm-v0-server"  # vLLM 0.5.4 behind its API server
     assert by_id["ANL-001"] == "vllm-v0"  # vLLM 0.5.x offline
     assert by_id["ANL-041"] == "trtllm"
     assert by_id["MLPI-014"] == "trtllm"
 
 
-@pytest.mark.parametrize("stack", ["vllm-v0", "vllm-v0-server"])
+@pytest.mark.parametrize("stack", ["vllm-v0", "vllm-v0-server", "vllm-server"])
 def test_fit_rows_are_the_stated_split_and_the_fit_reproduces(rows, stack: str) -> None:
     profile = load_stack(stack)
     dev = [r.row_id for r in development_power_rows(stack, rows)]
@@ -73,3 +73,28 @@ def test_validate_power_scores_throughput_and_holds_stack_fits_out() -> None:
     assert abs(v2["tokens_per_s_err_in_sample"]) < 0.3
     assert v2["tokens_per_s_held_out"] > 2 * v2["tokens_per_s_in_sample"]
     assert result["MLE2-002"]["stack_fit_row"] and not v2["stack_fit_row"]
+
+
+def test_device_side_overhead_keeps_the_busy_power(rows) -> None:
+    """vllm-server's fitted per-sequence time is spent with the device busy: the row's
+    board power is that of its kernels alone, stretched over the longer time; with the
+    same time on the host (device idle) the power would fall."""
+    from tigris.cost.power_scope import default_coefficients, power_from_rates
+    from tigris.validate.power_predict import model_row
+
+    row = next(r for r in rows if r.row_id == "MLE3-391")  # llama3-8b, batch 128
+    busy = load_stack("vllm-server")
+    assert busy.overhead_on_device and busy.seq_overhead_s > 0
+    idle = busy.with_values(overhead_on_device=False)
+    coefficients = default_coefficients()
+
+    def board_w(model) -> float:
+        return power_from_rates(model.chip_id, model.tdp_w, model.rates, model.time_s,
+                                coefficients, limit_w=model.limit_w, pue=1.0).board_w  # fmt: skip
+
+    on_device, on_host = (
+        model_row(row.setup, row.row_id, busy),
+        model_row(row.setup, row.row_id, idle),
+    )
+    assert on_device.time_s == pytest.approx(on_host.time_s)
+    assert board_w(on_device) > 1.1 * board_w(on_host)

@@ -14,6 +14,10 @@ A stack is not a second step-time model: it modifies the inputs of the one model
 - `seq_overhead_s` is host time per running sequence per engine step, serial with the
   device in the same engines (V0's per-sequence output processing, detokenisation and,
   with the API server in the engine's process, streaming: same blog);
+- `overhead_on_device`: those times are spent with the device busy rather than idle
+  (an engine that overlaps its host work, vLLM V1 with async scheduling, where what the
+  fit finds per sequence is device work the kernels' model misses, e.g. sampling over
+  the vocabulary): power keeps the busy power over them (tigris.validate.power_predict);
 - `engine` names the scheduler profile (tigris.serving.engines: max sequences, token
   budget, chunked prefill) the stack runs by default.
 Each value in catalog/stacks/<id>.yaml cites its source or, when fitted, its fitter and
@@ -55,6 +59,7 @@ class StackProfile:
     cuda_graphs: bool | None = None
     step_overhead_s: float = 0.0
     seq_overhead_s: float = 0.0
+    overhead_on_device: bool = False
     fuses: tuple[str, ...] = ()
     # provenance: left out of equality (a Deployment holding a stack stays hashable)
     sources: dict[str, str] = field(default_factory=dict, compare=False, hash=False)

@@ -86,9 +86,8 @@ def model_row(setup: RowSetup, row_id: str, stack: StackProfile | None = None) -
     result = infer(deployment, batch, setup.input_len, setup.output_len)
     if not result.fits:
         raise TigrisError(f"batch {batch} does not fit in the model's memory plan")
-    activity = inference_activity(
-        deployment, batch, setup.input_len, setup.output_len, result.e2e_latency_s
-    )
+    busy_s = _busy_time_s(setup, stack, batch, result.e2e_latency_s)
+    activity = inference_activity(deployment, batch, setup.input_len, setup.output_len, busy_s)
     assumptions = load_assumptions()
     rates = reference_rates(chip, activity, assumptions, estimate_area(chip, assumptions))
     per_seq = setup.output_len + (setup.input_len if setup.tokens == "input+output" else 0)
@@ -134,6 +133,19 @@ def _train_row(setup: RowSetup, row_id: str) -> RowModel:
     return RowModel(row_id=row_id, chip_id=chip.id, tdp_w=chip.tdp, limit_w=board_limit_w(chip),
                     time_s=step.step_time_s, tokens=float(step.tokens_per_step), rates=rates,
                     batch=setup.batch)  # fmt: skip
+
+
+def _busy_time_s(setup: RowSetup, stack: StackProfile | None, batch: int, time_s: float) -> float:
+    """The time the row's activity is spread over for its power: the whole time, or,
+    where the stack's host times are spent with the device busy (overhead_on_device),
+    the time without them, so that the power stays the busy power over them (the
+    rows' board power at large batches says so: vllm-server.yaml)."""
+    if stack is None or not stack.overhead_on_device:
+        return time_s
+    if stack.step_overhead_s == 0.0 and stack.seq_overhead_s == 0.0:
+        return time_s
+    bare = _deployment(setup, stack.with_values(step_overhead_s=0.0, seq_overhead_s=0.0))
+    return infer(bare, batch, setup.input_len, setup.output_len).e2e_latency_s
 
 
 def sample_of(row: PowerRow, model: RowModel) -> PowerSample:

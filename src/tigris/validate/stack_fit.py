@@ -33,7 +33,7 @@ from tigris.hardware.stacks import StackProfile, default_stack_id, load_stack
 # (e.g. Dell's XE9680 MI300X) are scored, never fitted.
 DEVELOPMENT_SUBMITTERS = {"vllm-rocm-v0": ("AMD",)}
 # Stacks whose host times are fitted on power.csv rows (tigris.validate.stack_fit_power)
-POWER_FIT_STACKS = ("vllm-v0", "vllm-v0-server")
+POWER_FIT_STACKS = ("vllm-v0", "vllm-v0-server", "vllm-server")
 LABEL_ONLY = "pytorch-eager"
 VLLM_V1_MINOR = 6  # vLLM 0.6 brought multi-step scheduling; V0's serial host work before it
 SECANT_STEPS = 8

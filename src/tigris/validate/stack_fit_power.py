@@ -1,9 +1,10 @@
 """The stack each power.csv row ran, and the fit of a stack's host times on power rows.
 
 Row -> stack (`power_row_stack`), from what each source states:
-- ML.ENERGY Leaderboard v3 -> vllm: vLLM 0.11 (V1 engine, async scheduling; ml-energy/
-  benchmark docs/running-benchmarks.md names vllm/vllm-openai:v0.11.1, the configs set
-  async-scheduling and max-num-batched-tokens 8192);
+- ML.ENERGY Leaderboard v3 -> vllm-server: vLLM 0.11 (V1 engine, async scheduling) behind
+  its OpenAI server, responses streamed (ml-energy/benchmark docs/running-benchmarks.md
+  names vllm/vllm-openai:v0.11.1, the configs set async-scheduling and
+  max-num-batched-tokens 8192);
 - ML.ENERGY Leaderboard v2 (2024) -> vllm-v0-server: vLLM 0.5.4 V0 behind its OpenAI
   server in the engine's process (image mlenergy/vllm:v0.5.4-openai,
   --disable-frontend-multiprocessing, chunked prefill off);
@@ -11,7 +12,7 @@ Row -> stack (`power_row_stack`), from what each source states:
   offline, benchmark_latency.py), TensorRT-LLM -> trtllm, other -> the chip's default;
 - MLPerf (TensorRT submissions) -> trtllm; anything else: the chip's default stack.
 
-The fit (`fit_host_times`): a V0 stack's two host times, per engine step
+The fit (`fit_host_times`): a server or V0 stack's two host times, per engine step
 (`step_overhead_s`) and per running sequence per step (`seq_overhead_s`), on a
 development subset chosen before scoring by a stated rule: half of the stack's mapped
 rows, drawn by a seeded shuffle of their sorted ids (`SPLIT_SEED`); the other half is
@@ -41,7 +42,7 @@ def power_row_stack(raw: dict[str, str]) -> str:
     """The stack id a power.csv row ran under (see the module docstring)."""
     source, system = raw["source"], raw.get("system_name", "")
     if source.startswith("ML.ENERGY Leaderboard v3"):
-        return "vllm"
+        return "vllm-server"
     if source.startswith("ML.ENERGY Leaderboard v2"):
         return "vllm-v0-server"
     if "vLLM" in system and source.startswith("Argonne"):
