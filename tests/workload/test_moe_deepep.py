@@ -82,3 +82,24 @@ def test_sglang_rows_are_scored_through_the_cli(tmp_path):
     assert not out["unmapped"]
     assert {row["row_id"] for row in out["rows"]} == {row["id"] for row in rows}
     assert all(abs(row["error_pct"]) < 50 for row in out["rows"]), out["rows"]
+
+
+def test_a_row_without_its_setup_is_unmapped_not_a_crash(tmp_path):
+    with DATA.open(encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        row = next(row for row in reader if row["id"] == "sglang_ep_h100_decode_2k")
+        fields = reader.fieldnames
+    row["notes"] = row["notes"].replace("seqs_per_gpu=256", "")
+    data = tmp_path / "broken.csv"
+    with data.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerow(row)
+    run = subprocess.run(
+        [sys.executable, "-m", "tigris", "validate", "infer", "--data", str(data), "--json"],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-1000:]
+    assert "Traceback" not in run.stderr
+    (item,) = json.loads(run.stdout)["unmapped"]
+    assert "seqs_per_gpu" in item["reason"]

@@ -38,9 +38,21 @@ def is_disagg_ep_row(row: dict[str, str]) -> bool:
     return row["source"].startswith(SGLANG_SOURCE)
 
 
+PHASE_KEYS = {
+    "prefill": ("ep", "tokens_per_gpu", "prompt_len"),
+    "decode": ("ep", "seqs_per_gpu", "kv_len"),
+}
+
+
 def _setup(row: dict[str, str]) -> dict[str, str]:
-    """The `key=value` pairs of the row's notes."""
-    return dict(re.findall(r"(\w+)=([\w.]+)", row["notes"]))
+    """The `key=value` pairs of the row's notes; an InfeasibleError (the row is reported
+    unmapped) when its phase or one of the phase's keys is missing."""
+    setup = dict(re.findall(r"(\w+)=([\w.]+)", row["notes"]))
+    keys = PHASE_KEYS.get(setup.get("phase", ""))
+    missing = ["phase"] if keys is None else [key for key in keys if key not in setup]
+    if missing:
+        raise InfeasibleError(f"row {row['id'][:40]!r} notes give no {', '.join(missing)}")
+    return setup
 
 
 def expert_parallel_degree(published: int, num_experts: int) -> int:
@@ -52,8 +64,6 @@ def expert_parallel_degree(published: int, num_experts: int) -> int:
 def predict_disagg_ep_row(row: dict[str, str], chip_id: str) -> float:
     """Tokens/s per 8-GPU node of the row's phase, from the step timer."""
     setup = _setup(row)
-    if setup.get("phase") not in ("prefill", "decode"):
-        raise InfeasibleError(f"row {row['id'][:40]!r} names no phase=prefill|decode")
     deployment = build_deployment(MODEL, chip_id, num_chips=1, tp=1)
     ep = expert_parallel_degree(int(setup["ep"]), deployment.model.num_experts)
     deployment = build_deployment(
