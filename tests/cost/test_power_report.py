@@ -125,3 +125,63 @@ def test_energy_per_token_takes_the_clock_its_times_were_made_at() -> None:
     boost = energy_per_token(chip, **counts)
     assert sustained.slowdown == 1.0 and sustained.power_w_per_chip < 700.0
     assert boost.slowdown > 1.0
+
+
+def test_device_side_stack_time_keeps_the_busy_power() -> None:
+    """report_power with busy_s: the power of the busy part, kept over the whole time
+    (a stack whose fitted time is device work, vllm-server), so energy grows with time."""
+    from tigris.cost.power import Activity
+    from tigris.cost.power_report import report_power
+    from tigris.hardware.presets import load_chip
+
+    chip = load_chip("h100-sxm")
+    work = Activity(1.0, 2e14, 1.5e12, 0.0, dtype="bf16", clock_sq=1.0)
+    busy = report_power(chip, work, tokens=1000.0, num_chips=1)
+    longer = Activity(1.5, 2e14, 1.5e12, 0.0, dtype="bf16", clock_sq=1.0)
+    on_device = report_power(chip, longer, tokens=1000.0, num_chips=1, busy_s=1.0)
+    on_host = report_power(chip, longer, tokens=1000.0, num_chips=1)
+    assert on_device.power.board_w == pytest.approx(busy.power.board_w)
+    assert on_host.power.board_w < 0.9 * busy.power.board_w
+    assert on_device.energy_per_token_j("board") == pytest.approx(
+        1.5 * busy.energy_per_token_j("board")
+    )
+
+
+def test_serve_under_vllm_server_reports_power_and_slower_tokens() -> None:
+    base = ["serve", "llama3-8b", "--chip", "h100-sxm", "--num-chips", "1", "--scenario",
+            "offline", "--num-requests", "64", "--quiet", "--json", "--stack"]  # fmt: skip
+    out = {}
+    for stack in ("vllm", "vllm-server"):
+        done = subprocess.run([sys.executable, "-m", "tigris", *base, stack],
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-300:]
+        out[stack] = json.loads(done.stdout)
+    fast, slow = (_find(out[s], "throughput_tokens_per_s") for s in ("vllm", "vllm-server"))
+    assert slow < fast
+    board = _find(out["vllm-server"], "power_board_w")
+    assert 0 < board <= 700.0 + 1e-6
+    assert _find(out["vllm-server"], "energy_per_token_j") > _find(
+        out["vllm"], "energy_per_token_j"
+    )
+
+
+def _find(data, key):
+    if isinstance(data, dict):
+        for name, value in data.items():
+            found = value if name == key else _find(value, key)
+            if found is not None:
+                return found
+    return None
+
+
+def test_compare_prices_energy_with_the_one_power_model(tmp_path) -> None:
+    """TCO has no separate server power multiplier any more: `--set` on it is a bad key
+    (exit 2, one line naming it, no report written)."""
+    out = tmp_path / "report.html"
+    done = subprocess.run([sys.executable, "-m", "tigris", "compare", "--chips", "h100-sxm",
+                           "--workload", "serve-8b", "--out", str(out), "--quiet", "--set",
+                           "operations.server_power_multiplier=2"],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "server_power_multiplier" in done.stderr and len(done.stderr.splitlines()) <= 2
+    assert not out.exists()

@@ -59,10 +59,18 @@ def test_training_run_cost_and_energy_by_hand():
     assert run.energy_mwh == pytest.approx(1024 * wall_w * 1.10 * 86400 / 3.6e9)
 
 
-def test_typical_power_keeps_the_server_multiplier():
-    # no workload power: the typical chip power x Epoch's server multiplier (1.82)
-    result = tco(H100, load_assumptions())
-    assert result.facility_power_w == pytest.approx(result.power_w * 1.82 * 1.10)
+def test_typical_power_is_the_scoped_power_model():
+    # no workload power: the typical board power of the one power model (idle plus the
+    # assumed utilisation's share of a full-load stream under the limit) at its node-wall
+    # share, not a fixed server multiplier
+    from tigris.cost.power_scope import node_wall_w, typical_board_w
+
+    assumptions = load_assumptions()
+    result = tco(H100, assumptions)
+    assert result.power_w == pytest.approx(typical_board_w(H100, 0.375))
+    assert result.facility_power_w == pytest.approx(node_wall_w(result.power_w) * 1.10)
+    full = typical_board_w(H100, 1.0)
+    assert result.power_w < full <= H100.tdp + 1e-9
 
 
 def test_higher_pue_costs_more():

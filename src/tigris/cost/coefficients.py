@@ -157,7 +157,6 @@ class OperationsAssumptions(_Section):
     utilization: float = Field(gt=0, le=1)
     pue: float = Field(ge=1)
     electricity_usd_per_kwh: float = Field(ge=0)
-    server_power_multiplier: float = Field(ge=1)
     cloud_usd_per_chip_hour: dict[str, float]
     price_basis: Literal["capex", "cloud"]
 

@@ -22,7 +22,7 @@ Trainium, tigris-1).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources
 
@@ -121,10 +121,29 @@ def power_interval(
 _BASIS = {"measured": "source (a measured chip)", "unmeasured": "chip (a chip without rows)"}
 
 
-def report_power(chip: Chip, activity: Activity, *, tokens: float, num_chips: int) -> PowerReport:
-    """`activity` (one chip's) on `chip` (capped by apply_power_cap, if at all)."""
-    power = scoped_power(chip, activity)
+def report_power(
+    chip: Chip, activity: Activity, *, tokens: float, num_chips: int, busy_s: float | None = None
+) -> PowerReport:
+    """`activity` (one chip's) on `chip` (capped by apply_power_cap, if at all). `busy_s`:
+    the device-busy part of its time where the rest is spent with the device busy too
+    (a stack's overhead_on_device): the power is the busy part's, kept over the whole."""
+    if busy_s is None or not 0 < busy_s < activity.time_s:
+        power = scoped_power(chip, activity)
+    else:
+        busy = scoped_power(chip, replace(activity, time_s=busy_s))
+        stretch = activity.time_s / busy_s
+        power = replace(busy, time_s=activity.time_s, capped_time_s=busy.capped_time_s * stretch)
     return PowerReport(power, num_chips, tokens, chip.power_cap_w, activity.clock_sq**0.5)
+
+
+def _device_host_s(deployment, steps: int, out_tokens_per_replica: float) -> float:
+    """The stack's step and per-sequence times over a replica's run where they are spent
+    with the device busy (overhead_on_device; 0 otherwise): one step time per engine step,
+    one sequence time per output token (each running sequence makes one per step)."""
+    stack = deployment.stack
+    if stack is None or not stack.overhead_on_device:
+        return 0.0
+    return steps * stack.step_overhead_s + out_tokens_per_replica * stack.seq_overhead_s
 
 
 def serving_power(deployment, metrics: dict[str, object]) -> dict[str, object]:
@@ -151,6 +170,7 @@ def serving_power(deployment, metrics: dict[str, object]) -> dict[str, object]:
     batches = per_replica / batch
     activity = Activity(duration, one.flop * batches, one.dram_bytes * batches,
                         one.link_bytes * batches, dtype=one.dtype, clock_sq=one.clock_sq)  # fmt: skip
+    busy_s = duration - _device_host_s(d, steps, out_tokens / d.num_replicas)
     report = report_power(d.chip, activity, tokens=out_tokens / d.num_replicas,
-                          num_chips=d.num_chips // d.num_replicas)  # fmt: skip
+                          num_chips=d.num_chips // d.num_replicas, busy_s=busy_s)  # fmt: skip
     return report.to_dict()

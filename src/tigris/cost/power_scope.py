@@ -63,7 +63,13 @@ from importlib import resources
 
 from tigris.cost.area import AreaBreakdown, estimate_area
 from tigris.cost.coefficients import Assumptions, load_assumptions
-from tigris.cost.power import Activity, dram_energy_per_byte_j, estimate_tdp, peak_dtype
+from tigris.cost.power import (
+    Activity,
+    dram_energy_per_byte_j,
+    estimate_tdp,
+    full_load_activity,
+    peak_dtype,
+)
 from tigris.errors import SpecError, UnsupportedError
 from tigris.hardware.chip import Chip, PowerCapTerms
 from tigris.parallel.clock import throttle
@@ -234,6 +240,20 @@ def node_wall_w(board_w: float, coefficients: PowerCoefficients | None = None) -
     (board + host_w_per_chip) / psu_efficiency (what tco prices)."""
     c = coefficients or default_coefficients()
     return (board_w + c.host_w_per_chip) / c.psu_efficiency
+
+
+def typical_board_w(
+    chip: Chip,
+    utilization: float,
+    *,
+    assumptions: Assumptions | None = None,
+    area: AreaBreakdown | None = None,
+) -> float:
+    """Board power at `utilization` (what TCO prices without a workload): idle plus that
+    share of what a full-load stream (tigris.cost.power.full_load_activity) adds over
+    idle, both by this model under the board's limit (the throttle rule)."""
+    full = scoped_power(chip, full_load_activity(chip), assumptions=assumptions, area=area)
+    return full.idle_w + utilization * (full.board_w - full.idle_w)
 
 
 def board_limit_w(chip: Chip, power_cap_w: float | None = None) -> float | None:

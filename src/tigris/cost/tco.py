@@ -3,9 +3,11 @@
 Owned ('capex' basis): server capex per chip (chip capex x server multiplier) spread
 evenly over the lifetime's hours, plus electricity: the chip's share of its node at the
 wall (tigris.cost.power_scope: (board + the fitted host share) / PSU efficiency, where the
-board power is the workload's) x PUE x price. Without a workload's power, the typical
-power x the Epoch server power multiplier, as before. Rented ('cloud' basis): the public on-demand price per chip-hour. Every
-figure comes from the Assumptions object, printed with its source by `str(assumptions)`.
+board power is the workload's) x PUE x price. Without a workload's power, the same
+with the typical board power of the same model (power_scope.typical_board_w: idle plus
+the assumed utilisation's share of the full-load stream, under the throttle rule).
+Rented ('cloud' basis): the public on-demand price per chip-hour. Every figure comes
+from the Assumptions object, printed with its source by `str(assumptions)`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from tigris.cost.area import AreaBreakdown, estimate_area
 from tigris.cost.coefficients import Assumptions, load_assumptions
 from tigris.cost.cost import CostBreakdown, estimate_cost
 from tigris.cost.power import PowerResult, estimate_power, full_load_activity
-from tigris.cost.power_scope import node_wall_w
+from tigris.cost.power_scope import node_wall_w, typical_board_w
 from tigris.errors import UnsupportedError
 from tigris.hardware.chip import Chip
 
@@ -77,9 +79,10 @@ def typical_power_w(
     *,
     full_load: PowerResult | None = None,
 ) -> float:
-    """Power at the assumed utilisation: static plus that share of full-load dynamic power,
-    at most TDP. `area` (the chip's estimate_area) or `full_load` (its full_load_power)
-    save recomputing them."""
+    """Power at the assumed utilisation by the area-based activity model (estimate_power):
+    static plus that share of full-load dynamic power, at most TDP (explore's chip
+    metric; TCO's default is power_scope.typical_board_w). `area` (the chip's
+    estimate_area) or `full_load` (its full_load_power) save recomputing them."""
     result = full_load or estimate_power(chip, full_load_activity(chip), assumptions, area)
     dynamic = result.dynamic_energy_j / result.capped_time_s
     return result.static_w + assumptions.operations.utilization * dynamic
@@ -95,7 +98,7 @@ def tco(
 ) -> TcoResult:
     """Hourly cost of `chip`; `power_w` (a workload's average board power per chip: its
     electricity is its node-wall share, power_scope.node_wall_w) defaults to the typical
-    power x the server power multiplier. `area` (the chip's estimate_area) saves
+    board power (power_scope.typical_board_w). `area` (the chip's estimate_area) saves
     recomputing it."""
     assumptions = assumptions or load_assumptions()
     ops = assumptions.operations
@@ -104,10 +107,8 @@ def tco(
     if cost is None:
         cost = estimate_cost(chip, assumptions, area)
     if power_w is None:
-        power_w = typical_power_w(chip, assumptions, area)
-        wall_w = power_w * ops.server_power_multiplier
-    else:
-        wall_w = node_wall_w(power_w)
+        power_w = typical_board_w(chip, ops.utilization, assumptions=assumptions, area=area)
+    wall_w = node_wall_w(power_w)
     return record(
         TcoResult,
         {
