@@ -31,8 +31,9 @@ Algorithms (alpha-beta: latency + bytes / bandwidth, per tier), as NCCL's tuning
 - Torus (TPU ICI): each dimension the group spans runs its own bidirectional ring on that
   dimension's links (two links per chip with wraparound, one without), all at once.
 
-Protocols (ring and tree): LL (half the bandwidth, one hop latency per step) and Simple
-(all the bandwidth, SIMPLE_LATENCY_FACTOR times the hop latency). NCCL's choice is the
+Protocols (ring and tree): LL (half the bandwidth, one hop latency per step), LL128 (0.92
+of the bandwidth, LL128_LATENCY_FACTOR times the hop latency) and Simple (all the
+bandwidth, SIMPLE_LATENCY_FACTOR times the hop latency). NCCL's choice is the
 (algorithm, protocol) of least predicted time among those enabled (NCCL_ALGO, NCCL_PROTO;
 docs.nvidia.com/deeplearning/nccl/user-guide/docs/env.html#nccl-algo; github.com/NVIDIA/
 nccl/issues/754: "the internal tuning model will switch from one to the other depending on
@@ -49,6 +50,7 @@ tigris.validate.collective_fit --write` writes from the `collective` rows of mea
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from functools import lru_cache
@@ -76,10 +78,22 @@ def sent_fraction(kind: str, group_size: int) -> float:
 
 # Hop latency of the Simple protocol relative to the link's (LL's) hop latency.
 SIMPLE_LATENCY_FACTOR = 4.0
+# LL128 (NCCL's default on NVLink from Volta on: 120 data bytes per 128-byte line with a
+# flag, written by whole warps): NCCL's tuning model (src/graph/tuning.cc, NCCL 2.28.3)
+# gives it 0.92 of the bus bandwidth ("120.0/128.0") and, on NVLink, a hop latency of
+# 1.9 us against LL's 0.6 and Simple's 3.4; so between LL and Simple in both.
+LL128_BANDWIDTH_FRACTION = 0.92
+LL128_LATENCY_FACTOR = 1.9 / 0.6
 # NVLS's own latency on top of the collective's start: NCCL 2.18's tuning table (src/graph/
 # tuning.cc, baseLat of NVLS/Simple: 40 us). Published, not fitted: fitting it as well
 # left the single-node small-message rows unable to tell NVLS from ring (held out worse).
 NVLS_BASE_LATENCY_S = 40e-6
+# NCCL's NVLS efficiency by NVLink generation (src/graph/tuning.cc, nvlsEfficiency, NCCL
+# 2.28.3: Hopper 0.85, Blackwell 0.74; Volta and Ampere have no NVLS): the share of the
+# link NCCL's tuning model expects NVLS to reach. Only the ratio is used (the fitted
+# nvls_bus_efficiency is Hopper's): measured, H200's 8-GPU NVLS bus bandwidth is 0.69 of
+# the 2 (n - 1) / (n + 1) bound and B200's 0.60 (ratio 0.87; NCCL's 0.74 / 0.85 = 0.87).
+NVLS_EFFICIENCY = {4: 0.85, 5: 0.74}
 
 
 @dataclass(frozen=True)
@@ -149,7 +163,11 @@ class Protocol:
     latency_factor: float
 
 
-PROTOCOLS = (Protocol("LL", 0.5, 1.0), Protocol("Simple", 1.0, SIMPLE_LATENCY_FACTOR))
+PROTOCOLS = (
+    Protocol("LL", 0.5, 1.0),
+    Protocol("LL128", LL128_BANDWIDTH_FRACTION, LL128_LATENCY_FACTOR),
+    Protocol("Simple", 1.0, SIMPLE_LATENCY_FACTOR),
+)
 
 
 @dataclass(frozen=True)
@@ -292,10 +310,21 @@ def nvls_supported(group: CommGroup) -> bool:
     return scale_up.in_network_reduction and group.num_domains == 1 and group.local_size > 1
 
 
+def nvls_generation_factor(scale_up_name: str) -> float:
+    """NCCL's NVLS efficiency of the domain's NVLink generation relative to Hopper's
+    (NVLS_EFFICIENCY; 1 where the name gives no generation NCCL lists)."""
+    found = re.search(r"NVLink (\d+)", scale_up_name)
+    efficiency = NVLS_EFFICIENCY.get(int(found.group(1))) if found else None
+    return efficiency / NVLS_EFFICIENCY[4] if efficiency else 1.0
+
+
 def _nvls(group: CommGroup, message_bytes: float, constants: CollectiveConstants) -> float:
-    """Seconds of the NVLS all_reduce past the collective's start (module notes)."""
+    """Seconds of the NVLS all_reduce past the collective's start (module notes): the
+    fitted efficiency is Hopper's, scaled to the generation by NCCL's own table."""
     n = group.size
-    rate = (group.cluster.node.scale_up.bandwidth_unidir or 0.0) * constants.nvls_bus_efficiency
+    scale_up = group.cluster.node.scale_up
+    efficiency = constants.nvls_bus_efficiency * nvls_generation_factor(scale_up.name)
+    rate = (scale_up.bandwidth_unidir or 0.0) * efficiency
     return NVLS_BASE_LATENCY_S + (n + 1) / n * message_bytes / rate
 
 

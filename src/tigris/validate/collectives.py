@@ -61,7 +61,19 @@ def _system_of(hardware: str) -> str | None:
     return None
 
 
+# Vidur's profiles (data/profiling/network/*/all_reduce.csv) give the message in bytes in
+# their `size` column: vidur/profiling/collectives/collectives_wrapper.py records
+# `"size": self._size * 2,  # bytes` (fp16 elements x 2). The packaged rows transcribed that
+# column as "N fp16 elements (2N bytes)", doubling the message: 8 ranks of A100 at
+# "134217728 bytes" in 0.675 ms would carry 348 GB/s of bus bandwidth over NVLink 3's 300
+# GB/s, and 2 ranks of H100 beat NVLink 4's bound. The message is N bytes.
+VIDUR_SIZE = re.compile(r"^(\d+) fp16 elements \(\d+ bytes\); torch\.distributed")
+
+
 def _payload_bytes(notes: str) -> float | None:
+    vidur = VIDUR_SIZE.search(notes)
+    if vidur:
+        return float(vidur.group(1))
     found = re.search(r"\((\d+) bytes\)", notes) or re.search(r"payload (\d+) bytes", notes)
     if found:
         return float(found.group(1))
