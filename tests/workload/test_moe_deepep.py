@@ -61,13 +61,16 @@ def test_redundant_expert_slots_map_to_a_divisor():
     assert expert_parallel_degree(32, 256) == 32
 
 
-def test_sglang_rows_are_scored_through_the_cli(tmp_path):
-    """Both SGLang rows are predicted (not unmapped) by `tigris validate infer`."""
+def _rows(prefix: str) -> tuple[list[dict[str, str]], list[str]]:
     with DATA.open(encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
-        rows = [row for row in reader if row["id"].startswith("sglang_")]
-        fields = reader.fieldnames
-    data = tmp_path / "sglang.csv"
+        rows = [row for row in reader if row["id"].startswith(prefix)]
+        return rows, list(reader.fieldnames or [])
+
+
+def _validate(tmp_path: Path, rows: list[dict[str, str]], fields: list[str]) -> dict:
+    """`tigris validate infer --data` on `rows` alone: exit 0, no traceback."""
+    data = tmp_path / "rows.csv"
     with data.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
@@ -78,28 +81,20 @@ def test_sglang_rows_are_scored_through_the_cli(tmp_path):
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-1000:]
     assert "Traceback" not in run.stderr
-    out = json.loads(run.stdout)
+    return json.loads(run.stdout)
+
+
+def test_sglang_rows_are_scored_through_the_cli(tmp_path):
+    """Both SGLang rows are predicted (not unmapped) by `tigris validate infer`."""
+    rows, fields = _rows("sglang_")
+    out = _validate(tmp_path, rows, fields)
     assert not out["unmapped"]
     assert {row["row_id"] for row in out["rows"]} == {row["id"] for row in rows}
     assert all(abs(row["error_pct"]) < 50 for row in out["rows"]), out["rows"]
 
 
 def test_a_row_without_its_setup_is_unmapped_not_a_crash(tmp_path):
-    with DATA.open(encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        row = next(row for row in reader if row["id"] == "sglang_ep_h100_decode_2k")
-        fields = reader.fieldnames
-    row["notes"] = row["notes"].replace("seqs_per_gpu=256", "")
-    data = tmp_path / "broken.csv"
-    with data.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields)
-        writer.writeheader()
-        writer.writerow(row)
-    run = subprocess.run(
-        [sys.executable, "-m", "tigris", "validate", "infer", "--data", str(data), "--json"],
-        capture_output=True, text=True, timeout=120, cwd=ROOT,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stderr[-1000:]
-    assert "Traceback" not in run.stderr
-    (item,) = json.loads(run.stdout)["unmapped"]
+    rows, fields = _rows("sglang_ep_h100_decode_2k")
+    rows[0]["notes"] = rows[0]["notes"].replace("seqs_per_gpu=256", "")
+    (item,) = _validate(tmp_path, rows, fields)["unmapped"]
     assert "seqs_per_gpu" in item["reason"]
