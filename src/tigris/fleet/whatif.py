@@ -1,8 +1,8 @@
 """What-if questions: the plan again with a changed supply menu, and what it changes.
 
     --replace h100-sxm=tigris-1   the menu's h100-sxm entry becomes tigris-1 (same
-                                  availability and rack size; priced by the cost model
-                                  unless the new chip is on the menu elsewhere)
+                                  availability and rack size; priced as an entry without
+                                  a price: the reported price, else the cost model's)
     --add my-chip.yaml            a chip (id or YAML file) added to the menu, unlimited
 
 The baseline's candidates are reused: only the new systems are evaluated.
