@@ -93,3 +93,22 @@ def test_cli_bus_bandwidth_above_what_a_ring_carries_on_h100():
         link = load_cluster(system).node.scale_up.bandwidth_unidir
         ceiling = link * fitted_constants().scale_up_bus_efficiency
         assert (json.loads(done.stdout)["bus_bandwidth_bytes_per_s"] > ceiling) is above
+
+
+def test_nvls_efficiency_follows_nccls_generation_table():
+    """NCCL's nvlsEfficiency (tuning.cc): Blackwell 0.74 against Hopper 0.85; a domain whose
+    name gives no generation NCCL lists keeps the fitted (Hopper) efficiency."""
+    from tigris.parallel.collectives import nvls_generation_factor
+
+    assert nvls_generation_factor("NVLink 4 + 4x NVSwitch (3rd gen)") == 1.0
+    assert nvls_generation_factor("NVLink 5 + NVSwitch") == pytest.approx(0.74 / 0.85)
+    assert nvls_generation_factor("ICI 3D torus") == 1.0
+
+
+def test_mid_size_all_reduce_takes_ll128_inside_a_node():
+    """LL128 sits between LL (half the bandwidth) and Simple (longer hops): NCCL runs it on
+    NVLink for medium messages; at 16 MiB on 8 A100s it beats both."""
+    times = candidate_times("all_reduce", 16 * 2**20, group("dgx-a100", 8))
+    best = min(times, key=times.__getitem__)
+    assert best == ("ring", "LL128")
+    assert times["ring", "LL128"] < min(times["ring", "LL"], times["ring", "Simple"])

@@ -70,3 +70,15 @@ def test_held_out_by_system() -> None:
     assert overall["held_out_mape"] < 60
     assert 0.7 <= overall["interval_coverage"] <= 0.9
     assert not found.unmapped
+
+
+def test_vidur_message_is_the_csv_size_in_bytes() -> None:
+    """Vidur's profiler records size = elements x 2 as bytes (collectives_wrapper.py); the
+    packaged rows call that column 'fp16 elements' and double it. Read as bytes, 8 A100
+    ranks stay under NVLink 3's 300 GB/s of bus bandwidth (doubled: 348 GB/s)."""
+    from tigris.validate.collectives import load_collective_cases
+
+    case = next(c for c in load_collective_cases() if c.row_id == "vidur_ar_309")
+    assert case.message_bytes == 67108864
+    bus = case.message_bytes / case.measured * 2 * 7 / 8
+    assert bus < 300e9 < 2 * bus
