@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tigris.hardware.presets import load_chip
@@ -60,8 +62,13 @@ def test_mlperf_rows_run_the_submitters_layout():
         _mlperf_system,
     )
 
-    def row(hardware: str, num_chips: int, system: str) -> dict[str, str]:
-        return {"hardware": hardware, "num_chips": str(num_chips), "notes": f"system={system};"}
+    def row(hardware: str, num_chips: int, system: str, framework: str = "TensorRT 10.2.0"):
+        return {
+            "source": "MLCommons MLPerf Inference v4.1 results",
+            "hardware": hardware,
+            "num_chips": str(num_chips),
+            "notes": f"system={system}; framework={framework}; samples/s=1",
+        }
 
     dgx = _mlperf_system(row("NVIDIA H100-SXM-80GB", 8, "DGX-H100_H100-SXM-80GBx8_TRT"), "h100-sxm")
     assert _mlperf_layouts(dgx, "Offline") == [(2, 896)]
@@ -76,6 +83,15 @@ def test_mlperf_rows_run_the_submitters_layout():
     assert _mlperf_precision("b200").compute_dtype == "fp4"
     fp8 = _mlperf_deployment(dgx, 2, 896)
     assert fp8.precision.compute_dtype == "fp8" and fp8.activation_dtype == "bf16"
+    # NVIDIA's harness: KV cache 0.9 of the free memory, 16384-token steps, custom all-reduce
+    assert (fp8.memory_utilization, fp8.memory_utilization_of) == (0.9, "free")
+    assert (fp8.token_budget, fp8.all_reduce) == (16384, "custom")
+    nvl = _mlperf_system(row("NVIDIA H100-NVL-94GB", 8, "SR675_V3_8xH100_NVL_TRT"), "h100-nvl")
+    assert _mlperf_layouts(nvl, "Offline") == [(2, 1300)]
+    assert _mlperf_layouts(nvl, "Server") == [(2, 640)]
+    amd = _mlperf_system(row("AMD Instinct MI300X", 8, "8xMI300X", "vLLM 0.4.3+rocm614"), "mi300x")
+    vllm = _mlperf_deployment(amd, 1, 2048)
+    assert not amd.trtllm and vllm.memory_utilization_of == "total"
     # the same tp-2 all-reduces take longer over a 6-link pair than through NVSwitch
     assert StepTimer(_mlperf_deployment(board, 2, 896))._comm_s(512) > 1.5 * (
         StepTimer(fp8)._comm_s(512)
@@ -101,3 +117,34 @@ def test_llmcompass_held_out_reads_none_of_the_harness_sweeps(monkeypatch):
     assert evaluate_row(row, "chip").predicted is not None
     with pytest.raises(AssertionError, match="held-out prediction read"):
         evaluate_row(row)  # in-sample reads them: the test can fail
+
+
+def test_validate_infer_cli_scores_an_h100_nvl_mlperf_row(tmp_path):
+    """An H100 NVL MLPerf row given with --data runs NVIDIA's published NVL layout (tp 2,
+    1300 sequences) and is scored, not listed as unmapped."""
+    import csv
+    import json
+    import subprocess
+    import sys
+
+    from tigris.validate import infer
+
+    packaged = Path(infer.__file__).parent / "data" / "measured.csv"
+    with open(packaged, newline="") as handle:
+        reader = csv.DictReader(handle)
+        wanted = "mlpi_v4.1_Lenovo_SR675_V3_8xH100_NVL_TRT_llama2-70b-99_Offline"
+        row = next(r for r in reader if r["id"] == wanted)
+        fields = reader.fieldnames
+    data = tmp_path / "nvl.csv"
+    with open(data, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerow(row)
+    command = [sys.executable, "-m", "tigris", "validate", "infer", "--data", str(data)]
+    done = subprocess.run(command + ["--json", "--quiet"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    result = json.loads(done.stdout)
+    assert result["unmapped"] == []
+    (scored,) = result["rows"]
+    assert scored["id"] == wanted and scored["predicted"] > 0

@@ -24,7 +24,9 @@ Each row is re-run by the mechanism it measured, with no per-row constant:
   (bf16 activations between them) with fp8 weights and KV cache (B200: fp4 GEMMs and
   weights), one replica per tp group. The tp and in-flight batch are the submitter's
   where its harness config is published (MLPERF_LAYOUTS); elsewhere the tp (1, 2, 4 or 8)
-  that gives the highest offline throughput. 4-GPU H100 boards (HGX H100 4-GPU) join
+  that gives the highest offline throughput. NVIDIA's TensorRT-LLM harness gives the KV
+  cache 0.9 of the memory left free by weights and activations, 16384-token steps and
+  the custom all-reduce (MLPERF_TRTLLM_SETTINGS); AMD's vLLM, 0.9 of the total. 4-GPU H100 boards (HGX H100 4-GPU) join
   their GPUs pairwise (6 NVLinks per pair), not through NVSwitch. Offline: all requests at once.
   Server: the highest Poisson rate meeting p99 TTFT <= 2 s and TPOT <= 200 ms, times the
   mean output length. Output length per request is the row's tokens/s over samples/s;
@@ -99,6 +101,23 @@ MLPERF_TP_CHOICES = (1, 2, 4, 8)
 # Submitters size the in-flight batch to the KV cache (TensorRT-LLM max_batch_size in the
 # hundreds to thousands), not to vLLM's default of 256 sequences.
 MLPERF_MAX_NUM_SEQS = 2048
+# NVIDIA's harness (TensorRT-LLM, used by every TRT submission of these rows) sizes the KV
+# cache as TensorRT-LLM does, a share of the memory FREE once the weights and the engine's
+# activation buffers are allocated: kvcache_free_gpu_mem_frac = 0.90 in the llama2-70b
+# Offline and Server base configs of v4.0 and v4.1 (mlcommons/inference_results_v4.x
+# closed/NVIDIA/configs/llama2-70b/{Offline,Server}/__init__.py). Its engines are built
+# with max_num_tokens 16384 (the step's token budget; closed/NVIDIA/code/llama2-70b/
+# tensorrt/builder.py in v4.0: `max_num_tokens: int = 16384`; the v4.0/v4.1 Offline and
+# Server configs set no other; v4.1's builder and the parent config were not found, so
+# v4.0's values are assumed) and `--use_custom_all_reduce=enable` (same file). AMD's vLLM
+# harness keeps vLLM's rule (gpu_memory_utilization 0.9 of the total): the Deployment's
+# defaults.
+MLPERF_TRTLLM_SETTINGS: dict[str, object] = {
+    "memory_utilization": 0.9,
+    "memory_utilization_of": "free",
+    "token_budget": 16384,
+    "all_reduce": "custom",
+}
 # The submitter's layout where its harness config is published: (tensor_parallelism,
 # gpu_batch_size = TensorRT-LLM's max in-flight batch per engine) by (chip, scenario).
 # NVIDIA's harness (mlcommons/inference_results_v4.1 closed/NVIDIA/configs/llama2-70b/
@@ -107,7 +126,9 @@ MLPERF_MAX_NUM_SEQS = 2048
 # 896; H200 CTS tp 1, 850 on one GPU, 784 / 1024 on eight. Partners on these GPUs run
 # NVIDIA's harness with the same values (e.g. closed/ASUSTeK/configs/llama2-70b/*/custom.py:
 # ESC_N8_E11_H100x8 896 / 1024, tp inherited). The 8x H100 PCIe server: tp 2 (inherited),
-# 896 in both scenarios (ASUSTeK ESC8000A_E12_H100X8). AMD's MI300X runs vLLM at TP=1 with
+# 896 in both scenarios (ASUSTeK ESC8000A_E12_H100X8). H100 NVL (v4.1 configs above:
+# H100_NVL_94GB_TP2x1/x2/x4, which partners' NVL systems inherit): tp 2, 1300 (Offline) /
+# 640 (Server); GH200 144GB: tp 1, 806 in both. AMD's MI300X runs vLLM at TP=1 with
 # DP=8 (closed/AMD/code/llama2-70b-99.9/test_VllmFp8/*.sh: TP=1, DP=${DP:-8}); its
 # max_num_seqs is not in the published scripts, so MLPERF_MAX_NUM_SEQS stays.
 MLPERF_LAYOUTS: dict[tuple[str, str], tuple[int, int]] = {
@@ -121,6 +142,10 @@ MLPERF_LAYOUTS: dict[tuple[str, str], tuple[int, int]] = {
     ("h200-sxm-cts-x1", "Server"): (1, 850),
     ("h200-sxm-cts", "Offline"): (1, 784),
     ("h200-sxm-cts", "Server"): (1, 1024),
+    ("h100-nvl", "Offline"): (2, 1300),
+    ("h100-nvl", "Server"): (2, 640),
+    ("gh200", "Offline"): (1, 806),
+    ("gh200", "Server"): (1, 806),
     ("mi300x", "Offline"): (1, MLPERF_MAX_NUM_SEQS),
     ("mi300x", "Server"): (1, MLPERF_MAX_NUM_SEQS),
 }
@@ -131,6 +156,7 @@ MLPERF_FP4_CHIPS = ("b200",)
 # 4-GPU H100 SXM boards (Dell XE8640/XE9640, Fujitsu GX2560M7) have no NVSwitch: their
 # GPUs pair over 6 NVLinks each (system preset hgx-h100-4gpu).
 HGX4_SYSTEM = "hgx-h100-4gpu"
+
 
 @dataclass(frozen=True)
 class InferRow:
@@ -275,6 +301,7 @@ class _MlperfSystem:
     hgx4: bool = False
     uncalibrated: bool = False  # a held-out chip: no fitted calibration
     stack: StackProfile | None = None  # the submission's stack (tigris.hardware.stacks)
+    trtllm: bool = False  # NVIDIA's TensorRT-LLM harness (MLPERF_TRTLLM_SETTINGS)
 
 
 def _mlperf_precision(chip_id: str) -> Precision:
@@ -296,8 +323,17 @@ def _mlperf_deployment(system: _MlperfSystem, tp: int, max_seqs: int) -> Deploym
         precision=_mlperf_precision(system.chip_id),
         max_num_seqs=max_seqs,
         cluster=load_cluster(HGX4_SYSTEM) if system.hgx4 else None,
-        **(stack.deployment_settings() if stack is not None else {}),
+        **_mlperf_settings(system),
     )
+
+
+def _mlperf_settings(system: _MlperfSystem) -> dict[str, object]:
+    """The harness's engine settings (MLPERF_TRTLLM_SETTINGS for NVIDIA's), then the
+    stack's (which win where both set one)."""
+    settings = dict(MLPERF_TRTLLM_SETTINGS) if system.trtllm else {}
+    if system.stack is not None:
+        settings |= system.stack.deployment_settings()
+    return settings
 
 
 def _mlperf_layouts(system: _MlperfSystem, scenario: str) -> list[tuple[int, int]]:
@@ -360,6 +396,8 @@ def _mlperf_server(system: _MlperfSystem, output_tokens: int) -> float:
 def _mlperf_system(
     row: dict[str, str], chip_id: str, uncalibrated: bool = False, stack: StackProfile | None = None
 ) -> _MlperfSystem:
+    from tigris.validate.stack_fit import row_stack
+
     num_chips = int(row["num_chips"])
     found = re.search(r"system=([^;]+)", row["notes"])
     name = found.group(1).strip() if found else ""
@@ -373,6 +411,7 @@ def _mlperf_system(
         hgx4=chip_id == "h100-sxm" and num_chips == 4,
         uncalibrated=uncalibrated,
         stack=stack,
+        trtllm=row_stack(row) == "trtllm",
     )
 
 
