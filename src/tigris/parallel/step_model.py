@@ -14,6 +14,8 @@ added by mechanism:
   dependent GEMMs: exposed.
 - ep all-to-all dispatch and combine: exposed (the experts wait for their tokens), the
   bytes x the routing imbalance; shared experts hide the forward dispatch (DeepSeek-V3).
+  With TrainSetup.ep_all_to_all 'deepep', DeepEP's kernels at their published bandwidth
+  (FP8 dispatch, a copy per remote node), which overlap compute on 20 SMs under DualPipe.
 - cp ring exchange of K/V: overlapped with the attention it feeds; only the excess shows.
 - pp: the schedule's bubble (`tigris.parallel.pipeline`: 1F1B, interleaved over the
   slowest chunk, DualPipe hiding ep and pp sends) and the sends the schedule waits for.
@@ -77,6 +79,7 @@ from tigris.parallel.step_result import (
     model_flop_per_token,
     recompute_flop_per_token,
 )
+from tigris.workload.moe import DEEPEP_SMS, deepep_exchange_s
 from tigris.workload.ops import Op
 from tigris.workload.spec import TransformerSpec
 
@@ -233,18 +236,29 @@ DIRECT = StepInputs()
 
 
 def layer_comm(setup: TrainSetup, plan: ParallelPlan, phase: str, inputs: StepInputs) -> LayerComm:
-    """Seconds of one layer's tp, cp and ep collectives for one micro-batch."""
+    """Seconds of one layer's tp, cp and ep collectives for one micro-batch; the ep
+    exchange through DeepEP's kernels when the setup says so (workload.moe)."""
     tokens = plan.micro_batch * setup.seq_len
     strides = {"tp": 1, "cp": plan.tp, "ep": plan.tp * plan.cp}
     sizes = {"tp": plan.tp, "cp": plan.cp, "ep": plan.ep}
     out = {"tp": 0.0, "cp": 0.0, "ep": 0.0}
     dispatch = None  # the first of the layer's two all-to-alls
     collectives = plan_layer_collectives(setup.spec, tokens, plan, phase, setup.moe_imbalance)
+    deepep = setup.ep_all_to_all == "deepep"
     for kind, size_bytes, role in collectives:
+        if role == "ep" and deepep:
+            continue
         seconds = inputs.collective_s(setup, kind, size_bytes, sizes[role], strides[role])
         out[role] += seconds
         if role == "ep" and dispatch is None:
             dispatch = seconds
+    spec = setup.spec
+    if deepep and plan.ep > 1 and spec.num_experts:
+        rank_tokens = tokens / (plan.cp * plan.tp)  # the rank's tp x cp slice
+        top_k, load = spec.num_experts_per_token, setup.moe_imbalance
+        out["ep"], dispatch = deepep_exchange_s(
+            rank_tokens, plan.ep, top_k, spec.hidden_size, load, phase
+        )
     return LayerComm(out["tp"], out["cp"], out["ep"], dispatch or 0.0)
 
 
@@ -525,12 +539,22 @@ def dualpipe_seconds(
     forward = (stage.fwd_s + stage.ends_s / 3) * stretch
     backward = compute - forward
     weight_grad = max(0.0, stage.bwd_s - 2.5 * stage.attention_s) / 2 * stretch
-    ep_s = exposed_s(stage.ep_s, compute, slowdown)
+    ep_s = exposed_s(stage.ep_s, compute, ep_overlap_slowdown(setup))
     f_and_b = compute + ep_s + stage.tp_s + stage.cp_s
     bubble = dualpipe_bubble_s(plan.pp, f_and_b, backward, weight_grad)
     m = figures.num_microbatches
     p2p_s = exposed_s(figures.p2p_s, m * compute, slowdown)
     return bubble, ep_s, p2p_s
+
+
+def ep_overlap_slowdown(setup: TrainSetup) -> float:
+    """Share of compute lost while the ep exchange overlaps it: DeepEP's kernels hold a
+    fixed DEEPEP_SMS of the chip's SMs (their share, when the chip publishes its SMs);
+    otherwise the collectives' interference on the chip (collective_slowdown)."""
+    sms = getattr(setup.chip.matrix, "num_sms", None)
+    if setup.ep_all_to_all == "deepep" and sms:
+        return min(1.0, DEEPEP_SMS / sms)
+    return collective_slowdown(setup.chip)
 
 
 def clock_stretch_of(

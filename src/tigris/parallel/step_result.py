@@ -114,6 +114,10 @@ class TrainSetup:
     # max/mean of a training run's ep ranks was found (DeepSeek-V3's auxiliary-loss-free
     # balancing shows per-expert loads, not this ratio)
     moe_imbalance: float = 1.0
+    # how the ep dispatch/combine crosses the cluster: 'nccl' (an all-to-all of every
+    # routed copy, tigris.parallel.collectives) or 'deepep' (DeepSeek's kernels: FP8
+    # dispatch, one copy per remote node forwarded over NVLink; step_model.ep_layer_s)
+    ep_all_to_all: str = "nccl"
 
 
 @dataclass(frozen=True)

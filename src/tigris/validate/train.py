@@ -45,6 +45,7 @@ from tigris.parallel.step import StepModel, StepResult, TrainSetup
 from tigris.validate.hardware_names import chip_for_hardware, known_chip
 from tigris.validate.measured import read_rows, with_progress
 from tigris.workload.hf_config import from_hf_config
+from tigris.workload.precision import training_precision
 from tigris.workload.spec import TransformerSpec
 
 # How each framework ran its step (TrainSetup options; mechanisms documented there).
@@ -344,6 +345,12 @@ LAYOUT_SOURCES = {
     "NVIDIA-NeMo/Megatron-Bridge": "megatron-bridge",
     "DeepSeek-AI 2024, DeepSeek-V3": "deepseek-v3-report",
 }
+# How each layout source ran its MoE exchange (TrainSetup.ep_all_to_all): DeepSeek's own
+# cross-node all-to-all kernels (report Sec. 3.2.2, open-sourced as DeepEP); Megatron-
+# Bridge's tables do not say which dispatcher ran, so its rows keep NCCL's all-to-all.
+LAYOUT_FRAMEWORKS: dict[str, dict[str, object]] = {
+    "deepseek-v3-report": {"ep_all_to_all": "deepep"},
+}
 CATALOG_MODELS = {
     "DeepSeek-V3": "deepseek-v3",
     "gpt-oss-120b": "gpt-oss-120b",
@@ -353,11 +360,12 @@ CATALOG_MODELS = {
 
 
 def _layout_case(row: dict[str, str], label: str) -> TrainCase | str:
-    """A run whose layout (tp, pp, dp, cp, ep) is published: those fixed, the micro-batch
-    when the notes give it; recomputation, ZeRO stage, virtual stages and sequence
-    parallelism (not published) are chosen by the plan search. A current framework
-    (TrainSetup defaults: FlashAttention-2, overlapped gradient reduction, no eager
-    launches). FP8 rows run fp8 GEMMs."""
+    """A run whose layout (tp, pp, dp, cp, ep) is published: those fixed, the micro-batch,
+    virtual stages and pipeline schedule when the notes give them; recomputation, ZeRO
+    stage and sequence parallelism (not published) are chosen by the plan search. A
+    current framework (TrainSetup defaults: FlashAttention-2, overlapped gradient
+    reduction, no eager launches, LAYOUT_FRAMEWORKS's ep exchange). FP8 rows run fp8
+    GEMMs, with block scales when the precision says fine-grained."""
     from tigris.workload.presets import load_model
 
     model_id = CATALOG_MODELS.get(row["model"])
@@ -370,6 +378,10 @@ def _layout_case(row: dict[str, str], label: str) -> TrainCase | str:
     if micro:
         fixed["micro_batch"] = int(micro.group(1))
     fixed["dtype"] = "fp8" if "fp8" in row["precision"].lower() else "bf16"
+    framework = dict(LAYOUT_FRAMEWORKS.get(label, {}))
+    fixed.update(_stated_schedule(row["notes"]))
+    if "fine-grained" in row["precision"]:  # DeepSeek-V3's 1x128 / 128x128 FP8 scales
+        framework["precision"] = training_precision("block", "fp8")
     return TrainCase(
         row_id=row["id"],
         source=label,
@@ -382,7 +394,18 @@ def _layout_case(row: dict[str, str], label: str) -> TrainCase | str:
         fixed=fixed,
         metric="tokens_per_s_per_chip",
         measured=float(row["metric_value"]),
+        framework=framework,
     )
+
+
+def _stated_schedule(notes: str) -> dict[str, object]:
+    """The pipeline schedule a layout row's notes state: DualPipe when named, the
+    virtual stages of an interleaved one ('vp=N', Megatron-Bridge's VP column)."""
+    fixed: dict[str, object] = {"pp_schedule": "dualpipe"} if "DualPipe" in notes else {}
+    virtual = re.search(r"\bvp=(\d+)", notes)
+    if virtual:
+        fixed["virtual_stages"] = int(virtual.group(1))
+    return fixed
 
 
 def train_case_or_reason(row: dict[str, str]) -> TrainCase | str:

@@ -111,3 +111,80 @@ def legacy_expert_dtype(compute_dtype: str, activation_dtype: str) -> str:
     if compute_dtype in SIXTEEN_BIT:
         return compute_dtype
     return activation_dtype if activation_dtype in SIXTEEN_BIT else "fp16"
+
+
+# DeepEP's dispatch and combine (github.com/deepseek-ai/DeepEP, README "Performance", V1
+# kernels; tigris.serving.ep_kernels's docstring says how serving uses them, and
+# tigris.parallel.step_model how training does): bandwidths measured on H800 with one
+# CX7 400 Gb/s NIC per GPU, FP8 dispatch and BF16 combine, 7168 hidden, top-8 experts.
+FP8_DISPATCH_BYTES = 1.0 + 4.0 / 128  # e4m3 values + one fp32 scale per 128 of them
+COMBINE_BYTES = 2.0  # bf16
+GPUS_PER_NODE = 8  # the HGX node DeepEP was measured on (one NIC per GPU)
+LOW_LATENCY_MAX_TOKENS = 256  # DeepEP: low-latency kernels for <= 256 tokens per rank
+# DeepEP README V1 tables (H800, CX7 400 Gb/s): ep -> (dispatch, combine) GB/s
+NORMAL_INTRANODE_GB_S = (153.0, 158.0)  # ep 8 over NVLink
+NORMAL_INTERNODE_GB_S = {16: (43.0, 43.0), 32: (44.0, 47.0), 64: (46.0, 45.0)}
+LOW_LATENCY_GB_S = {
+    8: (46.0, 46.0),
+    16: (43.0, 44.0),
+    32: (41.0, 41.0),
+    64: (40.0, 41.0),
+    128: (39.0, 39.0),
+    256: (39.0, 40.0),
+}
+
+
+def _nearest(table: dict[int, tuple[float, float]], ep: int) -> tuple[float, float]:
+    """The table's row for the ep degree nearest to `ep` (on a log scale)."""
+    return table[min(table, key=lambda size: abs(size.bit_length() - ep.bit_length()))]
+
+
+def remote_nodes_per_token(ep: int, top_k: int) -> float:
+    """Expected distinct remote nodes a token's top_k experts sit on, experts drawn
+    uniformly over ep / GPUS_PER_NODE nodes."""
+    nodes = max(1, -(-ep // GPUS_PER_NODE))
+    if nodes == 1:
+        return 0.0
+    return (nodes - 1) * (1.0 - (1.0 - 1.0 / nodes) ** top_k)
+
+
+def deepep_layer_s(rank_tokens: float, ep: int, top_k: int, hidden: int, load: float) -> float:
+    """One MoE layer's dispatch + combine seconds on the busiest rank (`load`: its
+    routed rows / the mean rank's, Deployment.moe_imbalance)."""
+    if ep <= 1 or rank_tokens <= 0:
+        return 0.0
+    if rank_tokens <= LOW_LATENCY_MAX_TOKENS:
+        copies = float(top_k)
+        dispatch_bw, combine_bw = _nearest(LOW_LATENCY_GB_S, ep)
+    elif ep <= GPUS_PER_NODE:
+        copies = float(top_k)
+        dispatch_bw, combine_bw = NORMAL_INTRANODE_GB_S
+    else:
+        copies = remote_nodes_per_token(ep, top_k)
+        dispatch_bw, combine_bw = _nearest(NORMAL_INTERNODE_GB_S, ep)
+    values = rank_tokens * copies * hidden * load
+    return values * (FP8_DISPATCH_BYTES / dispatch_bw + COMBINE_BYTES / combine_bw) / 1e9
+
+
+# DeepSeek-V3 report Sec. 3.2.2: its all-to-all kernels need "only 20 SMs" (of H800's
+# 132) to fill IB and NVLink; the rest compute beside them (DeepEP's normal kernels keep
+# that SM budget by default). The training step model prices the overlap by this share.
+DEEPEP_SMS = 20
+
+
+def deepep_exchange_s(
+    rank_tokens: float, ep: int, top_k: int, hidden: int, load: float, phase: str
+) -> tuple[float, float]:
+    """(dispatch + combine, dispatch) seconds of one MoE layer's ep exchange in training
+    through DeepEP's kernels (deepep_layer_s) for the `rank_tokens` one rank routes.
+    Forward: FP8 dispatch, BF16 combine (DeepSeek-V3 report Sec. 3.3.3). Backward: the
+    mirror (the combine's gradient dispatched, the dispatch's combined), both BF16 (the
+    report keeps the backward combine in BF16): the forward's seconds x 2 x BF16 / (FP8
+    + BF16). Node-limited routing (at most 4 nodes a token, Sec. 2.1.2) is not
+    modelled: the copies are the expected distinct remote nodes of uniformly routed
+    experts, an upper bound."""
+    both = deepep_layer_s(rank_tokens, ep, top_k, hidden, load)
+    share = FP8_DISPATCH_BYTES / (FP8_DISPATCH_BYTES + COMBINE_BYTES)
+    if phase == "bwd":
+        return both * 2 * COMBINE_BYTES / (FP8_DISPATCH_BYTES + COMBINE_BYTES), both / 2
+    return both, both * share
