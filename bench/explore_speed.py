@@ -17,11 +17,12 @@ Prints:
 - the machinery alone: the same designs through a closed-form synthetic workload (so the
   sweep's own cost, without any model, is seen);
 - the 1 -> 2 worker speed-up of `run_sweep` over the whole grid of the example with a finer
-  clock axis (~3x the designs, so worker start-up does not hide the scaling), store writes included
-  (wall clock: the median ratio of 5 back-to-back pairs, in a fresh process as the CLI
-  runs), with the CPU both runs used: the per-core
-  rates above are CPU time, which other sessions on the machine barely change, while
-  they do cap the wall-clock speed-up (Linux shares CPU between sessions).
+  clock axis (~3x the designs, so worker start-up does not hide the scaling), store writes
+  included, each run in a fresh process as the CLI runs: wall clock (the median ratio of
+  5 back-to-back pairs), and from CPU seconds, which other sessions on the machine barely
+  change while they do cap the wall-clock speed-up (Linux shares CPU between sessions):
+  the 1-worker run's CPU over the 2-worker run's critical path on 2 idle cores (its
+  busiest worker, or all its CPU, the parent's included, spread over the 2 cores).
 Run: .venv/bin/python bench/explore_speed.py
 """
 
@@ -122,27 +123,25 @@ import json, sys
 sys.path.insert(0, {bench!r})
 from explore_speed import PAIRS, finer_sweep, sweep_seconds
 scaling = finer_sweep()
-walls, cpus = {{1: [], 2: []}}, {{1: [], 2: []}}
+runs = {{1: [], 2: []}}
 for pair in range(PAIRS):  # interleaved, order alternating, so drifting load hits both
     for workers in (1, 2) if pair % 2 == 0 else (2, 1):
-        wall, cpu = sweep_seconds(scaling, workers)
-        walls[workers].append(wall)
-        cpus[workers].append(cpu)
-print(json.dumps([scaling.space.size, walls, cpus]))
+        runs[workers].append(sweep_seconds(scaling, workers))
+print(json.dumps([scaling.space.size, runs]))
 """
 
 
-def worker_scaling() -> tuple[int, dict[int, list[float]], dict[int, list[float]]]:
-    """(designs, wall seconds and CPU seconds by worker count) of PAIRS back-to-back runs
-    of the finer sweep with 1 and 2 workers, in a fresh process as `tigris explore run`
-    is (workers fork from it: a process grown by the measurements above costs them
-    copy-on-write faults that a user's run does not pay)."""
+def worker_scaling() -> tuple[int, dict[int, list[list[float]]]]:
+    """(designs, [wall s, CPU s, critical-path CPU s] of each run by worker count) of
+    PAIRS back-to-back runs of the finer sweep with 1 and 2 workers, in a fresh process as
+    `tigris explore run` is (workers fork from it: a process grown by the measurements
+    above costs them copy-on-write faults that a user's run does not pay)."""
     code = SCALING_RUN.format(bench=str(Path(__file__).resolve().parent))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if out.returncode:
         raise RuntimeError(out.stderr)
-    size, walls, cpus = json.loads(out.stdout)
-    return size, {int(k): v for k, v in walls.items()}, {int(k): v for k, v in cpus.items()}
+    size, runs = json.loads(out.stdout)
+    return size, {int(k): v for k, v in runs.items()}
 
 
 def _timed(spent: dict, depth: dict, module, name: str, key: str):
@@ -175,7 +174,7 @@ def time_split(sweep, batch: list[dict]) -> dict[str, float]:
     timed = partial(_timed, spent, depth)
     originals = [
         (step.StepModel, "evaluate", timed(step.StepModel, "evaluate", "step")),
-        (step.StepCache, "prefetch", timed(step.StepCache, "prefetch", "step")),
+        (step.StepMemo, "evaluate_many", timed(step.StepMemo, "evaluate_many", "step")),
         *[
             (cost, name, timed(cost, name, "cost"))
             for name in (
@@ -248,20 +247,37 @@ def finer_sweep():
         return load_sweep(path)
 
 
-def sweep_seconds(sweep, workers: int) -> tuple[float, float]:
-    """Wall seconds of the whole grid, and CPU seconds of this process and its workers."""
+def _own_cpu() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return own.ru_utime + own.ru_stime
 
-    def cpu() -> float:
-        own = resource.getrusage(resource.RUSAGE_SELF)
-        children = resource.getrusage(resource.RUSAGE_CHILDREN)  # joined workers
-        return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+def _process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a live process has used (Linux: /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def sweep_seconds(sweep, workers: int) -> tuple[float, float, float]:
+    """Wall seconds of the whole grid as `tigris explore run --workers` runs it (the runner
+    started, every row stored, the runner closed), the CPU seconds of this process and its
+    workers together, and the longest critical path those CPU seconds allow on `workers`
+    idle cores: the busiest worker, or all the CPU (the parent's too) spread over the
+    cores, whichever is longer (one worker: this process's CPU)."""
+    from tigris.explore.runners import make_runner
 
     with tempfile.TemporaryDirectory() as folder, Store(Path(folder) / "bench.duckdb") as store:
-        cpu_start, start = cpu(), time.perf_counter()
-        progress = run_sweep(sweep, store, workers=workers)
-        seconds, cpu_seconds = time.perf_counter() - start, cpu() - cpu_start
+        own_start, start = _own_cpu(), time.perf_counter()
+        runner = make_runner(sweep, workers, None, False)
+        progress = run_sweep(sweep, store, workers=workers, runner=runner)
+        processes = getattr(runner, "_processes", [])
+        worker_cpu = [_process_cpu(process.pid) for process in processes]  # before they end
+        runner.close()
+        seconds, own = time.perf_counter() - start, _own_cpu() - own_start
         assert progress.new == sweep.space.size
-    return seconds, cpu_seconds
+    total = own + sum(worker_cpu)
+    critical = max([own, *worker_cpu]) if workers == 1 else max([*worker_cpu, total / workers])
+    return seconds, total, critical
 
 
 def main() -> None:
@@ -288,7 +304,9 @@ def main() -> None:
     print(f"  design x workload training evals/s {train_rate:10.0f}   (target 10000)")
     print(
         f"  first pass (chip-part and geometry caches cold): {design_rates[0]:.0f} designs/s, "
-        f"{train_rates[0]:.0f} training evals/s"
+        f"{train_rates[0]:.0f} training evals/s; the quickest pass (the least disturbed by "
+        f"other sessions): {max(design_rates):.0f} designs/s, {max(train_rates):.0f} training "
+        f"evals/s ({1e6 / max(train_rates):.0f} us of CPU per training evaluation)"
     )
     print(
         "  CPU per design that ran it: "
@@ -305,28 +323,38 @@ def main() -> None:
 
     cores = os.cpu_count() or 1
     load = os.getloadavg()[0]
-    size, walls, cpus = worker_scaling()
-    one, two = statistics.median(walls[1]), statistics.median(walls[2])
-    cpu_one, cpu_two = statistics.median(cpus[1]), statistics.median(cpus[2])
-    pair_ratios = sorted(a / b for a, b in zip(walls[1], walls[2], strict=True))
+    size, runs = worker_scaling()
     print(
         f"whole grid of the example with a 62.5 MHz clock step ({size} designs) "
         f"through run_sweep (store writes included), {cores} cores here, "
         f"load average {load:.1f} before, {os.getloadavg()[0]:.1f} after"
     )
-    print(f"  1 worker  {one:6.2f} s wall {cpu_one:6.2f} s CPU  {size / one:6.0f} designs/s")
-    print(f"  2 workers {two:6.2f} s wall {cpu_two:6.2f} s CPU  {size / two:6.0f} designs/s")
+    print_scaling(size, runs)
+
+
+def print_scaling(size: int, runs: dict[int, list[list[float]]]) -> None:
+    """Wall clock, CPU and the speed-up the CPU seconds allow on idle cores."""
+    (one, cpu_one, path_one), (two, cpu_two, path_two) = (
+        [statistics.median(run[i] for run in runs[workers]) for i in range(3)] for workers in (1, 2)
+    )
+    for workers, wall, cpu in ((1, one, cpu_one), (2, two, cpu_two)):
+        print(
+            f"  {workers} worker{'s' if workers > 1 else ' '} {wall:6.2f} s wall {cpu:6.2f} s CPU"
+            f"  {size / wall:6.0f} designs/s wall, {size / cpu:6.0f} per CPU second"
+        )
+    walls = sorted(a[0] / b[0] for a, b in zip(runs[1], runs[2], strict=True))
+    paths = sorted(a[2] / b[2] for a, b in zip(runs[1], runs[2], strict=True))
     print(
-        f"  1 -> 2 worker speed-up (wall clock): {statistics.median(pair_ratios):.2f}x, the "
-        f"median of {PAIRS} back-to-back pairs ({', '.join(f'{r:.2f}' for r in pair_ratios)}, "
-        f"spread {pair_ratios[-1] - pair_ratios[0]:.2f}); "
-        f"ratio of the medians {one / two:.2f}x"
+        f"  1 -> 2 worker speed-up (wall clock): {statistics.median(walls):.2f}x, the median of "
+        f"{PAIRS} back-to-back pairs ({', '.join(f'{r:.2f}' for r in walls)})"
     )
     print(
-        f"  CPU of 2 workers + parent vs 1 worker: {cpu_two / cpu_one:.2f}x the work; on an idle "
-        f"machine the speed-up is at most {2 * cpu_one / cpu_two:.2f}x. Other sessions' load "
-        "caps the wall-clock gain: Linux shares CPU between sessions (autogroup), so a second "
-        "worker adds no CPU share while the machine is busy."
+        f"  on 2 idle cores (CPU seconds: 1 worker's over the 2-worker run's critical path, "
+        f"the busiest worker or all CPU over 2 cores): {statistics.median(paths):.2f}x, median "
+        f"of the pairs ({', '.join(f'{r:.2f}' for r in paths)}); CPU of 2 workers + parent "
+        f"{cpu_two / cpu_one:.2f}x that of 1 worker. Other sessions' load caps the wall-clock "
+        "gain: Linux shares CPU between sessions (autogroup), so a second worker adds no CPU "
+        "share while the machine is busy."
     )
 
 

@@ -1,5 +1,6 @@
-"""The evaluator's fast paths (a StepCache shared across designs, the area computed once
-per design) give exactly the numbers of the plain models called one by one."""
+"""The evaluator's fast paths (a StepMemo shared across designs, a batch's steps evaluated
+together, the area computed once per design) give exactly the numbers of the plain models
+called one by one, and the rows do not depend on the memo."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from pathlib import Path
 import tigris.cost as cost
 from tigris.explore import Evaluator, load_sweep
 from tigris.explore.evaluate import design_id
+from tigris.explore.rows import Evaluation
 from tigris.hardware.presets import load_cluster
 from tigris.parallel.plan import ParallelPlan
-from tigris.parallel.step import StepModel, TrainSetup
+from tigris.parallel.step import StepMemo, StepModel, TrainSetup, no_memo
 from tigris.workload import load_model
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "better-tigris-1.yaml"
@@ -180,3 +182,87 @@ def test_pool_workers_warmed_in_the_parent_give_the_inline_rows() -> None:
         )  # fmt: skip
         assert row.metrics == want.metrics and row.objectives == want.objectives
         assert row.stored_json == want.stored_json
+
+
+def _fields(row: Evaluation) -> tuple:
+    """A row's fields but the seconds it took."""
+    return (row.design_id, row.params, row.derived, row.status, row.reason) + (
+        row.objectives,
+        row.metrics,
+    )
+
+
+def test_rows_do_not_depend_on_the_memo() -> None:
+    """The step model's memo (tigris.parallel.step_memo: TIGRIS_NO_MEMO=1 or no_memo())
+    and a batch's steps evaluated together (StepMemo.evaluate_many) only save work: with
+    the memo off every design's step is the pure model's, its ops timed one by one on
+    the chip, and the rows are the same, bit for bit."""
+    sweep = load_sweep(EXAMPLE)
+    rng = random.Random(13)
+    designs = [{a.path: rng.choice(a.values) for a in sweep.axes} for _ in range(40)]
+    memo_on = Evaluator(sweep).evaluate_batch(designs)
+    with no_memo():
+        memo_off = Evaluator(sweep).evaluate_batch(designs)
+    assert sum(row.status == "ok" for row in memo_on) >= 8
+    assert [_fields(row) for row in memo_on] == [_fields(row) for row in memo_off]
+
+
+def test_steps_evaluated_together_equal_each_alone() -> None:
+    """StepMemo.evaluate_many (the tile engine's times over the batch's chips) gives the
+    StepResult of StepModel(setup).evaluate(plan) for every chip: times, parts, memory."""
+    sweep = load_sweep(EXAMPLE)
+    rng = random.Random(17)
+    chips = [
+        sweep.space.build({a.path: rng.choice(a.values) for a in sweep.axes})[0] for _ in range(12)
+    ]
+    workload = sweep.workloads[0]
+    spec, cluster = load_model(workload.model), load_cluster("tigris-1-pod")
+    plan = ParallelPlan.model_validate(workload.plan)
+    setups = [
+        TrainSetup(spec, chip, cluster, workload.num_chips, workload.global_batch, 8192)
+        for chip in chips
+    ]
+    together = StepMemo().evaluate_many(setups, plan)
+    for setup, result in zip(setups, together, strict=True):
+        with no_memo():
+            alone = StepModel(setup).evaluate(plan)
+        assert result.seconds == alone.seconds and result.step_time_s == alone.step_time_s
+        assert result.memory == alone.memory and result.peak_flop_per_s == alone.peak_flop_per_s
+        assert result.tree == alone.tree  # the flop and bytes read from the same ops
+
+
+NO_MEMO_SWEEP = EXAMPLE.read_text().replace(
+    "search: {sampler: grid, seed: 0, batch: 64}", "search: {sampler: random, seed: 5, batch: 16}"
+)
+
+
+def test_explore_run_with_the_memo_off_stores_the_same_rows(tmp_path: Path) -> None:
+    """`tigris explore run` with TIGRIS_NO_MEMO=1 (the pure models, nothing memoised, no
+    op times shared between designs) stores the rows it stores with the memo: the speed
+    comes from caches outside the models, never from a different model."""
+    import os
+    import subprocess
+    import sys
+
+    from tigris.explore import Store
+
+    sweep_file = tmp_path / "sweep.yaml"
+    sweep_file.write_text(NO_MEMO_SWEEP)
+    stored = {}
+    for memo in ("1", "0"):
+        db = tmp_path / f"no-memo-{memo}.duckdb"
+        env = {**os.environ, "TIGRIS_NO_MEMO": memo}
+        args = ["explore", "run", str(sweep_file), "--db", str(db), "--samples", "48"]
+        result = subprocess.run(
+            [sys.executable, "-m", "tigris", *args, "--quiet", "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "Traceback" not in result.stderr
+        sweep = load_sweep(sweep_file)
+        with Store(db, read_only=True) as store:
+            stored[memo] = sorted(map(_fields, store.evaluations(sweep.sweep_hash)))
+    assert len(stored["1"]) >= 48 and any(row[3] == "ok" for row in stored["1"])
+    assert stored["1"] == stored["0"]

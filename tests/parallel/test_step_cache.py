@@ -10,7 +10,6 @@ import pytest
 from tigris.hardware.presets import load_chip, load_cluster
 from tigris.parallel.plan import ParallelPlan
 from tigris.parallel.step import StepCache, StepModel, TrainSetup
-from tigris.parallel.step_memo import chip_key
 from tigris.workload import load_model
 
 LLAMA = load_model("llama3-8b")
@@ -117,17 +116,16 @@ def _tigris_variants(count: int) -> list:
 
 
 @pytest.mark.parametrize("plan", PLANS, ids=range(len(PLANS)))
-def test_prefetched_steps_are_identical(plan: ParallelPlan) -> None:
-    """StepMemo.prefetch (a batch's op times at once, through the tile engine's grid) and
-    the figures shared between chips give the plain model's numbers."""
+def test_steps_evaluated_together_are_identical(plan: ParallelPlan) -> None:
+    """StepMemo.evaluate_many (a batch's op times at once, through the tile engine's grid,
+    and the figures shared between chips) gives the plain model's numbers, chip by chip."""
     base = TrainSetup(LLAMA, TIGRIS, POD, 16, 64, 4096)
     setups = [replace(base, chip=chip) for chip in [*_tigris_variants(7), H100]]
-    cache = StepCache()
-    cache.prefetch(setups, plan)
-    step = cache.step(base, plan)
-    for setup in setups:
-        _same(StepModel(setup, per_op=True), StepModel(setup, cache), plan)
-        assert set(step.shapes) <= cache.chip_times(chip_key(setup)).keys()  # prefetched
+    together = StepCache().evaluate_many(setups, plan)
+    for setup, got in zip(setups, together, strict=True):
+        expected = StepModel(setup, per_op=True).evaluate(plan)
+        assert got.to_dict(tokens=1e12) == expected.to_dict(tokens=1e12)
+        assert got == expected and got.tree == expected.tree
 
 
 def test_memo_off_gives_the_same_search(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,9 +21,9 @@ from typing import Any
 from tigris.lazy_names import load_name
 
 _WHERE = {
-    "Evaluation": "tigris.explore.evaluate",
+    "Evaluation": "tigris.explore.rows",
     "Evaluator": "tigris.explore.evaluate",
-    "design_id": "tigris.explore.evaluate",
+    "design_id": "tigris.explore.rows",
     "evaluate_batch": "tigris.explore.evaluate",
     "Expression": "tigris.explore.expression",
     "parse_expression": "tigris.explore.expression",

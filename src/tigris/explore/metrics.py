@@ -70,7 +70,9 @@ class CostModels:
 
     @property
     def module(self) -> Any:
-        from tigris import cost  # lazily: a sweep is read and checked without it
+        # lazily: a sweep is read and checked without it (`import a.b` skips the
+        # fromlist machinery `from a import b` runs on every design)
+        import tigris.cost as cost
 
         return cost
 
@@ -216,18 +218,13 @@ def graph_work(graph: Any, chip: Chip, engine: Any) -> Work:
     return Work(tokens / time_s, 1, time_s, tokens, flop, dram_bytes)
 
 
-def train_work(
-    workload: TrainWorkload, setup: Any, plan: Any, parallel: Any, cache: Any = None
-) -> Work:
-    """The training step of `setup` under `plan`; `cache`, a tigris.parallel StepCache,
-    shares the chip-independent sharded graph between designs (same results)."""
-    model = parallel.StepModel(setup, cache)
-    result = model.evaluate(plan, checked=True)
+def train_work(workload: TrainWorkload, result: Any) -> Work:
+    """The training step's figures from tigris.parallel's StepResult of the design."""
     if not result.fits:
-        memory = result.memory
+        memory = result.memory  # on the design's DRAM capacity
         raise InfeasibleError(
             f"{workload.label}: {memory.total_bytes / 1e9:.1f} GB per chip does not fit in "
-            f"{setup.chip.dram_capacity_bytes / 1e9:.1f} GB"
+            f"{memory.capacity_bytes / 1e9:.1f} GB"
         )
     return Work(
         result.tokens_per_s,

@@ -110,7 +110,6 @@ def _setup_key(setup: TrainSetup) -> tuple:
         str(setup.loss),
         setup.grad_reduce_dtype,
         setup.moe_imbalance,
-        setup.ep_all_to_all,
     )
 
 
@@ -194,20 +193,30 @@ class StepMemo:
         """The sharded graph of `setup` under `plan`, built once per value."""
         return self.bind(setup).sharded(setup, plan)
 
-    def prefetch(self, setups: Sequence[TrainSetup], plan: ParallelPlan) -> None:
-        """Time the step's ops on the chips of `setups` (equal but for the chip) together
-        (the tile engine's times_grid: the same floats as timing each chip on its own),
-        for the StepModels that follow."""
-        setups = [s for s in setups if s.engine == "tile" and not s.eager]
-        if not setups:
-            return
+    def evaluate_many(
+        self, setups: Sequence[TrainSetup], plan: ParallelPlan, *, checked: bool = False
+    ) -> list[StepResult]:
+        """`[StepModel(setup, self).evaluate(plan) for setup in setups]`, the same results,
+        for setups equal but for the chip (a sweep's designs, each evaluated once): the
+        step's ops timed on all the chips together (the tile engine's `times_grid`, the
+        same floats as chip by chip), the chip-independent figures looked up once, and
+        nothing kept by a chip's value (no chip is asked twice)."""
+        if len(setups) < 2 or not memo_enabled() or setups[0].engine != "tile" or setups[0].eager:
+            return [StepModel(s, self).evaluate(plan, checked=checked) for s in setups]
         from tigris.engines.tile.batch import times_grid
 
-        step = self.step(setups[0], plan)
-        grid = times_grid(step.shapes, [setup.chip for setup in setups])  # ops x chips
-        for k, setup in enumerate(setups):
-            table = self.chip_times(chip_key(setup))
-            table.update(zip(step.shapes, grid[:, k].tolist(), strict=True))
+        first = setups[0]
+        shared = self.bind(first)
+        step = shared.sharded(first, plan)
+        columns = times_grid(step.shapes, [s.chip for s in setups]).T.tolist()  # chips x ops
+        engine = self.engine(first.engine)
+        results = []
+        for setup, times in zip(setups, columns, strict=True):
+            inputs = ChipInputs(shared, setup, group_sums(step, times))
+            op_times = EngineOpTimes(engine, setup.chip)
+            results.append(evaluate(setup, plan, op_times, inputs, checked=checked))
+            checked = True  # check_plan reads no chip: once for all
+        return results
 
 
 StepCache = StepMemo  # the name explore and the benchmarks knew
@@ -251,7 +260,7 @@ class MemoInputs(StepInputs):
         self.setup_id = memo.intern(_setup_key(setup))
         self.graph_id = memo.intern(
             (setup.spec, setup.seq_len, setup.precision, str(setup.loss), setup.moe_imbalance)
-            + (str(setup.attention), setup.attention_dropout, setup.ep_all_to_all)
+            + (str(setup.attention), setup.attention_dropout)
         )
         self.cluster_id = memo.intern(("cluster", _spec_json(setup.cluster)))
         self.setup = setup
@@ -355,6 +364,26 @@ class MemoInputs(StepInputs):
         if found is None:
             found = self.memo.figures[key] = plan_figures(setup, plan, self)
         return found
+
+
+class ChipInputs(MemoInputs):
+    """The MemoInputs of a setup bound once (`shared`) for another chip whose op times
+    were summed with the others' (`StepMemo.evaluate_many`): its group sums given, the
+    per-chip look-ups computed, not kept (no chip key: the chip is evaluated once)."""
+
+    def __init__(self, shared: MemoInputs, setup: TrainSetup, groups: GroupSums) -> None:
+        self.memo, self.setup = shared.memo, setup
+        self.setup_id, self.graph_id = shared.setup_id, shared.graph_id
+        self.cluster_id = shared.cluster_id
+        self.groups = groups
+
+    def group_seconds(
+        self, setup: TrainSetup, plan: ParallelPlan, step: ShardedStep, op_times: OpTimes
+    ) -> GroupSums:
+        return self.groups
+
+    def tensor_busy_s(self, setup: TrainSetup, plan: ParallelPlan) -> float:
+        return tensor_busy_s(setup, plan, self)
 
 
 @dataclass(frozen=True)

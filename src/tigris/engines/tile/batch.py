@@ -83,7 +83,7 @@ def _batch_grid(ops: Sequence[Op], table: _OpTable, chips: list[Chip], engine) -
     if table.streams:
         grid[table.streams] = _stream_times(table, rows)
     for j in table.attention:
-        grid[j] = _attention_times(ops[j], rows)[0]  # type: ignore[arg-type]
+        grid[j] = _attention_times(table, j, rows)[0]
     if table.others:
         other_ops = [ops[j] for j in table.others]
         for k, chip in enumerate(chips):
@@ -146,7 +146,8 @@ class _OpTable:
         self.attention = [j for j, op in enumerate(ops) if _batched_attention(op)]
         vectorised = set(self.gemms) | set(self.streams) | set(self.attention)
         self.others = [j for j in range(len(ops)) if j not in vectorised]
-        self.kept: dict[str, dict] = {"geometry": {}, "memory": {}, "cores": {}}
+        self.ops = ops
+        self.kept: dict[str, dict] = {"geometry": {}, "memory": {}, "cores": {}, "attention": {}}
 
     def gemm_counts(self, geometry: tuple) -> np.ndarray:
         """(batch x cycles, passes, pipeline bytes) of every GEMM (3 x gemms)."""
@@ -166,6 +167,15 @@ class _OpTable:
             self.kept["memory"],
             memory,
             lambda: np.array([gemm_traffic(op, *memory) for op in self.gemm_ops], np.float64),
+        )
+
+    def attention_work(self, j: int, geometry: tuple) -> np.ndarray:
+        """systolic_attention_work of forward attention op `j` on a geometry (a column)."""
+        op: Attention = self.ops[j]  # type: ignore[assignment]
+        return _memo(
+            self.kept["attention"],
+            (j, geometry),
+            lambda: np.array([systolic_attention_work(op, geometry)], dtype=np.float64).T,
         )
 
     def stream_bytes(self, cores: int) -> np.ndarray:
@@ -221,13 +231,12 @@ def _batched_attention(op: Op) -> bool:
     )
 
 
-def _attention_times(op: Attention, rows: _Rows) -> np.ndarray:
-    """attention_time_s over the chips (1 x chips)."""
+def _attention_times(table: _OpTable, j: int, rows: _Rows) -> np.ndarray:
+    """attention_time_s of op `j` over the chips (1 x chips)."""
+    op: Attention = table.ops[j]  # type: ignore[assignment]
     if op.phase == "fwd":
-        work = [systolic_attention_work(op, g) for g in rows.geometries]
-        matrix_work, vector_work, fold_cycles = rows.spread(
-            [np.array([w], dtype=np.float64).T for w in work], rows.geometry
-        )
+        work = [table.attention_work(j, g) for g in rows.geometries]
+        matrix_work, vector_work, fold_cycles = rows.spread(work, rows.geometry)
         macs = rows.macs([op.dtype], default=1.0)
         parts = systolic_attention_seconds(op, matrix_work, vector_work, fold_cycles, macs, rows)
         compute_s, memory_s, pipeline_s = parts[:3]
