@@ -102,3 +102,19 @@ def test_dsv3_row_runs_its_stated_schedule_through_the_cli(tmp_path):
     assert row["plan"]["pp_schedule"] == "dualpipe"
     assert (row["plan"]["pp"], row["plan"]["ep"], row["plan"]["tp"]) == (16, 64, 1)
     assert row["predicted"] is not None and abs(row["error_pct"]) < 15.0
+
+
+def test_layout_rows_keep_their_published_virtual_stages_and_scaling():
+    """Megatron-Bridge's VP column ('vp=N' in the notes) and the report's fine-grained
+    FP8 reach the case; only the report's row runs DeepEP."""
+    from tigris.validate.train import train_case_or_reason
+
+    with DATA.open(encoding="utf-8") as handle:
+        rows = {row["id"]: row for row in csv.DictReader(handle)}
+    qwen = train_case_or_reason(rows["mbridge2511_gb300_qwen3-235b-a22b_bf16"])
+    assert qwen.fixed["virtual_stages"] == 12 and "pp_schedule" not in qwen.fixed
+    assert "ep_all_to_all" not in qwen.framework
+    dsv3 = train_case_or_reason(rows[DSV3_ROW])
+    assert dsv3.framework["ep_all_to_all"] == "deepep"
+    assert dsv3.framework["precision"].fp8_scaling == "block"
+    assert "virtual_stages" not in dsv3.fixed
