@@ -184,15 +184,17 @@ class Evaluator:
     @staticmethod
     def _train_setup(workload: Any, chip: Any, prepared: tuple) -> Any:
         spec, cluster, _, parallel, _, precision = prepared
+        # positional (spec, chip, cluster, num_chips, global_batch, seq_len, engine,
+        # precision): a keyword call costs as much again, on every design
         return parallel.TrainSetup(
-            spec=spec,
-            chip=chip,
-            cluster=cluster,
-            num_chips=workload.num_chips,
-            global_batch=workload.global_batch,
-            seq_len=workload.seq_len,
-            engine=workload.engine,
-            precision=precision,
+            spec,
+            chip,
+            cluster,
+            workload.num_chips,
+            workload.global_batch,
+            workload.seq_len,
+            workload.engine,
+            precision,
         )
 
     def _work(self, workload: Any, label: str, chip: Any, step: Any = None) -> Work:

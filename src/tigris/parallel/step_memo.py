@@ -207,12 +207,12 @@ class StepMemo:
 
         first = setups[0]
         shared = self.bind(first)
-        step = shared.sharded(first, plan)
+        step, figures = shared.sharded(first, plan), shared.figures(first, plan)
         columns = times_grid(step.shapes, [s.chip for s in setups]).T.tolist()  # chips x ops
         engine = self.engine(first.engine)
         results = []
         for setup, times in zip(setups, columns, strict=True):
-            inputs = ChipInputs(shared, setup, group_sums(step, times))
+            inputs = ChipInputs(shared, setup, (step, figures, group_sums(step, times)))
             op_times = EngineOpTimes(engine, setup.chip)
             results.append(evaluate(setup, plan, op_times, inputs, checked=checked))
             checked = True  # check_plan reads no chip: once for all
@@ -367,15 +367,28 @@ class MemoInputs(StepInputs):
 
 
 class ChipInputs(MemoInputs):
-    """The MemoInputs of a setup bound once (`shared`) for another chip whose op times
-    were summed with the others' (`StepMemo.evaluate_many`): its group sums given, the
-    per-chip look-ups computed, not kept (no chip key: the chip is evaluated once)."""
+    """The MemoInputs of a setup bound once (`shared`) for another chip of the batch
+    `StepMemo.evaluate_many` evaluates under one plan: the plan's sharded step and
+    chip-independent figures looked up once for all (`known`, with this chip's group
+    sums of its op times), the per-chip look-ups computed and not kept (no chip key:
+    the chip is evaluated once)."""
 
-    def __init__(self, shared: MemoInputs, setup: TrainSetup, groups: GroupSums) -> None:
+    def __init__(
+        self,
+        shared: MemoInputs,
+        setup: TrainSetup,
+        known: tuple[ShardedStep, PlanFigures, GroupSums],
+    ) -> None:
         self.memo, self.setup = shared.memo, setup
         self.setup_id, self.graph_id = shared.setup_id, shared.graph_id
         self.cluster_id = shared.cluster_id
-        self.groups = groups
+        self.step, self.plan_figures, self.groups = known
+
+    def sharded(self, setup: TrainSetup, plan: ParallelPlan) -> ShardedStep:
+        return self.step
+
+    def figures(self, setup: TrainSetup, plan: ParallelPlan) -> PlanFigures:
+        return self.plan_figures
 
     def group_seconds(
         self, setup: TrainSetup, plan: ParallelPlan, step: ShardedStep, op_times: OpTimes
