@@ -23,6 +23,7 @@ MAX_GLOBAL_BATCH = 2**24
 MAX_SEQ_LEN = 2**34
 RECOMPUTE_CHOICES = ("none", "selective", "full")
 TRAIN_DTYPES = ("bf16", "fp8")
+EP_ALL_TO_ALL = ("nccl", "deepep")
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,7 @@ def train(
     pp_layers: str | tuple[int, ...] | None = None,
     pp_schedule: str | None = None,
     moe_imbalance: float | None = None,
+    ep_all_to_all: str = "nccl",
     finetune: str = "full",
     lora_rank: int | None = None,
     lora_targets: str | tuple[str, ...] | None = None,
@@ -151,7 +153,9 @@ def train(
     fixes the pipeline schedule (tigris.parallel.pipeline; default: 1F1B, interleaved
     where the search picks v > 1). `moe_imbalance`: the busiest expert-parallel rank's
     routed tokens / the mean (default 1: no published training measurement; serving uses
-    tigris.workload.moe.DEFAULT_MOE_IMBALANCE).
+    tigris.workload.moe.DEFAULT_MOE_IMBALANCE). `ep_all_to_all` ('nccl', 'deepep'):
+    the expert exchange through NCCL's all-to-all or DeepSeek's DeepEP kernels (FP8
+    dispatch, one copy per remote node; tigris.workload.moe.deepep_exchange_s).
     `finetune` ('full', 'lora', 'sft'; tigris.workload.finetune) with `lora_rank`,
     `lora_targets` ('qkv,o') and `sft_doc_len` times a fine-tuning step instead.
     `fp8_scaling` ('tensor', 'block': DeepSeek-V3's 1x128 / 128x128 blocks) prices the
@@ -166,6 +170,7 @@ def train(
     layout |= {"micro_batch": micro_batch, "virtual_stages": virtual_stages}
     _check_sizes(num_chips, global_batch, seq_len, top, layout, zero)
     _check_choices(recompute, dtype, tokens)
+    check_choice(ep_all_to_all, EP_ALL_TO_ALL, "--ep-all-to-all")
     if moe_imbalance is not None:
         from tigris.workload.moe import check_imbalance
 
@@ -192,6 +197,7 @@ def train(
                        precision=precision)  # fmt: skip
     if moe_imbalance is not None:
         setup = replace(setup, moe_imbalance=moe_imbalance)
+    setup = replace(setup, ep_all_to_all=ep_all_to_all)
     found = search_plans(setup, fixed, top_k=top)
     return TrainResult(
         spec, chip_spec, cluster, num_chips, global_batch, seq_len, dtype, tokens, found, cap_w,

@@ -111,6 +111,10 @@ def train(
         typer.Option("--checkpoint-interval-s", help="Compute between saves (default: optimum)."),
     ] = None,
     moe_imbalance: MoeImbalance = None,
+    ep_all_to_all: Annotated[
+        str,
+        typer.Option("--ep-all-to-all", help="nccl | deepep (FP8 dispatch, one copy per node)."),
+    ] = "nccl",
     finetune: Annotated[
         str, typer.Option("--finetune", help="full | lora (frozen base, adapters) | sft (packed)")
     ] = "full",
