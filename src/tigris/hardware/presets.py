@@ -25,10 +25,14 @@ from tigris.errors import SpecError
 from tigris.hardware.chip import Chip
 from tigris.hardware.system import Cluster
 from tigris.io.loader import load_mapping, validate_spec
+from tigris.io.spec_cache import cached_spec
 
 
 @cache  # importlib.resources takes ~70 us a call: a sixth of a warm `infer` estimate
 def _catalog_dir(kind: str) -> Path:
+    beside = Path(__file__).parent / "catalog" / kind
+    if beside.is_dir():  # installed as files: importlib.resources' readers (~20 ms to
+        return beside  # import) would give the same folder
     return Path(str(resources.files("tigris.hardware") / "catalog" / kind))
 
 
@@ -69,14 +73,16 @@ def _catalog_file(kind: str, name: str) -> Path:
 MAX_BASE_DEPTH = 8
 
 
-def spec_mapping(path: str | Path, kind: str = "chip") -> dict:
+def spec_mapping(path: str | Path, kind: str = "chip", read: list[Path] | None = None) -> dict:
     """The mapping of a chip or system file with its `base:` chain merged in (see the
-    module docstring); SpecError naming `base` for an unknown or circular base."""
-    return _merged(Path(path), kind, ())
+    module docstring); SpecError naming `base` for an unknown or circular base. Every file
+    read is appended to `read` when given."""
+    return _merged(Path(path), kind, (), [] if read is None else read)
 
 
-def _merged(path: Path, kind: str, chain: tuple[Path, ...]) -> dict:
+def _merged(path: Path, kind: str, chain: tuple[Path, ...], read: list[Path]) -> dict:
     data = load_mapping(path)
+    read.append(path)
     if "base" not in data:
         return data
     base = data.pop("base")
@@ -102,7 +108,7 @@ def _merged(path: Path, kind: str, chain: tuple[Path, ...]) -> dict:
         )
     if not base_path.is_file():
         raise SpecError(f"no such file {str(base_path)!r}", file=str(path), key_path="base")
-    return _merge(_merged(base_path, kind, (*chain, here)), data)
+    return _merge(_merged(base_path, kind, (*chain, here), read), data)
 
 
 def _merge(base: dict, override: dict) -> dict:
@@ -118,8 +124,18 @@ def _merge(base: dict, override: dict) -> dict:
 
 @lru_cache(maxsize=256)
 def _load_file(spec: type[Chip] | type[Cluster], path: str) -> Chip | Cluster:
+    """The spec of a file, validated once per process and kept on disk between processes
+    (tigris.io.spec_cache: the same object, without parsing or validating again)."""
     kind = "chip" if spec is Chip else "system"
-    return validate_spec(spec, spec_mapping(path, kind), file=path)
+    return cached_spec(kind, path, lambda: _validated(spec, kind, path))
+
+
+def _validated(
+    spec: type[Chip] | type[Cluster], kind: str, path: str
+) -> tuple[Chip | Cluster, list[Path]]:
+    """The spec of a file and every file read for it (the file, its `base:` chain)."""
+    read: list[Path] = []
+    return validate_spec(spec, spec_mapping(path, kind, read), file=path), read
 
 
 def _load(kind: str, spec: type[Chip] | type[Cluster], name: str | Path):

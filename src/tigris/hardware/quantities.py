@@ -82,6 +82,9 @@ class Spec(BaseModel):
         extra="forbid",
         ignored_types=(cached_figure,),
         allow_inf_nan=False,  # no float field of a spec means NaN or infinity
+        # pydantic builds a spec class's validator when it first validates, not when the
+        # class is made: a spec loaded from tigris.io.spec_cache's pickle never needs it
+        defer_build=True,
     )
 
     def derived(self, key: str, build: Callable[[Self], _T]) -> _T:

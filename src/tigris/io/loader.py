@@ -15,14 +15,17 @@ from __future__ import annotations
 import json
 import math
 import stat
+from functools import cache
 from pathlib import Path
-from typing import Any, TypeVar, get_args
+from typing import TYPE_CHECKING, Any, TypeVar, get_args
 
-import yaml
 from pydantic import BaseModel, BeforeValidator, ValidationError
 from pydantic.fields import FieldInfo
 
 from tigris.errors import SpecError, given, shorten
+
+if TYPE_CHECKING:
+    import yaml
 
 SpecT = TypeVar("SpecT", bound=BaseModel)
 
@@ -34,23 +37,35 @@ MAX_EXPANDED_VALUES = 100_000
 """YAML aliases may repeat a part of a document, up to this many values in all."""
 
 
-class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+@cache  # PyYAML is imported when a file is first parsed: a cached preset needs none of it
+def _strict_loader() -> type:
     """The safe loader, rejecting duplicate mapping keys, NaN and infinity, and aliases
     that expand without bound: libyaml's C parser where PyYAML has it (the same documents
     and marks, ~10x faster: presets and the cost assumptions are read at every start), the
     pure-Python one otherwise."""
+    import yaml
 
-    def construct_document(self, node: yaml.Node) -> Any:
-        _check_expansion(node)
-        return super().construct_document(node)
+    class StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+        def construct_document(self, node: yaml.Node) -> Any:
+            _check_expansion(node)
+            return super().construct_document(node)
+
+    StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+    StrictLoader.add_constructor("tag:yaml.org,2002:float", _construct_float)
+    return StrictLoader
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
-    if isinstance(node, yaml.SequenceNode):
-        return node.value
-    if isinstance(node, yaml.MappingNode):
-        return [part for pair in node.value for part in pair]
-    return []
+    """A node's child nodes: a sequence's items, a mapping's keys and values (its value is
+    a list of pairs), none for a scalar (its value is a str)."""
+    items = node.value
+    if not isinstance(items, list):
+        return []
+    return (
+        [part for pair in items for part in pair]
+        if items and isinstance(items[0], tuple)
+        else items
+    )
 
 
 def _check_expansion(root: yaml.Node) -> None:
@@ -85,7 +100,7 @@ def _check_expansion(root: yaml.Node) -> None:
         stack.extend((child, False) for child in _children(node) if id(child) not in sizes)
 
 
-def _construct_float(loader: _StrictLoader, node: yaml.ScalarNode) -> float:
+def _construct_float(loader: Any, node: yaml.ScalarNode) -> float:
     value = loader.construct_yaml_float(node)
     if not math.isfinite(value):
         line = node.start_mark.line + 1
@@ -93,7 +108,7 @@ def _construct_float(loader: _StrictLoader, node: yaml.ScalarNode) -> float:
     return value
 
 
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+def _construct_mapping(loader: Any, node: yaml.MappingNode, deep: bool = False) -> dict:
     loader.flatten_mapping(node)
     mapping: dict[Any, Any] = {}
     for key_node, value_node in node.value:
@@ -113,10 +128,6 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
             )
         mapping[key] = loader.construct_object(value_node, deep=deep)
     return mapping
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-_StrictLoader.add_constructor("tag:yaml.org,2002:float", _construct_float)
 
 
 def _reject_duplicate_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -143,6 +154,8 @@ def _json_constant(text: str) -> Any:
 
 def parse_text(text: str, *, file: str, json_only: bool = False) -> Any:
     """Parse YAML (or JSON, a subset) text strictly; SpecError naming `file` otherwise."""
+    import yaml
+
     try:
         if json_only:
             return json.loads(
@@ -151,7 +164,7 @@ def parse_text(text: str, *, file: str, json_only: bool = False) -> Any:
                 parse_float=_json_float,
                 parse_constant=_json_constant,
             )
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - strict safe loader
+        return yaml.load(text, Loader=_strict_loader())  # noqa: S506 - strict safe loader
     except SpecError as error:
         raise error.with_file(file) from None
     except json.JSONDecodeError as error:
@@ -176,8 +189,10 @@ def parse_value(text: str) -> Any:
     """A YAML value from a command line (`--set key=value`), read by the same strict rules
     as a file: '4 TB/s' stays a string, '8' becomes 8, 'true' True; text that is not YAML
     is kept as it is; SpecError for NaN, an alias bomb or nesting too deep."""
+    import yaml
+
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - strict safe loader
+        return yaml.load(text, Loader=_strict_loader())  # noqa: S506 - strict safe loader
     except yaml.YAMLError:
         return text
     except RecursionError:

@@ -10,15 +10,20 @@ import difflib
 from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tigris.errors import SpecError
-from tigris.io.loader import load_mapping
-from tigris.workload.hf_config import from_hf_config
-from tigris.workload.spec import TransformerSpec
+from tigris.io.spec_cache import cached_spec
+
+if TYPE_CHECKING:
+    from tigris.workload.spec import TransformerSpec
 
 
 @cache  # importlib.resources takes ~70 us a call, more than a warm estimate's model step
 def _models_dir() -> Path:
+    beside = Path(__file__).parent / "catalog" / "models"
+    if beside.is_dir():  # installed as files: importlib.resources' readers (~20 ms to
+        return beside  # import) would give the same folder
     return Path(str(resources.files("tigris.workload") / "catalog" / "models"))
 
 
@@ -40,7 +45,16 @@ def _unknown_model(name: str) -> SpecError:
 
 @lru_cache(maxsize=128)
 def _load_file(path: str, name: str) -> TransformerSpec:
-    return from_hf_config(load_mapping(path), name, file=path)
+    """The spec of a config file, read once per process and kept on disk between processes
+    (tigris.io.spec_cache: the same object, without reading the config again)."""
+    return cached_spec("model", path, lambda: _read_config(path, name), variant=name)
+
+
+def _read_config(path: str, name: str) -> tuple[TransformerSpec, list[str]]:
+    from tigris.io.loader import load_mapping
+    from tigris.workload.hf_config import from_hf_config
+
+    return from_hf_config(load_mapping(path), name, file=path), [path]
 
 
 def load_model(name_or_path: str | Path) -> TransformerSpec:
