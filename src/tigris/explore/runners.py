@@ -106,7 +106,7 @@ class InlineRunner:
         self._heap.release()
 
 
-WARM_DESIGNS = 2  # two: a batch of one skips the training prefetch
+WARM_DESIGNS = 2  # two: a batch of one skips the batch step model (StepMemo.evaluate_many)
 
 
 def warm_evaluator(sweep: Sweep, cost: CostModels | None) -> Evaluator:
