@@ -19,11 +19,13 @@ every plan with the same (tp, cp, ep, sequence parallel, micro-batch, recompute)
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import product
 from math import isqrt
+from operator import itemgetter
 
 from tigris.errors import InfeasibleError, SpecError
+from tigris.parallel.memory import MemoryBreakdown
 from tigris.parallel.plan import ParallelPlan, check_plan
 from tigris.parallel.stages import candidate_splits, virtual_stage_choices
 from tigris.parallel.step import StepModel, StepResult, TrainSetup
@@ -60,6 +62,13 @@ def enumerate_plans(
 ) -> Iterator[ParallelPlan]:
     """Every combination of plan options (fixed ones held), before validity checks."""
     fixed = {k: v for k, v in (fixed or {}).items() if v is not None}
+    make = _plan_maker(fixed)
+    return (make(fields) for fields in _option_rows(setup, fixed))
+
+
+def _option_rows(setup: TrainSetup, fixed: dict[str, object]) -> Iterator[dict[str, object]]:
+    """The fields of every plan `enumerate_plans` makes, in its order (`fixed`: without
+    the Nones)."""
     spec, n = setup.spec, setup.num_chips
     domain = setup.cluster.node.scale_up.num_chips
     # tp and pp divide both the chips and the heads (layers): listing the divisors of the
@@ -72,8 +81,7 @@ def enumerate_plans(
     eps = _choices(fixed, "ep", divisors(spec.num_experts) if spec.is_moe else [1])
     recomputes = _choices(fixed, "recompute", ["none", "selective", "full"])
     zeros = _choices(fixed, "zero", [0, 1, 2, 3])
-    dtype = fixed.get("dtype", "bf16")
-    make = _plan_maker({*fixed, "dtype"} & ParallelPlan.model_fields.keys())
+    dtype, schedule = fixed.get("dtype", "bf16"), fixed.get("pp_schedule")
     for tp, pp, cp, pp_layers in _layouts(tps, pps, cps, layers, fixed):
         if n % (tp * pp * cp):
             continue
@@ -89,21 +97,21 @@ def enumerate_plans(
         vs = _choices(fixed, "virtual_stages", _virtual_stages(layers, pp, pp_layers, fixed))
         sps = _choices(fixed, "sequence_parallel", [True, False] if tp > 1 else [False])
         for ep, mb, v, recompute, zero, sp in product(eps, mbs, vs, recomputes, zeros, sps):
-            yield make(
-                tp=tp,
-                pp=pp,
-                dp=dp,
-                cp=cp,
-                ep=ep,
-                micro_batch=mb,
-                virtual_stages=v,
-                recompute=recompute,
-                zero=zero,
-                sequence_parallel=sp,
-                dtype=dtype,
-                pp_layers=pp_layers,
-                pp_schedule=fixed.get("pp_schedule"),
-            )
+            yield {
+                "tp": tp,
+                "pp": pp,
+                "dp": dp,
+                "cp": cp,
+                "ep": ep,
+                "micro_batch": mb,
+                "virtual_stages": v,
+                "recompute": recompute,
+                "zero": zero,
+                "sequence_parallel": sp,
+                "dtype": dtype,
+                "pp_layers": pp_layers,
+                "pp_schedule": schedule,
+            }
 
 
 def _virtual_stages(
@@ -146,58 +154,129 @@ def _layouts(
             yield tp, pp, cp, split  # type: ignore[misc]
 
 
-def _plan_maker(fixed_keys: set[str]) -> Callable[..., ParallelPlan]:
+def _plan_maker(fixed: dict[str, object]) -> Callable[[dict[str, object]], ParallelPlan]:
     """ParallelPlan(**fields): the first plan validated, the rest copies of it with their
     enumerated options, valid by construction, and the first's checked values of the
-    caller's `fixed_keys` (the same in every plan). A copy (`model_copy`) takes half the
-    time of `model_construct`, and a search builds thousands of plans."""
+    options the same in every plan (the caller's `fixed`, the dtype and the schedule): the
+    state `first.model_copy(update=...)` gives, without its generic copying (a search
+    builds thousands of plans)."""
     first: ParallelPlan | None = None
+    pinned: dict[str, object] = {}
 
-    def make(**fields: object) -> ParallelPlan:
+    def make(fields: dict[str, object]) -> ParallelPlan:
         nonlocal first
         if first is None:
             first = ParallelPlan(**fields)
+            constant = {*fixed, "dtype", "pp_schedule"} & ParallelPlan.model_fields.keys()
+            pinned.update((key, first.__dict__[key]) for key in constant)
             return first
-        for key in fixed_keys:
-            del fields[key]
-        return first.model_copy(update=fields)
+        plan = ParallelPlan.__new__(ParallelPlan)
+        for name, value in (
+            ("__dict__", {**fields, **pinned}),
+            ("__pydantic_fields_set__", set(first.__pydantic_fields_set__)),
+            ("__pydantic_extra__", None),
+            ("__pydantic_private__", None),
+        ):
+            object.__setattr__(plan, name, value)
+        return plan
 
     return make
+
+
+# What the plan's layout is for `check_plan` (it reads no other field; a plan search checks
+# each layout once, for its recomputation and ZeRO variants alike).
+_LAYOUT_FIELDS = ("tp", "pp", "dp", "cp", "ep", "micro_batch", "virtual_stages")
+_LAYOUT_FIELDS += ("sequence_parallel", "pp_layers", "pp_schedule")
+# What the memory model's weights, gradients and optimizer state read of a plan
+# (`memory.stage_memory`): a plan sharing these with one whose model state alone is over
+# the memory does not fit either (its activations and buffers are never negative).
+MODEL_STATE_FIELDS = ("tp", "pp", "dp", "ep", "virtual_stages", "pp_layers", "pp_schedule")
+MODEL_STATE_FIELDS += ("zero",)
+
+
+def model_state_bytes(memory: MemoryBreakdown) -> float:
+    """Weights, gradients and optimizer state: the part of a plan's memory that its
+    MODEL_STATE_FIELDS set."""
+    return memory.weights_bytes + memory.gradients_bytes + memory.optimizer_bytes
+
+
+@dataclass
+class _Tally:
+    """A search's counts and what it found (see search_plans)."""
+
+    searched: int = 0
+    valid: int = 0
+    fitting: list[StepResult] = field(default_factory=list)
+    over_plans: list[ParallelPlan] = field(default_factory=list)  # memory not computed
 
 
 def search_plans(
     setup: TrainSetup, fixed: dict[str, object] | None = None, top_k: int = 5
 ) -> SearchResult:
-    """The fastest plans that fit, best first. InfeasibleError when none does."""
+    """The fastest plans that fit, best first. InfeasibleError when none does.
+
+    Each layout is checked once (`check_plan` reads only its _LAYOUT_FIELDS); a plan whose
+    MODEL_STATE_FIELDS are those of a plan whose weights, gradients and optimizer state
+    alone do not fit is counted as not fitting without computing its memory (computed
+    after all when no plan fits, for the closest one's excess). The results, counts and
+    order are those of checking, sizing and timing every plan (tests/parallel)."""
+    fixed = {k: v for k, v in (fixed or {}).items() if v is not None}
     model = StepModel(setup)
-    spec = setup.spec
-    searched = valid = 0
-    fitting: list[StepResult] = []
-    smallest_over: float | None = None
-    capacity = setup.chip.dram_capacity_bytes
-    inputs = model.inputs
-    for plan in enumerate_plans(setup, fixed):
-        searched += 1
-        try:
-            check_plan(plan, spec, setup.num_chips, setup.global_batch, setup.seq_len)
-        except (InfeasibleError, SpecError):
+    make = _plan_maker(fixed)
+    tally = _Tally()
+    verdicts: dict[tuple, bool] = {}  # layout -> check_plan passes
+    layout_of, state_of = itemgetter(*_LAYOUT_FIELDS), itemgetter(*MODEL_STATE_FIELDS)
+    over_states: set[tuple] = set()  # model states over the memory on their own
+    for fields in _option_rows(setup, fixed):
+        tally.searched += 1
+        layout = layout_of(fields)
+        verdict = verdicts.get(layout)
+        if verdict is False:
             continue
-        valid += 1
-        memory = inputs.memory(setup, plan)
+        plan = make(fields)
+        if verdict is None:
+            verdict = verdicts[layout] = _passes_check(setup, plan)
+            if not verdict:
+                continue
+        tally.valid += 1
+        state = state_of(fields)
+        if state in over_states:
+            tally.over_plans.append(plan)
+            continue
+        memory = model.inputs.memory(setup, plan)
         if not memory.fits:
-            over = memory.over_bytes
-            smallest_over = over if smallest_over is None else min(smallest_over, over)
+            if model_state_bytes(memory) > memory.usable_bytes:
+                over_states.add(state)
+            tally.over_plans.append(plan)
             continue
-        fitting.append(model.evaluate(plan, checked=True))
+        tally.fitting.append(model.evaluate(plan, checked=True))
+    return _result(setup, model, tally, top_k)
+
+
+def _passes_check(setup: TrainSetup, plan: ParallelPlan) -> bool:
+    try:
+        check_plan(plan, setup.spec, setup.num_chips, setup.global_batch, setup.seq_len)
+    except (InfeasibleError, SpecError):
+        return False
+    return True
+
+
+def _result(setup: TrainSetup, model: StepModel, tally: _Tally, top_k: int) -> SearchResult:
+    """The SearchResult of a search's tally; InfeasibleError when no plan fits."""
+    fitting = tally.fitting
     if not fitting:
-        if valid == 0:
+        spec, capacity = setup.spec, setup.chip.dram_capacity_bytes
+        if tally.valid == 0:
             raise InfeasibleError(
-                f"none of the {searched} plans searched can split {spec.name} this way"
+                f"none of the {tally.searched} plans searched can split {spec.name} this way"
             )
+        smallest_over = min(model.inputs.memory(setup, p).over_bytes for p in tally.over_plans)
         raise InfeasibleError(
-            f"none of the {valid} valid plans fits in {capacity / 1e9:.0f} GB per chip "
+            f"none of the {tally.valid} valid plans fits in {capacity / 1e9:.0f} GB per chip "
             f"(the closest is {smallest_over / 1e9:.1f} GB over)",
             over_bytes=smallest_over,
         )
     fitting.sort(key=lambda result: result.step_time_s)
-    return SearchResult(fitting[0], tuple(fitting[:top_k]), searched, valid, len(fitting))
+    return SearchResult(
+        fitting[0], tuple(fitting[:top_k]), tally.searched, tally.valid, len(fitting)
+    )
