@@ -6,13 +6,53 @@ of one loop iteration a step. Bit for bit the steps the loop would run one by on
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
+from functools import cache
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from tigris.parallel.step_memo import memo_enabled
+
 if TYPE_CHECKING:
     from tigris.serving.simulator import _Replica
+    from tigris.serving.step_time import StepTimer
+
+MEMO_LIMIT = 1_000_000  # entries a timer's decode memo holds before it starts again
+
+
+@cache
+def _memos() -> weakref.WeakKeyDictionary:
+    """The decode-time memo of each live StepTimer (see decode_memo)."""
+    return weakref.WeakKeyDictionary()
+
+
+def decode_memo(timer: StepTimer) -> dict[tuple, float] | None:
+    """Decode attention times by value, outside the step model: (batch, mean KV) -> one
+    step's, (batch, first KV, steps) -> a run of steps' sum. Kept per timer, so every
+    simulation on it (a layout search's pools, a rate search, a replay run again without
+    the prefix cache) reuses them: the same decode states recur across layouts at light
+    load. None under TIGRIS_NO_MEMO=1 (tigris.parallel.step_memo), which gives the same
+    results, each time computed."""
+    if not memo_enabled():
+        return None
+    memo = _memos().setdefault(timer, {})
+    if len(memo) > MEMO_LIMIT:
+        memo.clear()
+    return memo
+
+
+def decode_attention_s(
+    timer: StepTimer, memo: dict[tuple, float] | None, batch: int, mean_kv: float
+) -> float:
+    """timer.decode_attention_s(batch, mean_kv), through the timer's decode memo."""
+    if not batch or memo is None:
+        return timer.decode_attention_s(batch, mean_kv)
+    found = memo.get((batch, mean_kv))
+    if found is None:
+        found = memo[(batch, mean_kv)] = timer.decode_attention_s(batch, mean_kv)
+    return found
 
 
 def fast_forward(replica: _Replica, now: float, next_arrival_s: float) -> float:
@@ -24,7 +64,7 @@ def fast_forward(replica: _Replica, now: float, next_arrival_s: float) -> float:
     if steps_left < 2:
         return 0.0
     kv = replica.r_kv[:n]
-    growth = _growth(kv, replica.r_blocks[:n], replica.block_size)
+    growth = _Growth(kv, replica.r_blocks[:n], replica.block_size)
     k = steps_left
     if growth(k) > replica.free:
         low, high = 0, k  # growth(low) fits, growth(high) does not
@@ -52,23 +92,29 @@ def fast_forward(replica: _Replica, now: float, next_arrival_s: float) -> float:
         return 0.0
     replica.free -= growth(k)
     kv += k  # a view of the running KV lengths
-    replica.r_blocks[:n] = (kv + (replica.block_size - 1)) // replica.block_size
+    replica.r_blocks[:n] = growth.blocks[k]  # the blocks after k tokens, as counted
     replica.r_left[:n] -= k
     replica.steps += k
     return elapsed(k)
 
 
-def _growth(kv: np.ndarray, blocks: np.ndarray, block_size: int) -> Callable[[int], int]:
-    """New KV blocks the sequences need after k more tokens each (memoised: the search
-    and the update ask for the same k)."""
-    known: dict[int, int] = {}
+class _Growth:
+    """New KV blocks the sequences need after k more tokens each, memoised with each
+    sequence's blocks then (the search and the update ask for the same k)."""
 
-    def growth(k: int) -> int:
-        if k not in known:
-            known[k] = int(((kv + (k + block_size - 1)) // block_size - blocks).sum())
-        return known[k]
+    def __init__(self, kv: np.ndarray, blocks: np.ndarray, block_size: int) -> None:
+        self.kv, self.block_size = kv, block_size
+        self.held = int(blocks.sum())
+        self.known: dict[int, int] = {}
+        self.blocks: dict[int, np.ndarray] = {}
 
-    return growth
+    def __call__(self, k: int) -> int:
+        found = self.known.get(k)
+        if found is None:
+            after = (self.kv + (k + self.block_size - 1)) // self.block_size
+            self.blocks[k] = after
+            found = self.known[k] = int(after.sum()) - self.held
+        return found
 
 
 def _elapsed(replica: _Replica, n: int, mean_kv: float) -> Callable[[int], float]:
@@ -80,10 +126,16 @@ def _elapsed(replica: _Replica, n: int, mean_kv: float) -> Callable[[int], float
     if fixed is None:  # the one-step figure the loop caches (simulator._step_time)
         fixed = replica.step_fixed[key] = timer.tokenwise_s(n) + timer.head_s(n)
     known: dict[int, float] = {}
+    memo = replica.decode_memo
 
     def elapsed(j: int) -> float:
         if j not in known:
-            known[j] = j * fixed + timer.sum_decode_attention_s(n, mean_kv, j)
+            attention = None if memo is None else memo.get((n, mean_kv, j))
+            if attention is None:
+                attention = timer.sum_decode_attention_s(n, mean_kv, j)
+                if memo is not None:
+                    memo[(n, mean_kv, j)] = attention
+            known[j] = j * fixed + attention
         return known[j]
 
     return elapsed

@@ -36,12 +36,12 @@ import numpy as np
 
 from tigris.errors import InfeasibleError
 from tigris.serving.deployment import Deployment
-from tigris.serving.fast_forward import fast_forward
+from tigris.serving.fast_forward import decode_attention_s, decode_memo, fast_forward
 from tigris.serving.memory import MemoryPlan, plan_memory
 from tigris.serving.prefix_cache import PrefixCache, PrefixSharing, cache_summary, make_cache
 from tigris.serving.requests import Workload
 from tigris.serving.speculative import Speculation, speculation_of
-from tigris.serving.step_time import StepTimer
+from tigris.serving.step_time import StepTimer, shared_timer
 
 WATERMARK_FRACTION = 0.01  # KV blocks kept free at admission (vLLM)
 PROGRESS_EVERY = 200  # finished requests between progress callbacks
@@ -138,6 +138,7 @@ class _Replica:
         self.running = np.zeros((5, cap), dtype=np.int64)  # one fancy index moves all five
         self.r_id, self.r_kv, self.r_blocks, self.r_order, self.r_left = self.running
         self.step_fixed: dict[tuple[int, int], float] = {}  # (tokens, heads) -> seconds
+        self.decode_memo = decode_memo(timer)  # decode attention by value, across runs
         self.n_run = self.order = self.preemptions = self.steps = self.done = 0
         _check_longest_fits(workload, plan)
 
@@ -147,16 +148,29 @@ class _Replica:
         return -(-tokens // self.block_size)
 
     def _add_running(self, rid: int, kv: int, blocks: int) -> None:
-        left = self.output_len[rid] - self.generated[rid]
-        self.running[:, self.n_run] = (rid, kv, blocks, self.order, left)
+        j = self.n_run
+        # five scalar stores: cheaper than converting a tuple into a column
+        self.r_id[j] = rid
+        self.r_kv[j] = kv
+        self.r_blocks[j] = blocks
+        self.r_order[j] = self.order
+        self.r_left[j] = self.output_len[rid] - self.generated[rid]
         self.order += 1
-        self.n_run += 1
+        self.n_run = j + 1
 
     def _remove(self, keep: np.ndarray) -> None:
         n = self.n_run
         kept = int(keep.sum())
         self.running[:, :kept] = self.running[:, :n][:, keep]
         self.n_run = kept
+
+    def _drop(self, row: int) -> None:
+        """Remove one running sequence, keeping the others' order (one slice copy: the
+        usual case, one sequence finishing or preempted, without a mask)."""
+        n = self.n_run - 1
+        if row < n:
+            self.running[:, row:n] = self.running[:, row + 1 : n + 1]
+        self.n_run = n
 
     def _preempt_for(self, needed: int, waiting: deque) -> int:
         """Preempt the latest admitted sequences until `needed` new blocks are free."""
@@ -169,9 +183,7 @@ class _Replica:
             needed -= self._blocks(int(self.r_kv[last]) + 1) - int(self.r_blocks[last])
             waiting.appendleft(rid)
             self.preemptions += 1
-            keep = np.ones(n, dtype=bool)
-            keep[last] = False
-            self._remove(keep)
+            self._drop(last)
             n = self.n_run
         return needed
 
@@ -311,7 +323,7 @@ class _Replica:
     def _growth(self, n: int) -> tuple[np.ndarray, np.ndarray, int]:
         """The first n running sequences' KV after this step's tokens, its blocks, and the
         new blocks they need."""
-        new_kv = self.r_kv[:n] + self._emitting(n)
+        new_kv = self.r_kv[:n] + (self.emitted if self.spec is None else self._emitting(n))
         blocks = (new_kv + (self.block_size - 1)) // self.block_size
         return new_kv, blocks, int((blocks - self.r_blocks[:n]).sum())
 
@@ -326,7 +338,17 @@ class _Replica:
         """Count the token each decoding sequence emitted at `now`; free the finished."""
         left = self.r_left[:n_dec]
         left -= self.emitted
-        if left.min() <= 0:
+        if left.min() > 0:
+            return
+        done = np.flatnonzero(left <= 0)
+        if len(done) == 1:  # the usual case: one sequence finishes
+            row = int(done[0])
+            rid = int(self.r_id[row])
+            self.finish[rid] = now
+            self.free += int(self.r_blocks[row]) + self._release(rid)
+            self._finished_one()
+            self._drop(row)
+        else:
             finished = left <= 0
             done_ids = self.r_id[:n_dec][finished]
             self.finish[done_ids] = now
@@ -381,7 +403,7 @@ class _Replica:
         time_s = self.step_fixed.get(key)
         if time_s is None:  # token-wise work and LM head depend on these counts alone
             time_s = self.step_fixed[key] = timer.tokenwise_s(key[0]) + timer.head_s(key[1])
-        time_s += timer.decode_attention_s(n_dec, mean_kv) + self.reload_s
+        time_s += decode_attention_s(timer, self.decode_memo, n_dec, mean_kv) + self.reload_s
         self.reload_s = 0.0
         if len(chunks) <= 1:  # most steps at low load: no Counter to build
             return time_s + timer.prefill_attention_s(*chunks[0], 1) if chunks else time_s
@@ -462,7 +484,9 @@ def simulate(
     no compute and emits the first token at once. `prefix`: prefix caching (the trace's
     hash ids or a sharing model, and a host tier); `prefill_first`: chunked steps that
     prefill only while prompts wait (SGLang without mixed chunks)."""
-    timer = timer or StepTimer(deployment)
+    # the process's timer of an equal deployment (step times memoised by value: a replay
+    # run again, without the prefix cache or at another rate, times no step twice)
+    timer = timer or shared_timer(deployment)
     plan = _fitting_memory_plan(deployment, workload, chunked_prefill, speculation_of(timer))
     n = workload.num_requests
     replicas = deployment.num_replicas
