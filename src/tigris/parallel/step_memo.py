@@ -110,6 +110,7 @@ def _setup_key(setup: TrainSetup) -> tuple:
         str(setup.loss),
         setup.grad_reduce_dtype,
         setup.moe_imbalance,
+        setup.ep_all_to_all,
     )
 
 
@@ -260,7 +261,7 @@ class MemoInputs(StepInputs):
         self.setup_id = memo.intern(_setup_key(setup))
         self.graph_id = memo.intern(
             (setup.spec, setup.seq_len, setup.precision, str(setup.loss), setup.moe_imbalance)
-            + (str(setup.attention), setup.attention_dropout)
+            + (str(setup.attention), setup.attention_dropout, setup.ep_all_to_all)
         )
         self.cluster_id = memo.intern(("cluster", _spec_json(setup.cluster)))
         self.setup = setup
