@@ -137,3 +137,22 @@ def test_cli_times_flash3_and_rejects_an_unknown_impl() -> None:
     bad = subprocess.run([*base, "--impl", "flash9"], capture_output=True, text=True)
     assert bad.returncode == 2
     assert "Traceback" not in bad.stderr and "--impl" in bad.stderr
+
+
+def test_exponentials_without_published_sfu_rate_cost_the_stated_default() -> None:
+    """A chip with no vector.special runs each exponential on the vector unit at
+    VECTOR_LANE_CYCLES['exp'] lane-cycles (EXP_FLOP_ON_VECTOR flop of the FMA peak), not
+    one flop; Blackwell's rate is published (16 per SM per clock, FlashAttention-4 blog)."""
+    from tigris.engines.tile.attention import EXP_FLOP_ON_VECTOR
+    from tigris.engines.tile.common import VECTOR_LANE_CYCLES
+
+    assert EXP_FLOP_ON_VECTOR == 2 * VECTOR_LANE_CYCLES["exp"] > 1
+    op = _op(head_dim=64)
+    figures = dict(units=132, peak=989e12, fraction=0.75, special=1.0, on_vector=True)
+    _, _, _, _, _, special_s, vector_s = flash_seconds(
+        op, **figures, vector_flop=6.7e13, dram_rate=3e12
+    )
+    _, scores = _flash_blocks(op)
+    assert special_s == 0.0
+    assert vector_s * 6.7e13 >= scores * op.batch * op.num_heads * EXP_FLOP_ON_VECTOR
+    assert load_chip("b200").special_per_s() == pytest.approx(16 * 148 * 1856e6, rel=0.01)

@@ -31,6 +31,7 @@ from tigris.engines.tile.common import (
     SOFTMAX_VECTOR_FLOP_PER_SCORE,
     SYSTOLIC_SOFTMAX_PASSES,
     UNFUSED_ATTENTION,
+    VECTOR_LANE_CYCLES,
     ceil_of,
     dram_rate,
     lane_cycles,
@@ -83,6 +84,13 @@ def time_gemm(op: Gemm, chip: Chip) -> OpTime:
 # GEMM matrix_fraction, which hid most of the exponentials and over-predicted head dim 64
 # and FP8 by 20-45 %.
 OVERLAPPED_SOFTMAX: dict[str, float] = {"flash3": 0.254, "cudnn": 0.254}
+
+
+# A chip that publishes no special-function rate (vector.special) runs its exponentials on
+# the vector unit at the stated default of VECTOR_LANE_CYCLES["exp"] lane-cycles each (the
+# ISA executor's and the systolic softmax's figure), i.e. twice that in flop of the FMA peak.
+# It was one flop: an exponential as cheap as an add.
+EXP_FLOP_ON_VECTOR = 2 * VECTOR_LANE_CYCLES["exp"]
 
 
 @lru_cache(maxsize=1 << 12)  # a function of the op alone, asked for on every chip
@@ -203,7 +211,7 @@ def flash_seconds(
     scores = pairs * heads
     softmax_flop = SOFTMAX_VECTOR_FLOP_PER_SCORE * scores
     special_s = where(on_vector, 0.0, scores / special)
-    softmax_flop = where(on_vector, softmax_flop + scores, softmax_flop)
+    softmax_flop = where(on_vector, softmax_flop + scores * EXP_FLOP_ON_VECTOR, softmax_flop)
     vector_s = softmax_flop / vector_flop
     overlap = hidden * _minimum(matrix_s, special_s + vector_s) if hidden else 0.0
     compute_s = (matrix_s + special_s + vector_s - overlap) * quantization
