@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from tigris.serving.simulator import _Replica
     from tigris.serving.step_time import StepTimer
 
-MEMO_LIMIT = 1_000_000  # entries a timer's decode memo holds before it starts again
+MEMO_LIMIT = 100_000  # entries (~15 MB) a timer's decode memo holds before it starts again
 
 
 @cache
