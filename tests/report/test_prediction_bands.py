@@ -77,3 +77,14 @@ def test_train_and_infer_json_carry_the_interval() -> None:
     found = json.loads(train.stdout)
     band = found["interval"]
     assert band["metric"] == "step_time_s" and band["low"] < band["high"]
+
+
+def test_serve_and_infer_carry_a_throughput_interval() -> None:
+    from tigris.api import infer, serve
+
+    served = serve("llama3-8b", chip="h100-sxm", num_chips=1, num_requests=50).to_dict()
+    estimated = infer("llama3-8b", chip="tpu-v7", num_chips=1, batch=8).to_dict()
+    for found in (served, estimated):
+        band = found["interval"]
+        assert band["metric"] == "throughput_tokens_per_s" and band["low"] < band["high"]
+    assert "chip unmeasured" in estimated["interval"]["basis"]

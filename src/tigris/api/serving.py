@@ -61,7 +61,17 @@ class ServeResult:
             "chunked_prefill": self.chunked_prefill,
             "seed": self.seed,
         }
-        return header | self.metrics
+        return header | self.metrics | {"interval": self._interval()}
+
+    def _interval(self) -> dict[str, object] | None:
+        """The 80 % band of the throughput from held-out inference rows (the serving
+        rows of the validation data are MLPerf/engine throughputs)."""
+        from tigris.report.prediction_bands import chip_band
+
+        d = self.deployment
+        throughput = self.metrics.get("throughput_tokens_per_s")
+        return chip_band("infer", throughput, d.chip, metric="throughput_tokens_per_s",  # type: ignore[arg-type]
+                         precision=d.precision.weights, rate=True)  # fmt: skip
 
 
 def serve(
