@@ -57,10 +57,13 @@ def test_an_entry_gives_the_validated_spec(cache_dir: Path) -> None:
     assert second is not first
     _same(second, first)
     _same(second, _fresh("h100-sxm"))
+    # its value JSON (the memos' key) comes with it, the JSON of the fresh spec
+    assert second.__dict__["_derived_value_json"] == _fresh("h100-sxm").model_dump_json()
     model_first = model_presets.load_model("llama3-8b")
     model_presets._load_file.cache_clear()
     model_second = model_presets.load_model("llama3-8b")
     assert model_second is not model_first and model_second == model_first
+    assert model_second.__dict__["_derived_value_json"] == model_first.model_dump_json()
     assert model_second.num_params == model_first.num_params
 
 

@@ -133,9 +133,12 @@ def _load_file(spec: type[Chip] | type[Cluster], path: str) -> Chip | Cluster:
 def _validated(
     spec: type[Chip] | type[Cluster], kind: str, path: str
 ) -> tuple[Chip | Cluster, list[Path]]:
-    """The spec of a file and every file read for it (the file, its `base:` chain)."""
+    """The spec of a file and every file read for it (the file, its `base:` chain); its
+    value JSON made now and kept with it (`Spec.value_json`: in the spec cache too)."""
     read: list[Path] = []
-    return validate_spec(spec, spec_mapping(path, kind, read), file=path), read
+    loaded = validate_spec(spec, spec_mapping(path, kind, read), file=path)
+    loaded.value_json()
+    return loaded, read
 
 
 def _load(kind: str, spec: type[Chip] | type[Cluster], name: str | Path):

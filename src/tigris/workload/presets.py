@@ -54,7 +54,9 @@ def _read_config(path: str, name: str) -> tuple[TransformerSpec, list[str]]:
     from tigris.io.loader import load_mapping
     from tigris.workload.hf_config import from_hf_config
 
-    return from_hf_config(load_mapping(path), name, file=path), [path]
+    spec = from_hf_config(load_mapping(path), name, file=path)
+    spec.value_json()  # kept with it, in the spec cache too (Spec.value_json)
+    return spec, [path]
 
 
 def load_model(name_or_path: str | Path) -> TransformerSpec:
