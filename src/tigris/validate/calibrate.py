@@ -41,6 +41,19 @@ def _error(chip: Chip, cases: list[Case]) -> float:
 MIN_ROWS_FOR_ALL_TERMS = 10
 
 
+def fitted_terms(cases: list[Case]) -> set[str]:
+    """The calibration terms the rows can tell apart (the others keep their defaults):
+    matrix_fraction always, host_overhead only from host-timed rows, the rest from
+    MIN_ROWS_FOR_ALL_TERMS rows (one or two peak-throughput rows say nothing about DRAM
+    efficiency or overheads)."""
+    terms = {"matrix_fraction"}
+    if any(case.host_timed for case in cases):
+        terms.add("host_overhead")
+    if len(cases) >= MIN_ROWS_FOR_ALL_TERMS:
+        terms |= {"dram_fraction", "kernel_overhead"}
+    return terms
+
+
 def fit_chip(
     chip: Chip,
     cases: list[Case],
@@ -50,15 +63,14 @@ def fit_chip(
     """Coordinate descent over the calibration grid; returns the fit and its mean |error| %.
     `progress(done, total)` hears of each term's sweep."""
     current = chip.calibration
-    uses_host = any(case.host_timed for case in cases)
-    terms = set(GRIDS) if len(cases) >= MIN_ROWS_FOR_ALL_TERMS else {"matrix_fraction"}
+    terms = fitted_terms(cases)
     best_error = _error(chip, cases)
     sweeps = [name for _ in range(rounds) for name in GRIDS]
     for done, name in enumerate(sweeps):
         if progress is not None:
             progress(done, len(sweeps))
         grid = GRIDS[name]
-        if name in terms and not (name == "host_overhead" and not uses_host):
+        if name in terms:
             for value in grid:
                 trial = current.model_copy(update={name: float(value)})
                 error = _error(chip.model_copy(update={"calibration": trial}), cases)
@@ -101,16 +113,46 @@ def fit_gemm(chip_id: str, cases: tuple[Case, ...]) -> GemmFit:
     return GemmFit(chip_id, calibration, tuple(case.row_id for case in cases), error)
 
 
+# Presets whose GEMM calibration block is copied from another chip's fit rather than fitted
+# on their own rows (the preset's fitted_on says so): H200 is the GH100 die of H100 at the
+# same tensor clock (h200-sxm.yaml; ml-engineering's MAMF table notes "H200 is the same").
+CALIBRATION_TAKEN_FROM = {"h200-sxm": "h100-sxm"}
+
+
+@lru_cache(maxsize=128)
+def calibration_donor(chip_id: str) -> str:
+    """The chip on whose gemm rows the preset's GEMM calibration is fitted: the chip itself
+    where its file has a `calibration:` block of its own, else the `base:` chip it inherits
+    the block from (GB200 from B200, H100 NVL from H100 SXM), or CALIBRATION_TAKEN_FROM.
+    A chip's rows are fitted rows only where it is its own donor."""
+    import yaml
+
+    from tigris.hardware.presets import chip_path
+
+    if chip_id in CALIBRATION_TAKEN_FROM:
+        return calibration_donor(CALIBRATION_TAKEN_FROM[chip_id])
+    data = yaml.safe_load(chip_path(chip_id).read_text(encoding="utf-8")) or {}
+    base = data.get("base")
+    if "calibration" in data or not isinstance(base, str) or "/" in base or "." in base:
+        return chip_id
+    return calibration_donor(base)
+
+
 def refit_without(
     cases: Iterable[Case], chip_ids: Iterable[str], leave_out: Callable[[Case], bool]
 ) -> dict[str, GemmFit]:
-    """Each chip's calibration re-fitted on its gemm rows among `cases` for which
-    `leave_out(case)` is false: the left-out rows never feed the fit."""
+    """Each chip's calibration re-fitted as its preset's is (on its donor's gemm rows,
+    calibration_donor) on the rows among `cases` for which `leave_out(case)` is false: the
+    left-out rows never feed the fit."""
     kept: dict[str, list[Case]] = {}
     for case in cases:
         if case.category == "gemm" and case.chip_id and not leave_out(case):
             kept.setdefault(case.chip_id, []).append(case)
-    return {chip_id: fit_gemm(chip_id, tuple(kept.get(chip_id, ()))) for chip_id in chip_ids}
+    fits = {}
+    for chip_id in chip_ids:
+        donor = calibration_donor(chip_id)
+        fits[chip_id] = fit_gemm(donor, tuple(kept.get(donor, ())))
+    return fits
 
 
 def held_out_chip(chip_id: str, holdout: str | None, group: str = "") -> Chip:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tigris.hardware.presets import load_chip
-from tigris.validate.calibrate import refit_without
+from tigris.validate.calibrate import calibration_donor, refit_without
 from tigris.validate.measured import (
     Case,
     case_or_reason,
@@ -58,7 +58,13 @@ class GemmValidation:
 
 
 def _fit_ids() -> frozenset[str]:
-    return frozenset(c.row_id for c in load_cases() if c.category == "gemm" and c.chip_id)
+    """The packaged gemm rows a preset's calibration is fitted on (a chip whose preset takes
+    its calibration from another chip's rows has its own rows scored only)."""
+    return frozenset(
+        c.row_id
+        for c in load_cases()
+        if c.category == "gemm" and c.chip_id and calibration_donor(c.chip_id) == c.chip_id
+    )
 
 
 def validate_gemm(
