@@ -180,7 +180,7 @@ def test_gemm_held_out_by_source_stays_usable(gemm_groups):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="held-out gemm MAPE is 15.7 % by source, 12.6 % by chip (issue 14: 12 %); "
+    reason="held-out gemm MAPE is 15.7 % by source, 12.5 % by chip (issue 14: 12 %); "
     "LLMCompass A100/MI210 rows held out at 35 %",
 )
 def test_gemm_held_out_meets_the_issue_target(gemm_groups):
