@@ -207,7 +207,7 @@ class _Tally:
     searched: int = 0
     valid: int = 0
     fitting: list[StepResult] = field(default_factory=list)
-    over_plans: list[ParallelPlan] = field(default_factory=list)  # memory not computed
+    over: list[dict[str, object]] = field(default_factory=list)  # fields of plans over
 
 
 def search_plans(
@@ -233,24 +233,25 @@ def search_plans(
         verdict = verdicts.get(layout)
         if verdict is False:
             continue
-        plan = make(fields)
+        plan = None
         if verdict is None:
-            verdict = verdicts[layout] = _passes_check(setup, plan)
-            if not verdict:
+            plan = make(fields)
+            if not verdicts.setdefault(layout, _passes_check(setup, plan)):
                 continue
         tally.valid += 1
         state = state_of(fields)
-        if state in over_states:
-            tally.over_plans.append(plan)
+        if state in over_states:  # not built: sized only if no plan fits (_result)
+            tally.over.append(fields)
             continue
+        plan = plan or make(fields)
         memory = model.inputs.memory(setup, plan)
         if not memory.fits:
             if model_state_bytes(memory) > memory.usable_bytes:
                 over_states.add(state)
-            tally.over_plans.append(plan)
+            tally.over.append(fields)
             continue
         tally.fitting.append(model.evaluate(plan, checked=True))
-    return _result(setup, model, tally, top_k)
+    return _result(setup, model, tally, top_k, make)
 
 
 def _passes_check(setup: TrainSetup, plan: ParallelPlan) -> bool:
@@ -261,7 +262,13 @@ def _passes_check(setup: TrainSetup, plan: ParallelPlan) -> bool:
     return True
 
 
-def _result(setup: TrainSetup, model: StepModel, tally: _Tally, top_k: int) -> SearchResult:
+def _result(
+    setup: TrainSetup,
+    model: StepModel,
+    tally: _Tally,
+    top_k: int,
+    make: Callable[[dict[str, object]], ParallelPlan],
+) -> SearchResult:
     """The SearchResult of a search's tally; InfeasibleError when no plan fits."""
     fitting = tally.fitting
     if not fitting:
@@ -270,7 +277,8 @@ def _result(setup: TrainSetup, model: StepModel, tally: _Tally, top_k: int) -> S
             raise InfeasibleError(
                 f"none of the {tally.searched} plans searched can split {spec.name} this way"
             )
-        smallest_over = min(model.inputs.memory(setup, p).over_bytes for p in tally.over_plans)
+        overs = (model.inputs.memory(setup, make(fields)).over_bytes for fields in tally.over)
+        smallest_over = min(overs)
         raise InfeasibleError(
             f"none of the {tally.valid} valid plans fits in {capacity / 1e9:.0f} GB per chip "
             f"(the closest is {smallest_over / 1e9:.1f} GB over)",
