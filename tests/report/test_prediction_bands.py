@@ -88,3 +88,23 @@ def test_serve_and_infer_carry_a_throughput_interval() -> None:
         band = found["interval"]
         assert band["metric"] == "throughput_tokens_per_s" and band["low"] < band["high"]
     assert "chip unmeasured" in estimated["interval"]["basis"]
+
+
+@pytest.mark.parametrize("category", ["gemm", "train", "infer"])
+def test_an_unmeasured_chip_band_contains_the_fitted_chips_band(category: str) -> None:
+    # a chip and vendor no row has: the fitted band is over every row of the category
+    every = prediction_band(category, 1.0, metric="t", chip_id="x", vendor="y", fitted=True)
+    kwargs = {"metric": "t", "vendor": "nvidia", "precision": "bf16"}
+    unmeasured = prediction_band(category, 1.0, chip_id="x", fitted=False, **kwargs)
+    assert unmeasured["low"] <= every["low"] and unmeasured["high"] >= every["high"]
+
+
+def test_gemm_carries_the_band_of_the_tile_engine_only() -> None:
+    from tigris.api import gemm
+
+    tile = gemm(4096, 4096, 4096, chip="h100-sxm").to_dict()
+    assert (
+        tile["interval"]["metric"] == "time_s"
+        and tile["interval"]["low"] < tile["interval"]["high"]
+    )
+    assert gemm(4096, 4096, 4096, chip="h100-sxm", engine="roofline").to_dict()["interval"] is None

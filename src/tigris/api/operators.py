@@ -51,7 +51,19 @@ class GemmResult:
             "peak_flop_per_s": self.peak_flop_per_s,
             **self.timing.to_dict(),
             "utilization": self.utilization,
+            "interval": self._interval(),
         }
+
+    def _interval(self) -> dict[str, object] | None:
+        """The 80 % band of the time from held-out GEMM rows; the tile engine's only (the
+        validated one: the roofline is a bound, not a prediction)."""
+        if self.engine != "tile":
+            return None
+        from tigris.report.prediction_bands import chip_band
+
+        return chip_band(
+            "gemm", self.timing.time_s, self.chip, metric="time_s", precision=self.dtype
+        )
 
 
 def gemm(

@@ -9,7 +9,10 @@ the held-out validation rows most like the query (data/prediction_bands.json, wr
    Maia, Trainium, tigris-1, a user's design) takes the rows held out by chip, each chip run
    on the default efficiencies as it is, which gives it the wider band it deserves;
 2. within the pool, the first of: the same chip and precision class, the same chip, the
-   same vendor and precision class, the same vendor, every row, that has MIN_BAND_ROWS.
+   same vendor and precision class, the same vendor, every row, that has MIN_BAND_ROWS;
+3. an unmeasured chip's band is never narrower than the fitted chips' band over every row
+   of the category (the union of the two), so a default efficiency never looks surer than
+   a measured one.
 
 The table is data kept outside the model: without it every interval is None and no
 prediction changes.
@@ -63,6 +66,17 @@ def _similar_rows(pool: list[dict], chip_id: str, vendor: str, precision: str) -
     return "", []
 
 
+def _pool(category: str, holdout: str) -> list[dict]:
+    return [r for r in _table() if r["category"] == category and r["holdout"] == holdout]
+
+
+def _deciles(rows: list[dict]) -> tuple[float, float]:
+    """The (1 - COVERAGE) / 2 and (1 + COVERAGE) / 2 quantiles of the rows' ratios."""
+    tail = (1.0 - COVERAGE) / 2.0
+    cuts = statistics.quantiles([row["ratio"] for row in rows], n=round(1 / tail), method="inclusive")  # fmt: skip
+    return cuts[0], cuts[-1]
+
+
 def _same_class(row: dict, wanted: str) -> bool:
     return bool(wanted) and precision_class(row["precision"]) == wanted
 
@@ -84,13 +98,13 @@ def prediction_band(
     if value is None or not value > 0:
         return None
     holdout = "source" if fitted else "chip"
-    pool = [r for r in _table() if r["category"] == category and r["holdout"] == holdout]
-    name, rows = _similar_rows(pool, chip_id, vendor.lower(), precision or "")
+    name, rows = _similar_rows(_pool(category, holdout), chip_id, vendor.lower(), precision or "")
     if not rows:
         return None
-    tail = (1.0 - COVERAGE) / 2.0
-    deciles = statistics.quantiles([row["ratio"] for row in rows], n=round(1 / tail), method="inclusive")  # fmt: skip
-    low, high = deciles[0], deciles[-1]
+    low, high = _deciles(rows)
+    if not fitted:  # never narrower than a fitted chip's band over every chip
+        measured_low, measured_high = _deciles(_pool(category, "source"))
+        low, high = min(low, measured_low), max(high, measured_high)
     if rate:  # the ratios are of times: a rate's band is the time band inverted
         low, high = 1.0 / high, 1.0 / low
     state = "chip fitted" if fitted else "chip unmeasured"
