@@ -60,7 +60,7 @@ def fast_forward(replica: _Replica, now: float, next_arrival_s: float) -> float:
     arrival is due, before the first sequence finishes (that step runs normally) and
     while the free blocks cover the growth. Returns the time they take (0: none)."""
     n = replica.n_run
-    steps_left = int(replica.r_left[:n].min()) - 1
+    steps_left = replica.fewest_left() - 1
     if steps_left < 2:
         return 0.0
     kv = replica.r_kv[:n]
@@ -75,7 +75,7 @@ def fast_forward(replica: _Replica, now: float, next_arrival_s: float) -> float:
             else:
                 high = middle
         k = low
-    elapsed = _elapsed(replica, n, float(kv.sum()) / n + 1.0)
+    elapsed = _elapsed(replica, n, float(replica.kv_total) / n + 1.0)
     total = elapsed(k)
     if total > next_arrival_s - now and k > 0:
         # steps that start before the arrival: the largest j with elapsed(j) < gap
@@ -92,8 +92,10 @@ def fast_forward(replica: _Replica, now: float, next_arrival_s: float) -> float:
         return 0.0
     replica.free -= growth(k)
     kv += k  # a view of the running KV lengths
+    replica.kv_total += n * k
     replica.r_blocks[:n] = growth.blocks[k]  # the blocks after k tokens, as counted
     replica.r_left[:n] -= k
+    replica.min_left = steps_left + 1 - k
     replica.steps += k
     return elapsed(k)
 

@@ -30,7 +30,6 @@ import math
 from array import array
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -38,42 +37,14 @@ from tigris.errors import InfeasibleError
 from tigris.serving.deployment import Deployment
 from tigris.serving.fast_forward import decode_attention_s, decode_memo, fast_forward
 from tigris.serving.memory import MemoryPlan, plan_memory
-from tigris.serving.prefix_cache import PrefixCache, PrefixSharing, cache_summary, make_cache
+from tigris.serving.outcome import ReplicaOutcome, SimulationResult, combine
+from tigris.serving.prefix_cache import PrefixCache, PrefixSharing, make_cache
 from tigris.serving.requests import Workload
 from tigris.serving.speculative import Speculation, speculation_of
 from tigris.serving.step_time import StepTimer, shared_timer
 
 WATERMARK_FRACTION = 0.01  # KV blocks kept free at admission (vLLM)
 PROGRESS_EVERY = 200  # finished requests between progress callbacks
-
-
-@dataclass(frozen=True)
-class SimulationResult:
-    """Per-request times (seconds, indexed like the workload) and engine traces."""
-
-    workload: Workload
-    first_token_s: np.ndarray
-    finish_s: np.ndarray
-    num_preemptions: int
-    num_steps: int
-    kv_time_s: np.ndarray  # step end times of replica 0
-    kv_occupancy: np.ndarray  # used / total KV blocks after each step of replica 0
-    kv_mean_occupancy: float  # time-weighted, averaged over replicas
-    kv_max_occupancy: float
-    busy_s: float = 0.0  # engine time over all replicas (steps run back to back)
-    prefix_cache: dict[str, object] | None = None  # hit rate etc. (prefix_cache.cache_summary)
-
-
-@dataclass
-class _ReplicaOutcome:
-    first_token_s: np.ndarray
-    finish_s: np.ndarray
-    preemptions: int
-    steps: int
-    times: np.ndarray
-    occupancy: np.ndarray
-    mean_occupancy: float
-    busy_s: float
 
 
 def _check_longest_fits(workload: Workload, plan: MemoryPlan) -> None:
@@ -140,6 +111,11 @@ class _Replica:
         self.step_fixed: dict[tuple[int, int], float] = {}  # (tokens, heads) -> seconds
         self.decode_memo = decode_memo(timer)  # decode attention by value, across runs
         self.n_run = self.order = self.preemptions = self.steps = self.done = 0
+        # Python ints kept beside the running array so that a step needs no reduction
+        # over it: the KV tokens of the running sequences in all, and the fewest tokens
+        # one has left (None: not known since a sequence left; counted again when asked)
+        self.kv_total = 0
+        self.min_left: int | None = None
         _check_longest_fits(workload, plan)
 
     # ---- KV blocks -------------------------------------------------------------------
@@ -154,23 +130,39 @@ class _Replica:
         self.r_kv[j] = kv
         self.r_blocks[j] = blocks
         self.r_order[j] = self.order
-        self.r_left[j] = self.output_len[rid] - self.generated[rid]
+        left = self.r_left[j] = self.output_len[rid] - self.generated[rid]
         self.order += 1
         self.n_run = j + 1
+        self.kv_total += kv
+        if j == 0:
+            self.min_left = left
+        elif self.min_left is not None:
+            self.min_left = min(self.min_left, left)
+
+    def fewest_left(self) -> int:
+        """Tokens left to the running sequence nearest its end (n_run > 0)."""
+        found = self.min_left
+        if found is None:
+            found = self.min_left = int(self.r_left[: self.n_run].min())
+        return found
 
     def _remove(self, keep: np.ndarray) -> None:
         n = self.n_run
         kept = int(keep.sum())
+        self.kv_total -= int(self.r_kv[:n][~keep].sum())
         self.running[:, :kept] = self.running[:, :n][:, keep]
         self.n_run = kept
+        self.min_left = None
 
     def _drop(self, row: int) -> None:
         """Remove one running sequence, keeping the others' order (one slice copy: the
         usual case, one sequence finishing or preempted, without a mask)."""
         n = self.n_run - 1
+        self.kv_total -= int(self.r_kv[row])
         if row < n:
             self.running[:, row:n] = self.running[:, row + 1 : n + 1]
         self.n_run = n
+        self.min_left = None
 
     def _preempt_for(self, needed: int, waiting: deque) -> int:
         """Preempt the latest admitted sequences until `needed` new blocks are free."""
@@ -207,7 +199,7 @@ class _Replica:
 
     # ---- the loop ----------------------------------------------------------------------
 
-    def run(self) -> _ReplicaOutcome:
+    def run(self) -> ReplicaOutcome:
         # The hot loop: one iteration per engine step (millions for big workloads), so the
         # loop state stays in locals and each step calls a few helpers, not one per line.
         n_req = self.w.num_requests
@@ -314,7 +306,9 @@ class _Replica:
             new_kv, blocks, need = self._growth(n)
         mean_kv = 0.0
         if n:
-            mean_kv = float(new_kv.sum()) / n  # as exact as .mean(), without its overhead
+            grown = n if self.spec is None else int(new_kv.sum()) - self.kv_total
+            self.kv_total += grown
+            mean_kv = float(self.kv_total) / n  # the sum's float, as exact as .mean()
             self.free -= need
             self.r_kv[:n] = new_kv
             self.r_blocks[:n] = blocks
@@ -338,9 +332,16 @@ class _Replica:
         """Count the token each decoding sequence emitted at `now`; free the finished."""
         left = self.r_left[:n_dec]
         left -= self.emitted
-        if left.min() > 0:
-            return
-        done = np.flatnonzero(left <= 0)
+        if self.spec is None and n_dec == self.n_run:  # each running one emitted a token
+            if self.min_left is not None:
+                self.min_left -= 1
+            if self.fewest_left() > 0:
+                return
+        else:
+            self.min_left = None
+            if left.min() > 0:
+                return
+        done = (left <= 0).nonzero()[0]
         if len(done) == 1:  # the usual case: one sequence finishes
             row = int(done[0])
             rid = int(self.r_id[row])
@@ -360,10 +361,10 @@ class _Replica:
 
     def _outcome(
         self, span_s: float, occupancy_area: float, times: array, used: array
-    ) -> _ReplicaOutcome:
+    ) -> ReplicaOutcome:
         span = max(span_s, 1e-30)
         total = max(self.total_blocks, 1)
-        return _ReplicaOutcome(
+        return ReplicaOutcome(
             self.first,
             self.finish,
             self.preemptions,
@@ -490,7 +491,7 @@ def simulate(
     plan = _fitting_memory_plan(deployment, workload, chunked_prefill, speculation_of(timer))
     n = workload.num_requests
     replicas = deployment.num_replicas
-    outcomes: list[_ReplicaOutcome] = []
+    outcomes: list[ReplicaOutcome] = []
     finished_before = 0
     caches: list[PrefixCache] = []
     for replica in range(min(replicas, n)):
@@ -514,41 +515,7 @@ def simulate(
         outcomes.append(outcome)
     if progress is not None:
         progress(n, n)
-    return _combine(workload, replicas, outcomes, caches)
-
-
-def _combine(
-    workload: Workload, replicas: int, outcomes: list[_ReplicaOutcome], caches: list[PrefixCache]
-) -> SimulationResult:
-    """The replicas' outcomes as one result: request times back in workload order, counts
-    and busy time summed, KV occupancy traced on replica 0 and averaged over all."""
-    n = workload.num_requests
-    first = np.full(n, np.nan)
-    finish = np.full(n, np.nan)
-    busy_s = 0.0
-    max_occ = 0.0
-    for replica, outcome in enumerate(outcomes):
-        index = slice(replica, None, replicas)
-        first[index] = outcome.first_token_s
-        finish[index] = outcome.finish_s
-        busy_s += outcome.busy_s
-        if len(outcome.occupancy):
-            max_occ = max(max_occ, float(outcome.occupancy.max()))
-    times = outcomes[0].times if outcomes else np.zeros(0)
-    occupancy = outcomes[0].occupancy if outcomes else np.zeros(0)
-    return SimulationResult(
-        workload=workload,
-        first_token_s=first,
-        finish_s=finish,
-        num_preemptions=sum(o.preemptions for o in outcomes),
-        num_steps=sum(o.steps for o in outcomes),
-        kv_time_s=times,
-        kv_occupancy=occupancy,
-        kv_mean_occupancy=float(np.mean([o.mean_occupancy for o in outcomes])),
-        kv_max_occupancy=max_occ,
-        busy_s=busy_s,
-        prefix_cache=cache_summary(caches),
-    )
+    return combine(workload, replicas, outcomes, caches)
 
 
 def _fitting_memory_plan(

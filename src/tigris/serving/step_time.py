@@ -176,6 +176,8 @@ class StepTimer:
         self._tokenwise: dict[int, float] = {}
         self._head: dict[int, float] = {}
         self._decode: dict[tuple[int, int], float] = {}
+        # (batch, lo, step) -> exact times at lo and lo + step and the slope between
+        self._segments: dict[tuple[int, int, int], tuple[float, float, float]] = {}
         self._prefill: dict[tuple[int, int, int], float] = {}
         self._op_cache: dict[Op, float] = {}
         self._expert_chip = self._legacy_expert_chip()
@@ -525,13 +527,28 @@ class StepTimer:
         time_s = interpolate(self._head_exact, num_seqs, EXACT_TOKENS, GRID_PER_OCTAVE)
         return time_s + self._seq_host_s * num_seqs if self._seq_host_s else time_s
 
+    def _decode_segment(self, batch: int, lo: int, step: int) -> tuple[float, float, float]:
+        """The exact decode attention of batch sequences at grid point lo and the next
+        one, lo + step, and the slope between them: one look-up for the interpolation
+        and the closed-form sums (the values and arithmetic of _decode_exact's)."""
+        key = (batch, lo, step)
+        found = self._segments.get(key)
+        if found is None:
+            low = self._decode_exact(batch, lo)
+            high = self._decode_exact(batch, lo + step)
+            found = self._segments[key] = (low, high, (high - low) / step)
+        return found
+
     def decode_attention_s(self, batch: int, kv_len: float) -> float:
-        """Attention of batch decoding sequences of mean KV length kv_len, all layers."""
+        """Attention of batch decoding sequences of mean KV length kv_len, all layers
+        (interpolate's arithmetic, without its per-call closure)."""
         if batch <= 0:
             return 0.0
-        return interpolate(
-            lambda kv: self._decode_exact(batch, kv), kv_len, EXACT_KV, KV_GRID_PER_OCTAVE
-        )
+        lo, step = grid_floor(kv_len, EXACT_KV, KV_GRID_PER_OCTAVE)
+        if kv_len == lo:
+            return self._decode_exact(batch, lo)
+        low, high, _ = self._decode_segment(batch, lo, step)
+        return low + (high - low) * (kv_len - lo) / step
 
     def sum_decode_attention_s(self, batch: int, first_kv: float, count: int) -> float:
         """Sum of decode_attention_s(batch, first_kv + j) for j = 0 .. count - 1 (count
@@ -545,8 +562,7 @@ class StepTimer:
         while left > 0:
             lo, step = grid_floor(kv, EXACT_KV, KV_GRID_PER_OCTAVE)
             points = min(left, max(1, ceil(lo + step - kv)))
-            low = self._decode_exact(batch, lo)
-            slope = (self._decode_exact(batch, lo + step) - low) / step
+            low, _, slope = self._decode_segment(batch, lo, step)
             at_kv = low + slope * (kv - lo)
             total += points * at_kv + slope * points * (points - 1) / 2
             kv += points
