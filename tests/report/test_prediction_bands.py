@@ -108,3 +108,15 @@ def test_gemm_carries_the_band_of_the_tile_engine_only() -> None:
         and tile["interval"]["low"] < tile["interval"]["high"]
     )
     assert gemm(4096, 4096, 4096, chip="h100-sxm", engine="roofline").to_dict()["interval"] is None
+
+
+@pytest.mark.slow
+def test_the_shipped_table_is_what_the_models_give_now() -> None:
+    """After a model or fit change, regenerate: python -m tigris.validate.interval_table
+    --write src/tigris/report/data/prediction_bands.json (a few minutes)."""
+    from tigris.validate.interval_table import build_table
+
+    fresh = {(r["category"], r["holdout"], r["id"]): r["ratio"] for r in build_table()["rows"]}
+    shipped = {(r["category"], r["holdout"], r["id"]): r["ratio"] for r in bands._table()}
+    assert fresh.keys() == shipped.keys()
+    assert all(fresh[key] == pytest.approx(shipped[key], rel=1e-5) for key in fresh)
