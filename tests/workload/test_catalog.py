@@ -20,6 +20,7 @@ EXPECTED_IDS = {
     "llama2-70b",
     "llama3-8b",
     "llama3-70b",
+    "llama3.1-70b",
     "llama3.1-405b",
     "mixtral-8x7b",
     "mixtral-8x22b",
@@ -60,6 +61,9 @@ PUBLISHED_PARAMS = {
     "llama3-8b": 8.03e9,
     # Hugging Face model page, meta-llama/Meta-Llama-3-70B: 70.55B (safetensors count).
     "llama3-70b": 70.55e9,
+    # Hugging Face model page, meta-llama/Llama-3.1-70B: 70.6B (safetensors count; the same
+    # layers as Llama 3 70B, with a 128k context by RoPE scaling).
+    "llama3.1-70b": 70.6e9,
     # Hugging Face model page, meta-llama/Llama-3.1-405B: 405.8B (safetensors count; Dubey
     # et al. 2024, "The Llama 3 Herd of Models", Table 3: 405B).
     "llama3.1-405b": 405.8e9,
