@@ -17,6 +17,7 @@ from tigris.hardware.stacks import (
     load_stack,
     stack_names,
 )
+from tigris.workload.moe import EXPERT_GEMM_PATHS
 from tigris.workload.ops import ATTENTION_IMPLEMENTATIONS
 
 INFER = ["infer", "llama3-8b", "--chip", "h100-sxm", "--batch", "4", "--input-len", "256",
@@ -33,6 +34,7 @@ def run_tigris(*args: str) -> subprocess.CompletedProcess[str]:
 def test_every_catalog_value_is_sourced_or_fitted(name: str) -> None:
     profile = load_stack(name)
     assert profile.attention is None or profile.attention in ATTENTION_IMPLEMENTATIONS
+    assert profile.moe_expert_gemm is None or profile.moe_expert_gemm in EXPERT_GEMM_PATHS
     if name != "native":
         assert profile.sources, f"{name} cites no source"
     for key, record in profile.fitted.items():
@@ -119,3 +121,16 @@ def test_train_refuses_a_serving_stack() -> None:
                         "--global-batch", "8", "--seq-len", "1024", "--stack", "vllm")  # fmt: skip
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "--stack" in result.stderr and "serving stack" in result.stderr
+
+
+def test_a_release_stack_sets_the_expert_gemm_path_for_a_user() -> None:
+    """TensorRT-LLM v0.9's 16-bit expert GEMMs reach `tigris infer --stack trtllm-v0.9`
+    (not only the validation rows): slower than the chip's native FP8 path on H100."""
+    args = ["infer", "mixtral-8x7b", "--chip", "h100-sxm", "--num-chips", "2", "--batch",
+            "256", "--weight-dtype", "fp8", "--compute-dtype", "fp8", "--json"]  # fmt: skip
+    found = {}
+    for stack in ("trtllm", "trtllm-v0.9"):
+        done = run_tigris(*args, "--stack", stack)
+        assert done.returncode == 0, done.stderr
+        found[stack] = json.loads(done.stdout)["throughput_tokens_per_s"]
+    assert found["trtllm-v0.9"] < found["trtllm"]

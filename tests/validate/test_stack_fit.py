@@ -24,12 +24,14 @@ def _row(rows: list[dict[str, str]], fragment: str) -> dict[str, str]:
 
 def test_each_row_states_its_stack(rows: list[dict[str, str]]) -> None:
     stacks = {stack_fit.row_stack(r) for r in rows}
-    assert stacks <= {"trtllm", "vllm-rocm-v0", "pytorch-eager"}
+    assert stacks <= {"trtllm", "trtllm-v0.6", "vllm-rocm-v0", "pytorch-eager"}
     assert stack_fit.row_stack(_row(rows, "AMD_1xMI300X")) == "vllm-rocm-v0"
     assert stack_fit.row_stack(_row(rows, "Dell_XE9680_MI300X")) == "vllm-rocm-v0"
     assert stack_fit.row_stack(_row(rows, "NVIDIA_DGX-H100")) == "trtllm"
     trt = next(r for r in rows if r["source"].startswith("NVIDIA/TensorRT-LLM"))
-    assert stack_fit.row_stack(trt) == "trtllm"
+    assert stack_fit.row_stack(trt) == "trtllm-v0.6"  # the v0.6.1 tables: masked MHA decode
+    v09 = trt | {"source": "NVIDIA/TensorRT-LLM docs/source/performance.md (version 0.9.0)"}
+    assert stack_fit.row_stack(v09) == "trtllm-v0.9"
     llmcompass = next(r for r in rows if "LLMCompass" in r["source"])
     assert stack_fit.row_stack(llmcompass) == "pytorch-eager"
     assert stack_fit.row_profile(llmcompass) is None

@@ -6,8 +6,10 @@ A stack is not a second step-time model: it modifies the inputs of the one model
 - `attention` names the prefill attention kernel (an implementation the tile engine
   times: flash2, flash3, cudnn, triton...; tests check the catalog's against
   tigris.workload.ops, a layer above this one); None keeps the engine's default (flash2);
-- `grouped_kv_reads` and `all_reduce` set the Deployment's decode-attention and
-  tensor-parallel all-reduce kernels where the stack fixes them (None: the default);
+- `grouped_kv_reads`, `all_reduce` and `moe_expert_gemm` set the Deployment's
+  decode-attention, tensor-parallel all-reduce and expert-GEMM kernels where the stack
+  fixes them (None: the default; a release that differs, e.g. TensorRT-LLM v0.9's 16-bit
+  expert GEMMs, is a stack of its own);
 - `step_overhead_s` is host time per engine step (one forward pass) that the device
   waits for: scheduling and input preparation run serially with the step in engines
   that do not overlap them (vLLM's V0 engine before v0.6: vLLM blog, 2024-09-05);
@@ -56,6 +58,7 @@ class StackProfile:
     attention: str | None = None
     grouped_kv_reads: bool | None = None
     all_reduce: str | None = None
+    moe_expert_gemm: str | None = None  # tigris.workload.moe.EXPERT_GEMM_PATHS
     cuda_graphs: bool | None = None
     step_overhead_s: float = 0.0
     seq_overhead_s: float = 0.0
@@ -73,6 +76,7 @@ class StackProfile:
             and self.attention is None
             and self.grouped_kv_reads is None
             and self.all_reduce is None
+            and self.moe_expert_gemm is None
             and self.step_overhead_s == 0.0
             and self.seq_overhead_s == 0.0
         )
@@ -95,6 +99,8 @@ class StackProfile:
             settings["grouped_kv_reads"] = self.grouped_kv_reads
         if self.all_reduce is not None:
             settings["all_reduce"] = self.all_reduce
+        if self.moe_expert_gemm is not None:
+            settings["moe_expert_gemm"] = self.moe_expert_gemm
         return settings
 
     def with_values(self, **values: float) -> StackProfile:

@@ -199,27 +199,6 @@ def _model(name: str) -> TransformerSpec | None:
     }.get(name)
 
 
-# TensorRT-LLM releases whose tables were measured with the XQA (GQA) decode kernel: the
-# v0.9.0 performance.md says GQA kernels were enabled "where our tests displayed
-# performance benefits"; v0.6.1 (the packaged rows) decoded with masked MHA.
-TRTLLM_XQA_RELEASES = ("version 0.9.0",)
-
-
-def _trtllm_xqa(row: dict[str, str]) -> bool:
-    return any(release in row["source"] for release in TRTLLM_XQA_RELEASES)
-
-
-# TensorRT-LLM releases whose MoE plugin ran the expert GEMMs as CUTLASS 2.x (mma.sync)
-# grouped GEMMs with 16-bit activations (tigris.workload.moe.EXPERT_GEMM_PATHS: FP8 for
-# Mixtral arrived in v0.10.0).
-TRTLLM_SM80_MOE_RELEASES = ("version 0.9.0",)
-
-
-def _trtllm_expert_gemm(row: dict[str, str]) -> str:
-    legacy = any(release in row["source"] for release in TRTLLM_SM80_MOE_RELEASES)
-    return "sm80-a16" if legacy else "native"
-
-
 def _precision(text: str) -> Precision:
     dtype = {"FP8": "fp8", "FP16": "fp16", "fp16": "fp16"}[text]
     return Precision(compute_dtype=dtype, weight_dtype=dtype, kv_cache_dtype=dtype)
@@ -234,7 +213,11 @@ def _predict_trtllm(row: dict[str, str], chip_id: str, uncalibrated: bool = Fals
     spec = _model(row["model"])
     if spec is None:
         raise _Skip(f"no spec for {row['model']}")
-    chip = held_out_chip(chip_id, "chip" if uncalibrated else None)
+    from tigris.hardware.stacks import load_stack
+    from tigris.validate.stack_fit import row_stack
+
+    stack = load_stack(row_stack(row))  # the table's release (trtllm-v0.6, trtllm-v0.9)
+    chip = stack.apply_to_chip(held_out_chip(chip_id, "chip" if uncalibrated else None))
     tp = int(row["tp"] or 1)
     deployment = Deployment(
         spec,
@@ -242,8 +225,7 @@ def _predict_trtllm(row: dict[str, str], chip_id: str, uncalibrated: bool = Fals
         num_chips=tp,
         tp=tp,
         precision=_precision(row["precision"]),
-        grouped_kv_reads=_trtllm_xqa(row),
-        moe_expert_gemm=_trtllm_expert_gemm(row),
+        **stack.deployment_settings(),  # type: ignore[arg-type]
     )
     batch = int(row["global_batch_tokens_or_seqs"].split()[1])
     lengths = [int(x) for x in re.findall(r"\d+", row["seq_len"])]

@@ -1,7 +1,7 @@
 """Which stack each inference row ran, and the fit of a stack's few constants on named rows.
 
 Row -> stack (`row_stack`), from the row's source and its notes' `framework=`:
-- NVIDIA/TensorRT-LLM performance tables -> trtllm;
+- NVIDIA/TensorRT-LLM performance tables -> their release's stack (trtllm-v0.6, trtllm-v0.9);
 - MLPerf Inference: the submitter's framework; TensorRT -> trtllm, vLLM on ROCm ->
   vllm-rocm, or vllm-rocm-v0 for vLLM before 0.6 (the V0 engine: AMD's v4.1 submission,
   vLLM 0.4.3+rocm614), vLLM on CUDA -> vllm;
@@ -56,11 +56,20 @@ def _vllm_stack(framework: str) -> str:
     return "vllm"
 
 
+# The TensorRT-LLM release each performance table was measured with, as a stack of its own
+# (catalog/stacks/<id>.yaml: that release's decode-attention and expert-GEMM kernels). The
+# packaged rows are the v0.6.1 tables ("updated for v0.6.1"); data/measured-moe.csv adds
+# the v0.9.0 ones.
+TRTLLM_RELEASE_STACKS = {"version 0.9.0": "trtllm-v0.9"}
+TRTLLM_TABLE_DEFAULT_STACK = "trtllm-v0.6"
+
+
 def row_stack(row: dict[str, str]) -> str:
     """The stack id a measured row ran under (see the module docstring)."""
     source = row["source"]
     if source.startswith("NVIDIA/TensorRT-LLM"):
-        return "trtllm"
+        releases = (s for r, s in TRTLLM_RELEASE_STACKS.items() if r in source)
+        return next(releases, TRTLLM_TABLE_DEFAULT_STACK)
     if "LLMCompass" in source:
         return LABEL_ONLY
     framework = _framework(row)
