@@ -65,3 +65,31 @@ def live_processes() -> dict[int, tuple[int, int]]:
         if fields[0] != "Z":
             found[int(entry)] = (int(fields[1]), int(fields[3]))
     return found
+
+
+def csv_rows(path: Path, keep) -> tuple[list[dict[str, str]], list[str]]:  # type: ignore[no-untyped-def]
+    """The rows of a measured-data CSV whose dict `keep` accepts, and its header."""
+    import csv
+
+    with open(path, encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        return [row for row in reader if keep(row)], list(reader.fieldnames or [])
+
+
+def validate_rows(
+    tmp_path: Path, category: str, rows: list[dict[str, str]], fields: list[str]
+) -> dict:
+    """`tigris validate CATEGORY --data` on `rows` alone (written to a CSV under tmp_path):
+    exit 0, no traceback; the parsed --json."""
+    import csv
+    import json
+
+    data = tmp_path / "rows.csv"
+    with data.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    run = run_tigris("validate", category, "--data", str(data), "--json", "--quiet")
+    assert run.returncode == 0, run.stderr[-1000:]
+    assert "Traceback" not in run.stderr
+    return json.loads(run.stdout)

@@ -5,14 +5,12 @@ the DualPipe schedule and FP8 block scaling its notes state (tigris.validate.tra
 from __future__ import annotations
 
 import csv
-import json
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from cli_run import csv_rows, validate_rows
 from tigris.hardware.presets import load_chip, load_cluster
 from tigris.parallel.plan import ParallelPlan
 from tigris.parallel.step import StepModel, TrainSetup
@@ -79,26 +77,8 @@ def test_dualpipe_overlap_costs_deepeps_sm_share():
 def test_dsv3_row_runs_its_stated_schedule_through_the_cli(tmp_path):
     """The report's row through `tigris validate train --data`: DualPipe and its layout,
     predicted (not a layout failure), exit 0, nothing on stderr but progress."""
-    with DATA.open(encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        rows = [row for row in reader if row["id"] == DSV3_ROW]
-        header = reader.fieldnames
-    subset = tmp_path / "dsv3.csv"
-    with subset.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=header)
-        writer.writeheader()
-        writer.writerows(rows)
-    run = subprocess.run(
-        [sys.executable, "-m", "tigris", "validate", "train", "--data", str(subset)]
-        + ["--json", "--quiet"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert run.returncode == 0, run.stderr
-    assert "Traceback" not in run.stderr
-    (row,) = json.loads(run.stdout)["rows"]
+    rows, fields = csv_rows(DATA, lambda row: row["id"] == DSV3_ROW)
+    (row,) = validate_rows(tmp_path, "train", rows, fields)["rows"]
     assert row["plan"]["pp_schedule"] == "dualpipe"
     assert (row["plan"]["pp"], row["plan"]["ep"], row["plan"]["tp"]) == (16, 64, 1)
     assert row["predicted"] is not None and abs(row["error_pct"]) < 15.0

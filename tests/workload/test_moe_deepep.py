@@ -4,14 +4,11 @@ they map (tigris.validate.infer_moe)."""
 
 from __future__ import annotations
 
-import csv
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from cli_run import csv_rows, validate_rows
 from tigris.errors import SpecError
 from tigris.serving.deployment import build_deployment
 from tigris.serving.ep_kernels import deepep_layer_s, remote_nodes_per_token
@@ -62,26 +59,11 @@ def test_redundant_expert_slots_map_to_a_divisor():
 
 
 def _rows(prefix: str) -> tuple[list[dict[str, str]], list[str]]:
-    with DATA.open(encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        rows = [row for row in reader if row["id"].startswith(prefix)]
-        return rows, list(reader.fieldnames or [])
+    return csv_rows(DATA, lambda row: row["id"].startswith(prefix))
 
 
 def _validate(tmp_path: Path, rows: list[dict[str, str]], fields: list[str]) -> dict:
-    """`tigris validate infer --data` on `rows` alone: exit 0, no traceback."""
-    data = tmp_path / "rows.csv"
-    with data.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-    run = subprocess.run(
-        [sys.executable, "-m", "tigris", "validate", "infer", "--data", str(data), "--json"],
-        capture_output=True, text=True, timeout=120, cwd=ROOT,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stderr[-1000:]
-    assert "Traceback" not in run.stderr
-    return json.loads(run.stdout)
+    return validate_rows(tmp_path, "infer", rows, fields)
 
 
 def test_sglang_rows_are_scored_through_the_cli(tmp_path):

@@ -4,14 +4,11 @@ chip's native path, and the v0.9.0 Mixtral rows of data/measured-moe.csv that it
 
 from __future__ import annotations
 
-import csv
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from cli_run import csv_rows, validate_rows
 from tigris.errors import SpecError
 from tigris.hardware.presets import load_chip
 from tigris.serving.deployment import Deployment
@@ -73,23 +70,7 @@ def test_dense_models_and_ampere_barely_change():
 def test_v09_hopper_row_through_the_cli(tmp_path):
     """The TensorRT-LLM v0.9.0 H100 FP8 batch-512 row, scored by `tigris validate infer`:
     predicted 2.1x too fast on the native path (+111 %), within 30 % on the v0.9 path."""
-    with DATA.open(encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        rows = [row for row in reader if row["id"] == "trtllm09_mixtral_h100_b512_128_128"]
-        fields = reader.fieldnames
-    data = tmp_path / "one.csv"
-    with data.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-    run = subprocess.run(
-        [sys.executable, "-m", "tigris", "validate", "infer", "--data", str(data), "--json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
-    assert run.returncode == 0, run.stderr[-1000:]
-    assert "Traceback" not in run.stderr
-    (row,) = json.loads(run.stdout)["rows"]
+    row_id = "trtllm09_mixtral_h100_b512_128_128"
+    rows, fields = csv_rows(DATA, lambda row: row["id"] == row_id)
+    (row,) = validate_rows(tmp_path, "infer", rows, fields)["rows"]
     assert abs(row["error_pct"]) < 30, row
