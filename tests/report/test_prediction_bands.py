@@ -120,3 +120,25 @@ def test_the_shipped_table_is_what_the_models_give_now() -> None:
     shipped = {(r["category"], r["holdout"], r["id"]): r["ratio"] for r in bands._table()}
     assert fresh.keys() == shipped.keys()
     assert all(fresh[key] == pytest.approx(shipped[key], rel=1e-5) for key in fresh)
+
+
+@pytest.mark.parametrize(
+    ("metric", "measured", "predicted", "ratio"),
+    [
+        ("time_s", 2.0, 1.0, 2.0),  # took twice the predicted time
+        ("first_token_latency", 2.0, 1.0, 2.0),
+        ("flop_per_s", 100.0, 200.0, 2.0),  # half the predicted rate: twice the time
+        ("tokens_per_s", 100.0, 200.0, 2.0),
+        ("completed_tokens_per_s", 100.0, 200.0, 2.0),
+        ("megatron_flop_per_s_per_chip", 100.0, 200.0, 2.0),
+        ("output_throughput", 100.0, 200.0, 2.0),
+    ],
+)
+def test_a_row_ratio_is_measured_over_predicted_time(metric, measured, predicted, ratio) -> None:
+    """The table's ratio is of TIMES whatever the row's metric: a rate named '..._per_s'
+    is a rate, not a duration (the ratio of a model too fast is above 1)."""
+    from tigris.validate.interval_table import time_ratio
+    from tigris.validate.protocol import Scored, ValidationCase
+
+    case = ValidationCase("r", "s", "c", "gemm", None, measured=measured, metric=metric)
+    assert time_ratio(Scored(case, predicted, predicted)) == pytest.approx(ratio)

@@ -35,7 +35,10 @@ ROW_CATEGORIES = {
 
 
 def is_time_metric(metric: str) -> bool:
-    """Whether a validation metric is a duration (the others are rates: FLOP/s, tokens/s)."""
+    """Whether a validation metric is a duration (time_s, first_token_latency); the others
+    are rates (flop_per_s, tokens_per_s, output_throughput), whose names may end in '_s'."""
+    if "per_s" in metric or "throughput" in metric:
+        return False
     return metric.endswith("_s") or "latency" in metric or "time" in metric
 
 
